@@ -1,0 +1,1 @@
+"""Control: turns a plan into acceleration and steering."""

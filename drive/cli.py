@@ -1,0 +1,154 @@
+"""The ``drive`` command line: demo, scenarios, rollout."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from drive.jsonio import write_json
+from drive.loop import EpisodeResult
+from drive.report import aggregate_table, episodes_table, scenarios_table
+from drive.rollout import RolloutRequest, rollout_document, run_rollout
+from drive.stack import Stack, StackSpec
+from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
+from sims.strict import ConfigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="A simulator-based driving stack: scenarios, closed-loop rollouts, videos and metrics.",
+)
+console = Console()
+errors = Console(stderr=True)
+
+_DEFAULT = StackSpec()
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for demo.mp4 and metrics.json.")] = Path("out"),
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = DEFAULT_SCENARIO,
+    seed: Annotated[int, typer.Option(help="Episode seed.")] = 0,
+) -> None:
+    """Drive one episode with the default stack; write a video and its metrics."""
+    request = RolloutRequest(
+        scenario=load_scenario(scenario),
+        stack=_DEFAULT,
+        episodes=1,
+        seed=seed,
+        video_path=out / "demo.mp4",
+    )
+    console.print(
+        f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(_DEFAULT)}"
+    )
+    document = _run_with_progress(request, out / "metrics.json")
+    console.print(episodes_table(document["episodes"]))
+    console.print(f"Wrote {out / 'demo.mp4'} and {out / 'metrics.json'}")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios."""
+    console.print(scenarios_table([load_scenario(sid) for sid in scenario_ids()]))
+
+
+@app.command()
+def rollout(
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")],
+    perception: Annotated[str, typer.Option(help="Perception name.")] = _DEFAULT.perception,
+    planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
+    controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
+    episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the first episode; episode k uses seed + k.")
+    ] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    video: Annotated[
+        Path | None, typer.Option(help="Record the first episode to this mp4.")
+    ] = None,  # noqa: UP007
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,  # noqa: UP007
+) -> None:
+    """Run closed-loop episodes of a scenario with a stack and summarise them."""
+    spec = StackSpec(perception=perception, planner=planner, controller=controller)
+    loaded = load_scenario(scenario)
+    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    request = RolloutRequest(
+        scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
+    )
+    console.print(
+        f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
+        f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
+    )
+    document = _run_with_progress(request, json_path)
+    console.print(episodes_table(document["episodes"]))
+    console.print(aggregate_table("Aggregate", document["aggregate"]))
+    if json_path is not None:
+        console.print(f"Wrote {json_path}")
+
+
+def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
+    """Run a rollout under a progress bar; on Ctrl-C, keep what finished in the JSON."""
+    finished: list[EpisodeResult] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("episodes", total=request.episodes, status="")
+
+        def on_episode(result: EpisodeResult) -> None:
+            finished.append(result)
+            collisions = sum(r.metrics.collided for r in finished)
+            speed = sum(r.metrics.mean_speed_mps for r in finished) / len(finished)
+            progress.update(
+                task,
+                advance=1,
+                status=f"collisions {collisions}/{len(finished)}, mean speed {speed:.1f} m/s",
+            )
+
+        try:
+            results = run_rollout(request, on_episode=on_episode)
+        except KeyboardInterrupt:
+            if json_path is not None:
+                write_json(json_path, rollout_document(request, finished, complete=False))
+                errors.print(
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                )
+            raise
+    document = rollout_document(request, results, complete=True)
+    if json_path is not None:
+        write_json(json_path, document)
+    return document
+
+
+def _describe(spec: StackSpec) -> str:
+    return f"perception={spec.perception}, planner={spec.planner}, controller={spec.controller}"
+
+
+def main() -> None:
+    """Entry point: bad input ends in a one-line message and exit code 2, never a traceback."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # SDL (under pygame's offscreen rendering) complains on every start without one.
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="drive-xdg-")
+    try:
+        app()
+    except ConfigError as error:
+        errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""A stack: one perceiver, one planner and one controller, chosen by their registered names."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from control.base import Controller
+from control.registry import make_controller
+from perception.base import Perceiver
+from perception.registry import make_perceiver
+from planning.base import Planner
+from planning.registry import make_planner
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """The names of the three stages; the defaults are the project's default stack."""
+
+    perception: str = "groundtruth"
+    planner: str = "rules"
+    controller: str = "tracker"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The three stages, built and ready to drive."""
+
+    spec: StackSpec
+    perceiver: Perceiver
+    planner: Planner
+    controller: Controller
+
+    @classmethod
+    def build(cls, spec: StackSpec, *, dt_s: float) -> Stack:
+        """Build each stage from its registry; unknown names raise ``ConfigError``."""
+        return cls(
+            spec=spec,
+            perceiver=make_perceiver(spec.perception),
+            planner=make_planner(spec.planner),
+            controller=make_controller(spec.controller, dt_s=dt_s),
+        )
+
+    def reset(self) -> None:
+        """Start a new episode in every stage."""
+        self.perceiver.reset()
+        self.planner.reset()
+        self.controller.reset()

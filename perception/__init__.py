@@ -1,0 +1,1 @@
+"""Perception: turns what the simulator shows into the scene state the planner consumes."""

@@ -1,0 +1,1 @@
+"""Planning: decides a target lane and a target speed from the scene state."""

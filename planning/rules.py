@@ -1,0 +1,245 @@
+"""A rule-based planner: keep the lane, follow with a time gap (IDM), change lane when it pays and is safe.
+
+Lane changes use MOBIL's test (Kesting, Treiber & Helbing 2007) with zero politeness, as highway-env's
+traffic does: change when the acceleration gained beats a threshold (lower towards the right, to keep
+right) and the new follower would not have to brake harder than a safe bound. While changing, both
+lanes' leaders bound the speed, and the change is aborted if the target lane's gap closes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from perception.base import SceneState
+from planning.base import Decision, Plan, Planner
+from planning.frenet import to_frenet
+from planning.idm import IdmParameters, idm_acceleration
+from sims.groundtruth import Centreline, LaneGeometry
+
+IN_LANE_MARGIN_M = (
+    0.2  # [m] a vehicle counts in a lane once its side is this close to the lane's line
+)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """Tuning of :class:`RulePlanner`."""
+
+    cruise_speed_mps: float = 30.0  # [m/s] never plan faster, whatever the speed limit
+    comfort_lateral_acceleration_mps2: float = 2.5  # [m/s2] bounds the speed in curves
+    curve_preview_s: float = 3.0  # [s] curvature looked at this far ahead (at least 20 m)
+    speed_horizon_s: float = 1.0  # [s] target speed = speed + IDM acceleration x this horizon
+    gain_threshold_mps2: float = 0.5  # [m/s2] MOBIL's acceleration gain needed to change lane
+    keep_right_bias_mps2: float = 0.3  # [m/s2] subtracted from the threshold for a change right
+    max_imposed_braking_mps2: float = 2.0  # [m/s2] the new follower may brake no harder than this
+    min_front_gap_m: float = 10.0  # [m] gap to the new leader needed to start a change
+    min_rear_gap_m: float = 8.0  # [m] gap to the new follower needed to start a change
+    abort_fraction: float = 0.5  # a change is aborted when gaps fall below this part of the minimum
+    cooldown_s: float = 3.0  # [s] no new change this soon after the last one ended
+    max_change_curvature_per_m: float = 0.01  # [1/m] no lane change where the road bends more
+    arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
+    idm: IdmParameters = field(default_factory=IdmParameters)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The nearest vehicles ahead and behind in one lane: bumper gaps [m] and speeds along it [m/s]."""
+
+    lead_gap_m: float | None = None
+    lead_speed_mps: float | None = None
+    rear_gap_m: float | None = None
+    rear_speed_mps: float | None = None
+
+
+def neighbours_in(lane: LaneGeometry, scene: SceneState) -> Neighbours:
+    """Find the nearest vehicle ahead of and behind the ego along ``lane``.
+
+    A vehicle is in the lane when its side is within :data:`IN_LANE_MARGIN_M` of the lane's line, so a
+    vehicle halfway through a lane change counts in both lanes.
+    """
+    ego = scene.ego
+    if not scene.vehicles:
+        return Neighbours()
+    xs = np.array([v.x_m for v in scene.vehicles])
+    ys = np.array([v.y_m for v in scene.vehicles])
+    stations, offsets = to_frenet(lane.centreline, xs, ys)
+    ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    lead: tuple[float, float] | None = None
+    rear: tuple[float, float] | None = None
+    for vehicle, station, offset in zip(scene.vehicles, stations, offsets, strict=True):
+        if abs(offset) > lane.width_m / 2 + vehicle.width_m / 2 - IN_LANE_MARGIN_M:
+            continue
+        half_lengths = (vehicle.length_m + ego.length_m) / 2
+        along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
+        ahead_m = float(station - ego_station)
+        if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
+            lead = (ahead_m - half_lengths, along_speed)
+        elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
+            rear = (-ahead_m - half_lengths, along_speed)
+    return Neighbours(
+        lead_gap_m=lead[0] if lead else None,
+        lead_speed_mps=lead[1] if lead else None,
+        rear_gap_m=rear[0] if rear else None,
+        rear_speed_mps=rear[1] if rear else None,
+    )
+
+
+def max_curvature(
+    centreline: Centreline, from_station_m: float, to_station_m: float, *, baseline_m: float = 10.0
+) -> float:
+    """Largest |curvature| [1/m] of a centreline between two stations.
+
+    Curvature is the heading change over ``baseline_m`` of arc: highway-env's lane graphs are not
+    always continuous where one lane hands over to the next (its roundabout has gaps of several
+    metres), and a short baseline would read those seams as hairpins.
+    """
+    stations = centreline.station_m
+    step = max(1, int(round(baseline_m / max(stations[1] - stations[0], 1e-6))))
+    if len(stations) <= step:
+        return 0.0
+    curvature = np.abs(centreline.heading_rad[step:] - centreline.heading_rad[:-step]) / (
+        stations[step:] - stations[:-step]
+    )
+    middle = (stations[step:] + stations[:-step]) / 2
+    window = (middle >= from_station_m) & (middle <= to_station_m)
+    return float(np.max(curvature[window])) if np.any(window) else 0.0
+
+
+class RulePlanner(Planner):
+    """Keep lane, follow with IDM, change lane with MOBIL. See the module docstring."""
+
+    def __init__(self, config: RulesConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or RulesConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._changing_to: int | None = None
+        self._direction: Decision = "cruise"
+        self._last_change_end_s = -math.inf
+
+    def _plan(self, scene: SceneState) -> Plan:
+        current = scene.lane(scene.ego.lane.index)
+        assert current is not None, "perception always reports the ego's lane"
+        self._update_change(scene, current)
+        if (
+            self._changing_to is None
+            and scene.time_s - self._last_change_end_s >= self.config.cooldown_s
+        ):
+            chosen = self._choose_change(scene, current)
+            if chosen is not None:
+                self._changing_to = chosen.lane.index
+                self._direction = (
+                    "change_left" if chosen.lane.index < current.lane.index else "change_right"
+                )
+        target = scene.lane(self._changing_to) if self._changing_to is not None else current
+        assert target is not None
+        acceleration = self._acceleration(scene, target)
+        if target.lane != current.lane:
+            acceleration = min(acceleration, self._acceleration(scene, current))
+        speed = scene.ego.speed_mps + acceleration * self.config.speed_horizon_s
+        speed = float(np.clip(speed, 0.0, self._desired_speed(target, scene.ego.speed_mps)))
+        return Plan(
+            target_lane=target.lane,
+            target_speed_mps=speed,
+            centreline=target.centreline,
+            decision=self._decision(scene, target, acceleration),
+        )
+
+    def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
+        """End a lane change on arrival, drop it if its lane is gone, abort it if its gap closed."""
+        if self._changing_to is None:
+            return
+        target = scene.lane(self._changing_to)
+        if target is None:
+            self._end_change(scene)
+        elif target.lane == current.lane:
+            _, offset = to_frenet(
+                target.centreline, np.array(scene.ego.x_m), np.array(scene.ego.y_m)
+            )
+            if abs(float(offset)) < self.config.arrival_offset_m:
+                self._end_change(scene)
+        elif not self._is_safe(scene, target, fraction=self.config.abort_fraction):
+            self._end_change(scene)
+
+    def _end_change(self, scene: SceneState) -> None:
+        self._changing_to = None
+        self._last_change_end_s = scene.time_s
+
+    def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
+        """MOBIL with zero politeness over the lanes beside the ego; the best safe gain wins."""
+        gain_now = self._acceleration(scene, current)
+        best: tuple[float, LaneGeometry] | None = None
+        for lane in scene.lanes:
+            if abs(lane.lane.index - current.lane.index) != 1:
+                continue
+            if not self._is_safe(scene, lane, fraction=1.0) or self._bends(
+                lane, scene.ego.speed_mps
+            ):
+                continue
+            threshold = self.config.gain_threshold_mps2
+            if lane.lane.index > current.lane.index:
+                threshold -= self.config.keep_right_bias_mps2
+            gain = self._acceleration(scene, lane) - gain_now - threshold
+            if gain > 0 and (best is None or gain > best[0]):
+                best = (gain, lane)
+        return best[1] if best else None
+
+    def _bends(self, lane: LaneGeometry, speed_mps: float) -> bool:
+        """The lane bends too much for a lane change over the preview distance."""
+        preview_m = max(20.0, self.config.curve_preview_s * speed_mps)
+        return (
+            max_curvature(lane.centreline, -10.0, preview_m)
+            > self.config.max_change_curvature_per_m
+        )
+
+    def _is_safe(self, scene: SceneState, lane: LaneGeometry, *, fraction: float) -> bool:
+        """Gaps ahead and behind are large enough and the new follower need not brake too hard."""
+        near = neighbours_in(lane, scene)
+        if near.lead_gap_m is not None and near.lead_gap_m < fraction * self.config.min_front_gap_m:
+            return False
+        if near.rear_gap_m is None or near.rear_speed_mps is None:
+            return True
+        if near.rear_gap_m < fraction * self.config.min_rear_gap_m:
+            return False
+        follower_acceleration = idm_acceleration(
+            near.rear_speed_mps,
+            max(near.rear_speed_mps, 1.0),
+            gap_m=near.rear_gap_m,
+            lead_speed_mps=scene.ego.speed_mps,
+            parameters=self.config.idm,
+        )
+        return follower_acceleration >= -self.config.max_imposed_braking_mps2 / fraction
+
+    def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """IDM acceleration of the ego behind its leader in ``lane``."""
+        near = neighbours_in(lane, scene)
+        return idm_acceleration(
+            scene.ego.speed_mps,
+            self._desired_speed(lane, scene.ego.speed_mps),
+            gap_m=near.lead_gap_m,
+            lead_speed_mps=near.lead_speed_mps,
+            parameters=self.config.idm,
+        )
+
+    def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
+        """Cruise speed, bounded by the speed limit and by the curvature ahead."""
+        preview_m = max(20.0, self.config.curve_preview_s * speed_mps)
+        curvature = max_curvature(lane.centreline, 0.0, preview_m)
+        curve_speed = math.sqrt(
+            self.config.comfort_lateral_acceleration_mps2 / max(curvature, 1e-6)
+        )
+        return max(1.0, min(self.config.cruise_speed_mps, lane.speed_limit_mps, curve_speed))
+
+    def _decision(self, scene: SceneState, target: LaneGeometry, acceleration: float) -> Decision:
+        if self._changing_to is not None:
+            return self._direction
+        free = idm_acceleration(
+            scene.ego.speed_mps,
+            self._desired_speed(target, scene.ego.speed_mps),
+            parameters=self.config.idm,
+        )
+        return "follow" if acceleration < free - 0.5 else "cruise"

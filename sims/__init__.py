@@ -1,0 +1,1 @@
+"""Simulation: highway-env environments behind scenario files, ground truth, rendering and video."""

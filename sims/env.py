@@ -1,0 +1,148 @@
+"""A highway-env environment behind a scenario, driven through ``ContinuousAction`` by our controller.
+
+highway-env's policy frequency is set to its simulation frequency, so each :meth:`SimEnv.step` is one
+simulation step: the controller closes the loop at the simulation rate and every step can be rendered,
+which makes videos smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from highway_env.envs.common.abstract import AbstractEnv
+
+from sims.environments import ENVIRONMENTS
+from sims.events import ActiveEvent
+from sims.groundtruth import GroundTruth, read_ground_truth
+from sims.scenario import Scenario
+
+ACCELERATION_LIMIT_MPS2 = 6.0  # [m/s2] symmetric range of highway-env's ContinuousAction
+STEERING_LIMIT_RAD = np.pi / 4  # [rad] highway-env's default steering range
+
+# The stack reads ground truth directly; this is the cheapest observation highway-env computes.
+_CHEAP_OBSERVATION = {
+    "type": "Kinematics",
+    "vehicles_count": 1,
+    "features": ["presence"],
+    "normalize": False,
+    "clip": False,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SimFrame:
+    """What the simulator shows after a reset or a step: ground truth and, if rendering, an RGB image."""
+
+    truth: GroundTruth
+    image: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class SimStep:
+    """The result of one simulation step; ``reward`` is highway-env's reward for this step."""
+
+    frame: SimFrame
+    reward: float
+    terminated: bool
+    truncated: bool
+
+
+class SimEnv:
+    """One highway-env environment configured by a :class:`Scenario`.
+
+    :param scenario: the scenario.
+    :param render: render an RGB frame at every step (needed for video and image perception).
+    """
+
+    def __init__(self, scenario: Scenario, *, render: bool = False) -> None:
+        self.scenario = scenario
+        config = {
+            **scenario.env_config,
+            "observation": _CHEAP_OBSERVATION,
+            "action": {
+                "type": "ContinuousAction",
+                "longitudinal": True,
+                "lateral": True,
+                "acceleration_range": [-ACCELERATION_LIMIT_MPS2, ACCELERATION_LIMIT_MPS2],
+                "steering_range": [-STEERING_LIMIT_RAD, STEERING_LIMIT_RAD],
+                "clip": True,
+            },
+            "simulation_frequency": scenario.simulation_hz,
+            "policy_frequency": scenario.simulation_hz,
+        }
+        self._env = ENVIRONMENTS[scenario.env](
+            config=config, render_mode="rgb_array" if render else None
+        )
+        self._render = render
+        self._events: list[ActiveEvent] = []
+        self._route: list = []
+        self._vehicle_ids: dict[int, int] = {}
+        self.time_s = 0.0
+
+    @property
+    def dt_s(self) -> float:
+        """Step length [s]."""
+        return self.scenario.dt_s
+
+    @property
+    def highway_env(self) -> AbstractEnv:
+        """The underlying highway-env environment, for baselines that need its internals."""
+        return self._env
+
+    def reset(self, *, seed: int) -> SimFrame:
+        """Start an episode: reset highway-env with ``seed``, place scripted events, plan the route."""
+        self._env.reset(seed=seed)
+        env = self.highway_env
+        self.time_s = 0.0
+        self._vehicle_ids = {}
+        self._events = [spec.start(env.road, env.vehicle) for spec in self.scenario.events]
+        self._route = self._plan_route()
+        return self._frame()
+
+    def step(self, *, acceleration_mps2: float, steering_rad: float) -> SimStep:
+        """Apply a command for one step of :attr:`dt_s`.
+
+        :param acceleration_mps2: longitudinal acceleration [m/s2], clipped to the action range.
+        :param steering_rad: front-wheel steering angle [rad], clipped to the action range.
+        """
+        for event in self._events:
+            event.update(self.time_s)
+        action = [
+            acceleration_mps2 / ACCELERATION_LIMIT_MPS2,
+            steering_rad / STEERING_LIMIT_RAD,
+        ]  # a list, not an array: merge-v0's reward tests `action in [0, 2]`
+        _, reward, terminated, truncated, _ = self._env.step(action)
+        self.time_s += self.dt_s
+        truncated = bool(truncated) or self.time_s >= self.scenario.duration_s - 1e-9
+        return SimStep(self._frame(), float(reward), bool(terminated), truncated)
+
+    def close(self) -> None:
+        self._env.close()
+
+    def _frame(self) -> SimFrame:
+        env = self.highway_env
+        truth = read_ground_truth(
+            env.road,
+            env.vehicle,
+            time_s=self.time_s,
+            route=self._route,
+            vehicle_ids=self._vehicle_ids,
+        )
+        image = self._env.render() if self._render else None
+        return SimFrame(truth=truth, image=image)
+
+    def _plan_route(self) -> list:
+        """The ego's route to the scenario's destination as highway-env lane indices (lane left open)."""
+        destination = self.scenario.destination
+        if destination is None:
+            return []
+        network = self.highway_env.road.network
+        start, end, _ = self.highway_env.vehicle.lane_index
+        nodes = [end] if end == destination else network.shortest_path(end, destination)
+        if not nodes:
+            raise ValueError(
+                f"scenario '{self.scenario.id}': no road from node '{end}' to '{destination}'"
+            )
+        path = [start, *nodes]
+        return [(a, b, None) for a, b in zip(path[:-1], path[1:])]

@@ -1,0 +1,193 @@
+"""Ground truth read off highway-env's road: the ego, the other vehicles and the lanes around the ego.
+
+Everything here is a frozen dataclass with its units in the field names, so perception can return the
+same types it is scored against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from highway_env.road.road import Road, RoadNetwork
+from highway_env.vehicle.kinematics import Vehicle
+
+LOOKAHEAD_M = 150.0  # [m] centreline sampled this far ahead of the ego
+LOOKBEHIND_M = 60.0  # [m] and this far behind, to see who is closing in
+CENTRELINE_STEP_M = 2.0  # [m] spacing of centreline samples
+
+
+@dataclass(frozen=True)
+class LaneId:
+    """A lane of highway-env's road network: the edge ``start -> end`` and the lane's index on it."""
+
+    start: str
+    end: str
+    index: int
+
+    @classmethod
+    def of(cls, lane_index: tuple[str, str, int]) -> LaneId:
+        start, end, index = lane_index
+        return cls(str(start), str(end), int(index))
+
+    def as_tuple(self) -> tuple[str, str, int]:
+        return (self.start, self.end, self.index)
+
+
+@dataclass(frozen=True, eq=False)
+class Centreline:
+    """A lane's centreline as read-only arrays, sampled every :data:`CENTRELINE_STEP_M`.
+
+    ``station_m`` is the arc length from the point nearest the ego (negative behind it).
+    """
+
+    x_m: np.ndarray
+    y_m: np.ndarray
+    heading_rad: np.ndarray
+    station_m: np.ndarray
+
+
+@dataclass(frozen=True)
+class LaneGeometry:
+    """A lane near the ego: its id, width, speed limit and centreline (following the ego's route)."""
+
+    lane: LaneId
+    width_m: float
+    speed_limit_mps: float
+    centreline: Centreline
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """Another road user, in world coordinates. ``vehicle_id`` is stable within an episode."""
+
+    vehicle_id: int
+    x_m: float
+    y_m: float
+    heading_rad: float
+    speed_mps: float
+    length_m: float
+    width_m: float
+
+
+@dataclass(frozen=True)
+class EgoState:
+    """The ego vehicle: pose, speed, the lane it is in, and whether it crashed or left the road."""
+
+    x_m: float
+    y_m: float
+    heading_rad: float
+    speed_mps: float
+    length_m: float
+    width_m: float
+    lane: LaneId
+    crashed: bool
+    on_road: bool
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The simulator's state at ``time_s``: ego, others, and the ego's lane with its neighbours.
+
+    ``lanes`` is ordered by lane index (left to right on a highway) and always holds the ego's lane.
+    """
+
+    time_s: float
+    ego: EgoState
+    vehicles: tuple[VehicleState, ...]
+    lanes: tuple[LaneGeometry, ...]
+
+
+def read_ground_truth(
+    road: Road, ego: Vehicle, *, time_s: float, route: list, vehicle_ids: dict[int, int]
+) -> GroundTruth:
+    """Read the state of ``road`` around ``ego``.
+
+    :param road: highway-env's road.
+    :param ego: the controlled vehicle.
+    :param time_s: simulation time [s].
+    :param route: the ego's route as highway-env lane indices (may be empty); not modified.
+    :param vehicle_ids: maps ``id(vehicle)`` to a stable number, extended in place for new vehicles.
+    :return: the ground truth.
+    """
+    lane_id = LaneId.of(ego.lane_index)
+    ego_state = EgoState(
+        x_m=float(ego.position[0]),
+        y_m=float(ego.position[1]),
+        heading_rad=float(ego.heading),
+        speed_mps=float(ego.speed),
+        length_m=float(ego.LENGTH),
+        width_m=float(ego.WIDTH),
+        lane=lane_id,
+        crashed=bool(ego.crashed),
+        on_road=bool(ego.on_road),
+    )
+    others = tuple(
+        VehicleState(
+            vehicle_id=vehicle_ids.setdefault(id(v), len(vehicle_ids)),
+            x_m=float(v.position[0]),
+            y_m=float(v.position[1]),
+            heading_rad=float(v.heading),
+            speed_mps=float(v.speed),
+            length_m=float(v.LENGTH),
+            width_m=float(v.WIDTH),
+        )
+        for v in road.vehicles
+        if v is not ego
+    )
+    lanes = tuple(
+        lane_geometry(road.network, index, ego.position, route)
+        for index in sorted({*road.network.side_lanes(ego.lane_index), ego.lane_index})
+    )
+    return GroundTruth(time_s=time_s, ego=ego_state, vehicles=others, lanes=lanes)
+
+
+def lane_geometry(
+    network: RoadNetwork, lane_index: tuple[str, str, int], position: np.ndarray, route: list
+) -> LaneGeometry:
+    """Sample a lane's centreline around ``position``, continuing along ``route`` past its end."""
+    lane = network.get_lane(lane_index)
+    s_ego, _ = lane.local_coordinates(position)
+    x, y, heading = [], [], []
+    current_index, current = lane_index, lane
+    remaining_route = route_from(route, lane_index)
+    s = s_ego - LOOKBEHIND_M
+    for _ in range(int((LOOKAHEAD_M + LOOKBEHIND_M) / CENTRELINE_STEP_M) + 1):
+        if s > current.length:
+            end_point = current.position(current.length, 0.0)
+            following = network.next_lane(current_index, route=remaining_route, position=end_point)
+            if following != current_index:
+                overshoot_m = s - current.length
+                current_index, current = following, network.get_lane(following)
+                s = current.local_coordinates(end_point)[0] + overshoot_m
+        point = current.position(s, 0.0)
+        x.append(point[0])
+        y.append(point[1])
+        heading.append(current.heading_at(s))
+        s += CENTRELINE_STEP_M
+    station = np.arange(len(x)) * CENTRELINE_STEP_M - LOOKBEHIND_M
+    return LaneGeometry(
+        lane=LaneId.of(lane_index),
+        width_m=float(lane.width_at(s_ego)),
+        speed_limit_mps=float(lane.speed_limit),
+        centreline=Centreline(
+            x_m=_frozen(x),
+            y_m=_frozen(y),
+            heading_rad=_frozen(np.unwrap(heading)),
+            station_m=_frozen(station),
+        ),
+    )
+
+
+def route_from(route: list, lane_index: tuple[str, str, int]) -> list:
+    """The part of ``route`` that starts at ``lane_index``'s road edge (empty if it is not on it)."""
+    for k, step in enumerate(route):
+        if tuple(step[:2]) == tuple(lane_index[:2]):
+            return [tuple(s) for s in route[k:]]
+    return []
+
+
+def _frozen(values: list[float] | np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    array.flags.writeable = False
+    return array
