@@ -26,7 +26,10 @@ class TrackerConfig:
     speed_gain_per_s: float = 1.0  # [1/s] acceleration = gain x speed error
     lookahead_time_s: float = 1.8  # [s] pure-pursuit look-ahead distance = speed x this ...
     min_lookahead_m: float = 8.0  # [m] ... but never shorter than this
-    max_jerk_mps3: float = 15.0  # [m/s3] acceleration changes no faster than this
+    max_jerk_mps3: float = 15.0  # [m/s3] acceleration changes no faster than this ...
+    max_brake_onset_jerk_mps3: float = (
+        40.0  # [m/s3] ... except when braking harder, to react in time
+    )
     max_steering_rate_radps: float = 0.6  # [rad/s] steering changes no faster than this
 
 
@@ -50,11 +53,13 @@ class TrackerController(Controller):
 
     def _control(self, ego: EgoState, plan: Plan) -> Command:
         wanted = self._track(ego, plan)
+        braking_harder = wanted.acceleration_mps2 < min(self._last.acceleration_mps2, 0.0)
+        jerk = (
+            self.config.max_brake_onset_jerk_mps3 if braking_harder else self.config.max_jerk_mps3
+        )
         self._last = Command(
             acceleration_mps2=_step_towards(
-                self._last.acceleration_mps2,
-                wanted.acceleration_mps2,
-                self.config.max_jerk_mps3 * self.dt_s,
+                self._last.acceleration_mps2, wanted.acceleration_mps2, jerk * self.dt_s
             ),
             steering_rad=_step_towards(
                 self._last.steering_rad,

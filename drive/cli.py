@@ -55,8 +55,13 @@ def demo(
 
 
 @app.command()
-def scenarios() -> None:
-    """List the shipped scenarios."""
+def scenarios(
+    ids: Annotated[bool, typer.Option("--ids", help="Print only the ids, one per line.")] = False,
+) -> None:
+    """List the shipped scenarios with a one-line description each."""
+    if ids:
+        print("\n".join(scenario_ids()))
+        return
     console.print(scenarios_table([load_scenario(sid) for sid in scenario_ids()]))
 
 

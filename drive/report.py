@@ -10,15 +10,15 @@ from sims.scenario import Scenario
 
 
 def scenarios_table(scenarios: list[Scenario]) -> Table:
-    """One row per scenario: id, environment, length, events and description."""
+    """One row per scenario: id, environment and description with its length and events."""
     table = Table(title="Scenarios", title_justify="left")
-    for column in ("id", "env", "length (s)", "events", "description"):
-        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("env", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for scenario in scenarios:
-        events = ", ".join(type(event).__name__ for event in scenario.events) or "-"
-        table.add_row(
-            scenario.id, scenario.env, f"{scenario.duration_s:g}", events, scenario.description
-        )
+        events = ", ".join(type(event).__name__ for event in scenario.events)
+        details = f"{scenario.duration_s:g} s" + (f", events: {events}" if events else "")
+        table.add_row(scenario.id, scenario.env, f"{scenario.description} ({details})")
     return table
 
 

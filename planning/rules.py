@@ -19,9 +19,8 @@ from planning.frenet import to_frenet
 from planning.idm import IdmParameters, idm_acceleration
 from sims.groundtruth import Centreline, LaneGeometry
 
-IN_LANE_MARGIN_M = (
-    0.2  # [m] a vehicle counts in a lane once its side is this close to the lane's line
-)
+IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
+CUT_IN_PREVIEW_S = 1.0  # [s] lateral drift is extrapolated this far to see cut-ins early
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,20 @@ class RulesConfig:
     comfort_lateral_acceleration_mps2: float = 2.5  # [m/s2] bounds the speed in curves
     curve_preview_s: float = 3.0  # [s] curvature looked at this far ahead (at least 20 m)
     speed_horizon_s: float = 1.0  # [s] target speed = speed + IDM acceleration x this horizon
-    gain_threshold_mps2: float = 0.5  # [m/s2] MOBIL's acceleration gain needed to change lane
-    keep_right_bias_mps2: float = 0.3  # [m/s2] subtracted from the threshold for a change right
+    gain_threshold_mps2: float = 0.3  # [m/s2] MOBIL's acceleration gain needed to change lane
+    keep_right_bias_mps2: float = (
+        0.4  # [m/s2] subtracted for a change right: keep right unless overtaking
+    )
     max_imposed_braking_mps2: float = 2.0  # [m/s2] the new follower may brake no harder than this
     min_front_gap_m: float = 10.0  # [m] gap to the new leader needed to start a change
     min_rear_gap_m: float = 8.0  # [m] gap to the new follower needed to start a change
     abort_fraction: float = 0.5  # a change is aborted when gaps fall below this part of the minimum
     cooldown_s: float = 3.0  # [s] no new change this soon after the last one ended
     max_change_curvature_per_m: float = 0.01  # [1/m] no lane change where the road bends more
+    crossing_angle_rad: float = 0.5  # [rad] vehicles this far off our heading are crossing traffic
+    conflict_horizon_s: float = 4.0  # [s] crossing traffic is predicted this far ahead
+    conflict_distance_m: float = 3.5  # [m] predicted centres this close are a conflict
+    max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
 
@@ -69,8 +74,16 @@ def neighbours_in(lane: LaneGeometry, scene: SceneState) -> Neighbours:
     ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
     lead: tuple[float, float] | None = None
     rear: tuple[float, float] | None = None
+    lane_heading = float(
+        np.interp(ego_station, lane.centreline.station_m, lane.centreline.heading_rad)
+    )
+    limit = lane.width_m / 2 - IN_LANE_MARGIN_M
     for vehicle, station, offset in zip(scene.vehicles, stations, offsets, strict=True):
-        if abs(offset) > lane.width_m / 2 + vehicle.width_m / 2 - IN_LANE_MARGIN_M:
+        # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
+        # are seen as they start, not once they are halfway across.
+        drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * CUT_IN_PREVIEW_S
+        nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
+        if nearest > limit + vehicle.width_m / 2:
             continue
         half_lengths = (vehicle.length_m + ego.length_m) / 2
         along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
@@ -140,6 +153,7 @@ class RulePlanner(Planner):
         acceleration = self._acceleration(scene, target)
         if target.lane != current.lane:
             acceleration = min(acceleration, self._acceleration(scene, current))
+        acceleration = min(acceleration, self._yield_acceleration(scene, target))
         speed = scene.ego.speed_mps + acceleration * self.config.speed_horizon_s
         speed = float(np.clip(speed, 0.0, self._desired_speed(target, scene.ego.speed_mps)))
         return Plan(
@@ -223,6 +237,46 @@ class RulePlanner(Planner):
             gap_m=near.lead_gap_m,
             lead_speed_mps=near.lead_speed_mps,
             parameters=self.config.idm,
+        )
+
+    def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """IDM acceleration towards the first point where crossing traffic would meet us.
+
+        Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
+        constant velocity and the ego at constant speed along its lane; where they would come within
+        :attr:`RulesConfig.conflict_distance_m`, the ego treats the spot as a standing obstacle,
+        unless it could not stop before it anyway (then it clears the conflict rather than stop in it).
+        """
+        ego = scene.ego
+        config = self.config
+        times = np.arange(0.0, config.conflict_horizon_s + 1e-9, 0.25)
+        ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
+        stations = float(ego_station) + max(ego.speed_mps, 2.0) * times
+        ego_x = np.interp(stations, lane.centreline.station_m, lane.centreline.x_m)
+        ego_y = np.interp(stations, lane.centreline.station_m, lane.centreline.y_m)
+        nearest_gap: float | None = None
+        for vehicle in scene.vehicles:
+            crossing = abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
+            if crossing < config.crossing_angle_rad:
+                continue
+            vx = vehicle.x_m + vehicle.speed_mps * math.cos(vehicle.heading_rad) * times
+            vy = vehicle.y_m + vehicle.speed_mps * math.sin(vehicle.heading_rad) * times
+            close = np.hypot(vx - ego_x, vy - ego_y) < config.conflict_distance_m
+            if not np.any(close):
+                continue
+            gap = float(stations[np.argmax(close)] - ego_station) - ego.length_m
+            if nearest_gap is None or gap < nearest_gap:
+                nearest_gap = gap
+        if nearest_gap is None:
+            return math.inf
+        if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > config.max_yield_deceleration_mps2:
+            return math.inf  # too late to stop before the conflict: keep going and clear it
+        return idm_acceleration(
+            ego.speed_mps,
+            self._desired_speed(lane, ego.speed_mps),
+            gap_m=max(nearest_gap, 0.1),
+            lead_speed_mps=0.0,
+            parameters=config.idm,
         )
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:

@@ -145,4 +145,4 @@ class SimEnv:
                 f"scenario '{self.scenario.id}': no road from node '{end}' to '{destination}'"
             )
         path = [start, *nodes]
-        return [(a, b, None) for a, b in zip(path[:-1], path[1:])]
+        return [(a, b, None) for a, b in zip(path[:-1], path[1:], strict=True)]

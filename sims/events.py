@@ -19,16 +19,14 @@ from highway_env.vehicle.kinematics import Vehicle
 EVENT_COLOUR = (255, 140, 0)
 """Scripted vehicles are drawn orange in the video, so a viewer sees which vehicle is the test."""
 
-CLEARANCE_M = (
-    20.0  # [m] other traffic removed within this distance of a scripted vehicle's lane slot
-)
+CLEARANCE_M = 20.0  # [m] traffic is cleared this far past a scripted vehicle
 
 
 class ScriptedVehicle(IDMVehicle):
     """An IDM vehicle whose acceleration a script can take over, braking no further than a stop."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.scripted_acceleration_mps2: float | None = None
         self.color = EVENT_COLOUR
 
@@ -165,18 +163,15 @@ def _side_lane(road: Road, ego: Vehicle, offset: int) -> tuple[str, str, int] | 
 def _spawn_ahead(
     road: Road, ego: Vehicle, lane_index: tuple[str, str, int], gap_m: float, speed_mps: float
 ) -> ScriptedVehicle:
-    """Place a scripted vehicle ``gap_m`` ahead of the ego's front bumper, clearing traffic around it."""
+    """Place a scripted vehicle ``gap_m`` ahead of the ego's front bumper in ``lane_index``.
+
+    Traffic is cleared from the ego's lane and the vehicle's lane between the ego and
+    :data:`CLEARANCE_M` past the vehicle, so the scripted vehicle is what the ego meets first.
+    """
     lane = road.network.get_lane(lane_index)
     ego_s, _ = lane.local_coordinates(ego.position)
     s = ego_s + gap_m + Vehicle.LENGTH
-    for other in list(road.vehicles):
-        if other is ego:
-            continue
-        other_s, other_d = lane.local_coordinates(other.position)
-        in_lane = abs(other_d) < lane.width_at(other_s)
-        between = ego_s < other_s < s + CLEARANCE_M
-        if in_lane and (between or abs(other_s - s) < CLEARANCE_M):
-            road.vehicles.remove(other)
+    _clear(road, ego, {lane_index, ego.lane_index}, until_m=s + CLEARANCE_M)
     vehicle = ScriptedVehicle(
         road,
         lane.position(s, 0.0),
@@ -187,6 +182,19 @@ def _spawn_ahead(
     )
     road.vehicles.append(vehicle)
     return vehicle
+
+
+def _clear(road: Road, ego: Vehicle, lane_indices: set, *, until_m: float) -> None:
+    """Remove other vehicles in ``lane_indices`` from beside the ego to ``until_m`` along each lane."""
+    for lane_index in lane_indices:
+        lane = road.network.get_lane(lane_index)
+        ego_s, _ = lane.local_coordinates(ego.position)
+        for other in list(road.vehicles):
+            if other is ego:
+                continue
+            other_s, other_d = lane.local_coordinates(other.position)
+            if abs(other_d) < lane.width_at(other_s) and ego_s - Vehicle.LENGTH < other_s < until_m:
+                road.vehicles.remove(other)
 
 
 def _check_positive(**values: float) -> None:

@@ -1,0 +1,84 @@
+"""Builders of hand-made scenes for unit tests (no simulator needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perception.base import SceneState
+from sims.groundtruth import (
+    CENTRELINE_STEP_M,
+    LOOKAHEAD_M,
+    LOOKBEHIND_M,
+    Centreline,
+    EgoState,
+    LaneGeometry,
+    LaneId,
+    VehicleState,
+)
+
+LANE_WIDTH_M = 4.0
+
+
+def straight_lane(
+    index: int, *, ego_x_m: float = 0.0, speed_limit_mps: float = 30.0
+) -> LaneGeometry:
+    """A straight lane along +x at y = 4 * index, sampled around ``ego_x_m`` like the simulator does."""
+    station = np.arange(-LOOKBEHIND_M, LOOKAHEAD_M + CENTRELINE_STEP_M / 2, CENTRELINE_STEP_M)
+    centreline = Centreline(
+        x_m=ego_x_m + station,
+        y_m=np.full_like(station, LANE_WIDTH_M * index),
+        heading_rad=np.zeros_like(station),
+        station_m=station,
+    )
+    return LaneGeometry(
+        lane=LaneId("0", "1", index),
+        width_m=LANE_WIDTH_M,
+        speed_limit_mps=speed_limit_mps,
+        centreline=centreline,
+    )
+
+
+def ego_at(
+    lane: int, *, x_m: float = 0.0, speed_mps: float = 25.0, y_offset_m: float = 0.0
+) -> EgoState:
+    return EgoState(
+        x_m=x_m,
+        y_m=LANE_WIDTH_M * lane + y_offset_m,
+        heading_rad=0.0,
+        speed_mps=speed_mps,
+        length_m=5.0,
+        width_m=2.0,
+        lane=LaneId("0", "1", lane),
+        crashed=False,
+        on_road=True,
+    )
+
+
+def car(vehicle_id: int, lane: int, x_m: float, speed_mps: float) -> VehicleState:
+    return VehicleState(
+        vehicle_id=vehicle_id,
+        x_m=x_m,
+        y_m=LANE_WIDTH_M * lane,
+        heading_rad=0.0,
+        speed_mps=speed_mps,
+        length_m=5.0,
+        width_m=2.0,
+    )
+
+
+def highway_scene(
+    *,
+    ego_lane: int = 1,
+    lanes: int = 3,
+    ego_speed_mps: float = 25.0,
+    vehicles=(),
+    time_s: float = 10.0,
+) -> SceneState:
+    """A straight multi-lane scene with the ego at x = 0; lanes are the ego's and its neighbours."""
+    indices = [i for i in (ego_lane - 1, ego_lane, ego_lane + 1) if 0 <= i < lanes]
+    return SceneState(
+        time_s=time_s,
+        ego=ego_at(ego_lane, speed_mps=ego_speed_mps),
+        vehicles=tuple(vehicles),
+        lanes=tuple(straight_lane(i) for i in indices),
+    )

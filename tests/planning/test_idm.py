@@ -1,0 +1,30 @@
+"""IDM against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from planning.idm import IdmParameters, idm_acceleration
+
+
+def test_free_road_at_desired_speed_is_zero():
+    assert idm_acceleration(30.0, 30.0) == pytest.approx(0.0)
+
+
+def test_free_road_from_standstill_is_max_acceleration():
+    assert idm_acceleration(0.0, 30.0) == pytest.approx(IdmParameters().max_acceleration_mps2)
+
+
+def test_following_hand_computed():
+    # v = 20, v0 = 30, gap 30 m, leader at 15 m/s; a = 3, b = 5, T = 1.5, s0 = 5, delta = 4
+    desired_gap = 5 + 20 * 1.5 + 20 * 5 / (2 * math.sqrt(3 * 5))
+    expected = 3 * (1 - (20 / 30) ** 4 - (desired_gap / 30) ** 2)
+    assert idm_acceleration(20.0, 30.0, gap_m=30.0, lead_speed_mps=15.0) == pytest.approx(expected)
+    assert expected < -3  # closing fast on a near leader means braking
+
+
+def test_far_leader_is_almost_free_road():
+    far = idm_acceleration(25.0, 30.0, gap_m=1e4, lead_speed_mps=25.0)
+    assert far == pytest.approx(idm_acceleration(25.0, 30.0), abs=1e-3)

@@ -1,0 +1,68 @@
+"""The rule-based planner on hand-made highway scenes."""
+
+from __future__ import annotations
+
+import pytest
+
+from planning.rules import RulePlanner, neighbours_in
+from tests.helpers import car, highway_scene
+
+
+def test_free_road_accelerates_towards_cruise_speed():
+    plan = RulePlanner().plan(highway_scene(ego_lane=2, ego_speed_mps=25.0))  # rightmost lane
+    assert plan.decision == "cruise"
+    assert plan.target_lane.index == 2
+    assert 25.0 < plan.target_speed_mps <= 30.0
+
+
+def test_slow_leader_close_ahead_means_slowing_down():
+    scene = highway_scene(
+        ego_speed_mps=25.0,
+        vehicles=[car(1, 1, 20.0, 15.0), car(2, 0, 0.0, 25.0), car(3, 2, 0.0, 25.0)],
+    )
+    plan = RulePlanner().plan(scene)
+    assert plan.decision == "follow"
+    assert plan.target_lane.index == 1  # neighbours block both sides
+    assert plan.target_speed_mps < 25.0
+
+
+def test_overtakes_a_slow_leader_when_the_left_lane_is_free():
+    scene = highway_scene(ego_lane=1, lanes=2, ego_speed_mps=25.0, vehicles=[car(1, 1, 40.0, 18.0)])
+    plan = RulePlanner().plan(scene)
+    assert plan.decision == "change_left"
+    assert plan.target_lane.index == 0
+
+
+def test_no_change_into_a_vehicle_alongside():
+    scene = highway_scene(
+        ego_lane=1,
+        lanes=2,
+        ego_speed_mps=25.0,
+        vehicles=[car(1, 1, 40.0, 18.0), car(2, 0, -2.0, 25.0)],
+    )
+    plan = RulePlanner().plan(scene)
+    assert plan.target_lane.index == 1
+
+
+def test_keeps_right_when_the_right_lane_is_as_good():
+    plan = RulePlanner().plan(highway_scene(ego_lane=1, lanes=3, ego_speed_mps=28.0))
+    assert plan.decision == "change_right"
+
+
+def test_neighbours_gap_is_bumper_to_bumper():
+    scene = highway_scene(
+        vehicles=[car(1, 1, 30.0, 20.0), car(2, 1, -20.0, 27.0), car(3, 0, 10.0, 1.0)]
+    )
+    near = neighbours_in(scene.lanes[1], scene)
+    assert near.lead_gap_m == pytest.approx(25.0)
+    assert near.lead_speed_mps == pytest.approx(20.0)
+    assert near.rear_gap_m == pytest.approx(15.0)
+    assert near.rear_speed_mps == pytest.approx(27.0)
+
+
+def test_a_vehicle_halfway_across_counts_in_both_lanes():
+    straddling = car(1, 0, 30.0, 20.0)
+    straddling = type(straddling)(**{**straddling.__dict__, "y_m": 2.0})
+    scene = highway_scene(ego_lane=0, lanes=2, vehicles=[straddling])
+    assert neighbours_in(scene.lanes[0], scene).lead_gap_m == pytest.approx(25.0)
+    assert neighbours_in(scene.lanes[1], scene).lead_gap_m == pytest.approx(25.0)

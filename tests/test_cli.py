@@ -1,0 +1,133 @@
+"""Smoke runs of each command, as a user would type them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from sims.video import read_video
+
+SHORT = """
+description = "short test run"
+env = "highway-fast-v0"
+duration_s = 3.0
+seeds = [0]
+
+[env_config]
+vehicles_count = 10
+"""
+
+
+def drive(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "drive.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_scenarios_lists_at_least_ten():
+    result = drive("scenarios")
+    assert result.returncode == 0, result.stderr
+    for scenario_id in (
+        "highway",
+        "highway-fast",
+        "merge",
+        "roundabout",
+        "intersection",
+        "exit",
+        "racetrack",
+        "cut-in",
+    ):
+        assert scenario_id in result.stdout
+
+
+def test_misspelt_key_is_one_line_naming_key_and_file(write_scenario):
+    path = write_scenario(SHORT.replace("duration_s", "duraton_s"), name="typo.toml")
+    result = drive("rollout", "--scenario", str(path), "--episodes", "1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "typo.toml" in lines[0] and "'duraton_s'" in lines[0]
+
+
+def test_unknown_planner_is_one_line():
+    result = drive("rollout", "--scenario", "highway-fast", "--planner", "telepathy")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown planner 'telepathy'; valid: rules"
+
+
+def _without_timing(path):
+    document = json.loads(path.read_text())
+    document.pop("timing")
+    return document
+
+
+def test_rollout_json_is_reproducible_and_independent_of_workers(write_scenario, tmp_path):
+    scenario = write_scenario(SHORT)
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    first = drive(
+        "rollout",
+        "--scenario",
+        str(scenario),
+        "--episodes",
+        "3",
+        "--seed",
+        "40",
+        "--json",
+        str(one),
+    )
+    second = drive(
+        "rollout",
+        "--scenario",
+        str(scenario),
+        "--episodes",
+        "3",
+        "--seed",
+        "40",
+        "--workers",
+        "2",
+        "--json",
+        str(two),
+    )
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert _without_timing(one) == _without_timing(two)
+    document = json.loads(one.read_text())
+    assert [e["seed"] for e in document["episodes"]] == [40, 41, 42]
+    assert document["config"]["stack"] == {
+        "perception": "groundtruth",
+        "planner": "rules",
+        "controller": "tracker",
+    }
+    for key in ("episodes", "collision_rate", "mean_speed_mps", "mean_distance_m", "mean_return"):
+        assert key in document["aggregate"]
+
+
+def test_rollout_records_a_video(write_scenario, tmp_path):
+    result = drive(
+        "rollout", "--scenario", str(write_scenario(SHORT)), "--video", str(tmp_path / "v.mp4")
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(read_video(tmp_path / "v.mp4")) == 45  # 3 s at 15 Hz
+
+
+def test_demo_writes_a_video_of_road_and_vehicles_and_metrics(tmp_path):
+    result = drive("demo", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    frames = read_video(tmp_path / "demo.mp4")
+    assert len(frames) >= 20
+    frame = frames[len(frames) // 2].astype(int)
+    road = np.all(np.abs(frame - 100) <= 12, axis=-1).mean()
+    blue_cars = np.all(np.abs(frame - (100, 200, 255)) <= 40, axis=-1).sum()
+    assert road > 0.2, "the road is missing"
+    assert blue_cars > 50, "no vehicles are visible"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["aggregate"]["episodes"] == 1
+    assert metrics["config"]["complete"] is True
