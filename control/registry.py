@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from control.base import Controller
+from control.builtin import BuiltinController
+from control.mpc import MpcController
 from control.tracker import TrackerController
 from sims.strict import ConfigError
 
 CONTROLLERS: dict[str, type[Controller]] = {
     "tracker": TrackerController,
+    "mpc": MpcController,
+    "builtin": BuiltinController,
 }
 
 

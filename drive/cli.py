@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
-from drive.report import aggregate_table, episodes_table, scenarios_table
+from drive.report import aggregate_table, control_bench_table, episodes_table, scenarios_table
 from drive.rollout import RolloutRequest, rollout_document, run_rollout
 from drive.stack import Stack, StackSpec
 from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
@@ -30,6 +30,8 @@ console = Console()
 errors = Console(stderr=True)
 
 _DEFAULT = StackSpec()
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that write JSON and print a table.")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()
@@ -97,6 +99,35 @@ def rollout(
     console.print(aggregate_table("Aggregate", document["aggregate"]))
     if json_path is not None:
         console.print(f"Wrote {json_path}")
+
+
+@bench_app.command("control")
+def bench_control(
+    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
+        "out/bench-control.json"
+    ),
+    plot: Annotated[Path, typer.Option(help="Lane-change plot (PNG).")] = Path(
+        "out/bench-control.png"
+    ),
+) -> None:
+    """The MPC against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
+    from drive.bench_control import CONTROLLERS, plot_lane_changes, run_control_bench
+    from drive.manoeuvres import MANOEUVRES
+
+    total = len(CONTROLLERS) * len(MANOEUVRES)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("manoeuvres", total=total)
+        document, runs = run_control_bench(
+            on_run=lambda controller, name: progress.update(
+                task, advance=1, description=f"{controller}: {name}"
+            )
+        )
+    write_json(json_path, document)
+    plot_lane_changes(runs, plot)
+    console.print(control_bench_table(document))
+    console.print(f"Machine: {document['machine']}. Wrote {json_path} and {plot}")
 
 
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:

@@ -51,4 +51,38 @@ def episodes_table(episodes: list[dict[str, Any]], *, limit: int = 20) -> Table:
 
 
 def _format(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+_BENCH_FIGURES = (
+    ("rms_lateral_error_m", "RMS lateral error (m)"),
+    ("max_abs_lateral_error_m", "max lateral error (m)"),
+    ("overshoot_m", "overshoot (m)"),
+    ("settle_time_s", "settle time (s)"),
+    ("peak_abs_jerk_mps3", "peak jerk (m/s3)"),
+    ("peak_abs_lateral_acceleration_mps2", "peak lateral acc. (m/s2)"),
+    ("collided", "collided"),
+)
+
+
+def control_bench_table(document: dict[str, Any]) -> Table:
+    """Controllers side by side: solve times, then each manoeuvre's figures."""
+    controllers = list(document["controllers"])
+    table = Table(title="Control benchmark", title_justify="left")
+    table.add_column("manoeuvre")
+    table.add_column("figure")
+    for name in controllers:
+        table.add_column(name, justify="right")
+    for key, label in (("solve_ms_median", "median (ms)"), ("solve_ms_p99", "p99 (ms)")):
+        table.add_row(
+            "control call", label, *(_format(document["controllers"][c][key]) for c in controllers)
+        )
+    manoeuvres = document["controllers"][controllers[0]]["manoeuvres"]
+    for manoeuvre in manoeuvres:
+        table.add_section()
+        for key, label in _BENCH_FIGURES:
+            values = [document["controllers"][c]["manoeuvres"][manoeuvre][key] for c in controllers]
+            table.add_row(manoeuvre, label, *(_format(v) for v in values))
+    return table

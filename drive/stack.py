@@ -18,7 +18,7 @@ class StackSpec:
 
     perception: str = "groundtruth"
     planner: str = "rules"
-    controller: str = "tracker"
+    controller: str = "mpc"
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)

@@ -90,10 +90,16 @@ class SimEnv:
         """The underlying highway-env environment, for baselines that need its internals."""
         return self._env
 
-    def reset(self, *, seed: int) -> SimFrame:
-        """Start an episode: reset highway-env with ``seed``, place scripted events, plan the route."""
+    def reset(self, *, seed: int, ego_speed_mps: float | None = None) -> SimFrame:
+        """Start an episode: reset highway-env with ``seed``, place scripted events, plan the route.
+
+        :param seed: the episode's seed.
+        :param ego_speed_mps: start the ego at this speed instead of the environment's choice.
+        """
         self._env.reset(seed=seed)
         env = self.highway_env
+        if ego_speed_mps is not None:
+            env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0
         self._vehicle_ids = {}
         self._events = [spec.start(env.road, env.vehicle) for spec in self.scenario.events]

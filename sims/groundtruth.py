@@ -59,7 +59,10 @@ class LaneGeometry:
 
 @dataclass(frozen=True)
 class VehicleState:
-    """Another road user, in world coordinates. ``vehicle_id`` is stable within an episode."""
+    """Another road user or a static obstacle, in world coordinates.
+
+    ``vehicle_id`` is stable within an episode.
+    """
 
     vehicle_id: int
     x_m: float
@@ -132,8 +135,8 @@ def read_ground_truth(
             length_m=float(v.LENGTH),
             width_m=float(v.WIDTH),
         )
-        for v in road.vehicles
-        if v is not ego
+        for v in [*road.vehicles, *road.objects]
+        if v is not ego and v.solid  # static obstacles count (speed 0); landmarks do not
     )
     lanes = tuple(
         lane_geometry(road.network, index, ego.position, route)

@@ -28,7 +28,9 @@ def _plan(lane: int, speed_mps: float) -> Plan:
 def test_commands_respect_limits_and_rates():
     controller = TrackerController(dt_s=0.1)
     first = controller.control(ego_at(1, speed_mps=30.0), _plan(3, 0.0))
-    assert first.acceleration_mps2 == pytest.approx(-controller.config.max_brake_onset_jerk_mps3 * 0.1)
+    assert first.acceleration_mps2 == pytest.approx(
+        -controller.config.max_brake_onset_jerk_mps3 * 0.1
+    )
     assert abs(first.steering_rad) <= controller.config.max_steering_rate_radps * 0.1 + 1e-12
     for _ in range(100):
         command = controller.control(ego_at(1, speed_mps=30.0), _plan(3, 0.0))
