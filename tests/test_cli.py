@@ -104,7 +104,7 @@ def test_rollout_json_is_reproducible_and_independent_of_workers(write_scenario,
     assert document["config"]["stack"] == {
         "perception": "groundtruth",
         "planner": "rules",
-        "controller": "tracker",
+        "controller": "mpc",
     }
     for key in ("episodes", "collision_rate", "mean_speed_mps", "mean_distance_m", "mean_return"):
         assert key in document["aggregate"]
