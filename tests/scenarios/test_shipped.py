@@ -25,11 +25,8 @@ PREDICATES: dict[str, Predicate] = {
 
 ALL = ("no_collision", "stays_on_road", "makes_progress")
 EXPECTED: dict[str, tuple[str, ...]] = {scenario_id: ALL for scenario_id in scenario_ids()}
-# highway-env's roundabout lane graph has gaps of several metres between the entry lanes and the ring,
-# where no lane contains the car and highway-env reports it off road.
-EXPECTED["roundabout"] = ("no_collision", "makes_progress")
 # The rule-based planner yields to crossing traffic, cautiously: on seed 0 of intersection-v0 it is
-# still waiting at the junction when the 13 s run out (1 of seeds 0-5 collides; see the README).
+# still waiting at the junction when the 13 s run out.
 EXPECTED["intersection"] = ("no_collision", "stays_on_road")
 
 
