@@ -15,6 +15,7 @@ def write_json(path: Path | str, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private; results are meant to be read
         with os.fdopen(handle, "w") as stream:
             json.dump(document, stream, indent=2, sort_keys=False)
             stream.write("\n")
