@@ -37,11 +37,11 @@ class LaneChangeReference:
 
     def update(self, lane: LaneId, offset_m: float, time_s: float) -> None:
         """Note the plan's lane at ``time_s``; a new lane index starts a transition from ``offset_m``."""
-        if (self._lane is None or lane.index != self._lane.index) and abs(
-            offset_m
-        ) >= self.min_offset_m:
+        if self._lane is None or lane.index != self._lane.index:
+            # A small offset (an aborted change, a new road edge) is tracked directly; it must not
+            # inherit the previous transition, which was measured from another centreline.
             self._start_s = time_s
-            self._offset_m = offset_m
+            self._offset_m = offset_m if abs(offset_m) >= self.min_offset_m else 0.0
         self._lane = lane
 
     def offset_m(self, times_s: np.ndarray | float) -> np.ndarray:

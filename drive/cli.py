@@ -14,7 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
-from drive.report import aggregate_table, control_bench_table, episodes_table, scenarios_table
+from drive.report import (
+    aggregate_table,
+    control_bench_table,
+    episodes_table,
+    scenarios_table,
+    suite_table,
+)
 from drive.rollout import RolloutRequest, rollout_document, run_rollout
 from drive.stack import Stack, StackSpec
 from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
@@ -80,8 +86,8 @@ def rollout(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     video: Annotated[
         Path | None, typer.Option(help="Record the first episode to this mp4.")
-    ] = None,  # noqa: UP007
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,  # noqa: UP007
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
     """Run closed-loop episodes of a scenario with a stack and summarise them."""
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
@@ -99,6 +105,74 @@ def rollout(
     console.print(aggregate_table("Aggregate", document["aggregate"]))
     if json_path is not None:
         console.print(f"Wrote {json_path}")
+
+
+@app.command("eval")
+def eval_suite(
+    suite: Annotated[
+        str, typer.Option(help="Suite id (sims/suites/) or TOML path.")
+    ] = "regression",
+    perception: Annotated[str, typer.Option(help="Perception name.")] = _DEFAULT.perception,
+    planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
+    controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Earlier eval JSON to compare scores with.")
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(help="Score drop that counts as a regression (default: the suite's)."),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
+    from drive.evaluate import failed_predicates, regressions, run_suite, suite_document
+    from sims.suite import load_suite
+
+    loaded_suite, scenarios = load_suite(suite)
+    spec = StackSpec(perception=perception, planner=planner, controller=controller)
+    Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    total = sum(len(s.seeds) for s in scenarios)
+    console.print(
+        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("episodes", total=total, status="")
+        failures = []
+
+        def on_episode(judged) -> None:  # type: ignore[no-untyped-def]
+            if not judged.passed:
+                failures.append(f"{judged.result.scenario}/{judged.result.seed}")
+            progress.update(task, advance=1, status=f"failed: {len(failures)}")
+
+        judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+    document = suite_document(suite, loaded_suite, scenarios, spec, judged)
+    if baseline is not None:
+        document["regressions"] = regressions(
+            document, baseline, loaded_suite.tolerance if tolerance is None else tolerance
+        )
+    if json_path is not None:
+        write_json(json_path, document)
+    console.print(suite_table(document, failed_predicates))
+    for flagged in document.get("regressions", []):
+        errors.print(
+            f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
+            highlight=False,
+        )
+    verdict = "passed" if document["passed"] and not document.get("regressions") else "FAILED"
+    console.print(
+        f"Suite score {document['score']:.3f}: {verdict}"
+        + (f"; wrote {json_path}" if json_path else "")
+    )
+    if verdict != "passed":
+        raise typer.Exit(1)
 
 
 @bench_app.command("control")

@@ -6,12 +6,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from drive.metrics import EpisodeMetrics, Trajectory, episode_metrics
+from drive.metrics import EpisodeMetrics, episode_metrics
+from drive.record import Recorder
 from drive.stack import Stack, StackSpec
-from planning.base import Plan
-from sims.env import SimEnv, SimStep
+from sims.env import SimEnv
 from sims.scenario import Scenario
 from sims.video import VideoWriter, with_banner
 
@@ -44,7 +42,7 @@ def run_episode(
     stack = Stack.build(spec, dt_s=sim.dt_s)
     stack.reset()
     frame = sim.reset(seed=seed)
-    recorder = _Recorder(dt_s=sim.dt_s)
+    recorder = Recorder(dt_s=sim.dt_s, route_edges=sim.route_edges)
     video = VideoWriter(video_path, fps=scenario.simulation_hz) if video_path else None
 
     try:
@@ -73,7 +71,7 @@ def run_episode(
 
     # --- Score the episode.
     metrics = episode_metrics(
-        recorder.trajectory(stack.controller.fallbacks),
+        recorder.trajectory(controller_fallbacks=stack.controller.fallbacks),
         ended_by_environment=step.terminated,
     )
     wall_s = time.perf_counter() - started
@@ -85,55 +83,3 @@ def run_episode(
         "control_ms": stack.controller.clock.mean_ms,
     }
     return EpisodeResult(scenario=scenario.id, seed=seed, metrics=metrics, timing=timing)
-
-
-class _Recorder:
-    """Collects the per-step values the metrics need."""
-
-    def __init__(self, *, dt_s: float) -> None:
-        self.dt_s = dt_s
-        self.rows: list[tuple[float, ...]] = []
-        self.changes: list[bool] = []
-        self.return_so_far = 0.0  # time-integrated reward, as in the metrics
-        self._last_decision = "cruise"
-
-    def record(self, step: SimStep, plan: Plan) -> None:
-        ego = step.frame.truth.ego
-        self.rows.append(
-            (
-                ego.x_m,
-                ego.y_m,
-                ego.heading_rad,
-                ego.speed_mps,
-                step.reward,
-                ego.crashed,
-                ego.on_road,
-            )
-        )
-        started = plan.decision.startswith("change") and plan.decision != self._last_decision
-        self.changes.append(started)
-        self._last_decision = plan.decision
-        self.return_so_far += step.reward * self.dt_s
-
-    def banner(self, step: SimStep, plan: Plan) -> str:
-        truth = step.frame.truth
-        return (
-            f"t {truth.time_s:5.1f} s | {truth.ego.speed_mps * 3.6:5.1f} km/h | "
-            f"{plan.decision.replace('_', ' ')} -> lane {plan.target_lane.index} "
-            f"@ {plan.target_speed_mps * 3.6:3.0f} km/h | return {self.return_so_far:5.2f}"
-        )
-
-    def trajectory(self, fallbacks: int) -> Trajectory:
-        columns = np.array(self.rows, dtype=np.float64).reshape(-1, 7).T
-        return Trajectory(
-            dt_s=self.dt_s,
-            x_m=columns[0],
-            y_m=columns[1],
-            heading_rad=columns[2],
-            speed_mps=columns[3],
-            reward=columns[4],
-            crashed=columns[5].astype(bool),
-            on_road=columns[6].astype(bool),
-            lane_change_started=np.array(self.changes, dtype=bool),
-            controller_fallbacks=fallbacks,
-        )

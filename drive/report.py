@@ -86,3 +86,20 @@ def control_bench_table(document: dict[str, Any]) -> Table:
             values = [document["controllers"][c]["manoeuvres"][manoeuvre][key] for c in controllers]
             table.add_row(manoeuvre, label, *(_format(v) for v in values))
     return table
+
+
+def suite_table(document: dict[str, Any], failed: Any) -> Table:
+    """One row per scenario of a suite run: score, verdict, failed predicates and time."""
+    table = Table(title="Suite", title_justify="left")
+    for column in ("scenario", "env", "score", "passed", "failed predicates", "time (s)"):
+        table.add_column(column, overflow="fold")
+    for scenario_id, entry in document["scenarios"].items():
+        table.add_row(
+            scenario_id,
+            entry["env"],
+            f"{entry['score']:.3f}",
+            "yes" if entry["passed"] else "NO",
+            "; ".join(failed(entry)) or "-",
+            f"{entry['wall_s']:.1f}",
+        )
+    return table

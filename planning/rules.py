@@ -20,7 +20,7 @@ from planning.idm import IdmParameters, idm_acceleration
 from sims.groundtruth import Centreline, LaneGeometry
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
-CUT_IN_PREVIEW_S = 1.0  # [s] lateral drift is extrapolated this far to see cut-ins early
+CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ class Neighbours:
     rear_speed_mps: float | None = None
 
 
-def neighbours_in(lane: LaneGeometry, scene: SceneState) -> Neighbours:
+def neighbours_in(
+    lane: LaneGeometry, scene: SceneState, *, preview_s: float = CUT_IN_PREVIEW_S
+) -> Neighbours:
     """Find the nearest vehicle ahead of and behind the ego along ``lane``.
 
     A vehicle is in the lane when its side is within :data:`IN_LANE_MARGIN_M` of the lane's line, so a
@@ -81,7 +83,7 @@ def neighbours_in(lane: LaneGeometry, scene: SceneState) -> Neighbours:
     for vehicle, station, offset in zip(scene.vehicles, stations, offsets, strict=True):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
         # are seen as they start, not once they are halfway across.
-        drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * CUT_IN_PREVIEW_S
+        drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * preview_s
         nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
         if nearest > limit + vehicle.width_m / 2:
             continue

@@ -86,6 +86,11 @@ class SimEnv:
         return self.scenario.dt_s
 
     @property
+    def route_edges(self) -> tuple[str, ...]:
+        """The ego's route to the scenario's destination as ``"start>end"`` edge names (may be empty)."""
+        return tuple(f"{start}>{end}" for start, end, _ in self._route)
+
+    @property
     def highway_env(self) -> AbstractEnv:
         """The underlying highway-env environment, for baselines that need its internals."""
         return self._env

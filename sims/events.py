@@ -19,7 +19,7 @@ from highway_env.vehicle.kinematics import Vehicle
 EVENT_COLOUR = (255, 140, 0)
 """Scripted vehicles are drawn orange in the video, so a viewer sees which vehicle is the test."""
 
-CLEARANCE_M = 20.0  # [m] traffic is cleared this far past a scripted vehicle
+CLEARANCE_M = 60.0  # [m] traffic is cleared this far past a scripted vehicle, so it keeps its speed
 
 
 class ScriptedVehicle(IDMVehicle):

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from highway_env.road.lane import AbstractLane, StraightLane
 from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.kinematics import Vehicle
 
+OFF_ROAD_MARGIN_M = (
+    0.3  # [m] a corner further than this outside every lane is off the road (nuPlan)
+)
 LOOKAHEAD_M = 150.0  # [m] centreline sampled this far ahead of the ego
 LOOKBEHIND_M = 60.0  # [m] and this far behind, to see who is closing in
 CENTRELINE_STEP_M = 2.0  # [m] spacing of centreline samples
@@ -75,7 +79,11 @@ class VehicleState:
 
 @dataclass(frozen=True)
 class EgoState:
-    """The ego vehicle: pose, speed, the lane it is in, and whether it crashed or left the road."""
+    """The ego vehicle: pose, speed, the lane it is in, and whether it crashed or left the road.
+
+    ``on_road`` is highway-env's test (the centre on its lane); ``box_on_road`` asks that every corner
+    of the ego's box lie within :data:`OFF_ROAD_MARGIN_M` of some lane (nuPlan's drivable-area test).
+    """
 
     x_m: float
     y_m: float
@@ -86,6 +94,7 @@ class EgoState:
     lane: LaneId
     crashed: bool
     on_road: bool
+    box_on_road: bool
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ def read_ground_truth(
         lane=lane_id,
         crashed=bool(ego.crashed),
         on_road=bool(ego.on_road),
+        box_on_road=box_on_road(road.network, ego.polygon()[:4]),
     )
     others = tuple(
         VehicleState(
@@ -143,6 +153,46 @@ def read_ground_truth(
         for index in sorted({*road.network.side_lanes(ego.lane_index), ego.lane_index})
     )
     return GroundTruth(time_s=time_s, ego=ego_state, vehicles=others, lanes=lanes)
+
+
+def box_on_road(
+    network: RoadNetwork, corners: np.ndarray, *, margin_m: float = OFF_ROAD_MARGIN_M
+) -> bool:
+    """Whether every corner lies within ``margin_m`` of the drivable area: the lanes of ``network``
+    and the connectors bridging each lane's end to the start of the lanes that follow it."""
+    lanes = drivable_lanes(network)
+    return all(any(lane.on_lane(corner, margin=margin_m) for lane in lanes) for corner in corners)
+
+
+def drivable_lanes(network: RoadNetwork) -> list[AbstractLane]:
+    """The network's lanes plus straight connectors over the seams between consecutive lanes.
+
+    highway-env's lane graphs are not watertight: in roundabout-v0 a lane ends several metres from
+    where the next begins, and every vehicle, highway-env's own included, drives across the gap.
+    The connectors count that gap as road. Cached on the network.
+    """
+    cached = getattr(network, "_drivable_lanes", None)
+    if cached is not None:
+        return cached
+    lanes: list[AbstractLane] = list(network.lanes_list())
+    for ends in network.graph.values():
+        for end, edge_lanes in ends.items():
+            for lane in edge_lanes:
+                finish = lane.position(lane.length, 0.0)
+                for following in network.graph.get(end, {}).values():
+                    for nxt in following:
+                        begin = nxt.position(0.0, 0.0)
+                        gap = float(np.hypot(*(begin - finish)))
+                        if 0.5 < gap < 30.0:
+                            lanes.append(
+                                StraightLane(
+                                    finish,
+                                    begin,
+                                    width=min(lane.width_at(lane.length), nxt.width_at(0.0)),
+                                )
+                            )
+    network._drivable_lanes = lanes  # type: ignore[attr-defined]
+    return lanes
 
 
 def lane_geometry(

@@ -28,6 +28,33 @@ DEFAULT_SCENARIO = "highway-dense"
 
 
 @dataclass(frozen=True)
+class Criteria:
+    """Pass criteria of a scenario: named predicates on the episode's metrics.
+
+    Boolean predicates are checked when true; threshold predicates when set. The defaults ask for
+    no at-fault collision, staying on the road and making progress.
+    """
+
+    no_at_fault_collision: bool = True
+    no_collision: bool = False
+    stays_on_road: bool = True
+    makes_progress: bool = True
+    reaches_destination: bool = False
+    min_ttc_s: float | None = None  # [s] smallest time to collision with the vehicle ahead
+    keeps_gap_s: float | None = None  # [s] smallest time headway to the vehicle ahead
+    min_score: float | None = None  # driving score in [0, 1]
+    max_lane_changes_per_min: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("min_ttc_s", "keeps_gap_s", "max_lane_changes_per_min"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.min_score is not None and not 0 <= self.min_score <= 1:
+            raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One driving scenario.
 
@@ -40,6 +67,7 @@ class Scenario:
     :param destination: road-network node the ego drives to (roundabout, intersection...), if any.
     :param env_config: highway-env config overrides, checked against the environment's own keys.
     :param events: scripted events.
+    :param criteria: what an episode must achieve to pass.
     """
 
     id: str
@@ -51,6 +79,7 @@ class Scenario:
     destination: str | None = None
     env_config: dict[str, Any] = field(default_factory=dict, hash=False)  # read-only by convention
     events: tuple[EventSpec, ...] = ()
+    criteria: Criteria = field(default_factory=Criteria)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -92,7 +121,7 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
 def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
     """Validate a parsed scenario document; ``source`` names the file in error messages."""
     location = where(source, "")
-    check_keys(document, (*_TOP_LEVEL, "env_config", "events"), location=location)
+    check_keys(document, (*_TOP_LEVEL, "env_config", "events", "criteria"), location=location)
     top = {key: document[key] for key in _TOP_LEVEL if key in document}
     env_config = _parse_env_config(document.get("env_config", {}), top.get("env"), source=source)
     events = tuple(
@@ -100,6 +129,7 @@ def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
         for n, table in enumerate(document.get("events", []))
     )
     plain = build(_TopLevel, top, location=location)
+    criteria = build(Criteria, document.get("criteria", {}), location=where(source, "criteria"))
     try:
         return Scenario(
             id=source.stem,
@@ -111,6 +141,7 @@ def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
             destination=plain.destination,
             env_config=env_config,
             events=events,
+            criteria=criteria,
         )
     except ValueError as error:
         raise ConfigError(f"{location}: {error}") from None

@@ -51,6 +51,7 @@ def ego_at(
         lane=LaneId("0", "1", lane),
         crashed=False,
         on_road=True,
+        box_on_road=True,
     )
 
 

@@ -130,3 +130,15 @@ def test_smoother_than_highway_env_builtin(figures, name):
         < figures[(name, "builtin")]["peak_abs_jerk_mps3"]
     )
     assert math.isfinite(figures[(name, "mpc")]["peak_abs_jerk_mps3"])
+
+
+def test_an_aborted_lane_change_does_not_inherit_the_old_transition():
+    from control.reference import LaneChangeReference
+    from sims.groundtruth import LaneId
+
+    reference = LaneChangeReference(duration_s=3.0)
+    reference.update(LaneId("a", "b", 1), 0.0, 0.0)
+    reference.update(LaneId("a", "b", 0), 4.0, 1.0)  # switch left: ease from 4 m
+    assert float(reference.offset_m(1.0)) == pytest.approx(4.0)
+    reference.update(LaneId("a", "b", 1), -0.2, 1.5)  # abort after 0.2 m: back to the old lane
+    assert float(reference.offset_m(2.0)) == 0.0

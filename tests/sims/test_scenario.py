@@ -77,7 +77,9 @@ def test_mistakes_name_the_file_and_the_key(write_scenario, replace, by, expecte
 
 
 def test_unknown_key_lists_the_valid_ones(write_scenario):
-    with pytest.raises(ConfigError, match="valid keys: description, destination, duration_s"):
+    with pytest.raises(
+        ConfigError, match="valid keys: criteria, description, destination, duration_s"
+    ):
         load_scenario(write_scenario("speed = 3\n" + VALID))
 
 

@@ -1,0 +1,48 @@
+"""Scenario suites: a named list of shipped scenarios run together, each on its own seeds."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sims.scenario import Scenario, load_scenario
+from sims.strict import ConfigError, build, where
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SUITE_DIR = Path(__file__).parent / "suites"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A suite file: which scenarios, and how far a score may drop before it counts as a regression."""
+
+    description: str
+    scenarios: tuple[str, ...]
+    tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not self.scenarios:
+            raise ValueError("scenarios must list at least one scenario")
+        if not 0 <= self.tolerance <= 1:
+            raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
+
+
+def load_suite(id_or_path: str | Path) -> tuple[Suite, list[Scenario]]:
+    """Load a suite by id (``sims/suites/ID.toml``) or path, with its scenarios."""
+    text = str(id_or_path)
+    path = Path(text) if text.endswith(".toml") or "/" in text else SUITE_DIR / f"{text}.toml"
+    if not path.is_file():
+        valid = ", ".join(sorted(p.stem for p in SUITE_DIR.glob("*.toml")))
+        raise ConfigError(f"unknown suite '{text}'; valid suites: {valid}")
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path.name}: not valid TOML: {error}") from None
+    suite = build(Suite, document, location=where(path, ""))
+    return suite, [load_scenario(scenario_id) for scenario_id in suite.scenarios]
