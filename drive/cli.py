@@ -126,7 +126,13 @@ def eval_suite(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
-    from drive.evaluate import failed_predicates, regressions, run_suite, suite_document
+    from drive.evaluate import (
+        JudgedEpisode,
+        failed_predicates,
+        regressions,
+        run_suite,
+        suite_document,
+    )
     from sims.suite import load_suite
 
     loaded_suite, scenarios = load_suite(suite)
@@ -147,7 +153,7 @@ def eval_suite(
         task = progress.add_task("episodes", total=total, status="")
         failures = []
 
-        def on_episode(judged) -> None:  # type: ignore[no-untyped-def]
+        def on_episode(judged: JudgedEpisode) -> None:
             if not judged.passed:
                 failures.append(f"{judged.result.scenario}/{judged.result.seed}")
             progress.update(task, advance=1, status=f"failed: {len(failures)}")

@@ -191,7 +191,7 @@ def drivable_lanes(network: RoadNetwork) -> list[AbstractLane]:
                                     width=min(lane.width_at(lane.length), nxt.width_at(0.0)),
                                 )
                             )
-    network._drivable_lanes = lanes  # type: ignore[attr-defined]
+    network._drivable_lanes = lanes
     return lanes
 
 

@@ -131,3 +131,29 @@ def test_demo_writes_a_video_of_road_and_vehicles_and_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["aggregate"]["episodes"] == 1
     assert metrics["config"]["complete"] is True
+
+
+def test_eval_writes_the_suite_json_and_flags_regressions(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('description = "tiny"\nscenarios = ["u-turn"]\ntolerance = 0.05\n')
+    out = tmp_path / "eval.json"
+    result = drive("eval", "--suite", str(suite), "--workers", "1", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(out.read_text())
+    entry = document["scenarios"]["u-turn"]
+    assert {"env", "score", "passed", "predicates", "wall_s"} <= set(entry)
+    assert document["passed"] is True and 0 <= document["score"] <= 1
+    assert [e["seed"] for e in entry["episodes"]] == [0, 1, 2]
+
+    document["scenarios"]["u-turn"]["score"] = entry["score"] + 0.2  # a better past to fall from
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(document))
+    again = drive("eval", "--suite", str(suite), "--workers", "1", "--baseline", str(baseline))
+    assert again.returncode == 1
+    assert "regression: u-turn scored" in again.stderr
+
+
+def test_eval_rejects_an_unknown_suite():
+    result = drive("eval", "--suite", "nightly")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown suite 'nightly'; valid suites: regression"

@@ -1,0 +1,63 @@
+"""The suite catches a worse stack: planners with their brakes cut fail the scenarios built for braking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from drive.evaluate import judge
+from drive.stack import StackSpec
+from perception.base import SceneState
+from planning.base import Plan
+from planning.registry import PLANNERS
+from planning.rules import RulePlanner
+from sims.scenario import load_scenario
+
+
+class NeverBrakes(RulePlanner):
+    """The rule planner with its brakes cut: it never asks for a speed below the current one."""
+
+    def _plan(self, scene: SceneState) -> Plan:
+        plan = super()._plan(scene)
+        return dataclasses.replace(
+            plan, target_speed_mps=max(plan.target_speed_mps, scene.ego.speed_mps)
+        )
+
+
+class NeverBrakesNorSwerves(NeverBrakes):
+    """...and it never leaves its lane either."""
+
+    def _plan(self, scene: SceneState) -> Plan:
+        plan = super()._plan(scene)
+        lane = scene.lane(scene.ego.lane.index)
+        assert lane is not None
+        return dataclasses.replace(
+            plan, target_lane=lane.lane, centreline=lane.centreline, decision="cruise"
+        )
+
+
+@pytest.fixture
+def degraded(monkeypatch):
+    monkeypatch.setitem(PLANNERS, "never-brakes", NeverBrakes)
+    monkeypatch.setitem(PLANNERS, "never-brakes-nor-swerves", NeverBrakesNorSwerves)
+
+
+@pytest.mark.scenarios
+@pytest.mark.parametrize(
+    ("planner", "scenario_id", "must_fail"),
+    [
+        ("never-brakes-nor-swerves", "stalled-vehicle", "no_at_fault_collision"),
+        ("never-brakes-nor-swerves", "lead-brake-close", "no_at_fault_collision"),
+        ("never-brakes", "stalled-vehicle", "min_ttc_s"),  # it swerves in time, but far too late
+        ("never-brakes", "lead-brake-close", "keeps_gap_s"),
+    ],
+)
+def test_degraded_planners_fail_with_the_predicate_named(degraded, planner, scenario_id, must_fail):
+    scenario = load_scenario(scenario_id)
+    judged = judge(scenario, StackSpec(planner=planner), scenario.seeds[0])
+    failed = {p.name for p in judged.predicates if not p.passed}
+    assert must_fail in failed, f"{planner} on {scenario_id}: failed only {failed}"
+    assert judge(
+        scenario, StackSpec(), scenario.seeds[0]
+    ).passed  # the default stack passes the same
