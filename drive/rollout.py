@@ -99,11 +99,14 @@ def aggregate(results: list[EpisodeResult]) -> dict[str, float | int]:
     return {
         "episodes": len(metrics),
         "collision_rate": mean([float(m.collided) for m in metrics]),
+        "at_fault_collision_rate": mean([float(m.at_fault_collision) for m in metrics]),
+        "mean_score": mean([m.score for m in metrics]),
         "off_road_rate": mean([float(m.off_road) for m in metrics]),
         "mean_speed_mps": mean([m.mean_speed_mps for m in metrics]),
         "mean_distance_m": mean([m.distance_m for m in metrics]),
         "mean_return": mean([m.episode_return for m in metrics]),
         "lane_changes_per_min": round(sum(m.lane_changes for m in metrics) / max(minutes, 1e-9), 6),
+        "comfortable_rate": mean([float(m.comfortable) for m in metrics]),
         "controller_fallbacks": sum(m.controller_fallbacks for m in metrics),
     }
 
