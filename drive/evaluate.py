@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from drive.loop import EpisodeResult, run_episode
+from drive.parallel import run_in_processes
 from drive.predicates import PredicateResult, evaluate
 from drive.rollout import machine_description, package_versions
 from drive.stack import StackSpec
@@ -61,26 +60,11 @@ def run_suite(
 def _run(
     jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: int
 ) -> Iterator[JudgedEpisode]:
-    if workers == 1:
-        for scenario, seed in jobs:
-            yield judge(scenario, spec, seed)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        # Longest scenarios first, so that the two workers finish together.
-        ordered = sorted(jobs, key=lambda job: -job[0].duration_s * job[0].simulation_hz)
-        pending: set[Future[JudgedEpisode]] = {
-            pool.submit(judge, s, spec, seed) for s, seed in ordered
-        }
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    # Longest scenarios first, so that the workers finish together.
+    ordered = sorted(jobs, key=lambda job: -job[0].duration_s * job[0].simulation_hz)
+    return run_in_processes(
+        judge, [(scenario, spec, seed) for scenario, seed in ordered], workers=workers
+    )
 
 
 def suite_document(

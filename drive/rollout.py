@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import platform
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from drive.loop import EpisodeResult, run_episode
+from drive.parallel import run_in_processes
 from drive.stack import StackSpec
 from sims.scenario import Scenario
 
@@ -64,26 +63,15 @@ def run_rollout(
 def _run_all(
     request: RolloutRequest, seeds: list[int], videos: list[Path | None]
 ) -> Iterator[EpisodeResult]:
-    if request.workers == 1:
-        for seed, video in zip(seeds, videos, strict=True):
-            yield run_episode(request.scenario, request.stack, seed, video_path=video)
-        return
-    # 'spawn' keeps workers free of the parent's pygame and torch state.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=request.workers, mp_context=context) as pool:
-        pending: set[Future[EpisodeResult]] = {
-            pool.submit(run_episode, request.scenario, request.stack, seed, video_path=video)
-            for seed, video in zip(seeds, videos, strict=True)
-        }
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    jobs = [
+        (request.scenario, request.stack, seed, video)
+        for seed, video in zip(seeds, videos, strict=True)
+    ]
+    return run_in_processes(_episode, jobs, workers=request.workers)
+
+
+def _episode(scenario: Scenario, stack: StackSpec, seed: int, video: Path | None) -> EpisodeResult:
+    return run_episode(scenario, stack, seed, video_path=video)
 
 
 def aggregate(results: list[EpisodeResult]) -> dict[str, float | int]:

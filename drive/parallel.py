@@ -1,0 +1,37 @@
+"""Run independent episodes over worker processes, yielding results as they finish."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
+
+
+def run_in_processes(
+    work: Callable[..., Result], jobs: Sequence[tuple[Any, ...]], *, workers: int
+) -> Iterator[Result]:
+    """Call ``work(*job)`` for every job, in this process if ``workers`` is 1, else in a pool.
+
+    Results come in the order they finish. On an exception or Ctrl-C the jobs not yet started are
+    cancelled and the exception propagates.
+    """
+    if workers == 1:
+        for job in jobs:
+            yield work(*job)
+        return
+    # 'spawn' keeps workers free of the parent's pygame and torch state.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: set[Future[Result]] = {pool.submit(work, *job) for job in jobs}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
