@@ -151,14 +151,28 @@ def eval_suite(
         console=console,
     ) as progress:
         task = progress.add_task("episodes", total=total, status="")
-        failures = []
+        failures: list[str] = []
+        finished: list[JudgedEpisode] = []
 
         def on_episode(judged: JudgedEpisode) -> None:
+            finished.append(judged)
             if not judged.passed:
                 failures.append(f"{judged.result.scenario}/{judged.result.seed}")
             progress.update(task, advance=1, status=f"failed: {len(failures)}")
 
-        judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+        try:
+            judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+        except KeyboardInterrupt:
+            if json_path is not None:
+                done = {j.result.scenario for j in finished}
+                partial = [s for s in scenarios if s.id in done]
+                document = suite_document(suite, loaded_suite, partial, spec, finished)
+                document["complete"] = False
+                write_json(json_path, document)
+                errors.print(
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                )
+            raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
     if baseline is not None:
         document["regressions"] = regressions(

@@ -78,6 +78,8 @@ def suite_document(
     by_scenario: dict[str, Any] = {}
     for scenario in scenarios:
         episodes = [j for j in judged if j.result.scenario == scenario.id]
+        if not episodes:
+            continue
         predicates: dict[str, Any] = {}
         for j in episodes:
             for p in j.predicates:
@@ -106,8 +108,11 @@ def suite_document(
             "machine": machine_description(),
         },
         "scenarios": by_scenario,
-        "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6),
+        "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
+        if by_scenario
+        else 0.0,
         "passed": all(s["passed"] for s in by_scenario.values()),
+        "complete": True,
     }
 
 
