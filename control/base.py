@@ -49,7 +49,7 @@ class Controller(ABC):
             command = self._control(ego, plan)
         if not (math.isfinite(command.acceleration_mps2) and math.isfinite(command.steering_rad)):
             self.fallbacks += 1
-            command = Command(acceleration_mps2=-self.limits.max_braking_mps2, steering_rad=0.0)
+            command = self.fallback(ego)
         return Command(
             acceleration_mps2=min(
                 max(command.acceleration_mps2, -self.limits.max_braking_mps2),
@@ -60,6 +60,11 @@ class Controller(ABC):
                 self.limits.max_steering_rad,
             ),
         )
+
+    def fallback(self, ego: EgoState) -> Command:
+        """The safe command: wheel straight, full braking, but only down to a standstill."""
+        braking = min(self.limits.max_braking_mps2, max(ego.speed_mps, 0.0) / self.dt_s)
+        return Command(acceleration_mps2=-braking, steering_rad=0.0)
 
     @abstractmethod
     def _control(self, ego: EgoState, plan: Plan) -> Command:

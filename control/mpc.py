@@ -76,7 +76,7 @@ class MpcController(Controller):
         self.reference.reset()
 
     def _control(self, ego: EgoState, plan: Plan) -> Command:
-        config, n, h = self.config, self.config.horizon_steps, self.step_s
+        n, h = self.config.horizon_steps, self.step_s
         line = plan.centreline
         station, offset = (float(v) for v in to_frenet(line, np.array(ego.x_m), np.array(ego.y_m)))
         path_heading = float(np.interp(station, line.station_m, line.heading_rad))
@@ -100,13 +100,17 @@ class MpcController(Controller):
         )
         self._time_s += self.dt_s
         if inputs is None:
-            self._previous = np.array([-config.max_braking_mps2, 0.0])
+            self._previous = np.array(
+                [self.fallback(ego).acceleration_mps2, 0.0]
+            )  # what is applied
             return Command(acceleration_mps2=math.nan, steering_rad=math.nan)
         acceleration, slip = float(inputs[0, 0]), float(inputs[0, 1])
         # The QP steps h seconds per input; the vehicle is commanded every dt_s: scale the change.
         fraction = self.dt_s / h
         acceleration = self._previous[0] + fraction * (acceleration - self._previous[0])
         slip = self._previous[1] + fraction * (slip - self._previous[1])
+        # Never command reversing: brake at most to a standstill within this step.
+        acceleration = max(acceleration, -max(ego.speed_mps, 0.0) / self.dt_s)
         self._previous = np.array([acceleration, slip])
         return Command(acceleration_mps2=acceleration, steering_rad=math.atan(2.0 * math.tan(slip)))
 

@@ -117,7 +117,12 @@ class LtvMpcQp:
         return sparse.triu(full, format="csc")  # OSQP reads the upper triangle
 
     def _build_constraint_pattern(self) -> None:
-        """Rows: initial state, dynamics, input bounds, input-rate bounds, speed >= 0."""
+        """Rows: initial state, dynamics, input bounds, input-rate bounds.
+
+        There is no hard ``v >= 0`` row: with jerk limits it makes the QP infeasible near a standstill
+        (a car braking at 6 m/s2 cannot stop its deceleration in time). The speed reference never goes
+        below zero and the controller never commands reversing instead.
+        """
         rows: list[int] = []
         cols: list[int] = []
         row = 0
@@ -161,11 +166,7 @@ class LtvMpcQp:
                     rows.append(row + INPUTS * k + i)
                     cols.append(self._u(k - 1, i))
         row += INPUTS * self.n
-        self._speed_start = row
-        for k in range(1, self.n + 1):
-            rows.append(row + k - 1)
-            cols.append(self._z(k, 2))
-        row += self.n
+        self._rate_end = row
         self._rows = row
         self._coo_rows = np.array(rows)
         self._coo_cols = np.array(cols)
@@ -185,7 +186,6 @@ class LtvMpcQp:
         self._speed_slots = where_in_csc[coo_slots]
         self._lower = np.zeros(row)
         self._upper = np.zeros(row)
-        self._upper[self._speed_start :] = np.inf
         self._gradient = np.zeros(self._nx)
         weights = self.weights
         state_weights = np.array([weights.lateral, weights.heading, weights.speed])
@@ -209,9 +209,7 @@ class LtvMpcQp:
         dynamics[:, 9] = -h
         rates = np.ones(INPUTS + 2 * INPUTS * (n - 1))
         rates[INPUTS:] = np.tile([1.0, -1.0], INPUTS * (n - 1))
-        return np.concatenate(
-            [np.ones(STATES), dynamics.ravel(), np.ones(INPUTS * n), rates, np.ones(n)]
-        )
+        return np.concatenate([np.ones(STATES), dynamics.ravel(), np.ones(INPUTS * n), rates])
 
     # --- Per-step solve ------------------------------------------------------------------------------
 
@@ -257,8 +255,8 @@ class LtvMpcQp:
         bounds_low[:, 1] = -bounds.max_slip_rad
         bounds_high[:, 1] = bounds.max_slip_rad
         steps = np.array([bounds.max_acceleration_step_mps2, bounds.max_slip_step_rad])
-        rate_low = lower[self._rate_start : self._speed_start].reshape(n, INPUTS)
-        rate_high = upper[self._rate_start : self._speed_start].reshape(n, INPUTS)
+        rate_low = lower[self._rate_start : self._rate_end].reshape(n, INPUTS)
+        rate_high = upper[self._rate_start : self._rate_end].reshape(n, INPUTS)
         rate_low[:] = -steps
         rate_high[:] = steps
         # The first step's rate bound is on u_0 itself, around the input applied last; it is clipped

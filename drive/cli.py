@@ -44,7 +44,7 @@ app.add_typer(bench_app, name="bench")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for demo.mp4 and metrics.json.")] = Path("out"),
     scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = DEFAULT_SCENARIO,
-    seed: Annotated[int, typer.Option(help="Episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Episode seed.")] = 0,
 ) -> None:
     """Drive one episode with the default stack; write a video and its metrics."""
     request = RolloutRequest(
@@ -81,7 +81,7 @@ def rollout(
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 1,
     seed: Annotated[
-        int, typer.Option(help="Seed of the first episode; episode k uses seed + k.")
+        int, typer.Option(min=0, help="Seed of the first episode; episode k uses seed + k.")
     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     video: Annotated[
@@ -121,7 +121,9 @@ def eval_suite(
     ] = None,
     tolerance: Annotated[
         float | None,
-        typer.Option(help="Score drop that counts as a regression (default: the suite's)."),
+        typer.Option(
+            min=0.0, max=1.0, help="Score drop that counts as a regression (default: the suite's)."
+        ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
@@ -175,9 +177,9 @@ def eval_suite(
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
     if baseline is not None:
-        document["regressions"] = regressions(
-            document, baseline, loaded_suite.tolerance if tolerance is None else tolerance
-        )
+        used = loaded_suite.tolerance if tolerance is None else tolerance
+        document["config"]["tolerance"] = used
+        document["regressions"] = regressions(document, baseline, used)
     if json_path is not None:
         write_json(json_path, document)
     console.print(suite_table(document, failed_predicates))
@@ -276,6 +278,9 @@ def main() -> None:
     except ConfigError as error:
         errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as error:  # an output path that cannot be written, a missing input file
+        errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 

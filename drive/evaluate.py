@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +51,17 @@ def run_suite(
     """Run every scenario on each of its seeds; results come back in suite order."""
     jobs = [(scenario, seed) for scenario in scenarios for seed in scenario.seeds]
     done: dict[tuple[str, int], JudgedEpisode] = {}
-    for judged in _run(jobs, spec, workers):
-        done[(judged.result.scenario, judged.result.seed)] = judged
-        if on_episode is not None:
-            on_episode(judged)
+    with closing(_run(jobs, spec, workers)) as finished:  # closed even on Ctrl-C
+        for judged in finished:
+            done[(judged.result.scenario, judged.result.seed)] = judged
+            if on_episode is not None:
+                on_episode(judged)
     return [done[(scenario.id, seed)] for scenario, seed in jobs]
 
 
 def _run(
     jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: int
-) -> Iterator[JudgedEpisode]:
+) -> Generator[JudgedEpisode, None, None]:
     # Longest scenarios first, so that the workers finish together.
     ordered = sorted(jobs, key=lambda job: -job[0].duration_s * job[0].simulation_hz)
     return run_in_processes(
@@ -105,8 +107,8 @@ def suite_document(
             "stack": spec.as_dict(),
             "tolerance": suite.tolerance,
             "versions": package_versions(),
-            "machine": machine_description(),
         },
+        "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
         if by_scenario
@@ -122,8 +124,8 @@ def regressions(
     """Scenarios whose score fell by more than ``tolerance`` below the baseline results file."""
     try:
         baseline = json.loads(Path(baseline_path).read_text())
-        base_scores = {sid: entry["score"] for sid, entry in baseline["scenarios"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        base_scores = {sid: float(entry["score"]) for sid, entry in baseline["scenarios"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"{baseline_path}: not a drive eval results file ({error})") from None
     flagged = []
     for scenario_id, entry in document["scenarios"].items():

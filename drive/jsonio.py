@@ -17,7 +17,7 @@ def write_json(path: Path | str, document: Any) -> Path:
     try:
         os.chmod(temporary, 0o644)  # mkstemp makes the file private; results are meant to be read
         with os.fdopen(handle, "w") as stream:
-            json.dump(document, stream, indent=2, sort_keys=False)
+            json.dump(document, stream, indent=2, sort_keys=False, allow_nan=False)
             stream.write("\n")
         os.replace(temporary, path)
     except BaseException:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+import signal
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ Result = TypeVar("Result")
 
 def run_in_processes(
     work: Callable[..., Result], jobs: Sequence[tuple[Any, ...]], *, workers: int
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Call ``work(*job)`` for every job, in this process if ``workers`` is 1, else in a pool.
 
     Results come in the order they finish. On an exception or Ctrl-C the jobs not yet started are
@@ -24,14 +25,18 @@ def run_in_processes(
         return
     # 'spawn' keeps workers free of the parent's pygame and torch state.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # Workers ignore Ctrl-C: the parent decides, and cancels what has not started.
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=signal.signal,
+        initargs=(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
         pending: set[Future[Result]] = {pool.submit(work, *job) for job in jobs}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

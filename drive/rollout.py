@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -53,16 +54,17 @@ def run_rollout(
     seeds = episode_seeds(request.seed, request.episodes)
     videos = [request.video_path if k == 0 else None for k in range(len(seeds))]
     results: dict[int, EpisodeResult] = {}
-    for result in _run_all(request, seeds, videos):
-        results[result.seed] = result
-        if on_episode is not None:
-            on_episode(result)
+    with closing(_run_all(request, seeds, videos)) as finished:  # closed even on Ctrl-C
+        for result in finished:
+            results[result.seed] = result
+            if on_episode is not None:
+                on_episode(result)
     return [results[seed] for seed in seeds]
 
 
 def _run_all(
     request: RolloutRequest, seeds: list[int], videos: list[Path | None]
-) -> Iterator[EpisodeResult]:
+) -> Generator[EpisodeResult, None, None]:
     jobs = [
         (request.scenario, request.stack, seed, video)
         for seed, video in zip(seeds, videos, strict=True)

@@ -101,7 +101,7 @@ def speed_limit_compliance(trajectory: Trajectory) -> float:
 def comfort_signals(trajectory: Trajectory) -> dict[str, float]:
     """Peak filtered accelerations, jerk and yaw rates, named like :data:`COMFORT_BOUNDS`."""
     dt = trajectory.dt_s
-    window = int(round(COMFORT_WINDOW_S / dt)) | 1  # odd
+    window = max(5, int(round(COMFORT_WINDOW_S / dt)) | 1)  # odd, and long enough for a cubic
     if len(trajectory.speed_mps) < max(window, 5):
         zero = {key: 0.0 for key in COMFORT_BOUNDS}
         return zero

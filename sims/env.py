@@ -16,6 +16,7 @@ from sims.environments import ENVIRONMENTS
 from sims.events import ActiveEvent
 from sims.groundtruth import GroundTruth, read_ground_truth
 from sims.scenario import Scenario
+from sims.strict import ConfigError
 
 ACCELERATION_LIMIT_MPS2 = 6.0  # [m/s2] symmetric range of highway-env's ContinuousAction
 STEERING_LIMIT_RAD = np.pi / 4  # [rad] highway-env's default steering range
@@ -107,8 +108,11 @@ class SimEnv:
             env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0
         self._vehicle_ids = {}
-        self._events = [spec.start(env.road, env.vehicle) for spec in self.scenario.events]
-        self._route = self._plan_route()
+        try:
+            self._events = [spec.start(env.road, env.vehicle) for spec in self.scenario.events]
+            self._route = self._plan_route()
+        except ValueError as error:  # the scenario asks for what this road cannot give
+            raise ConfigError(f"scenario '{self.scenario.id}' seed {seed}: {error}") from None
         return self._frame()
 
     def step(self, *, acceleration_mps2: float, steering_rad: float) -> SimStep:

@@ -92,6 +92,10 @@ class Scenario:
             raise ValueError(f"simulation_hz must be in [1, 100], got {self.simulation_hz}")
         if not self.seeds:
             raise ValueError("seeds must list at least one seed")
+        if min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and >= 0, got {list(self.seeds)}")
+        if self.criteria.reaches_destination and self.destination is None:
+            raise ValueError("criteria 'reaches_destination' needs a 'destination'")
 
     @property
     def dt_s(self) -> float:
@@ -199,7 +203,12 @@ def _check_like(value: Any, default: Any, *, location: str) -> None:
     if isinstance(default, bool) or isinstance(value, bool):
         ok = isinstance(value, bool) and isinstance(default, bool)
     elif isinstance(default, int | float):
-        ok = isinstance(value, int | float)
+        # highway-env writes some real-valued keys with integer defaults (vehicles_density = 1), so
+        # a number is accepted, except a fraction where the key counts or names something.
+        counts = location.endswith(
+            ("_count'", "_id'", "controlled_vehicles'", "_width'", "_height'")
+        )
+        ok = isinstance(value, int) if counts else isinstance(value, int | float)
     elif isinstance(default, list | tuple):
         ok = isinstance(value, list | tuple)
     else:

@@ -7,6 +7,7 @@ an error that names the key, the file and what is allowed (shared/CONVENTIONS.md
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -89,6 +90,8 @@ def coerce(value: Any, annotation: Any, *, location: str) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{location}: expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{location}: expected a finite number, got {value!r}")
         return float(value)
     if annotation in (int, str, bool):
         if isinstance(value, bool) != (annotation is bool) or not isinstance(value, annotation):

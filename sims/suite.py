@@ -28,6 +28,8 @@ class Suite:
     def __post_init__(self) -> None:
         if not self.scenarios:
             raise ValueError("scenarios must list at least one scenario")
+        if len(set(self.scenarios)) != len(self.scenarios):
+            raise ValueError(f"scenarios must be distinct, got {list(self.scenarios)}")
         if not 0 <= self.tolerance <= 1:
             raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
 

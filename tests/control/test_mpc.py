@@ -142,3 +142,18 @@ def test_an_aborted_lane_change_does_not_inherit_the_old_transition():
     assert float(reference.offset_m(1.0)) == pytest.approx(4.0)
     reference.update(LaneId("a", "b", 1), -0.2, 1.5)  # abort after 0.2 m: back to the old lane
     assert float(reference.offset_m(2.0)) == 0.0
+
+
+def test_at_a_standstill_after_full_braking_it_neither_fails_nor_reverses():
+    controller = MpcController(dt_s=1 / 15)
+    controller._previous = np.array([-6.0, 0.0])  # it was braking as hard as it can
+    command = controller.control(ego_at(1, speed_mps=0.0), _plan(1, 0.0))
+    assert controller.fallbacks == 0
+    assert command.acceleration_mps2 >= 0.0
+
+
+def test_the_fallback_brakes_only_down_to_a_standstill(monkeypatch):
+    controller = MpcController(dt_s=0.1)
+    monkeypatch.setattr(controller.qp, "solve", lambda **kwargs: None)
+    command = controller.control(ego_at(1, speed_mps=0.2), _plan(1, 0.0))
+    assert command.acceleration_mps2 == pytest.approx(-2.0)  # 0.2 m/s gone in one 0.1 s step

@@ -141,3 +141,7 @@ def test_helpers():
     np.testing.assert_allclose(derivative(np.array([0.0, 1.0, 4.0]), 0.5), [2.0, 6.0])
     heading = np.arange(50) * 0.1 * 20.0 / 100.0
     np.testing.assert_allclose(lateral_acceleration(np.full(50, 20.0), heading, 0.1), 4.0)
+
+
+def test_comfort_at_a_low_simulation_rate():
+    assert scoring.is_comfortable(make(n=12, dt=1.0))

@@ -91,3 +91,41 @@ def test_unknown_scenario_id_lists_the_shipped_ones():
 def test_invalid_toml_is_a_config_error(write_scenario):
     with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
         load_scenario(write_scenario("env = ", name="broken.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[criteria]\nmin_ttc_s = nan\n", "expected a finite number"),
+        ("[env_config]\nvehicles_count = 2.5\n", "expected int"),
+        ("[env_config]\nlanes_count = 2.5\n", "expected int"),
+        ("seeds = [0, 0]\n", "seeds must be distinct and >= 0"),
+        ("seeds = [-1]\n", "seeds must be distinct and >= 0"),
+        ("[criteria]\nreaches_destination = true\n", "needs a 'destination'"),
+    ],
+)
+def test_values_that_would_mislead_are_rejected(write_scenario, text, expected):
+    base = 'description = "t"\nenv = "highway-fast-v0"\nduration_s = 5.0\n'
+    document = base + text
+    with pytest.raises(ConfigError, match=expected):
+        load_scenario(write_scenario(document, name="bad.toml"))
+
+
+def test_an_event_the_road_cannot_host_is_a_config_error():
+    from sims.env import SimEnv
+    from sims.events import CutIn
+    from sims.scenario import Scenario
+
+    one_lane = Scenario(
+        id="narrow",
+        description="",
+        env="highway-v0",
+        duration_s=1.0,
+        env_config={"lanes_count": 1, "vehicles_count": 1},
+        events=(CutIn(),),
+    )
+    with pytest.raises(
+        ConfigError,
+        match="scenario 'narrow' seed 0: cut_in: the ego's lane .* has no left neighbour",
+    ):
+        SimEnv(one_lane).reset(seed=0)
