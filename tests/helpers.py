@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perception.base import SceneState
+from planning.base import Plan
 from sims.groundtruth import (
     CENTRELINE_STEP_M,
     LOOKAHEAD_M,
@@ -82,4 +83,15 @@ def highway_scene(
         ego=ego_at(ego_lane, speed_mps=ego_speed_mps),
         vehicles=tuple(vehicles),
         lanes=tuple(straight_lane(i) for i in indices),
+    )
+
+
+def cruise_plan(lane: int, speed_mps: float) -> Plan:
+    """A plan to cruise at ``speed_mps`` in straight lane ``lane``."""
+    geometry = straight_lane(lane)
+    return Plan(
+        target_lane=geometry.lane,
+        target_speed_mps=speed_mps,
+        centreline=geometry.centreline,
+        decision="cruise",
     )

@@ -14,8 +14,7 @@ from control.bicycle import BicycleState, bicycle_jacobians, bicycle_step
 from control.mpc import MpcController
 from drive.bench_control import NUPLAN_COMFORT
 from drive.manoeuvres import MANOEUVRES, manoeuvre_metrics, run_manoeuvre
-from planning.base import Plan
-from tests.helpers import ego_at, straight_lane
+from tests.helpers import cruise_plan, ego_at
 
 
 def test_bicycle_step_matches_highway_env_over_100_random_steps():
@@ -54,19 +53,9 @@ def test_jacobians_match_finite_differences():
         np.testing.assert_allclose(np.array(b_matrix)[:, column], numeric, atol=1e-5)
 
 
-def _plan(lane: int, speed: float) -> Plan:
-    geometry = straight_lane(lane)
-    return Plan(
-        target_lane=geometry.lane,
-        target_speed_mps=speed,
-        centreline=geometry.centreline,
-        decision="cruise",
-    )
-
-
 def test_on_the_reference_it_does_nothing():
     controller = MpcController(dt_s=1 / 15)
-    command = controller.control(ego_at(1, speed_mps=25.0), _plan(1, 25.0))
+    command = controller.control(ego_at(1, speed_mps=25.0), cruise_plan(1, 25.0))
     assert command.acceleration_mps2 == pytest.approx(0.0, abs=1e-3)
     assert command.steering_rad == pytest.approx(0.0, abs=1e-4)
 
@@ -74,7 +63,7 @@ def test_on_the_reference_it_does_nothing():
 def test_solver_failure_falls_back_to_braking_and_is_counted(monkeypatch):
     controller = MpcController(dt_s=1 / 15)
     monkeypatch.setattr(controller.qp, "solve", lambda **kwargs: None)
-    command = controller.control(ego_at(1), _plan(1, 25.0))
+    command = controller.control(ego_at(1), cruise_plan(1, 25.0))
     assert command == Command(
         acceleration_mps2=-controller.limits.max_braking_mps2, steering_rad=0.0
     )
@@ -147,7 +136,7 @@ def test_an_aborted_lane_change_does_not_inherit_the_old_transition():
 def test_at_a_standstill_after_full_braking_it_neither_fails_nor_reverses():
     controller = MpcController(dt_s=1 / 15)
     controller._previous = np.array([-6.0, 0.0])  # it was braking as hard as it can
-    command = controller.control(ego_at(1, speed_mps=0.0), _plan(1, 0.0))
+    command = controller.control(ego_at(1, speed_mps=0.0), cruise_plan(1, 0.0))
     assert controller.fallbacks == 0
     assert command.acceleration_mps2 >= 0.0
 
@@ -155,5 +144,5 @@ def test_at_a_standstill_after_full_braking_it_neither_fails_nor_reverses():
 def test_the_fallback_brakes_only_down_to_a_standstill(monkeypatch):
     controller = MpcController(dt_s=0.1)
     monkeypatch.setattr(controller.qp, "solve", lambda **kwargs: None)
-    command = controller.control(ego_at(1, speed_mps=0.2), _plan(1, 0.0))
+    command = controller.control(ego_at(1, speed_mps=0.2), cruise_plan(1, 0.0))
     assert command.acceleration_mps2 == pytest.approx(-2.0)  # 0.2 m/s gone in one 0.1 s step

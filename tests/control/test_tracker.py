@@ -12,28 +12,18 @@ from control.tracker import TrackerController
 from planning.base import Plan
 from sims.env import SimEnv
 from sims.scenario import Scenario
-from tests.helpers import ego_at, straight_lane
-
-
-def _plan(lane: int, speed_mps: float) -> Plan:
-    geometry = straight_lane(lane)
-    return Plan(
-        target_lane=geometry.lane,
-        target_speed_mps=speed_mps,
-        centreline=geometry.centreline,
-        decision="cruise",
-    )
+from tests.helpers import cruise_plan, ego_at
 
 
 def test_commands_respect_limits_and_rates():
     controller = TrackerController(dt_s=0.1)
-    first = controller.control(ego_at(1, speed_mps=30.0), _plan(3, 0.0))
+    first = controller.control(ego_at(1, speed_mps=30.0), cruise_plan(3, 0.0))
     assert first.acceleration_mps2 == pytest.approx(
         -controller.config.max_brake_onset_jerk_mps3 * 0.1
     )
     assert abs(first.steering_rad) <= controller.config.max_steering_rate_radps * 0.1 + 1e-12
     for _ in range(100):
-        command = controller.control(ego_at(1, speed_mps=30.0), _plan(3, 0.0))
+        command = controller.control(ego_at(1, speed_mps=30.0), cruise_plan(3, 0.0))
     assert command.acceleration_mps2 == -controller.limits.max_braking_mps2
 
 
@@ -43,7 +33,7 @@ def test_non_finite_commands_fall_back_to_braking_and_are_counted():
             return Command(acceleration_mps2=math.nan, steering_rad=0.1)
 
     controller = Broken(dt_s=0.1)
-    command = controller.control(ego_at(0), _plan(0, 20.0))
+    command = controller.control(ego_at(0), cruise_plan(0, 20.0))
     assert command == Command(
         acceleration_mps2=-controller.limits.max_braking_mps2, steering_rad=0.0
     )
