@@ -21,15 +21,9 @@ import numpy as np
 from control.mpc import MpcConfig
 from drive.manoeuvres import MANOEUVRES, ManoeuvreRun, manoeuvre_metrics, run_manoeuvre
 from drive.rollout import machine_description, package_versions
+from drive.scoring import COMFORT_BOUNDS
 
 CONTROLLERS = ("mpc", "builtin", "tracker")
-NUPLAN_COMFORT = {
-    "min_longitudinal_acceleration_mps2": -4.05,
-    "max_longitudinal_acceleration_mps2": 2.40,
-    "max_abs_lateral_acceleration_mps2": 4.89,
-    "max_abs_longitudinal_jerk_mps3": 4.13,
-    "max_abs_yaw_rate_radps": 0.95,
-}
 
 
 def run_control_bench(
@@ -40,7 +34,7 @@ def run_control_bench(
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
-        "nuplan_comfort_bounds": NUPLAN_COMFORT,
+        "nuplan_comfort_bounds": COMFORT_BOUNDS,
         "controllers": {},
     }
     for controller in CONTROLLERS:
@@ -71,7 +65,7 @@ def plot_lane_changes(runs: dict[str, dict[str, ManoeuvreRun]], path: Path) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from drive.metrics import lateral_acceleration
+    from drive.trajectory import lateral_acceleration
 
     figure, (offset_axis, lateral_axis) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for controller, by_name in runs.items():

@@ -15,7 +15,7 @@ import numpy as np
 
 from control.reference import LaneChangeReference
 from control.registry import make_controller
-from drive.metrics import derivative, lateral_acceleration
+from drive.trajectory import derivative, lateral_acceleration
 from perception.groundtruth import GroundTruthPerceiver
 from planning.base import Plan
 from planning.frenet import to_frenet

@@ -10,12 +10,12 @@ import math
 
 import numpy as np
 
-from drive.metrics import Trajectory
+from drive.trajectory import Trajectory
 from perception.base import SceneState
 from planning.base import Plan
 from planning.rules import neighbours_in
 from sims.env import SimStep
-from sims.groundtruth import GroundTruth
+from sims.groundtruth import GroundTruth, LaneGeometry
 
 TRAFFIC_RADIUS_M = 100.0  # [m] vehicles this close make up the "surrounding traffic"
 MOVING_MPS = 0.5  # [m/s] slower objects (obstacles, stalled cars) are not traffic to keep up with
@@ -41,7 +41,8 @@ class Recorder:
         truth = step.frame.truth
         ego = truth.ego
         changing = plan.decision.startswith("change")
-        lead_gap, lead_speed = _lead(truth)
+        lane = next(g for g in truth.lanes if g.lane == ego.lane)  # always reported
+        lead_gap, lead_speed = _lead(truth, lane)
         self.rows.append(
             (
                 ego.x_m,
@@ -51,11 +52,11 @@ class Recorder:
                 step.reward,
                 ego.crashed,
                 ego.box_on_road,
-                _speed_limit(truth),
+                lane.speed_limit_mps,
                 lead_gap,
                 lead_speed,
                 _traffic_speed(truth),
-                _heading_error(truth),
+                _heading_error(truth, lane),
             )
         )
         self.edges.append(f"{ego.lane.start}>{ego.lane.end}")
@@ -108,17 +109,12 @@ def _truth_scene(truth: GroundTruth) -> SceneState:
     )
 
 
-def _lead(truth: GroundTruth) -> tuple[float, float]:
+def _lead(truth: GroundTruth, lane: LaneGeometry) -> tuple[float, float]:
     """Bumper gap [m] and speed [m/s] of the vehicle ahead in the ego's lane (NaN if none)."""
-    lane = next(g for g in truth.lanes if g.lane == truth.ego.lane)
     near = neighbours_in(lane, _truth_scene(truth), preview_s=0.0)
     if near.lead_gap_m is None or near.lead_speed_mps is None:
         return math.nan, math.nan
     return near.lead_gap_m, near.lead_speed_mps
-
-
-def _speed_limit(truth: GroundTruth) -> float:
-    return next(g.speed_limit_mps for g in truth.lanes if g.lane == truth.ego.lane)
 
 
 def _traffic_speed(truth: GroundTruth) -> float:
@@ -133,9 +129,9 @@ def _traffic_speed(truth: GroundTruth) -> float:
     return float(np.mean(speeds)) if speeds else math.nan
 
 
-def _heading_error(truth: GroundTruth) -> float:
+def _heading_error(truth: GroundTruth, lane: LaneGeometry) -> float:
     """Ego heading minus its lane's heading at the ego [rad], wrapped to [-pi, pi]."""
-    line = next(g for g in truth.lanes if g.lane == truth.ego.lane).centreline
+    line = lane.centreline
     lane_heading = float(np.interp(0.0, line.station_m, line.heading_rad))
     return math.remainder(truth.ego.heading_rad - lane_heading, 2 * math.pi)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable, Generator
 from contextlib import closing
@@ -146,8 +147,6 @@ def package_versions() -> dict[str, str]:
 
 def machine_description() -> str:
     """A one-line description of this machine for timing figures."""
-    import os
-
     return (
         f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs"
     )

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.signal import savgol_filter
 
-from drive.metrics import Trajectory
+from drive.trajectory import Trajectory
 
 TTC_BOUND_S = 0.95  # [s] nuPlan's time-to-collision bound
 MAX_OVERSPEED_MPS = 2.23  # [m/s] nuPlan: overspeeding by this much on average scores 0
