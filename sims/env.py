@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from highway_env.envs.common.abstract import AbstractEnv
 
-from sims.environments import ENVIRONMENTS
+from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.events import ActiveEvent
 from sims.groundtruth import GroundTruth, read_ground_truth
 from sims.scenario import Scenario
@@ -102,6 +102,7 @@ class SimEnv:
         :param seed: the episode's seed.
         :param ego_speed_mps: start the ego at this speed instead of the environment's choice.
         """
+        restore_behaviour_defaults()
         self._env.reset(seed=seed)
         env = self.highway_env
         if ego_speed_mps is not None:

@@ -22,6 +22,12 @@ from highway_env.envs import (
     UTurnEnv,
 )
 from highway_env.envs.common.abstract import AbstractEnv
+from highway_env.vehicle.behavior import (
+    AggressiveVehicle,
+    DefensiveVehicle,
+    IDMVehicle,
+    LinearVehicle,
+)
 from highway_env.vehicle.controller import MDPVehicle
 
 _SPEED_RANGE_MPS = [
@@ -88,3 +94,28 @@ STACK_OWNED_KEYS = frozenset(
     }
 )
 """Config keys the stack sets itself: the ego is driven by our controller at the simulation rate."""
+
+
+_PATCHED_BY_ENVS = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+_BEHAVIOUR_CLASSES = (IDMVehicle, LinearVehicle, AggressiveVehicle, DefensiveVehicle)
+_PRISTINE = {
+    (cls, name): cls.__dict__[name]
+    for cls in _BEHAVIOUR_CLASSES
+    for name in _PATCHED_BY_ENVS
+    if name in cls.__dict__
+}
+
+
+def restore_behaviour_defaults() -> None:
+    """Undo highway-env's global edits of its traffic models' class constants.
+
+    intersection-v0 sets ``DISTANCE_WANTED``, ``COMFORT_ACC_MAX`` and ``COMFORT_ACC_MIN`` on the
+    traffic's class itself, so every later episode in the same process drove differently: results
+    depended on which episodes a worker had run before. Every reset restores them first.
+    """
+    for cls in _BEHAVIOUR_CLASSES:
+        for name in _PATCHED_BY_ENVS:
+            if (cls, name) in _PRISTINE:
+                setattr(cls, name, _PRISTINE[(cls, name)])
+            elif name in cls.__dict__:
+                delattr(cls, name)

@@ -110,3 +110,17 @@ def test_route_from_starts_at_the_lane_edge():
     route = [("a", "b", None), ("b", "c", None), ("c", "d", None)]
     assert route_from(route, ("b", "c", 1)) == route[1:]
     assert route_from(route, ("x", "y", 0)) == []
+
+
+def test_an_episode_does_not_depend_on_the_episodes_before_it():
+    def final_positions(scenario):
+        sim = SimEnv(scenario)
+        sim.reset(seed=4)
+        for _ in range(30):
+            frame = sim.step(acceleration_mps2=0.0, steering_rad=0.0).frame
+        return [(v.x_m, v.y_m) for v in frame.truth.vehicles]
+
+    highway = _scenario()
+    fresh = final_positions(highway)
+    final_positions(_scenario(env="intersection-v0", env_config={}))  # edits IDM class constants
+    assert final_positions(highway) == fresh
