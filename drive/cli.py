@@ -1,4 +1,4 @@
-"""The ``drive`` command line: demo, scenarios, rollout."""
+"""The ``drive`` command line: demo, scenarios, rollout, eval, train, bench."""
 
 from __future__ import annotations
 
@@ -195,6 +195,167 @@ def eval_suite(
     )
     if verdict != "passed":
         raise typer.Exit(1)
+
+
+@app.command("train")
+def train_planner(
+    out: Annotated[Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")],
+    scenario: Annotated[str, typer.Option(help="Scenario id to train in.")] = "highway",
+    algo: Annotated[str, typer.Option(help="dqn or ppo.")] = "dqn",
+    extractor: Annotated[str, typer.Option(help="mlp or attention.")] = "attention",
+    steps: Annotated[
+        int, typer.Option(min=1, help="Planner decisions, all environments.")
+    ] = 20_000,
+    envs: Annotated[int, typer.Option(min=1, help="Environments in parallel processes.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    controller: Annotated[str, typer.Option(help="Controller executing the plans.")] = "mpc",
+    eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
+    eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=1, help="Save every this many steps.")
+    ] = 1_000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
+    from drive.train import TrainConfig, best_card, train
+
+    config = TrainConfig(
+        scenario=scenario,
+        algo=algo,
+        extractor=extractor,
+        steps=steps,
+        envs=envs,
+        seed=seed,
+        device=device,
+        controller=controller,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+        checkpoint_every=checkpoint_every,
+    )
+    load_scenario(scenario)  # fail now on an unknown scenario
+    command = "drive train " + " ".join(sys.argv[2:])
+    console.print(f"Training [bold]{algo}[/] with the {extractor} extractor in {scenario}: {out}")
+    with Progress(
+        TextColumn("steps"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("steps", total=steps, status="")
+        try:
+            state = train(
+                config,
+                out,
+                resume=resume,
+                command=command,
+                on_progress=lambda done, status: progress.update(
+                    task, completed=done, status=status
+                ),
+                on_validation=lambda point: progress.console.print(
+                    f"{point['steps']:>7} steps, {point['wall_s'] / 60:5.1f} min: validation "
+                    f"return {point['return']:.2f}, collisions {point['collision_rate']:.0%}, "
+                    f"speed {point['speed_mps']:.1f} m/s",
+                    highlight=False,
+                ),
+            )
+        except KeyboardInterrupt:
+            errors.print(f"interrupted: the last checkpoint is in {out}; --resume continues")
+            raise
+    card = best_card(out)
+    console.print(
+        f"Best policy: {out / 'best'} ({card.env_steps} steps); curve {out / 'curve.png'}; "
+        f"trained for {state.train_wall_s / 60:.1f} min"
+    )
+
+
+baseline_app = typer.Typer(
+    no_args_is_help=True,
+    help="highway-env's documented baseline: SB3 DQN with highway-env's meta-action controller.",
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("train")
+def baseline_train(
+    out: Annotated[Path, typer.Option(help="Folder for policy.zip and its card.")],
+    steps: Annotated[int, typer.Option(min=1, help="Decisions to train for.")] = 20_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+) -> None:
+    """Train the documentation's DQN on highway-fast-v0 for ``--steps`` decisions."""
+    from drive.baseline import TRAINING_ENV, train_baseline
+
+    console.print(f"Training highway-env's documented DQN on {TRAINING_ENV} for {steps} steps")
+    with Progress(
+        TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("steps", total=steps)
+        wall_s = train_baseline(
+            steps,
+            out,
+            seed=seed,
+            command="drive baseline " + " ".join(sys.argv[2:]),
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+    console.print(f"Wrote {out / 'policy.zip'} after {wall_s / 60:.1f} min")
+
+
+@baseline_app.command("eval")
+def baseline_eval(
+    policy: Annotated[Path, typer.Option(help="Folder of the trained baseline.")],
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = "highway",
+    episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 100_000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Evaluate the baseline in a scenario's environment, on the same seeds as ``drive rollout``."""
+    from drive.baseline import BaselineEpisode, evaluate_baseline
+    from planning.rl.checkpoint import resolve
+
+    resolve(policy)  # fail now, with one line, if there is no policy
+    loaded = load_scenario(scenario)
+    with Progress(
+        TextColumn("episodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("episodes", total=episodes, status="")
+        finished: list[BaselineEpisode] = []
+
+        def on_episode(result: BaselineEpisode) -> None:
+            finished.append(result)
+            collisions = sum(r.collided for r in finished)
+            progress.update(task, advance=1, status=f"collisions {collisions}/{len(finished)}")
+
+        document = evaluate_baseline(
+            loaded, policy, episodes=episodes, seed=seed, workers=workers, on_episode=on_episode
+        )
+    if json_path is not None:
+        write_json(json_path, document)
+    console.print(aggregate_table("Aggregate", document["aggregate"]))
+
+
+@app.command()
+def compare(
+    results: Annotated[
+        list[Path], typer.Argument(help="JSON files of rollouts or baseline evals.")
+    ],
+    markdown: Annotated[bool, typer.Option(help="Print a Markdown table instead.")] = False,
+) -> None:
+    """One table of collision rate, speed and return from several result files."""
+    from drive.report import comparison_rows, comparison_table
+
+    rows = comparison_rows(results)
+    if markdown:
+        print(comparison_table(rows, markdown=True))
+    else:
+        console.print(comparison_table(rows, markdown=False))
 
 
 @bench_app.command("control")

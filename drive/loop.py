@@ -71,7 +71,10 @@ def run_episode(
 
     # --- Score the episode.
     metrics = episode_metrics(
-        recorder.trajectory(controller_fallbacks=stack.controller.fallbacks),
+        recorder.trajectory(
+            controller_fallbacks=stack.controller.fallbacks,
+            planner_overrides=stack.planner.overrides,
+        ),
         ended_by_environment=step.terminated,
     )
     wall_s = time.perf_counter() - started

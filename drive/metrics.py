@@ -47,6 +47,7 @@ class EpisodeMetrics:
     peak_abs_jerk_mps3: float
     peak_abs_lateral_acceleration_mps2: float
     controller_fallbacks: int
+    planner_overrides: int
     score: float
 
 
@@ -93,6 +94,7 @@ def episode_metrics(trajectory: Trajectory, *, ended_by_environment: bool) -> Ep
             _peak(lateral_acceleration(t.speed_mps, t.heading_rad, t.dt_s))
         ),
         controller_fallbacks=t.controller_fallbacks,
+        planner_overrides=t.planner_overrides,
         score=_round(scoring.driving_score(t)),
     )
 

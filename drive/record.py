@@ -77,7 +77,7 @@ class Recorder:
             f"@ {plan.target_speed_mps * 3.6:3.0f} km/h | return {self.return_so_far:5.2f}"
         )
 
-    def trajectory(self, *, controller_fallbacks: int) -> Trajectory:
+    def trajectory(self, *, controller_fallbacks: int, planner_overrides: int = 0) -> Trajectory:
         columns = np.array(self.rows, dtype=np.float64).reshape(-1, 12).T
         return Trajectory(
             dt_s=self.dt_s,
@@ -100,6 +100,7 @@ class Recorder:
             crash_other_ahead=self.crash_other_ahead,
             crash_while_changing=self.crash_while_changing,
             controller_fallbacks=controller_fallbacks,
+            planner_overrides=planner_overrides,
         )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from sims.scenario import Scenario
+from sims.strict import ConfigError
 
 
 def scenarios_table(scenarios: list[Scenario]) -> Table:
@@ -102,4 +105,62 @@ def suite_table(document: dict[str, Any], failed: Any) -> Table:
             "; ".join(failed(entry)) or "-",
             f"{entry['wall_s']:.1f}",
         )
+    return table
+
+
+COMPARISON_COLUMNS = (
+    ("planner", "planner"),
+    ("controller", "controller"),
+    ("episodes", "episodes"),
+    ("seeds", "seeds"),
+    ("collision_rate", "collision rate"),
+    ("mean_speed_mps", "mean speed [m/s]"),
+    ("mean_return", "mean return"),
+    ("planner_overrides", "safety-layer overrides"),
+)
+
+
+def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per result file (``drive rollout`` or ``drive baseline eval`` JSON)."""
+    rows = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text())
+            config, summary = document["config"], document["aggregate"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ConfigError(f"{path}: not a rollout or baseline result ({error})") from None
+        episodes = summary["episodes"]
+        rows.append(
+            {
+                "planner": config["stack"]["planner"],
+                "controller": config["stack"]["controller"],
+                "episodes": episodes,
+                "seeds": f"{config['seed']}..{config['seed'] + episodes - 1}",
+                "collision_rate": summary["collision_rate"],
+                "mean_speed_mps": summary["mean_speed_mps"],
+                "mean_return": summary.get("mean_return"),
+                "planner_overrides": summary.get("planner_overrides", "-"),
+            }
+        )
+    return rows
+
+
+def comparison_table(rows: list[dict[str, Any]], *, markdown: bool) -> Table | str:
+    """The rows as a rich table, or as Markdown for the README."""
+
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    if markdown:
+        lines = [
+            "| " + " | ".join(title for _, title in COMPARISON_COLUMNS) + " |",
+            "|" + "---|" * len(COMPARISON_COLUMNS),
+        ]
+        lines += ["| " + " | ".join(cell(r[k]) for k, _ in COMPARISON_COLUMNS) + " |" for r in rows]
+        return "\n".join(lines)
+    table = Table(title="Comparison", title_justify="left")
+    for _, title in COMPARISON_COLUMNS:
+        table.add_column(title, justify="left")
+    for row in rows:
+        table.add_row(*(cell(row[key]) for key, _ in COMPARISON_COLUMNS))
     return table

@@ -99,6 +99,7 @@ def aggregate(results: list[EpisodeResult]) -> dict[str, float | int]:
         "lane_changes_per_min": round(sum(m.lane_changes for m in metrics) / max(minutes, 1e-9), 6),
         "comfortable_rate": mean([float(m.comfortable) for m in metrics]),
         "controller_fallbacks": sum(m.controller_fallbacks for m in metrics),
+        "planner_overrides": sum(m.planner_overrides for m in metrics),
     }
 
 

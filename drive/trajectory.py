@@ -37,6 +37,7 @@ class Trajectory:
     crash_other_ahead: bool | None = None
     crash_while_changing: bool | None = None
     controller_fallbacks: int = 0
+    planner_overrides: int = 0
 
     def head(self, steps: int) -> Trajectory:
         """The first ``steps`` steps."""

@@ -39,6 +39,11 @@ class Planner(ABC):
     def reset(self) -> None:
         """Forget everything from the previous episode."""
 
+    @property
+    def overrides(self) -> int:
+        """How often this episode a safety layer overrode the planner's own decision (0 if none)."""
+        return 0
+
     def plan(self, scene: SceneState) -> Plan:
         """Decide a target lane and speed for ``scene``.
 

@@ -1,18 +1,30 @@
-"""Planner implementations by name."""
+"""Planner implementations by name, or a trained policy by path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from planning.base import Planner
+from planning.rl.planner import RLPlanner, UnguardedRLPlanner
 from planning.rules import RulePlanner
 from sims.strict import ConfigError
 
 PLANNERS: dict[str, type[Planner]] = {
     "rules": RulePlanner,
+    "default": RLPlanner,  # the shipped policy, with its safety layer
+    "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
 }
 
 
 def make_planner(name: str) -> Planner:
-    """Build the planner registered as ``name``; raise :class:`ConfigError` (a ``ValueError``) listing valid names."""
-    if name not in PLANNERS:
-        raise ConfigError(f"unknown planner '{name}'; valid: {', '.join(PLANNERS)}")
-    return PLANNERS[name]()
+    """Build the planner registered as ``name``, or an :class:`RLPlanner` from a checkpoint path.
+
+    :raises ConfigError: (a ``ValueError``) for a name that is neither, listing the valid names.
+    """
+    if name in PLANNERS:
+        return PLANNERS[name]()
+    if Path(name).exists():
+        return RLPlanner(Path(name))
+    raise ConfigError(
+        f"unknown planner '{name}'; valid: {', '.join(PLANNERS)}, or the path of a trained policy"
+    )

@@ -22,7 +22,7 @@ ON_LANE_MARGIN_M = 1.0  # [m] the margin highway-env's neighbour search passes t
 class FastRoad(Road):
     """A ``Road`` whose neighbour search and collision checks are pre-filtered with numpy."""
 
-    def neighbour_vehicles(self, vehicle, lane_index=None):  # type: ignore[no-untyped-def]
+    def neighbour_vehicles(self, vehicle, lane_index=None):
         lane_index = lane_index or vehicle.lane_index
         if not lane_index:
             return None, None

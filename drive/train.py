@@ -1,0 +1,315 @@
+"""``drive train``: train a deep-RL planner with Stable-Baselines3 in the planning environment.
+
+Training runs ``envs`` planning environments in worker processes. Every ``eval_every`` steps the
+current policy drives held-out validation seeds through ``drive rollout``'s own machinery (the MPC,
+the safety layer, the metrics), the curve PNG is redrawn, and the best policy so far is kept. Every
+``checkpoint_every`` steps, on Ctrl-C and on a crash, the last policy, its replay buffer and the
+training state are saved, so ``--resume`` continues where the run stopped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from drive.jsonio import write_json
+from drive.rollout import RolloutRequest, aggregate, run_rollout
+from drive.stack import StackSpec
+from drive.train_plot import plot_curve
+from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_policy
+from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
+from planning.rl.extractors import EXTRACTORS
+from sims.scenario import load_scenario
+from sims.strict import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``steps`` counts planner decisions over all environments."""
+
+    scenario: str = "highway"
+    algo: str = "dqn"
+    extractor: str = "attention"
+    steps: int = 20_000
+    envs: int = 2
+    seed: int = 0
+    device: str = "auto"
+    controller: str = "mpc"
+    eval_every: int = 2_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 1_000
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGORITHMS:
+            raise ConfigError(f"unknown algo '{self.algo}'; valid: {', '.join(ALGORITHMS)}")
+        if self.extractor not in EXTRACTORS:
+            raise ConfigError(
+                f"unknown extractor '{self.extractor}'; valid: {', '.join(EXTRACTORS)}"
+            )
+        for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs besides the policy: the curve so far, the best score, wall time."""
+
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best_return: float | None = None
+    train_wall_s: float = 0.0
+
+
+def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgorithm:
+    """The SB3 algorithm with our extractor and hyper-parameters (see the README's training section)."""
+    common: dict[str, Any] = {
+        "policy_kwargs": {
+            "features_extractor_class": EXTRACTORS[config.extractor],
+            "net_arch": [256, 256] if config.extractor == "mlp" else [128],
+        },
+        "gamma": 0.9,  # decisions are 1 s apart: a horizon of about 10 s
+        "tensorboard_log": str(tensorboard),
+        "seed": config.seed,
+        "device": config.device,
+        "verbose": 0,
+    }
+    if config.algo == "dqn":
+        return DQN(
+            "MlpPolicy",
+            env,
+            learning_rate=5e-4,
+            buffer_size=50_000,
+            learning_starts=min(500, config.steps // 4),
+            batch_size=64,
+            train_freq=1,
+            gradient_steps=1,
+            target_update_interval=500,
+            exploration_fraction=0.3,
+            exploration_final_eps=0.05,
+            **common,
+        )
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=max(16, min(256, config.steps // config.envs)),
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=3e-4,
+        ent_coef=0.01,
+        **common,
+    )
+
+
+class Run:
+    """The files of one training run under ``out``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.last = out / "last" / "policy.zip"
+        self.best = out / "best" / "policy.zip"
+        self.candidate = out / "candidate" / "policy.zip"
+        self.replay_buffer = out / "last" / "replay_buffer.pkl"
+        self.state = out / "state.json"
+        self.curve_png = out / "curve.png"
+        self.tensorboard = out / "tensorboard"
+
+    def load_state(self) -> TrainState:
+        import json
+
+        return TrainState(**json.loads(self.state.read_text()))
+
+
+def train(
+    config: TrainConfig,
+    out: Path,
+    *,
+    resume: bool,
+    command: str,
+    on_progress: Any = None,
+    on_validation: Any = None,
+) -> TrainState:
+    """Train, evaluate and checkpoint as the module docstring says; return the final state.
+
+    :param config: the run.
+    :param out: the run's folder.
+    :param resume: continue the run saved in ``out``; without it ``out`` must hold no run.
+    :param command: the command line, recorded in every policy card.
+    :param on_progress: called as ``on_progress(steps, status)`` after every step.
+    :param on_validation: called with each new point of the validation curve.
+    """
+    run = Run(out)
+    if run.last.exists() and not resume:
+        raise ConfigError(
+            f"{out} already holds a training run; pass --resume or choose another --out"
+        )
+    if resume and not run.last.exists():
+        raise ConfigError(f"{out}: nothing to resume (no {run.last})")
+    env = _vector_env(config)
+    try:
+        if resume:
+            model = ALGORITHMS[config.algo].load(run.last, env=env, device=config.device)
+            if isinstance(model, OffPolicyAlgorithm) and run.replay_buffer.exists():
+                model.load_replay_buffer(run.replay_buffer)
+            state = run.load_state()
+        else:
+            model = build_model(config, env, run.tensorboard)
+            state = TrainState()
+        monitor = TrainingMonitor(
+            config,
+            run,
+            state,
+            command=command,
+            on_progress=on_progress,
+            on_validation=on_validation,
+        )
+        try:
+            model.learn(
+                total_timesteps=max(0, config.steps - model.num_timesteps),
+                callback=monitor,
+                reset_num_timesteps=not resume,
+                tb_log_name=f"{config.algo}-{config.extractor}",
+            )
+            if not state.curve or state.curve[-1]["steps"] < model.num_timesteps:
+                monitor.evaluate()
+        finally:
+            monitor.save_last()  # on success, Ctrl-C or a crash alike
+    finally:
+        env.close()
+    return state
+
+
+def _vector_env(config: TrainConfig) -> VecEnv:
+    make = partial(PlanningEnv, EnvConfig(scenario=config.scenario, controller=config.controller))
+    if config.envs == 1:
+        env: VecEnv = DummyVecEnv([make])
+    else:  # 'spawn': workers free of the parent's pygame and torch state
+        env = SubprocVecEnv([make] * config.envs, start_method="spawn")
+    env.seed(config.seed)
+    return env
+
+
+class TrainingMonitor(BaseCallback):
+    """Progress, running statistics, periodic validation, best and last checkpoints."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run: Run,
+        state: TrainState,
+        *,
+        command: str,
+        on_progress: Any,
+        on_validation: Any,
+    ) -> None:
+        super().__init__()
+        self.config, self.run, self.state = config, run, state
+        self.command, self.on_progress, self.on_validation = command, on_progress, on_validation
+        self.recent: list[tuple[bool, float]] = []
+        self.started = time.perf_counter()
+        self.wall_at_start = state.train_wall_s
+
+    def _on_training_start(self) -> None:
+        done = self.num_timesteps
+        self.next_eval = (done // self.config.eval_every + 1) * self.config.eval_every
+        self.next_checkpoint = (
+            done // self.config.checkpoint_every + 1
+        ) * self.config.checkpoint_every
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode_crashed" in info:
+                self.recent = [
+                    *self.recent[-49:],
+                    (info["episode_crashed"], info["episode_mean_speed_mps"]),
+                ]
+        if self.on_progress is not None:
+            self.on_progress(self.num_timesteps, self.status())
+        if self.num_timesteps >= self.next_checkpoint:
+            self.save_last()
+            self.next_checkpoint += self.config.checkpoint_every
+        if self.num_timesteps >= self.next_eval:
+            self.evaluate()
+            self.next_eval += self.config.eval_every
+        return True
+
+    def status(self) -> str:
+        if not self.recent:
+            return "no episode finished yet"
+        crashes = sum(crashed for crashed, _ in self.recent) / len(self.recent)
+        speed = sum(speed for _, speed in self.recent) / len(self.recent)
+        return f"last {len(self.recent)} episodes: collisions {crashes:.0%}, speed {speed:.1f} m/s"
+
+    def card(self, validation: dict[str, Any]) -> PolicyCard:
+        return PolicyCard(
+            algo=self.config.algo,
+            extractor=self.config.extractor,
+            scenario=self.config.scenario,
+            controller=self.config.controller,
+            env_steps=int(self.num_timesteps),
+            seed=self.config.seed,
+            command=self.command,
+            train_wall_s=round(self.wall_s(), 1),
+            validation=validation,
+        )
+
+    def wall_s(self) -> float:
+        return self.wall_at_start + time.perf_counter() - self.started
+
+    def save_last(self) -> None:
+        self.state.train_wall_s = self.wall_s()
+        save_policy(self.model, self.card({}), self.run.last)
+        if isinstance(self.model, OffPolicyAlgorithm):
+            self.model.save_replay_buffer(self.run.replay_buffer)
+        write_json(self.run.state, asdict(self.state))
+
+    def evaluate(self) -> None:
+        """Drive the validation seeds with the current policy; keep it if it is the best so far."""
+        save_policy(self.model, self.card({}), self.run.candidate)
+        request = RolloutRequest(
+            scenario=load_scenario(self.config.scenario),
+            stack=StackSpec(planner=str(self.run.candidate), controller=self.config.controller),
+            episodes=self.config.eval_episodes,
+            seed=VALIDATION_SEED,
+            workers=self.config.envs,
+        )
+        summary = aggregate(run_rollout(request))
+        point = {
+            "steps": int(self.num_timesteps),
+            "wall_s": round(self.wall_s(), 1),
+            "return": summary["mean_return"],
+            "collision_rate": summary["collision_rate"],
+            "speed_mps": summary["mean_speed_mps"],
+        }
+        self.state.curve.append(point)
+        for key in ("return", "collision_rate", "speed_mps"):
+            self.logger.record(f"validation/{key}", point[key])
+        if self.state.best_return is None or point["return"] > self.state.best_return:
+            self.state.best_return = float(point["return"])
+            save_policy(self.model, self.card(point), self.run.best)
+        plot_curve(self.state.curve, self.run.curve_png)
+        write_json(self.run.state, asdict(self.state))
+        if self.on_validation is not None:
+            self.on_validation(point)
+
+
+def best_card(out: Path) -> PolicyCard:
+    """The card of the best policy of the run in ``out``."""
+    return read_card(Run(out).best)
+
+
+def ship(out: Path, destination: Path) -> None:
+    """Copy the best policy of the run in ``out`` and its card to ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    run = Run(out)
+    for source in (run.best, run.best.with_suffix(".json")):
+        shutil.copyfile(source, destination / source.name)

@@ -1,0 +1,73 @@
+"""Trained policies on disk: an SB3 ``.zip`` and, beside it, a ``.json`` that says how it was made."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sims.strict import ConfigError
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
+POLICY_FILE = "policy.zip"
+
+
+@dataclass(frozen=True)
+class PolicyCard:
+    """How a checkpoint was made; written beside it as JSON."""
+
+    algo: str
+    extractor: str
+    scenario: str
+    controller: str
+    env_steps: int
+    seed: int
+    command: str = ""
+    train_wall_s: float = 0.0
+    validation: dict[str, Any] = field(default_factory=dict)
+
+
+def card_path(policy: Path) -> Path:
+    return policy.with_suffix(".json")
+
+
+def resolve(path: Path) -> Path:
+    """The policy file at ``path``: the file itself, or ``policy.zip`` inside a directory."""
+    policy = path / POLICY_FILE if path.is_dir() else path
+    if not policy.is_file() or not card_path(policy).is_file():
+        raise ConfigError(f"{path}: no trained policy here (expected {POLICY_FILE} and its .json)")
+    return policy
+
+
+def read_card(policy: Path) -> PolicyCard:
+    try:
+        return PolicyCard(**json.loads(card_path(policy).read_text()))
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{card_path(policy)}: not a policy card ({error})") from None
+
+
+def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, PolicyCard]:
+    """Load the policy at ``path`` (a file or a directory holding ``policy.zip``) and its card."""
+    policy = resolve(path)
+    card = read_card(policy)
+    if card.algo not in ALGORITHMS:
+        raise ConfigError(f"{card_path(policy)}: unknown algo '{card.algo}'; valid: dqn, ppo")
+    return ALGORITHMS[card.algo].load(policy, device=device), card
+
+
+def save_policy(model: BaseAlgorithm, card: PolicyCard, policy: Path) -> None:
+    """Write the policy and its card atomically (a crash leaves the previous pair intact)."""
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=policy.parent) as scratch:
+        staged = Path(scratch) / policy.name
+        model.save(staged)
+        staged_card = card_path(staged)
+        staged_card.write_text(json.dumps(asdict(card), indent=2) + "\n")
+        os.replace(staged, policy)
+        os.replace(staged_card, card_path(policy))

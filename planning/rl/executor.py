@@ -1,0 +1,116 @@
+"""What a policy's decision means: the lane to drive in and the cruise speed, executed by rule.
+
+The policy decides once per decision period (1 s) among :data:`ACTIONS`: keep the lane or change one
+lane left or right, and lower, keep or raise its cruise speed by :data:`SPEED_STEP_MPS`. Between
+decisions the :class:`PolicyExecutor` turns that intent into a :class:`~planning.base.Plan` at the
+control rate, exactly as the rule planner would with that lane and cruise speed: it follows the
+leader of its lane with IDM (the car-following model of highway-env's own traffic), and during a lane
+change the leaders of both lanes bound the speed.
+
+The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
+the rule planner would find too small (or on a bend), and aborts a change whose gap closes. With the
+layer off, every requested change is carried out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.base import SceneState
+from planning.rules import RulePlanner, RulesConfig
+from sims.groundtruth import LaneGeometry
+
+
+@dataclass(frozen=True)
+class Action:
+    """One discrete decision: lane change (-1 left, 0 keep, +1 right) and cruise-speed change."""
+
+    lane_change: int
+    speed_change: int
+    label: str
+
+
+ACTIONS: tuple[Action, ...] = tuple(
+    Action(lane, speed, f"{lane_label}/{speed_label}")
+    for lane, lane_label in ((-1, "left"), (0, "keep"), (1, "right"))
+    for speed, speed_label in ((-1, "slower"), (0, "same"), (1, "faster"))
+)
+SPEED_STEP_MPS = 2.5  # [m/s] one "slower" or "faster" changes the cruise speed by this much
+MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
+MAX_CRUISE_MPS = 30.0  # [m/s] the highest: highway-env rewards speed up to 30 m/s
+INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
+
+
+class PolicyExecutor(RulePlanner):
+    """Executes a policy's decisions at the control rate; see the module docstring.
+
+    :param safety_layer: veto and abort lane changes into gaps the rule planner finds unsafe.
+    :param config: the rule planner's tuning (IDM, gaps); its own lane-change choice is not used.
+    """
+
+    def __init__(self, *, safety_layer: bool, config: RulesConfig | None = None) -> None:
+        self.safety_layer = safety_layer
+        super().__init__(config)
+
+    def reset(self) -> None:
+        super().reset()
+        self.cruise_mps = INITIAL_CRUISE_MPS
+        self.decisions = 0
+        self._overrides = 0  # requested lane changes vetoed or aborted by the safety layer
+
+    @property
+    def overrides(self) -> int:
+        """Lane changes the safety layer vetoed or aborted this episode."""
+        return self._overrides
+
+    @property
+    def changing_direction(self) -> int:
+        """-1 while changing lane to the left, +1 to the right, 0 otherwise."""
+        if self._changing_to is None:
+            return 0
+        return -1 if self._direction == "change_left" else 1
+
+    def decide(self, action: Action, scene: SceneState) -> None:
+        """Take the policy's decision for the next period.
+
+        A lane change is ignored while another one is under way or where there is no lane.
+        """
+        self.decisions += 1
+        self.cruise_mps = float(
+            np.clip(
+                self.cruise_mps + action.speed_change * SPEED_STEP_MPS,
+                MIN_CRUISE_MPS,
+                MAX_CRUISE_MPS,
+            )
+        )
+        if action.lane_change == 0 or self._changing_to is not None:
+            return
+        target = scene.lane(scene.ego.lane.index + action.lane_change)
+        if target is None:
+            return
+        if self.safety_layer and (
+            not self._is_safe(scene, target, fraction=1.0)
+            or self._bends(target, scene.ego.speed_mps)
+        ):
+            self._overrides += 1
+            return
+        self._changing_to = target.lane.index
+        self._direction = "change_left" if action.lane_change < 0 else "change_right"
+
+    def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
+        return None  # lane changes come from the policy, through decide()
+
+    def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
+        if self._changing_to is None:
+            return
+        target = scene.lane(self._changing_to)
+        if self.safety_layer or target is None or target.lane == current.lane:
+            changing_to = self._changing_to
+            super()._update_change(scene, current)
+            if self.safety_layer and target is not None and target.lane != current.lane:
+                self._overrides += int(self._changing_to is None and changing_to is not None)
+
+    def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
+        return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))

@@ -1,0 +1,56 @@
+"""``RLPlanner``: a trained policy decides every second; the :class:`PolicyExecutor` plans in between."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perception.base import SceneState
+from planning.base import Plan, Planner
+from planning.rl.checkpoint import load_policy
+from planning.rl.encoding import encode
+from planning.rl.env import DECISION_PERIOD_S
+from planning.rl.executor import ACTIONS, PolicyExecutor
+
+SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
+
+
+class RLPlanner(Planner):
+    """Plans with a trained policy from ``path`` (a ``policy.zip`` or a directory holding one).
+
+    :param path: the checkpoint.
+    :param safety_layer: let the executor's safety layer veto unsafe lane changes (counted in
+        :attr:`overrides`).
+    """
+
+    def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
+        super().__init__()
+        self.model, self.card = load_policy(path)
+        self.executor = PolicyExecutor(safety_layer=safety_layer)
+        self.reset()
+
+    def reset(self) -> None:
+        self.executor.reset()
+        self._next_decision_s = 0.0
+
+    @property
+    def overrides(self) -> int:
+        return self.executor.overrides
+
+    def _plan(self, scene: SceneState) -> Plan:
+        if scene.time_s >= self._next_decision_s - 1e-9:
+            observation = encode(
+                scene,
+                cruise_mps=self.executor.cruise_mps,
+                changing_direction=self.executor.changing_direction,
+            )
+            action, _ = self.model.predict(observation, deterministic=True)
+            self.executor.decide(ACTIONS[int(action)], scene)
+            self._next_decision_s = scene.time_s + DECISION_PERIOD_S
+        return self.executor.plan(scene)
+
+
+class UnguardedRLPlanner(RLPlanner):
+    """The shipped policy without the safety layer, to measure what the policy does on its own."""
+
+    def __init__(self, path: Path = SHIPPED_POLICY) -> None:
+        super().__init__(path, safety_layer=False)

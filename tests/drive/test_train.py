@@ -1,0 +1,51 @@
+"""Smoke runs of training: each algorithm for a few hundred steps, then reload and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drive.train import Run, TrainConfig, train
+from planning.registry import make_planner
+from planning.rl.checkpoint import load_policy
+from sims.strict import ConfigError
+
+
+def _config(algo: str, steps: int) -> TrainConfig:
+    return TrainConfig(
+        scenario="highway-fast",
+        algo=algo,
+        extractor="attention" if algo == "dqn" else "mlp",
+        steps=steps,
+        envs=1,
+        device="cpu",
+        eval_every=10_000,
+        eval_episodes=1,
+        checkpoint_every=64,
+    )
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
+    state = train(_config(algo, 200), tmp_path, resume=False, command="test")
+    run = Run(tmp_path)
+    assert [point["steps"] for point in state.curve] == [200]
+    assert run.curve_png.stat().st_size > 0
+    model, card = load_policy(tmp_path / "best")
+    assert card.algo == algo and card.env_steps == 200
+    assert model.num_timesteps == 200
+    planner = make_planner(str(tmp_path / "best"))  # --planner PATH
+    assert planner.card.algo == algo
+
+
+def test_resume_continues_where_the_run_stopped(tmp_path):
+    train(_config("dqn", 128), tmp_path, resume=False, command="test")
+    with pytest.raises(ConfigError, match="already holds"):
+        train(_config("dqn", 128), tmp_path, resume=False, command="test")
+    state = train(_config("dqn", 256), tmp_path, resume=True, command="test")
+    assert [point["steps"] for point in state.curve] == [128, 256]
+    model, _ = load_policy(Run(tmp_path).last)
+    assert model.num_timesteps == 256
+    saved = json.loads(Run(tmp_path).state.read_text())
+    assert saved["train_wall_s"] >= state.curve[0]["wall_s"]

@@ -1,0 +1,89 @@
+"""The RL planner's parts: encoding, executor and safety layer, extractor, environment."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from planning.rl.encoding import DISTANCE_SCALE_M, FEATURES, LATERAL_SCALE_M, VEHICLES, encode
+from planning.rl.env import COLLISION_PENALTY, EnvConfig, PlanningEnv
+from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS, PolicyExecutor
+from planning.rl.extractors import EgoAttentionExtractor
+from tests.helpers import car, highway_scene
+
+LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
+KEEP_FASTER = next(a for a in ACTIONS if a.lane_change == 0 and a.speed_change == 1)
+
+
+def test_encoding_places_vehicles_relative_to_the_ego_nearest_first():
+    scene = highway_scene(vehicles=(car(1, 1, 40.0, 20.0), car(2, 0, -10.0, 30.0)))
+    observation = encode(scene, cruise_mps=25.0, changing_direction=0)
+    assert observation.shape == (1 + VEHICLES, FEATURES)
+    # The nearer car (10 m behind, one lane left) comes first.
+    np.testing.assert_allclose(
+        observation[1, :5], [1, -10 / DISTANCE_SCALE_M, -4 / LATERAL_SCALE_M, 5 / 20, 0], atol=1e-6
+    )
+    np.testing.assert_allclose(observation[2, :3], [1, 40 / DISTANCE_SCALE_M, 0], atol=1e-6)
+    assert observation[3:, 0].sum() == 0  # no more vehicles: presence 0
+    assert observation[0, 6] == 0  # lanes on both sides
+
+
+def test_safety_layer_vetoes_a_change_into_an_occupied_gap_and_counts_it():
+    blocked = highway_scene(vehicles=(car(1, 0, 2.0, 25.0),))  # beside us in the left lane
+    guarded, unguarded = PolicyExecutor(safety_layer=True), PolicyExecutor(safety_layer=False)
+    for executor in (guarded, unguarded):
+        executor.decide(LEFT_SAME, blocked)
+    assert guarded.overrides == 1 and guarded.changing_direction == 0
+    assert unguarded.overrides == 0 and unguarded.changing_direction == -1
+    assert unguarded.plan(blocked).target_lane.index == 0
+
+
+def test_safe_change_is_carried_out_and_speed_steps_are_bounded():
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(LEFT_SAME, highway_scene())
+    assert executor.changing_direction == -1 and executor.overrides == 0
+    for _ in range(10):
+        executor.decide(KEEP_FASTER, highway_scene())
+    assert executor.cruise_mps == 30.0 > INITIAL_CRUISE_MPS + SPEED_STEP_MPS
+
+
+def test_attention_extractor_ignores_vehicle_order_and_absent_rows():
+    space = gym.spaces.Box(-np.inf, np.inf, (1 + VEHICLES, FEATURES), np.float32)
+    extractor = EgoAttentionExtractor(space).eval()
+    observations = torch.randn(3, 1 + VEHICLES, FEATURES)
+    observations[:, :, 0] = 1.0
+    observations[:, 6:, 0] = 0.0  # five vehicles present
+    shuffled = observations.clone()
+    order = torch.randperm(VEHICLES) + 1
+    shuffled[:, 1:] = observations[:, order]
+    torch.testing.assert_close(extractor(shuffled), extractor(observations))
+    noisy = observations.clone()
+    noisy[:, 6:, 1:] = torch.randn_like(noisy[:, 6:, 1:])  # absent rows carry garbage
+    torch.testing.assert_close(extractor(noisy), extractor(observations))
+
+
+def test_planning_env_steps_one_decision_through_the_controller():
+    env = PlanningEnv(EnvConfig(scenario="highway-fast"))
+    observation, info = env.reset(options={"episode_seed": 4})
+    assert env.observation_space.contains(observation) and info["episode_seed"] == 4
+    assert env.steps_per_decision == 5  # 1 s at highway-fast's 5 Hz
+    start = env.sim.time_s
+    observation, reward, terminated, truncated, info = env.step(ACTIONS.index(KEEP_FASTER))
+    assert env.sim.time_s == pytest.approx(start + 1.0)
+    assert -COLLISION_PENALTY - 1 <= reward <= 1.0
+    assert env.executor.cruise_mps == INITIAL_CRUISE_MPS + SPEED_STEP_MPS
+    env.close()
+
+
+def test_planning_env_episode_ends_with_its_summary():
+    env = PlanningEnv(EnvConfig(scenario="highway-fast"))
+    env.reset(seed=0)
+    done, info = False, {}
+    while not done:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        done = terminated or truncated
+    assert set(info) >= {"episode_crashed", "episode_mean_speed_mps"}
+    assert info["episode_crashed"] == terminated
+    env.close()
