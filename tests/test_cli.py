@@ -60,7 +60,10 @@ def test_misspelt_key_is_one_line_naming_key_and_file(write_scenario):
 def test_unknown_planner_is_one_line():
     result = drive("rollout", "--scenario", "highway-fast", "--planner", "telepathy")
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: unknown planner 'telepathy'; valid: rules"
+    assert result.stderr.strip() == (
+        "error: unknown planner 'telepathy'; valid: rules, default, default-unguarded, "
+        "or the path of a trained policy"
+    )
 
 
 def _without_timing(path):
@@ -157,3 +160,34 @@ def test_eval_rejects_an_unknown_suite():
     result = drive("eval", "--suite", "nightly")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: unknown suite 'nightly'; valid suites: regression"
+
+
+def test_train_then_rollout_the_policy_and_compare_with_the_baseline(tmp_path):
+    run, baseline = tmp_path / "run", tmp_path / "baseline"
+    trained = drive(
+        "train", "--scenario", "highway-fast", "--out", str(run), "--steps", "48", "--envs", "1",
+        "--eval-every", "48", "--eval-episodes", "1", "--device", "cpu",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "validation return" in trained.stdout and (run / "curve.png").exists()
+    again = drive("train", "--scenario", "highway-fast", "--out", str(run), "--steps", "48")
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    rolled = drive(
+        "rollout", "--scenario", "highway-fast", "--planner", str(run / "best"),
+        "--episodes", "1", "--json", str(tmp_path / "rl.json"),
+    )  # fmt: skip
+    assert rolled.returncode == 0, rolled.stderr
+    assert drive("baseline", "train", "--out", str(baseline), "--steps", "40").returncode == 0
+    evaluated = drive(
+        "baseline", "eval", "--policy", str(baseline), "--scenario", "highway-fast",
+        "--episodes", "1", "--workers", "1", "--json", str(tmp_path / "baseline.json"),
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    table = drive(
+        "compare", str(tmp_path / "rl.json"), str(tmp_path / "baseline.json"), "--markdown"
+    )
+    assert table.returncode == 0, table.stderr
+    rows = table.stdout.strip().splitlines()
+    assert len(rows) == 4 and "collision rate" in rows[0]
+    assert str(run / "best") in rows[2] and "DiscreteMetaAction" in rows[3]
