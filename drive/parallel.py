@@ -25,13 +25,7 @@ def run_in_processes(
         return
     # 'spawn' keeps workers free of the parent's pygame and torch state.
     context = multiprocessing.get_context("spawn")
-    # Workers ignore Ctrl-C: the parent decides, and cancels what has not started.
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
     try:
         pending: set[Future[Result]] = {pool.submit(work, *job) for job in jobs}
         while pending:
@@ -40,3 +34,12 @@ def run_in_processes(
                 yield future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_worker() -> None:
+    """Workers ignore Ctrl-C (the parent decides, and cancels what has not started) and run torch on
+    one thread: the parallelism is in the processes, and small policies gain nothing from threads."""
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)

@@ -24,6 +24,8 @@ def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
     for axis, (key, title) in zip(axes, panels, strict=True):
         axis.plot(steps, [point[key] for point in curve], marker="o")
         axis.set_title(title)
+        if key == "collision_rate":
+            axis.set_ylim(0.0, max(0.1, *(point[key] for point in curve)) * 1.1)
         axis.set_xlabel("environment steps (decisions)")
         axis.grid(alpha=0.3)
     figure.tight_layout()
