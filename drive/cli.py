@@ -290,6 +290,9 @@ def baseline_train(
     """Train the documentation's DQN on highway-fast-v0 for ``--steps`` decisions."""
     from drive.baseline import TRAINING_ENV, train_baseline
 
+    import torch
+
+    torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
     console.print(f"Training highway-env's documented DQN on {TRAINING_ENV} for {steps} steps")
     with Progress(
         TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
