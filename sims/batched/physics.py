@@ -1,0 +1,197 @@
+"""highway-env's vehicle models as pure torch functions over batches of vehicles.
+
+Every function mirrors one method of highway-env 1.12 (named in its docstring) and keeps that method's
+order of operations, so that in float64 the batched engine matches highway-env to rounding error.
+Arguments are tensors of any shared shape; nothing here knows about environments or lanes' layout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+# Kinematics (highway_env.vehicle.kinematics.Vehicle)
+LENGTH_M = 5.0  # [m]
+WIDTH_M = 2.0  # [m]
+HALF_DIAGONAL_M = math.sqrt(LENGTH_M**2 + WIDTH_M**2) / 2  # [m]
+MAX_SPEED_MPS = 40.0  # [m/s]
+MIN_SPEED_MPS = -40.0  # [m/s]
+
+# Low-level control (highway_env.vehicle.controller.ControlledVehicle)
+TAU_ACC_S = 0.6  # [s]
+TAU_HEADING_S = 0.2  # [s]
+TAU_LATERAL_S = 0.6  # [s]
+TAU_PURSUIT_S = 0.5 * TAU_HEADING_S  # [s]
+MAX_STEERING_RAD = math.pi / 3  # [rad]
+
+# IDM and MOBIL (highway_env.vehicle.behavior.IDMVehicle)
+ACC_MAX_MPS2 = 6.0  # [m/s2]
+COMFORT_ACC_MAX_MPS2 = 3.0  # [m/s2]
+COMFORT_ACC_MIN_MPS2 = -5.0  # [m/s2]
+DISTANCE_WANTED_M = 5.0 + LENGTH_M  # [m]
+TIME_WANTED_S = 1.5  # [s]
+LANE_CHANGE_MIN_ACC_GAIN_MPS2 = 0.2  # [m/s2]
+LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2 = 2.0  # [m/s2]
+LANE_CHANGE_DELAY_S = 1.0  # [s]
+
+NOT_ZERO_EPS = 1e-2  # highway_env.utils.not_zero's default
+
+
+def not_zero(value: Tensor) -> Tensor:
+    """``utils.not_zero``: ``value`` pushed away from zero to at least ``NOT_ZERO_EPS``."""
+    small = torch.where(value >= 0, NOT_ZERO_EPS, -NOT_ZERO_EPS).to(value.dtype)
+    return torch.where(value.abs() > NOT_ZERO_EPS, value, small)
+
+
+def wrap_to_pi(angle: Tensor) -> Tensor:
+    """``utils.wrap_to_pi``, with Python's floored modulo."""
+    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+
+
+def desired_gap_m(
+    speed_mps: Tensor, heading_rad: Tensor, front_speed_mps: Tensor, front_heading_rad: Tensor
+) -> Tensor:
+    """``IDMVehicle.desired_gap`` (projected): jam distance, time gap and braking term [m]."""
+    cos, sin = torch.cos(heading_rad), torch.sin(heading_rad)
+    relative_vx = speed_mps * cos - front_speed_mps * torch.cos(front_heading_rad)
+    relative_vy = speed_mps * sin - front_speed_mps * torch.sin(front_heading_rad)
+    closing_mps = relative_vx * cos + relative_vy * sin
+    braking = 2 * math.sqrt(-COMFORT_ACC_MAX_MPS2 * COMFORT_ACC_MIN_MPS2)
+    return DISTANCE_WANTED_M + speed_mps * TIME_WANTED_S + speed_mps * closing_mps / braking
+
+
+def idm_acceleration_mps2(
+    speed_mps: Tensor,
+    heading_rad: Tensor,
+    target_speed_mps: Tensor,
+    delta: Tensor,
+    speed_limit_mps: float,
+    gap_m: Tensor,
+    front_speed_mps: Tensor,
+    front_heading_rad: Tensor,
+    has_front: Tensor,
+) -> Tensor:
+    """``IDMVehicle.acceleration``: free-road term, minus the interaction term where a front exists.
+
+    ``delta`` is the exponent of the vehicle *asking* (highway-env uses ``self.DELTA`` even when it
+    evaluates another vehicle), and ``gap_m`` the front's longitudinal distance along the lane.
+    """
+    target = target_speed_mps.clamp(0, speed_limit_mps)
+    free = COMFORT_ACC_MAX_MPS2 * (
+        1 - torch.pow(speed_mps.clamp(min=0) / not_zero(target).abs(), delta)
+    )
+    star = desired_gap_m(speed_mps, heading_rad, front_speed_mps, front_heading_rad)
+    interaction = COMFORT_ACC_MAX_MPS2 * torch.pow(star / not_zero(gap_m), 2)
+    return torch.where(has_front, free - interaction, free)
+
+
+def steering_control_rad(
+    lateral_offset_m: Tensor, speed_mps: Tensor, heading_rad: Tensor, lane_heading_rad: float
+) -> Tensor:
+    """``ControlledVehicle.steering_control`` on a straight lane, from the offset to its centre."""
+    lateral_speed_command = -(1 / TAU_LATERAL_S) * lateral_offset_m
+    speed = not_zero(speed_mps)
+    heading_command = torch.arcsin((lateral_speed_command / speed).clamp(-1, 1))
+    heading_reference = lane_heading_rad + heading_command.clamp(-math.pi / 4, math.pi / 4)
+    heading_rate_command = (1 / TAU_HEADING_S) * wrap_to_pi(heading_reference - heading_rad)
+    slip_angle = torch.arcsin((LENGTH_M / 2 / speed * heading_rate_command).clamp(-1, 1))
+    steering = torch.arctan(2 * torch.tan(slip_angle))
+    return steering.clamp(-MAX_STEERING_RAD, MAX_STEERING_RAD)
+
+
+def speed_control_mps2(target_speed_mps: Tensor, speed_mps: Tensor) -> Tensor:
+    """``ControlledVehicle.speed_control``: a proportional speed controller [m/s2]."""
+    return (1 / TAU_ACC_S) * (target_speed_mps - speed_mps)
+
+
+def clip_acceleration_mps2(acceleration_mps2: Tensor, speed_mps: Tensor, crashed: Tensor) -> Tensor:
+    """``Vehicle.clip_actions`` on the acceleration: crashed vehicles brake to a stop, speed is bounded."""
+    acceleration = torch.where(crashed, -speed_mps, acceleration_mps2)
+    fast = speed_mps > MAX_SPEED_MPS
+    slow = speed_mps < MIN_SPEED_MPS
+    acceleration = torch.where(
+        fast, torch.minimum(acceleration, MAX_SPEED_MPS - speed_mps), acceleration
+    )
+    return torch.where(slow, torch.maximum(acceleration, MIN_SPEED_MPS - speed_mps), acceleration)
+
+
+def bicycle_step(
+    x_m: Tensor,
+    y_m: Tensor,
+    heading_rad: Tensor,
+    speed_mps: Tensor,
+    steering_rad: Tensor,
+    acceleration_mps2: Tensor,
+    dt_s: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``Vehicle.step``: the kinematic bicycle, integrated with one explicit Euler step.
+
+    :return: the new x [m], y [m], heading [rad] and speed [m/s].
+    """
+    beta = torch.arctan(0.5 * torch.tan(steering_rad))
+    x_m = x_m + speed_mps * torch.cos(heading_rad + beta) * dt_s
+    y_m = y_m + speed_mps * torch.sin(heading_rad + beta) * dt_s
+    heading_rad = heading_rad + speed_mps * torch.sin(beta) / (LENGTH_M / 2) * dt_s
+    speed_mps = speed_mps + acceleration_mps2 * dt_s
+    return x_m, y_m, heading_rad, speed_mps
+
+
+def box_collisions(
+    delta_x_m: Tensor,
+    delta_y_m: Tensor,
+    heading_a_rad: Tensor,
+    heading_b_rad: Tensor,
+    displacement_a: tuple[Tensor, Tensor],
+    displacement_b: tuple[Tensor, Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``utils.are_polygons_intersecting`` for two vehicle boxes (separating-axis test).
+
+    ``delta`` is the centre of box ``a`` minus the centre of box ``b``; displacements are each box's
+    velocity times the time step. Axes come in highway-env's order (the edge normals of ``a``, then of
+    ``b``), and the translation is taken along the first axis of least overlap, as there.
+
+    :return: intersecting, will intersect, and the translation (x, y) [m] that separates ``a``.
+    """
+    normals = []
+    for heading in (heading_a_rad, heading_b_rad):
+        cos, sin = torch.cos(heading), torch.sin(heading)
+        # The edge normals of highway-env's polygon, in its corner order: -u, v, u, -v.
+        normals += [(-cos, -sin), (-sin, cos), (cos, sin), (sin, -cos)]
+    cos_a, sin_a = torch.cos(heading_a_rad), torch.sin(heading_a_rad)
+    cos_b, sin_b = torch.cos(heading_b_rad), torch.sin(heading_b_rad)
+    relative_dx = displacement_a[0] - displacement_b[0]
+    relative_dy = displacement_a[1] - displacement_b[1]
+    intersecting = torch.ones_like(delta_x_m, dtype=torch.bool)
+    will_intersect = torch.ones_like(intersecting)
+    distances, axes = [], []
+    for normal_x, normal_y in normals:
+        half_a = LENGTH_M / 2 * (cos_a * normal_x + sin_a * normal_y).abs() + WIDTH_M / 2 * (
+            -sin_a * normal_x + cos_a * normal_y
+        ).abs()
+        half_b = LENGTH_M / 2 * (cos_b * normal_x + sin_b * normal_y).abs() + WIDTH_M / 2 * (
+            -sin_b * normal_x + cos_b * normal_y
+        ).abs()
+        centre = delta_x_m * normal_x + delta_y_m * normal_y  # a's centre, with b's at zero
+        min_a, max_a, min_b, max_b = centre - half_a, centre + half_a, -half_b, half_b
+        intersecting &= _interval_distance(min_a, max_a, min_b, max_b) <= 0
+        velocity = normal_x * relative_dx + normal_y * relative_dy
+        min_a = torch.where(velocity < 0, min_a + velocity, min_a)
+        max_a = torch.where(velocity < 0, max_a, max_a + velocity)
+        distance = _interval_distance(min_a, max_a, min_b, max_b)
+        will_intersect &= distance <= 0
+        sign = torch.where(centre > 0, 1.0, -1.0).to(delta_x_m.dtype)
+        distances.append(distance.abs())
+        axes.append((sign * normal_x, sign * normal_y))
+    stacked = torch.stack(distances)
+    best = stacked.argmin(dim=0, keepdim=True)
+    least = stacked.gather(0, best)[0]
+    axis_x = torch.stack([axis[0] for axis in axes]).gather(0, best)[0]
+    axis_y = torch.stack([axis[1] for axis in axes]).gather(0, best)[0]
+    return intersecting, will_intersect, least * axis_x, least * axis_y
+
+
+def _interval_distance(min_a: Tensor, max_a: Tensor, min_b: Tensor, max_b: Tensor) -> Tensor:
+    """``utils.interval_distance``: the gap between two intervals, negative when they overlap."""
+    return torch.where(min_a < min_b, min_b - max_a, min_a - max_b)
