@@ -26,13 +26,16 @@ LANE_KEY_STRIDE_M = 2e4
 class LaneIndex:
     """Each environment's lane memberships, sorted by (lane, station).
 
-    A vehicle near a lane boundary belongs to two lanes, so each environment has ``2 N`` slots;
-    unused slots sort last.
+    A vehicle near a lane boundary belongs to two lanes, so each environment has ``2 N`` slots:
+    entry ``i`` is vehicle ``i``'s nearest lane, entry ``N + i`` the other lane within reach.
+    Unused entries sort last.
     """
 
     keys: Tensor  # (B, 2N) sorted lane * stride + station
     vehicle: Tensor  # (B, 2N) which vehicle each sorted slot holds
-    lane: Tensor  # (B, 2N) the lane of each slot, -1 for an unused one
+    lane: Tensor  # (B, 2N) the lane of each slot, -2 for an unused one
+    entry_lane: Tensor  # (B, 2N) the lane of each entry, in entry order
+    entry_slot: Tensor  # (B, 2N) where each entry sits in the sorted order
 
 
 def index_lanes(x_m: Tensor, y_m: Tensor, lanes: int) -> LaneIndex:
@@ -45,45 +48,61 @@ def index_lanes(x_m: Tensor, y_m: Tensor, lanes: int) -> LaneIndex:
     other = nearest + side
     first_ok = (y_m - nearest * LANE_WIDTH_M).abs() <= reach
     other_ok = ((y_m - other * LANE_WIDTH_M).abs() <= reach) & (other >= 0) & (other < lanes)
-    lane = torch.cat([torch.where(first_ok, nearest, -1.0), torch.where(other_ok, other, -1.0)], 1)
+    lane = torch.cat([torch.where(first_ok, nearest, -2.0), torch.where(other_ok, other, -2.0)], 1)
     station = torch.cat([x_m, x_m], dim=1)
     unused_key = torch.finfo(x_m.dtype).max
     keys = torch.where(lane >= 0, lane * LANE_KEY_STRIDE_M + station, unused_key)
     keys, order = torch.sort(keys, dim=1)
-    vehicles = torch.arange(count, device=x_m.device).repeat(2)
+    entry_slot = torch.empty_like(order)
+    entry_slot.scatter_(1, order, torch.arange(2 * count, device=x_m.device).expand_as(order))
+    entry_lane = lane.long()
     return LaneIndex(
         keys=keys,
-        vehicle=vehicles[order],
-        lane=lane.gather(1, order).long(),
+        vehicle=order % count,
+        lane=entry_lane.gather(1, order),
+        entry_lane=entry_lane,
+        entry_slot=entry_slot,
     )
 
 
-def neighbours(index: LaneIndex, x_m: Tensor, query_lane: Tensor) -> tuple[Tensor, Tensor]:
-    """The vehicles ahead of and behind each vehicle in ``query_lane``, or -1 where there is none.
+def own_lane_neighbours(index: LaneIndex, lane: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Every vehicle's front and rear vehicle in ``lane`` (``(B, N)``), read off its own slot.
 
-    :param index: the lane memberships from :func:`index_lanes`.
-    :param x_m: ``(B, N)`` the station of every vehicle.
-    :param query_lane: ``(B, N)`` or ``(B, N, Q)`` lanes to search, one query per entry.
-    :return: the front and rear vehicle of each query, shaped like ``query_lane``.
+    :return: front, rear (-1 where none), and whether the vehicle belongs to ``lane`` at all; where
+        it does not (it is off the road), the first two are meaningless and :func:`search` must answer.
     """
-    shape = query_lane.shape
-    batch, count = x_m.shape
-    flat_lane = query_lane.reshape(batch, -1)
-    asking = torch.arange(count, device=x_m.device).repeat_interleave(flat_lane.shape[1] // count)
-    asking = asking.expand(batch, -1)
-    station = x_m.repeat_interleave(flat_lane.shape[1] // count, dim=1)
-    key = flat_lane.to(x_m.dtype) * LANE_KEY_STRIDE_M + station
+    count = lane.shape[1]
+    primary = index.entry_lane[:, :count] == lane
+    secondary = index.entry_lane[:, count:] == lane
+    slot = torch.where(primary, index.entry_slot[:, :count], index.entry_slot[:, count:])
     slots = index.keys.shape[1]
-    position = torch.searchsorted(index.keys, key.contiguous())
-    # The asking vehicle sits in its own lane's list at exactly its key: step past it.
+    after = (slot + 1).clamp(max=slots - 1)
+    before = (slot - 1).clamp(min=0)
+    front_ok = (slot + 1 < slots) & (index.lane.gather(1, after) == lane)
+    rear_ok = (slot > 0) & (index.lane.gather(1, before) == lane)
+    front = torch.where(front_ok, index.vehicle.gather(1, after), -1)
+    rear = torch.where(rear_ok, index.vehicle.gather(1, before), -1)
+    return front, rear, primary | secondary
+
+
+def search(
+    index: LaneIndex, env: Tensor, vehicle: Tensor, x_m: Tensor, lane: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Front and rear of a few vehicles (``env[k]``, ``vehicle[k]``) in ``lane[k]``, by binary search.
+
+    :return: front and rear vehicle indices, -1 where there is none.
+    """
+    keys = index.keys[env]
+    slots = keys.shape[1]
+    key = lane.to(x_m.dtype) * LANE_KEY_STRIDE_M + x_m[env, vehicle]
+    position = torch.searchsorted(keys, key[:, None].contiguous())[:, 0]
+    # The asking vehicle, when it belongs to the lane, sits at exactly its key: step past it.
     here = position.clamp(max=slots - 1)
-    is_self = (index.vehicle.gather(1, here) == asking) & (position < slots)
-    front_position = (position + is_self.long()).clamp(max=slots - 1)
-    front_ok = (position + is_self.long() < slots) & (
-        index.lane.gather(1, front_position) == flat_lane
-    )
-    front = torch.where(front_ok, index.vehicle.gather(1, front_position), -1)
-    rear_position = (position - 1).clamp(min=0)
-    rear_ok = (position > 0) & (index.lane.gather(1, rear_position) == flat_lane)
-    rear = torch.where(rear_ok, index.vehicle.gather(1, rear_position), -1)
-    return front.reshape(shape), rear.reshape(shape)
+    is_self = (index.vehicle[env, here] == vehicle) & (position < slots)
+    after = (position + is_self.long()).clamp(max=slots - 1)
+    front_ok = (position + is_self.long() < slots) & (index.lane[env, after] == lane)
+    front = torch.where(front_ok, index.vehicle[env, after], -1)
+    before = (position - 1).clamp(min=0)
+    rear_ok = (position > 0) & (index.lane[env, before] == lane)
+    rear = torch.where(rear_ok, index.vehicle[env, before], -1)
+    return front, rear

@@ -51,12 +51,16 @@ def wrap_to_pi(angle: Tensor) -> Tensor:
 
 
 def desired_gap_m(
-    speed_mps: Tensor, heading_rad: Tensor, front_speed_mps: Tensor, front_heading_rad: Tensor
+    speed_mps: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    front_speed_mps: Tensor,
+    front_cos: Tensor,
+    front_sin: Tensor,
 ) -> Tensor:
-    """``IDMVehicle.desired_gap`` (projected): jam distance, time gap and braking term [m]."""
-    cos, sin = torch.cos(heading_rad), torch.sin(heading_rad)
-    relative_vx = speed_mps * cos - front_speed_mps * torch.cos(front_heading_rad)
-    relative_vy = speed_mps * sin - front_speed_mps * torch.sin(front_heading_rad)
+    """``IDMVehicle.desired_gap`` (projected), from each vehicle's speed and heading's cosine and sine [m]."""
+    relative_vx = speed_mps * cos - front_speed_mps * front_cos
+    relative_vy = speed_mps * sin - front_speed_mps * front_sin
     closing_mps = relative_vx * cos + relative_vy * sin
     braking = 2 * math.sqrt(-COMFORT_ACC_MAX_MPS2 * COMFORT_ACC_MIN_MPS2)
     return DISTANCE_WANTED_M + speed_mps * TIME_WANTED_S + speed_mps * closing_mps / braking
@@ -64,13 +68,11 @@ def desired_gap_m(
 
 def idm_acceleration_mps2(
     speed_mps: Tensor,
-    heading_rad: Tensor,
     target_speed_mps: Tensor,
     delta: Tensor,
     speed_limit_mps: float,
     gap_m: Tensor,
-    front_speed_mps: Tensor,
-    front_heading_rad: Tensor,
+    desired_gap_m: Tensor,
     has_front: Tensor,
 ) -> Tensor:
     """``IDMVehicle.acceleration``: free-road term, minus the interaction term where a front exists.
@@ -82,8 +84,7 @@ def idm_acceleration_mps2(
     free = COMFORT_ACC_MAX_MPS2 * (
         1 - torch.pow(speed_mps.clamp(min=0) / not_zero(target).abs(), delta)
     )
-    star = desired_gap_m(speed_mps, heading_rad, front_speed_mps, front_heading_rad)
-    interaction = COMFORT_ACC_MAX_MPS2 * torch.pow(star / not_zero(gap_m), 2)
+    interaction = COMFORT_ACC_MAX_MPS2 * torch.pow(desired_gap_m / not_zero(gap_m), 2)
     return torch.where(has_front, free - interaction, free)
 
 
@@ -167,12 +168,14 @@ def box_collisions(
     will_intersect = torch.ones_like(intersecting)
     distances, axes = [], []
     for normal_x, normal_y in normals:
-        half_a = LENGTH_M / 2 * (cos_a * normal_x + sin_a * normal_y).abs() + WIDTH_M / 2 * (
-            -sin_a * normal_x + cos_a * normal_y
-        ).abs()
-        half_b = LENGTH_M / 2 * (cos_b * normal_x + sin_b * normal_y).abs() + WIDTH_M / 2 * (
-            -sin_b * normal_x + cos_b * normal_y
-        ).abs()
+        half_a = (
+            LENGTH_M / 2 * (cos_a * normal_x + sin_a * normal_y).abs()
+            + WIDTH_M / 2 * (-sin_a * normal_x + cos_a * normal_y).abs()
+        )
+        half_b = (
+            LENGTH_M / 2 * (cos_b * normal_x + sin_b * normal_y).abs()
+            + WIDTH_M / 2 * (-sin_b * normal_x + cos_b * normal_y).abs()
+        )
         centre = delta_x_m * normal_x + delta_y_m * normal_y  # a's centre, with b's at zero
         min_a, max_a, min_b, max_b = centre - half_a, centre + half_a, -half_b, half_b
         intersecting &= _interval_distance(min_a, max_a, min_b, max_b) <= 0

@@ -49,7 +49,9 @@ class BatchConfig:
 
     def __post_init__(self) -> None:
         if self.lanes < 1 or self.vehicles < 1:
-            raise ValueError(f"lanes and vehicles must be positive, got {self.lanes}, {self.vehicles}")
+            raise ValueError(
+                f"lanes and vehicles must be positive, got {self.lanes}, {self.vehicles}"
+            )
         if self.ego_control not in EGO_CONTROLS:
             raise ValueError(f"ego_control {self.ego_control!r} is not one of {EGO_CONTROLS}")
         if self.simulation_hz % self.policy_hz:
@@ -135,13 +137,13 @@ def spawn(
 
     count = config.vehicles
     shrink = math.exp(-5 / 40 * config.lanes)
-    lanes = torch.randint(
-        config.lanes, (batch, 1 + count), generator=generator, device=device
-    )
+    lanes = torch.randint(config.lanes, (batch, 1 + count), generator=generator, device=device)
     ego_offset = config.ego_spacing * (12 + EGO_INITIAL_SPEED_MPS) * shrink
     ego_x = 3 * ego_offset + ego_offset * uniform(0.9, 1.1, batch, 1)
     speeds = uniform(0.7 * config.speed_limit_mps, 0.8 * config.speed_limit_mps, batch, count)
-    spacing = (1 / config.vehicles_density) * (12 + speeds) * shrink * uniform(0.9, 1.1, batch, count)
+    spacing = (
+        (1 / config.vehicles_density) * (12 + speeds) * shrink * uniform(0.9, 1.1, batch, count)
+    )
     x_m = torch.cat([ego_x, ego_x + torch.cumsum(spacing, dim=1)], dim=1)
     y_m = lanes.to(dtype) * LANE_WIDTH_M
     ego_speed = torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=dtype)
