@@ -288,9 +288,9 @@ def baseline_train(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
 ) -> None:
     """Train the documentation's DQN on highway-fast-v0 for ``--steps`` decisions."""
-    from drive.baseline import TRAINING_ENV, train_baseline
-
     import torch
+
+    from drive.baseline import TRAINING_ENV, train_baseline
 
     torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
     console.print(f"Training highway-env's documented DQN on {TRAINING_ENV} for {steps} steps")
@@ -391,6 +391,53 @@ def bench_control(
     plot_lane_changes(runs, plot)
     console.print(control_bench_table(document))
     console.print(f"Machine: {document['machine']}. Wrote {json_path} and {plot}")
+
+
+@bench_app.command("sim")
+def bench_sim(
+    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
+        "out/bench-sim.json"
+    ),
+    batches: Annotated[
+        str, typer.Option(help="Batch sizes of the batched engine, comma-separated.")
+    ] = "1,64,1024,16384",
+    fidelity_episodes: Annotated[
+        int, typer.Option(min=2, help="Episodes of each fidelity check.")
+    ] = 100,
+    seconds: Annotated[
+        float, typer.Option(min=0.1, help="Timing per throughput figure [s].")
+    ] = 5.0,
+    workers: Annotated[int, typer.Option(min=1, help="Processes for the highway-env side.")] = 2,
+) -> None:
+    """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
+    from drive.bench_sim import run_sim_bench
+    from drive.report import sim_bench_table
+
+    try:
+        sizes = tuple(int(size) for size in batches.split(","))
+        if min(sizes) < 1:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"--batches must be positive integers, got {batches!r}") from None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("starting", total=2 * fidelity_episodes)
+        document = run_sim_bench(
+            batches=sizes,
+            fidelity_episodes=fidelity_episodes,
+            workers=workers,
+            seconds=seconds,
+            on_stage=lambda stage: progress.update(task, description=stage),
+            on_episode=lambda: progress.update(task, advance=1),
+        )
+    write_json(json_path, document)
+    console.print(sim_bench_table(document))
+    console.print(f"Machine: {document['machine']}. Wrote {json_path}")
 
 
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:

@@ -164,3 +164,46 @@ def comparison_table(rows: list[dict[str, Any]], *, markdown: bool) -> Table | s
     for row in rows:
         table.add_row(*(cell(row[key]) for key, _ in COMPARISON_COLUMNS))
     return table
+
+
+def sim_bench_table(document: dict[str, Any]) -> Table:
+    """Simulators' policy steps per second, and the batched engine's fidelity checks."""
+    table = Table(title="highway-v0 policy steps per second", title_justify="left")
+    for column in ("simulator", "device", "batch", "steps/s", "x highway-env"):
+        table.add_column(column, justify="right" if column != "simulator" else "left")
+    highway = document["highway_env_steps_per_s"]
+    table.add_row("highway-env", "cpu", "1", _format(highway), "1")
+    pool = document["envpool"]
+    if pool is not None:
+        rate = pool["steps_per_s"]
+        table.add_row(
+            "EnvPool", "cpu", str(pool["num_envs"]), _format(rate), _format(rate / highway)
+        )
+    for row in document["batched"]:
+        rate = row["steps_per_s"]
+        table.add_row(
+            "batched engine",
+            row["device"],
+            str(row["batch"]),
+            _format(rate),
+            _format(rate / highway),
+        )
+    fidelity = document["fidelity"]
+    trajectories = fidelity["trajectories"]
+    table.add_section()
+    table.add_row(
+        "fidelity",
+        "float64",
+        f"{trajectories['episodes']} eps",
+        f"{fidelity['episodes_within_tolerance']} within {trajectories['tolerance_m']:g} m",
+        f"max {trajectories['max_error_m']:.1e} m",
+    )
+    for name, row in fidelity["random_policy"]["quantities"].items():
+        table.add_row(
+            name,
+            "highway-env / ours",
+            "",
+            f"{row['highway_env']['mean']:.3f} / {row['batched']['mean']:.3f}",
+            "agree" if row["agree"] else "DIFFER",
+        )
+    return table

@@ -1,0 +1,137 @@
+"""``drive bench sim``: policy steps per second of highway-env, EnvPool and the batched engine, and
+the batched engine's fidelity to highway-env, in one run on one machine.
+
+Every simulator runs highway-v0 (4 lanes, 50 vehicles, 15 simulation steps per policy step) under a
+random policy. A "step" is one policy step of one environment, so a batch of 1024 environments
+stepping once is 1024 steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from drive.rollout import machine_description
+from sims.batched import fidelity
+from sims.batched.state import BatchConfig
+from sims.batched.task import BatchedHighway
+
+BATCHES = (1, 64, 1024, 16384)
+MEASURE_S = 5.0  # [s] each throughput figure is timed over at least this long
+ENVPOOL_ENVS = (1, 2, 8)
+
+
+def _rate(step: Callable[[], int], seconds: float) -> float:
+    """Steps per second of ``step`` (which returns how many steps it took), after one warm-up call."""
+    step()
+    steps, start = 0, time.perf_counter()
+    while True:
+        steps += step()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps / elapsed
+
+
+def highway_env_rate(seconds: float = MEASURE_S) -> float:
+    """highway-env itself, unmodified, with random meta-actions; episodes restart when they end."""
+    env = fidelity.make_highway_env("meta")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def step() -> int:
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(fidelity.META_ACTIONS)))
+        if terminated or truncated:
+            env.reset()
+        return 1
+
+    return _rate(step, seconds)
+
+
+def envpool_rate(seconds: float = MEASURE_S) -> dict[str, Any] | None:
+    """EnvPool's C++ Highway-v0, when installed: the best rate over a few numbers of environments."""
+    try:
+        import envpool
+    except ImportError:
+        return None
+    best: dict[str, Any] | None = None
+    for count in ENVPOOL_ENVS:
+        env = envpool.make("Highway-v0", env_type="gymnasium", num_envs=count, batch_size=count)
+        env.reset()
+        generator = np.random.default_rng(0)
+
+        def step(env: Any = env, count: int = count, rng: np.random.Generator = generator) -> int:
+            env.step(rng.integers(fidelity.META_ACTIONS, size=count))
+            return count
+
+        rate = _rate(step, seconds)
+        if best is None or rate > best["steps_per_s"]:
+            best = {"steps_per_s": rate, "num_envs": count, "version": envpool.__version__}
+    return best
+
+
+def batched_rate(batch: int, device: str, seconds: float = MEASURE_S) -> float:
+    """The batched engine in float32 with random continuous actions; resets included."""
+    engine = BatchedHighway(batch, BatchConfig(), device=device, dtype=torch.float32)
+    generator = torch.Generator(device=engine.device).manual_seed(0)
+
+    def step() -> int:
+        action = torch.rand(batch, 2, generator=generator, device=engine.device) * 2 - 1
+        engine.step(action)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        return batch
+
+    return _rate(step, seconds)
+
+
+def run_sim_bench(
+    *,
+    batches: tuple[int, ...] = BATCHES,
+    fidelity_episodes: int = 100,
+    workers: int = 2,
+    seconds: float = MEASURE_S,
+    on_stage: Callable[[str], None] = lambda stage: None,
+    on_episode: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Measure everything ``drive bench sim`` reports; see the module docstring."""
+    on_stage("highway-env")
+    highway = highway_env_rate(seconds)
+    on_stage("EnvPool")
+    pool = envpool_rate(seconds)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    batched = []
+    for device in devices:
+        for batch in batches:
+            on_stage(f"batched engine, {device}, B={batch}")
+            rate = batched_rate(batch, device, seconds)
+            name = torch.cuda.get_device_name() if device == "cuda" else machine_description()
+            batched.append(
+                {"device": device, "device_name": name, "batch": batch, "steps_per_s": rate}
+            )
+    seeds = list(range(fidelity_episodes))
+    on_stage(f"fidelity: {fidelity_episodes} trajectories")
+    trajectories = fidelity.compare_trajectories(seeds, workers=workers, on_done=on_episode)
+    on_stage(f"fidelity: {fidelity_episodes} random-policy episodes")
+    statistics = fidelity.random_policy_statistics(
+        [1000 + seed for seed in seeds], workers=workers, on_done=on_episode
+    )
+    best_cpu = max(row["steps_per_s"] for row in batched if row["device"] == "cpu")
+    return {
+        "machine": machine_description(),
+        "torch_threads": torch.get_num_threads(),
+        "highway_env_steps_per_s": highway,
+        "envpool_steps_per_s": None if pool is None else pool["steps_per_s"],
+        "envpool": pool,
+        "batched": batched,
+        "best_cpu_over_highway_env": best_cpu / highway,
+        "best_cpu_over_envpool": None if pool is None else best_cpu / pool["steps_per_s"],
+        "fidelity": {
+            "trajectories": fidelity.trajectory_summary(trajectories),
+            "episodes_within_tolerance": sum(c.within_tolerance for c in trajectories),
+            "random_policy": statistics,
+        },
+    }
