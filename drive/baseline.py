@@ -53,20 +53,61 @@ class _Progress(BaseCallback):
         return True
 
 
+SIMS = ("highway-env", "batched")
+
+
+def batched_recipe(envs: int) -> dict[str, Any]:
+    """:data:`RECIPE` scaled to ``envs`` environments at once.
+
+    The recipe draws 32 replayed samples per new transition (one gradient step of 32 per step).
+    With many environments the same ratio is kept with larger, fewer gradient steps (256 samples
+    every 8 transitions), and the buffer holds more steps so that it still spans many episodes.
+    """
+    return {
+        **RECIPE,
+        "batch_size": 256,
+        "gradient_steps": max(envs // 8, 1),
+        "buffer_size": 100_000,
+    }
+
+
 def train_baseline(
-    steps: int, out: Path, *, seed: int, command: str, on_progress: Callable[[int], None]
+    steps: int,
+    out: Path,
+    *,
+    seed: int,
+    command: str,
+    on_progress: Callable[[int], None],
+    sim: str = "highway-env",
+    envs: int = 1,
 ) -> float:
-    """Train the documentation's DQN for ``steps`` decisions; save it in ``out``; return wall seconds."""
+    """Train the documentation's DQN for ``steps`` decisions; save it in ``out``; return wall seconds.
+
+    ``sim="highway-env"`` trains as the documentation does, in highway-fast-v0. ``sim="batched"``
+    trains in highway-v0 itself on the batched engine (:mod:`sims.batched`), ``envs`` environments at
+    once, with :func:`batched_recipe`.
+    """
+    if sim not in SIMS:
+        raise ValueError(f"unknown simulator {sim!r}; valid: {', '.join(SIMS)}")
     started = time.perf_counter()
-    env = gym.make(TRAINING_ENV)
-    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **RECIPE)
+    if sim == "batched":
+        from sims.batched.state import BatchConfig
+        from sims.batched.vecenv import BatchedVecEnv
+
+        env: Any = BatchedVecEnv(envs, BatchConfig(ego_control="meta"), seed=seed)
+        recipe = batched_recipe(envs)
+        scenario = "highway-v0 (sims.batched)"
+    else:
+        env = gym.make(TRAINING_ENV)
+        recipe, scenario = RECIPE, TRAINING_ENV
+    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **recipe)
     model.learn(steps, callback=_Progress(on_progress))
     env.close()
     wall_s = time.perf_counter() - started
     card = PolicyCard(
         algo="dqn",
         extractor="highway-env Kinematics, MLP [256, 256]",
-        scenario=TRAINING_ENV,
+        scenario=scenario,
         controller="highway-env DiscreteMetaAction",
         env_steps=steps,
         seed=seed,

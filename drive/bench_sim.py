@@ -103,7 +103,7 @@ def run_sim_bench(
     on_stage("EnvPool")
     pool = envpool_rate(seconds)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    batched = []
+    batched: list[dict[str, Any]] = []
     for device in devices:
         for batch in batches:
             on_stage(f"batched engine, {device}, B={batch}")

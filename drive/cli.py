@@ -286,14 +286,24 @@ def baseline_train(
     out: Annotated[Path, typer.Option(help="Folder for policy.zip and its card.")],
     steps: Annotated[int, typer.Option(min=1, help="Decisions to train for.")] = 20_000,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    sim: Annotated[
+        str,
+        typer.Option(help="highway-env (highway-fast-v0, as documented) or batched (highway-v0)."),
+    ] = "highway-env",
+    envs: Annotated[int, typer.Option(min=1, help="Environments at once (batched only).")] = 256,
 ) -> None:
-    """Train the documentation's DQN on highway-fast-v0 for ``--steps`` decisions."""
+    """Train the documentation's DQN for ``--steps`` decisions, in highway-env or the batched engine."""
     import torch
 
-    from drive.baseline import TRAINING_ENV, train_baseline
+    from drive.baseline import SIMS, TRAINING_ENV, train_baseline
 
+    if sim not in SIMS:
+        raise typer.BadParameter(f"--sim {sim!r} is not one of: {', '.join(SIMS)}")
     torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
-    console.print(f"Training highway-env's documented DQN on {TRAINING_ENV} for {steps} steps")
+    where = (
+        TRAINING_ENV if sim == "highway-env" else f"highway-v0 on the batched engine ({envs} envs)"
+    )
+    console.print(f"Training highway-env's documented DQN on {where} for {steps} steps")
     with Progress(
         TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
@@ -304,6 +314,8 @@ def baseline_train(
             seed=seed,
             command="drive baseline " + " ".join(sys.argv[2:]),
             on_progress=lambda done: progress.update(task, completed=done),
+            sim=sim,
+            envs=envs if sim == "batched" else 1,
         )
     console.print(f"Wrote {out / 'policy.zip'} after {wall_s / 60:.1f} min")
 

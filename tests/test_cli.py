@@ -191,3 +191,32 @@ def test_train_then_rollout_the_policy_and_compare_with_the_baseline(tmp_path):
     rows = table.stdout.strip().splitlines()
     assert len(rows) == 4 and "collision rate" in rows[0]
     assert str(run / "best") in rows[2] and "DiscreteMetaAction" in rows[3]
+
+
+def test_baseline_trains_on_the_batched_engine(tmp_path):
+    out = tmp_path / "batched"
+    trained = drive(
+        "baseline", "train", "--out", str(out), "--steps", "256", "--sim", "batched",
+        "--envs", "16",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    card = json.loads((out / "policy.json").read_text())
+    assert card["scenario"] == "highway-v0 (sims.batched)" and card["env_steps"] == 256
+    wrong = drive("baseline", "train", "--out", str(out), "--sim", "carla")
+    assert wrong.returncode == 2 and "carla" in wrong.stderr
+
+
+def test_bench_sim_writes_the_figures(tmp_path):
+    out = tmp_path / "sim.json"
+    ran = drive(
+        "bench", "sim", "--json", str(out), "--batches", "1,8", "--fidelity-episodes", "2",
+        "--seconds", "0.2", "--workers", "1",
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    document = json.loads(out.read_text())
+    assert document["highway_env_steps_per_s"] > 0
+    assert [row["batch"] for row in document["batched"] if row["device"] == "cpu"] == [1, 8]
+    assert document["fidelity"]["episodes_within_tolerance"] == 2
+    assert set(document["fidelity"]["random_policy"]["quantities"]) == {
+        "crash_rate", "episode_length_steps", "mean_speed_mps",
+    }  # fmt: skip

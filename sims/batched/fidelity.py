@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +38,7 @@ class TrajectoryComparison:
     steps: int  # policy steps compared (fewer than asked when the ego crashed)
     max_error_m: float  # the largest position difference of any vehicle at any policy step
     crash_states_agree: bool
+    ego_crashed: bool  # in highway-env, ending the comparison early
 
     @property
     def within_tolerance(self) -> bool:
@@ -52,7 +54,7 @@ class EpisodeStatistics:
     mean_speed_mps: float
 
 
-def make_highway_env(ego_control: str) -> gym.Env:
+def make_highway_env(ego_control: str) -> Any:
     """highway-v0 with highway-env's own defaults, and the given ego action space."""
     import highway_env  # noqa: F401  (registers the environments)
 
@@ -60,25 +62,32 @@ def make_highway_env(ego_control: str) -> gym.Env:
     return gym.make("highway-v0", config={"action": {"type": action}})
 
 
-def _reset(env: gym.Env, seed: int) -> None:
+def _reset(env: Any, seed: int) -> None:
     from sims.fastroad import accelerate
 
     env.reset(seed=seed)
     accelerate(env.unwrapped.road)
 
 
-def compare_trajectory(seed: int, seconds: int = 10) -> TrajectoryComparison:
-    """Step highway-env and the engine (float64) from the same state, random continuous actions."""
-    config = BatchConfig(ego_control="continuous", collision_window=0)
-    env = make_highway_env("continuous")
+def compare_trajectory(
+    seed: int, seconds: int = 10, ego_control: str = "continuous"
+) -> TrajectoryComparison:
+    """Step highway-env and the engine (float64) from the same state with the same random actions:
+    uniform continuous actions, or uniform meta-actions when ``ego_control`` is ``"meta"``."""
+    config = BatchConfig(ego_control=ego_control, collision_window=0)  # type: ignore[arg-type]
+    env = make_highway_env(ego_control)
     _reset(env, seed)
     engine = BatchedHighway(1, config, dtype=torch.float64)
     engine.state = from_highway_env([env], config, device=engine.device, dtype=torch.float64)
-    actions = np.random.default_rng(seed).uniform(-1, 1, size=(seconds, 2))
-    worst, agree, steps = 0.0, True, 0
+    rng = np.random.default_rng(seed)
+    if ego_control == "continuous":
+        actions: list = list(rng.uniform(-1, 1, size=(seconds, 2)))
+    else:
+        actions = [int(action) for action in rng.integers(META_ACTIONS, size=seconds)]
+    worst, agree, steps, crashed_ego = 0.0, True, 0, False
     for action in actions:
         _, _, terminated, _, _ = env.step(action)
-        engine.simulate(torch.tensor(action[None]))
+        engine.simulate(torch.tensor(np.array([action])))
         steps += 1
         vehicles = env.unwrapped.road.vehicles
         theirs = np.array([vehicle.position for vehicle in vehicles])
@@ -87,9 +96,12 @@ def compare_trajectory(seed: int, seconds: int = 10) -> TrajectoryComparison:
         crashed = np.array([vehicle.crashed for vehicle in vehicles])
         agree = agree and bool((crashed == engine.state.crashed[0].numpy()).all())
         if terminated:
+            crashed_ego = True
             break
     env.close()
-    return TrajectoryComparison(seed=seed, steps=steps, max_error_m=worst, crash_states_agree=agree)
+    return TrajectoryComparison(
+        seed=seed, steps=steps, max_error_m=worst, crash_states_agree=agree, ego_crashed=crashed_ego
+    )
 
 
 def highway_env_episode(seed: int) -> EpisodeStatistics:
