@@ -10,7 +10,10 @@ training state are saved, so ``--resume`` continues where the run stopped.
 from __future__ import annotations
 
 import shutil
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -173,12 +176,15 @@ def train(
             on_validation=on_validation,
         )
         try:
-            model.learn(
-                total_timesteps=max(0, config.steps - model.num_timesteps),
-                callback=monitor,
-                reset_num_timesteps=not resume,
-                tb_log_name=f"{config.algo}-{config.extractor}",
-            )
+            with _stop_on_interrupt(monitor):
+                model.learn(
+                    total_timesteps=max(0, config.steps - model.num_timesteps),
+                    callback=monitor,
+                    reset_num_timesteps=not resume,
+                    tb_log_name=f"{config.algo}-{config.extractor}",
+                )
+            if monitor.stop_requested:
+                raise KeyboardInterrupt
             if not state.curve or state.curve[-1]["steps"] < model.num_timesteps:
                 monitor.evaluate()
         finally:
@@ -188,12 +194,39 @@ def train(
     return state
 
 
+@contextmanager
+def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
+    """The first Ctrl-C asks training to stop after the current step; a second one stops it now.
+
+    A ``KeyboardInterrupt`` raised while the parent waits on its worker processes' pipes would leave
+    them mid-message, and closing them could then block for ever; stopping between steps cannot.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if monitor.stop_requested:
+            raise KeyboardInterrupt
+        monitor.stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _vector_env(config: TrainConfig) -> VecEnv:
     make = partial(PlanningEnv, EnvConfig(scenario=config.scenario, controller=config.controller))
     if config.envs == 1:
         env: VecEnv = DummyVecEnv([make])
     else:  # 'spawn': workers free of the parent's pygame and torch state
-        env = SubprocVecEnv([make] * config.envs, start_method="spawn")
+        # Workers start with Ctrl-C ignored (it survives their exec), so a Ctrl-C at the terminal
+        # reaches the parent only, which stops between steps (see _stop_on_interrupt).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            env = SubprocVecEnv([make] * config.envs, start_method="spawn")
+        finally:
+            signal.signal(signal.SIGINT, previous)
     env.seed(config.seed)
     return env
 
@@ -215,6 +248,7 @@ class TrainingMonitor(BaseCallback):
         self.config, self.run, self.state = config, run, state
         self.command, self.on_progress, self.on_validation = command, on_progress, on_validation
         self.recent: list[tuple[bool, float]] = []
+        self.stop_requested = False  # set by the first Ctrl-C
         self.started = time.perf_counter()
         self.wall_at_start = state.train_wall_s
 
@@ -240,7 +274,7 @@ class TrainingMonitor(BaseCallback):
         if self.num_timesteps >= self.next_eval:
             self.evaluate()
             self.next_eval += self.config.eval_every
-        return True
+        return not self.stop_requested
 
     def status(self) -> str:
         if not self.recent:

@@ -49,3 +49,25 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     assert model.num_timesteps == 256
     saved = json.loads(Run(tmp_path).state.read_text())
     assert saved["train_wall_s"] >= state.curve[0]["wall_s"]
+
+
+def test_ctrl_c_stops_between_steps_and_saves_the_last_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "drive.cli", "train", "--scenario", "highway-fast", "--out", str(out),
+        "--steps", "100000", "--envs", "2", "--eval-every", "100000", "--device", "cpu",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "tensorboard").exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(15)  # well into training, workers busy
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "--resume continues" in " ".join(stderr.split())
+    assert (out / "last" / "policy.zip").exists() and (out / "state.json").exists()
