@@ -213,6 +213,13 @@ def train_planner(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     controller: Annotated[str, typer.Option(help="Controller executing the plans.")] = "mpc",
+    sim: Annotated[
+        str,
+        typer.Option(
+            help="highway-env (worker processes, through --controller) or batched (the batched "
+            "engine, --envs at once; validation there too)."
+        ),
+    ] = "highway-env",
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -232,6 +239,7 @@ def train_planner(
         seed=seed,
         device=device,
         controller=controller,
+        sim=sim,
         eval_every=eval_every,
         eval_episodes=eval_episodes,
         checkpoint_every=checkpoint_every,

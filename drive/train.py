@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     controller: str = "mpc"
+    sim: str = "highway-env"
     eval_every: int = 2_000
     eval_episodes: int = 10
     checkpoint_every: int = 1_000
@@ -59,9 +60,21 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown extractor '{self.extractor}'; valid: {', '.join(EXTRACTORS)}"
             )
+        if self.sim not in SIMS:
+            raise ConfigError(f"unknown sim '{self.sim}'; valid: {', '.join(SIMS)}")
+        if self.sim == "batched" and self.scenario != "highway":
+            raise ConfigError(
+                f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
+            )
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+# highway-env: planning environments in worker processes, through the configured controller.
+# batched: planning.rl.batched on the batched engine, ``envs`` at once in this process; validation
+# runs there too (many episodes in one batch), and the shipped figures come from ``drive rollout``.
+SIMS = ("highway-env", "batched")
 
 
 @dataclass
@@ -86,6 +99,23 @@ def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgo
         "device": config.device,
         "verbose": 0,
     }
+    if config.algo == "dqn" and config.sim == "batched":
+        # Hundreds of environments per step: 8 replayed samples per new transition (16 gradient
+        # steps of 256 for 512 environments), the target network renewed every 8 vector steps.
+        return DQN(
+            "MlpPolicy",
+            env,
+            learning_rate=5e-4,
+            buffer_size=200_000,
+            learning_starts=min(20 * config.envs, config.steps // 4),
+            batch_size=256,
+            train_freq=1,
+            gradient_steps=max(1, config.envs // 32),
+            target_update_interval=8 * config.envs,
+            exploration_fraction=0.3,
+            exploration_final_eps=0.05,
+            **common,
+        )
     if config.algo == "dqn":
         return DQN(
             "MlpPolicy",
@@ -99,6 +129,18 @@ def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgo
             target_update_interval=500,
             exploration_fraction=0.3,
             exploration_final_eps=0.05,
+            **common,
+        )
+    if config.sim == "batched":
+        # Rollouts of up to 64 decisions of every environment, in minibatches of 512.
+        return PPO(
+            "MlpPolicy",
+            env,
+            n_steps=max(8, min(64, config.steps // config.envs)),
+            batch_size=512,
+            n_epochs=5,
+            learning_rate=3e-4,
+            ent_coef=0.01,
             **common,
         )
     return PPO(
@@ -216,6 +258,12 @@ def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
 
 
 def _vector_env(config: TrainConfig) -> VecEnv:
+    if config.sim == "batched":
+        from planning.rl.batched import PlanningVecEnv
+
+        batched = PlanningVecEnv(config.envs, seed=config.seed)
+        batched.seed(config.seed)
+        return batched
     make = partial(PlanningEnv, EnvConfig(scenario=config.scenario, controller=config.controller))
     if config.envs == 1:
         env: VecEnv = DummyVecEnv([make])
@@ -308,22 +356,8 @@ class TrainingMonitor(BaseCallback):
 
     def evaluate(self) -> None:
         """Drive the validation seeds with the current policy; keep it if it is the best so far."""
-        save_policy(self.model, self.card({}), self.run.candidate)
-        request = RolloutRequest(
-            scenario=load_scenario(self.config.scenario),
-            stack=StackSpec(planner=str(self.run.candidate), controller=self.config.controller),
-            episodes=self.config.eval_episodes,
-            seed=VALIDATION_SEED,
-            workers=self.config.envs,
-        )
-        summary = aggregate(run_rollout(request))
-        point = {
-            "steps": int(self.num_timesteps),
-            "wall_s": round(self.wall_s(), 1),
-            "return": summary["mean_return"],
-            "collision_rate": summary["collision_rate"],
-            "speed_mps": summary["mean_speed_mps"],
-        }
+        point = {"steps": int(self.num_timesteps), "wall_s": round(self.wall_s(), 1)}
+        point.update(self._validate())
         self.state.curve.append(point)
         for key in ("return", "collision_rate", "speed_mps"):
             self.logger.record(f"validation/{key}", point[key])
@@ -334,6 +368,31 @@ class TrainingMonitor(BaseCallback):
         write_json(self.run.state, asdict(self.state))
         if self.on_validation is not None:
             self.on_validation(point)
+
+    def _validate(self) -> dict[str, float]:
+        """Return, collision rate and speed of the current policy on the validation seeds."""
+        if self.config.sim == "batched":
+            from planning.rl.batched import evaluate_batched
+
+            return evaluate_batched(
+                lambda observation: self.model.predict(observation, deterministic=True)[0],
+                episodes=self.config.eval_episodes,
+                seed=VALIDATION_SEED,
+            )
+        save_policy(self.model, self.card({}), self.run.candidate)
+        request = RolloutRequest(
+            scenario=load_scenario(self.config.scenario),
+            stack=StackSpec(planner=str(self.run.candidate), controller=self.config.controller),
+            episodes=self.config.eval_episodes,
+            seed=VALIDATION_SEED,
+            workers=self.config.envs,
+        )
+        summary = aggregate(run_rollout(request))
+        return {
+            "return": summary["mean_return"],
+            "collision_rate": summary["collision_rate"],
+            "speed_mps": summary["mean_speed_mps"],
+        }
 
 
 def best_card(out: Path) -> PolicyCard:

@@ -79,7 +79,9 @@ def decide(state: BatchState, config: BatchConfig) -> tuple[Tensor, Tensor, Tens
         target,
         config.speed_limit_mps,
     )
-    env, vehicle = torch.nonzero(active & (target != state.lane), as_tuple=True)
+    following = active.clone()
+    following[:, 0] = config.ego_control == "follow"
+    env, vehicle = torch.nonzero(following & (target != state.lane), as_tuple=True)
     if env.numel():
         target_front, _ = search(lanes, env, vehicle, state.x_m, target[env, vehicle])
         behind = _idm(
@@ -95,7 +97,7 @@ def decide(state: BatchState, config: BatchConfig) -> tuple[Tensor, Tensor, Tens
     if config.ego_control == "continuous":
         steering[:, 0] = state.ego_steering_rad
         acceleration[:, 0] = state.ego_acceleration_mps2
-    else:
+    elif config.ego_control == "meta":
         acceleration[:, 0] = physics.speed_control_mps2(
             state.target_speed_mps[:, 0], state.speed_mps[:, 0]
         )
@@ -242,7 +244,8 @@ def _abort_lane_changes(
         ahead < asking[:, None], new_target.view(-1)[flat_ahead], old_target.view(-1)[flat_ahead]
     )
     mine = old_target[env, asking][:, None]
-    first_controlled = 1 if config.ego_control == "continuous" else 0
+    # Only a ControlledVehicle ahead counts: the ego is one under the meta-action controller only.
+    first_controlled = 0 if config.ego_control == "meta" else 1
     me = (env * count + asking)[:, None]
     star = physics.desired_gap_m(
         fields.speed[me],

@@ -24,9 +24,14 @@ META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")  # Discre
 def apply_ego_action(state: BatchState, config: BatchConfig, action: Tensor) -> None:
     """``ActionType.act`` for the ego, at the first simulation step of a policy step.
 
-    :param action: ``(B, 2)`` in [-1, 1] (acceleration, steering) under continuous control, or
-        ``(B,)`` indices into :data:`META_ACTIONS` under the meta-action controller.
+    :param action: ``(B, 2)`` in [-1, 1] (acceleration, steering) under continuous control,
+        ``(B,)`` indices into :data:`META_ACTIONS` under the meta-action controller, or ``(B, 2)``
+        (target lane index, target speed [m/s]) for an ego that follows.
     """
+    if config.ego_control == "follow":
+        state.target_lane[:, 0] = action[:, 0].round().long().clamp(0, config.lanes - 1)
+        state.target_speed_mps[:, 0] = action[:, 1].to(state.x_m.dtype)
+        return
     if config.ego_control == "continuous":
         action = action.to(state.x_m.dtype).clamp(-1, 1)
         low, high = ACCELERATION_RANGE_MPS2

@@ -18,8 +18,12 @@ from torch import Tensor
 
 from sims.batched.neighbours import LANE_WIDTH_M
 
-EgoControl = Literal["continuous", "meta"]
-EGO_CONTROLS: tuple[EgoControl, ...] = ("continuous", "meta")
+# continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
+# drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
+# as the stack's PolicyExecutor does (planning.rl.batched).
+EgoControl = Literal["continuous", "meta", "follow"]
+EGO_CONTROLS: tuple[EgoControl, ...] = ("continuous", "meta", "follow")
+FOLLOW_DELTA = 4.0  # the IDM exponent of a following ego: planning.idm.IdmParameters.exponent
 META_TARGET_SPEEDS_MPS = (20.0, 25.0, 30.0)  # highway-env's MDPVehicle.DEFAULT_TARGET_SPEEDS
 EGO_INITIAL_SPEED_MPS = 25.0  # [m/s] HighwayEnv._create_vehicles
 DELTA_RANGE = (3.5, 4.5)  # IDMVehicle.DELTA_RANGE, drawn by randomize_behavior
@@ -151,6 +155,9 @@ def spawn(
     target_speed = speed.clone()
     if config.ego_control == "continuous":
         target_speed[:, 0] = 0.0
+    delta = uniform(*DELTA_RANGE, batch, 1 + count)
+    if config.ego_control == "follow":
+        delta[:, 0] = FOLLOW_DELTA
     zeros = torch.zeros_like(x_m)
     return BatchState(
         x_m=x_m,
@@ -160,7 +167,7 @@ def spawn(
         target_speed_mps=target_speed,
         target_lane=lanes.clone(),
         lane=lanes,
-        delta=uniform(*DELTA_RANGE, batch, 1 + count),
+        delta=delta,
         timer_s=initial_timer_s(x_m, y_m),
         crashed=torch.zeros_like(x_m, dtype=torch.bool),
         impact_x_m=zeros.clone(),

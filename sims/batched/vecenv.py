@@ -11,6 +11,7 @@ or continuous actions (``Box(-1, 1, (2,))``), like highway-env's ``highway-v0``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,26 +75,33 @@ class BatchedVectorEnv(gym.vector.VectorEnv):
         )
 
 
-class BatchedVecEnv(VecEnv):
-    """``num_envs`` highway-v0 environments on the batched engine, as a Stable-Baselines3 ``VecEnv``."""
+class TaskVecEnv(VecEnv):
+    """A batched task behind Stable-Baselines3's ``VecEnv`` API; subclasses say how to reset and step.
+
+    ``_step`` returns the task's step result (``observation``, ``reward``, ``terminated``,
+    ``truncated``, ``final_observation`` tensors) and the infos of its own; this class adds
+    ``terminal_observation`` and ``TimeLimit.truncated`` where an episode ended, as SB3's own vector
+    environments do.
+    """
 
     def __init__(
-        self,
-        num_envs: int,
-        config: BatchConfig | None = None,
-        *,
-        device: str = "cpu",
-        seed: int = 0,
+        self, num_envs: int, observation_space: spaces.Space, action_space: spaces.Space
     ) -> None:
-        self.engine = BatchedHighway(num_envs, config, device=device, seed=seed)
-        observation_space, action_space = _spaces(self.engine.config)
         self.render_mode = None  # the engine does not render; highway-env does (sims.env)
         super().__init__(num_envs, observation_space, action_space)
         self._actions: torch.Tensor | None = None
 
+    @abstractmethod
+    def _reset(self, seed: int | None) -> torch.Tensor:
+        """Start new episodes everywhere (reseeding the task with ``seed`` if given)."""
+
+    @abstractmethod
+    def _step(self, actions: torch.Tensor) -> tuple[Any, list[dict[str, Any]]]:
+        """Step every environment; return the task's result and one info dict per environment."""
+
     def reset(self) -> np.ndarray:
         seeds = [seed for seed in self._seeds if seed is not None]
-        observation = self.engine.reset(seed=seeds[0] if seeds else None)
+        observation = self._reset(seeds[0] if seeds else None)
         self._reset_seeds()
         return observation.cpu().numpy()
 
@@ -103,20 +111,14 @@ class BatchedVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait() called before step_async()")
-        result = self.engine.step(self._actions)
+        result, infos = self._step(self._actions)
         self._actions = None
-        return self._sb3_step(result)
-
-    def _sb3_step(self, result: StepResult) -> VecEnvStepReturn:
         done = (result.terminated | result.truncated).cpu().numpy()
         time_limit = (result.truncated & ~result.terminated).cpu().numpy()
         final = result.final_observation.cpu().numpy()
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for index in np.flatnonzero(done):
-            infos[index] = {
-                "terminal_observation": final[index],
-                "TimeLimit.truncated": bool(time_limit[index]),
-            }
+            infos[index]["terminal_observation"] = final[index]
+            infos[index]["TimeLimit.truncated"] = bool(time_limit[index])
         return result.observation.cpu().numpy(), result.reward.cpu().numpy(), done, infos
 
     def close(self) -> None:
@@ -149,3 +151,24 @@ class BatchedVecEnv(VecEnv):
         if isinstance(indices, int):
             return [indices]
         return list(indices)
+
+
+class BatchedVecEnv(TaskVecEnv):
+    """``num_envs`` highway-v0 environments on the batched engine, as a Stable-Baselines3 ``VecEnv``."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        config: BatchConfig | None = None,
+        *,
+        device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.engine = BatchedHighway(num_envs, config, device=device, seed=seed)
+        super().__init__(num_envs, *_spaces(self.engine.config))
+
+    def _reset(self, seed: int | None) -> torch.Tensor:
+        return self.engine.reset(seed=seed)
+
+    def _step(self, actions: torch.Tensor) -> tuple[StepResult, list[dict[str, Any]]]:
+        return self.engine.step(actions), [{} for _ in range(self.num_envs)]

@@ -39,6 +39,35 @@ def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
     assert planner.card.algo == algo
 
 
+@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_path):
+    config = TrainConfig(
+        algo=algo,
+        extractor="attention",
+        steps=256,
+        envs=32,
+        sim="batched",
+        device="cpu",
+        eval_every=128,
+        eval_episodes=16,
+        checkpoint_every=128,
+    )
+    state = train(config, tmp_path, resume=False, command="test")
+    assert [point["steps"] for point in state.curve] == [128, 256]
+    assert all(0 <= point["collision_rate"] <= 1 for point in state.curve)
+    assert all(15 < point["speed_mps"] < 31 for point in state.curve)
+    longer = TrainConfig(**{**config.__dict__, "steps": 384})
+    state = train(longer, tmp_path, resume=True, command="test")
+    assert state.curve[-1]["steps"] == 384
+    planner = make_planner(str(tmp_path / "best"))  # plugs into the stack like any checkpoint
+    assert planner.card.algo == algo
+
+
+def test_batched_training_is_refused_outside_the_highway_scenario():
+    with pytest.raises(ConfigError, match="highway scenario only"):
+        TrainConfig(scenario="merge", sim="batched")
+
+
 def test_resume_continues_where_the_run_stopped(tmp_path):
     train(_config("dqn", 128), tmp_path, resume=False, command="test")
     with pytest.raises(ConfigError, match="already holds"):

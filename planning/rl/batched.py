@@ -1,0 +1,309 @@
+"""The planning environment on the batched engine: thousands of decisions per second for training.
+
+:class:`BatchedPlanning` is :class:`~planning.rl.env.PlanningEnv` for ``B`` highway-v0 episodes at
+once, on :mod:`sims.batched`: the same decisions (:data:`~planning.rl.executor.ACTIONS`), the same
+observation (:func:`~planning.rl.encoding.encode`, computed here in torch from the ground truth) and
+the same reward. What executes a decision differs, and is measured in the README:
+
+* deployed, the :class:`~planning.rl.executor.PolicyExecutor` plans a target speed with IDM behind
+  the leaders of the current and target lanes, and the MPC tracks it through ``ContinuousAction``;
+* here, the ego *is* an IDM vehicle of the engine (``ego_control="follow"``): the same IDM behind the
+  same leaders, with highway-env's own steering and no tracking lag. Neighbours are found by lane
+  index, as highway-env's traffic finds them, instead of the executor's lane-membership test.
+
+:class:`PlanningVecEnv` puts it behind Stable-Baselines3's ``VecEnv`` API, with the ``infos`` that
+``drive train`` reads (``episode_crashed``, ``episode_mean_speed_mps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from planning.rl import env as planning_env
+from planning.rl.encoding import (
+    DISTANCE_SCALE_M,
+    FEATURES,
+    LATERAL_SCALE_M,
+    RANGE_M,
+    RELATIVE_SPEED_SCALE_MPS,
+    SPEED_SCALE_MPS,
+    VEHICLES,
+)
+from planning.rl.executor import (
+    ACTIONS,
+    INITIAL_CRUISE_MPS,
+    MAX_CRUISE_MPS,
+    MIN_CRUISE_MPS,
+    SPEED_STEP_MPS,
+)
+from planning.rules import RulesConfig
+from sims.batched import engine
+from sims.batched.neighbours import LANE_WIDTH_M
+from sims.batched.state import BatchConfig, BatchState, spawn
+from sims.batched.vecenv import TaskVecEnv
+
+ARRIVAL_OFFSET_M = RulesConfig().arrival_offset_m  # [m] a lane change ends this close to the centre
+
+
+@dataclass(frozen=True)
+class PlanningStep:
+    """One decision of every environment; tensors are ``(B, ...)``."""
+
+    observation: Tensor  # (B, 1 + VEHICLES, FEATURES) after any reset
+    reward: Tensor
+    terminated: Tensor  # bool: the ego crashed
+    truncated: Tensor  # bool: the time limit
+    final_observation: Tensor  # the observation before the reset, where an episode ended
+    episode_mean_speed_mps: Tensor  # the finished episodes' mean speed (meaningful where done)
+
+
+class BatchedPlanning:
+    """``B`` planning environments on the batched engine; see the module docstring.
+
+    :param batch: environments at once.
+    :param device: torch device of the engine.
+    :param seed: seeds the engine's generator (initial scenes, traffic behaviour).
+    :param duration_s: episode length [s] (highway-v0: 40).
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        *,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        duration_s: float = 40.0,
+    ) -> None:
+        self.config = BatchConfig(ego_control="follow", duration_s=duration_s)
+        self.batch = batch
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        actions = torch.tensor([(a.lane_change, a.speed_change) for a in ACTIONS])
+        self.lane_change, self.speed_change = actions.to(self.device).unbind(1)
+        self._start(torch.ones(batch, dtype=torch.bool, device=self.device))
+
+    def reset(self, seed: int | None = None) -> Tensor:
+        """Start new episodes everywhere; return the observation ``(B, 1 + VEHICLES, FEATURES)``."""
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        self._start(torch.ones(self.batch, dtype=torch.bool, device=self.device))
+        return self.observe()
+
+    def step(self, action: Tensor) -> PlanningStep:
+        """One decision of every environment (indices into ``ACTIONS``), resetting finished ones."""
+        action = action.to(self.device).long().reshape(-1)
+        lane_change = self._decide(action)
+        speeds, accelerations = self._simulate()
+        state, config = self.state, self.config
+        crashed = state.crashed[:, 0].clone()
+        low, high = planning_env.REWARD_SPEED_RANGE_MPS
+        reward = ((speeds - low) / (high - low)).clamp(0, 1)
+        reward = reward - planning_env.LANE_CHANGE_COST * lane_change.abs()
+        comfort = accelerations / planning_env.COMFORT_ACCELERATION_MPS2**2
+        reward = reward - planning_env.COMFORT_WEIGHT * comfort
+        reward = reward - planning_env.COLLISION_PENALTY * crashed.to(reward.dtype)
+        truncated = (state.steps >= config.max_steps) & ~crashed
+        done = crashed | truncated
+        observation = self.observe()
+        final_observation = observation
+        mean_speed = self._speed_sum / self._frames.clamp(min=1)
+        if bool(done.any()):
+            self._start(done)
+            observation = torch.where(done[:, None, None], self.observe(), observation)
+        return PlanningStep(
+            observation=observation,
+            reward=reward.float(),
+            terminated=crashed,
+            truncated=truncated,
+            final_observation=final_observation,
+            episode_mean_speed_mps=mean_speed.float(),
+        )
+
+    def _start(self, where: Tensor) -> None:
+        """New episodes where ``where`` is true; the others keep theirs."""
+        fresh = spawn(
+            self.config,
+            self.batch,
+            generator=self.generator,
+            device=self.device,
+            dtype=torch.float32,
+        )
+        initial = torch.full((self.batch,), INITIAL_CRUISE_MPS, device=self.device)
+        zero = torch.zeros(self.batch, device=self.device)
+        if not hasattr(self, "state"):
+            self.state = fresh
+            self.cruise_mps, self.direction = initial, zero.long()
+            self._speed_sum, self._frames = zero.clone(), zero.clone()
+            return
+        self.state = self.state.select(where, fresh)
+        self.cruise_mps = torch.where(where, initial, self.cruise_mps)
+        self.direction = torch.where(where, 0, self.direction)
+        self._speed_sum = torch.where(where, 0.0, self._speed_sum)
+        self._frames = torch.where(where, 0.0, self._frames)
+
+    def _decide(self, action: Tensor) -> Tensor:
+        """``PolicyExecutor.decide``: new cruise speeds and lane changes; the lane changes asked."""
+        state, lanes = self.state, self.config.lanes
+        lane_change, speed_change = self.lane_change[action], self.speed_change[action]
+        self.cruise_mps = (self.cruise_mps + speed_change * SPEED_STEP_MPS).clamp(
+            MIN_CRUISE_MPS, MAX_CRUISE_MPS
+        )
+        lane = state.lane[:, 0]
+        wanted = lane + lane_change
+        starts = (lane_change != 0) & (self.changing_direction() == 0)
+        starts &= (wanted >= 0) & (wanted < lanes)
+        target = torch.where(starts, wanted, state.target_lane[:, 0])
+        self.direction = torch.where(starts, lane_change, self.direction)
+        engine.apply_ego_action(
+            state, self.config, torch.stack([target.to(self.cruise_mps.dtype), self.cruise_mps], 1)
+        )
+        return lane_change
+
+    def _simulate(self) -> tuple[Tensor, Tensor]:
+        """One decision period; the ego's mean speed and mean squared acceleration until a crash."""
+        state, config = self.state, self.config
+        speed_sum = torch.zeros(self.batch, device=self.device)
+        squared_sum, frames = torch.zeros_like(speed_sum), torch.zeros_like(speed_sum)
+        for _ in range(config.frames):
+            alive = (~state.crashed[:, 0]).float()
+            steering, acceleration = engine.act(state, config)
+            engine.step(state, config, steering, acceleration)
+            speed_sum += alive * state.speed_mps[:, 0]
+            squared_sum += alive * acceleration[:, 0] ** 2
+            frames += alive
+        state.steps = state.steps + 1
+        self._speed_sum += speed_sum
+        self._frames += frames
+        frames = frames.clamp(min=1)
+        return speed_sum / frames, squared_sum / frames
+
+    def changing_direction(self) -> Tensor:
+        """-1 while the ego changes lane to the left, +1 to the right, 0 once it has arrived."""
+        state = self.state
+        target = state.target_lane[:, 0]
+        offset = state.y_m[:, 0] - target.to(state.y_m.dtype) * LANE_WIDTH_M
+        arrived = (state.lane[:, 0] == target) & (offset.abs() < ARRIVAL_OFFSET_M)
+        self.direction = torch.where(arrived, 0, self.direction)
+        return self.direction
+
+    def observe(self) -> Tensor:
+        """:func:`~planning.rl.encoding.encode` of every environment's ground truth."""
+        return encode_batch(
+            self.state, self.config, self.cruise_mps, self.changing_direction()
+        ).float()
+
+
+def encode_batch(
+    state: BatchState, config: BatchConfig, cruise_mps: Tensor, changing_direction: Tensor
+) -> Tensor:
+    """:func:`~planning.rl.encoding.encode` for ``B`` scenes of the straight road (heading 0).
+
+    :return: ``(B, 1 + VEHICLES, FEATURES)``.
+    """
+    x, y = state.x_m, state.y_m
+    lane = state.lane[:, 0]
+    # Ground truth lists the ego's lane and its neighbours only: the position is -1 in the leftmost
+    # lane, 1 in the rightmost and 0 in between.
+    low, high = (lane - 1).clamp(min=0), (lane + 1).clamp(max=config.lanes - 1)
+    position = torch.where(
+        high == low, 0.0, 2 * (lane - low).to(x.dtype) / (high - low).clamp(min=1) - 1
+    )
+    ego = torch.stack(
+        [
+            torch.ones_like(x[:, 0]),
+            position,
+            (y[:, 0] - lane.to(x.dtype) * LANE_WIDTH_M) / LATERAL_SCALE_M,
+            state.speed_mps[:, 0] / SPEED_SCALE_MPS,
+            cruise_mps.to(x.dtype) / SPEED_SCALE_MPS,
+            changing_direction.to(x.dtype),
+            (lane > 0).to(x.dtype) - (lane < config.lanes - 1).to(x.dtype),
+        ],
+        dim=-1,
+    )
+    vx = state.speed_mps * torch.cos(state.heading_rad)
+    vy = state.speed_mps * torch.sin(state.heading_rad)
+    dx, dy = x[:, 1:] - x[:, :1], y[:, 1:] - y[:, :1]
+    distance = torch.sqrt(dx * dx + dy * dy)
+    distance = torch.where(distance > RANGE_M, torch.inf, distance)
+    count = min(VEHICLES, distance.shape[1])
+    nearest_distance, nearest = torch.topk(distance, count, dim=1, largest=False, sorted=True)
+    present = torch.isfinite(nearest_distance)
+    others = 1 + nearest
+    heading = state.heading_rad.gather(1, others)
+    rows = torch.stack(
+        [
+            torch.ones_like(nearest_distance),
+            dx.gather(1, nearest) / DISTANCE_SCALE_M,
+            dy.gather(1, nearest) / LATERAL_SCALE_M,
+            (vx.gather(1, others) - vx[:, :1]) / RELATIVE_SPEED_SCALE_MPS,
+            (vy.gather(1, others) - vy[:, :1]) / RELATIVE_SPEED_SCALE_MPS,
+            torch.cos(heading),
+            torch.sin(heading),
+        ],
+        dim=-1,
+    )
+    rows = torch.where(present[..., None], rows, 0.0)
+    missing = VEHICLES - count
+    if missing > 0:
+        rows = torch.cat([rows, rows.new_zeros(x.shape[0], missing, FEATURES)], dim=1)
+    return torch.cat([ego[:, None, :], rows], dim=1)
+
+
+class PlanningVecEnv(TaskVecEnv):
+    """:class:`BatchedPlanning` as a Stable-Baselines3 ``VecEnv``."""
+
+    def __init__(self, num_envs: int, *, device: str = "cpu", seed: int = 0) -> None:
+        self.task = BatchedPlanning(num_envs, device=device, seed=seed)
+        observation = spaces.Box(-np.inf, np.inf, shape=(1 + VEHICLES, FEATURES), dtype=np.float32)
+        super().__init__(num_envs, observation, spaces.Discrete(len(ACTIONS)))
+
+    def _reset(self, seed: int | None) -> Tensor:
+        return self.task.reset(seed=seed)
+
+    def _step(self, actions: Tensor) -> tuple[Any, list[dict[str, Any]]]:
+        result = self.task.step(actions)
+        done = (result.terminated | result.truncated).cpu().numpy()
+        crashed = result.terminated.cpu().numpy()
+        speed = result.episode_mean_speed_mps.cpu().numpy()
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for index in np.flatnonzero(done):
+            infos[index] = {"episode_crashed": bool(crashed[index])}
+            infos[index]["episode_mean_speed_mps"] = float(speed[index])
+        return result, infos
+
+
+def evaluate_batched(
+    predict: Any, *, episodes: int, seed: int, device: str | torch.device = "cpu"
+) -> dict[str, float]:
+    """Drive ``episodes`` whole episodes at once on the engine with ``predict`` (observations to
+    actions, both numpy); return the mean return (this module's reward), collision rate and speed.
+
+    :param predict: e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``.
+    :param episodes: episodes, all run in one batch.
+    :param seed: seeds the scenes; keep it apart from training's.
+    """
+    task = BatchedPlanning(episodes, device=device, seed=seed)
+    observation = task.reset(seed=seed)
+    running = torch.ones(episodes, dtype=torch.bool, device=task.device)
+    returns = torch.zeros(episodes, device=task.device)
+    crashed, speeds = torch.zeros_like(running), torch.zeros_like(returns)
+    for _ in range(task.config.max_steps):
+        action = torch.as_tensor(np.asarray(predict(observation.cpu().numpy())))
+        result = task.step(action)
+        returns += torch.where(running, result.reward, 0.0)
+        done = running & (result.terminated | result.truncated)
+        crashed |= done & result.terminated
+        speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
+        running &= ~done
+        observation = result.observation
+    return {
+        "return": float(returns.mean()),
+        "collision_rate": float(crashed.float().mean()),
+        "speed_mps": float(speeds.mean()),
+    }
