@@ -220,6 +220,13 @@ def train_planner(
             "engine, --envs at once; validation there too)."
         ),
     ] = "highway-env",
+    safety_layer: Annotated[
+        bool,
+        typer.Option(
+            "--safety-layer",
+            help="Train with the executor's safety layer vetoing unsafe lane changes.",
+        ),
+    ] = False,
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -240,6 +247,7 @@ def train_planner(
         device=device,
         controller=controller,
         sim=sim,
+        safety_layer=safety_layer,
         eval_every=eval_every,
         eval_episodes=eval_episodes,
         checkpoint_every=checkpoint_every,

@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"
     controller: str = "mpc"
     sim: str = "highway-env"
+    safety_layer: bool = False  # train with the executor's safety layer (validation too)
     eval_every: int = 2_000
     eval_episodes: int = 10
     checkpoint_every: int = 1_000
@@ -100,7 +101,7 @@ def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgo
         "verbose": 0,
     }
     if config.algo == "dqn" and config.sim == "batched":
-        # Hundreds of environments per step: 8 replayed samples per new transition (16 gradient
+        # Hundreds of environments per step: 16 replayed samples per new transition (32 gradient
         # steps of 256 for 512 environments), the target network renewed every 8 vector steps.
         return DQN(
             "MlpPolicy",
@@ -110,7 +111,7 @@ def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgo
             learning_starts=min(20 * config.envs, config.steps // 4),
             batch_size=256,
             train_freq=1,
-            gradient_steps=max(1, config.envs // 32),
+            gradient_steps=max(1, config.envs // 16),
             target_update_interval=8 * config.envs,
             exploration_fraction=0.3,
             exploration_final_eps=0.05,
@@ -261,10 +262,17 @@ def _vector_env(config: TrainConfig) -> VecEnv:
     if config.sim == "batched":
         from planning.rl.batched import PlanningVecEnv
 
-        batched = PlanningVecEnv(config.envs, seed=config.seed)
+        batched = PlanningVecEnv(config.envs, seed=config.seed, safety_layer=config.safety_layer)
         batched.seed(config.seed)
         return batched
-    make = partial(PlanningEnv, EnvConfig(scenario=config.scenario, controller=config.controller))
+    make = partial(
+        PlanningEnv,
+        EnvConfig(
+            scenario=config.scenario,
+            controller=config.controller,
+            safety_layer=config.safety_layer,
+        ),
+    )
     if config.envs == 1:
         env: VecEnv = DummyVecEnv([make])
     else:  # 'spawn': workers free of the parent's pygame and torch state
@@ -335,14 +343,23 @@ class TrainingMonitor(BaseCallback):
         return PolicyCard(
             algo=self.config.algo,
             extractor=self.config.extractor,
-            scenario=self.config.scenario,
-            controller=self.config.controller,
+            scenario=self._trained_in(),
+            controller=(
+                "sims.batched following ego (IDM, highway-env steering)"
+                if self.config.sim == "batched"
+                else self.config.controller
+            ),
             env_steps=int(self.num_timesteps),
             seed=self.config.seed,
             command=self.command,
             train_wall_s=round(self.wall_s(), 1),
             validation=validation,
         )
+
+    def _trained_in(self) -> str:
+        where = f"{self.config.scenario} (sims.batched)" if self.config.sim == "batched" else ""
+        layer = ", safety layer on" if self.config.safety_layer else ""
+        return (where or self.config.scenario) + layer
 
     def wall_s(self) -> float:
         return self.wall_at_start + time.perf_counter() - self.started
@@ -378,6 +395,7 @@ class TrainingMonitor(BaseCallback):
                 lambda observation: self.model.predict(observation, deterministic=True)[0],
                 episodes=self.config.eval_episodes,
                 seed=VALIDATION_SEED,
+                safety_layer=self.config.safety_layer,
             )
         save_policy(self.model, self.card({}), self.run.candidate)
         request = RolloutRequest(

@@ -26,6 +26,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from planning.rl import env as planning_env
+from planning.rl.batched_safety import change_is_safe
 from planning.rl.encoding import (
     DISTANCE_SCALE_M,
     FEATURES,
@@ -61,6 +62,7 @@ class PlanningStep:
     truncated: Tensor  # bool: the time limit
     final_observation: Tensor  # the observation before the reset, where an episode ended
     episode_mean_speed_mps: Tensor  # the finished episodes' mean speed (meaningful where done)
+    episode_overrides: Tensor  # the safety layer's vetoes and aborts so far in each episode
 
 
 class BatchedPlanning:
@@ -70,6 +72,8 @@ class BatchedPlanning:
     :param device: torch device of the engine.
     :param seed: seeds the engine's generator (initial scenes, traffic behaviour).
     :param duration_s: episode length [s] (highway-v0: 40).
+    :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
+        aborts lane changes; :attr:`overrides` counts them.
     """
 
     def __init__(
@@ -79,8 +83,11 @@ class BatchedPlanning:
         device: str | torch.device = "cpu",
         seed: int = 0,
         duration_s: float = 40.0,
+        safety_layer: bool = False,
     ) -> None:
         self.config = BatchConfig(ego_control="follow", duration_s=duration_s)
+        self.safety_layer = safety_layer
+        self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -113,6 +120,7 @@ class BatchedPlanning:
         observation = self.observe()
         final_observation = observation
         mean_speed = self._speed_sum / self._frames.clamp(min=1)
+        overrides = self.overrides.clone()
         if bool(done.any()):
             self._start(done)
             observation = torch.where(done[:, None, None], self.observe(), observation)
@@ -123,6 +131,7 @@ class BatchedPlanning:
             truncated=truncated,
             final_observation=final_observation,
             episode_mean_speed_mps=mean_speed.float(),
+            episode_overrides=overrides,
         )
 
     def _start(self, where: Tensor) -> None:
@@ -141,6 +150,7 @@ class BatchedPlanning:
             self.cruise_mps, self.direction = initial, zero.long()
             self._speed_sum, self._frames = zero.clone(), zero.clone()
             return
+        self.overrides = torch.where(where, 0, self.overrides)
         self.state = self.state.select(where, fresh)
         self.cruise_mps = torch.where(where, initial, self.cruise_mps)
         self.direction = torch.where(where, 0, self.direction)
@@ -158,6 +168,10 @@ class BatchedPlanning:
         wanted = lane + lane_change
         starts = (lane_change != 0) & (self.changing_direction() == 0)
         starts &= (wanted >= 0) & (wanted < lanes)
+        if self.safety_layer:
+            vetoed = starts & ~change_is_safe(state, self.config, wanted, fraction=1.0)
+            self.overrides += vetoed.long()
+            starts &= ~vetoed
         target = torch.where(starts, wanted, state.target_lane[:, 0])
         self.direction = torch.where(starts, lane_change, self.direction)
         engine.apply_ego_action(
@@ -171,6 +185,8 @@ class BatchedPlanning:
         speed_sum = torch.zeros(self.batch, device=self.device)
         squared_sum, frames = torch.zeros_like(speed_sum), torch.zeros_like(speed_sum)
         for _ in range(config.frames):
+            if self.safety_layer:
+                self._abort_unsafe_changes()
             alive = (~state.crashed[:, 0]).float()
             steering, acceleration = engine.act(state, config)
             engine.step(state, config, steering, acceleration)
@@ -182,6 +198,20 @@ class BatchedPlanning:
         self._frames += frames
         frames = frames.clamp(min=1)
         return speed_sum / frames, squared_sum / frames
+
+    def _abort_unsafe_changes(self) -> None:
+        """``PolicyExecutor._update_change``: back to its lane if the target's gap closed before the
+        ego crossed into it."""
+        state = self.state
+        lane, target = state.lane[:, 0], state.target_lane[:, 0]
+        crossing = target != lane
+        if not bool(crossing.any()):
+            return
+        fraction = RulesConfig().abort_fraction
+        abort = crossing & ~change_is_safe(state, self.config, target, fraction=fraction)
+        self.overrides += abort.long()
+        state.target_lane[:, 0] = torch.where(abort, lane, target)
+        self.direction = torch.where(abort, 0, self.direction)
 
     def changing_direction(self) -> Tensor:
         """-1 while the ego changes lane to the left, +1 to the right, 0 once it has arrived."""
@@ -258,8 +288,10 @@ def encode_batch(
 class PlanningVecEnv(TaskVecEnv):
     """:class:`BatchedPlanning` as a Stable-Baselines3 ``VecEnv``."""
 
-    def __init__(self, num_envs: int, *, device: str = "cpu", seed: int = 0) -> None:
-        self.task = BatchedPlanning(num_envs, device=device, seed=seed)
+    def __init__(
+        self, num_envs: int, *, device: str = "cpu", seed: int = 0, safety_layer: bool = False
+    ) -> None:
+        self.task = BatchedPlanning(num_envs, device=device, seed=seed, safety_layer=safety_layer)
         observation = spaces.Box(-np.inf, np.inf, shape=(1 + VEHICLES, FEATURES), dtype=np.float32)
         super().__init__(num_envs, observation, spaces.Discrete(len(ACTIONS)))
 
@@ -279,7 +311,12 @@ class PlanningVecEnv(TaskVecEnv):
 
 
 def evaluate_batched(
-    predict: Any, *, episodes: int, seed: int, device: str | torch.device = "cpu"
+    predict: Any,
+    *,
+    episodes: int,
+    seed: int,
+    safety_layer: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict[str, float]:
     """Drive ``episodes`` whole episodes at once on the engine with ``predict`` (observations to
     actions, both numpy); return the mean return (this module's reward), collision rate and speed.
@@ -287,12 +324,14 @@ def evaluate_batched(
     :param predict: e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``.
     :param episodes: episodes, all run in one batch.
     :param seed: seeds the scenes; keep it apart from training's.
+    :param safety_layer: with the executor's safety layer; ``overrides`` is its mean count per episode.
     """
-    task = BatchedPlanning(episodes, device=device, seed=seed)
+    task = BatchedPlanning(episodes, device=device, seed=seed, safety_layer=safety_layer)
     observation = task.reset(seed=seed)
     running = torch.ones(episodes, dtype=torch.bool, device=task.device)
     returns = torch.zeros(episodes, device=task.device)
     crashed, speeds = torch.zeros_like(running), torch.zeros_like(returns)
+    overrides = torch.zeros_like(returns)
     for _ in range(task.config.max_steps):
         action = torch.as_tensor(np.asarray(predict(observation.cpu().numpy())))
         result = task.step(action)
@@ -300,10 +339,12 @@ def evaluate_batched(
         done = running & (result.terminated | result.truncated)
         crashed |= done & result.terminated
         speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
+        overrides = torch.where(done, result.episode_overrides.float(), overrides)
         running &= ~done
         observation = result.observation
     return {
         "return": float(returns.mean()),
         "collision_rate": float(crashed.float().mean()),
         "speed_mps": float(speeds.mean()),
+        "overrides": float(overrides.mean()),
     }

@@ -1,0 +1,65 @@
+"""The executor's safety layer for ``B`` scenes of the batched engine.
+
+:meth:`~planning.rules.RulePlanner._is_safe` in torch, for the ego of every scene: a lane change is
+safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
+least ``min_rear_gap_m``, and the new follower would brake no harder than ``max_imposed_braking_mps2``
+(IDM with the ego as its leader); an abort test scales the gaps by ``fraction`` and the braking bound
+by its inverse. Lanes are found as the engine's traffic finds them (a vehicle within reach of a
+lane's centre belongs to it, so one mid-change belongs to both), where the executor also extrapolates
+lateral drift; on the straight road that is the only difference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from planning.rules import RulesConfig
+from sims.batched.neighbours import index_lanes, search
+from sims.batched.physics import LENGTH_M
+from sims.batched.state import BatchConfig, BatchState
+
+RULES = RulesConfig()
+
+
+def change_is_safe(
+    state: BatchState, config: BatchConfig, lane: Tensor, *, fraction: float
+) -> Tensor:
+    """Whether each scene's ego may change into (or keep changing into) ``lane`` ``(B,)``.
+
+    :param fraction: 1 to start a change; :attr:`RulesConfig.abort_fraction` to keep one going.
+    :return: ``(B,)`` bool.
+    """
+    batch = state.x_m.shape[0]
+    env = torch.arange(batch, device=state.x_m.device)
+    ego = torch.zeros_like(env)
+    front, rear = search(index_lanes(state.x_m, state.y_m, config.lanes), env, ego, state.x_m, lane)
+    x, speed = state.x_m, state.speed_mps
+    front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
+    rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
+    front_ok = (front < 0) | (front_gap >= fraction * RULES.min_front_gap_m)
+    follower = speed[env, rear.clamp(min=0)]
+    braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
+    rear_ok = (rear < 0) | (
+        (rear_gap >= fraction * RULES.min_rear_gap_m)
+        & (braking >= -RULES.max_imposed_braking_mps2 / fraction)
+    )
+    return front_ok & rear_ok
+
+
+def _follower_braking_mps2(speed_mps: Tensor, lead_speed_mps: Tensor, gap_m: Tensor) -> Tensor:
+    """IDM acceleration of a follower at its own speed as desired speed (the free term is 0), as
+    :meth:`RulePlanner._is_safe` asks it."""
+    idm = RULES.idm
+    desired_gap = idm.minimum_gap_m + (
+        speed_mps * idm.time_gap_s
+        + speed_mps
+        * (speed_mps - lead_speed_mps)
+        / (2 * math.sqrt(idm.max_acceleration_mps2 * idm.comfortable_deceleration_mps2))
+    ).clamp(min=0)
+    free = idm.max_acceleration_mps2 * (
+        1 - (speed_mps.clamp(min=0) / speed_mps.clamp(min=1)) ** idm.exponent
+    )
+    return free - idm.max_acceleration_mps2 * (desired_gap / gap_m.clamp(min=0.1)) ** 2
