@@ -19,8 +19,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stable_baselines3 import DQN, PPO
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
@@ -28,6 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from drive.jsonio import write_json
 from drive.rollout import RolloutRequest, aggregate, run_rollout
 from drive.stack import StackSpec
+from drive.train_models import build_model
 from drive.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_policy
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
@@ -85,75 +84,6 @@ class TrainState:
     curve: list[dict[str, float]] = field(default_factory=list)
     best_return: float | None = None
     train_wall_s: float = 0.0
-
-
-def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgorithm:
-    """The SB3 algorithm with our extractor and hyper-parameters (see the README's training section)."""
-    common: dict[str, Any] = {
-        "policy_kwargs": {
-            "features_extractor_class": EXTRACTORS[config.extractor],
-            "net_arch": [256, 256] if config.extractor == "mlp" else [128],
-        },
-        "gamma": 0.9,  # decisions are 1 s apart: a horizon of about 10 s
-        "tensorboard_log": str(tensorboard),
-        "seed": config.seed,
-        "device": config.device,
-        "verbose": 0,
-    }
-    if config.algo == "dqn" and config.sim == "batched":
-        # Hundreds of environments per step: 16 replayed samples per new transition (32 gradient
-        # steps of 256 for 512 environments), the target network renewed every 8 vector steps.
-        return DQN(
-            "MlpPolicy",
-            env,
-            learning_rate=5e-4,
-            buffer_size=200_000,
-            learning_starts=min(20 * config.envs, config.steps // 4),
-            batch_size=256,
-            train_freq=1,
-            gradient_steps=max(1, config.envs // 16),
-            target_update_interval=8 * config.envs,
-            exploration_fraction=0.3,
-            exploration_final_eps=0.05,
-            **common,
-        )
-    if config.algo == "dqn":
-        return DQN(
-            "MlpPolicy",
-            env,
-            learning_rate=5e-4,
-            buffer_size=50_000,
-            learning_starts=min(500, config.steps // 4),
-            batch_size=64,
-            train_freq=1,
-            gradient_steps=1,
-            target_update_interval=500,
-            exploration_fraction=0.3,
-            exploration_final_eps=0.05,
-            **common,
-        )
-    if config.sim == "batched":
-        # Rollouts of up to 64 decisions of every environment, in minibatches of 512.
-        return PPO(
-            "MlpPolicy",
-            env,
-            n_steps=max(8, min(64, config.steps // config.envs)),
-            batch_size=512,
-            n_epochs=5,
-            learning_rate=3e-4,
-            ent_coef=0.01,
-            **common,
-        )
-    return PPO(
-        "MlpPolicy",
-        env,
-        n_steps=max(16, min(256, config.steps // config.envs)),
-        batch_size=64,
-        n_epochs=10,
-        learning_rate=3e-4,
-        ent_coef=0.01,
-        **common,
-    )
 
 
 class Run:

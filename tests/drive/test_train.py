@@ -49,7 +49,7 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
         sim="batched",
         device="cpu",
         eval_every=128,
-        eval_episodes=16,
+        eval_episodes=8,
         checkpoint_every=128,
     )
     state = train(config, tmp_path, resume=False, command="test")
@@ -58,7 +58,7 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
     assert all(15 < point["speed_mps"] < 31 for point in state.curve)
     longer = TrainConfig(**{**config.__dict__, "steps": 384})
     state = train(longer, tmp_path, resume=True, command="test")
-    assert state.curve[-1]["steps"] == 384
+    assert state.curve[-1]["steps"] >= 384  # PPO collects whole rollouts of 8 x 32 steps
     planner = make_planner(str(tmp_path / "best"))  # plugs into the stack like any checkpoint
     assert planner.card.algo == algo
 

@@ -1,0 +1,85 @@
+"""The Stable-Baselines3 algorithms ``drive train`` builds, with their hyper-parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from planning.rl.extractors import EXTRACTORS
+
+if TYPE_CHECKING:
+    from drive.train import TrainConfig
+
+
+def build_model(config: TrainConfig, env: VecEnv, tensorboard: Path) -> BaseAlgorithm:
+    """The SB3 algorithm with our extractor and hyper-parameters (see the README's training section)."""
+    common: dict[str, Any] = {
+        "policy_kwargs": {
+            "features_extractor_class": EXTRACTORS[config.extractor],
+            "net_arch": [256, 256] if config.extractor == "mlp" else [128],
+        },
+        "gamma": 0.9,  # decisions are 1 s apart: a horizon of about 10 s
+        "tensorboard_log": str(tensorboard),
+        "seed": config.seed,
+        "device": config.device,
+        "verbose": 0,
+    }
+    if config.algo == "dqn" and config.sim == "batched":
+        # Hundreds of environments per step: 16 replayed samples per new transition (32 gradient
+        # steps of 256 for 512 environments), the target network renewed every 8 vector steps.
+        return DQN(
+            "MlpPolicy",
+            env,
+            learning_rate=5e-4,
+            buffer_size=200_000,
+            learning_starts=min(20 * config.envs, config.steps // 4),
+            batch_size=256,
+            train_freq=1,
+            gradient_steps=max(1, config.envs // 16),
+            target_update_interval=8 * config.envs,
+            exploration_fraction=0.3,
+            exploration_final_eps=0.05,
+            **common,
+        )
+    if config.algo == "dqn":
+        return DQN(
+            "MlpPolicy",
+            env,
+            learning_rate=5e-4,
+            buffer_size=50_000,
+            learning_starts=min(500, config.steps // 4),
+            batch_size=64,
+            train_freq=1,
+            gradient_steps=1,
+            target_update_interval=500,
+            exploration_fraction=0.3,
+            exploration_final_eps=0.05,
+            **common,
+        )
+    if config.sim == "batched":
+        # Rollouts of up to 64 decisions of every environment, in minibatches of 512.
+        n_steps = max(8, min(64, config.steps // config.envs))
+        return PPO(
+            "MlpPolicy",
+            env,
+            n_steps=n_steps,
+            batch_size=min(512, n_steps * config.envs),
+            n_epochs=5,
+            learning_rate=3e-4,
+            ent_coef=0.01,
+            **common,
+        )
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=max(16, min(256, config.steps // config.envs)),
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=3e-4,
+        ent_coef=0.01,
+        **common,
+    )
