@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
@@ -288,6 +295,42 @@ def train_planner(
         f"Best policy: {out / 'best'} ({card.env_steps} steps); curve {out / 'curve.png'}; "
         f"trained for {state.train_wall_s / 60:.1f} min"
     )
+
+
+@app.command("dataset")
+def dataset(
+    out: Annotated[Path, typer.Option(help="Folder of the dataset: shards and manifest.json.")],
+    scenario: Annotated[str, typer.Option(help="A highway-v0 scenario id.")] = "highway",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to drive.")] = 100,
+    episodes_per_shard: Annotated[int, typer.Option(min=1, help="Episodes per shard.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 0,
+    sample_every_steps: Annotated[
+        int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
+    ] = 15,
+) -> None:
+    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
+    from drive.dataset import generate
+    from sims.dataset import DatasetConfig
+
+    config = DatasetConfig(
+        scenario=scenario,
+        episodes=episodes,
+        episodes_per_shard=episodes_per_shard,
+        seed=seed,
+        sample_every_steps=sample_every_steps,
+    )
+    with Progress(
+        TextColumn("episodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("episodes", total=episodes)
+        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
+    samples = sum(entry["samples"] for entry in store.manifest["shards"])
+    console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 
 
 baseline_app = typer.Typer(

@@ -8,6 +8,7 @@ which makes videos smooth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -73,12 +74,17 @@ class SimEnv:
 
     :param scenario: the scenario.
     :param render: render an RGB frame at every step (needed for video and image perception).
+    :param view: highway-env's rendering keys (``screen_width``, ``scaling``...) to override; with
+        it, frames can be rendered on demand with :meth:`render` even when ``render`` is false.
     """
 
-    def __init__(self, scenario: Scenario, *, render: bool = False) -> None:
+    def __init__(
+        self, scenario: Scenario, *, render: bool = False, view: dict[str, Any] | None = None
+    ) -> None:
         self.scenario = scenario
         config = {
             **scenario.env_config,
+            **(view or {}),
             "observation": _CHEAP_OBSERVATION,
             "action": {
                 "type": "ContinuousAction",
@@ -92,7 +98,7 @@ class SimEnv:
             "policy_frequency": scenario.simulation_hz,
         }
         self._env = ENVIRONMENTS[scenario.env](
-            config=config, render_mode="rgb_array" if render else None
+            config=config, render_mode="rgb_array" if render or view else None
         )
         self._render = render
         self._events: list[ActiveEvent] = []
@@ -153,6 +159,13 @@ class SimEnv:
         self.time_s += self.dt_s
         truncated = bool(truncated) or self.time_s >= self.scenario.duration_s - 1e-9
         return SimStep(self._frame(), float(reward), bool(terminated), truncated)
+
+    def render(self) -> np.ndarray:
+        """Render the current scene as an ``H x W x 3`` uint8 RGB frame."""
+        image = self._env.render()
+        if image is None:
+            raise RuntimeError("SimEnv was built without render or view: nothing to render")
+        return image
 
     def close(self) -> None:
         self._env.close()

@@ -220,3 +220,19 @@ def test_bench_sim_writes_the_figures(tmp_path):
     assert set(document["fidelity"]["random_policy"]["quantities"]) == {
         "crash_rate", "episode_length_steps", "mean_speed_mps",
     }  # fmt: skip
+
+
+def test_dataset_writes_shards_and_resumes(write_scenario, tmp_path):
+    scenario = write_scenario(SHORT)
+    out = tmp_path / "frames"
+    args = ("dataset", "--out", str(out), "--scenario", str(scenario), "--episodes", "2")
+    first = drive(*args, "--episodes-per-shard", "1")
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [entry["seeds"] for entry in manifest["shards"]] == [[0], [1]]
+    assert all(entry["samples"] >= 2 for entry in manifest["shards"])
+    again = drive(*args, "--episodes-per-shard", "1")  # nothing left to do
+    assert again.returncode == 0 and "shards" in again.stdout
+    other = drive(*args, "--episodes-per-shard", "2")
+    assert other.returncode == 2 and "episodes_per_shard=1" in other.stderr
+    assert "Traceback" not in other.stderr

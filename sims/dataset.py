@@ -1,0 +1,224 @@
+"""Perception datasets: stacks of rendered bird's-eye frames around the ego, with exact labels.
+
+A sample is ``FrameSpec.stack`` consecutive frames (``stride_steps`` simulation steps apart, oldest
+first, so that velocities can be seen), rendered by highway-env centred on the ego, and the ground
+truth of the last one:
+
+* ``vehicles`` ``(SLOTS, 7)``: the nearest vehicles in view, nearest first: presence, dx, dy [m],
+  dvx, dvy [m/s] relative to the ego in the world frame, cosine and sine of the relative heading;
+* ``occupancy`` ``(LANE_ROWS, CELLS)``: 1 where a vehicle's centre lies, by lane relative to the
+  ego's lane (rows, left to right) and by ``CELL_M`` of distance (columns, back to front);
+* ``ego_lane``: the ego's lane index.
+
+Samples are written in shards (``shard-00000.npz``...) of whole episodes; ``manifest.json`` lists
+the finished shards with their seeds, so an interrupted generation resumes at the first missing one.
+Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sims.groundtruth import GroundTruth
+from sims.strict import ConfigError
+
+SLOTS = 10  # vehicles labelled per sample, nearest first
+LANE_WIDTH_M = 4.0  # [m] highway-env's StraightLane.DEFAULT_WIDTH
+LANE_ROWS = 7  # occupancy rows: lanes -3..+3 relative to the ego's
+CELL_M = 8.0  # [m] occupancy column length
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a sample looks like: the rendered window and the frame stack."""
+
+    width_px: int = 256
+    height_px: int = 64
+    scaling_px_per_m: float = 2.0
+    stack: int = 3
+    stride_steps: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("width_px", "height_px", "stack", "stride_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.scaling_px_per_m <= 0:
+            raise ConfigError(f"scaling_px_per_m must be > 0, got {self.scaling_px_per_m}")
+
+    @property
+    def half_length_m(self) -> float:
+        """Half the window's length: vehicles up to this far ahead or behind are in view [m]."""
+        return self.width_px / self.scaling_px_per_m / 2
+
+    @property
+    def half_width_m(self) -> float:
+        """Half the window's width [m]."""
+        return self.height_px / self.scaling_px_per_m / 2
+
+    @property
+    def cells(self) -> int:
+        """Occupancy columns over the window's length."""
+        return max(1, math.ceil(2 * self.half_length_m / CELL_M))
+
+    def view(self) -> dict[str, Any]:
+        """highway-env's rendering keys for this window, centred on the ego."""
+        return {
+            "screen_width": self.width_px,
+            "screen_height": self.height_px,
+            "scaling": self.scaling_px_per_m,
+            "centering_position": [0.5, 0.5],
+        }
+
+
+def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
+    """The labels of one sample from the ground truth of its last frame; see the module docstring."""
+    ego = truth.ego
+    ego_vx = ego.speed_mps * math.cos(ego.heading_rad)
+    ego_vy = ego.speed_mps * math.sin(ego.heading_rad)
+    lane_centre_y = ego.lane.index * LANE_WIDTH_M  # the straight highway's lanes
+    rows: list[tuple[float, list[float]]] = []
+    occupancy = np.zeros((LANE_ROWS, spec.cells), dtype=np.uint8)
+    for vehicle in truth.vehicles:
+        dx, dy = vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m
+        if abs(dx) > spec.half_length_m or abs(dy) > spec.half_width_m:
+            continue
+        relative_heading = vehicle.heading_rad - ego.heading_rad
+        rows.append(
+            (
+                math.hypot(dx, dy),
+                [
+                    1.0,
+                    dx,
+                    dy,
+                    vehicle.speed_mps * math.cos(vehicle.heading_rad) - ego_vx,
+                    vehicle.speed_mps * math.sin(vehicle.heading_rad) - ego_vy,
+                    math.cos(relative_heading),
+                    math.sin(relative_heading),
+                ],
+            )
+        )
+        row = round((vehicle.y_m - lane_centre_y) / LANE_WIDTH_M) + LANE_ROWS // 2
+        column = int((dx + spec.half_length_m) // CELL_M)
+        if 0 <= row < LANE_ROWS and 0 <= column < spec.cells:
+            occupancy[row, column] = 1
+    rows.sort(key=lambda item: item[0])
+    vehicles = np.zeros((SLOTS, 7), dtype=np.float32)
+    for slot, (_, features) in enumerate(rows[:SLOTS]):
+        vehicles[slot] = features
+    return {
+        "vehicles": vehicles,
+        "occupancy": occupancy,
+        "ego_lane": np.int64(ego.lane.index),
+    }
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A dataset: which scenario, how many episodes from which seed, how they are sampled."""
+
+    scenario: str = "highway"
+    episodes: int = 100
+    episodes_per_shard: int = 10
+    seed: int = 0
+    sample_every_steps: int = 15  # one sample per second at highway-env's 15 Hz
+    frames: FrameSpec = FrameSpec()
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "episodes_per_shard", "sample_every_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def shards(self) -> int:
+        return math.ceil(self.episodes / self.episodes_per_shard)
+
+    def shard_seeds(self, shard: int) -> list[int]:
+        """The episode seeds of shard ``shard``."""
+        first = self.seed + shard * self.episodes_per_shard
+        return list(range(first, min(first + self.episodes_per_shard, self.seed + self.episodes)))
+
+
+class ShardStore:
+    """The shards and manifest of a dataset folder; see the module docstring.
+
+    :param out: the folder.
+    :param config: the dataset; a folder made with another configuration is refused, naming the
+        first key that differs.
+    """
+
+    def __init__(self, out: Path, config: DatasetConfig) -> None:
+        self.out, self.config = out, config
+        out.mkdir(parents=True, exist_ok=True)
+        self.manifest = self._load_manifest()
+
+    def _load_manifest(self) -> dict[str, Any]:
+        path = self.out / MANIFEST
+        wanted = asdict(self.config)
+        if not path.exists():
+            return {"config": wanted, "shards": []}
+        manifest = json.loads(path.read_text())
+        for key, value in wanted.items():
+            if manifest["config"].get(key) != value:
+                raise ConfigError(
+                    f"{path}: made with {key}={manifest['config'].get(key)!r}, asked for "
+                    f"{value!r}; choose another --out or the same settings"
+                )
+        return manifest
+
+    def done(self, shard: int) -> bool:
+        """Whether shard ``shard`` is already written."""
+        return any(entry["shard"] == shard for entry in self.manifest["shards"])
+
+    def write(self, shard: int, samples: list[dict[str, np.ndarray]], seeds: list[int]) -> Path:
+        """Write one shard atomically and record it in the manifest (a shard whose episodes all
+        ended before their first sample is recorded with no file)."""
+        path = self.out / f"shard-{shard:05d}.npz"
+        if samples:
+            arrays: dict[str, Any] = {
+                key: np.stack([sample[key] for sample in samples]) for key in samples[0]
+            }
+            with tempfile.NamedTemporaryFile(dir=self.out, suffix=".npz", delete=False) as handle:
+                np.savez_compressed(handle, **arrays)
+            os.replace(handle.name, path)
+        self.manifest["shards"].append(
+            {
+                "shard": shard,
+                "file": path.name if samples else None,
+                "seeds": seeds,
+                "samples": len(samples),
+            }
+        )
+        self.manifest["shards"].sort(key=lambda entry: entry["shard"])
+        self._write_manifest()
+        return path
+
+    def _write_manifest(self) -> None:
+        path = self.out / MANIFEST
+        with tempfile.NamedTemporaryFile("w", dir=self.out, suffix=".json", delete=False) as handle:
+            json.dump(self.manifest, handle, indent=2)
+        os.replace(handle.name, path)
+
+
+def load_shards(out: Path) -> dict[str, np.ndarray]:
+    """Every finished shard of the dataset in ``out``, concatenated (images ``(S, stack, H, W, 3)``)."""
+    manifest_path = out / MANIFEST
+    if not manifest_path.exists():
+        raise ConfigError(f"{out}: no {MANIFEST}; generate the dataset with `drive dataset`")
+    manifest = json.loads(manifest_path.read_text())
+    parts: dict[str, list[np.ndarray]] = {}
+    for entry in manifest["shards"]:
+        if entry["file"] is None:
+            continue
+        with np.load(out / entry["file"]) as shard:
+            for key in shard.files:
+                parts.setdefault(key, []).append(shard[key])
+    return {key: np.concatenate(values) for key, values in parts.items()}

@@ -1,0 +1,87 @@
+"""Perception datasets: labels from the ground truth, shards and manifest, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from drive.dataset import generate
+from sims.dataset import CELL_M, LANE_ROWS, SLOTS, DatasetConfig, FrameSpec, label, load_shards
+from sims.groundtruth import EgoState, GroundTruth, LaneId, VehicleState
+from sims.strict import ConfigError
+
+SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=1.0, stack=2, stride_steps=3)
+
+
+def _truth(*vehicles: tuple[float, float, float]) -> GroundTruth:
+    ego = EgoState(
+        x_m=100.0,
+        y_m=4.0,
+        heading_rad=0.0,
+        speed_mps=25.0,
+        length_m=5.0,
+        width_m=2.0,
+        lane=LaneId("0", "1", 1),
+        crashed=False,
+        on_road=True,
+        box_on_road=True,
+    )
+    others = tuple(
+        VehicleState(k, 100.0 + dx, 4.0 + dy, 0.0, speed, 5.0, 2.0)
+        for k, (dx, dy, speed) in enumerate(vehicles)
+    )
+    return GroundTruth(time_s=0.0, ego=ego, vehicles=others, lanes=())
+
+
+def test_labels_are_relative_nearest_first_and_only_in_view():
+    truth = _truth((30.0, 0.0, 20.0), (-10.0, 4.0, 30.0), (200.0, 0.0, 25.0))
+    labels = label(truth, SMALL)  # the window is 128 m x 32 m: the vehicle 200 m ahead is out
+    vehicles = labels["vehicles"]
+    assert vehicles.shape == (SLOTS, 7)
+    np.testing.assert_allclose(vehicles[0], [1, -10, 4, 5, 0, 1, 0])
+    np.testing.assert_allclose(vehicles[1], [1, 30, 0, -5, 0, 1, 0])
+    assert vehicles[2:].sum() == 0
+    occupancy = labels["occupancy"]
+    assert occupancy.shape == (LANE_ROWS, math.ceil(128 / CELL_M)) and occupancy.sum() == 2
+    assert occupancy[LANE_ROWS // 2, int((30 + 64) // CELL_M)] == 1  # own lane, 30 m ahead
+    assert occupancy[LANE_ROWS // 2 + 1, int((-10 + 64) // CELL_M)] == 1  # right lane, behind
+    assert labels["ego_lane"] == 1
+
+
+def test_generation_writes_shards_resumes_and_refuses_other_settings(tmp_path):
+    config = DatasetConfig(
+        scenario="lead-brake-close",
+        episodes=2,
+        episodes_per_shard=1,
+        seed=0,
+        sample_every_steps=30,
+        frames=SMALL,
+    )
+    seen: list[int] = []
+    generate(config, tmp_path, on_episode=seen.append)
+    assert seen == [0, 1]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [entry["seeds"] for entry in manifest["shards"]] == [[0], [1]]
+    data = load_shards(tmp_path)
+    samples = sum(entry["samples"] for entry in manifest["shards"])
+    assert data["images"].shape == (samples, 2, 32, 128, 3) and data["images"].dtype == np.uint8
+    assert data["images"].std() > 10  # road, markings and cars, not a blank frame
+    assert data["vehicles"].shape == (samples, SLOTS, 7)
+    # Resume: a lost shard is made again, the finished one is kept as it was.
+    (tmp_path / "shard-00001.npz").unlink()
+    manifest["shards"] = manifest["shards"][:1]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    kept = (tmp_path / "shard-00000.npz").stat().st_mtime_ns
+    generate(config, tmp_path)
+    assert (tmp_path / "shard-00001.npz").exists()
+    assert (tmp_path / "shard-00000.npz").stat().st_mtime_ns == kept
+    with pytest.raises(ConfigError, match="sample_every_steps=30"):
+        generate(DatasetConfig(**{**config.__dict__, "sample_every_steps": 15}), tmp_path)
+
+
+def test_datasets_are_refused_off_the_straight_highway(tmp_path):
+    with pytest.raises(ConfigError, match="straight highway"):
+        generate(DatasetConfig(scenario="roundabout", episodes=1), tmp_path)
