@@ -333,6 +333,56 @@ def dataset(
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 
 
+@app.command("train-perception")
+def train_perception_command(
+    data: Annotated[Path, typer.Option(help="Training dataset (drive dataset --out).")],
+    validation: Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
+    out: Annotated[Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")],
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 20,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 64,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="AdamW's learning rate.")] = 1e-3,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
+    from perception.train import PerceptionTrainConfig, train_perception
+
+    config = PerceptionTrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        device=device,
+    )
+    with Progress(
+        TextColumn("batches"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("batches", total=None)
+        history = train_perception(
+            config,
+            data,
+            validation,
+            out,
+            resume=resume,
+            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
+            on_epoch=lambda record: progress.console.print(
+                f"epoch {record['epoch']:>3}: loss {record['train_loss']:.3f} / "
+                f"{record['validation_loss']:.3f}, position {record['position_mae_m']:.2f} m, "
+                f"presence F1 {record['presence_f1']:.3f}, occupancy IoU "
+                f"{record['occupancy_iou']:.3f}",
+                highlight=False,
+            ),
+        )
+    best = min(history, key=lambda record: record["validation_loss"])
+    console.print(f"Best weights: {out / 'best.safetensors'} (epoch {best['epoch']})")
+
+
 baseline_app = typer.Typer(
     no_args_is_help=True,
     help="highway-env's documented baseline: SB3 DQN with highway-env's meta-action controller.",

@@ -236,3 +236,18 @@ def test_dataset_writes_shards_and_resumes(write_scenario, tmp_path):
     other = drive(*args, "--episodes-per-shard", "2")
     assert other.returncode == 2 and "episodes_per_shard=1" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_train_perception_trains_on_a_dataset_and_refuses_a_bad_one(write_scenario, tmp_path):
+    scenario = write_scenario(SHORT)
+    data = tmp_path / "frames"
+    made = drive("dataset", "--out", str(data), "--scenario", str(scenario), "--episodes", "1")
+    assert made.returncode == 0, made.stderr
+    args = ("train-perception", "--data", str(data), "--validation", str(data))
+    trained = drive(*args, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8")
+    assert trained.returncode == 0, trained.stderr
+    assert "epoch   1" in trained.stdout and (tmp_path / "run" / "best.safetensors").exists()
+    missing = drive("train-perception", "--data", str(tmp_path), "--validation", str(data),
+                    "--out", str(tmp_path / "other"))  # fmt: skip
+    assert missing.returncode == 2 and "manifest.json" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -1,0 +1,201 @@
+"""Training of :class:`~perception.cnn.StnPerceptionNet` on datasets written by ``drive dataset``.
+
+Each epoch runs AdamW over shuffled minibatches (mixed precision on CUDA), then evaluates on the
+validation set (:mod:`perception.evaluate`). The weights with the lowest validation loss are kept
+as ``best.safetensors`` with ``card.json`` beside them; ``last.pt`` (weights, optimiser, epoch,
+history) is written after every epoch, atomically, so ``resume`` continues an interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch.utils.tensorboard import SummaryWriter
+
+from perception.cnn import StnPerceptionNet
+from perception.evaluate import evaluate
+from perception.losses import perception_loss
+from sims.dataset import MANIFEST, FrameSpec, load_shards
+from sims.strict import ConfigError
+
+
+@dataclass(frozen=True)
+class PerceptionTrainConfig:
+    """One training run of the perception network."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    width: int = 32
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is CUDA when present, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device '{device}'; valid: auto, cpu, cuda")
+    return device
+
+
+def frame_spec(data: Path) -> FrameSpec:
+    """The frame spec a dataset was written with."""
+    manifest = data / MANIFEST
+    if not manifest.exists():
+        raise ConfigError(f"{data}: no {MANIFEST}; generate the dataset with `drive dataset`")
+    return FrameSpec(**json.loads(manifest.read_text())["config"]["frames"])
+
+
+def train_perception(
+    config: PerceptionTrainConfig,
+    data: Path,
+    validation: Path,
+    out: Path,
+    *,
+    resume: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train as the module docstring says; return the per-epoch history.
+
+    :param on_batch: called as ``on_batch(done, total)`` with batches over the whole run.
+    :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
+    """
+    device = resolve_device(config.device)
+    frames = frame_spec(data)
+    if frame_spec(validation) != frames:
+        raise ConfigError(f"{validation} was rendered with other frames than {data}")
+    train_set, val_set = load_shards(data), load_shards(validation)
+    torch.manual_seed(config.seed)
+    model = StnPerceptionNet(frames, width=config.width).to(device)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    history: list[dict[str, Any]] = []
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise ConfigError(f"{out}: nothing to resume (no {last.name})")
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        history = state["history"]
+    elif last.exists():
+        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(str(out / "tensorboard"))
+    generator = np.random.default_rng(config.seed + len(history))
+    batches = -(-len(train_set["images"]) // config.batch_size)
+    for epoch in range(len(history), config.epochs):
+        started = time.perf_counter()
+        losses = _train_epoch(
+            model, optimiser, train_set, config, device, generator, epoch, on_batch
+        )
+        figures = evaluate(model, val_set, device=device)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "validation_loss": _validation_loss(model, val_set, device),
+            **asdict(figures),
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+        history.append(record)
+        for key, value in record.items():
+            writer.add_scalar(f"perception/{key}", value, (epoch + 1) * batches)
+        if record["validation_loss"] <= min(r["validation_loss"] for r in history):
+            _save_best(model, out, {"config": asdict(config), "frames": asdict(frames), **record})
+        _atomic_torch_save(
+            {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history},
+            last,
+        )
+        if on_epoch is not None:
+            on_epoch(record)
+    writer.close()
+    return history
+
+
+def _train_epoch(
+    model: StnPerceptionNet,
+    optimiser: torch.optim.Optimizer,
+    data: dict[str, np.ndarray],
+    config: PerceptionTrainConfig,
+    device: str,
+    generator: np.random.Generator,
+    epoch: int,
+    on_batch: Callable[[int, int], None] | None,
+) -> list[float]:
+    model.train()
+    order = generator.permutation(len(data["images"]))
+    batches = -(-len(order) // config.batch_size)
+    scaler = torch.amp.GradScaler(enabled=device == "cuda")
+    losses = []
+    for index in range(batches):
+        chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
+        images, vehicles, occupancy, lanes = (
+            torch.as_tensor(data[key][chosen]).to(device)
+            for key in ("images", "vehicles", "occupancy", "ego_lane")
+        )
+        with torch.autocast(device_type=device, enabled=device == "cuda"):
+            output = model(images)
+        terms = perception_loss(output, vehicles, occupancy, lanes)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(terms.total).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        losses.append(float(terms.total.detach()))
+        if on_batch is not None:
+            on_batch(epoch * batches + index + 1, config.epochs * batches)
+    return losses
+
+
+@torch.no_grad()
+def _validation_loss(model: StnPerceptionNet, data: dict[str, np.ndarray], device: str) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(data["images"]), 256):
+        batch = {
+            key: torch.as_tensor(value[start : start + 256]).to(device)
+            for key, value in data.items()
+        }
+        output = model(batch["images"])
+        terms = perception_loss(output, batch["vehicles"], batch["occupancy"], batch["ego_lane"])
+        total += float(terms.total) * len(batch["images"])
+        count += len(batch["images"])
+    return total / max(count, 1)
+
+
+def _save_best(model: StnPerceptionNet, out: Path, card: dict[str, Any]) -> None:
+    """``best.safetensors`` and ``card.json``, each written atomically."""
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".safetensors", delete=False) as handle:
+        pass
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, handle.name
+    )
+    os.replace(handle.name, out / "best.safetensors")
+    with tempfile.NamedTemporaryFile("w", dir=out, suffix=".json", delete=False) as text:
+        json.dump(card, text, indent=2)
+    os.replace(text.name, out / "card.json")
+
+
+def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt", delete=False) as handle:
+        torch.save(state, handle)
+    os.replace(handle.name, path)

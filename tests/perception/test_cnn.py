@@ -1,0 +1,90 @@
+"""The CNN + spatial-transformer perception: identity warp at start, a loss that learns, figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from drive.dataset import generate
+from perception.cnn import StnPerceptionNet, scale_targets
+from perception.evaluate import figures
+from perception.losses import match_slots, perception_loss
+from perception.train import PerceptionTrainConfig, train_perception
+from sims.dataset import LANE_ROWS, SLOTS, DatasetConfig, FrameSpec
+from sims.strict import ConfigError
+
+SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=1.0, stack=2, stride_steps=3)
+
+
+def test_spatial_transformer_starts_as_the_identity_warp():
+    torch.manual_seed(0)
+    model = StnPerceptionNet(SMALL)
+    images = torch.randint(0, 255, (2, SMALL.stack, SMALL.height_px, SMALL.width_px, 3))
+    x = images.permute(0, 1, 4, 2, 3).reshape(2, -1, SMALL.height_px, SMALL.width_px) / 255
+    warped, theta = model.transformer(x.float())
+    identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(2, 2, 3)
+    torch.testing.assert_close(theta, identity)
+    torch.testing.assert_close(warped, x.float(), atol=1e-5, rtol=0)
+
+
+def test_slots_are_matched_as_a_set():
+    targets = torch.zeros(1, SLOTS, 7)
+    targets[0, 0, :3] = torch.tensor([1.0, 0.5, 0.0])
+    targets[0, 1, :3] = torch.tensor([1.0, -0.5, 0.25])
+    slots = torch.zeros(1, SLOTS, 7)
+    slots[0, 7, 1:3] = torch.tensor([-0.5, 0.25])  # slot 7 sits on label 1, slot 3 on label 0
+    slots[0, 3, 1:3] = torch.tensor([0.5, 0.0])
+    rows, labels = match_slots(slots, targets)[0]
+    assert dict(zip(rows.tolist(), labels.tolist(), strict=True)) == {3: 0, 7: 1}
+
+
+def test_figures_are_perfect_for_perfect_predictions():
+    vehicles = np.zeros((1, SLOTS, 7), dtype=np.float32)
+    vehicles[0, 0] = [1, 20, 4, -2, 0, 1, 0]
+    vehicles[0, 1] = [1, 60, 0, 3, 0, 1, 0]  # beyond 50 m: counted for presence, not for errors
+    occupancy = np.zeros((1, LANE_ROWS, SMALL.cells))
+    occupancy[0, 3, 2] = 1
+    labels = {"vehicles": vehicles, "occupancy": occupancy, "ego_lane": np.array([2])}
+    perfect = figures(vehicles.copy(), occupancy.copy(), np.array([2]), labels)
+    assert perfect.presence_f1 == 1 and perfect.position_mae_m == 0
+    assert perfect.occupancy_iou == 1 and perfect.ego_lane_accuracy == 1
+    shifted = vehicles.copy()
+    shifted[0, 0, 1] += 1.0  # 1 m off
+    assert figures(shifted, occupancy, np.array([2]), labels).position_mae_m == pytest.approx(1.0)
+
+
+def test_a_tiny_training_run_lowers_the_loss_and_keeps_the_best_weights(tmp_path):
+    config = DatasetConfig(
+        scenario="lead-brake-close", episodes=1, sample_every_steps=15, frames=SMALL
+    )
+    generate(config, tmp_path / "data")
+    history = train_perception(
+        PerceptionTrainConfig(epochs=6, batch_size=4, width=8, device="cpu"),
+        tmp_path / "data",
+        tmp_path / "data",
+        tmp_path / "run",
+    )
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert (tmp_path / "run" / "best.safetensors").exists()
+    assert (tmp_path / "run" / "card.json").exists()
+    with pytest.raises(ConfigError, match="already holds"):
+        train_perception(
+            PerceptionTrainConfig(epochs=1, width=8, device="cpu"),
+            tmp_path / "data",
+            tmp_path / "data",
+            tmp_path / "run",
+        )
+
+
+def test_loss_has_every_term():
+    model = StnPerceptionNet(SMALL, width=8)
+    images = torch.randint(0, 255, (3, SMALL.stack, SMALL.height_px, SMALL.width_px, 3))
+    vehicles = torch.zeros(3, SLOTS, 7)
+    vehicles[:, 0] = torch.tensor([1.0, 10.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    terms = perception_loss(
+        model(images), vehicles, torch.zeros(3, LANE_ROWS, SMALL.cells), torch.tensor([0, 1, 2])
+    )
+    assert terms.total.requires_grad
+    assert min(terms.presence, terms.kinematics, terms.occupancy, terms.ego_lane) > 0
+    assert scale_targets(vehicles)[0, 0, 1] == pytest.approx(10 / 64)
