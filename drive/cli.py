@@ -608,6 +608,9 @@ def main() -> None:
     if "XDG_RUNTIME_DIR" not in os.environ:
         # SDL (under pygame's offscreen rendering) complains on every start without one.
         os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="drive-xdg-")
+    # SDL otherwise catches SIGTERM (to post a quit event nobody reads) once a frame is rendered,
+    # and `kill` or a job scheduler could no longer stop a rendering command.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     try:
         app()
     except ConfigError as error:

@@ -251,3 +251,21 @@ def test_train_perception_trains_on_a_dataset_and_refuses_a_bad_one(write_scenar
                     "--out", str(tmp_path / "other"))  # fmt: skip
     assert missing.returncode == 2 and "manifest.json" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_sigterm_stops_a_rendering_command(tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "drive.cli", "dataset", "--out", str(tmp_path / "d"),
+         "--episodes", "5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(8)  # past the first rendered frames
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) != 0
+    finally:
+        process.kill()
