@@ -94,7 +94,7 @@ def train_perception(
     if resume:
         if not last.exists():
             raise ConfigError(f"{out}: nothing to resume (no {last.name})")
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         history = state["history"]

@@ -68,6 +68,15 @@ def test_a_tiny_training_run_lowers_the_loss_and_keeps_the_best_weights(tmp_path
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert (tmp_path / "run" / "best.safetensors").exists()
     assert (tmp_path / "run" / "card.json").exists()
+    resumed = train_perception(
+        PerceptionTrainConfig(epochs=7, batch_size=4, width=8, device="cpu"),
+        tmp_path / "data",
+        tmp_path / "data",
+        tmp_path / "run",
+        resume=True,
+    )
+    assert [record["epoch"] for record in resumed] == list(range(1, 8))
+    assert [r["train_loss"] for r in resumed[:6]] == [r["train_loss"] for r in history]
     with pytest.raises(ConfigError, match="already holds"):
         train_perception(
             PerceptionTrainConfig(epochs=1, width=8, device="cpu"),
