@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torch import nn
 
 from perception.cnn import StnPerceptionNet, unscale_slots
+from perception.losses import perception_loss
 
 PRESENCE_THRESHOLD = 0.5
 MATCH_GATE_M = 3.0  # [m] a prediction farther than this from every label is a false positive
@@ -35,21 +35,6 @@ class PerceptionFigures:
     occupancy_iou: float
     ego_lane_accuracy: float
     frames: int
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Slots (probability, metres, m/s), occupancy probabilities and ego-lane classes of ``images``."""
-    model.eval()
-    slots, occupancy, lanes = [], [], []
-    for start in range(0, len(images), batch_size):
-        output = model(images[start : start + batch_size].to(device))
-        slots.append(unscale_slots(output.slots).float().cpu().numpy())
-        occupancy.append(torch.sigmoid(output.occupancy).float().cpu().numpy())
-        lanes.append(output.ego_lane.argmax(-1).cpu().numpy())
-    return np.concatenate(slots), np.concatenate(occupancy), np.concatenate(lanes)
 
 
 def figures(
@@ -93,9 +78,29 @@ def figures(
     )
 
 
+@torch.no_grad()
 def evaluate(
-    model: StnPerceptionNet, data: dict[str, np.ndarray], *, device: str = "cpu"
-) -> PerceptionFigures:
-    """:func:`figures` of ``model`` on a loaded dataset (:func:`sims.dataset.load_shards`)."""
-    slots, occupancy, lanes = predict(model, torch.as_tensor(data["images"]), device=device)
-    return figures(slots, occupancy, lanes, data)
+    model: StnPerceptionNet,
+    data: dict[str, np.ndarray],
+    *,
+    batch_size: int = 256,
+    device: str = "cpu",
+) -> tuple[PerceptionFigures, float]:
+    """:func:`figures` of ``model`` on a loaded dataset (:func:`sims.dataset.load_shards`), and
+    its mean loss there, from one pass over the frames."""
+    model.eval()
+    slots, occupancy, lanes = [], [], []
+    total = 0.0
+    for start in range(0, len(data["images"]), batch_size):
+        batch = {
+            key: torch.as_tensor(value[start : start + batch_size]).to(device)
+            for key, value in data.items()
+        }
+        output = model(batch["images"])
+        terms = perception_loss(output, batch["vehicles"], batch["occupancy"], batch["ego_lane"])
+        total += float(terms.total) * len(batch["images"])
+        slots.append(unscale_slots(output.slots).float().cpu().numpy())
+        occupancy.append(torch.sigmoid(output.occupancy).float().cpu().numpy())
+        lanes.append(output.ego_lane.argmax(-1).cpu().numpy())
+    found = figures(np.concatenate(slots), np.concatenate(occupancy), np.concatenate(lanes), data)
+    return found, total / max(len(data["images"]), 1)

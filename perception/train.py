@@ -109,11 +109,11 @@ def train_perception(
         losses = _train_epoch(
             model, optimiser, train_set, config, device, generator, epoch, on_batch
         )
-        figures = evaluate(model, val_set, device=device)
+        figures, validation_loss = evaluate(model, val_set, device=device)
         record = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
-            "validation_loss": _validation_loss(model, val_set, device),
+            "validation_loss": validation_loss,
             **asdict(figures),
             "wall_s": round(time.perf_counter() - started, 1),
         }
@@ -164,22 +164,6 @@ def _train_epoch(
         if on_batch is not None:
             on_batch(epoch * batches + index + 1, config.epochs * batches)
     return losses
-
-
-@torch.no_grad()
-def _validation_loss(model: StnPerceptionNet, data: dict[str, np.ndarray], device: str) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    for start in range(0, len(data["images"]), 256):
-        batch = {
-            key: torch.as_tensor(value[start : start + 256]).to(device)
-            for key, value in data.items()
-        }
-        output = model(batch["images"])
-        terms = perception_loss(output, batch["vehicles"], batch["occupancy"], batch["ego_lane"])
-        total += float(terms.total) * len(batch["images"])
-        count += len(batch["images"])
-    return total / max(count, 1)
 
 
 def _save_best(model: StnPerceptionNet, out: Path, card: dict[str, Any]) -> None:

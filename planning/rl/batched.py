@@ -26,7 +26,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from planning.rl import env as planning_env
-from planning.rl.batched_safety import change_is_safe
+from planning.rl.batched_safety import RULES, change_is_safe
 from planning.rl.encoding import (
     DISTANCE_SCALE_M,
     FEATURES,
@@ -43,13 +43,12 @@ from planning.rl.executor import (
     MIN_CRUISE_MPS,
     SPEED_STEP_MPS,
 )
-from planning.rules import RulesConfig
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
 from sims.batched.state import BatchConfig, BatchState, spawn
 from sims.batched.vecenv import TaskVecEnv
 
-ARRIVAL_OFFSET_M = RulesConfig().arrival_offset_m  # [m] a lane change ends this close to the centre
+ARRIVAL_OFFSET_M = RULES.arrival_offset_m  # [m] a lane change ends this close to the centre
 
 
 @dataclass(frozen=True)
@@ -207,8 +206,9 @@ class BatchedPlanning:
         crossing = target != lane
         if not bool(crossing.any()):
             return
-        fraction = RulesConfig().abort_fraction
-        abort = crossing & ~change_is_safe(state, self.config, target, fraction=fraction)
+        abort = crossing & ~change_is_safe(
+            state, self.config, target, fraction=RULES.abort_fraction
+        )
         self.overrides += abort.long()
         state.target_lane[:, 0] = torch.where(abort, lane, target)
         self.direction = torch.where(abort, 0, self.direction)
