@@ -16,9 +16,9 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
+from drive import cli_perception
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
 from drive.report import (
@@ -297,92 +297,6 @@ def train_planner(
     )
 
 
-@app.command("dataset")
-def dataset(
-    out: Annotated[Path, typer.Option(help="Folder of the dataset: shards and manifest.json.")],
-    scenario: Annotated[str, typer.Option(help="A highway-v0 scenario id.")] = "highway",
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes to drive.")] = 100,
-    episodes_per_shard: Annotated[int, typer.Option(min=1, help="Episodes per shard.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 0,
-    sample_every_steps: Annotated[
-        int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
-    ] = 15,
-) -> None:
-    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
-    from drive.dataset import generate
-    from sims.dataset import DatasetConfig
-
-    config = DatasetConfig(
-        scenario=scenario,
-        episodes=episodes,
-        episodes_per_shard=episodes_per_shard,
-        seed=seed,
-        sample_every_steps=sample_every_steps,
-    )
-    with Progress(
-        TextColumn("episodes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("episodes", total=episodes)
-        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
-    samples = sum(entry["samples"] for entry in store.manifest["shards"])
-    console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
-
-
-@app.command("train-perception")
-def train_perception_command(
-    data: Annotated[Path, typer.Option(help="Training dataset (drive dataset --out).")],
-    validation: Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
-    out: Annotated[Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 20,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 64,
-    learning_rate: Annotated[float, typer.Option(min=0.0, help="AdamW's learning rate.")] = 1e-3,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-) -> None:
-    """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
-    from perception.train import PerceptionTrainConfig, train_perception
-
-    config = PerceptionTrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        device=device,
-    )
-    with Progress(
-        TextColumn("batches"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("batches", total=None)
-        history = train_perception(
-            config,
-            data,
-            validation,
-            out,
-            resume=resume,
-            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
-            on_epoch=lambda record: progress.console.print(
-                f"epoch {record['epoch']:>3}: loss {record['train_loss']:.3f} / "
-                f"{record['validation_loss']:.3f}, position {record['position_mae_m']:.2f} m, "
-                f"presence F1 {record['presence_f1']:.3f}, occupancy IoU "
-                f"{record['occupancy_iou']:.3f}",
-                highlight=False,
-            ),
-        )
-    best = min(history, key=lambda record: record["validation_loss"])
-    console.print(f"Best weights: {out / 'best.safetensors'} (epoch {best['epoch']})")
-
-
 baseline_app = typer.Typer(
     no_args_is_help=True,
     help="highway-env's documented baseline: SB3 DQN with highway-env's meta-action controller.",
@@ -601,6 +515,12 @@ def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
 
 def _describe(spec: StackSpec) -> str:
     return f"perception={spec.perception}, planner={spec.planner}, controller={spec.controller}"
+
+
+# The perception commands live in their own module (this one is long enough).
+app.command("dataset")(cli_perception.dataset)
+app.command("train-perception")(cli_perception.train_perception_command)
+bench_app.command("perception")(cli_perception.bench_perception)
 
 
 def main() -> None:

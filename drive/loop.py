@@ -37,9 +37,15 @@ def run_episode(
     """
     started = time.perf_counter()
 
-    # --- Set up: the simulator, the stack and a recorder.
-    sim = SimEnv(scenario, render=video_path is not None)
-    stack = Stack.build(spec, dt_s=sim.dt_s)
+    # --- Set up: the stack, the simulator (rendering what the perceiver's camera sees, if it has
+    # one, and what the video shows) and a recorder.
+    stack = Stack.build(spec, dt_s=scenario.dt_s)
+    camera = stack.perceiver.camera
+    sim = SimEnv(
+        scenario,
+        render=video_path is not None or camera is not None,
+        view=camera.view() if camera is not None else None,
+    )
     stack.reset()
     frame = sim.reset(seed=seed)
     recorder = Recorder(dt_s=sim.dt_s, route_edges=sim.route_edges)

@@ -54,6 +54,8 @@ def episodes_table(episodes: list[dict[str, Any]], *, limit: int = 20) -> Table:
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
@@ -206,4 +208,57 @@ def sim_bench_table(document: dict[str, Any]) -> Table:
             f"{row['highway_env']['mean']:.3f} / {row['batched']['mean']:.3f}",
             "agree" if row["agree"] else "DIFFER",
         )
+    return table
+
+
+def perception_bench_table(document: dict[str, Any]) -> Table:
+    """Perception errors by distance band, the headline figures, throughput and robustness."""
+    table = Table(
+        title=f"Perception on {document['data']['frames']} held-out frames", title_justify="left"
+    )
+    for column in ("distance (m)", "vehicles", "recall", "position MAE (m)", "velocity MAE (m/s)"):
+        table.add_column(column, justify="right")
+    for band in document["bands"]:
+        table.add_row(
+            f"{band['from_m']:g}-{band['to_m']:g}",
+            str(band["vehicles"]),
+            _format(band["recall"]),
+            _format(band["position_mae_m"]),
+            _format(band["velocity_mae_mps"]),
+        )
+    table.add_section()
+    table.add_row(
+        "within 50",
+        "",
+        f"F1 {document['presence_f1']:.3f}",
+        _format(document["position_mae_m"]),
+        _format(document["velocity_mae_mps"]),
+    )
+    table.add_row(
+        "occupancy",
+        "",
+        f"IoU {document['occupancy_iou']:.3f}",
+        "ego lane",
+        _format(document["ego_lane_accuracy"]),
+    )
+    table.add_section()
+    render = document["render_frames_per_s"]
+    for row in document["throughput"]:
+        table.add_row(
+            f"{row['device']} b{row['batch']}",
+            "",
+            "frames/s",
+            _format(row["frames_per_s"]),
+            f"{row['frames_per_s'] / render:.1f}x rendering",
+        )
+    for family, rows in document.get("robustness", {}).items():
+        table.add_section()
+        for row in rows:
+            table.add_row(
+                f"{family} {row['size']:g}",
+                "",
+                f"F1 {row['presence_f1']:.3f}",
+                _format(row["position_mae_m"]),
+                _format(row["velocity_mae_mps"]),
+            )
     return table

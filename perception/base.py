@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from sims.dataset import FrameSpec
 from sims.env import SimFrame
 from sims.groundtruth import EgoState, LaneGeometry, VehicleState
 from sims.timing import StageClock
@@ -33,7 +34,13 @@ class SceneState:
 
 
 class Perceiver(ABC):
-    """A perception implementation; subclasses fill :meth:`_perceive`."""
+    """A perception implementation; subclasses fill :meth:`_perceive`.
+
+    :attr camera: the rendered window the perceiver reads from every frame, or None when it needs
+        no image; the loop renders it at every step.
+    """
+
+    camera: FrameSpec | None = None
 
     def __init__(self) -> None:
         self.clock = StageClock()

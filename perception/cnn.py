@@ -1,62 +1,77 @@
 """A CNN with a spatial transformer that reads a stack of bird's-eye frames (:mod:`sims.dataset`).
 
-The spatial transformer (Jaderberg et al. 2015, "Spatial Transformer Networks") is a localisation
-network that predicts an affine warp of the input; its last layer starts at zero weights and the
-identity's bias, so training starts from the unwarped frames. The warped stack goes through a small
-strided CNN; three heads read its features:
+The frames of a stack are concatenated along the channels. Two strided convolutions bring them to a
+quarter of the resolution; there a spatial transformer (Jaderberg et al. 2015, "Spatial
+Transformer Networks", which may sit at any depth of a CNN) warps the feature map by an affine
+transform predicted from the map itself. Its last layer starts at zero weights and the identity's
+bias, so training starts from the unwarped frames. Two more convolutions reach one feature vector
+per :data:`CELL_PX`-pixel cell of the warped frame, and the heads read them:
 
-* ``slots`` ``(SLOTS, 7)``: presence logit, dx, dy [scaled], dvx, dvy [scaled], cos and sin of the
-  relative heading of up to ``SLOTS`` vehicles, in no particular order (a set-matching loss pairs
-  them with the labels, see :mod:`perception.losses`);
-* ``occupancy`` ``(LANE_ROWS, CELLS)``: logits of the lane occupancy grid;
-* ``ego_lane`` ``(LANES,)``: logits of the ego's lane index.
+* ``slots`` ``(B, K, 7)``, one slot per cell (``K`` cells): presence logit, dx, dy [scaled], dvx,
+  dvy [scaled], cos and sin of the relative heading. A slot's position is its cell's centre plus a
+  predicted offset, so slots are dense candidates in a fixed order; a one-to-one set-matching loss
+  (:mod:`perception.losses`) teaches one slot per vehicle to fire, which needs no
+  non-maximum suppression afterwards (Sun et al. 2021, "OneNet: Towards End-to-End One-Stage Object
+  Detection");
+* ``occupancy`` ``(B, LANE_ROWS, CELLS)``: logits of the lane occupancy grid, and ``ego_lane``
+  ``(B, LANES)``: logits of the ego's lane index, both from the pooled feature map.
+
+Positions are in the ego's frame: the frames are rendered centred on the ego, with x to the right
+and y downwards, at ``scaling_px_per_m``.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from sims.dataset import LANE_ROWS, SLOTS, FrameSpec
+from sims.dataset import LANE_ROWS, FrameSpec
 
 LANES = 4  # highway-v0's lanes: the ego-lane head's classes
+CELL_PX = 8  # [px] the slot grid's cell: the backbone's total stride
 POSITION_SCALE_M = (64.0, 16.0)  # [m] dx and dy are predicted divided by these
 VELOCITY_SCALE_MPS = 10.0  # [m/s] dvx and dvy are predicted divided by this
+PRESENCE_PRIOR = 0.01  # a slot's presence probability before training: almost every cell is empty
 
 
 @dataclass(frozen=True)
 class PerceptionOutput:
     """The network's raw outputs for a batch."""
 
-    slots: Tensor  # (B, SLOTS, 7)
+    slots: Tensor  # (B, K, 7)
     occupancy: Tensor  # (B, LANE_ROWS, CELLS) logits
     ego_lane: Tensor  # (B, LANES) logits
     theta: Tensor  # (B, 2, 3) the spatial transformer's affine warp
 
 
-def _conv(inputs: int, outputs: int) -> nn.Sequential:
+def _conv(inputs: int, outputs: int, stride: int = 2) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(inputs, outputs, 3, stride=2, padding=1),
+        nn.Conv2d(inputs, outputs, 3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(outputs),
         nn.ReLU(inplace=True),
     )
 
 
 class SpatialTransformer(nn.Module):
-    """Predicts an affine warp from a downsampled input and applies it (identity at start)."""
+    """Predicts an affine warp of a feature map from the map itself and applies it (identity at start).
+
+    :param channels: the feature map's channels.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        pooled = (4, 16)
         self.localisation = nn.Sequential(
-            nn.AvgPool2d(4),
-            _conv(channels, 16),
-            _conv(16, 32),
-            nn.AdaptiveAvgPool2d((2, 4)),
+            nn.AdaptiveAvgPool2d(pooled),
             nn.Flatten(),
-            nn.Linear(32 * 8, 32),
+            nn.Linear(channels * pooled[0] * pooled[1], 32),
             nn.ReLU(inplace=True),
         )
         self.affine = nn.Linear(32, 6)
@@ -64,50 +79,97 @@ class SpatialTransformer(nn.Module):
         with torch.no_grad():
             self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        theta = self.affine(self.localisation(images)).view(-1, 2, 3)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        return F.grid_sample(images, grid, align_corners=False), theta
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        theta = self.affine(self.localisation(features)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, list(features.shape), align_corners=False)
+        return F.grid_sample(features, grid, align_corners=False), theta
 
 
 class StnPerceptionNet(nn.Module):
-    """Spatial transformer, CNN backbone and three heads; see the module docstring.
+    """Convolutions, spatial transformer, dense slots and two global heads; see the module docstring.
 
-    :param frames: the dataset's frame spec (window size and stack length).
+    :param frames: the dataset's frame spec (window size and stack length); the window's sides must
+        be multiples of :data:`CELL_PX`.
     :param width: channels of the first convolution (doubled twice deeper).
     """
 
-    def __init__(self, frames: FrameSpec, width: int = 32) -> None:
+    cell_centres: Tensor  # (K, 2) [m], a buffer
+
+    def __init__(self, frames: FrameSpec, width: int = 16) -> None:
         super().__init__()
-        channels = 3 * frames.stack
+        if frames.width_px % CELL_PX or frames.height_px % CELL_PX:
+            raise ValueError(
+                f"frames of {frames.width_px}x{frames.height_px} px: both sides must be "
+                f"multiples of {CELL_PX}"
+            )
         self.frames = frames
-        self.transformer = SpatialTransformer(channels)
+        self.stem = nn.Sequential(_conv(3 * frames.stack, width), _conv(width, 2 * width))
+        self.transformer = SpatialTransformer(2 * width)
         self.backbone = nn.Sequential(
-            _conv(channels, width),
-            _conv(width, 2 * width),
-            _conv(2 * width, 2 * width),
-            _conv(2 * width, 4 * width),
+            _conv(2 * width, 4 * width), _conv(4 * width, 4 * width, stride=1)
         )
-        pooled = (4, 16)
-        self.pool = nn.AdaptiveAvgPool2d(pooled)
-        features = 4 * width * pooled[0] * pooled[1]
-        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(features, 512), nn.ReLU(inplace=True))
-        self.slots = nn.Linear(512, SLOTS * 7)
-        self.occupancy = nn.Linear(512, LANE_ROWS * frames.cells)
-        self.ego_lane = nn.Linear(512, LANES)
+        self.slot_head = nn.Conv2d(4 * width, 7, 1)
+        bias = self.slot_head.bias
+        assert bias is not None
+        with torch.no_grad():  # every slot starts at a 1% presence (Lin et al. 2017's prior)
+            bias[0] = -math.log((1 - PRESENCE_PRIOR) / PRESENCE_PRIOR)
+        pooled = (2, 8)
+        self.trunk = nn.Sequential(
+            nn.AdaptiveAvgPool2d(pooled),
+            nn.Flatten(),
+            nn.Linear(4 * width * pooled[0] * pooled[1], 128),
+            nn.ReLU(inplace=True),
+        )
+        self.occupancy = nn.Linear(128, LANE_ROWS * frames.cells)
+        self.ego_lane = nn.Linear(128, LANES)
+        self.register_buffer("cell_centres", _cell_centres(frames), persistent=False)
 
     def forward(self, images: Tensor) -> PerceptionOutput:
-        """:param images: ``(B, stack, H, W, 3)`` uint8 frames, as the dataset stores them."""
-        batch = images.shape[0]
-        x = images.permute(0, 1, 4, 2, 3).reshape(batch, -1, *images.shape[2:4]).float() / 255
-        warped, theta = self.transformer(x)
-        hidden = self.trunk(self.pool(self.backbone(warped)))
+        """:param images: ``(B, H, W, 3 * stack)`` uint8 frame stacks (:func:`stack_channels`)."""
+        # A channels-last view, converted in one pass: the CPU's convolutions prefer that layout.
+        return self.forward_pixels(images.permute(0, 3, 1, 2).float().mul_(1 / 255))
+
+    def forward_pixels(self, x: Tensor) -> PerceptionOutput:
+        """:param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1] (what attacks perturb)."""
+        batch = x.shape[0]
+        warped, theta = self.transformer(self.stem(x))
+        features = self.backbone(warped)
+        raw = self.slot_head(features).flatten(2).transpose(1, 2)  # (B, K, 7), row-major cells
+        cell_m = CELL_PX / self.frames.scaling_px_per_m
+        position = (self.cell_centres + raw[..., 1:3] * cell_m) / self.cell_centres.new_tensor(
+            POSITION_SCALE_M
+        )
+        hidden = self.trunk(features)
         return PerceptionOutput(
-            slots=self.slots(hidden).view(batch, SLOTS, 7),
+            slots=torch.cat([raw[..., :1], position, raw[..., 3:]], dim=-1),
             occupancy=self.occupancy(hidden).view(batch, LANE_ROWS, self.frames.cells),
             ego_lane=self.ego_lane(hidden),
             theta=theta,
         )
+
+    def for_inference(self) -> StnPerceptionNet:
+        """A copy in evaluation mode with each batch norm folded into its convolution (faster)."""
+        fused = copy.deepcopy(self).eval()
+        for block in (*fused.stem, *fused.backbone):
+            block[0] = fuse_conv_bn_eval(block[0], block[1])
+            block[1] = nn.Identity()
+        return fused
+
+
+def stack_channels(frames: np.ndarray) -> np.ndarray:
+    """Frame stacks ``(..., stack, H, W, 3)`` as the dataset stores them to the network's input
+    ``(..., H, W, 3 * stack)`` (oldest frame's channels first)."""
+    moved = np.moveaxis(frames, -4, -2)  # (..., H, W, stack, 3)
+    return np.ascontiguousarray(moved).reshape(*moved.shape[:-2], -1)
+
+
+def _cell_centres(frames: FrameSpec) -> Tensor:
+    """``(K, 2)`` the slot cells' centres relative to the ego [m], row-major (rows along y)."""
+    rows, columns = frames.height_px // CELL_PX, frames.width_px // CELL_PX
+    x_px = (torch.arange(columns) + 0.5) * CELL_PX - frames.width_px / 2
+    y_px = (torch.arange(rows) + 0.5) * CELL_PX - frames.height_px / 2
+    y, x = torch.meshgrid(y_px, x_px, indexing="ij")
+    return torch.stack([x.flatten(), y.flatten()], dim=-1) / frames.scaling_px_per_m
 
 
 def scale_targets(vehicles: Tensor) -> Tensor:

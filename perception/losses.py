@@ -3,7 +3,9 @@
 Vehicle slots form a set: each labelled vehicle is paired with one predicted slot by the Hungarian
 algorithm (scipy's ``linear_sum_assignment``) on the L1 distance of positions minus the slot's
 presence probability, as DETR does (Carion et al. 2020). Paired slots learn presence 1 and the
-vehicle's kinematics (L1); the others learn presence 0. The occupancy grid adds a binary
+vehicle's kinematics (L1); the others learn presence 0. With one slot per cell almost every slot is
+empty, so presence uses the focal loss (torchvision's ``sigmoid_focal_loss``; Lin et al. 2017),
+summed and divided by the number of vehicles, as OneNet does. The occupancy grid adds a binary
 cross-entropy and the ego's lane a cross-entropy.
 """
 
@@ -16,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
+from torchvision.ops import sigmoid_focal_loss
 
 from perception.cnn import PerceptionOutput, scale_targets
 
@@ -38,7 +41,7 @@ class LossTerms:
 def match_slots(slots: Tensor, targets: Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pair labelled vehicles with predicted slots, per sample.
 
-    :param slots: ``(B, SLOTS, 7)`` network outputs.
+    :param slots: ``(B, K, 7)`` network outputs.
     :param targets: ``(B, SLOTS, 7)`` scaled labels, presence in column 0.
     :return: for each sample, (slot indices, label indices).
     """
@@ -74,7 +77,9 @@ def perception_loss(
     t = torch.as_tensor(label_index, dtype=torch.long, device=device)
     presence_target = torch.zeros_like(output.slots[..., 0])
     presence_target[b, s] = 1.0
-    presence = F.binary_cross_entropy_with_logits(output.slots[..., 0], presence_target)
+    presence = sigmoid_focal_loss(output.slots[..., 0], presence_target, reduction="sum") / max(
+        len(b), 1
+    )
     if len(b):
         kinematics = F.l1_loss(output.slots[b, s, 1:], targets[b, t, 1:])
     else:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from perception.base import Perceiver
+from perception.camera import CnnPerceiver
 from perception.groundtruth import GroundTruthPerceiver
 from sims.strict import ConfigError
 
 PERCEIVERS: dict[str, type[Perceiver]] = {
     "groundtruth": GroundTruthPerceiver,
+    "cnn": CnnPerceiver,  # the shipped CNN + spatial transformer, from rendered frames
 }
 
 

@@ -1,7 +1,7 @@
 """Training of :class:`~perception.cnn.StnPerceptionNet` on datasets written by ``drive dataset``.
 
-Each epoch runs AdamW over shuffled minibatches (mixed precision on CUDA), then evaluates on the
-validation set (:mod:`perception.evaluate`). The weights with the lowest validation loss are kept
+Each epoch runs AdamW over shuffled minibatches (mixed precision on CUDA; the learning rate decays
+on a cosine to zero over the run), then evaluates on the validation set (:mod:`perception.evaluate`). The weights with the lowest validation loss are kept
 as ``best.safetensors`` with ``card.json`` beside them; ``last.pt`` (weights, optimiser, epoch,
 history) is written after every epoch, atomically, so ``resume`` continues an interrupted run.
 """
@@ -9,10 +9,11 @@ history) is written after every epoch, atomically, so ``resume`` continues an in
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import torch
 from safetensors.torch import save_file
 from torch.utils.tensorboard import SummaryWriter
 
-from perception.cnn import StnPerceptionNet
+from perception.cnn import StnPerceptionNet, stack_channels
+from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import perception_loss
 from sims.dataset import MANIFEST, FrameSpec, load_shards
@@ -37,7 +39,7 @@ class PerceptionTrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
-    width: int = 32
+    width: int = 16
     seed: int = 0
     device: str = "auto"
 
@@ -45,15 +47,6 @@ class PerceptionTrainConfig:
         for name in ("epochs", "batch_size", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is CUDA when present, else the CPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device '{device}'; valid: auto, cpu, cuda")
-    return device
 
 
 def frame_spec(data: Path) -> FrameSpec:
@@ -64,9 +57,18 @@ def frame_spec(data: Path) -> FrameSpec:
     return FrameSpec(**json.loads(manifest.read_text())["config"]["frames"])
 
 
+def load_frames(*folders: Path) -> dict[str, np.ndarray]:
+    """The shards of one or more datasets (:func:`sims.dataset.load_shards`), concatenated, with
+    the images as network input (:func:`~perception.cnn.stack_channels`)."""
+    parts = [load_shards(folder) for folder in folders]
+    loaded = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    loaded["images"] = stack_channels(loaded["images"])
+    return loaded
+
+
 def train_perception(
     config: PerceptionTrainConfig,
-    data: Path,
+    data: Path | Sequence[Path],
     validation: Path,
     out: Path,
     *,
@@ -76,18 +78,27 @@ def train_perception(
 ) -> list[dict[str, Any]]:
     """Train as the module docstring says; return the per-epoch history.
 
+    :param data: the training dataset, or several (rendered with the same frames) used together.
     :param on_batch: called as ``on_batch(done, total)`` with batches over the whole run.
     :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
     """
     device = resolve_device(config.device)
-    frames = frame_spec(data)
-    if frame_spec(validation) != frames:
-        raise ConfigError(f"{validation} was rendered with other frames than {data}")
-    train_set, val_set = load_shards(data), load_shards(validation)
+    folders = [data] if isinstance(data, Path) else list(data)
+    frames = frame_spec(folders[0])
+    for folder in [*folders[1:], validation]:
+        if frame_spec(folder) != frames:
+            raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
+    train_set, val_set = load_frames(*folders), load_frames(validation)
     torch.manual_seed(config.seed)
     model = StnPerceptionNet(frames, width=config.width).to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    batches = -(-len(train_set["images"]) // config.batch_size)
+    total_batches = config.epochs * batches
+    # Cosine decay of the learning rate to zero over the run, stepped per batch.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_batches, 1.0)))
     )
     history: list[dict[str, Any]] = []
     last = out / "last.pt"
@@ -97,17 +108,17 @@ def train_perception(
         state = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
         history = state["history"]
     elif last.exists():
         raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out / "tensorboard"))
     generator = np.random.default_rng(config.seed + len(history))
-    batches = -(-len(train_set["images"]) // config.batch_size)
     for epoch in range(len(history), config.epochs):
         started = time.perf_counter()
         losses = _train_epoch(
-            model, optimiser, train_set, config, device, generator, epoch, on_batch
+            model, optimiser, schedule, train_set, config, device, generator, epoch, on_batch
         )
         figures, validation_loss = evaluate(model, val_set, device=device)
         record = {
@@ -121,9 +132,16 @@ def train_perception(
         for key, value in record.items():
             writer.add_scalar(f"perception/{key}", value, (epoch + 1) * batches)
         if record["validation_loss"] <= min(r["validation_loss"] for r in history):
-            _save_best(model, out, {"config": asdict(config), "frames": asdict(frames), **record})
+            _save_best(
+                model, out, {"config": asdict(config), "frame_spec": asdict(frames), **record}
+            )
         _atomic_torch_save(
-            {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history},
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict(),
+                "history": history,
+            },
             last,
         )
         if on_epoch is not None:
@@ -135,6 +153,7 @@ def train_perception(
 def _train_epoch(
     model: StnPerceptionNet,
     optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     data: dict[str, np.ndarray],
     config: PerceptionTrainConfig,
     device: str,
@@ -160,6 +179,7 @@ def _train_epoch(
         scaler.scale(terms.total).backward()
         scaler.step(optimiser)
         scaler.update()
+        schedule.step()
         losses.append(float(terms.total.detach()))
         if on_batch is not None:
             on_batch(epoch * batches + index + 1, config.epochs * batches)

@@ -247,6 +247,19 @@ def test_train_perception_trains_on_a_dataset_and_refuses_a_bad_one(write_scenar
     trained = drive(*args, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8")
     assert trained.returncode == 0, trained.stderr
     assert "epoch   1" in trained.stdout and (tmp_path / "run" / "best.safetensors").exists()
+    out = tmp_path / "bench" / "perception.json"
+    bench = drive("bench", "perception", "--weights", str(tmp_path / "run"), "--data", str(data),
+                  "--json", str(out), "--seconds", "0.05")  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    document = json.loads(out.read_text())
+    for key in ("position_mae_m", "velocity_mae_mps", "presence_f1", "frames_per_s_cpu_b256"):
+        assert key in document
+    assert [row["batch"] for row in document["throughput"] if row["device"] == "cpu"] == [1, 256]
+    assert set(document["robustness"]) == {
+        "fgsm", "pgd", "noise", "scale", "brightness", "colour-swap",
+    }  # fmt: skip
+    assert (out.parent / "perception-frame.png").exists()
+    assert (out.parent / "perception-robustness.png").exists()
     missing = drive("train-perception", "--data", str(tmp_path), "--validation", str(data),
                     "--out", str(tmp_path / "other"))  # fmt: skip
     assert missing.returncode == 2 and "manifest.json" in missing.stderr

@@ -8,11 +8,11 @@ import pytest
 
 from control.base import Command, Controller
 from control.registry import CONTROLLERS, make_controller
-from perception.base import SceneState
+from perception.base import Perceiver, SceneState
 from perception.registry import PERCEIVERS, make_perceiver
 from planning.base import Plan
 from planning.registry import PLANNERS, make_planner
-from sims.env import SimEnv
+from sims.env import SimEnv, SimFrame
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 from tests.helpers import car, highway_scene
@@ -26,20 +26,25 @@ SCENARIO = Scenario(
 )
 
 
-@pytest.fixture(scope="module")
-def frames():
-    sim = SimEnv(SCENARIO, render=True)
-    frame = sim.reset(seed=5)
-    out = [frame]
-    for _ in range(5):
-        frame = sim.step(acceleration_mps2=0.0, steering_rad=0.0).frame
-        out.append(frame)
+def rendered_frames(perceiver: Perceiver) -> list[SimFrame]:
+    """Six frames of a short episode, rendered as ``perceiver``'s camera sees them (if it has one)."""
+    camera = perceiver.camera
+    sim = SimEnv(SCENARIO, render=True, view=camera.view() if camera is not None else None)
+    try:
+        frame = sim.reset(seed=5)
+        out = [frame]
+        for _ in range(5):
+            frame = sim.step(acceleration_mps2=0.0, steering_rad=0.0).frame
+            out.append(frame)
+    finally:
+        sim.close()
     return out
 
 
 @pytest.mark.parametrize("name", PERCEIVERS)
-def test_perceivers_return_a_timed_scene_with_the_ego_lane(name, frames):
+def test_perceivers_return_a_timed_scene_with_the_ego_lane(name):
     perceiver = make_perceiver(name)
+    frames = rendered_frames(perceiver)
     for frame in frames:
         scene = perceiver.perceive(frame)
         assert isinstance(scene, SceneState)

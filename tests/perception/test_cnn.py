@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from drive.dataset import generate
-from perception.cnn import StnPerceptionNet, scale_targets
+from perception.cnn import StnPerceptionNet, scale_targets, stack_channels, unscale_slots
 from perception.evaluate import figures
 from perception.losses import match_slots, perception_loss
 from perception.train import PerceptionTrainConfig, train_perception
@@ -20,12 +21,41 @@ SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=1.0, stack=2, str
 def test_spatial_transformer_starts_as_the_identity_warp():
     torch.manual_seed(0)
     model = StnPerceptionNet(SMALL)
-    images = torch.randint(0, 255, (2, SMALL.stack, SMALL.height_px, SMALL.width_px, 3))
-    x = images.permute(0, 1, 4, 2, 3).reshape(2, -1, SMALL.height_px, SMALL.width_px) / 255
-    warped, theta = model.transformer(x.float())
+    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    features = model.stem(images.permute(0, 3, 1, 2).float() / 255)
+    warped, theta = model.transformer(features)
     identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(2, 2, 3)
     torch.testing.assert_close(theta, identity)
-    torch.testing.assert_close(warped, x.float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(warped, features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(model(images).theta, identity)
+
+
+def test_slots_sit_on_their_cells_and_inference_folding_changes_nothing():
+    torch.manual_seed(0)
+    model = StnPerceptionNet(SMALL, width=8).eval()
+    nn.init.zeros_(model.slot_head.weight)
+    nn.init.zeros_(model.slot_head.bias[1:])
+    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    slots = unscale_slots(model(images).slots)
+    # 128 x 32 px at 1 px/m in cells of 8 px: 16 x 4 cells, the first centred 60 m behind, 12 m left
+    assert slots.shape == (2, 64, 7)
+    torch.testing.assert_close(slots[0, 0, 1:3], torch.tensor([-60.0, -12.0]))
+    torch.testing.assert_close(slots[0, 17, 1:3], torch.tensor([-52.0, -4.0]))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+        reference, fused = model(images), model.for_inference()(images)
+    torch.testing.assert_close(fused.slots, reference.slots, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fused.occupancy, reference.occupancy, atol=1e-4, rtol=1e-4)
+
+
+def test_frame_stacks_become_channels_oldest_first():
+    frames = np.arange(2 * 3 * 2 * 4 * 3, dtype=np.uint8).reshape(2, 3, 2, 4, 3)
+    stacked = stack_channels(frames)
+    assert stacked.shape == (2, 2, 4, 9)
+    np.testing.assert_array_equal(stacked[1, 1, 2, 3:6], frames[1, 1, 1, 2])
 
 
 def test_slots_are_matched_as_a_set():
@@ -88,7 +118,7 @@ def test_a_tiny_training_run_lowers_the_loss_and_keeps_the_best_weights(tmp_path
 
 def test_loss_has_every_term():
     model = StnPerceptionNet(SMALL, width=8)
-    images = torch.randint(0, 255, (3, SMALL.stack, SMALL.height_px, SMALL.width_px, 3))
+    images = torch.randint(0, 255, (3, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
     vehicles = torch.zeros(3, SLOTS, 7)
     vehicles[:, 0] = torch.tensor([1.0, 10.0, 0.0, 1.0, 0.0, 1.0, 0.0])
     terms = perception_loss(

@@ -1,0 +1,114 @@
+"""``CnnPerceiver``: the other road users read off rendered bird's-eye frames by the shipped network.
+
+The perceiver keeps the last frames the simulator rendered around the ego and, at every step, runs
+:class:`~perception.cnn.StnPerceptionNet` on the newest stack (the frames its dataset was made with,
+:attr:`~sims.dataset.FrameSpec.stride_steps` apart; until the stack has filled, the oldest frame
+stands in for the missing ones). Slots whose presence probability passes
+:data:`~perception.evaluate.PRESENCE_THRESHOLD` become vehicles.
+
+The ego's own state and the lane geometry come from localisation and the map, which the simulator's
+ground truth stands for here, as it does for any camera-based stack: the camera sees the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from perception.base import Perceiver, SceneState
+from perception.cnn import StnPerceptionNet, unscale_slots
+from perception.device import resolve_device
+from perception.evaluate import PRESENCE_THRESHOLD
+from sims.dataset import FrameSpec
+from sims.env import SimFrame
+from sims.groundtruth import EgoState, VehicleState
+from sims.strict import ConfigError
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
+VEHICLE_LENGTH_M = 5.0  # [m] highway-env's Vehicle.LENGTH: every vehicle of highway-v0 is this long
+VEHICLE_WIDTH_M = 2.0  # [m] highway-env's Vehicle.WIDTH
+
+
+def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet, dict]:
+    """The network in ``folder`` (``best.safetensors`` and ``card.json``), ready for inference.
+
+    :return: the network (batch norms folded) and its card.
+    """
+    weights, card_path = folder / "best.safetensors", folder / "card.json"
+    for path in (weights, card_path):
+        if not path.exists():
+            raise ConfigError(f"{folder}: no {path.name}; train one with `drive train-perception`")
+    card = json.loads(card_path.read_text())
+    network = StnPerceptionNet(FrameSpec(**card["frame_spec"]), width=card["config"]["width"])
+    network.load_state_dict(load_file(weights))
+    return network.for_inference().to(device), card
+
+
+class CnnPerceiver(Perceiver):
+    """Perceives the other vehicles from frames with the network in ``folder``; see the module docstring.
+
+    :param folder: the trained network (the shipped one by default).
+    :param device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    """
+
+    def __init__(self, folder: Path = SHIPPED_WEIGHTS, *, device: str = "auto") -> None:
+        super().__init__()
+        self.device = resolve_device(device)
+        self.network, self.card = load_network(folder, device=self.device)
+        self.frames: FrameSpec = self.network.frames
+        self.camera = self.frames
+        self._frames: deque[np.ndarray] = deque(maxlen=self._history)
+        self._next_id = 0
+
+    @property
+    def _history(self) -> int:
+        """Frames kept: from the stack's oldest frame to the newest."""
+        return (self.frames.stack - 1) * self.frames.stride_steps + 1
+
+    def reset(self) -> None:
+        self._frames.clear()
+
+    def _perceive(self, frame: SimFrame) -> SceneState:
+        if frame.image is None:
+            raise RuntimeError(
+                "CnnPerceiver needs rendered frames: build SimEnv with its camera view"
+            )
+        expected = (self.frames.height_px, self.frames.width_px)
+        if frame.image.shape[:2] != expected:
+            raise RuntimeError(
+                f"frames of {frame.image.shape[:2]} px, the network reads {expected}"
+            )
+        if not self._frames:
+            self._frames.extend([frame.image] * (self._history - 1))
+        self._frames.append(frame.image)
+        stack = np.concatenate(list(self._frames)[:: self.frames.stride_steps], axis=-1)
+        with torch.inference_mode():
+            output = self.network(torch.from_numpy(stack[None]).to(self.device))
+        slots = unscale_slots(output.slots[0]).cpu().numpy()
+        truth = frame.truth
+        vehicles = tuple(
+            self._vehicle(row, truth.ego) for row in slots if row[0] > PRESENCE_THRESHOLD
+        )
+        return SceneState(time_s=truth.time_s, ego=truth.ego, vehicles=vehicles, lanes=truth.lanes)
+
+    def _vehicle(self, row: np.ndarray, ego: EgoState) -> VehicleState:
+        """A detected slot (presence, dx, dy, dvx, dvy, cos, sin) in world coordinates."""
+        _, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
+        vx = ego.speed_mps * math.cos(ego.heading_rad) + dvx
+        vy = ego.speed_mps * math.sin(ego.heading_rad) + dvy
+        self._next_id += 1  # detections are not tracked: each one is a new road user
+        return VehicleState(
+            vehicle_id=-self._next_id,
+            x_m=ego.x_m + dx,
+            y_m=ego.y_m + dy,
+            heading_rad=ego.heading_rad + math.atan2(sin, cos),
+            speed_mps=math.hypot(vx, vy),
+            length_m=VEHICLE_LENGTH_M,
+            width_m=VEHICLE_WIDTH_M,
+        )
