@@ -132,9 +132,16 @@ def train_perception(
         for key, value in record.items():
             writer.add_scalar(f"perception/{key}", value, (epoch + 1) * batches)
         if record["validation_loss"] <= min(r["validation_loss"] for r in history):
-            _save_best(
-                model, out, {"config": asdict(config), "frame_spec": asdict(frames), **record}
-            )
+            card = {
+                "config": asdict(config),
+                "frame_spec": asdict(frames),
+                "data": [str(folder) for folder in folders],
+                "validation": str(validation),
+                "training_samples": len(train_set["images"]),
+                "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
+                **record,
+            }
+            _save_best(model, out, card)
         _atomic_torch_save(
             {
                 "model": model.state_dict(),
@@ -193,6 +200,7 @@ def _save_best(model: StnPerceptionNet, out: Path, card: dict[str, Any]) -> None
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, handle.name
     )
+    os.chmod(handle.name, 0o644)  # temporary files are private; weights are meant to be shared
     os.replace(handle.name, out / "best.safetensors")
     with tempfile.NamedTemporaryFile("w", dir=out, suffix=".json", delete=False) as text:
         json.dump(card, text, indent=2)

@@ -121,6 +121,18 @@ def test_rollout_records_a_video(write_scenario, tmp_path):
     assert len(read_video(tmp_path / "v.mp4")) == 45  # 3 s at 15 Hz
 
 
+def test_rollout_perceives_from_pixels_with_the_shipped_network(write_scenario, tmp_path):
+    out = tmp_path / "cnn.json"
+    args = ("rollout", "--scenario", str(write_scenario(SHORT)), "--perception", "cnn")
+    result = drive(*args, "--json", str(out), "--video", str(tmp_path / "cnn.mp4"))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["config"]["stack"]["perception"] == "cnn"
+    assert document["timing"]["episodes"][0]["perception_ms"] > 0.1  # a network ran
+    frames = read_video(tmp_path / "cnn.mp4")
+    assert len(frames) == 45 and frames[0].shape[1] >= 256  # what the camera saw
+
+
 def test_demo_writes_a_video_of_road_and_vehicles_and_metrics(tmp_path):
     result = drive("demo", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
