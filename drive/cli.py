@@ -10,17 +10,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from drive import cli_perception
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
+from drive.progress import progress_bar
 from drive.report import (
     aggregate_table,
     control_bench_table,
@@ -154,14 +148,7 @@ def eval_suite(
     console.print(
         f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    ) as progress:
+    with progress_bar(console, status=True) as progress:
         task = progress.add_task("episodes", total=total, status="")
         failures: list[str] = []
         finished: list[JudgedEpisode] = []
@@ -262,14 +249,7 @@ def train_planner(
     load_scenario(scenario)  # fail now on an unknown scenario
     command = "drive train " + " ".join(sys.argv[2:])
     console.print(f"Training [bold]{algo}[/] with the {extractor} extractor in {scenario}: {out}")
-    with Progress(
-        TextColumn("steps"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "steps", status=True) as progress:
         task = progress.add_task("steps", total=steps, status="")
         try:
             state = train(
@@ -327,9 +307,7 @@ def baseline_train(
         TRAINING_ENV if sim == "highway-env" else f"highway-v0 on the batched engine ({envs} envs)"
     )
     console.print(f"Training highway-env's documented DQN on {where} for {steps} steps")
-    with Progress(
-        TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
+    with progress_bar(console, "steps") as progress:
         task = progress.add_task("steps", total=steps)
         wall_s = train_baseline(
             steps,
@@ -358,14 +336,7 @@ def baseline_eval(
 
     resolve(policy)  # fail now, with one line, if there is no policy
     loaded = load_scenario(scenario)
-    with Progress(
-        TextColumn("episodes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "episodes", status=True) as progress:
         task = progress.add_task("episodes", total=episodes, status="")
         finished: list[BaselineEpisode] = []
 
@@ -413,9 +384,7 @@ def bench_control(
     from drive.manoeuvres import MANOEUVRES
 
     total = len(CONTROLLERS) * len(MANOEUVRES)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("manoeuvres", total=total)
         document, runs = run_control_bench(
             on_run=lambda controller, name: progress.update(
@@ -454,13 +423,7 @@ def bench_sim(
             raise ValueError
     except ValueError:
         raise typer.BadParameter(f"--batches must be positive integers, got {batches!r}") from None
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("starting", total=2 * fidelity_episodes)
         document = run_sim_bench(
             batches=sizes,
@@ -478,14 +441,7 @@ def bench_sim(
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
     """Run a rollout under a progress bar; on Ctrl-C, keep what finished in the JSON."""
     finished: list[EpisodeResult] = []
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with progress_bar(console, status=True) as progress:
         task = progress.add_task("episodes", total=request.episodes, status="")
 
         def on_episode(result: EpisodeResult) -> None:

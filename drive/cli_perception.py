@@ -11,15 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from drive.jsonio import write_json
+from drive.progress import progress_bar
 
 console = Console()
 
@@ -51,14 +49,7 @@ def dataset(
         seed=seed,
         sample_every_steps=sample_every_steps,
     )
-    with Progress(
-        TextColumn("episodes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)
         store = generate(config, out, on_episode=lambda seed: progress.advance(task))
     samples = sum(entry["samples"] for entry in store.manifest["shards"])
@@ -90,14 +81,7 @@ def train_perception_command(
         seed=seed,
         device=device,
     )
-    with Progress(
-        TextColumn("batches"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, "batches", remaining=True) as progress:
         task = progress.add_task("batches", total=None)
         history = train_perception(
             config,

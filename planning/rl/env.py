@@ -63,8 +63,13 @@ class PlanningEnv(gym.Env):
     def __init__(self, config: EnvConfig | None = None) -> None:
         self.config = config or EnvConfig()
         self.scenario = load_scenario(self.config.scenario)
-        self.sim = SimEnv(self.scenario)
         self.perceiver = make_perceiver(self.config.perception)
+        camera = self.perceiver.camera  # a perceiver that reads frames has them rendered
+        self.sim = SimEnv(
+            self.scenario,
+            render=camera is not None,
+            view=camera.view() if camera is not None else None,
+        )
         self.controller = make_controller(self.config.controller, dt_s=self.sim.dt_s)
         self.executor = PolicyExecutor(safety_layer=self.config.safety_layer)
         self.steps_per_decision = max(1, round(DECISION_PERIOD_S / self.sim.dt_s))
