@@ -107,7 +107,7 @@ def run_perception_bench(
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
-        "weights": str(weights),
+        "weights": _shown(weights),
         "data": {"folder": str(data), "frames": len(held_out["images"])},
         **asdict(overall),
         "bands": bands(found.slots, held_out["vehicles"]),
@@ -131,6 +131,14 @@ def run_perception_bench(
         stage("robustness")
         document["robustness"] = robustness_report(network, held_out)
     return _json_safe(document), held_out, network
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (as the JSON shows it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _json_safe(value: Any) -> Any:
