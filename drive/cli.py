@@ -49,17 +49,23 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for demo.mp4 and metrics.json.")] = Path("out"),
     scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = DEFAULT_SCENARIO,
     seed: Annotated[int, typer.Option(min=0, help="Episode seed.")] = 0,
+    perception: Annotated[
+        str, typer.Option(help="Perception name (cnn: from pixels; the video shows its camera).")
+    ] = _DEMO.perception,
 ) -> None:
     """Drive one episode with the default stack; write a video and its metrics."""
+    spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
+    loaded = load_scenario(scenario)
+    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
     request = RolloutRequest(
-        scenario=load_scenario(scenario),
-        stack=_DEMO,
+        scenario=loaded,
+        stack=spec,
         episodes=1,
         seed=seed,
         video_path=out / "demo.mp4",
     )
     console.print(
-        f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(_DEMO)}"
+        f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(spec)}"
     )
     document = _run_with_progress(request, out / "metrics.json")
     console.print(episodes_table(document["episodes"]))
