@@ -99,7 +99,7 @@ def run_perception_bench(
         if on_stage is not None:
             on_stage(name)
 
-    network, card = load_network(weights)
+    network, _ = load_network(weights)
     held_out = load_frames(data)
     stage("figures")
     found = predict(network, held_out)
