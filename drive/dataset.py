@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from drive.stack import Stack, StackSpec
-from sims.dataset import DatasetConfig, ShardStore, label
+from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
 from sims.env import SimEnv
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
@@ -37,16 +37,25 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     stack.reset()
     samples: list[dict[str, np.ndarray]] = []
     pending: list[np.ndarray] = []
+    scenes: list[np.ndarray] = []
     try:
         frame = sim.reset(seed=seed)
         for step_index in itertools.count():
             until_sample = -step_index % config.sample_every_steps
             if until_sample <= reach and until_sample % frames.stride_steps == 0:
                 pending.append(sim.render())
+                scenes.append(scene_rows(frame.truth, frames))
             if until_sample == 0:
                 if len(pending) == frames.stack:
-                    samples.append({"images": np.stack(pending), **label(frame.truth, frames)})
-                pending = []
+                    samples.append(
+                        {
+                            "images": np.stack(pending),
+                            **label(frame.truth, frames),
+                            "scene": np.stack(scenes),
+                            "lanes": np.int64(lane_count(sim)),
+                        }
+                    )
+                pending, scenes = [], []
             scene = stack.perceiver.perceive(frame)
             command = stack.controller.control(scene.ego, stack.planner.plan(scene))
             step = sim.step(
@@ -58,6 +67,12 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     finally:
         sim.close()
     return samples
+
+
+def lane_count(sim: SimEnv) -> int:
+    """The number of lanes of the road the ego drives on (side by side, all of them)."""
+    env = sim.highway_env
+    return len(env.road.network.all_side_lanes(env.vehicle.lane_index))
 
 
 def generate(

@@ -8,7 +8,11 @@ truth of the last one:
   dvx, dvy [m/s] relative to the ego in the world frame, cosine and sine of the relative heading;
 * ``occupancy`` ``(LANE_ROWS, CELLS)``: 1 where a vehicle's centre lies, by lane relative to the
   ego's lane (rows, left to right) and by ``CELL_M`` of distance (columns, back to front);
-* ``ego_lane``: the ego's lane index.
+* ``ego_lane``: the ego's lane index;
+* ``scene`` ``(stack, SCENE_ROWS, 6)`` float64, one block per frame: the ego (row 0) and the vehicles
+  in or near that frame's window, nearest first, as presence, x, y [m] in the world, heading [rad],
+  length, width [m]. With ``lanes`` (the road's lane count) this is all it takes to redraw the
+  frame's layout or its vehicles' boxes (:mod:`perception.layout`), for each frame of the stack.
 
 Samples are written in shards (``shard-00000.npz``...) of whole episodes; ``manifest.json`` lists
 the finished shards with their seeds, so an interrupted generation resumes at the first missing one.
@@ -34,6 +38,8 @@ SLOTS = 10  # vehicles labelled per sample, nearest first
 LANE_WIDTH_M = 4.0  # [m] highway-env's StraightLane.DEFAULT_WIDTH
 LANE_ROWS = 7  # occupancy rows: lanes -3..+3 relative to the ego's
 CELL_M = 8.0  # [m] occupancy column length
+SCENE_ROWS = 24  # vehicles kept per frame in ``scene``, the ego included
+SCENE_MARGIN_M = 6.0  # [m] vehicles this far outside the window can still show part of themselves
 MANIFEST = "manifest.json"
 
 
@@ -119,6 +125,27 @@ def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
         "occupancy": occupancy,
         "ego_lane": np.int64(ego.lane.index),
     }
+
+
+def scene_rows(truth: GroundTruth, spec: FrameSpec) -> np.ndarray:
+    """The ``scene`` block of one frame; see the module docstring.
+
+    :param truth: the ground truth at the frame.
+    :param spec: the rendered window, centred on the ego.
+    :return: ``(SCENE_ROWS, 6)`` float64: presence, x_m, y_m, heading_rad, length_m, width_m.
+    """
+    ego = truth.ego
+    near = [
+        vehicle
+        for vehicle in truth.vehicles
+        if abs(vehicle.x_m - ego.x_m) <= spec.half_length_m + SCENE_MARGIN_M
+        and abs(vehicle.y_m - ego.y_m) <= spec.half_width_m + SCENE_MARGIN_M
+    ]
+    near.sort(key=lambda vehicle: math.hypot(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m))
+    rows = np.zeros((SCENE_ROWS, 6), dtype=np.float64)
+    for row, item in enumerate([ego, *near][:SCENE_ROWS]):
+        rows[row] = (1.0, item.x_m, item.y_m, item.heading_rad, item.length_m, item.width_m)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from drive.dataset import generate
-from sims.dataset import CELL_M, LANE_ROWS, SLOTS, DatasetConfig, FrameSpec, label, load_shards
+from sims.dataset import (
+    CELL_M,
+    LANE_ROWS,
+    SCENE_ROWS,
+    SLOTS,
+    DatasetConfig,
+    FrameSpec,
+    label,
+    load_shards,
+)
 from sims.groundtruth import EgoState, GroundTruth, LaneId, VehicleState
 from sims.strict import ConfigError
 
@@ -70,6 +79,8 @@ def test_generation_writes_shards_resumes_and_refuses_other_settings(tmp_path):
     assert data["images"].shape == (samples, 2, 32, 128, 3) and data["images"].dtype == np.uint8
     assert data["images"].std() > 10  # road, markings and cars, not a blank frame
     assert data["vehicles"].shape == (samples, SLOTS, 7)
+    assert data["scene"].shape == (samples, 2, SCENE_ROWS, 6) and (data["lanes"] == 4).all()
+    assert (data["scene"][:, :, 0, 0] == 1).all()  # every frame's block starts with the ego
     # Resume: a lost shard is made again, the finished one is kept as it was.
     (tmp_path / "shard-00001.npz").unlink()
     manifest["shards"] = manifest["shards"][:1]
