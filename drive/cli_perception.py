@@ -68,10 +68,13 @@ def train_perception_command(
     width: Annotated[int, typer.Option(min=1, help="Channels of the first convolution.")] = 16,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    select: Annotated[
+        str, typer.Option(help="Keep the epoch with the lowest validation loss, or the best F1.")
+    ] = "loss",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
     """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
-    from perception.train import PerceptionTrainConfig, train_perception
+    from perception.train import PerceptionTrainConfig, selection_key, train_perception
 
     config = PerceptionTrainConfig(
         epochs=epochs,
@@ -80,6 +83,7 @@ def train_perception_command(
         width=width,
         seed=seed,
         device=device,
+        select=select,
     )
     with progress_bar(console, "batches", remaining=True) as progress:
         task = progress.add_task("batches", total=None)
@@ -98,7 +102,7 @@ def train_perception_command(
                 highlight=False,
             ),
         )
-    best = min(history, key=lambda record: record["validation_loss"])
+    best = min(history, key=lambda record: selection_key(record, select))
     console.print(f"Best weights: {out / 'best.safetensors'} (epoch {best['epoch']})")
 
 

@@ -30,6 +30,16 @@ from perception.losses import perception_loss
 from sims.dataset import MANIFEST, FrameSpec, load_shards
 from sims.strict import ConfigError
 
+SELECTIONS = ("loss", "f1")
+
+
+def selection_key(record: dict[str, Any], select: str) -> tuple[float, float]:
+    """Lower is better: the epoch record's rank under the ``select`` rule."""
+    if select == "loss":
+        return (record["validation_loss"], 0.0)
+    position = record["position_mae_m"]
+    return (-record["presence_f1"], position if math.isfinite(position) else math.inf)
+
 
 @dataclass(frozen=True)
 class PerceptionTrainConfig:
@@ -42,11 +52,17 @@ class PerceptionTrainConfig:
     width: int = 16
     seed: int = 0
     device: str = "auto"
+    # Which epoch's weights are kept: the lowest validation loss, or the highest validation
+    # presence F1 (ties to the lower position error). On a small training set the loss can rise
+    # from the first epochs on while the detections still improve, and "loss" keeps an early epoch.
+    select: str = "loss"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
 
 
 def frame_spec(data: Path) -> FrameSpec:
@@ -131,7 +147,9 @@ def train_perception(
         history.append(record)
         for key, value in record.items():
             writer.add_scalar(f"perception/{key}", value, (epoch + 1) * batches)
-        if record["validation_loss"] <= min(r["validation_loss"] for r in history):
+        if selection_key(record, config.select) <= min(
+            selection_key(r, config.select) for r in history
+        ):
             card = {
                 "config": asdict(config),
                 "frame_spec": asdict(frames),

@@ -127,3 +127,17 @@ def test_loss_has_every_term():
     assert terms.total.requires_grad
     assert min(terms.presence, terms.kinematics, terms.occupancy, terms.ego_lane) > 0
     assert scale_targets(vehicles)[0, 0, 1] == pytest.approx(10 / 64)
+
+
+def test_the_kept_epoch_is_the_lowest_loss_or_the_best_f1():
+    from perception.train import selection_key
+
+    records = [
+        {"validation_loss": 4.0, "presence_f1": 0.0, "position_mae_m": float("nan")},
+        {"validation_loss": 5.0, "presence_f1": 0.9, "position_mae_m": 0.6},
+        {"validation_loss": 5.5, "presence_f1": 0.9, "position_mae_m": 0.5},
+    ]
+    assert min(records, key=lambda r: selection_key(r, "loss")) is records[0]
+    assert min(records, key=lambda r: selection_key(r, "f1")) is records[2]
+    with pytest.raises(ConfigError, match="select must be one of loss, f1"):
+        PerceptionTrainConfig(select="recall")
