@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive import cli_perception
+from drive import cli_detector, cli_gan, cli_perception, cli_vision
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
 from drive.progress import progress_bar
@@ -482,7 +482,12 @@ def _describe(spec: StackSpec) -> str:
 # The perception commands live in their own module (this one is long enough).
 app.command("dataset")(cli_perception.dataset)
 app.command("train-perception")(cli_perception.train_perception_command)
+app.command("train-detector")(cli_detector.train_detector_command)
+app.command("detect")(cli_detector.detect_command)
+app.command("train-gan")(cli_gan.train_gan_command)
+app.command("synthesize")(cli_vision.synthesize_command)
 bench_app.command("perception")(cli_perception.bench_perception)
+bench_app.command("vision")(cli_vision.bench_vision)
 
 
 def main() -> None:

@@ -262,3 +262,45 @@ def perception_bench_table(document: dict[str, Any]) -> Table:
                 _format(row["velocity_mae_mps"]),
             )
     return table
+
+
+VISION_TARGETS = {  # issue 9's done-when figures
+    "detector_map50": ">= 0.95",
+    "cgan_psnr_db": ">= 25",
+    "cgan_ssim": ">= 0.85",
+}
+
+
+def vision_bench_table(document: dict[str, Any]) -> Table:
+    """The detector's and the GANs' figures on held-out frames, with their targets."""
+    table = Table(
+        title=f"Vision modules on {document['frames']} held-out frames", title_justify="left"
+    )
+    for column in ("figure", "value", "target", "device"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    devices = document["device"]
+    rows = [
+        ("detector_map50", "detector"),
+        ("detector_map", "detector"),
+        ("detector_frames_per_s", "detector"),
+        ("cgan_psnr_db", "cgan"),
+        ("cgan_ssim", "cgan"),
+        ("cgan_frames_per_s", "cgan"),
+        ("baseline_markings_psnr_db", "cgan"),
+        ("baseline_markings_ssim", "cgan"),
+        ("baseline_painted_psnr_db", "cgan"),
+        ("baseline_painted_ssim", "cgan"),
+        ("frechet_own_cgan", "frechet"),
+        ("frechet_own_dcgan", "frechet"),
+        ("frechet_own_shuffled", "frechet"),
+    ]
+    for key, device in rows:
+        table.add_row(key, _format(document[key]), VISION_TARGETS.get(key, ""), devices[device])
+    ordered = (
+        document["frechet_own_cgan"]
+        < document["frechet_own_dcgan"]
+        < document["frechet_own_shuffled"]
+    )
+    table.add_section()
+    table.add_row("cgan < dcgan < shuffled", "yes" if ordered else "no", "yes", "")
+    return table

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from sims.groundtruth import GroundTruth
+from sims.groundtruth import EgoState, GroundTruth, VehicleState
 from sims.strict import ConfigError
 
 SLOTS = 10  # vehicles labelled per sample, nearest first
@@ -143,7 +143,9 @@ def scene_rows(truth: GroundTruth, spec: FrameSpec) -> np.ndarray:
     ]
     near.sort(key=lambda vehicle: math.hypot(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m))
     rows = np.zeros((SCENE_ROWS, 6), dtype=np.float64)
-    for row, item in enumerate([ego, *near][:SCENE_ROWS]):
+    kept: list[EgoState | VehicleState] = [ego]
+    kept.extend(near[: SCENE_ROWS - 1])
+    for row, item in enumerate(kept):
         rows[row] = (1.0, item.x_m, item.y_m, item.heading_rad, item.length_m, item.width_m)
     return rows
 

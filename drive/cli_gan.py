@@ -1,0 +1,100 @@
+"""The ``drive train-gan`` command: a pix2pix layout-to-frame GAN or a DCGAN of frames.
+
+It is registered on the ``drive`` app in :mod:`drive.cli`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from drive.progress import progress_bar
+
+console = Console()
+
+
+def _describe(record: dict[str, Any]) -> str:
+    """One epoch's line: losses, and the validation figures of a cgan."""
+    text = (
+        f"epoch {record['epoch']:>3}: D {record['discriminator']:.3f}, "
+        f"G adversarial {record['adversarial']:.3f}"
+    )
+    if "l1" in record:
+        text += (
+            f", L1 {record['l1']:.4f}, validation PSNR {record['validation_psnr_db']:.2f} dB, "
+            f"SSIM {record['validation_ssim']:.4f}"
+        )
+    return text + f" ({record['wall_s']:.0f} s)"
+
+
+def train_gan_command(
+    kind: Annotated[str, typer.Option(help="cgan (layout to frame, pix2pix) or dcgan.")],
+    data: Annotated[
+        list[Path], typer.Option(help="Training dataset (drive dataset --out); repeat for more.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder of the run: weights, card, samples, last.pt.")],
+    validation: Annotated[
+        Path | None,
+        typer.Option(help="Validation dataset, other seeds (default: the last tenth of --data)."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training frames.")] = 10,
+    steps: Annotated[
+        int, typer.Option(min=0, help="Batches in all, instead of --epochs (0: use --epochs).")
+    ] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Frames per step.")] = 16,
+    width: Annotated[int, typer.Option(min=1, help="Channels of the outermost layers.")] = 16,
+    l1_weight: Annotated[float, typer.Option(min=0.0, help="cgan: weight of the L1 term.")] = 100.0,
+    real_label: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="Discriminator target for real frames.")
+    ] = 1.0,
+    instance_noise: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Noise on the discriminator's input, decaying to 0."),
+    ] = 0.0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train a GAN of rendered frames; keep the generator as safetensors with a card."""
+    from perception.train_gan import GanTrainConfig, train_gan
+
+    config = GanTrainConfig(
+        kind=kind,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        width=width,
+        l1_weight=l1_weight,
+        real_label=real_label,
+        instance_noise=instance_noise,
+        seed=seed,
+        device=device,
+    )
+    command = shlex.join(["drive", *sys.argv[1:]])
+    with progress_bar(console, "batches", status=True, remaining=True) as progress:
+        task = progress.add_task("batches", total=None, status="loading frames")
+        history = train_gan(
+            config,
+            data,
+            validation,
+            out,
+            resume=resume,
+            command=command,
+            on_batch=lambda done, total, losses: progress.update(
+                task,
+                completed=done,
+                total=total,
+                status=" ".join(f"{name} {value:.3f}" for name, value in losses.items()),
+            ),
+            on_epoch=lambda record: progress.console.print(_describe(record), highlight=False),
+        )
+    if kind == "cgan" and history:
+        best = max(history, key=lambda record: record["validation_psnr_db"])
+        console.print(f"Best generator: {out / 'best.safetensors'} (epoch {best['epoch']})")
+    else:
+        console.print(f"Generator: {out / 'best.safetensors'}; samples: {out / 'samples.png'}")

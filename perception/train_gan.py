@@ -1,0 +1,445 @@
+"""Training of the generative models of :mod:`perception.gan` on frames written by ``drive dataset``.
+
+Both kinds follow their papers' recipe: Adam at 2e-4 with beta1 0.5, one discriminator step then
+one generator step per batch, the non-saturating GAN loss on logits.
+
+- ``cgan`` (pix2pix): the generator's loss is the adversarial term plus ``l1_weight`` (100) times
+  the L1 distance to the real frame. After every epoch the generator renders the validation
+  layouts; the weights with the highest validation PSNR are kept as ``best.safetensors``.
+- ``dcgan``: the generator of the last epoch is kept as ``best.safetensors``.
+
+``last.pt`` (both networks, both optimisers, the random states, the history) is written
+atomically after every epoch, so ``resume`` continues an interrupted run exactly and an interrupt
+loses only the epoch under way. A sample grid is written after every epoch (``samples.png``, and
+one per epoch under ``samples/``): layout | generated | real for the cgan, fixed-noise samples for
+the dcgan. Frames and layouts are held in memory as uint8 (layouts are drawn once per run).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+import torch.nn.functional as functional
+from torch import nn
+
+from perception.device import resolve_device
+from perception.gan import (
+    WEIGHTS_FILE,
+    DcganDiscriminator,
+    GeneratorSpec,
+    PatchDiscriminator,
+    generate_frames,
+    image_figures,
+    image_grid,
+    images_to_unit,
+    layout_picture,
+    layouts_to_unit,
+    sample_frames,
+    save_generator,
+)
+from perception.vision_data import load_vision_frames
+from sims.dataset import MANIFEST
+from sims.strict import ConfigError
+
+KINDS = ("cgan", "dcgan")
+SAMPLE_ROWS = 4  # cgan grid rows: validation frames at evenly spread indices
+SAMPLE_SEED = 1234  # the dcgan grid's fixed noise
+CALIBRATION_BATCHES = 32  # dcgan: batches of noise that set the kept batch-norm statistics
+VALIDATION_SPLIT = 0.1  # without --validation: the last tenth of the training frames
+
+
+@dataclass(frozen=True)
+class GanTrainConfig:
+    """One training run of a GAN.
+
+    :param kind: ``cgan`` (layout to frame) or ``dcgan`` (noise to frame).
+    :param epochs: passes over the training frames (ignored when ``steps`` is set).
+    :param steps: batches in all, instead of ``epochs`` (the last epoch may be partial); 0: off.
+    :param l1_weight: the cgan's L1 term against the adversarial one (pix2pix: 100).
+    :param real_label: the discriminator's target for real frames (0.9: one-sided label
+        smoothing, Salimans et al. 2016, which keeps it from overpowering the generator).
+    :param instance_noise: standard deviation (frames in [-1, 1]) of Gaussian noise added to
+        every frame the discriminator judges, real or generated, decaying linearly to zero over
+        the run (Sonderby et al. 2017): the distributions then overlap, so the discriminator
+        cannot win outright on fine detail before the generator has the coarse structure.
+    :param width: channels of the outermost convolutions of both networks.
+    :param latent: length of the dcgan's noise vector.
+    :param validation_frames: at most this many validation frames are scored per epoch.
+    """
+
+    kind: str = "cgan"
+    epochs: int = 10
+    steps: int = 0
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    l1_weight: float = 100.0
+    real_label: float = 1.0
+    instance_noise: float = 0.0
+    width: int = 16
+    latent: int = 64
+    validation_frames: int = 512
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown GAN kind '{self.kind}'; valid: {', '.join(KINDS)}")
+        for name in ("epochs", "batch_size", "width", "latent", "validation_frames"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.instance_noise <= 1:
+            raise ConfigError(f"instance_noise must be in [0, 1], got {self.instance_noise}")
+        if not 0.5 <= self.real_label <= 1.0:
+            raise ConfigError(f"real_label must be in [0.5, 1], got {self.real_label}")
+        if self.steps < 0 or self.learning_rate <= 0 or not 0 <= self.beta1 < 1:
+            raise ConfigError(
+                f"need steps >= 0, learning_rate > 0, 0 <= beta1 < 1; got {self.steps}, "
+                f"{self.learning_rate}, {self.beta1}"
+            )
+
+
+@dataclass(frozen=True)
+class GanData:
+    """Frames (and, for the cgan, their layouts) of the training and validation sets."""
+
+    images: np.ndarray
+    layouts: np.ndarray | None
+    validation_images: np.ndarray
+    validation_layouts: np.ndarray | None
+    validation_source: str
+
+
+def load_gan_data(
+    folders: Sequence[Path], validation: Path | None, *, layouts: bool, validation_frames: int
+) -> GanData:
+    """The frames of ``folders``; validation from ``validation``, or else the last tenth of them.
+
+    :param layouts: also draw the layouts (for the cgan).
+    :param validation_frames: keep this many validation frames, evenly spread.
+    :raises ConfigError: a folder that does not exist or holds no dataset.
+    """
+    for folder in [*folders, *([validation] if validation is not None else [])]:
+        if not (folder / MANIFEST).exists():
+            raise ConfigError(f"{folder}: no dataset there (no {MANIFEST}); see `drive dataset`")
+    frames = load_vision_frames(list(folders))
+    if validation is not None:
+        held = load_vision_frames([validation])
+        source = str(validation)
+    else:
+        split = len(frames) - max(1, int(len(frames) * VALIDATION_SPLIT))
+        frames, held = frames.subset(np.arange(split)), frames.subset(np.arange(split, len(frames)))
+        source = f"last {len(held)} frames of the training data"
+    chosen = np.linspace(0, len(held) - 1, min(validation_frames, len(held))).round().astype(int)
+    held = held.subset(np.unique(chosen))
+    return GanData(
+        images=frames.images,
+        layouts=frames.layouts() if layouts else None,
+        validation_images=held.images,
+        validation_layouts=held.layouts() if layouts else None,
+        validation_source=source,
+    )
+
+
+def _networks(
+    config: GanTrainConfig, height_px: int, width_px: int
+) -> tuple[GeneratorSpec, nn.Module, nn.Module]:
+    spec = GeneratorSpec(
+        config.kind, config.width, height_px=height_px, width_px=width_px, latent=config.latent
+    )
+    discriminator: nn.Module = (
+        PatchDiscriminator(width=config.width)
+        if config.kind == "cgan"
+        else DcganDiscriminator(width=config.width, height_px=height_px, width_px=width_px)
+    )
+    return spec, spec.build(), discriminator
+
+
+def train_gan(
+    config: GanTrainConfig,
+    data: Sequence[Path],
+    validation: Path | None,
+    out: Path,
+    *,
+    resume: bool = False,
+    command: str = "",
+    on_batch: Callable[[int, int, dict[str, float]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train as the module docstring says; return the per-epoch history.
+
+    :param data: the training datasets, rendered with the same window.
+    :param validation: the validation dataset (other seeds), or None to split off training frames.
+    :param command: the command line, recorded in ``card.json``.
+    :param on_batch: called as ``on_batch(done, total, losses)`` with batches over the whole run.
+    :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
+    :raises ConfigError: ``out`` holds a run and ``resume`` is off, or nothing to resume.
+    """
+    device = resolve_device(config.device)
+    last = out / "last.pt"
+    if resume and not last.exists():
+        raise ConfigError(f"{out}: nothing to resume (no {last.name})")
+    if not resume and last.exists():
+        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
+    sets = load_gan_data(
+        data,
+        validation,
+        layouts=config.kind == "cgan",
+        validation_frames=config.validation_frames,
+    )
+    torch.manual_seed(config.seed)
+    spec, generator, discriminator = _networks(config, *sets.images.shape[1:3])
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    optimisers = [
+        torch.optim.Adam(network.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999))
+        for network in (generator, discriminator)
+    ]
+    batches = -(-len(sets.images) // config.batch_size)
+    total = config.steps or config.epochs * batches
+    history: list[dict[str, Any]] = []
+    if resume:
+        state = torch.load(last, map_location=device, weights_only=False)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        for optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
+            optimiser.load_state_dict(saved)
+        torch.set_rng_state(state["torch_rng"])
+        history = state["history"]
+    out.mkdir(parents=True, exist_ok=True)
+    step = sum(record["steps"] for record in history)
+    while step < total:
+        started = time.perf_counter()
+        epoch = len(history)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(sets.images))
+        order = order[: (total - step) * config.batch_size]
+
+        def report(done: int, losses: dict[str, float], start: int = step) -> None:
+            if on_batch is not None:
+                on_batch(start + done, total, losses)
+
+        noise_std = config.instance_noise * (1 - step / total)  # this epoch's, decaying
+        losses = _train_epoch(
+            config, generator, discriminator, optimisers, sets, order, device, report, noise_std
+        )
+        step += -(-len(order) // config.batch_size)
+        record: dict[str, Any] = {"epoch": epoch + 1, "steps": -(-len(order) // config.batch_size)}
+        record.update({name: float(np.mean(values)) for name, values in losses.items()})
+        if config.kind == "cgan":
+            assert sets.validation_layouts is not None
+            generated = generate_frames(generator, sets.validation_layouts, device=device)
+            psnr_db, ssim = image_figures(generated, sets.validation_images, device=device)
+            record.update(validation_psnr_db=psnr_db, validation_ssim=ssim)
+        record["wall_s"] = round(time.perf_counter() - started, 1)
+        history.append(record)
+        kept = generator if config.kind == "cgan" else _recalibrated(generator, config, device)
+        _write_samples(config, kept, sets, out, epoch + 1, device)
+        if config.kind == "dcgan" or record["validation_psnr_db"] >= max(
+            r["validation_psnr_db"] for r in history
+        ):
+            card = _card(config, spec, data, sets, history, record, command, device)
+            save_generator(kept, spec, out / WEIGHTS_FILE)
+            _atomic_write(out / "card.json", json.dumps(card, indent=2).encode())
+        generator.train()
+        _atomic_torch_save(
+            {
+                "generator": generator.state_dict(),
+                "discriminator": discriminator.state_dict(),
+                "optimisers": [optimiser.state_dict() for optimiser in optimisers],
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+                "config": asdict(config),
+            },
+            last,
+        )
+        if on_epoch is not None:
+            on_epoch(record)
+    return history
+
+
+def _train_epoch(
+    config: GanTrainConfig,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimisers: Sequence[torch.optim.Optimizer],
+    sets: GanData,
+    order: np.ndarray,
+    device: str,
+    report: Callable[[int, dict[str, float]], None],
+    noise_std: float = 0.0,
+) -> dict[str, list[float]]:
+    """One pass over ``order``: a discriminator step, then a generator step, per batch.
+
+    :param noise_std: the instance noise added to what the discriminator judges.
+    """
+    generator.train()
+    discriminator.train()
+    scalers = [torch.amp.GradScaler(enabled=device == "cuda") for _ in optimisers]
+    losses: dict[str, list[float]] = {}
+    for index, start in enumerate(range(0, len(order), config.batch_size)):
+        chosen = np.sort(order[start : start + config.batch_size])
+        real = images_to_unit(sets.images[chosen], device=device)
+        with torch.autocast(device_type=device, enabled=device == "cuda"):
+            if config.kind == "cgan":
+                assert sets.layouts is not None
+                layout = layouts_to_unit(sets.layouts[chosen], device=device)
+                fake = generator(layout)
+
+                def judge(frame: torch.Tensor, layout: torch.Tensor = layout) -> torch.Tensor:
+                    return discriminator(layout, frame)
+            else:
+                noise = torch.randn(len(chosen), config.latent, device=device)
+                fake = generator(noise)
+                judge = discriminator
+            real_logits = judge(_noisy(real, noise_std))
+            fake_logits = judge(_noisy(fake.detach(), noise_std))
+            discriminator_loss = 0.5 * (
+                _bce(real_logits, target=config.real_label) + _bce(fake_logits, target=0.0)
+            )
+        _step(optimisers[1], scalers[1], discriminator_loss)
+        with torch.autocast(device_type=device, enabled=device == "cuda"):
+            adversarial = _bce(judge(_noisy(fake, noise_std)), target=1.0)
+            terms = {
+                "discriminator": discriminator_loss.detach(),
+                "adversarial": adversarial.detach(),
+            }
+            generator_loss = adversarial
+            if config.kind == "cgan":
+                l1 = (fake.float() - real).abs().mean()
+                generator_loss = adversarial + config.l1_weight * l1
+                terms["l1"] = l1.detach()
+        _step(optimisers[0], scalers[0], generator_loss)
+        values = {name: float(value) for name, value in terms.items()}
+        for name, value in values.items():
+            losses.setdefault(name, []).append(value)
+        report(index + 1, values)
+    return losses
+
+
+def _noisy(frames: torch.Tensor, std: float) -> torch.Tensor:
+    """``frames`` with instance noise of ``std`` (unchanged at 0)."""
+    return frames + std * torch.randn_like(frames) if std > 0 else frames
+
+
+@torch.no_grad()
+def _recalibrated(generator: nn.Module, config: GanTrainConfig, device: str) -> nn.Module:
+    """A copy of the DCGAN generator whose batch-norm statistics are the plain average over
+    ``CALIBRATION_BATCHES`` batches of fixed noise through its final weights, so that eval-mode
+    samples match the train-mode ones the discriminator judged (not a blend of recent weights)."""
+    calibrated = copy.deepcopy(generator).train()
+    noise = torch.randn(
+        CALIBRATION_BATCHES,
+        config.batch_size,
+        config.latent,
+        generator=torch.Generator().manual_seed(SAMPLE_SEED),
+    )
+    for module in calibrated.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average
+    for batch in noise:
+        calibrated(batch.to(device))
+    return calibrated.eval()
+
+
+def _bce(logits: torch.Tensor, *, target: float) -> torch.Tensor:
+    return functional.binary_cross_entropy_with_logits(
+        logits.float(), torch.full_like(logits, target, dtype=torch.float32)
+    )
+
+
+def _step(
+    optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor
+) -> None:
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    scaler.update()
+
+
+def _write_samples(
+    config: GanTrainConfig, generator: nn.Module, sets: GanData, out: Path, epoch: int, device: str
+) -> None:
+    """The epoch's sample grid: ``samples.png`` and ``samples/epoch-NNN.png``."""
+    if config.kind == "cgan":
+        assert sets.validation_layouts is not None
+        count = min(SAMPLE_ROWS, len(sets.validation_images))
+        chosen = np.linspace(0, len(sets.validation_images) - 1, count).round().astype(int)
+        layouts = sets.validation_layouts[chosen]
+        generated = generate_frames(generator, layouts, device=device)
+        rows = [
+            np.stack([picture, generated[row], sets.validation_images[chosen[row]]])
+            for row, picture in enumerate(layout_picture(layouts))
+        ]
+    else:
+        samples = sample_frames(generator, 8, seed=SAMPLE_SEED, device=device)
+        rows = [samples[:4], samples[4:]]
+    encoded = iio.imwrite("<bytes>", image_grid(rows), extension=".png")
+    _atomic_write(out / "samples" / f"epoch-{epoch:03d}.png", encoded)
+    _atomic_write(out / "samples.png", encoded)
+
+
+def _card(
+    config: GanTrainConfig,
+    spec: GeneratorSpec,
+    data: Sequence[Path],
+    sets: GanData,
+    history: list[dict[str, Any]],
+    record: dict[str, Any],
+    command: str,
+    device: str,
+) -> dict[str, Any]:
+    return {
+        "command": command,
+        "datasets": {str(folder): _dataset_command(folder) for folder in data},
+        "validation": sets.validation_source,
+        "machine": machine_description(device),
+        "config": asdict(config),
+        "generator": asdict(spec),
+        "training_frames": len(sets.images),
+        "validation_frames": len(sets.validation_images),
+        "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
+        "epochs_run": len(history),
+        "kept": record,
+    }
+
+
+def _dataset_command(folder: Path) -> str:
+    """The ``drive dataset`` command that wrote ``folder``, from its manifest."""
+    config = json.loads((folder / MANIFEST).read_text())["config"]
+    return (
+        f"drive dataset --out {folder} --scenario {config['scenario']} --episodes "
+        f"{config['episodes']} --episodes-per-shard {config['episodes_per_shard']} --seed "
+        f"{config['seed']} --sample-every-steps {config['sample_every_steps']}"
+    )
+
+
+def machine_description(device: str) -> str:
+    """E.g. ``x86_64 Linux, 2 CPUs, no GPU``."""
+    accelerator = torch.cuda.get_device_name() if device == "cuda" else "no GPU"
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, {accelerator}"
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as handle:
+        handle.write(content)
+    os.chmod(handle.name, 0o644)
+    os.replace(handle.name, path)
+
+
+def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt", delete=False) as handle:
+        torch.save(state, handle)
+    os.replace(handle.name, path)

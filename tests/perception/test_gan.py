@@ -1,0 +1,131 @@
+"""The GANs: network shapes, the DCGAN initialisation, training that learns and resumes exactly,
+deterministic generation, and the ``drive train-gan`` command on a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from drive.cli import app
+from drive.dataset import generate
+from perception.gan import (
+    DcganDiscriminator,
+    DcganGenerator,
+    PatchDiscriminator,
+    UNetGenerator,
+    generate_frames,
+    image_figures,
+    load_cgan,
+    load_dcgan,
+    sample_frames,
+)
+from perception.train_gan import GanTrainConfig, train_gan
+from perception.vision_data import load_vision_frames
+from sims.dataset import DatasetConfig, FrameSpec
+from sims.strict import ConfigError
+
+SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=1.0, stack=2, stride_steps=3)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short episode of 32 x 128 frames."""
+    folder = tmp_path_factory.mktemp("gan") / "data"
+    config = DatasetConfig(
+        scenario="lead-brake-close", episodes=1, sample_every_steps=15, frames=SMALL
+    )
+    generate(config, folder)
+    return folder
+
+
+def test_networks_keep_the_frame_size():
+    layouts = torch.zeros(2, 3, SMALL.height_px, SMALL.width_px)
+    assert UNetGenerator(width=8)(layouts).shape == (2, 3, 32, 128)
+    assert PatchDiscriminator(width=8)(layouts, layouts).shape == (2, 1, 2, 14)
+    generator = DcganGenerator(latent=16, width=8, height_px=32, width_px=128)
+    frames = generator(torch.zeros(2, 16))
+    assert frames.shape == (2, 3, 32, 128)
+    assert DcganDiscriminator(width=8, height_px=32, width_px=128)(frames).shape == (2,)
+    with pytest.raises(ConfigError, match="multiples of 16"):
+        DcganGenerator(height_px=40)
+
+
+def test_weights_start_from_the_dcgan_normal():
+    torch.manual_seed(0)
+    network = UNetGenerator(width=32)
+    weights = torch.cat(
+        [
+            module.weight.flatten()
+            for module in network.modules()
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))
+        ]
+    )
+    weights = weights.detach()
+    assert abs(float(weights.mean())) < 1e-3
+    assert float(weights.std()) == pytest.approx(0.02, rel=0.02)
+    scales = [m.weight.detach() for m in network.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(abs(float(scale.mean()) - 1) < 0.02 for scale in scales)
+
+
+def test_cgan_learns_resumes_exactly_and_generates_deterministically(tiny, tmp_path):
+    config = GanTrainConfig(kind="cgan", epochs=3, batch_size=8, width=8, device="cpu")
+    history = train_gan(config, [tiny], None, tmp_path / "run")
+    assert history[-1]["l1"] < history[0]["l1"]
+    for name in ("best.safetensors", "card.json", "samples.png", "samples/epoch-003.png"):
+        assert (tmp_path / "run" / name).exists()
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert card["kept"]["validation_psnr_db"] == max(r["validation_psnr_db"] for r in history)
+    train_gan(GanTrainConfig(**{**config.__dict__, "epochs": 2}), [tiny], None, tmp_path / "part")
+    resumed = train_gan(config, [tiny], None, tmp_path / "part", resume=True)
+    assert [r["l1"] for r in resumed] == [r["l1"] for r in history]
+    with pytest.raises(ConfigError, match="already holds"):
+        train_gan(config, [tiny], None, tmp_path / "run")
+
+    generator = load_cgan(tmp_path / "run", device="cpu")
+    frames = load_vision_frames([tiny])
+    layouts = frames.layouts(np.arange(5))
+    generated = generate_frames(generator, layouts, device="cpu", batch_size=2)
+    assert generated.dtype == np.uint8 and generated.shape == (5, 32, 128, 3)
+    np.testing.assert_array_equal(generated, generate_frames(generator, layouts, device="cpu"))
+    psnr_db, ssim = image_figures(frames.images[:5], frames.images[:5])
+    assert psnr_db > 80 and ssim == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="not a dcgan"):
+        load_dcgan(tmp_path / "run", device="cpu")
+
+
+def test_dcgan_trains_and_samples_deterministically(tiny, tmp_path):
+    config = GanTrainConfig(kind="dcgan", steps=3, batch_size=8, width=8, device="cpu")
+    train_gan(config, [tiny], None, tmp_path / "run")
+    generator = load_dcgan(tmp_path / "run", device="cpu")
+    first = sample_frames(generator, 5, seed=3, device="cpu", batch_size=2)
+    assert first.dtype == np.uint8 and first.shape == (5, 32, 128, 3)
+    np.testing.assert_array_equal(first, sample_frames(generator, 5, seed=3, device="cpu"))
+    assert not np.array_equal(first, sample_frames(generator, 5, seed=4, device="cpu"))
+
+
+@pytest.mark.parametrize("kind", ["cgan", "dcgan"])
+def test_train_gan_command_runs_on_a_tiny_budget(tiny, tmp_path, kind):
+    arguments = ["train-gan", "--kind", kind, "--data", str(tiny), "--out", str(tmp_path / kind)]
+    arguments += ["--steps", "2", "--batch-size", "4", "--width", "8", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*arguments, "--validation", str(tiny)])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / kind / "card.json").read_text())
+    assert card["command"].startswith("drive ") and card["machine"]
+    assert (tmp_path / kind / "samples.png").exists()
+
+
+def test_bad_kind_and_missing_folder_are_named(tiny, tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train-gan", "--kind", "vae", "--data", str(tiny), "--out", "x"])
+    assert isinstance(bad.exception, ConfigError) and "'vae'" in str(bad.exception)
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(
+        app, ["train-gan", "--kind", "cgan", "--data", str(missing), "--out", str(tmp_path / "r")]
+    )
+    assert isinstance(result.exception, ConfigError) and str(missing) in str(result.exception)
