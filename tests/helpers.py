@@ -6,6 +6,7 @@ import numpy as np
 
 from perception.base import SceneState
 from planning.base import Plan
+from sims.dataset import FrameSpec
 from sims.groundtruth import (
     CENTRELINE_STEP_M,
     LOOKAHEAD_M,
@@ -95,3 +96,7 @@ def cruise_plan(lane: int, speed_mps: float) -> Plan:
         centreline=geometry.centreline,
         decision="cruise",
     )
+
+
+# The frames of the vision tests: 128 x 32 px at 2 px/m, so vehicles are the real 10 x 4 px.
+VISION_FRAMES = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=2.0, stack=2, stride_steps=2)

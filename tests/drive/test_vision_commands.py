@@ -10,26 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from drive.cli import app
-from drive.dataset import generate
 from perception.detector import DetectorConfig
 from perception.train_detector import DetectorTrainConfig, train_detector
 from perception.train_gan import GanTrainConfig, train_gan
 from perception.vision_data import load_vision_frames
-from sims.dataset import DatasetConfig, FrameSpec, load_shards
+from sims.dataset import load_shards
 from sims.strict import ConfigError
-
-SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=2.0, stack=2, stride_steps=2)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def trained(vision_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny dataset and a detector, a cGAN and a DCGAN trained on it for a few steps."""
     root = tmp_path_factory.mktemp("vision")
-    data = root / "data"
-    generate(
-        DatasetConfig(scenario="lead-brake-close", episodes=1, sample_every_steps=30, frames=SMALL),
-        data,
-    )
+    data = vision_data
     tiny = DetectorConfig(width_mult=0.25, fpn_channels=16, representation=32)
     train_detector(
         DetectorTrainConfig(epochs=1, batch_size=4, warmup_steps=1, detector=tiny, device="cpu"),

@@ -13,7 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from drive.cli import app
-from drive.dataset import generate
 from perception.detector import (
     Detection,
     DetectorConfig,
@@ -25,22 +24,18 @@ from perception.detector import (
 )
 from perception.train_detector import DetectorTrainConfig, flipped_batch, train_detector
 from perception.vision_data import VisionFrames, load_vision_frames
-from sims.dataset import DatasetConfig, FrameSpec
+from sims.dataset import FrameSpec
 from sims.strict import ConfigError
+from tests.helpers import VISION_FRAMES
 
 # 128 x 32 px at the detector's 2 px/m: vehicles are the real 10 x 4 px, the frames a quarter.
-SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=2.0, stack=2, stride_steps=2)
+SMALL = VISION_FRAMES
 TINY = DetectorConfig(width_mult=0.25, fpn_channels=16, representation=32)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("detector") / "data"
-    config = DatasetConfig(
-        scenario="lead-brake-close", episodes=1, sample_every_steps=15, frames=SMALL
-    )
-    generate(config, folder)
-    return folder
+def data(vision_data: Path) -> Path:
+    return vision_data
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from torch import nn
 from typer.testing import CliRunner
 
 from drive.cli import app
-from drive.dataset import generate
 from perception.gan import (
     DcganDiscriminator,
     DcganGenerator,
@@ -27,21 +26,16 @@ from perception.gan import (
 )
 from perception.train_gan import GanTrainConfig, train_gan
 from perception.vision_data import load_vision_frames
-from sims.dataset import DatasetConfig, FrameSpec
 from sims.strict import ConfigError
+from tests.helpers import VISION_FRAMES
 
-SMALL = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=1.0, stack=2, stride_steps=3)
+SMALL = VISION_FRAMES
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny(vision_data: Path) -> Path:
     """One short episode of 32 x 128 frames."""
-    folder = tmp_path_factory.mktemp("gan") / "data"
-    config = DatasetConfig(
-        scenario="lead-brake-close", episodes=1, sample_every_steps=15, frames=SMALL
-    )
-    generate(config, folder)
-    return folder
+    return vision_data
 
 
 def test_networks_keep_the_frame_size():
