@@ -56,6 +56,9 @@ def train_gan_command(
         float,
         typer.Option(min=0.0, max=1.0, help="Noise on the discriminator's input, decaying to 0."),
     ] = 0.0,
+    spectral_norm: Annotated[
+        bool, typer.Option("--spectral-norm", help="dcgan: spectral norm in the discriminator.")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
@@ -72,6 +75,7 @@ def train_gan_command(
         l1_weight=l1_weight,
         real_label=real_label,
         instance_noise=instance_noise,
+        spectral_norm=spectral_norm,
         seed=seed,
         device=device,
     )

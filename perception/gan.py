@@ -209,9 +209,20 @@ class DcganGenerator(nn.Module):
 
 
 class DcganDiscriminator(nn.Module):
-    """Frame to one logit: four stride-2 convolutions, then one over the remaining ``H/16 x W/16``."""
+    """Frame to one logit: four stride-2 convolutions, then one over the remaining ``H/16 x W/16``.
 
-    def __init__(self, *, width: int = 16, height_px: int = 64, width_px: int = 256) -> None:
+    :param spectral_norm: every convolution spectrally normalised and no batch norm (Miyato et al.
+        2018), which bounds how fast the discriminator can outrun the generator.
+    """
+
+    def __init__(
+        self,
+        *,
+        width: int = 16,
+        height_px: int = 64,
+        width_px: int = 256,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         start = _dcgan_start(height_px, width_px)
         channels = [width * 2**level for level in range(DCGAN_UPSAMPLINGS)]
@@ -225,6 +236,14 @@ class DcganDiscriminator(nn.Module):
             nn.Conv2d(channels[-1], 1, start, 1, 0),
         )
         self.apply(init_weights)
+        if spectral_norm:
+            for index, block in enumerate(self.net):
+                if isinstance(block, nn.Sequential):
+                    block[0] = nn.utils.parametrizations.spectral_norm(block[0])
+                    if isinstance(block[1], nn.BatchNorm2d):
+                        block[1] = nn.Identity()
+                else:
+                    self.net[index] = nn.utils.parametrizations.spectral_norm(block)
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:
         """:return: ``(N,)`` logits."""

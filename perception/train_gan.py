@@ -6,7 +6,9 @@ one generator step per batch, the non-saturating GAN loss on logits.
 - ``cgan`` (pix2pix): the generator's loss is the adversarial term plus ``l1_weight`` (100) times
   the L1 distance to the real frame. After every epoch the generator renders the validation
   layouts; the weights with the highest validation PSNR are kept as ``best.safetensors``.
-- ``dcgan``: the generator of the last epoch is kept as ``best.safetensors``.
+- ``dcgan``: after every epoch, samples from fixed noise are compared with the validation frames
+  by the Frechet distance on our perception network's features (:mod:`perception.frechet`); the
+  generator with the lowest is kept as ``best.safetensors``.
 
 ``last.pt`` (both networks, both optimisers, the random states, the history) is written
 atomically after every epoch, so ``resume`` continues an interrupted run exactly and an interrupt
@@ -35,6 +37,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from perception.device import resolve_device
+from perception.frechet import frechet_distance, frechet_metric
 from perception.gan import (
     WEIGHTS_FILE,
     DcganDiscriminator,
@@ -74,6 +77,7 @@ class GanTrainConfig:
         every frame the discriminator judges, real or generated, decaying linearly to zero over
         the run (Sonderby et al. 2017): the distributions then overlap, so the discriminator
         cannot win outright on fine detail before the generator has the coarse structure.
+    :param spectral_norm: dcgan: spectral normalisation in the discriminator instead of batch norm.
     :param width: channels of the outermost convolutions of both networks.
     :param latent: length of the dcgan's noise vector.
     :param validation_frames: at most this many validation frames are scored per epoch.
@@ -88,6 +92,7 @@ class GanTrainConfig:
     l1_weight: float = 100.0
     real_label: float = 1.0
     instance_noise: float = 0.0
+    spectral_norm: bool = False
     width: int = 16
     latent: int = 64
     validation_frames: int = 512
@@ -162,7 +167,12 @@ def _networks(
     discriminator: nn.Module = (
         PatchDiscriminator(width=config.width)
         if config.kind == "cgan"
-        else DcganDiscriminator(width=config.width, height_px=height_px, width_px=width_px)
+        else DcganDiscriminator(
+            width=config.width,
+            height_px=height_px,
+            width_px=width_px,
+            spectral_norm=config.spectral_norm,
+        )
     )
     return spec, spec.build(), discriminator
 
@@ -241,13 +251,18 @@ def train_gan(
             generated = generate_frames(generator, sets.validation_layouts, device=device)
             psnr_db, ssim = image_figures(generated, sets.validation_images, device=device)
             record.update(validation_psnr_db=psnr_db, validation_ssim=ssim)
+        kept = generator if config.kind == "cgan" else _recalibrated(generator, config, device)
+        if config.kind == "dcgan":
+            samples = sample_frames(
+                kept, len(sets.validation_images), seed=SAMPLE_SEED, device=device
+            )
+            record["validation_frechet"] = frechet_distance(
+                frechet_metric(device=device), sets.validation_images, samples
+            )
         record["wall_s"] = round(time.perf_counter() - started, 1)
         history.append(record)
-        kept = generator if config.kind == "cgan" else _recalibrated(generator, config, device)
         _write_samples(config, kept, sets, out, epoch + 1, device)
-        if config.kind == "dcgan" or record["validation_psnr_db"] >= max(
-            r["validation_psnr_db"] for r in history
-        ):
+        if _is_best(record, history, config.kind):
             card = _card(config, spec, data, sets, history, record, command, device)
             save_generator(kept, spec, out / WEIGHTS_FILE)
             _atomic_write(out / "card.json", json.dumps(card, indent=2).encode())
@@ -325,6 +340,17 @@ def _train_epoch(
             losses.setdefault(name, []).append(value)
         report(index + 1, values)
     return losses
+
+
+def _is_best(record: dict[str, Any], history: list[dict[str, Any]], kind: str) -> bool:
+    """Whether the epoch of ``record`` is the best so far: the highest validation PSNR (cgan),
+    the lowest validation Frechet distance on our perception features (dcgan; GAN training
+    oscillates, so the last epoch is often not the best). Epochs without the figure (a run
+    resumed from before it was recorded) do not compete."""
+    key = "validation_psnr_db" if kind == "cgan" else "validation_frechet"
+    sign = 1.0 if kind == "cgan" else -1.0
+    scores = [sign * r[key] for r in history if key in r]
+    return sign * record[key] >= max(scores)
 
 
 def _noisy(frames: torch.Tensor, std: float) -> torch.Tensor:

@@ -123,3 +123,34 @@ def test_bad_kind_and_missing_folder_are_named(tiny, tmp_path):
         app, ["train-gan", "--kind", "cgan", "--data", str(missing), "--out", str(tmp_path / "r")]
     )
     assert isinstance(result.exception, ConfigError) and str(missing) in str(result.exception)
+
+
+def test_the_spectrally_normalised_discriminator_has_unit_norm_layers_and_no_batch_norm():
+    torch.manual_seed(0)
+    discriminator = DcganDiscriminator(width=8, height_px=32, width_px=128, spectral_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+    frames = torch.randn(3, 3, 32, 128)
+    for _ in range(20):  # power iterations converge in training mode
+        discriminator(frames)
+    convolutions = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convolutions) == 5
+    for convolution in convolutions:
+        matrix = convolution.weight.detach().flatten(1)
+        assert float(torch.linalg.matrix_norm(matrix, ord=2)) == pytest.approx(1.0, rel=0.05)
+
+
+def test_instance_noise_and_spectral_norm_train_a_dcgan(tiny, tmp_path):
+    config = GanTrainConfig(
+        kind="dcgan",
+        steps=2,
+        batch_size=4,
+        width=8,
+        instance_noise=0.1,
+        spectral_norm=True,
+        device="cpu",
+    )
+    history = train_gan(config, [tiny], None, tmp_path / "run")
+    assert history and (tmp_path / "run" / "best.safetensors").exists()
+    assert history[-1]["validation_frechet"] > 0  # the kept epoch is chosen by it
+    with pytest.raises(ConfigError, match="instance_noise"):
+        GanTrainConfig(instance_noise=2.0)
