@@ -107,7 +107,7 @@ def run_perception_bench(
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
-        "weights": _shown(weights),
+        "weights": shown(weights),
         "data": {"folder": str(data), "frames": len(held_out["images"])},
         **asdict(overall),
         "bands": bands(found.slots, held_out["vehicles"]),
@@ -133,7 +133,7 @@ def run_perception_bench(
     return _json_safe(document), held_out, network
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it (as the JSON shows it)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from drive.bench_perception import shown  # noqa: E402
 from drive.rollout import machine_description, package_versions  # noqa: E402
 from perception.camera import SHIPPED_WEIGHTS  # noqa: E402
 from perception.detector import SHIPPED_DETECTOR, evaluate_detector, load_detector, predict  # noqa: E402
@@ -135,7 +136,7 @@ def run_vision_bench(
             f"({encoder.name}), not Inception: not comparable to published FID"
         ),
         "device": {key: _device_name(device) for key in ("detector", "cgan", "dcgan", "frechet")},
-        "weights": {"detector": str(detector), "cgan": str(cgan), "dcgan": str(dcgan)},
+        "weights": {"detector": shown(detector), "cgan": shown(cgan), "dcgan": shown(dcgan)},
         "machine": machine_description(),
         "packages": package_versions(),
     }
