@@ -6,7 +6,6 @@ It is registered on the ``drive`` app in :mod:`drive.cli`.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,7 +78,24 @@ def train_gan_command(
         seed=seed,
         device=device,
     )
-    command = shlex.join(["drive", *sys.argv[1:]])
+    # The card records the run as a command built from its settings (not from sys.argv, which is
+    # someone else's when the command is invoked from Python or a test runner).
+    words = ["drive", "train-gan", "--kind", kind]
+    for folder in data:
+        words += ["--data", str(folder)]
+    if validation is not None:
+        words += ["--validation", str(validation)]
+    words += ["--out", str(out)]
+    words += ["--steps", str(steps)] if steps else ["--epochs", str(epochs)]
+    words += ["--batch-size", str(batch_size), "--width", str(width)]
+    defaults = {"--l1-weight": (l1_weight, 100.0), "--real-label": (real_label, 1.0)}
+    defaults["--instance-noise"] = (instance_noise, 0.0)
+    for option, (value, default) in defaults.items():
+        if value != default:
+            words += [option, f"{value:g}"]
+    words += ["--spectral-norm"] * spectral_norm
+    words += ["--device", device, "--seed", str(seed)] + ["--resume"] * resume
+    command = shlex.join(words)
     with progress_bar(console, "batches", status=True, remaining=True) as progress:
         task = progress.add_task("batches", total=None, status="loading frames")
         history = train_gan(
