@@ -6,7 +6,6 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,10 +52,16 @@ def train_detector_command(
         seed=seed,
         device=device,
     )
-    card_extra = {
-        "command": shlex.join(["drive", *sys.argv[1:]]),
-        "machine": machine_description(),
-    }
+    # The command is built from the run's settings, not sys.argv (a test runner's, when the
+    # command is invoked from Python).
+    words = ["drive", "train-detector"]
+    for folder in data:
+        words += ["--data", str(folder)]
+    words += ["--validation", str(validation), "--out", str(out), "--epochs", str(epochs)]
+    words += ["--batch-size", str(batch_size), "--learning-rate", f"{learning_rate:g}"]
+    words += ["--width-mult", f"{width_mult:g}", "--fpn-channels", str(fpn_channels)]
+    words += ["--device", device, "--seed", str(seed)] + ["--resume"] * resume
+    card_extra = {"command": shlex.join(words), "machine": machine_description()}
     with progress_bar(console, "batches", status=True, remaining=True) as progress:
         task = progress.add_task("batches", total=None, status="")
         validation_map50 = ["-"]

@@ -149,9 +149,9 @@ def test_train_detector_and_detect_commands(data, run, frames, tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "cli-run" / "card.json").read_text())["command"].startswith(
-        "drive"
-    )
+    command = json.loads((tmp_path / "cli-run" / "card.json").read_text())["command"]
+    assert command.startswith(f"drive train-detector --data {data} --validation {data}")
+    assert "--epochs 1 --batch-size 8" in command and "--width-mult 0.25" in command
     # A video at twice the detector's scale: frames are shrunk to 2 px/m for the detector.
     video = tmp_path / "in.mp4"
     big = [cv2.resize(image, None, fx=2, fy=2) for image in frames.images[:5]]

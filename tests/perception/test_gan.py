@@ -110,7 +110,8 @@ def test_train_gan_command_runs_on_a_tiny_budget(tiny, tmp_path, kind):
     result = CliRunner().invoke(app, [*arguments, "--validation", str(tiny)])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / kind / "card.json").read_text())
-    assert card["command"].startswith("drive ") and card["machine"]
+    assert card["command"].startswith(f"drive train-gan --kind {kind} --data {tiny}")
+    assert "--steps 2 --batch-size 4 --width 8" in card["command"] and card["machine"]
     assert (tmp_path / kind / "samples.png").exists()
 
 
