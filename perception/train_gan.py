@@ -220,7 +220,7 @@ def train_gan(
     total = config.steps or config.epochs * batches
     history: list[dict[str, Any]] = []
     if resume:
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = torch.load(last, map_location=device, weights_only=True)
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         for optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
