@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from planning.rules import RulesConfig
-from sims.batched.neighbours import index_lanes, search
+from sims.batched.neighbours import lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
 from sims.batched.state import BatchConfig, BatchState
 
@@ -34,8 +34,9 @@ def change_is_safe(
     """
     batch = state.x_m.shape[0]
     env = torch.arange(batch, device=state.x_m.device)
-    ego = torch.zeros_like(env)
-    front, rear = search(index_lanes(state.x_m, state.y_m, config.lanes), env, ego, state.x_m, lane)
+    table = neighbours(station_order(state.x_m), state.y_m, config.lanes)
+    # A lane off the road gives a meaningless answer; callers only ask about lanes that exist.
+    front, rear = lookup(table, env, table.rank[:, 0], lane.clamp(0, config.lanes - 1))
     x, speed = state.x_m, state.speed_mps
     front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M

@@ -5,9 +5,11 @@ for a vehicle changing lane, lateral control towards the target lane, and IDM be
 lane (and of the target lane while changing). The ego holds its continuous action, or runs
 ``ControlledVehicle.act`` under the meta-action controller.
 
-Most vehicles only need the leader of their own lane, which the sorted lane index gives in O(1).
-The rarer questions (MOBIL is due for about one vehicle in fifteen per step; aborts and target-lane
-leaders concern vehicles mid-change) are asked only for the vehicles concerned, gathered first.
+Every neighbour comes from the lane masks of :mod:`sims.batched.neighbours`. What concerns every
+vehicle (IDM behind its leader, and behind the target lane's leader, which is cheaper to compute for
+all than to gather for the few changing lane) runs with fixed shapes, in graphs that
+``torch.compile`` can fuse. The rarer questions (MOBIL is due for about one vehicle in fifteen per
+step; an abort is possible for fewer still) are asked only for the vehicles concerned, found first.
 """
 
 from __future__ import annotations
@@ -18,253 +20,241 @@ import torch
 from torch import Tensor
 
 from sims.batched import physics
-from sims.batched.neighbours import (
-    LANE_WIDTH_M,
-    LaneIndex,
-    index_lanes,
-    own_lane_neighbours,
-    search,
-)
+from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, lookup
 from sims.batched.state import BatchConfig, BatchState
 
 
 @dataclass(frozen=True)
-class _Fields:
-    """The vehicle quantities IDM reads, flattened to ``(B * N,)`` so any vehicle is one index."""
+class Motion:
+    """What IDM reads of every vehicle ``(B, N)``, computed once per step so that it is gathered, not
+    recomputed, wherever another vehicle's values are needed."""
 
-    x: Tensor
-    speed: Tensor
-    cos: Tensor
+    x_m: Tensor
+    speed_mps: Tensor
+    cos: Tensor  # of the heading
     sin: Tensor
-    target_speed: Tensor
-    count: int
+    target_speed_mps: Tensor
+
+    @classmethod
+    def of(cls, state: BatchState) -> Motion:
+        return cls(
+            x_m=state.x_m,
+            speed_mps=state.speed_mps,
+            cos=torch.cos(state.heading_rad),
+            sin=torch.sin(state.heading_rad),
+            target_speed_mps=state.target_speed_mps,
+        )
 
 
-def decide(state: BatchState, config: BatchConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One ``Road.act``: new target lanes and timers, and every vehicle's steering and acceleration.
+def follow_lane(
+    state: BatchState, config: BatchConfig, table: Neighbours, motion: Motion, crashed: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every vehicle's IDM acceleration behind the front vehicle of its lane, and whose lane-change
+    decision is due (once a second, in its lane).
 
-    :return: target lane, timer [s], steering [rad] and acceleration [m/s2], each ``(B, N)``.
+    ``crashed`` and the mask returned are int32, not bool: compiled CPU code reads and writes
+    boolean tensors several times slower.
+
+    :return: the acceleration [m/s2], the vehicles due, and the timers [s] (reset where due).
     """
-    batch, count = state.x_m.shape
-    fields = _Fields(
-        x=state.x_m.reshape(-1),
-        speed=state.speed_mps.reshape(-1),
-        cos=torch.cos(state.heading_rad).reshape(-1),
-        sin=torch.sin(state.heading_rad).reshape(-1),
-        target_speed=state.target_speed_mps.reshape(-1),
-        count=count,
+    env = _envs(state)
+    front, _ = lookup(table, env, table.rank, state.lane)
+    own_lane_mps2 = _idm(motion, config, env, _vehicles(state), front, state.delta)
+    due = (
+        (crashed == 0)
+        & ~_is_ego(state)
+        & (state.lane == state.target_lane)
+        & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
-    lanes = index_lanes(state.x_m, state.y_m, config.lanes)
-    front, rear = _own_lane_neighbours(lanes, state)
-    active = ~state.crashed
-    active[:, 0] = False  # the ego is not an IDM vehicle
-
-    # Lateral decisions: MOBIL once a second for vehicles in their lane, aborts for the others.
-    old_target = state.target_lane
-    due = active & (state.lane == old_target) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
-    timer = torch.where(due, 0.0, state.timer_s)
-    new_target = _mobil(state, config, fields, lanes, front, due)
-    changing = active & (state.lane != old_target)
-    target = _abort_lane_changes(state, config, fields, old_target, new_target, changing)
-
-    # Longitudinal: IDM behind the leader of the current lane and, while changing, of the target.
-    acceleration, steering = _follow(
-        state.x_m,
-        state.y_m,
-        state.speed_mps,
-        state.heading_rad,
-        state.target_speed_mps,
-        state.delta,
-        front,
-        target,
-        config.speed_limit_mps,
-    )
-    following = active.clone()
-    following[:, 0] = config.ego_control == "follow"
-    env, vehicle = torch.nonzero(following & (target != state.lane), as_tuple=True)
-    if env.numel():
-        target_front, _ = search(lanes, env, vehicle, state.x_m, target[env, vehicle])
-        behind = _idm(
-            config,
-            fields,
-            env * count + vehicle,
-            _flat(target_front, env, count),
-            state.delta[env, vehicle],
-        )
-        limited = torch.minimum(acceleration[env, vehicle], behind)
-        acceleration[env, vehicle] = limited.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
-
-    if config.ego_control == "continuous":
-        steering[:, 0] = state.ego_steering_rad
-        acceleration[:, 0] = state.ego_acceleration_mps2
-    elif config.ego_control == "meta":
-        acceleration[:, 0] = physics.speed_control_mps2(
-            state.target_speed_mps[:, 0], state.speed_mps[:, 0]
-        )
-    return target, timer, steering, acceleration
+    return own_lane_mps2, due.int(), torch.where(due, 0.0, state.timer_s)
 
 
-def _follow(
-    x_m: Tensor,
-    y_m: Tensor,
-    speed_mps: Tensor,
-    heading_rad: Tensor,
-    target_speed_mps: Tensor,
-    delta: Tensor,
-    front: Tensor,
-    target_lane: Tensor,
-    speed_limit_mps: float,
-) -> tuple[Tensor, Tensor]:
-    """Every vehicle's IDM acceleration behind the leader of its lane, and steering to its target."""
-    ahead = front.clamp(min=0)
-    cos, sin = torch.cos(heading_rad), torch.sin(heading_rad)
-    star = physics.desired_gap_m(
-        speed_mps, cos, sin, speed_mps.gather(1, ahead), cos.gather(1, ahead), sin.gather(1, ahead)
-    )
-    acceleration = physics.idm_acceleration_mps2(
-        speed_mps,
-        target_speed_mps,
-        delta,
-        speed_limit_mps,
-        x_m.gather(1, ahead) - x_m,
-        star,
-        front >= 0,
-    ).clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
-    offset = y_m - target_lane.to(y_m.dtype) * LANE_WIDTH_M
-    return acceleration, physics.steering_control_rad(offset, speed_mps, heading_rad, 0.0)
-
-
-def _flat(index: Tensor, env: Tensor | None = None, count: int = 0) -> Tensor:
-    """Vehicle indices (-1: none) as flat indices into ``(B * N,)`` fields (-1 kept)."""
-    if env is None:
-        batch, count = index.shape
-        env = torch.arange(batch, device=index.device)[:, None]
-        return torch.where(index >= 0, env * count + index, -1).reshape(-1)
-    return torch.where(index >= 0, env * count + index, -1)
-
-
-def _own_lane_neighbours(lanes: LaneIndex, state: BatchState) -> tuple[Tensor, Tensor]:
-    """Front and rear in each vehicle's current lane; searched for the few that are off the road."""
-    front, rear, member = own_lane_neighbours(lanes, state.lane)
-    env, vehicle = torch.nonzero(~member, as_tuple=True)
-    if env.numel():
-        front[env, vehicle], rear[env, vehicle] = search(
-            lanes, env, vehicle, state.x_m, state.lane[env, vehicle]
-        )
-    return front, rear
-
-
-def _idm(
-    config: BatchConfig, fields: _Fields, vehicle: Tensor, front: Tensor, delta: Tensor
-) -> Tensor:
-    """IDM acceleration of flat ``vehicle`` behind flat ``front`` (either -1: none), exponent ``delta``."""
-    me = vehicle.clamp(min=0)
-    has_front = front >= 0
-    ahead = torch.where(has_front, front, me)
-    speed = fields.speed[me]
-    cos, sin = fields.cos[me], fields.sin[me]
-    star = physics.desired_gap_m(
-        speed, cos, sin, fields.speed[ahead], fields.cos[ahead], fields.sin[ahead]
-    )
-    acceleration = physics.idm_acceleration_mps2(
-        speed,
-        fields.target_speed[me],
-        delta,
-        config.speed_limit_mps,
-        fields.x[ahead] - fields.x[me],
-        star,
-        has_front,
-    )
-    # ``IDMVehicle.acceleration`` returns 0 when asked about no vehicle.
-    return torch.where(vehicle >= 0, acceleration, 0.0)
-
-
-def _mobil(
+def mobil(
     state: BatchState,
     config: BatchConfig,
-    fields: _Fields,
-    lanes: LaneIndex,
-    front: Tensor,
-    due: Tensor,
+    table: Neighbours,
+    motion: Motion,
+    own_lane_mps2: Tensor,
+    env: Tensor,
+    vehicle: Tensor,
 ) -> Tensor:
-    """``IDMVehicle.change_lane_policy`` for the vehicles whose decision is due: MOBIL."""
-    target = state.target_lane.clone()
-    env, vehicle = torch.nonzero(due, as_tuple=True)
-    if env.numel() == 0:
-        return target
-    count = fields.count
-    me = env * count + vehicle
-    delta = state.delta[env, vehicle]
-    lane, y = state.lane[env, vehicle], state.y_m[env, vehicle]
-    self_a = _idm(config, fields, me, _flat(front[env, vehicle], env, count), delta)
-    decision = target[env, vehicle]
+    """``IDMVehicle.change_lane_policy`` (MOBIL) for the vehicles due, ``vehicle`` of ``env``.
+
+    :return: each one's new target lane (its own lane when no change is worth it).
+    """
+    flat = env * state.x_m.shape[1] + vehicle
+    lane, delta = state.lane.view(-1)[flat], state.delta.view(-1)[flat]
+    y, slot = state.y_m.view(-1)[flat], table.rank.view(-1)[flat]
+    self_a = own_lane_mps2.view(-1)[flat]
+    moving = motion.speed_mps.view(-1)[flat].abs() >= 1
+    decision = lane
     for side in (lane - 1, lane + 1):  # left, then right: right wins when both qualify
         exists = (side >= 0) & (side < config.lanes)
         reachable = (y - side.to(y.dtype) * LANE_WIDTH_M).abs() <= 2 * LANE_WIDTH_M
-        moving = fields.speed[me].abs() >= 1
-        new_front, new_rear = search(lanes, env, vehicle, state.x_m, side)
-        follower_a = _idm(config, fields, _flat(new_rear, env, count), me, delta)
-        self_pred_a = _idm(config, fields, me, _flat(new_front, env, count), delta)
+        new_front, new_rear = lookup(table, env, slot, side.clamp(0, config.lanes - 1))
+        follower_a = _idm(motion, config, env, new_rear, vehicle, delta)
+        self_pred_a = _idm(motion, config, env, vehicle, new_front, delta)
         safe = follower_a >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
         # POLITENESS is 0 in highway-env, so only the vehicle's own gain counts.
         gain = self_pred_a - self_a >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
         decision = torch.where(exists & reachable & moving & safe & gain, side, decision)
-    target[env, vehicle] = decision
-    return target
+    return decision
 
 
-def _abort_lane_changes(
+def changing_lane(state: BatchState) -> Tensor:
+    """The vehicles that ``IDMVehicle.act`` sees changing lane ``(B, N)``: they may have to abort."""
+    return _idm_vehicles(state) & (state.lane != state.target_lane)
+
+
+def must_abort(
     state: BatchState,
     config: BatchConfig,
-    fields: _Fields,
-    old_target: Tensor,
+    table: Neighbours,
     new_target: Tensor,
-    changing: Tensor,
+    env: Tensor,
+    asking: Tensor,
 ) -> Tensor:
-    """Abort a lane change when another controlled vehicle just ahead is changing into the same lane.
+    """Whether vehicle ``asking`` of ``env``, changing lane, aborts: another controlled vehicle just
+    ahead is changing into the same lane.
 
     Only a vehicle ahead and closer than the desired gap can cause an abort, so the candidates are
     the next ``collision_window`` vehicles in station order (all of them when the window is 0).
     highway-env's loop shows each vehicle the new decisions of the vehicles before it and the old
-    ones of those after it; the same view is built here.
+    ones of those after it (``new_target``, ``state.target_lane``); the same view is built here.
     """
-    env, asking = torch.nonzero(changing, as_tuple=True)
-    if env.numel() == 0:
-        return new_target
-    count = fields.count
-    window = count - 1 if config.collision_window == 0 else min(config.collision_window, count - 1)
-    order = torch.argsort(state.x_m, dim=1)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(count, device=order.device).expand_as(order))
-    slots = rank[env, asking][:, None] + torch.arange(1, window + 1, device=order.device)
-    exists = slots < count
-    ahead = order[env[:, None], slots.clamp(max=count - 1)]
-    flat_ahead = env[:, None] * count + ahead
-    seen = torch.where(
-        ahead < asking[:, None], new_target.view(-1)[flat_ahead], old_target.view(-1)[flat_ahead]
-    )
-    mine = old_target[env, asking][:, None]
-    # Only a ControlledVehicle ahead counts: the ego is one under the meta-action controller only.
-    first_controlled = 0 if config.ego_control == "meta" else 1
+    count = state.x_m.shape[1]
+    window = collision_window(config, count)
+    order, rank = table.order.view(-1), table.rank.view(-1)
     me = (env * count + asking)[:, None]
+    slots = rank[me] + torch.arange(1, window + 1, device=env.device)
+    exists = slots < count
+    ahead = order[env[:, None] * count + slots.clamp(max=count - 1)]
+    flat_ahead = env[:, None] * count + ahead
+    new, old = new_target.view(-1), state.target_lane.view(-1)
+    seen = torch.where(ahead < asking[:, None], new[flat_ahead], old[flat_ahead])
+    mine = old[me]
+    speed, heading = state.speed_mps.view(-1), state.heading_rad.view(-1)
     star = physics.desired_gap_m(
-        fields.speed[me],
-        fields.cos[me],
-        fields.sin[me],
-        fields.speed[flat_ahead],
-        fields.cos[flat_ahead],
-        fields.sin[flat_ahead],
+        speed[me],
+        torch.cos(heading[me]),
+        torch.sin(heading[me]),
+        speed[flat_ahead],
+        torch.cos(heading[flat_ahead]),
+        torch.sin(heading[flat_ahead]),
     )
-    gap = fields.x[flat_ahead] - fields.x[me]
+    gap = state.x_m.view(-1)[flat_ahead] - state.x_m.view(-1)[me]
     blocking = (
         exists
-        & (ahead >= first_controlled)
+        & (ahead >= _first_controlled(config))
         & (state.lane.view(-1)[flat_ahead] != mine)
         & (seen == mine)
         & (gap > 0)
         & (gap < star)
     )
-    abort = blocking.any(dim=1)
-    result = new_target.clone()
-    result[env[abort], asking[abort]] = state.lane[env[abort], asking[abort]]
-    return result
+    return blocking.any(dim=1)
+
+
+def longitudinal(
+    state: BatchState, config: BatchConfig, own_lane_mps2: Tensor, target: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Every vehicle's steering [rad] towards its (final) target lane and acceleration [m/s2]
+    behind the leader of its lane (see :func:`behind_target_leader` for those changing lane)."""
+    acceleration = own_lane_mps2.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
+    offset = state.y_m - target.to(state.y_m.dtype) * LANE_WIDTH_M
+    steering = physics.steering_control_rad(offset, state.speed_mps, state.heading_rad, 0.0)
+
+    ego = _is_ego(state)
+    if config.ego_control == "continuous":
+        steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
+        acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
+    elif config.ego_control == "meta":
+        ego_acceleration = physics.speed_control_mps2(state.target_speed_mps, state.speed_mps)
+        acceleration = torch.where(ego, ego_acceleration, acceleration)
+    return steering, acceleration
+
+
+def following_into(state: BatchState, config: BatchConfig, target: Tensor) -> Tensor:
+    """The IDM-driven vehicles whose target lane is not their lane ``(B, N)``."""
+    following = _idm_vehicles(state) | (_is_ego(state) & (config.ego_control == "follow"))
+    return following & (target != state.lane)
+
+
+def behind_target_leader(
+    state: BatchState,
+    config: BatchConfig,
+    table: Neighbours,
+    motion: Motion,
+    acceleration: Tensor,
+    target: Tensor,
+    env: Tensor,
+    vehicle: Tensor,
+) -> Tensor:
+    """The acceleration [m/s2] of ``vehicle`` of ``env``, changing lane, limited by IDM behind the
+    leader of its target lane too."""
+    flat = env * state.x_m.shape[1] + vehicle
+    slot, lane = table.rank.view(-1)[flat], target.view(-1)[flat]
+    front, _ = lookup(table, env, slot, lane)
+    behind = _idm(motion, config, env, vehicle, front, state.delta.view(-1)[flat])
+    limited = torch.minimum(acceleration.view(-1)[flat], behind)
+    return limited.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
+
+
+def collision_window(config: BatchConfig, count: int) -> int:
+    """How many vehicles ahead in station order are looked at for aborts and collisions."""
+    return count - 1 if config.collision_window == 0 else min(config.collision_window, count - 1)
+
+
+def _first_controlled(config: BatchConfig) -> int:
+    """The first ``ControlledVehicle``: the ego is one under the meta-action controller only."""
+    return 0 if config.ego_control == "meta" else 1
+
+
+def _vehicles(state: BatchState) -> Tensor:
+    """Every vehicle's own index ``(B, N)``."""
+    batch, count = state.x_m.shape
+    return torch.arange(count, device=state.x_m.device).expand(batch, count)
+
+
+def _envs(state: BatchState) -> Tensor:
+    """Every vehicle's environment index ``(B, N)``."""
+    batch, count = state.x_m.shape
+    return torch.arange(batch, device=state.x_m.device)[:, None].expand(batch, count)
+
+
+def _is_ego(state: BatchState) -> Tensor:
+    return _vehicles(state) == 0
+
+
+def _idm_vehicles(state: BatchState) -> Tensor:
+    """The vehicles that run ``IDMVehicle.act``: not crashed, not the ego."""
+    return ~state.crashed & ~_is_ego(state)
+
+
+def _idm(
+    motion: Motion,
+    config: BatchConfig,
+    env: Tensor,
+    vehicle: Tensor,
+    front: Tensor,
+    delta: Tensor,
+) -> Tensor:
+    """IDM acceleration of ``vehicle`` behind ``front`` (either -1: none) of ``env``, exponent
+    ``delta``: the asking vehicle's, as highway-env uses ``self.DELTA``. All share one shape."""
+    count = motion.x_m.shape[1]
+    me = env * count + vehicle.clamp(min=0)
+    has_front = front >= 0
+    ahead = torch.where(has_front, env * count + front, me)
+    x, speed = motion.x_m.view(-1), motion.speed_mps.view(-1)
+    cos, sin = motion.cos.view(-1), motion.sin.view(-1)
+    star = physics.desired_gap_m(speed[me], cos[me], sin[me], speed[ahead], cos[ahead], sin[ahead])
+    acceleration = physics.idm_acceleration_mps2(
+        speed[me],
+        motion.target_speed_mps.view(-1)[me],
+        delta,
+        config.speed_limit_mps,
+        x[ahead] - x[me],
+        star,
+        has_front,
+    )
+    # ``IDMVehicle.acceleration`` returns 0 when asked about no vehicle.
+    return torch.where(vehicle >= 0, acceleration, 0.0)

@@ -6,14 +6,16 @@ highway-env 1.12, for highway-v0's straight road.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
 
-from sims.batched import physics
-from sims.batched.decide import decide
-from sims.batched.neighbours import LANE_WIDTH_M
+from sims.batched import decide, physics
+from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, neighbours, station_order
 from sims.batched.state import META_TARGET_SPEEDS_MPS, BatchConfig, BatchState, closest_lane
 
 ACCELERATION_RANGE_MPS2 = (-5.0, 5.0)  # highway-env's ContinuousAction
@@ -59,20 +61,50 @@ def apply_ego_action(state: BatchState, config: BatchConfig, action: Tensor) -> 
     )
 
 
-def act(state: BatchState, config: BatchConfig) -> tuple[Tensor, Tensor]:
+def act(state: BatchState, config: BatchConfig, *, compiled: bool = False) -> tuple[Tensor, Tensor]:
     """``Road.act``: every vehicle's steering [rad] and acceleration [m/s2] for the next step.
 
-    Updates the target lanes and lane-change timers of ``state``.
+    Updates the target lanes and lane-change timers of ``state``. With ``compiled``, the fixed-shape
+    parts run as ``torch.compile`` graphs (see :func:`kernels`).
     """
-    state.target_lane, state.timer_s, steering, acceleration = decide(state, config)
+    run = kernels(compiled)
+    table = run.neighbours(state.order, state.y_m, config.lanes)
+    motion = run.motion(state)
+    crashed = state.crashed.int()
+    own_lane_mps2, due, state.timer_s = run.follow_lane(state, config, table, motion, crashed)
+    env, vehicle = torch.nonzero(due, as_tuple=True)
+    target = state.target_lane.clone()
+    if env.numel():
+        target[env, vehicle] = run.mobil(state, config, table, motion, own_lane_mps2, env, vehicle)
+    env, vehicle = torch.nonzero(decide.changing_lane(state), as_tuple=True)
+    if env.numel():
+        abort = run.must_abort(state, config, table, target, env, vehicle)
+        env, vehicle = env[abort], vehicle[abort]
+        target[env, vehicle] = state.lane[env, vehicle]
+    state.target_lane = target
+    steering, acceleration = run.longitudinal(state, config, own_lane_mps2, target)
+    env, vehicle = torch.nonzero(decide.following_into(state, config, target), as_tuple=True)
+    if env.numel():
+        acceleration[env, vehicle] = run.behind_target_leader(
+            state, config, table, motion, acceleration, target, env, vehicle
+        )
     return steering, acceleration
 
 
-def step(state: BatchState, config: BatchConfig, steering: Tensor, acceleration: Tensor) -> int:
+def step(
+    state: BatchState,
+    config: BatchConfig,
+    steering: Tensor,
+    acceleration: Tensor,
+    *,
+    compiled: bool = False,
+) -> Tensor:
     """``Road.step``: move every vehicle, then detect collisions. Updates ``state`` in place.
 
-    :return: how many vehicles' collision windows were too short to be sure no pair was missed.
+    :return: how many vehicles' collision windows were too short to be sure no pair was missed
+        (a 0-d tensor, so that nothing waits for it on an accelerator).
     """
+    run = kernels(compiled)
     (
         state.x_m,
         state.y_m,
@@ -80,17 +112,16 @@ def step(state: BatchState, config: BatchConfig, steering: Tensor, acceleration:
         state.speed_mps,
         state.lane,
         state.timer_s,
-        state.crashed,
         steering,
         acceleration,
-    ) = _move(
+    ) = run.move(
         state.x_m,
         state.y_m,
         state.heading_rad,
         state.speed_mps,
         state.timer_s,
-        state.crashed,
-        state.has_impact,
+        state.crashed.int(),
+        state.has_impact.int(),
         state.impact_x_m,
         state.impact_y_m,
         steering,
@@ -98,12 +129,83 @@ def step(state: BatchState, config: BatchConfig, steering: Tensor, acceleration:
         config.dt_s,
         config.lanes,
     )
+    state.crashed = state.crashed | state.has_impact
     state.has_impact = torch.zeros_like(state.has_impact)
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
         state.ego_steering_rad = steering[:, 0]
         state.ego_acceleration_mps2 = acceleration[:, 0]
-    return _collide(state, config)
+    state.order = order = station_order(state.x_m)
+    reach = 2 * physics.HALF_DIAGONAL_M + state.speed_mps * config.dt_s
+    count = state.x_m.shape[1]
+    window = decide.collision_window(config, count)
+    close, overflow = run.close_pairs(
+        _in_station_order(state.x_m, order, window, math.inf),
+        _in_station_order(state.y_m, order, window, 0.0),
+        _in_station_order(reach, order, window, 0.0),
+        torch.nn.functional.pad(order, (0, window), value=count),
+        window,
+        config.dt_s,
+    )
+    _collide(state, config, close, window, run.narrow_phase)
+    return overflow
+
+
+VARYING = ("mobil", "must_abort", "behind_target_leader", "narrow_phase")
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The fixed-shape parts of a simulation step, run eagerly or as compiled graphs.
+
+    The parts are cut where a tensor is gathered from, so that each is computed once: a compiler
+    that sees a computation and the gathers from it in one graph may recompute it at every gather.
+    """
+
+    neighbours: Callable[..., Neighbours]
+    motion: Callable[..., decide.Motion]
+    follow_lane: Callable[..., tuple[Tensor, Tensor, Tensor]]
+    mobil: Callable[..., Tensor]
+    must_abort: Callable[..., Tensor]
+    behind_target_leader: Callable[..., Tensor]
+    longitudinal: Callable[..., tuple[Tensor, Tensor]]
+    move: Callable[..., tuple[Tensor, ...]]
+    close_pairs: Callable[..., tuple[Tensor, Tensor]]
+    narrow_phase: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]
+
+
+@functools.cache
+def kernels(compiled: bool) -> Kernels:
+    """The step's kernels; compiled ones are made once per process, on first use.
+
+    ``torch.compile`` fuses each part's many element-wise operations into a few loops; on a CPU
+    this is what makes large batches fast (``drive bench sim`` measures both). Compiling takes a
+    minute or more the first time, so tests and short runs use the eager kernels, which compute
+    the same functions.
+    """
+    parts = Kernels(
+        neighbours=neighbours,
+        motion=decide.Motion.of,
+        follow_lane=decide.follow_lane,
+        mobil=decide.mobil,
+        must_abort=decide.must_abort,
+        behind_target_leader=decide.behind_target_leader,
+        longitudinal=decide.longitudinal,
+        move=_move,
+        close_pairs=_close_pairs,
+        narrow_phase=_narrow_phase,
+    )
+    if not compiled:
+        return parts
+    # The parts that run on the few vehicles or pairs concerned have shapes that vary.
+    return Kernels(
+        **{
+            field.name: torch.compile(
+                getattr(parts, field.name), dynamic=None if field.name in VARYING else False
+            )
+            for field in fields(parts)
+        }
+    )
 
 
 def _move(
@@ -121,7 +223,13 @@ def _move(
     dt_s: float,
     lanes: int,
 ) -> tuple[Tensor, ...]:
-    """``Vehicle.step`` for every vehicle: clipped actions, the bicycle, a pending impact, the lane."""
+    """``Vehicle.step`` for every vehicle: clipped actions, the bicycle, a pending impact, the lane.
+
+    ``crashed`` and ``has_impact`` are int32 (see :func:`decide.follow_lane`).
+
+    :return: x, y, heading, speed, lane, timer, and the clipped steering and acceleration.
+    """
+    crashed, has_impact = crashed != 0, has_impact != 0
     steering = torch.where(crashed, 0.0, steering)
     acceleration = physics.clip_acceleration_mps2(acceleration, speed_mps, crashed)
     x, y, heading, speed = physics.bicycle_step(
@@ -130,36 +238,76 @@ def _move(
     x = torch.where(has_impact, x + impact_x_m, x)
     y = torch.where(has_impact, y + impact_y_m, y)
     lane = closest_lane(y, lanes)
-    return x, y, heading, speed, lane, timer_s + dt_s, crashed | has_impact, steering, acceleration
+    return x, y, heading, speed, lane, timer_s + dt_s, steering, acceleration
 
 
-def _collide(state: BatchState, config: BatchConfig) -> int:
-    """``RoadObject.handle_collisions`` on every pair ``(i < j)`` close enough to collide.
+def _close_pairs(
+    x_m: Tensor, y_m: Tensor, reach_m: Tensor, order: Tensor, window: int, dt_s: float
+) -> tuple[Tensor, Tensor]:
+    """``_is_colliding``'s spherical pre-test between each vehicle and the next ``window`` in
+    station order.
 
-    Pairs are looked for among each vehicle and the next ``collision_window`` vehicles in station
-    order (all of them when the window is 0), with ``_is_colliding``'s spherical pre-test; the
-    separating-axis test then runs on the few pairs left.
+    Arguments are ``(B, N + window)``, in station order and padded after the last slot (``x_m``
+    with infinity, ``order`` with ``N``): every shift is then one slice of the same arrays, and
+    the compiled loop reads memory without masks. ``reach_m`` is each vehicle's test radius.
 
-    :return: how many windows were too short to be sure that no close pair was left out.
+    :return: ``(B, N)`` bit masks: bit ``shift - 1`` of slot ``p`` is set when slots ``p`` and
+        ``p + shift`` are close (int32 up to a window of 31, else int64); and how many windows may
+        be too short to hold every close pair.
     """
-    count = state.x_m.shape[1]
-    dt = config.dt_s
-    window = count - 1 if config.collision_window == 0 else min(config.collision_window, count - 1)
-    order, close, overflow = _close_pairs(state.x_m, state.y_m, state.speed_mps, window, dt)
-    shift, env, slot = torch.nonzero(close, as_tuple=True)
+    count = x_m.shape[1] - window
+    x, y, vehicle, reach = x_m[:, :count], y_m[:, :count], order[:, :count], reach_m[:, :count]
+    bits = torch.int32 if window <= 31 else torch.int64
+    close = torch.zeros_like(x, dtype=bits)
+    for shift in range(1, window + 1):
+        dx = x_m[:, shift : shift + count] - x
+        dy = y_m[:, shift : shift + count] - y
+        # The pre-test uses the speed of the vehicle that comes first in highway-env's list.
+        first_is_front = order[:, shift : shift + count] < vehicle
+        limit = torch.where(first_is_front, reach_m[:, shift : shift + count], reach)
+        close = close | ((torch.sqrt(dx * dx + dy * dy) <= limit).to(bits) << (shift - 1))
+    longest = 2 * physics.HALF_DIAGONAL_M + physics.MAX_SPEED_MPS * dt_s
+    if window < count - 1:
+        overflow = (x[:, window:] - x[:, :-window] <= longest).sum()
+    else:
+        overflow = torch.zeros((), dtype=torch.long, device=x_m.device)
+    return close, overflow
+
+
+def _in_station_order(values: Tensor, order: Tensor, window: int, padding: float) -> Tensor:
+    """``values`` ``(B, N)`` in station order, with ``window`` slots of ``padding`` after the last."""
+    padded = torch.full(
+        (order.shape[0], order.shape[1] + window), padding, dtype=values.dtype, device=values.device
+    )
+    padded[:, : order.shape[1]] = values.gather(1, order)
+    return padded
+
+
+def _collide(
+    state: BatchState, config: BatchConfig, close: Tensor, window: int, narrow: Callable
+) -> None:
+    """``RoadObject.handle_collisions`` on the close pairs ``(i < j)``: the separating-axis test.
+
+    The pairs that passed the pre-test are few, so they are gathered and tested alone.
+    """
+    env, slot = torch.nonzero(close, as_tuple=True)
     if env.numel() == 0:
-        return int(overflow)
-    one, two = order[env, slot], order[env, slot + shift + 1]
+        return
+    shifts = torch.arange(window, device=close.device)
+    pair, shift = torch.nonzero((close[env, slot][:, None] >> shifts) & 1, as_tuple=True)
+    env, slot = env[pair], slot[pair]
+    count = state.x_m.shape[1]
+    order = state.order.view(-1)
+    one, two = order[env * count + slot], order[env * count + slot + shift + 1]
     a, b = torch.minimum(one, two), torch.maximum(one, two)
-    heading_a, heading_b = state.heading_rad[env, a], state.heading_rad[env, b]
-    speed_a, speed_b = state.speed_mps[env, a], state.speed_mps[env, b]
-    intersecting, will_intersect, move_x, move_y = physics.box_collisions(
-        state.x_m[env, a] - state.x_m[env, b],
-        state.y_m[env, a] - state.y_m[env, b],
-        heading_a,
-        heading_b,
-        (speed_a * torch.cos(heading_a) * dt, speed_a * torch.sin(heading_a) * dt),
-        (speed_b * torch.cos(heading_b) * dt, speed_b * torch.sin(heading_b) * dt),
+    intersecting, will_intersect, move_x, move_y = narrow(
+        state.x_m,
+        state.y_m,
+        state.heading_rad,
+        state.speed_mps,
+        env * count + a,
+        env * count + b,
+        config.dt_s,
     )
     crashed = state.crashed.clone()
     crashed[env[intersecting], a[intersecting]] = True
@@ -167,39 +315,30 @@ def _collide(state: BatchState, config: BatchConfig) -> int:
     state.crashed = crashed
     hit = will_intersect
     _apply_impacts(state, env[hit], a[hit], b[hit], move_x[hit], move_y[hit])
-    return int(overflow)
 
 
-def _close_pairs(
-    x_m: Tensor, y_m: Tensor, speed_mps: Tensor, window: int, dt_s: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The spherical pre-test between each vehicle and the next ``window`` in station order.
-
-    :return: the station order ``(B, N)``; ``(window, B, N - 1)`` whether slot ``p`` and slot
-        ``p + shift + 1`` are close; and how many windows may be too short.
-    """
-    count = x_m.shape[1]
-    order = torch.argsort(x_m, dim=1)
-    x, y = x_m.gather(1, order), y_m.gather(1, order)
-    reach = 2 * physics.HALF_DIAGONAL_M + speed_mps.gather(1, order) * dt_s
-    close = torch.zeros((window, x.shape[0], count - 1), dtype=torch.bool, device=x.device)
-    for shift in range(1, window + 1):
-        close[shift - 1, :, : count - shift] = _close_at(x, y, reach, order, shift)
-    longest = 2 * physics.HALF_DIAGONAL_M + physics.MAX_SPEED_MPS * dt_s
-    if window < count - 1:
-        overflow = (x[:, window:] - x[:, :-window] <= longest).sum()
-    else:
-        overflow = torch.zeros((), dtype=torch.long, device=x_m.device)
-    return order, close, overflow
-
-
-def _close_at(x: Tensor, y: Tensor, reach: Tensor, order: Tensor, shift: int) -> Tensor:
-    """Whether the vehicles ``shift`` slots apart in station order pass the spherical pre-test."""
-    dx, dy = x[:, shift:] - x[:, :-shift], y[:, shift:] - y[:, :-shift]
-    # The pre-test uses the speed of the vehicle that comes first in highway-env's list.
-    first_is_front = order[:, shift:] < order[:, :-shift]
-    limit = torch.where(first_is_front, reach[:, shift:], reach[:, :-shift])
-    return torch.sqrt(dx * dx + dy * dy) <= limit
+def _narrow_phase(
+    x_m: Tensor,
+    y_m: Tensor,
+    heading_rad: Tensor,
+    speed_mps: Tensor,
+    a: Tensor,
+    b: Tensor,
+    dt_s: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The separating-axis test of the vehicles at flat indices ``a`` and ``b`` (see
+    :func:`physics.box_collisions`)."""
+    x, y, heading, speed = x_m.view(-1), y_m.view(-1), heading_rad.view(-1), speed_mps.view(-1)
+    heading_a, heading_b = heading[a], heading[b]
+    speed_a, speed_b = speed[a], speed[b]
+    return physics.box_collisions(
+        x[a] - x[b],
+        y[a] - y[b],
+        heading_a,
+        heading_b,
+        (speed_a * torch.cos(heading_a) * dt_s, speed_a * torch.sin(heading_a) * dt_s),
+        (speed_b * torch.cos(heading_b) * dt_s, speed_b * torch.sin(heading_b) * dt_s),
+    )
 
 
 def _apply_impacts(

@@ -3,9 +3,12 @@
 highway-env's ``Road.neighbour_vehicles(vehicle, lane)`` scans all vehicles: a vehicle belongs to a
 lane when its centre is within half a lane width plus 1 m of the lane's centreline, and the
 neighbours are the nearest members ahead (at or beyond the vehicle's station) and behind. That scan
-is O(N) per query and O(N^2) per simulation step. Here each environment's lane memberships are
-sorted once per step by (lane, station), and every query is a binary search into that list:
-O(N log N) per step, with the same answer.
+is O(N) per query and O(N^2) per simulation step.
+
+Here every environment's vehicles are kept in station order (one sort per simulation step, shared
+with the collision search), and each lane's members are a bit mask over the slots of that order. The
+front of any vehicle in any lane is then the lowest member bit above the vehicle's slot: a few
+integer operations per query, with fixed shapes, for every vehicle of every environment at once.
 """
 
 from __future__ import annotations
@@ -17,92 +20,74 @@ from torch import Tensor
 
 LANE_WIDTH_M = 4.0  # [m] highway-env's StraightLane.DEFAULT_WIDTH
 ON_LANE_MARGIN_M = 1.0  # [m] the margin ``Road.neighbour_vehicles`` passes to ``on_lane``
-# [m] separates lanes in the sort key: longer than highway-env's 10 km road, and small enough that a
-# float32 key still resolves stations to 8 mm.
-LANE_KEY_STRIDE_M = 2e4
+
+
+# Each lane's members are one bit per slot of the station order in a 64-bit word.
+MAX_VEHICLES = 63
 
 
 @dataclass(frozen=True)
-class LaneIndex:
-    """Each environment's lane memberships, sorted by (lane, station).
+class Neighbours:
+    """Each environment's vehicles in station order, and each lane's members as bit masks.
 
-    A vehicle near a lane boundary belongs to two lanes, so each environment has ``2 N`` slots:
-    entry ``i`` is vehicle ``i``'s nearest lane, entry ``N + i`` the other lane within reach.
-    Unused entries sort last.
+    Bit ``p`` of ``ahead[b, l]`` is set when slot ``p`` of the station order belongs to lane ``l``;
+    ``behind`` holds the same bits in reverse (slot ``p`` at bit ``N - 1 - p``), so that the nearest
+    member behind a slot is found like the nearest ahead, as a lowest set bit.
     """
 
-    keys: Tensor  # (B, 2N) sorted lane * stride + station
-    vehicle: Tensor  # (B, 2N) which vehicle each sorted slot holds
-    lane: Tensor  # (B, 2N) the lane of each slot, -2 for an unused one
-    entry_lane: Tensor  # (B, 2N) the lane of each entry, in entry order
-    entry_slot: Tensor  # (B, 2N) where each entry sits in the sorted order
+    order: Tensor  # (B, N) vehicles by station
+    rank: Tensor  # (B, N) each vehicle's slot in ``order``
+    ahead: Tensor  # (B, lanes) int64
+    behind: Tensor  # (B, lanes) int64
 
 
-def index_lanes(x_m: Tensor, y_m: Tensor, lanes: int) -> LaneIndex:
-    """Sort every environment's lane memberships; ``x_m`` and ``y_m`` are ``(B, N)``."""
-    count = x_m.shape[1]
-    reach = LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M
-    nearest = torch.clamp(torch.round(y_m / LANE_WIDTH_M), 0, lanes - 1)
-    # The other lane within reach, if any, is the neighbour on the side of the vehicle's offset.
-    side = torch.where(y_m >= nearest * LANE_WIDTH_M, 1.0, -1.0).to(y_m.dtype)
-    other = nearest + side
-    first_ok = (y_m - nearest * LANE_WIDTH_M).abs() <= reach
-    other_ok = ((y_m - other * LANE_WIDTH_M).abs() <= reach) & (other >= 0) & (other < lanes)
-    lane = torch.cat([torch.where(first_ok, nearest, -2.0), torch.where(other_ok, other, -2.0)], 1)
-    station = torch.cat([x_m, x_m], dim=1)
-    unused_key = torch.finfo(x_m.dtype).max
-    keys = torch.where(lane >= 0, lane * LANE_KEY_STRIDE_M + station, unused_key)
-    keys, order = torch.sort(keys, dim=1)
-    entry_slot = torch.empty_like(order)
-    entry_slot.scatter_(1, order, torch.arange(2 * count, device=x_m.device).expand_as(order))
-    entry_lane = lane.long()
-    return LaneIndex(
-        keys=keys,
-        vehicle=order % count,
-        lane=entry_lane.gather(1, order),
-        entry_lane=entry_lane,
-        entry_slot=entry_slot,
+def station_order(x_m: Tensor) -> Tensor:
+    """Every environment's vehicles sorted by station ``(B, N)``."""
+    return torch.argsort(x_m, dim=1)
+
+
+def neighbours(order: Tensor, y_m: Tensor, lanes: int) -> Neighbours:
+    """The lane masks of every environment; ``order`` from :func:`station_order`."""
+    count = order.shape[1]
+    if count > MAX_VEHICLES:
+        raise ValueError(f"at most {MAX_VEHICLES} vehicles per scene, got {count}")
+    slots = torch.arange(count, device=order.device)
+    lane = torch.arange(lanes, device=order.device, dtype=y_m.dtype)[None, :, None]
+    y_sorted = y_m.gather(1, order)[:, None, :]
+    # ``StraightLane.on_lane`` with margin 1: within half a width plus the margin of the centreline.
+    member = ((y_sorted - lane * LANE_WIDTH_M).abs() <= LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M).long()
+    rank = torch.empty_like(order).scatter_(1, order, slots.expand_as(order))
+    return Neighbours(
+        order=order,
+        rank=rank,
+        ahead=(member << slots).sum(-1),
+        behind=(member << (count - 1 - slots)).sum(-1),
     )
 
 
-def own_lane_neighbours(index: LaneIndex, lane: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Every vehicle's front and rear vehicle in ``lane`` (``(B, N)``), read off its own slot.
+def lookup(table: Neighbours, env: Tensor, slot: Tensor, lane: Tensor) -> tuple[Tensor, Tensor]:
+    """Front and rear (-1: none) in ``lane`` of the vehicle at ``slot`` of environment ``env``.
 
-    :return: front, rear (-1 where none), and whether the vehicle belongs to ``lane`` at all; where
-        it does not (it is off the road), the first two are meaningless and :func:`search` must answer.
+    The three arguments share any shape; ``lane`` must be a lane of the road. The vehicle itself is
+    never its own neighbour.
     """
-    count = lane.shape[1]
-    primary = index.entry_lane[:, :count] == lane
-    secondary = index.entry_lane[:, count:] == lane
-    slot = torch.where(primary, index.entry_slot[:, :count], index.entry_slot[:, count:])
-    slots = index.keys.shape[1]
-    after = (slot + 1).clamp(max=slots - 1)
-    before = (slot - 1).clamp(min=0)
-    front_ok = (slot + 1 < slots) & (index.lane.gather(1, after) == lane)
-    rear_ok = (slot > 0) & (index.lane.gather(1, before) == lane)
-    front = torch.where(front_ok, index.vehicle.gather(1, after), -1)
-    rear = torch.where(rear_ok, index.vehicle.gather(1, before), -1)
-    return front, rear, primary | secondary
-
-
-def search(
-    index: LaneIndex, env: Tensor, vehicle: Tensor, x_m: Tensor, lane: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Front and rear of a few vehicles (``env[k]``, ``vehicle[k]``) in ``lane[k]``, by binary search.
-
-    :return: front and rear vehicle indices, -1 where there is none.
-    """
-    keys = index.keys[env]
-    slots = keys.shape[1]
-    key = lane.to(x_m.dtype) * LANE_KEY_STRIDE_M + x_m[env, vehicle]
-    position = torch.searchsorted(keys, key[:, None].contiguous())[:, 0]
-    # The asking vehicle, when it belongs to the lane, sits at exactly its key: step past it.
-    here = position.clamp(max=slots - 1)
-    is_self = (index.vehicle[env, here] == vehicle) & (position < slots)
-    after = (position + is_self.long()).clamp(max=slots - 1)
-    front_ok = (position + is_self.long() < slots) & (index.lane[env, after] == lane)
-    front = torch.where(front_ok, index.vehicle[env, after], -1)
-    before = (position - 1).clamp(min=0)
-    rear_ok = (position > 0) & (index.lane[env, before] == lane)
-    rear = torch.where(rear_ok, index.vehicle[env, before], -1)
+    count, lanes = table.order.shape[1], table.ahead.shape[1]
+    word = env * lanes + lane
+    # Clear the bits up to and including the vehicle's own slot; the lowest bit left is the front.
+    ahead = table.ahead.view(-1)[word] & -(2 << slot)
+    behind = table.behind.view(-1)[word] & -(2 << (count - 1 - slot))
+    front_slot = _lowest_bit(ahead).clamp(0, count - 1)
+    rear_slot = (count - 1 - _lowest_bit(behind)).clamp(0, count - 1)
+    order = table.order.view(-1)
+    front = torch.where(ahead != 0, order[env * count + front_slot], -1)
+    rear = torch.where(behind != 0, order[env * count + rear_slot], -1)
     return front, rear
+
+
+def _lowest_bit(word: Tensor) -> Tensor:
+    """The index of the lowest set bit of each int64 ``word`` (meaningless where it is 0).
+
+    The lowest bit alone is a power of two, which a float32 holds exactly: its exponent is the index.
+    """
+    power = (word & -word).to(torch.float32)
+    return ((power.view(torch.int32) >> 23) - 127).long()

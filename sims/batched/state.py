@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sims.batched.neighbours import LANE_WIDTH_M
+from sims.batched.neighbours import LANE_WIDTH_M, station_order
 
 # continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
 # drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
@@ -99,6 +99,7 @@ class BatchState:
     ego_steering_rad: Tensor  # (B,) the ego's held action under continuous control
     ego_acceleration_mps2: Tensor  # (B,)
     steps: Tensor  # (B,) long: policy steps taken in the episode
+    order: Tensor  # long: the vehicles sorted by station (neighbours.station_order of ``x_m``)
 
     def select(self, mask: Tensor, other: BatchState) -> BatchState:
         """Environments where ``mask`` is true from ``other``, the rest from ``self``."""
@@ -176,6 +177,7 @@ def spawn(
         ego_steering_rad=zeros[:, 0].clone(),
         ego_acceleration_mps2=zeros[:, 0].clone(),
         steps=torch.zeros(batch, dtype=torch.long, device=device),
+        order=station_order(x_m),
     )
 
 
@@ -210,6 +212,7 @@ def from_highway_env(
         ego_steering_rad=column(13)[:, 0],
         ego_acceleration_mps2=column(14)[:, 0],
         steps=torch.tensor([env.unwrapped.time for env in envs], device=device).long(),
+        order=station_order(column(0)),
     )
 
 

@@ -46,8 +46,12 @@ class BatchedHighway:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
+        compiled: bool = False,
     ) -> None:
+        """:param compiled: run the step's fixed-shape parts as ``torch.compile`` graphs: much faster
+        on large batches, after a compilation of a minute or more (see :func:`engine.kernels`)."""
         self.config = config or BatchConfig()
+        self.compiled = compiled
         self.batch = batch
         self.device = torch.device(device)
         self.dtype = dtype
@@ -68,14 +72,15 @@ class BatchedHighway:
 
     def simulate(self, action: Tensor) -> int:
         """Run one policy step's simulation steps on the current state (no reward, no reset)."""
-        misses = 0
-        for frame in range(self.config.frames):
+        state, config, compiled = self.state, self.config, self.compiled
+        misses = torch.zeros((), dtype=torch.long, device=self.device)
+        for frame in range(config.frames):
             if frame == 0:
-                engine.apply_ego_action(self.state, self.config, action.to(self.device))
-            steering, acceleration = engine.act(self.state, self.config)
-            misses += engine.step(self.state, self.config, steering, acceleration)
-        self.state.steps = self.state.steps + 1
-        return misses
+                engine.apply_ego_action(state, config, action.to(self.device))
+            steering, acceleration = engine.act(state, config, compiled=compiled)
+            misses += engine.step(state, config, steering, acceleration, compiled=compiled)
+        state.steps = state.steps + 1
+        return int(misses)
 
     def step(self, action: Tensor) -> StepResult:
         """One policy step of every environment, resetting those whose episode ended."""
