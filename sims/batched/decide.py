@@ -48,25 +48,24 @@ class Motion:
 
 def follow_lane(
     state: BatchState, config: BatchConfig, table: Neighbours, motion: Motion, crashed: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Every vehicle's IDM acceleration behind the front vehicle of its lane, and whose lane-change
     decision is due (once a second, in its lane).
 
     ``crashed`` and the mask returned are int32, not bool: compiled CPU code reads and writes
     boolean tensors several times slower.
 
-    :return: the acceleration [m/s2], the vehicles due, and the timers [s] (reset where due).
+    :return: the acceleration [m/s2], the vehicles due, the vehicles changing lane (that may have
+        to abort), and the timers [s] (reset where due).
     """
     env = _envs(state)
     front, _ = lookup(table, env, table.rank, state.lane)
-    own_lane_mps2 = _idm(motion, config, env, _vehicles(state), front, state.delta)
-    due = (
-        (crashed == 0)
-        & ~_is_ego(state)
-        & (state.lane == state.target_lane)
-        & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
-    )
-    return own_lane_mps2, due.int(), torch.where(due, 0.0, state.timer_s)
+    own_lane_mps2 = _idm(motion, config, env, None, front, state.delta)
+    idm_vehicle = (crashed == 0) & ~_is_ego(state)
+    in_lane = state.lane == state.target_lane
+    due = idm_vehicle & in_lane & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
+    changing = idm_vehicle & ~in_lane
+    return own_lane_mps2, due.int(), changing.int(), torch.where(due, 0.0, state.timer_s)
 
 
 def mobil(
@@ -99,11 +98,6 @@ def mobil(
         gain = self_pred_a - self_a >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
         decision = torch.where(exists & reachable & moving & safe & gain, side, decision)
     return decision
-
-
-def changing_lane(state: BatchState) -> Tensor:
-    """The vehicles that ``IDMVehicle.act`` sees changing lane ``(B, N)``: they may have to abort."""
-    return _idm_vehicles(state) & (state.lane != state.target_lane)
 
 
 def must_abort(
@@ -155,10 +149,11 @@ def must_abort(
 
 
 def longitudinal(
-    state: BatchState, config: BatchConfig, own_lane_mps2: Tensor, target: Tensor
-) -> tuple[Tensor, Tensor]:
+    state: BatchState, config: BatchConfig, own_lane_mps2: Tensor, target: Tensor, crashed: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Every vehicle's steering [rad] towards its (final) target lane and acceleration [m/s2]
-    behind the leader of its lane (see :func:`behind_target_leader` for those changing lane)."""
+    behind the leader of its lane, and which vehicles' acceleration :func:`behind_target_leader`
+    must limit (int32): the IDM-driven vehicles whose target lane is not their lane."""
     acceleration = own_lane_mps2.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
     offset = state.y_m - target.to(state.y_m.dtype) * LANE_WIDTH_M
     steering = physics.steering_control_rad(offset, state.speed_mps, state.heading_rad, 0.0)
@@ -170,13 +165,8 @@ def longitudinal(
     elif config.ego_control == "meta":
         ego_acceleration = physics.speed_control_mps2(state.target_speed_mps, state.speed_mps)
         acceleration = torch.where(ego, ego_acceleration, acceleration)
-    return steering, acceleration
-
-
-def following_into(state: BatchState, config: BatchConfig, target: Tensor) -> Tensor:
-    """The IDM-driven vehicles whose target lane is not their lane ``(B, N)``."""
-    following = _idm_vehicles(state) | (_is_ego(state) & (config.ego_control == "follow"))
-    return following & (target != state.lane)
+    following = torch.where(ego, config.ego_control == "follow", crashed == 0)
+    return steering, acceleration, (following & (target != state.lane)).int()
 
 
 def behind_target_leader(
@@ -225,36 +215,46 @@ def _is_ego(state: BatchState) -> Tensor:
     return _vehicles(state) == 0
 
 
-def _idm_vehicles(state: BatchState) -> Tensor:
-    """The vehicles that run ``IDMVehicle.act``: not crashed, not the ego."""
-    return ~state.crashed & ~_is_ego(state)
-
-
 def _idm(
     motion: Motion,
     config: BatchConfig,
     env: Tensor,
-    vehicle: Tensor,
+    vehicle: Tensor | None,
     front: Tensor,
     delta: Tensor,
 ) -> Tensor:
     """IDM acceleration of ``vehicle`` behind ``front`` (either -1: none) of ``env``, exponent
-    ``delta``: the asking vehicle's, as highway-env uses ``self.DELTA``. All share one shape."""
+    ``delta``: the asking vehicle's, as highway-env uses ``self.DELTA``. All share one shape.
+
+    ``vehicle`` None means every vehicle, in place (``(B, N)`` arguments): nothing is gathered.
+    """
     count = motion.x_m.shape[1]
-    me = env * count + vehicle.clamp(min=0)
     has_front = front >= 0
-    ahead = torch.where(has_front, env * count + front, me)
+
+    def mine(field: Tensor) -> Tensor:
+        return field if vehicle is None else field.view(-1)[env * count + vehicle.clamp(min=0)]
+
+    if vehicle is None:
+        me = torch.arange(count, device=front.device).expand_as(front)
+    else:
+        me = vehicle.clamp(min=0)
+    ahead = env * count + torch.where(has_front, front, me)
     x, speed = motion.x_m.view(-1), motion.speed_mps.view(-1)
     cos, sin = motion.cos.view(-1), motion.sin.view(-1)
-    star = physics.desired_gap_m(speed[me], cos[me], sin[me], speed[ahead], cos[ahead], sin[ahead])
+    my_speed = mine(motion.speed_mps)
+    star = physics.desired_gap_m(
+        my_speed, mine(motion.cos), mine(motion.sin), speed[ahead], cos[ahead], sin[ahead]
+    )
     acceleration = physics.idm_acceleration_mps2(
-        speed[me],
-        motion.target_speed_mps.view(-1)[me],
+        my_speed,
+        mine(motion.target_speed_mps),
         delta,
         config.speed_limit_mps,
-        x[ahead] - x[me],
+        x[ahead] - mine(motion.x_m),
         star,
         has_front,
     )
+    if vehicle is None:
+        return acceleration
     # ``IDMVehicle.acceleration`` returns 0 when asked about no vehicle.
     return torch.where(vehicle >= 0, acceleration, 0.0)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import decide, physics
-from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, neighbours, station_order
+from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, neighbours
 from sims.batched.state import META_TARGET_SPEEDS_MPS, BatchConfig, BatchState, closest_lane
 
 ACCELERATION_RANGE_MPS2 = (-5.0, 5.0)  # highway-env's ContinuousAction
@@ -71,19 +71,23 @@ def act(state: BatchState, config: BatchConfig, *, compiled: bool = False) -> tu
     table = run.neighbours(state.order, state.y_m, config.lanes)
     motion = run.motion(state)
     crashed = state.crashed.int()
-    own_lane_mps2, due, state.timer_s = run.follow_lane(state, config, table, motion, crashed)
+    own_lane_mps2, due, changing, state.timer_s = run.follow_lane(
+        state, config, table, motion, crashed
+    )
     env, vehicle = torch.nonzero(due, as_tuple=True)
     target = state.target_lane.clone()
     if env.numel():
         target[env, vehicle] = run.mobil(state, config, table, motion, own_lane_mps2, env, vehicle)
-    env, vehicle = torch.nonzero(decide.changing_lane(state), as_tuple=True)
+    env, vehicle = torch.nonzero(changing, as_tuple=True)
     if env.numel():
         abort = run.must_abort(state, config, table, target, env, vehicle)
         env, vehicle = env[abort], vehicle[abort]
         target[env, vehicle] = state.lane[env, vehicle]
     state.target_lane = target
-    steering, acceleration = run.longitudinal(state, config, own_lane_mps2, target)
-    env, vehicle = torch.nonzero(decide.following_into(state, config, target), as_tuple=True)
+    steering, acceleration, following = run.longitudinal(
+        state, config, own_lane_mps2, target, crashed
+    )
+    env, vehicle = torch.nonzero(following, as_tuple=True)
     if env.numel():
         acceleration[env, vehicle] = run.behind_target_leader(
             state, config, table, motion, acceleration, target, env, vehicle
@@ -133,17 +137,11 @@ def step(
     state.has_impact = torch.zeros_like(state.has_impact)
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
-        state.ego_steering_rad = steering[:, 0]
-        state.ego_acceleration_mps2 = acceleration[:, 0]
-    state.order = order = station_order(state.x_m)
-    reach = 2 * physics.HALF_DIAGONAL_M + state.speed_mps * config.dt_s
-    count = state.x_m.shape[1]
-    window = decide.collision_window(config, count)
+        state.ego_steering_rad, state.ego_acceleration_mps2 = steering, acceleration
+    x_sorted, state.order = torch.sort(state.x_m, dim=1)
+    window = decide.collision_window(config, state.x_m.shape[1])
     close, overflow = run.close_pairs(
-        _in_station_order(state.x_m, order, window, math.inf),
-        _in_station_order(state.y_m, order, window, 0.0),
-        _in_station_order(reach, order, window, 0.0),
-        torch.nn.functional.pad(order, (0, window), value=count),
+        *_station_arrays(x_sorted, state.y_m, state.speed_mps, state.order, window),
         window,
         config.dt_s,
     )
@@ -164,11 +162,11 @@ class Kernels:
 
     neighbours: Callable[..., Neighbours]
     motion: Callable[..., decide.Motion]
-    follow_lane: Callable[..., tuple[Tensor, Tensor, Tensor]]
+    follow_lane: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]
     mobil: Callable[..., Tensor]
     must_abort: Callable[..., Tensor]
     behind_target_leader: Callable[..., Tensor]
-    longitudinal: Callable[..., tuple[Tensor, Tensor]]
+    longitudinal: Callable[..., tuple[Tensor, Tensor, Tensor]]
     move: Callable[..., tuple[Tensor, ...]]
     close_pairs: Callable[..., tuple[Tensor, Tensor]]
     narrow_phase: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]
@@ -227,7 +225,7 @@ def _move(
 
     ``crashed`` and ``has_impact`` are int32 (see :func:`decide.follow_lane`).
 
-    :return: x, y, heading, speed, lane, timer, and the clipped steering and acceleration.
+    :return: x, y, heading, speed, lane, timer, and the ego's clipped steering and acceleration.
     """
     crashed, has_impact = crashed != 0, has_impact != 0
     steering = torch.where(crashed, 0.0, steering)
@@ -238,23 +236,24 @@ def _move(
     x = torch.where(has_impact, x + impact_x_m, x)
     y = torch.where(has_impact, y + impact_y_m, y)
     lane = closest_lane(y, lanes)
-    return x, y, heading, speed, lane, timer_s + dt_s, steering, acceleration
+    return x, y, heading, speed, lane, timer_s + dt_s, steering[:, 0], acceleration[:, 0]
 
 
 def _close_pairs(
-    x_m: Tensor, y_m: Tensor, reach_m: Tensor, order: Tensor, window: int, dt_s: float
+    x_m: Tensor, y_m: Tensor, speed_mps: Tensor, order: Tensor, window: int, dt_s: float
 ) -> tuple[Tensor, Tensor]:
     """``_is_colliding``'s spherical pre-test between each vehicle and the next ``window`` in
     station order.
 
     Arguments are ``(B, N + window)``, in station order and padded after the last slot (``x_m``
     with infinity, ``order`` with ``N``): every shift is then one slice of the same arrays, and
-    the compiled loop reads memory without masks. ``reach_m`` is each vehicle's test radius.
+    the compiled loop reads memory without masks.
 
     :return: ``(B, N)`` bit masks: bit ``shift - 1`` of slot ``p`` is set when slots ``p`` and
         ``p + shift`` are close (int32 up to a window of 31, else int64); and how many windows may
         be too short to hold every close pair.
     """
+    reach_m = 2 * physics.HALF_DIAGONAL_M + speed_mps * dt_s
     count = x_m.shape[1] - window
     x, y, vehicle, reach = x_m[:, :count], y_m[:, :count], order[:, :count], reach_m[:, :count]
     bits = torch.int32 if window <= 31 else torch.int64
@@ -274,13 +273,21 @@ def _close_pairs(
     return close, overflow
 
 
-def _in_station_order(values: Tensor, order: Tensor, window: int, padding: float) -> Tensor:
-    """``values`` ``(B, N)`` in station order, with ``window`` slots of ``padding`` after the last."""
-    padded = torch.full(
-        (order.shape[0], order.shape[1] + window), padding, dtype=values.dtype, device=values.device
+def _station_arrays(
+    x_sorted: Tensor, y_m: Tensor, speed_mps: Tensor, order: Tensor, window: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The arguments of :func:`_close_pairs`: position, speed and vehicle index in station order,
+    with ``window`` slots of padding after the last. (Eager: the compiled gathers are slower.)"""
+
+    def padded(values: Tensor, padding: float) -> Tensor:
+        return torch.nn.functional.pad(values, (0, window), value=padding)
+
+    return (
+        padded(x_sorted, math.inf),
+        padded(y_m.gather(1, order), 0.0),
+        padded(speed_mps.gather(1, order), 0.0),
+        padded(order, x_sorted.shape[1]),
     )
-    padded[:, : order.shape[1]] = values.gather(1, order)
-    return padded
 
 
 def _collide(

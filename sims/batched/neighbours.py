@@ -52,16 +52,18 @@ def neighbours(order: Tensor, y_m: Tensor, lanes: int) -> Neighbours:
     if count > MAX_VEHICLES:
         raise ValueError(f"at most {MAX_VEHICLES} vehicles per scene, got {count}")
     slots = torch.arange(count, device=order.device)
-    lane = torch.arange(lanes, device=order.device, dtype=y_m.dtype)[None, :, None]
-    y_sorted = y_m.gather(1, order)[:, None, :]
-    # ``StraightLane.on_lane`` with margin 1: within half a width plus the margin of the centreline.
-    member = ((y_sorted - lane * LANE_WIDTH_M).abs() <= LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M).long()
-    rank = torch.empty_like(order).scatter_(1, order, slots.expand_as(order))
+    y_sorted = y_m.gather(1, order)
+    ahead, behind = [], []
+    for lane in range(lanes):
+        # ``StraightLane.on_lane`` with margin 1: within half a width plus the margin of the centre.
+        member = (y_sorted - lane * LANE_WIDTH_M).abs() <= LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M
+        ahead.append(torch.where(member, 1 << slots, 0).sum(-1))
+        behind.append(torch.where(member, 1 << (count - 1 - slots), 0).sum(-1))
     return Neighbours(
         order=order,
-        rank=rank,
-        ahead=(member << slots).sum(-1),
-        behind=(member << (count - 1 - slots)).sum(-1),
+        rank=torch.empty_like(order).scatter_(1, order, slots.expand_as(order)),
+        ahead=torch.stack(ahead, 1),
+        behind=torch.stack(behind, 1),
     )
 
 
