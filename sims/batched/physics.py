@@ -97,8 +97,10 @@ def steering_control_rad(
     heading_command = torch.arcsin((lateral_speed_command / speed).clamp(-1, 1))
     heading_reference = lane_heading_rad + heading_command.clamp(-math.pi / 4, math.pi / 4)
     heading_rate_command = (1 / TAU_HEADING_S) * wrap_to_pi(heading_reference - heading_rad)
-    slip_angle = torch.arcsin((LENGTH_M / 2 / speed * heading_rate_command).clamp(-1, 1))
-    steering = torch.arctan(2 * torch.tan(slip_angle))
+    # highway-env's arctan(2 tan(arcsin(s))), with tan(arcsin(s)) = s / sqrt(1 - s^2): equal to
+    # rounding error, and two fewer transcendental functions, which dominate this step's cost.
+    sine = (LENGTH_M / 2 / speed * heading_rate_command).clamp(-1, 1)
+    steering = torch.arctan(2 * sine / torch.sqrt(1 - sine * sine))
     return steering.clamp(-MAX_STEERING_RAD, MAX_STEERING_RAD)
 
 
@@ -129,12 +131,19 @@ def bicycle_step(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``Vehicle.step``: the kinematic bicycle, integrated with one explicit Euler step.
 
+    The slip angle ``beta = arctan(tan(steering) / 2)`` enters through its cosine and sine, and
+    the heading plus slip through the angle-addition formulas: equal to highway-env's to rounding
+    error, with three transcendental functions instead of five.
+
     :return: the new x [m], y [m], heading [rad] and speed [m/s].
     """
-    beta = torch.arctan(0.5 * torch.tan(steering_rad))
-    x_m = x_m + speed_mps * torch.cos(heading_rad + beta) * dt_s
-    y_m = y_m + speed_mps * torch.sin(heading_rad + beta) * dt_s
-    heading_rad = heading_rad + speed_mps * torch.sin(beta) / (LENGTH_M / 2) * dt_s
+    heading_cos, heading_sin = torch.cos(heading_rad), torch.sin(heading_rad)
+    half_tan = 0.5 * torch.tan(steering_rad)
+    beta_cos = 1 / torch.sqrt(1 + half_tan * half_tan)
+    beta_sin = half_tan * beta_cos
+    x_m = x_m + speed_mps * (heading_cos * beta_cos - heading_sin * beta_sin) * dt_s
+    y_m = y_m + speed_mps * (heading_sin * beta_cos + heading_cos * beta_sin) * dt_s
+    heading_rad = heading_rad + speed_mps * beta_sin / (LENGTH_M / 2) * dt_s
     speed_mps = speed_mps + acceleration_mps2 * dt_s
     return x_m, y_m, heading_rad, speed_mps
 
