@@ -27,13 +27,20 @@ ENVPOOL_ENVS = (1, 2, 8)
 
 def _rate(step: Callable[[], int], seconds: float) -> float:
     """Steps per second of ``step`` (which returns how many steps it took), after one warm-up call."""
+    return _timed_rate(step, seconds)[0]
+
+
+def _timed_rate(step: Callable[[], int], seconds: float) -> tuple[float, float]:
+    """Steps per second of ``step`` after one warm-up call, and how long the warm-up took [s]."""
+    start = time.perf_counter()
     step()
+    warm_up = time.perf_counter() - start
     steps, start = 0, time.perf_counter()
     while True:
         steps += step()
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return steps / elapsed
+            return steps / elapsed, warm_up
 
 
 def highway_env_rate(seconds: float = MEASURE_S) -> float:
@@ -73,9 +80,16 @@ def envpool_rate(seconds: float = MEASURE_S) -> dict[str, Any] | None:
     return best
 
 
-def batched_rate(batch: int, device: str, seconds: float = MEASURE_S) -> float:
-    """The batched engine in float32 with random continuous actions; resets included."""
-    engine = BatchedHighway(batch, BatchConfig(), device=device, dtype=torch.float32)
+def batched_rate(
+    batch: int, device: str, seconds: float = MEASURE_S, *, compiled: bool = False
+) -> tuple[float, float]:
+    """The batched engine in float32 with random continuous actions; resets included.
+
+    :return: steps per second, and the first step's time [s] (with ``compiled``, the compilation).
+    """
+    engine = BatchedHighway(
+        batch, BatchConfig(), device=device, dtype=torch.float32, compiled=compiled
+    )
     generator = torch.Generator(device=engine.device).manual_seed(0)
 
     def step() -> int:
@@ -85,7 +99,18 @@ def batched_rate(batch: int, device: str, seconds: float = MEASURE_S) -> float:
             torch.cuda.synchronize()
         return batch
 
-    return _rate(step, seconds)
+    return _timed_rate(step, seconds)
+
+
+def _engine_runs(batches: tuple[int, ...], compiled: bool) -> list[tuple[str, int, bool]]:
+    """(device, batch, compiled) of every engine figure: on the CPU, compiled at every batch size
+    and eager at the largest, for comparison (eager only without ``compiled``); on CUDA, when
+    present, eager (torch.compile's GPU path needs Triton and has not been measured)."""
+    runs = [("cpu", batch, True) for batch in batches if compiled]
+    runs += [("cpu", batch, False) for batch in batches if not compiled or batch == max(batches)]
+    if torch.cuda.is_available():
+        runs += [("cuda", batch, False) for batch in batches]
+    return runs
 
 
 def run_sim_bench(
@@ -94,6 +119,7 @@ def run_sim_bench(
     fidelity_episodes: int = 100,
     workers: int = 2,
     seconds: float = MEASURE_S,
+    compile_engine: bool = True,
     on_stage: Callable[[str], None] = lambda stage: None,
     on_episode: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
@@ -102,16 +128,22 @@ def run_sim_bench(
     highway = highway_env_rate(seconds)
     on_stage("EnvPool")
     pool = envpool_rate(seconds)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     batched: list[dict[str, Any]] = []
-    for device in devices:
-        for batch in batches:
-            on_stage(f"batched engine, {device}, B={batch}")
-            rate = batched_rate(batch, device, seconds)
-            name = torch.cuda.get_device_name() if device == "cuda" else machine_description()
-            batched.append(
-                {"device": device, "device_name": name, "batch": batch, "steps_per_s": rate}
-            )
+    for device, batch, compiled in _engine_runs(batches, compile_engine):
+        mode = "compiled" if compiled else "eager"
+        on_stage(f"batched engine, {device}, {mode}, B={batch}")
+        rate, first_step_s = batched_rate(batch, device, seconds, compiled=compiled)
+        name = torch.cuda.get_device_name() if device == "cuda" else machine_description()
+        batched.append(
+            {
+                "device": device,
+                "device_name": name,
+                "batch": batch,
+                "compiled": compiled,
+                "steps_per_s": rate,
+                "first_step_s": first_step_s,
+            }
+        )
     seeds = list(range(fidelity_episodes))
     on_stage(f"fidelity: {fidelity_episodes} trajectories")
     trajectories = fidelity.compare_trajectories(seeds, workers=workers, on_done=on_episode)

@@ -418,6 +418,13 @@ def bench_sim(
         float, typer.Option(min=0.1, help="Timing per throughput figure [s].")
     ] = 5.0,
     workers: Annotated[int, typer.Option(min=1, help="Processes for the highway-env side.")] = 2,
+    compile_engine: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Also time the engine compiled by torch.compile (a minute or more the first time).",
+        ),
+    ] = True,
 ) -> None:
     """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
     from drive.bench_sim import run_sim_bench
@@ -436,6 +443,7 @@ def bench_sim(
             fidelity_episodes=fidelity_episodes,
             workers=workers,
             seconds=seconds,
+            compile_engine=compile_engine,
             on_stage=lambda stage: progress.update(task, description=stage),
             on_episode=lambda: progress.update(task, advance=1),
         )

@@ -184,7 +184,7 @@ def sim_bench_table(document: dict[str, Any]) -> Table:
     for row in document["batched"]:
         rate = row["steps_per_s"]
         table.add_row(
-            "batched engine",
+            "batched engine, " + ("compiled" if row.get("compiled") else "eager"),
             row["device"],
             str(row["batch"]),
             _format(rate),

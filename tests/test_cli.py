@@ -222,7 +222,7 @@ def test_bench_sim_writes_the_figures(tmp_path):
     out = tmp_path / "sim.json"
     ran = drive(
         "bench", "sim", "--json", str(out), "--batches", "1,8", "--fidelity-episodes", "2",
-        "--seconds", "0.2", "--workers", "1",
+        "--seconds", "0.2", "--workers", "1", "--no-compile",
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     document = json.loads(out.read_text())

@@ -162,3 +162,38 @@ def test_wilson_interval_of_a_rate_near_one():
     assert same["agree"] and same["difference_ci95"][0] < 0 < same["difference_ci95"][1]
     apart = _compare_proportions(np.array([1.0] * 99 + [0.0]), np.array([1.0] * 50 + [0.0] * 50))
     assert not apart["agree"]
+
+
+def test_lane_masks_find_the_neighbours_highway_env_scans_for():
+    from sims.batched.neighbours import ON_LANE_MARGIN_M, lookup, neighbours, station_order
+
+    generator = torch.Generator().manual_seed(3)
+    x = torch.rand(32, 51, generator=generator, dtype=torch.float64) * 400
+    y = torch.rand(32, 51, generator=generator, dtype=torch.float64) * 14 - 1
+    table = neighbours(station_order(x), y, 4)
+    env = torch.arange(32)[:, None].expand(32, 51)
+    for lane in range(4):
+        front, rear = lookup(table, env, table.rank, torch.full_like(env, lane))
+        # ``Road.neighbour_vehicles``: the nearest members of the lane at or ahead, and behind.
+        member = (y - 4.0 * lane).abs() <= 2.0 + ON_LANE_MARGIN_M
+        gap = x[:, None, :] - x[:, :, None]  # [b, i, j]: j's station minus i's
+        others = member[:, None, :] & ~torch.eye(51, dtype=torch.bool)
+        ahead = torch.where(others & (gap >= 0), gap, torch.inf).min(-1)
+        behind = torch.where(others & (gap < 0), -gap, torch.inf).min(-1)
+        assert torch.equal(front, torch.where(ahead.values.isfinite(), ahead.indices, -1))
+        assert torch.equal(rear, torch.where(behind.values.isfinite(), behind.indices, -1))
+
+
+@pytest.mark.slow
+def test_compiled_engine_steps_like_the_eager_one():
+    config = BatchConfig()
+    eager = BatchedHighway(64, config, dtype=torch.float64, seed=2)
+    compiled = BatchedHighway(64, config, dtype=torch.float64, seed=2, compiled=True)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        action = torch.rand(64, 2, generator=generator) * 2 - 1
+        eager.step(action)
+        compiled.step(action)
+    assert torch.allclose(compiled.state.x_m, eager.state.x_m, atol=1e-9)
+    assert torch.equal(compiled.state.crashed, eager.state.crashed)
+    assert torch.equal(compiled.state.target_lane, eager.state.target_lane)
