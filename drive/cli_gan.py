@@ -58,6 +58,10 @@ def train_gan_command(
     spectral_norm: Annotated[
         bool, typer.Option("--spectral-norm", help="dcgan: spectral norm in the discriminator.")
     ] = False,
+    minibatch_std: Annotated[
+        bool,
+        typer.Option("--minibatch-std", help="dcgan: the discriminator sees the batch's spread."),
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
@@ -75,6 +79,7 @@ def train_gan_command(
         real_label=real_label,
         instance_noise=instance_noise,
         spectral_norm=spectral_norm,
+        minibatch_std=minibatch_std,
         seed=seed,
         device=device,
     )
@@ -93,7 +98,7 @@ def train_gan_command(
     for option, (value, default) in defaults.items():
         if value != default:
             words += [option, f"{value:g}"]
-    words += ["--spectral-norm"] * spectral_norm
+    words += ["--spectral-norm"] * spectral_norm + ["--minibatch-std"] * minibatch_std
     words += ["--device", device, "--seed", str(seed)] + ["--resume"] * resume
     command = shlex.join(words)
     with progress_bar(console, "batches", status=True, remaining=True) as progress:

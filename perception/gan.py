@@ -208,11 +208,23 @@ class DcganGenerator(nn.Module):
         return self.net(noise[:, :, None, None])
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel: the standard deviation of each feature across the batch, averaged over
+    features and positions (Karras et al. 2018, "Progressive Growing of GANs"). A batch of
+    near-identical generated frames then looks unlike a batch of real ones."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        spread = features.std(dim=0, unbiased=False).mean()
+        return torch.cat([features, spread.expand_as(features[:, :1])], dim=1)
+
+
 class DcganDiscriminator(nn.Module):
     """Frame to one logit: four stride-2 convolutions, then one over the remaining ``H/16 x W/16``.
 
     :param spectral_norm: every convolution spectrally normalised and no batch norm (Miyato et al.
         2018), which bounds how fast the discriminator can outrun the generator.
+    :param minibatch_std: the last convolution also sees how much the batch varies
+        (:class:`MinibatchStd`), so a generator that draws one frame over and over is caught.
     """
 
     def __init__(
@@ -222,6 +234,7 @@ class DcganDiscriminator(nn.Module):
         height_px: int = 64,
         width_px: int = 256,
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
         start = _dcgan_start(height_px, width_px)
@@ -233,7 +246,8 @@ class DcganDiscriminator(nn.Module):
                     zip([3, *channels[:-1]], channels, strict=True)
                 )
             ),
-            nn.Conv2d(channels[-1], 1, start, 1, 0),
+            *([MinibatchStd()] if minibatch_std else []),
+            nn.Conv2d(channels[-1] + minibatch_std, 1, start, 1, 0),
         )
         self.apply(init_weights)
         if spectral_norm:
@@ -242,7 +256,7 @@ class DcganDiscriminator(nn.Module):
                     block[0] = nn.utils.parametrizations.spectral_norm(block[0])
                     if isinstance(block[1], nn.BatchNorm2d):
                         block[1] = nn.Identity()
-                else:
+                elif isinstance(block, nn.Conv2d):
                     self.net[index] = nn.utils.parametrizations.spectral_norm(block)
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:

@@ -78,6 +78,7 @@ class GanTrainConfig:
         the run (Sonderby et al. 2017): the distributions then overlap, so the discriminator
         cannot win outright on fine detail before the generator has the coarse structure.
     :param spectral_norm: dcgan: spectral normalisation in the discriminator instead of batch norm.
+    :param minibatch_std: dcgan: the discriminator sees the batch's spread (against mode collapse).
     :param width: channels of the outermost convolutions of both networks.
     :param latent: length of the dcgan's noise vector.
     :param validation_frames: at most this many validation frames are scored per epoch.
@@ -93,6 +94,7 @@ class GanTrainConfig:
     real_label: float = 1.0
     instance_noise: float = 0.0
     spectral_norm: bool = False
+    minibatch_std: bool = False
     width: int = 16
     latent: int = 64
     validation_frames: int = 512
@@ -172,6 +174,7 @@ def _networks(
             height_px=height_px,
             width_px=width_px,
             spectral_norm=config.spectral_norm,
+            minibatch_std=config.minibatch_std,
         )
     )
     return spec, spec.build(), discriminator

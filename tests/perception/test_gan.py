@@ -16,6 +16,7 @@ from drive.cli import app
 from perception.gan import (
     DcganDiscriminator,
     DcganGenerator,
+    MinibatchStd,
     PatchDiscriminator,
     UNetGenerator,
     generate_frames,
@@ -48,6 +49,16 @@ def test_networks_keep_the_frame_size():
     assert DcganDiscriminator(width=8, height_px=32, width_px=128)(frames).shape == (2,)
     with pytest.raises(ConfigError, match="multiples of 16"):
         DcganGenerator(height_px=40)
+
+
+def test_minibatch_std_tells_a_collapsed_batch_from_a_varied_one():
+    varied = torch.randn(4, 3, 32, 128)
+    collapsed = varied[:1].expand(4, -1, -1, -1)
+    spread = MinibatchStd()(varied)
+    assert spread.shape == (4, 4, 32, 128) and (spread[:, 3] > 0.5).all()
+    assert (MinibatchStd()(collapsed)[:, 3] == 0).all()
+    discriminator = DcganDiscriminator(width=8, height_px=32, width_px=128, minibatch_std=True)
+    assert discriminator(varied).shape == (4,)
 
 
 def test_weights_start_from_the_dcgan_normal():
