@@ -198,9 +198,7 @@ def kernels(compiled: bool) -> Kernels:
     # The parts that run on the few vehicles or pairs concerned have shapes that vary.
     return Kernels(
         **{
-            field.name: torch.compile(
-                getattr(parts, field.name), dynamic=None if field.name in VARYING else False
-            )
+            field.name: torch.compile(getattr(parts, field.name), dynamic=field.name in VARYING)
             for field in fields(parts)
         }
     )
