@@ -314,10 +314,9 @@ def _collide(
         env * count + b,
         config.dt_s,
     )
-    crashed = state.crashed.clone()
-    crashed[env[intersecting], a[intersecting]] = True
-    crashed[env[intersecting], b[intersecting]] = True
-    state.crashed = crashed
+    # In place: :func:`step` made ``state.crashed`` for this step.
+    state.crashed[env[intersecting], a[intersecting]] = True
+    state.crashed[env[intersecting], b[intersecting]] = True
     hit = will_intersect
     _apply_impacts(state, env[hit], a[hit], b[hit], move_x[hit], move_y[hit])
 
@@ -349,23 +348,23 @@ def _narrow_phase(
 def _apply_impacts(
     state: BatchState, env: Tensor, a: Tensor, b: Tensor, move_x: Tensor, move_y: Tensor
 ) -> None:
-    """Each vehicle keeps the impact of its last pair in highway-env's loop order, half each way."""
+    """Each vehicle keeps the impact of its last pair in highway-env's loop order, half each way.
+
+    Writes in place: :func:`step` made the impact tensors of ``state`` for this step.
+    """
     if env.numel() == 0:
         return
     count = state.x_m.shape[1]
-    order = a * count + b
     vehicle = torch.cat([env * count + a, env * count + b])
-    rank = torch.cat([order, order])
-    push_x = torch.cat([move_x / 2, -move_x / 2])
-    push_y = torch.cat([move_y / 2, -move_y / 2])
-    latest = torch.full((state.x_m.numel(),), -1, device=env.device, dtype=torch.long)
-    latest = latest.scatter_reduce(0, vehicle, rank, reduce="amax")
-    keep = rank == latest[vehicle]
-    impact_x, impact_y = state.impact_x_m.flatten().clone(), state.impact_y_m.flatten().clone()
-    has_impact = state.has_impact.flatten().clone()
-    impact_x[vehicle[keep]] = push_x[keep]
-    impact_y[vehicle[keep]] = push_y[keep]
-    has_impact[vehicle[keep]] = True
-    state.impact_x_m = impact_x.view_as(state.x_m)
-    state.impact_y_m = impact_y.view_as(state.y_m)
-    state.has_impact = has_impact.view_as(state.crashed)
+    # highway-env's loop meets pair (a, b) at rank a * N + b; sorted by vehicle, then by rank, the
+    # last entry of each vehicle is the impact it keeps.
+    rank = torch.cat([a * count + b] * 2)
+    order = torch.argsort(vehicle * count * count + rank)
+    vehicle = vehicle[order]
+    last = torch.ones_like(vehicle, dtype=torch.bool)
+    last[:-1] = vehicle[1:] != vehicle[:-1]
+    kept = order[last]
+    where = (vehicle[last] // count, vehicle[last] % count)
+    state.impact_x_m.index_put_(where, torch.cat([move_x / 2, -move_x / 2])[kept])
+    state.impact_y_m.index_put_(where, torch.cat([move_y / 2, -move_y / 2])[kept])
+    state.has_impact.index_put_(where, torch.ones_like(kept, dtype=torch.bool))
