@@ -234,7 +234,8 @@ def _move(
     x = torch.where(has_impact, x + impact_x_m, x)
     y = torch.where(has_impact, y + impact_y_m, y)
     lane = closest_lane(y, lanes)
-    return x, y, heading, speed, lane, timer_s + dt_s, steering[:, 0], acceleration[:, 0]
+    ego = (steering[:, 0].contiguous(), acceleration[:, 0].contiguous())
+    return x, y, heading, speed, lane, timer_s + dt_s, *ego
 
 
 def _close_pairs(
