@@ -6,10 +6,10 @@ lane (and of the target lane while changing). The ego holds its continuous actio
 ``ControlledVehicle.act`` under the meta-action controller.
 
 Every neighbour comes from the lane masks of :mod:`sims.batched.neighbours`. What concerns every
-vehicle (IDM behind its leader, and behind the target lane's leader, which is cheaper to compute for
-all than to gather for the few changing lane) runs with fixed shapes, in graphs that
+vehicle (IDM behind the leader of its lane, the steering) runs with fixed shapes, in graphs that
 ``torch.compile`` can fuse. The rarer questions (MOBIL is due for about one vehicle in fifteen per
-step; an abort is possible for fewer still) are asked only for the vehicles concerned, found first.
+step; aborts and the target lane's leader concern the few changing lane) are asked only for the
+vehicles concerned, found first (see :func:`sims.batched.engine.act`).
 """
 
 from __future__ import annotations
