@@ -104,6 +104,7 @@ def must_abort(
     state: BatchState,
     config: BatchConfig,
     table: Neighbours,
+    motion: Motion,
     new_target: Tensor,
     env: Tensor,
     asking: Tensor,
@@ -127,16 +128,11 @@ def must_abort(
     new, old = new_target.view(-1), state.target_lane.view(-1)
     seen = torch.where(ahead < asking[:, None], new[flat_ahead], old[flat_ahead])
     mine = old[me]
-    speed, heading = state.speed_mps.view(-1), state.heading_rad.view(-1)
+    speed, cos, sin = motion.speed_mps.view(-1), motion.cos.view(-1), motion.sin.view(-1)
     star = physics.desired_gap_m(
-        speed[me],
-        torch.cos(heading[me]),
-        torch.sin(heading[me]),
-        speed[flat_ahead],
-        torch.cos(heading[flat_ahead]),
-        torch.sin(heading[flat_ahead]),
+        speed[me], cos[me], sin[me], speed[flat_ahead], cos[flat_ahead], sin[flat_ahead]
     )
-    gap = state.x_m.view(-1)[flat_ahead] - state.x_m.view(-1)[me]
+    gap = motion.x_m.view(-1)[flat_ahead] - motion.x_m.view(-1)[me]
     blocking = (
         exists
         & (ahead >= _first_controlled(config))

@@ -80,7 +80,7 @@ def act(state: BatchState, config: BatchConfig, *, compiled: bool = False) -> tu
         target[env, vehicle] = run.mobil(state, config, table, motion, own_lane_mps2, env, vehicle)
     env, vehicle = torch.nonzero(changing, as_tuple=True)
     if env.numel():
-        abort = run.must_abort(state, config, table, target, env, vehicle)
+        abort = run.must_abort(state, config, table, motion, target, env, vehicle)
         env, vehicle = env[abort], vehicle[abort]
         target[env, vehicle] = state.lane[env, vehicle]
     state.target_lane = target
@@ -351,7 +351,9 @@ def _apply_impacts(
 ) -> None:
     """Each vehicle keeps the impact of its last pair in highway-env's loop order, half each way.
 
-    Writes in place: :func:`step` made the impact tensors of ``state`` for this step.
+    Writes in place. ``has_impact`` is new each step (:func:`step`), and the impact tensors are
+    read only where it is set; every state's tensors are its own (:func:`.state.spawn`,
+    :meth:`BatchState.select` and :func:`.state.from_highway_env` make new ones).
     """
     if env.numel() == 0:
         return

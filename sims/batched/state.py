@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sims.batched.neighbours import LANE_WIDTH_M, station_order
+from sims.batched.neighbours import LANE_WIDTH_M, MAX_VEHICLES, station_order
 
 # continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
 # drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
@@ -60,6 +60,11 @@ class BatchConfig:
             raise ValueError(f"ego_control {self.ego_control!r} is not one of {EGO_CONTROLS}")
         if self.simulation_hz % self.policy_hz:
             raise ValueError("simulation_hz must be a multiple of policy_hz")
+        if 1 + self.vehicles > MAX_VEHICLES:
+            raise ValueError(
+                f"at most {MAX_VEHICLES - 1} vehicles besides the ego (the lane masks of "
+                f"sims.batched.neighbours are 64-bit words), got {self.vehicles}"
+            )
         if self.collision_window < 0:
             raise ValueError(f"collision_window must be >= 0, got {self.collision_window}")
 

@@ -197,3 +197,9 @@ def test_compiled_engine_steps_like_the_eager_one():
     assert torch.allclose(compiled.state.x_m, eager.state.x_m, atol=1e-9)
     assert torch.equal(compiled.state.crashed, eager.state.crashed)
     assert torch.equal(compiled.state.target_lane, eager.state.target_lane)
+
+
+def test_config_refuses_more_vehicles_than_a_lane_mask_holds():
+    assert BatchConfig(vehicles=62).vehicles == 62
+    with pytest.raises(ValueError, match="at most 62 vehicles"):
+        BatchConfig(vehicles=63)
