@@ -8,7 +8,9 @@ Figures, each with the device it was measured on:
 * Frechet distances on our own perception network's features (:mod:`perception.frechet`) between
   the held-out real frames and the cGAN's frames of their layouts, DCGAN samples, and the real
   frames with their pixels shuffled (the baseline any generator must beat). They are not
-  comparable to published, Inception-based FID values.
+  comparable to published, Inception-based FID values. With a reference dataset (the generators'
+  training frames), real frames of other episodes are scored too: what a generator that had
+  learned its training frames exactly would get, since a few held-out episodes differ from others.
 """
 
 from __future__ import annotations
@@ -78,11 +80,14 @@ def run_vision_bench(
     cgan: Path = CGAN_WEIGHTS,
     dcgan: Path = DCGAN_WEIGHTS,
     encoder: Path = SHIPPED_WEIGHTS,
+    reference: Path | None = None,
     on_stage: Callable[[str], None] = lambda stage: None,
 ) -> tuple[dict[str, Any], VisionFrames, dict[str, np.ndarray]]:
     """Measure everything on the held-out frames in ``data``.
 
     :param device: ``cpu`` or ``cuda``, for every figure.
+    :param reference: frames of other episodes (the generators' training set) to score as real
+        frames; None: not scored.
     :return: the JSON document, the frames, and the generated frames by kind (for the picture).
     """
     on_stage("loading frames")
@@ -108,9 +113,15 @@ def run_vision_bench(
     on_stage("Frechet distances")
     metric = frechet_metric(encoder, device=device)
     generated = {"cgan": cgan_frames, "dcgan": dcgan_frames, "shuffled": shuffled}
+    scored = dict(generated)
+    if reference is not None:
+        others = load_vision_frames([reference]).images
+        scored["real_reference"] = others[
+            np.linspace(0, len(others) - 1, min(len(frames), len(others))).round().astype(int)
+        ]
     frechet = {
         kind: round(frechet_distance(metric, frames.images, images), 2)
-        for kind, images in generated.items()
+        for kind, images in scored.items()
     }
     document = {
         "data": str(data),
@@ -131,6 +142,9 @@ def run_vision_bench(
         "frechet_own_cgan": frechet["cgan"],
         "frechet_own_dcgan": frechet["dcgan"],
         "frechet_own_shuffled": frechet["shuffled"],
+        # Real frames of other episodes (``reference``), evenly spread: a generator's floor here.
+        "frechet_own_real_reference": frechet.get("real_reference"),
+        "frechet_reference_data": str(reference) if reference is not None else None,
         "frechet_note": (
             "Frechet distance on the 128 features of our perception network "
             f"({encoder.name}), not Inception: not comparable to published FID"

@@ -62,6 +62,16 @@ def train_gan_command(
         bool,
         typer.Option("--minibatch-std", help="dcgan: the discriminator sees the batch's spread."),
     ] = False,
+    loss: Annotated[str, typer.Option(help="bce (non-saturating) or hinge.")] = "bce",
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam's rate (generator).")] = 2e-4,
+    discriminator_lr: Annotated[
+        float, typer.Option(min=0.0, help="The discriminator's rate (0: --learning-rate).")
+    ] = 0.0,
+    beta1: Annotated[float, typer.Option(min=0.0, max=0.999, help="Adam's beta1.")] = 0.5,
+    beta2: Annotated[float, typer.Option(min=0.0, max=0.9999, help="Adam's beta2.")] = 0.999,
+    ema: Annotated[
+        float, typer.Option(min=0.0, max=0.9999, help="Decay of the kept generator's average.")
+    ] = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
@@ -80,6 +90,12 @@ def train_gan_command(
         instance_noise=instance_noise,
         spectral_norm=spectral_norm,
         minibatch_std=minibatch_std,
+        loss=loss,
+        learning_rate=learning_rate,
+        discriminator_lr=discriminator_lr,
+        beta1=beta1,
+        beta2=beta2,
+        ema=ema,
         seed=seed,
         device=device,
     )
@@ -95,9 +111,13 @@ def train_gan_command(
     words += ["--batch-size", str(batch_size), "--width", str(width)]
     defaults = {"--l1-weight": (l1_weight, 100.0), "--real-label": (real_label, 1.0)}
     defaults["--instance-noise"] = (instance_noise, 0.0)
+    defaults |= {"--learning-rate": (learning_rate, 2e-4), "--beta1": (beta1, 0.5)}
+    defaults |= {"--discriminator-lr": (discriminator_lr, 0.0), "--beta2": (beta2, 0.999)}
+    defaults["--ema"] = (ema, 0.0)
     for option, (value, default) in defaults.items():
         if value != default:
             words += [option, f"{value:g}"]
+    words += ["--loss", loss] * (loss != "bce")
     words += ["--spectral-norm"] * spectral_norm + ["--minibatch-std"] * minibatch_std
     words += ["--device", device, "--seed", str(seed)] + ["--resume"] * resume
     command = shlex.join(words)

@@ -62,6 +62,10 @@ def bench_vision(
     detector: Annotated[Path, typer.Option(help="Folder of the detector.")] = SHIPPED_DETECTOR,
     cgan: Annotated[Path, typer.Option(help="Folder of the cGAN.")] = CGAN_WEIGHTS,
     dcgan: Annotated[Path, typer.Option(help="Folder of the DCGAN.")] = DCGAN_WEIGHTS,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Real frames of other episodes to score too (e.g. data/vision-train)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
 ) -> None:
     """Detector mAP, cGAN PSNR/SSIM and Frechet distances on held-out frames; JSON, table, picture."""
@@ -71,6 +75,8 @@ def bench_vision(
 
     if not (data / "manifest.json").exists():
         raise ConfigError(f"{data}: no held-out frames; make them with `{HELD_OUT_COMMAND}`")
+    if reference is not None and not (reference / "manifest.json").exists():
+        raise ConfigError(f"{reference}: no dataset there (no manifest.json); see `drive dataset`")
     chosen = resolve_device(device)
     with progress_bar(console) as bar:
         task = bar.add_task("loading", total=None)
@@ -80,6 +86,7 @@ def bench_vision(
             detector=detector,
             cgan=cgan,
             dcgan=dcgan,
+            reference=reference,
             on_stage=lambda stage: bar.update(task, description=stage),
         )
     write_json(json_path, document)

@@ -294,6 +294,8 @@ def vision_bench_table(document: dict[str, Any]) -> Table:
         ("frechet_own_dcgan", "frechet"),
         ("frechet_own_shuffled", "frechet"),
     ]
+    if document.get("frechet_own_real_reference") is not None:
+        rows.append(("frechet_own_real_reference", "frechet"))
     for key, device in rows:
         table.add_row(key, _format(document[key]), VISION_TARGETS.get(key, ""), devices[device])
     ordered = (

@@ -1,7 +1,12 @@
 """Training of the generative models of :mod:`perception.gan` on frames written by ``drive dataset``.
 
-Both kinds follow their papers' recipe: Adam at 2e-4 with beta1 0.5, one discriminator step then
-one generator step per batch, the non-saturating GAN loss on logits.
+Both kinds follow their papers' recipe by default: Adam at 2e-4 with beta1 0.5, one discriminator
+step then one generator step per batch, the non-saturating GAN loss on logits. The DCGAN can
+instead be trained the way later GANs stabilised it: the hinge loss with a spectrally normalised
+discriminator (Miyato et al. 2018), a faster discriminator than generator (two time-scale updates,
+Heusel et al. 2017, Adam with beta1 0 and beta2 0.9 as in Zhang et al.'s SAGAN), and an exponential
+moving average of the generator's weights as the generator that is scored and kept (Yazici et al.
+2019).
 
 - ``cgan`` (pix2pix): the generator's loss is the adversarial term plus ``l1_weight`` (100) times
   the L1 distance to the real frame. After every epoch the generator renders the validation
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as functional
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from perception.device import resolve_device
 from perception.frechet import frechet_distance, frechet_metric
@@ -57,6 +63,7 @@ from sims.dataset import MANIFEST
 from sims.strict import ConfigError
 
 KINDS = ("cgan", "dcgan")
+LOSSES = ("bce", "hinge")
 SAMPLE_ROWS = 4  # cgan grid rows: validation frames at evenly spread indices
 SAMPLE_SEED = 1234  # the dcgan grid's fixed noise
 CALIBRATION_BATCHES = 32  # dcgan: batches of noise that set the kept batch-norm statistics
@@ -79,6 +86,11 @@ class GanTrainConfig:
         cannot win outright on fine detail before the generator has the coarse structure.
     :param spectral_norm: dcgan: spectral normalisation in the discriminator instead of batch norm.
     :param minibatch_std: dcgan: the discriminator sees the batch's spread (against mode collapse).
+    :param loss: ``bce`` (the non-saturating loss on logits) or ``hinge``.
+    :param discriminator_lr: the discriminator's learning rate; 0: ``learning_rate``.
+    :param beta2: Adam's beta2 for both networks.
+    :param ema: decay of the moving average of the generator's weights that is scored and kept;
+        0: the generator itself.
     :param width: channels of the outermost convolutions of both networks.
     :param latent: length of the dcgan's noise vector.
     :param validation_frames: at most this many validation frames are scored per epoch.
@@ -90,6 +102,10 @@ class GanTrainConfig:
     batch_size: int = 16
     learning_rate: float = 2e-4
     beta1: float = 0.5
+    beta2: float = 0.999
+    discriminator_lr: float = 0.0
+    loss: str = "bce"
+    ema: float = 0.0
     l1_weight: float = 100.0
     real_label: float = 1.0
     instance_noise: float = 0.0
@@ -107,6 +123,13 @@ class GanTrainConfig:
         for name in ("epochs", "batch_size", "width", "latent", "validation_frames"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown GAN loss '{self.loss}'; valid: {', '.join(LOSSES)}")
+        if not (0 <= self.ema < 1 and 0 <= self.beta2 < 1 and self.discriminator_lr >= 0):
+            raise ConfigError(
+                f"need 0 <= ema < 1, 0 <= beta2 < 1, discriminator_lr >= 0; got {self.ema}, "
+                f"{self.beta2}, {self.discriminator_lr}"
+            )
         if not 0 <= self.instance_noise <= 1:
             raise ConfigError(f"instance_noise must be in [0, 1], got {self.instance_noise}")
         if not 0.5 <= self.real_label <= 1.0:
@@ -215,10 +238,16 @@ def train_gan(
     torch.manual_seed(config.seed)
     spec, generator, discriminator = _networks(config, *sets.images.shape[1:3])
     generator, discriminator = generator.to(device), discriminator.to(device)
+    rates = (config.learning_rate, config.discriminator_lr or config.learning_rate)
     optimisers = [
-        torch.optim.Adam(network.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999))
-        for network in (generator, discriminator)
+        torch.optim.Adam(network.parameters(), lr=rate, betas=(config.beta1, config.beta2))
+        for network, rate in zip((generator, discriminator), rates, strict=True)
     ]
+    average = (
+        AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        if config.ema
+        else None
+    )
     batches = -(-len(sets.images) // config.batch_size)
     total = config.steps or config.epochs * batches
     history: list[dict[str, Any]] = []
@@ -230,6 +259,8 @@ def train_gan(
             optimiser.load_state_dict(saved)
         torch.set_rng_state(state["torch_rng"])
         history = state["history"]
+        if average is not None:
+            average.load_state_dict(state["average"])
     out.mkdir(parents=True, exist_ok=True)
     step = sum(record["steps"] for record in history)
     while step < total:
@@ -244,7 +275,14 @@ def train_gan(
 
         noise_std = config.instance_noise * (1 - step / total)  # this epoch's, decaying
         losses = _train_epoch(
-            config, generator, discriminator, optimisers, sets, order, device, report, noise_std
+            config,
+            (generator, discriminator, average),
+            optimisers,
+            sets,
+            order,
+            device,
+            report,
+            noise_std,
         )
         step += -(-len(order) // config.batch_size)
         record: dict[str, Any] = {"epoch": epoch + 1, "steps": -(-len(order) // config.batch_size)}
@@ -254,7 +292,8 @@ def train_gan(
             generated = generate_frames(generator, sets.validation_layouts, device=device)
             psnr_db, ssim = image_figures(generated, sets.validation_images, device=device)
             record.update(validation_psnr_db=psnr_db, validation_ssim=ssim)
-        kept = generator if config.kind == "cgan" else _recalibrated(generator, config, device)
+        scored = generator if average is None else average.module
+        kept = scored if config.kind == "cgan" else _recalibrated(scored, config, device)
         if config.kind == "dcgan":
             samples = sample_frames(
                 kept, len(sets.validation_images), seed=SAMPLE_SEED, device=device
@@ -277,6 +316,7 @@ def train_gan(
                 "optimisers": [optimiser.state_dict() for optimiser in optimisers],
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
+                "average": average.state_dict() if average is not None else {},
                 "config": asdict(config),
             },
             last,
@@ -288,8 +328,7 @@ def train_gan(
 
 def _train_epoch(
     config: GanTrainConfig,
-    generator: nn.Module,
-    discriminator: nn.Module,
+    networks: tuple[nn.Module, nn.Module, AveragedModel | None],
     optimisers: Sequence[torch.optim.Optimizer],
     sets: GanData,
     order: np.ndarray,
@@ -299,8 +338,10 @@ def _train_epoch(
 ) -> dict[str, list[float]]:
     """One pass over ``order``: a discriminator step, then a generator step, per batch.
 
+    :param networks: the generator, the discriminator and the generator's moving average (or None).
     :param noise_std: the instance noise added to what the discriminator judges.
     """
+    generator, discriminator, average = networks
     generator.train()
     discriminator.train()
     scalers = [torch.amp.GradScaler(enabled=device == "cuda") for _ in optimisers]
@@ -322,12 +363,10 @@ def _train_epoch(
                 judge = discriminator
             real_logits = judge(_noisy(real, noise_std))
             fake_logits = judge(_noisy(fake.detach(), noise_std))
-            discriminator_loss = 0.5 * (
-                _bce(real_logits, target=config.real_label) + _bce(fake_logits, target=0.0)
-            )
+            discriminator_loss = _discriminator_loss(config, real_logits, fake_logits)
         _step(optimisers[1], scalers[1], discriminator_loss)
         with torch.autocast(device_type=device, enabled=device == "cuda"):
-            adversarial = _bce(judge(_noisy(fake, noise_std)), target=1.0)
+            adversarial = _generator_loss(config, judge(_noisy(fake, noise_std)))
             terms = {
                 "discriminator": discriminator_loss.detach(),
                 "adversarial": adversarial.detach(),
@@ -338,6 +377,8 @@ def _train_epoch(
                 generator_loss = adversarial + config.l1_weight * l1
                 terms["l1"] = l1.detach()
         _step(optimisers[0], scalers[0], generator_loss)
+        if average is not None:
+            average.update_parameters(generator)
         values = {name: float(value) for name, value in terms.items()}
         for name, value in values.items():
             losses.setdefault(name, []).append(value)
@@ -380,6 +421,23 @@ def _recalibrated(generator: nn.Module, config: GanTrainConfig, device: str) -> 
     for batch in noise:
         calibrated(batch.to(device))
     return calibrated.eval()
+
+
+def _discriminator_loss(
+    config: GanTrainConfig, real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> torch.Tensor:
+    """The discriminator's loss: binary cross-entropy, or the hinge (real above 1, fake below -1)."""
+    if config.loss == "hinge":
+        real, fake = real_logits.float(), fake_logits.float()
+        return functional.relu(1 - real).mean() + functional.relu(1 + fake).mean()
+    return 0.5 * (_bce(real_logits, target=config.real_label) + _bce(fake_logits, target=0.0))
+
+
+def _generator_loss(config: GanTrainConfig, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss: non-saturating cross-entropy, or minus the hinge's logit."""
+    if config.loss == "hinge":
+        return -fake_logits.float().mean()
+    return _bce(fake_logits, target=1.0)
 
 
 def _bce(logits: torch.Tensor, *, target: float) -> torch.Tensor:

@@ -57,10 +57,16 @@ def gap_seeking(margin_m: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--margin", type=float, default=5.0, help="metres a lane must gain")
+    parser.add_argument("--time-gap", type=float, default=1.5, help="the ego's IDM time gap [s]")
+    parser.add_argument("--episodes", type=int, default=512)
     args = parser.parse_args()
     for layer in (True, False):
         figures = evaluate_batched(
-            gap_seeking(args.margin), episodes=512, seed=VALIDATION_SEED, safety_layer=layer
+            gap_seeking(args.margin),
+            episodes=args.episodes,
+            seed=VALIDATION_SEED,
+            safety_layer=layer,
+            time_gap_s=args.time_gap,
         )
         print(f"safety layer {'on ' if layer else 'off'}: {figures}")
 

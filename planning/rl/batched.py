@@ -42,6 +42,7 @@ from planning.rl.executor import (
     MAX_CRUISE_MPS,
     MIN_CRUISE_MPS,
     SPEED_STEP_MPS,
+    TIME_GAP_S,
 )
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
@@ -83,8 +84,11 @@ class BatchedPlanning:
         seed: int = 0,
         duration_s: float = 40.0,
         safety_layer: bool = False,
+        time_gap_s: float = TIME_GAP_S,
     ) -> None:
-        self.config = BatchConfig(ego_control="follow", duration_s=duration_s)
+        self.config = BatchConfig(
+            ego_control="follow", duration_s=duration_s, ego_time_gap_s=time_gap_s
+        )
         self.safety_layer = safety_layer
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
@@ -317,6 +321,7 @@ def evaluate_batched(
     seed: int,
     safety_layer: bool = False,
     device: str | torch.device = "cpu",
+    time_gap_s: float = TIME_GAP_S,
 ) -> dict[str, float]:
     """Drive ``episodes`` whole episodes at once on the engine with ``predict`` (observations to
     actions, both numpy); return the mean return (this module's reward), collision rate and speed.
@@ -326,7 +331,9 @@ def evaluate_batched(
     :param seed: seeds the scenes; keep it apart from training's.
     :param safety_layer: with the executor's safety layer; ``overrides`` is its mean count per episode.
     """
-    task = BatchedPlanning(episodes, device=device, seed=seed, safety_layer=safety_layer)
+    task = BatchedPlanning(
+        episodes, device=device, seed=seed, safety_layer=safety_layer, time_gap_s=time_gap_s
+    )
     observation = task.reset(seed=seed)
     running = torch.ones(episodes, dtype=torch.bool, device=task.device)
     returns = torch.zeros(episodes, device=task.device)

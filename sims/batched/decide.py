@@ -238,8 +238,17 @@ def _idm(
     x, speed = motion.x_m.view(-1), motion.speed_mps.view(-1)
     cos, sin = motion.cos.view(-1), motion.sin.view(-1)
     my_speed = mine(motion.speed_mps)
+    time_gap_s: Tensor | float = physics.TIME_WANTED_S
+    if config.ego_control == "follow" and config.ego_time_gap_s != physics.TIME_WANTED_S:
+        time_gap_s = torch.where(me == 0, config.ego_time_gap_s, physics.TIME_WANTED_S)
     star = physics.desired_gap_m(
-        my_speed, mine(motion.cos), mine(motion.sin), speed[ahead], cos[ahead], sin[ahead]
+        my_speed,
+        mine(motion.cos),
+        mine(motion.sin),
+        speed[ahead],
+        cos[ahead],
+        sin[ahead],
+        time_gap_s,
     )
     acceleration = physics.idm_acceleration_mps2(
         my_speed,

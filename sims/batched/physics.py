@@ -57,13 +57,14 @@ def desired_gap_m(
     front_speed_mps: Tensor,
     front_cos: Tensor,
     front_sin: Tensor,
+    time_wanted_s: Tensor | float = TIME_WANTED_S,
 ) -> Tensor:
     """``IDMVehicle.desired_gap`` (projected), from each vehicle's speed and heading's cosine and sine [m]."""
     relative_vx = speed_mps * cos - front_speed_mps * front_cos
     relative_vy = speed_mps * sin - front_speed_mps * front_sin
     closing_mps = relative_vx * cos + relative_vy * sin
     braking = 2 * math.sqrt(-COMFORT_ACC_MAX_MPS2 * COMFORT_ACC_MIN_MPS2)
-    return DISTANCE_WANTED_M + speed_mps * TIME_WANTED_S + speed_mps * closing_mps / braking
+    return DISTANCE_WANTED_M + speed_mps * time_wanted_s + speed_mps * closing_mps / braking
 
 
 def idm_acceleration_mps2(

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from sims.batched.neighbours import LANE_WIDTH_M, MAX_VEHICLES, station_order
+from sims.batched.physics import TIME_WANTED_S
 
 # continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
 # drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
@@ -50,6 +51,9 @@ class BatchConfig:
     # Collision candidates: each vehicle is tested against the next ``collision_window`` vehicles in
     # station order (all pairs when 0). A window that may miss a pair is counted, never hidden.
     collision_window: int = 8
+    # The ego's IDM time gap under ``ego_control="follow"`` (the planning executor's); the traffic
+    # keeps highway-env's TIME_WANTED.
+    ego_time_gap_s: float = TIME_WANTED_S
 
     def __post_init__(self) -> None:
         if self.lanes < 1 or self.vehicles < 1:
@@ -65,6 +69,8 @@ class BatchConfig:
                 f"at most {MAX_VEHICLES - 1} vehicles besides the ego (the lane masks of "
                 f"sims.batched.neighbours are 64-bit words), got {self.vehicles}"
             )
+        if self.ego_time_gap_s <= 0:
+            raise ValueError(f"ego_time_gap_s must be positive, got {self.ego_time_gap_s}")
         if self.collision_window < 0:
             raise ValueError(f"collision_window must be >= 0, got {self.collision_window}")
 

@@ -25,7 +25,12 @@ from perception.gan import (
     load_dcgan,
     sample_frames,
 )
-from perception.train_gan import GanTrainConfig, train_gan
+from perception.train_gan import (
+    GanTrainConfig,
+    _discriminator_loss,
+    _generator_loss,
+    train_gan,
+)
 from perception.vision_data import load_vision_frames
 from sims.strict import ConfigError
 from tests.helpers import VISION_FRAMES
@@ -114,13 +119,41 @@ def test_dcgan_trains_and_samples_deterministically(tiny, tmp_path):
     assert not np.array_equal(first, sample_frames(generator, 5, seed=4, device="cpu"))
 
 
+def test_hinge_losses_match_their_definition():
+    config = GanTrainConfig(kind="dcgan", loss="hinge")
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.0])
+    # real: max(0, 1 - [2, 0.5, -1]) = [0, 0.5, 2]; fake: max(0, 1 + [-2, 0, 1]) = [0, 1, 2].
+    loss = _discriminator_loss(config, real, fake)
+    assert float(loss) == pytest.approx(2.5 / 3 + 3 / 3)
+    assert float(_generator_loss(config, fake)) == pytest.approx(1 / 3)
+    with pytest.raises(ConfigError, match="'wasserstein'"):
+        GanTrainConfig(kind="dcgan", loss="wasserstein")
+
+
+def test_dcgan_with_a_weight_average_resumes_exactly_and_keeps_the_average(tiny, tmp_path):
+    options = dict(kind="dcgan", batch_size=8, width=8, device="cpu", loss="hinge", ema=0.9)
+    config = GanTrainConfig(epochs=2, discriminator_lr=4e-4, beta1=0.0, beta2=0.9, **options)
+    whole = train_gan(config, [tiny], None, tmp_path / "run")
+    train_gan(GanTrainConfig(**{**config.__dict__, "epochs": 1}), [tiny], None, tmp_path / "part")
+    resumed = train_gan(config, [tiny], None, tmp_path / "part", resume=True)
+    assert [r["validation_frechet"] for r in resumed] == [r["validation_frechet"] for r in whole]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    averaged = {k.removeprefix("module."): v for k, v in state["average"].items()}
+    assert not torch.equal(averaged["net.0.weight"], state["generator"]["net.0.weight"])
+
+
 @pytest.mark.parametrize("kind", ["cgan", "dcgan"])
 def test_train_gan_command_runs_on_a_tiny_budget(tiny, tmp_path, kind):
     arguments = ["train-gan", "--kind", kind, "--data", str(tiny), "--out", str(tmp_path / kind)]
     arguments += ["--steps", "2", "--batch-size", "4", "--width", "8", "--device", "cpu"]
+    stable = ["--loss", "hinge", "--ema", "0.5", "--discriminator-lr", "0.0004"]
+    arguments += stable if kind == "dcgan" else []
     result = CliRunner().invoke(app, [*arguments, "--validation", str(tiny)])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / kind / "card.json").read_text())
+    if kind == "dcgan":
+        assert card["config"]["loss"] == "hinge" and card["config"]["ema"] == 0.5
+        assert "--discriminator-lr 0.0004 --ema 0.5 --loss hinge" in card["command"]
     assert card["command"].startswith(f"drive train-gan --kind {kind} --data {tiny}")
     assert "--steps 2 --batch-size 4 --width 8" in card["command"] and card["machine"]
     assert (tmp_path / kind / "samples.png").exists()
