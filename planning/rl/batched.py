@@ -74,6 +74,8 @@ class BatchedPlanning:
     :param duration_s: episode length [s] (highway-v0: 40).
     :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
         aborts lane changes; :attr:`overrides` counts them.
+    :param time_gap_s: the ego's IDM time gap [s] (the executor's by default; the traffic keeps
+        highway-env's).
     """
 
     def __init__(
@@ -330,6 +332,7 @@ def evaluate_batched(
     :param episodes: episodes, all run in one batch.
     :param seed: seeds the scenes; keep it apart from training's.
     :param safety_layer: with the executor's safety layer; ``overrides`` is its mean count per episode.
+    :param time_gap_s: the ego's IDM time gap [s].
     """
     task = BatchedPlanning(
         episodes, device=device, seed=seed, safety_layer=safety_layer, time_gap_s=time_gap_s

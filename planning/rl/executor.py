@@ -41,7 +41,7 @@ SPEED_STEP_MPS = 2.5  # [m/s] one "slower" or "faster" changes the cruise speed 
 MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
 MAX_CRUISE_MPS = 30.0  # [m/s] the highest: highway-env rewards speed up to 30 m/s
 INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
-TIME_GAP_S = 1.5  # [s] IDM's time gap behind the leader (highway-env's TIME_WANTED)
+TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's IDM time gap behind the leader
 
 
 class PolicyExecutor(RulePlanner):

@@ -3,7 +3,10 @@ from the same scene, same decisions' meaning, and the VecEnv that ``drive train 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 import torch
 
 from perception.registry import make_perceiver
@@ -11,7 +14,9 @@ from planning.rl.batched import BatchedPlanning, PlanningVecEnv, encode_batch, e
 from planning.rl.batched_safety import change_is_safe
 from planning.rl.encoding import encode
 from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS
-from sims.batched.state import BatchConfig, from_highway_env
+from sims.batched import engine
+from sims.batched.neighbours import LANE_WIDTH_M, station_order
+from sims.batched.state import BatchConfig, from_highway_env, spawn
 from sims.env import SimEnv
 from sims.scenario import load_scenario
 
@@ -107,3 +112,32 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     # than 2 m/s2 unless the bumper gap is over 52 m.
     assert not safe(-40.0)
     assert safe(-60.0)
+
+
+def test_the_following_ego_keeps_its_own_time_gap_and_the_traffic_keeps_highway_envs():
+    # The ego at 25 m/s, 40 m (centre to centre) behind a vehicle at 20 m/s in its lane, cruising
+    # at 30 m/s; the third vehicle follows the ego 30 m behind at 25 m/s.
+    got = {}
+    for time_gap_s in (1.5, 0.6):
+        config = BatchConfig(ego_control="follow", vehicles=2, ego_time_gap_s=time_gap_s)
+        generator = torch.Generator().manual_seed(0)
+        cpu = torch.device("cpu")
+        state = spawn(config, 1, generator=generator, device=cpu, dtype=torch.float64)
+        state.x_m[:] = torch.tensor([[0.0, 40.0, -30.0]], dtype=torch.float64)
+        state.y_m[:], state.heading_rad[:] = LANE_WIDTH_M, 0.0
+        state.lane[:], state.target_lane[:] = 1, 1
+        state.speed_mps[:] = torch.tensor([[25.0, 20.0, 25.0]], dtype=torch.float64)
+        state.target_speed_mps[:] = torch.tensor([[30.0, 20.0, 25.0]], dtype=torch.float64)
+        state.order = station_order(state.x_m)
+        _, acceleration = engine.act(state, config)
+        got[time_gap_s] = acceleration[0]
+
+    def idm(speed, target, gap, closing, time_gap_s):  # highway-env's IDMVehicle, by hand
+        star = 10.0 + speed * time_gap_s + speed * closing / (2 * math.sqrt(3.0 * 5.0))
+        return 3.0 * (1 - (speed / target) ** 4) - 3.0 * (star / gap) ** 2
+
+    for time_gap_s, acceleration in got.items():
+        ego = max(idm(25.0, 30.0, 40.0, 5.0, time_gap_s), -6.0)  # clamped to ACC_MAX
+        assert float(acceleration[0]) == pytest.approx(ego, rel=1e-6)
+    assert float(got[0.6][0]) > float(got[1.5][0])  # the shorter gap brakes less
+    assert float(got[0.6][2]) == float(got[1.5][2])  # the follower's own gap is unchanged
