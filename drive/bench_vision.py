@@ -16,7 +16,7 @@ Figures, each with the device it was measured on:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def paint_layouts(layouts: np.ndarray, *, vehicles: bool) -> np.ndarray:
 
 
 def run_vision_bench(
-    data: Path,
+    data: Sequence[Path],
     *,
     device: str,
     detector: Path = SHIPPED_DETECTOR,
@@ -83,7 +83,7 @@ def run_vision_bench(
     reference: Path | None = None,
     on_stage: Callable[[str], None] = lambda stage: None,
 ) -> tuple[dict[str, Any], VisionFrames, dict[str, np.ndarray]]:
-    """Measure everything on the held-out frames in ``data``.
+    """Measure everything on the held-out frames of the datasets in ``data``.
 
     :param device: ``cpu`` or ``cuda``, for every figure.
     :param reference: frames of other episodes (the generators' training set) to score as real
@@ -91,7 +91,7 @@ def run_vision_bench(
     :return: the JSON document, the frames, and the generated frames by kind (for the picture).
     """
     on_stage("loading frames")
-    frames = load_vision_frames([data])
+    frames = load_vision_frames(list(data))
     on_stage(f"detector on {len(frames)} frames")
     detection = evaluate_detector(load_detector(detector, device=device), frames, device=device)
     on_stage("cGAN frames from the layouts")
@@ -124,7 +124,7 @@ def run_vision_bench(
         for kind, images in scored.items()
     }
     document = {
-        "data": str(data),
+        "data": [str(folder) for folder in data],
         "frames": len(frames),
         "detector_map50": detection["map50"],
         "detector_map": detection["map"],

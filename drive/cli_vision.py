@@ -54,8 +54,9 @@ def synthesize_command(
 
 def bench_vision(
     data: Annotated[
-        Path, typer.Option(help="Held-out frames with scene records (drive dataset --out).")
-    ] = HELD_OUT_DATA,
+        list[Path] | None,
+        typer.Option(help="Held-out frames with scene records (drive dataset --out); repeatable."),
+    ] = None,
     json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
         "out/bench-vision.json"
     ),
@@ -73,8 +74,13 @@ def bench_vision(
     from drive.report import vision_bench_table
     from sims.strict import ConfigError
 
-    if not (data / "manifest.json").exists():
-        raise ConfigError(f"{data}: no held-out frames; make them with `{HELD_OUT_COMMAND}`")
+    data = data or [HELD_OUT_DATA]
+    for folder in data:
+        if not (folder / "manifest.json").exists():
+            raise ConfigError(
+                f"{folder}: no held-out frames (no manifest.json); make them with `drive dataset`, "
+                f"e.g. `{HELD_OUT_COMMAND}`"
+            )
     if reference is not None and not (reference / "manifest.json").exists():
         raise ConfigError(f"{reference}: no dataset there (no manifest.json); see `drive dataset`")
     chosen = resolve_device(device)

@@ -41,9 +41,14 @@ def test_bench_vision_writes_every_figure_with_its_device(trained, tmp_path):
     arguments = ["bench", "vision", "--data", str(trained["data"]), "--json", str(out)]
     for name in ("detector", "cgan", "dcgan"):
         arguments += [f"--{name}", str(trained[name])]
+    # The same frames twice as held-out sets, and as the reference: real frames of the same
+    # episodes score near 0.
+    arguments += ["--data", str(trained["data"]), "--reference", str(trained["data"])]
     result = CliRunner().invoke(app, [*arguments, "--device", "cpu"])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
+    assert document["data"] == [str(trained["data"])] * 2
+    assert 0 <= document["frechet_own_real_reference"] < document["frechet_own_shuffled"]
     for key in (
         "detector_map50",
         "detector_map",
