@@ -287,12 +287,12 @@ def train_gan(
         step += -(-len(order) // config.batch_size)
         record: dict[str, Any] = {"epoch": epoch + 1, "steps": -(-len(order) // config.batch_size)}
         record.update({name: float(np.mean(values)) for name, values in losses.items()})
+        scored = generator if average is None else average.module  # what is kept
         if config.kind == "cgan":
             assert sets.validation_layouts is not None
-            generated = generate_frames(generator, sets.validation_layouts, device=device)
+            generated = generate_frames(scored, sets.validation_layouts, device=device)
             psnr_db, ssim = image_figures(generated, sets.validation_images, device=device)
             record.update(validation_psnr_db=psnr_db, validation_ssim=ssim)
-        scored = generator if average is None else average.module
         kept = scored if config.kind == "cgan" else _recalibrated(scored, config, device)
         if config.kind == "dcgan":
             samples = sample_frames(
