@@ -52,7 +52,9 @@ class BatchConfig:
     # station order (all pairs when 0). A window that may miss a pair is counted, never hidden.
     collision_window: int = 8
     # The ego's IDM time gap under ``ego_control="follow"`` (the planning executor's); the traffic
-    # keeps highway-env's TIME_WANTED.
+    # keeps highway-env's TIME_WANTED. It is used wherever the ego's IDM acceleration is computed,
+    # also when a vehicle's MOBIL predicts how the ego, as its new follower, would brake (highway-env
+    # predicts with the asking vehicle's constants, which are everyone's there).
     ego_time_gap_s: float = TIME_WANTED_S
 
     def __post_init__(self) -> None:
