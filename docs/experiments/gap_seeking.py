@@ -18,7 +18,7 @@ import numpy as np
 from planning.rl.batched import evaluate_batched
 from planning.rl.encoding import DISTANCE_SCALE_M, LATERAL_SCALE_M, RELATIVE_SPEED_SCALE_MPS
 from planning.rl.env import VALIDATION_SEED
-from planning.rl.executor import ACTIONS
+from planning.rl.executor import ACTIONS, TIME_GAP_S
 
 LANE_WIDTH_M = 4.0
 
@@ -57,7 +57,9 @@ def gap_seeking(margin_m: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--margin", type=float, default=5.0, help="metres a lane must gain")
-    parser.add_argument("--time-gap", type=float, default=1.5, help="the ego's IDM time gap [s]")
+    parser.add_argument(
+        "--time-gap", type=float, default=TIME_GAP_S, help="the ego's IDM time gap [s]"
+    )
     parser.add_argument("--episodes", type=int, default=512)
     args = parser.parse_args()
     for layer in (True, False):

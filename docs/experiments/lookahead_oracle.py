@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import fields
 
 import torch
 
@@ -22,29 +21,16 @@ from planning.rl.env import VALIDATION_SEED
 from planning.rl.executor import ACTIONS, TIME_GAP_S
 
 KEEP = next(k for k, action in enumerate(ACTIONS) if action.label == "keep/same")
-COPIED = ("cruise_mps", "direction", "overrides", "_speed_sum", "_frames")
-
-
-def copies(task: BatchedPlanning, times: int, **options: object) -> BatchedPlanning:
-    """A task of ``times`` copies of each of ``task``'s environments, in the same state."""
-    clone = BatchedPlanning(task.batch * times, **options)  # type: ignore[arg-type]
-    values = {
-        f.name: getattr(task.state, f.name).repeat_interleave(times, 0) for f in fields(task.state)
-    }
-    clone.state = type(task.state)(**values)
-    for name in COPIED:
-        setattr(clone, name, getattr(task, name).repeat_interleave(times, 0))
-    return clone
 
 
 def best_actions(
-    task: BatchedPlanning, horizon: int, depth: int, crash_cost: float, **options: object
+    task: BatchedPlanning, horizon: int, depth: int, crash_cost: float
 ) -> torch.Tensor:
     """Each environment's first decision of the best sequence of ``depth`` decisions (then "keep
     lane, same speed"), by the return over ``horizon`` decisions."""
     count = len(ACTIONS)
     sequences = torch.cartesian_prod(*[torch.arange(count)] * depth).view(-1, depth)
-    trial = copies(task, len(sequences), **options)
+    trial = task.repeated(len(sequences))
     score = torch.zeros(trial.batch)
     alive = torch.ones(trial.batch, dtype=torch.bool)
     for decision in range(horizon):
@@ -72,14 +58,14 @@ def main() -> None:
     crashed, speeds = torch.zeros_like(running), torch.zeros(args.episodes)
     started = time.perf_counter()
     for _ in range(task.config.max_steps):
-        result = task.step(best_actions(task, args.horizon, args.depth, args.crash_cost, **options))
+        result = task.step(best_actions(task, args.horizon, args.depth, args.crash_cost))
         done = running & (result.terminated | result.truncated)
         crashed |= done & result.terminated
         speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
         running &= ~done
     print(
-        f"{args.episodes} episodes, horizon {args.horizon}, depth {args.depth}, time gap {args.time_gap} s, safety layer "
-        f"{'off' if args.no_safety_layer else 'on'}: collision rate {crashed.float().mean():.3f}, "
+        f"{args.episodes} episodes, horizon {args.horizon}, depth {args.depth}, time gap "
+        f"{args.time_gap} s, safety layer {'off' if args.no_safety_layer else 'on'}: collision rate {crashed.float().mean():.3f}, "
         f"mean speed {speeds.mean():.2f} m/s ({time.perf_counter() - started:.0f} s)"
     )
 

@@ -17,7 +17,7 @@ the same reward. What executes a decision differs, and is measured in the README
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,26 @@ class BatchedPlanning:
             episode_mean_speed_mps=mean_speed.float(),
             episode_overrides=overrides,
         )
+
+    def repeated(self, times: int) -> BatchedPlanning:
+        """A new task with ``times`` copies of each environment, in the same state: the engine is
+        deterministic, so the copies can try different decisions from the same scene."""
+        clone = BatchedPlanning(
+            self.batch * times,
+            device=self.device,
+            duration_s=self.config.duration_s,
+            safety_layer=self.safety_layer,
+            time_gap_s=self.config.ego_time_gap_s,
+        )
+        clone.state = BatchState(
+            **{
+                f.name: getattr(self.state, f.name).repeat_interleave(times, 0)
+                for f in fields(BatchState)
+            }
+        )
+        for name in ("cruise_mps", "direction", "overrides", "_speed_sum", "_frames"):
+            setattr(clone, name, getattr(self, name).repeat_interleave(times, 0))
+        return clone
 
     def _start(self, where: Tensor) -> None:
         """New episodes where ``where`` is true; the others keep theirs."""

@@ -141,3 +141,14 @@ def test_the_following_ego_keeps_its_own_time_gap_and_the_traffic_keeps_highway_
         assert float(acceleration[0]) == pytest.approx(ego, rel=1e-6)
     assert float(got[0.6][0]) > float(got[1.5][0])  # the shorter gap brakes less
     assert float(got[0.6][2]) == float(got[1.5][2])  # the follower's own gap is unchanged
+
+
+def test_repeated_copies_step_as_their_original():
+    task = BatchedPlanning(2, seed=5)
+    task.reset(seed=5)
+    task.step(torch.tensor([LEFT_FASTER, KEEP_SAME]))
+    copies = task.repeated(3)
+    original = task.step(torch.tensor([RIGHT_SAME, KEEP_SAME]))
+    copied = copies.step(torch.tensor([RIGHT_SAME] * 3 + [KEEP_SAME] * 3))
+    torch.testing.assert_close(copied.reward, original.reward.repeat_interleave(3))
+    torch.testing.assert_close(copied.observation, original.observation.repeat_interleave(3, 0))
