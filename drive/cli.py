@@ -227,6 +227,12 @@ def train_planner(
             help="Train with the executor's safety layer vetoing unsafe lane changes.",
         ),
     ] = False,
+    car_following: Annotated[
+        str, typer.Option(help="The executor's car following: idm or idm_plus.")
+    ] = "idm",
+    time_gap: Annotated[
+        float, typer.Option(help="The executor's time gap behind its leader [s].")
+    ] = 1.5,
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -248,6 +254,8 @@ def train_planner(
         controller=controller,
         sim=sim,
         safety_layer=safety_layer,
+        car_following=car_following,
+        time_gap_s=time_gap,
         eval_every=eval_every,
         eval_episodes=eval_episodes,
         checkpoint_every=checkpoint_every,

@@ -30,6 +30,7 @@ from drive.train_models import build_model
 from drive.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_policy
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
+from planning.rl.executor import TIME_GAP_S, Following
 from planning.rl.extractors import EXTRACTORS
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
@@ -49,6 +50,8 @@ class TrainConfig:
     controller: str = "mpc"
     sim: str = "highway-env"
     safety_layer: bool = False  # train with the executor's safety layer (validation too)
+    car_following: str = "idm"  # the executor's: planning.rl.executor.Following
+    time_gap_s: float = TIME_GAP_S  # [s]
     eval_every: int = 2_000
     eval_episodes: int = 10
     checkpoint_every: int = 1_000
@@ -66,9 +69,18 @@ class TrainConfig:
             raise ConfigError(
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
             )
+        try:
+            self.following  # noqa: B018 (validates car_following and time_gap_s)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def following(self) -> Following:
+        """The executor's car-following model and time gap."""
+        return Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
 
 
 # highway-env: planning environments in worker processes, through the configured controller.
@@ -192,7 +204,12 @@ def _vector_env(config: TrainConfig) -> VecEnv:
     if config.sim == "batched":
         from planning.rl.batched import PlanningVecEnv
 
-        batched = PlanningVecEnv(config.envs, seed=config.seed, safety_layer=config.safety_layer)
+        batched = PlanningVecEnv(
+            config.envs,
+            seed=config.seed,
+            safety_layer=config.safety_layer,
+            following=config.following,
+        )
         batched.seed(config.seed)
         return batched
     make = partial(
@@ -201,6 +218,7 @@ def _vector_env(config: TrainConfig) -> VecEnv:
             scenario=config.scenario,
             controller=config.controller,
             safety_layer=config.safety_layer,
+            following=config.following,
         ),
     )
     if config.envs == 1:
@@ -275,7 +293,7 @@ class TrainingMonitor(BaseCallback):
             extractor=self.config.extractor,
             scenario=self._trained_in(),
             controller=(
-                "sims.batched following ego (IDM, highway-env steering)"
+                f"sims.batched following ego ({self.config.car_following}, highway-env steering)"
                 if self.config.sim == "batched"
                 else self.config.controller
             ),
@@ -284,6 +302,8 @@ class TrainingMonitor(BaseCallback):
             command=self.command,
             train_wall_s=round(self.wall_s(), 1),
             validation=validation,
+            car_following=self.config.car_following,
+            time_gap_s=self.config.time_gap_s,
         )
 
     def _trained_in(self) -> str:
@@ -326,6 +346,7 @@ class TrainingMonitor(BaseCallback):
                 episodes=self.config.eval_episodes,
                 seed=VALIDATION_SEED,
                 safety_layer=self.config.safety_layer,
+                following=self.config.following,
             )
         save_policy(self.model, self.card({}), self.run.candidate)
         request = RolloutRequest(

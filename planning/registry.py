@@ -6,11 +6,12 @@ from pathlib import Path
 
 from planning.base import Planner
 from planning.rl.planner import RLPlanner, UnguardedRLPlanner
-from planning.rules import RulePlanner
+from planning.rules import IdmPlusRulePlanner, RulePlanner
 from sims.strict import ConfigError
 
 PLANNERS: dict[str, type[Planner]] = {
     "rules": RulePlanner,
+    "rules-idm-plus": IdmPlusRulePlanner,  # the rules with the RL executor's car following
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
 }

@@ -16,11 +16,12 @@ import numpy as np
 from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
 from planning.frenet import to_frenet
-from planning.idm import IdmParameters, idm_acceleration
+from planning.idm import CAR_FOLLOWING, CarFollowing, IdmParameters, idm_acceleration
 from sims.groundtruth import Centreline, LaneGeometry
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
 CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
+TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class RulesConfig:
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
+    car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (planning.idm)
+
+    def __post_init__(self) -> None:
+        if self.car_following not in CAR_FOLLOWING:
+            raise ValueError(
+                f"car_following {self.car_following!r} is not one of {sorted(CAR_FOLLOWING)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -221,19 +229,19 @@ class RulePlanner(Planner):
             return True
         if near.rear_gap_m < fraction * self.config.min_rear_gap_m:
             return False
-        follower_acceleration = idm_acceleration(
+        follower_acceleration = idm_acceleration(  # the follower is traffic: highway-env's IDM
             near.rear_speed_mps,
             max(near.rear_speed_mps, 1.0),
             gap_m=near.rear_gap_m,
             lead_speed_mps=scene.ego.speed_mps,
-            parameters=self.config.idm,
+            parameters=TRAFFIC_IDM,
         )
         return follower_acceleration >= -self.config.max_imposed_braking_mps2 / fraction
 
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration of the ego behind its leader in ``lane``."""
         near = neighbours_in(lane, scene)
-        return idm_acceleration(
+        return CAR_FOLLOWING[self.config.car_following](
             scene.ego.speed_mps,
             self._desired_speed(lane, scene.ego.speed_mps),
             gap_m=near.lead_gap_m,
@@ -273,7 +281,7 @@ class RulePlanner(Planner):
             return math.inf
         if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > config.max_yield_deceleration_mps2:
             return math.inf  # too late to stop before the conflict: keep going and clear it
-        return idm_acceleration(
+        return CAR_FOLLOWING[self.config.car_following](
             ego.speed_mps,
             self._desired_speed(lane, ego.speed_mps),
             gap_m=max(nearest_gap, 0.1),
@@ -299,3 +307,11 @@ class RulePlanner(Planner):
             parameters=self.config.idm,
         )
         return "follow" if acceleration < free - 0.5 else "cruise"
+
+
+class IdmPlusRulePlanner(RulePlanner):
+    """The rule planner following with IDM+ at a 1.0 s time gap, as the shipped RL planner's
+    executor does: the rule baseline with the same car following, for a fair comparison."""
+
+    def __init__(self) -> None:
+        super().__init__(RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0)))

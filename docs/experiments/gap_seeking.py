@@ -18,7 +18,7 @@ import numpy as np
 from planning.rl.batched import evaluate_batched
 from planning.rl.encoding import DISTANCE_SCALE_M, LATERAL_SCALE_M, RELATIVE_SPEED_SCALE_MPS
 from planning.rl.env import VALIDATION_SEED
-from planning.rl.executor import ACTIONS, TIME_GAP_S
+from planning.rl.executor import ACTIONS, TIME_GAP_S, Following
 
 LANE_WIDTH_M = 4.0
 
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument(
         "--time-gap", type=float, default=TIME_GAP_S, help="the ego's IDM time gap [s]"
     )
+    parser.add_argument("--car-following", choices=("idm", "idm_plus"), default="idm")
     parser.add_argument("--episodes", type=int, default=512)
     args = parser.parse_args()
     for layer in (True, False):
@@ -68,7 +69,7 @@ def main() -> None:
             episodes=args.episodes,
             seed=VALIDATION_SEED,
             safety_layer=layer,
-            time_gap_s=args.time_gap,
+            following=Following(args.car_following, args.time_gap),
         )
         print(f"safety layer {'on ' if layer else 'off'}: {figures}")
 

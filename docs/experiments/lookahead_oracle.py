@@ -18,7 +18,7 @@ import torch
 
 from planning.rl.batched import BatchedPlanning
 from planning.rl.env import VALIDATION_SEED
-from planning.rl.executor import ACTIONS, TIME_GAP_S
+from planning.rl.executor import ACTIONS, TIME_GAP_S, Following
 
 KEEP = next(k for k, action in enumerate(ACTIONS) if action.label == "keep/same")
 
@@ -44,6 +44,7 @@ def best_actions(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--car-following", choices=("idm", "idm_plus"), default="idm")
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=4, help="decisions looked ahead")
     parser.add_argument("--depth", type=int, default=1, help="decisions varied, then keep")
@@ -51,7 +52,8 @@ def main() -> None:
     parser.add_argument("--time-gap", type=float, default=TIME_GAP_S, help="the ego's IDM gap [s]")
     parser.add_argument("--no-safety-layer", action="store_true")
     args = parser.parse_args()
-    options = dict(safety_layer=not args.no_safety_layer, time_gap_s=args.time_gap)
+    following = Following(args.car_following, args.time_gap)
+    options = dict(safety_layer=not args.no_safety_layer, following=following)
     task = BatchedPlanning(args.episodes, seed=VALIDATION_SEED, **options)  # type: ignore[arg-type]
     task.reset(seed=VALIDATION_SEED)
     running = torch.ones(args.episodes, dtype=torch.bool)

@@ -5,10 +5,11 @@ once, on :mod:`sims.batched`: the same decisions (:data:`~planning.rl.executor.A
 observation (:func:`~planning.rl.encoding.encode`, computed here in torch from the ground truth) and
 the same reward. What executes a decision differs, and is measured in the README:
 
-* deployed, the :class:`~planning.rl.executor.PolicyExecutor` plans a target speed with IDM behind
-  the leaders of the current and target lanes, and the MPC tracks it through ``ContinuousAction``;
-* here, the ego *is* an IDM vehicle of the engine (``ego_control="follow"``): the same IDM behind the
-  same leaders, with highway-env's own steering and no tracking lag. Neighbours are found by lane
+* deployed, the :class:`~planning.rl.executor.PolicyExecutor` plans a target speed with IDM (or IDM+)
+  behind the leaders of the current and target lanes, and the MPC tracks it through
+  ``ContinuousAction``;
+* here, the ego *is* an IDM vehicle of the engine (``ego_control="follow"``): the same IDM (or IDM+,
+  at the same time gap) behind the same leaders, with highway-env's own steering and no tracking lag. Neighbours are found by lane
   index, as highway-env's traffic finds them, instead of the executor's lane-membership test.
 
 :class:`PlanningVecEnv` puts it behind Stable-Baselines3's ``VecEnv`` API, with the ``infos`` that
@@ -38,11 +39,12 @@ from planning.rl.encoding import (
 )
 from planning.rl.executor import (
     ACTIONS,
+    DEFAULT_FOLLOWING,
     INITIAL_CRUISE_MPS,
     MAX_CRUISE_MPS,
     MIN_CRUISE_MPS,
     SPEED_STEP_MPS,
-    TIME_GAP_S,
+    Following,
 )
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
@@ -74,8 +76,7 @@ class BatchedPlanning:
     :param duration_s: episode length [s] (highway-v0: 40).
     :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
         aborts lane changes; :attr:`overrides` counts them.
-    :param time_gap_s: the ego's IDM time gap [s] (the executor's by default; the traffic keeps
-        highway-env's).
+    :param following: the ego's car-following model and time gap (the traffic keeps highway-env's).
     """
 
     def __init__(
@@ -86,12 +87,16 @@ class BatchedPlanning:
         seed: int = 0,
         duration_s: float = 40.0,
         safety_layer: bool = False,
-        time_gap_s: float = TIME_GAP_S,
+        following: Following = DEFAULT_FOLLOWING,
     ) -> None:
         self.config = BatchConfig(
-            ego_control="follow", duration_s=duration_s, ego_time_gap_s=time_gap_s
+            ego_control="follow",
+            duration_s=duration_s,
+            ego_time_gap_s=following.time_gap_s,
+            ego_car_following=following.car_following,
         )
         self.safety_layer = safety_layer
+        self.following = following
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
         self.device = torch.device(device)
@@ -147,7 +152,7 @@ class BatchedPlanning:
             device=self.device,
             duration_s=self.config.duration_s,
             safety_layer=self.safety_layer,
-            time_gap_s=self.config.ego_time_gap_s,
+            following=self.following,
         )
         clone.state = BatchState(
             **{
@@ -315,9 +320,17 @@ class PlanningVecEnv(TaskVecEnv):
     """:class:`BatchedPlanning` as a Stable-Baselines3 ``VecEnv``."""
 
     def __init__(
-        self, num_envs: int, *, device: str = "cpu", seed: int = 0, safety_layer: bool = False
+        self,
+        num_envs: int,
+        *,
+        device: str = "cpu",
+        seed: int = 0,
+        safety_layer: bool = False,
+        following: Following = DEFAULT_FOLLOWING,
     ) -> None:
-        self.task = BatchedPlanning(num_envs, device=device, seed=seed, safety_layer=safety_layer)
+        self.task = BatchedPlanning(
+            num_envs, device=device, seed=seed, safety_layer=safety_layer, following=following
+        )
         observation = spaces.Box(-np.inf, np.inf, shape=(1 + VEHICLES, FEATURES), dtype=np.float32)
         super().__init__(num_envs, observation, spaces.Discrete(len(ACTIONS)))
 
@@ -343,7 +356,7 @@ def evaluate_batched(
     seed: int,
     safety_layer: bool = False,
     device: str | torch.device = "cpu",
-    time_gap_s: float = TIME_GAP_S,
+    following: Following = DEFAULT_FOLLOWING,
 ) -> dict[str, float]:
     """Drive ``episodes`` whole episodes at once on the engine with ``predict`` (observations to
     actions, both numpy); return the mean return (this module's reward), collision rate and speed.
@@ -352,10 +365,10 @@ def evaluate_batched(
     :param episodes: episodes, all run in one batch.
     :param seed: seeds the scenes; keep it apart from training's.
     :param safety_layer: with the executor's safety layer; ``overrides`` is its mean count per episode.
-    :param time_gap_s: the ego's IDM time gap [s].
+    :param following: the ego's car-following model and time gap.
     """
     task = BatchedPlanning(
-        episodes, device=device, seed=seed, safety_layer=safety_layer, time_gap_s=time_gap_s
+        episodes, device=device, seed=seed, safety_layer=safety_layer, following=following
     )
     observation = task.reset(seed=seed)
     running = torch.ones(episodes, dtype=torch.bool, device=task.device)

@@ -12,6 +12,7 @@ from typing import Any
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from planning.idm import CAR_FOLLOWING
 from sims.strict import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
@@ -31,6 +32,10 @@ class PolicyCard:
     command: str = ""
     train_wall_s: float = 0.0
     validation: dict[str, Any] = field(default_factory=dict)
+    # The executor it was trained with (planning.rl.executor.Following); cards older than the
+    # choice hold neither and mean highway-env's IDM at 1.5 s.
+    car_following: str = "idm"
+    time_gap_s: float = 1.5
 
 
 def card_path(policy: Path) -> Path:
@@ -58,6 +63,11 @@ def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, Poli
     card = read_card(policy)
     if card.algo not in ALGORITHMS:
         raise ConfigError(f"{card_path(policy)}: unknown algo '{card.algo}'; valid: dqn, ppo")
+    if card.car_following not in CAR_FOLLOWING or not card.time_gap_s > 0:
+        raise ConfigError(
+            f"{card_path(policy)}: car_following '{card.car_following}' (valid: "
+            f"{', '.join(CAR_FOLLOWING)}) with time_gap_s {card.time_gap_s} (must be positive)"
+        )
     return ALGORITHMS[card.algo].load(policy, device=device), card
 
 

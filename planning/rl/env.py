@@ -24,7 +24,7 @@ import numpy as np
 from control.registry import make_controller
 from perception.registry import make_perceiver
 from planning.rl.encoding import FEATURES, VEHICLES, encode
-from planning.rl.executor import ACTIONS, PolicyExecutor
+from planning.rl.executor import ACTIONS, Following, PolicyExecutor
 from sims.env import SimEnv, SimFrame
 from sims.scenario import load_scenario
 
@@ -49,6 +49,7 @@ class EnvConfig:
     perception: str = "groundtruth"
     controller: str = "mpc"
     safety_layer: bool = False
+    following: Following = Following()
 
 
 class PlanningEnv(gym.Env):
@@ -71,7 +72,9 @@ class PlanningEnv(gym.Env):
             view=camera.view() if camera is not None else None,
         )
         self.controller = make_controller(self.config.controller, dt_s=self.sim.dt_s)
-        self.executor = PolicyExecutor(safety_layer=self.config.safety_layer)
+        self.executor = PolicyExecutor(
+            safety_layer=self.config.safety_layer, following=self.config.following
+        )
         self.steps_per_decision = max(1, round(DECISION_PERIOD_S / self.sim.dt_s))
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.observation_space = gym.spaces.Box(

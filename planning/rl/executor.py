@@ -4,8 +4,8 @@ The policy decides once per decision period (1 s) among :data:`ACTIONS`: keep th
 lane left or right, and lower, keep or raise its cruise speed by :data:`SPEED_STEP_MPS`. Between
 decisions the :class:`PolicyExecutor` turns that intent into a :class:`~planning.base.Plan` at the
 control rate, exactly as the rule planner would with that lane and cruise speed: it follows the
-leader of its lane with IDM (the car-following model of highway-env's own traffic), and during a lane
-change the leaders of both lanes bound the speed.
+leader of its lane with IDM (the car-following model of highway-env's own traffic) or IDM+, at a time
+gap of its :class:`Following`, and during a lane change the leaders of both lanes bound the speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
 the rule planner would find too small (or on a bend), and aborts a change whose gap closes. With the
@@ -14,11 +14,12 @@ layer off, every requested change is carried out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from perception.base import SceneState
+from planning.idm import CAR_FOLLOWING, CarFollowing
 from planning.rules import RulePlanner, RulesConfig
 from sims.groundtruth import LaneGeometry
 
@@ -41,19 +42,51 @@ SPEED_STEP_MPS = 2.5  # [m/s] one "slower" or "faster" changes the cruise speed 
 MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
 MAX_CRUISE_MPS = 30.0  # [m/s] the highest: highway-env rewards speed up to 30 m/s
 INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
-TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's IDM time gap behind the leader
+TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's default IDM time gap
+
+
+@dataclass(frozen=True)
+class Following:
+    """How the executor follows its leader: the car-following model and its time gap.
+
+    A policy is trained with one and must be deployed with the same; its card records both.
+    """
+
+    car_following: CarFollowing = "idm"
+    time_gap_s: float = TIME_GAP_S  # [s]
+
+    def __post_init__(self) -> None:
+        if self.car_following not in CAR_FOLLOWING:
+            raise ValueError(
+                f"car_following {self.car_following!r} is not one of {sorted(CAR_FOLLOWING)}"
+            )
+        if not self.time_gap_s > 0:
+            raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
+
+    def rules(self) -> RulesConfig:
+        """The rule planner's tuning with this car-following model and time gap."""
+        default = RulesConfig()
+        return replace(
+            default,
+            car_following=self.car_following,
+            idm=replace(default.idm, time_gap_s=self.time_gap_s),
+        )
+
+
+DEFAULT_FOLLOWING = Following()  # highway-env's IDM at its 1.5 s, as the traffic drives
 
 
 class PolicyExecutor(RulePlanner):
     """Executes a policy's decisions at the control rate; see the module docstring.
 
     :param safety_layer: veto and abort lane changes into gaps the rule planner finds unsafe.
-    :param config: the rule planner's tuning (IDM, gaps); its own lane-change choice is not used.
+    :param following: the ego's car-following model and time gap.
     """
 
-    def __init__(self, *, safety_layer: bool, config: RulesConfig | None = None) -> None:
+    def __init__(self, *, safety_layer: bool, following: Following = DEFAULT_FOLLOWING) -> None:
         self.safety_layer = safety_layer
-        super().__init__(config)
+        self.following = following
+        super().__init__(following.rules())
 
     def reset(self) -> None:
         super().reset()

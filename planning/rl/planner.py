@@ -9,7 +9,7 @@ from planning.base import Plan, Planner
 from planning.rl.checkpoint import load_policy
 from planning.rl.encoding import encode
 from planning.rl.env import DECISION_PERIOD_S
-from planning.rl.executor import ACTIONS, PolicyExecutor
+from planning.rl.executor import ACTIONS, Following, PolicyExecutor
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
 
@@ -20,12 +20,15 @@ class RLPlanner(Planner):
     :param path: the checkpoint.
     :param safety_layer: let the executor's safety layer veto unsafe lane changes (counted in
         :attr:`overrides`).
+
+    The executor follows as the policy was trained to, by its card (``car_following``, ``time_gap_s``).
     """
 
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
         super().__init__()
         self.model, self.card = load_policy(path)
-        self.executor = PolicyExecutor(safety_layer=safety_layer)
+        following = Following(self.card.car_following, self.card.time_gap_s)  # type: ignore[arg-type]
+        self.executor = PolicyExecutor(safety_layer=safety_layer, following=following)
         self.reset()
 
     def reset(self) -> None:

@@ -91,7 +91,7 @@ def mobil(
         exists = (side >= 0) & (side < config.lanes)
         reachable = (y - side.to(y.dtype) * LANE_WIDTH_M).abs() <= 2 * LANE_WIDTH_M
         new_front, new_rear = lookup(table, env, slot, side.clamp(0, config.lanes - 1))
-        follower_a = _idm(motion, config, env, new_rear, vehicle, delta)
+        follower_a = _idm(motion, config, env, new_rear, vehicle, delta, own=False)
         self_pred_a = _idm(motion, config, env, vehicle, new_front, delta)
         safe = follower_a >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
         # POLITENESS is 0 in highway-env, so only the vehicle's own gain counts.
@@ -218,11 +218,15 @@ def _idm(
     vehicle: Tensor | None,
     front: Tensor,
     delta: Tensor,
+    *,
+    own: bool = True,
 ) -> Tensor:
     """IDM acceleration of ``vehicle`` behind ``front`` (either -1: none) of ``env``, exponent
     ``delta``: the asking vehicle's, as highway-env uses ``self.DELTA``. All share one shape.
 
     ``vehicle`` None means every vehicle, in place (``(B, N)`` arguments): nothing is gathered.
+    ``own`` False: a prediction by the vehicle ahead (MOBIL's new follower), made with the asking
+    vehicle's model as highway-env makes it, so a following ego's own time gap and model do not apply.
     """
     count = motion.x_m.shape[1]
     has_front = front >= 0
@@ -239,7 +243,8 @@ def _idm(
     cos, sin = motion.cos.view(-1), motion.sin.view(-1)
     my_speed = mine(motion.speed_mps)
     time_gap_s: Tensor | float = physics.TIME_WANTED_S
-    if config.ego_control == "follow" and config.ego_time_gap_s != physics.TIME_WANTED_S:
+    ego_model = own and config.ego_control == "follow"
+    if ego_model and config.ego_time_gap_s != physics.TIME_WANTED_S:
         time_gap_s = torch.where(me == 0, config.ego_time_gap_s, physics.TIME_WANTED_S)
     star = physics.desired_gap_m(
         my_speed,
@@ -259,6 +264,17 @@ def _idm(
         star,
         has_front,
     )
+    if ego_model and config.ego_car_following == "idm_plus":
+        plus = physics.idm_plus_acceleration_mps2(
+            my_speed,
+            mine(motion.target_speed_mps),
+            delta,
+            config.speed_limit_mps,
+            x[ahead] - mine(motion.x_m),
+            star,
+            has_front,
+        )
+        acceleration = torch.where(me == 0, plus, acceleration)
     if vehicle is None:
         return acceleration
     # ``IDMVehicle.acceleration`` returns 0 when asked about no vehicle.

@@ -91,6 +91,26 @@ def idm_acceleration_mps2(
     return torch.where(has_front, free - interaction, free)
 
 
+def idm_plus_acceleration_mps2(
+    speed_mps: Tensor,
+    target_speed_mps: Tensor,
+    delta: Tensor,
+    speed_limit_mps: float,
+    gap_m: Tensor,
+    desired_gap_m: Tensor,
+    has_front: Tensor,
+) -> Tensor:
+    """IDM+ (``planning.idm.idm_plus_acceleration``): the smaller of the free-road and interaction
+    terms; arguments as :func:`idm_acceleration_mps2`, which it equals on a free road."""
+    no_front = torch.zeros_like(has_front)
+    free = idm_acceleration_mps2(
+        speed_mps, target_speed_mps, delta, speed_limit_mps, gap_m, desired_gap_m, no_front
+    )
+    closeness = desired_gap_m / not_zero(gap_m)
+    interaction = COMFORT_ACC_MAX_MPS2 * (1 - closeness * closeness)
+    return torch.where(has_front, torch.minimum(free, interaction), free)
+
+
 def steering_control_rad(
     lateral_offset_m: Tensor, speed_mps: Tensor, heading_rad: Tensor, lane_heading_rad: float
 ) -> Tensor:

@@ -52,10 +52,13 @@ class BatchConfig:
     # station order (all pairs when 0). A window that may miss a pair is counted, never hidden.
     collision_window: int = 8
     # The ego's IDM time gap under ``ego_control="follow"`` (the planning executor's); the traffic
-    # keeps highway-env's TIME_WANTED. It is used wherever the ego's IDM acceleration is computed,
-    # also when a vehicle's MOBIL predicts how the ego, as its new follower, would brake (highway-env
-    # predicts with the asking vehicle's constants, which are everyone's there).
+    # keeps highway-env's TIME_WANTED. It applies to the ego's own acceleration; a vehicle's MOBIL
+    # predicts how the ego, as its new follower, would brake with its own constants, as highway-env
+    # predicts with the asking vehicle's.
     ego_time_gap_s: float = TIME_WANTED_S
+    # The following ego's car-following model, as ego_time_gap_s applies: highway-env's IDM, or IDM+
+    # (planning.idm.idm_plus_acceleration), where the smaller of the two IDM terms wins.
+    ego_car_following: Literal["idm", "idm_plus"] = "idm"
 
     def __post_init__(self) -> None:
         if self.lanes < 1 or self.vehicles < 1:
@@ -70,6 +73,10 @@ class BatchConfig:
             raise ValueError(
                 f"at most {MAX_VEHICLES - 1} vehicles besides the ego (the lane masks of "
                 f"sims.batched.neighbours are 64-bit words), got {self.vehicles}"
+            )
+        if self.ego_car_following not in ("idm", "idm_plus"):
+            raise ValueError(
+                f"ego_car_following must be 'idm' or 'idm_plus', got {self.ego_car_following!r}"
             )
         if self.ego_time_gap_s <= 0:
             raise ValueError(f"ego_time_gap_s must be positive, got {self.ego_time_gap_s}")

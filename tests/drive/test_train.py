@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from drive.train import Run, TrainConfig, train
 from planning.registry import make_planner
 from planning.rl.checkpoint import load_policy
+from planning.rl.executor import Following
+from planning.rl.planner import SHIPPED_POLICY
 from sims.strict import ConfigError
 
 
@@ -51,6 +54,8 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
         eval_every=128,
         eval_episodes=8,
         checkpoint_every=128,
+        car_following="idm_plus",
+        time_gap_s=1.0,
     )
     state = train(config, tmp_path, resume=False, command="test")
     assert [point["steps"] for point in state.curve] == [128, 256]
@@ -61,6 +66,22 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
     assert state.curve[-1]["steps"] >= 384  # PPO collects whole rollouts of 8 x 32 steps
     planner = make_planner(str(tmp_path / "best"))  # plugs into the stack like any checkpoint
     assert planner.card.algo == algo
+    # and is executed as it was trained: IDM+ at 1.0 s, from its card
+    assert planner.executor.following == Following("idm_plus", 1.0)
+    assert planner.executor.config.car_following == "idm_plus"
+    assert planner.executor.config.idm.time_gap_s == 1.0
+
+
+def test_an_unknown_car_following_model_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="'gipps'"):
+        TrainConfig(car_following="gipps")
+    with pytest.raises(ConfigError, match="positive"):
+        TrainConfig(time_gap_s=0.0)
+    shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
+    card = tmp_path / "policy" / "policy.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "car_following": "gipps"}))
+    with pytest.raises(ConfigError, match="policy.json.*gipps"):
+        make_planner(str(tmp_path / "policy"))
 
 
 def test_batched_training_is_refused_outside_the_highway_scenario():

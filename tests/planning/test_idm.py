@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from planning.idm import IdmParameters, idm_acceleration
+from planning.idm import IdmParameters, idm_acceleration, idm_plus_acceleration
 
 
 def test_free_road_at_desired_speed_is_zero():
@@ -28,3 +28,18 @@ def test_following_hand_computed():
 def test_far_leader_is_almost_free_road():
     far = idm_acceleration(25.0, 30.0, gap_m=1e4, lead_speed_mps=25.0)
     assert far == pytest.approx(idm_acceleration(25.0, 30.0), abs=1e-3)
+
+
+def test_idm_plus_takes_the_smaller_term_hand_computed():
+    # v = 25, v0 = 30, leader at 25 m/s 80 m ahead: s* = 5 + 25 x 1.5 = 42.5 m
+    free = 3 * (1 - (25 / 30) ** 4)
+    interaction = 3 * (1 - (42.5 / 80) ** 2)
+    assert interaction > free  # far enough: IDM+ accelerates as on a free road ...
+    got = idm_plus_acceleration(25.0, 30.0, gap_m=80.0, lead_speed_mps=25.0)
+    assert got == pytest.approx(free)
+    idm = idm_acceleration(25.0, 30.0, gap_m=80.0, lead_speed_mps=25.0)
+    assert idm == pytest.approx(free - 3 * (42.5 / 80) ** 2)  # ... where IDM already eases off
+    # 30 m behind, closer than it wants: the interaction term decides
+    near = idm_plus_acceleration(25.0, 30.0, gap_m=30.0, lead_speed_mps=25.0)
+    assert near == pytest.approx(3 * (1 - (42.5 / 30) ** 2))
+    assert idm_plus_acceleration(25.0, 30.0) == pytest.approx(idm_acceleration(25.0, 30.0))

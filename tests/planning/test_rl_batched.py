@@ -14,7 +14,7 @@ from planning.rl.batched import BatchedPlanning, PlanningVecEnv, encode_batch, e
 from planning.rl.batched_safety import change_is_safe
 from planning.rl.encoding import encode
 from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS
-from sims.batched import engine
+from sims.batched import decide, engine
 from sims.batched.neighbours import LANE_WIDTH_M, station_order
 from sims.batched.state import BatchConfig, from_highway_env, spawn
 from sims.env import SimEnv
@@ -114,12 +114,14 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     assert safe(-60.0)
 
 
-def test_the_following_ego_keeps_its_own_time_gap_and_the_traffic_keeps_highway_envs():
+def test_the_following_ego_keeps_its_own_time_gap_and_model_and_the_traffic_keeps_highway_envs():
     # The ego at 25 m/s, 40 m (centre to centre) behind a vehicle at 20 m/s in its lane, cruising
     # at 30 m/s; the third vehicle follows the ego 30 m behind at 25 m/s.
     got = {}
-    for time_gap_s in (1.5, 0.6):
-        config = BatchConfig(ego_control="follow", vehicles=2, ego_time_gap_s=time_gap_s)
+    for model, time_gap_s in (("idm", 1.5), ("idm", 0.6), ("idm_plus", 0.6), ("idm_plus", 3.0)):
+        config = BatchConfig(
+            ego_control="follow", vehicles=2, ego_time_gap_s=time_gap_s, ego_car_following=model
+        )
         generator = torch.Generator().manual_seed(0)
         cpu = torch.device("cpu")
         state = spawn(config, 1, generator=generator, device=cpu, dtype=torch.float64)
@@ -130,17 +132,45 @@ def test_the_following_ego_keeps_its_own_time_gap_and_the_traffic_keeps_highway_
         state.target_speed_mps[:] = torch.tensor([[30.0, 20.0, 25.0]], dtype=torch.float64)
         state.order = station_order(state.x_m)
         _, acceleration = engine.act(state, config)
-        got[time_gap_s] = acceleration[0]
+        got[model, time_gap_s] = acceleration[0]
 
-    def idm(speed, target, gap, closing, time_gap_s):  # highway-env's IDMVehicle, by hand
+    def terms(speed, target, gap, closing, time_gap_s):  # highway-env's IDMVehicle, by hand
         star = 10.0 + speed * time_gap_s + speed * closing / (2 * math.sqrt(3.0 * 5.0))
-        return 3.0 * (1 - (speed / target) ** 4) - 3.0 * (star / gap) ** 2
+        return 3.0 * (1 - (speed / target) ** 4), 3.0 * (star / gap) ** 2
 
-    for time_gap_s, acceleration in got.items():
-        ego = max(idm(25.0, 30.0, 40.0, 5.0, time_gap_s), -6.0)  # clamped to ACC_MAX
+    for (model, time_gap_s), acceleration in got.items():
+        free, interaction = terms(25.0, 30.0, 40.0, 5.0, time_gap_s)
+        # IDM+ takes the smaller of the two terms (Schakel et al. 2010) instead of their sum
+        ego = free - interaction if model == "idm" else min(free, 3.0 - interaction)
+        ego = max(ego, -6.0)  # clamped to ACC_MAX
         assert float(acceleration[0]) == pytest.approx(ego, rel=1e-6)
-    assert float(got[0.6][0]) > float(got[1.5][0])  # the shorter gap brakes less
-    assert float(got[0.6][2]) == float(got[1.5][2])  # the follower's own gap is unchanged
+    assert float(got["idm", 0.6][0]) > float(got["idm", 1.5][0])  # the shorter gap brakes less
+    assert float(got["idm_plus", 0.6][0]) > float(got["idm", 0.6][0])  # IDM+ eases off later
+    assert float(got["idm_plus", 3.0][0]) < -3.0  # and brakes when closer than it wants
+    for key in got:  # the follower's own gap and model are unchanged
+        assert float(got[key][2]) == float(got["idm", 1.5][2])
+
+
+def test_mobil_predicts_a_following_ego_with_the_asking_vehicles_idm():
+    # A vehicle deciding to cut in front of the ego predicts the ego's braking as highway-env does,
+    # with its own IDM (1.5 s, its exponent), not with the ego's time gap or model.
+    predictions = []
+    for model, time_gap_s in (("idm", 1.5), ("idm_plus", 0.6)):
+        config = BatchConfig(
+            ego_control="follow", vehicles=1, ego_time_gap_s=time_gap_s, ego_car_following=model
+        )
+        generator = torch.Generator().manual_seed(0)
+        state = spawn(
+            config, 1, generator=generator, device=torch.device("cpu"), dtype=torch.float64
+        )
+        state.x_m[:] = torch.tensor([[0.0, 20.0]], dtype=torch.float64)
+        state.speed_mps[:] = torch.tensor([[28.0, 22.0]], dtype=torch.float64)
+        motion = decide.Motion.of(state)
+        env, ego, cutter = torch.tensor([0]), torch.tensor([0]), torch.tensor([1])
+        predictions.append(
+            decide._idm(motion, config, env, ego, cutter, state.delta[0, 1:], own=False)
+        )
+    torch.testing.assert_close(predictions[0], predictions[1])
 
 
 def test_repeated_copies_step_as_their_original():
