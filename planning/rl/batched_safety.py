@@ -2,8 +2,8 @@
 
 :meth:`~planning.rules.RulePlanner._is_safe` in torch, for the ego of every scene: a lane change is
 safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
-least ``min_rear_gap_m``, and the new follower would brake no harder than ``max_imposed_braking_mps2``
-(IDM with the ego as its leader); an abort test scales the gaps by ``fraction`` and the braking bound
+least ``min_rear_gap_m``, the new follower would brake no harder than ``max_imposed_braking_mps2``
+(IDM with the ego as its leader), and, to start one, no vehicle in the lane beyond is beside the gap; an abort test scales the gaps by ``fraction`` and the braking bound
 by its inverse. Lanes are found as the engine's traffic finds them (a vehicle within reach of a
 lane's centre belongs to it, so one mid-change belongs to both), where the executor also extrapolates
 lateral drift; on the straight road that is the only difference.
@@ -16,8 +16,9 @@ import math
 import torch
 from torch import Tensor
 
+from planning.rl.executor import FAR_LANE_CLEARANCE_M
 from planning.rules import RulesConfig
-from sims.batched.neighbours import lookup, neighbours, station_order
+from sims.batched.neighbours import Neighbours, lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
 from sims.batched.state import BatchConfig, BatchState
 
@@ -41,6 +42,8 @@ def change_is_safe(
     front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
     front_ok = (front < 0) | (front_gap >= fraction * RULES.min_front_gap_m)
+    if fraction == 1.0:  # starting a change: PolicyExecutor._far_lane_conflict
+        front_ok &= ~_far_lane_conflict(state, config, table, env, lane)
     follower = speed[env, rear.clamp(min=0)]
     braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
     rear_ok = (rear < 0) | (
@@ -48,6 +51,22 @@ def change_is_safe(
         & (braking >= -RULES.max_imposed_braking_mps2 / fraction)
     )
     return front_ok & rear_ok
+
+
+def _far_lane_conflict(
+    state: BatchState, config: BatchConfig, table: Neighbours, env: Tensor, lane: Tensor
+) -> Tensor:
+    """A vehicle in the lane beyond ``lane`` (away from the ego's) is alongside the ego or less
+    than :data:`FAR_LANE_CLEARANCE_M` ahead of it."""
+    own = state.lane[:, 0]
+    far = lane + (lane - own)
+    exists = (lane != own) & (far >= 0) & (far < config.lanes)
+    front, rear = lookup(table, env, table.rank[:, 0], far.clamp(0, config.lanes - 1))
+    x = state.x_m
+    front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
+    rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
+    near = ((front >= 0) & (front_gap < FAR_LANE_CLEARANCE_M)) | ((rear >= 0) & (rear_gap < 0))
+    return exists & near
 
 
 def _follower_braking_mps2(speed_mps: Tensor, lead_speed_mps: Tensor, gap_m: Tensor) -> Tensor:

@@ -8,7 +8,8 @@ leader of its lane with IDM (the car-following model of highway-env's own traffi
 gap of its :class:`Following`, and during a lane change the leaders of both lanes bound the speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
-the rule planner would find too small (or on a bend), and aborts a change whose gap closes. With the
+the rule planner would find too small (or on a bend), or while a vehicle in the lane beyond is beside
+the gap, and aborts a change whose gap closes. With the
 layer off, every requested change is carried out.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
+from planning.frenet import to_frenet
 from planning.idm import CAR_FOLLOWING, CarFollowing
 from planning.rules import RulePlanner, RulesConfig
 from sims.groundtruth import LaneGeometry
@@ -43,6 +45,10 @@ MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
 MAX_CRUISE_MPS = 30.0  # [m/s] the highest: highway-env rewards speed up to 30 m/s
 INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
 TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's default IDM time gap
+# The safety layer also vetoes a change while a vehicle in the lane beyond the target is alongside
+# or less than this far ahead: it may move into the same gap at the same moment, as highway-env's
+# traffic does (its MOBIL does not see an ego that has not yet crossed the line).
+FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap
 
 
 @dataclass(frozen=True)
@@ -127,11 +133,31 @@ class PolicyExecutor(RulePlanner):
         if self.safety_layer and (
             not self._is_safe(scene, target, fraction=1.0)
             or self._bends(target, scene.ego.speed_mps)
+            or self._far_lane_conflict(scene, target)
         ):
             self._overrides += 1
             return
         self._changing_to = target.lane.index
         self._direction = "change_left" if action.lane_change < 0 else "change_right"
+
+    def _far_lane_conflict(self, scene: SceneState, target: LaneGeometry) -> bool:
+        """A vehicle in the lane beyond ``target`` is alongside the ego or within the clearance
+        ahead. Perception reports the ego's lane and its neighbours only, so the lane beyond is
+        found in ``target``'s frame: a centre between a half and one and a half lane widths from
+        ``target``'s, on the side away from the ego."""
+        if not scene.vehicles:
+            return False
+        ego = scene.ego
+        xs = np.array([v.x_m for v in scene.vehicles])
+        ys = np.array([v.y_m for v in scene.vehicles])
+        stations, offsets = to_frenet(target.centreline, xs, ys)
+        ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
+        beyond = -np.sign(float(ego_offset)) * offsets
+        in_far_lane = (beyond > target.width_m / 2) & (beyond < 1.5 * target.width_m)
+        half_lengths = (np.array([v.length_m for v in scene.vehicles]) + ego.length_m) / 2
+        ahead_m = stations - float(ego_station)
+        beside = (ahead_m > -half_lengths) & (ahead_m < FAR_LANE_CLEARANCE_M + half_lengths)
+        return bool(np.any(in_far_lane & beside))
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         return None  # lane changes come from the policy, through decide()

@@ -14,6 +14,7 @@ from planning.rl.extractors import EgoAttentionExtractor
 from tests.helpers import car, highway_scene
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
+RIGHT_SAME = next(a for a in ACTIONS if a.lane_change == 1 and a.speed_change == 0)
 KEEP_FASTER = next(a for a in ACTIONS if a.lane_change == 0 and a.speed_change == 1)
 
 
@@ -38,6 +39,22 @@ def test_safety_layer_vetoes_a_change_into_an_occupied_gap_and_counts_it():
     assert guarded.overrides == 1 and guarded.changing_direction == 0
     assert unguarded.overrides == 0 and unguarded.changing_direction == -1
     assert unguarded.plan(blocked).target_lane.index == 0
+
+
+@pytest.mark.parametrize(
+    ("x_m", "vetoed"), [(10.0, True), (-3.0, True), (40.0, False), (-12.0, False)]
+)
+def test_safety_layer_vetoes_a_change_while_the_lane_beyond_has_a_vehicle_beside_the_gap(
+    x_m, vetoed
+):
+    # Ego in lane 1 of 4, changing right into the empty lane 2; a vehicle in lane 3 (not perceived
+    # as a lane: perception reports the ego's and its neighbours) may move into lane 2 as we do.
+    scene = highway_scene(ego_lane=1, lanes=4, vehicles=(car(1, 3, x_m, 25.0),))
+    assert scene.lane(3) is None
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(RIGHT_SAME, scene)
+    assert executor.overrides == int(vetoed)
+    assert executor.changing_direction == (0 if vetoed else 1)
 
 
 def test_safe_change_is_carried_out_and_speed_steps_are_bounded():

@@ -114,6 +114,29 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     assert safe(-60.0)
 
 
+@pytest.mark.parametrize(
+    ("x_m", "vetoed"), [(10.0, True), (-3.0, True), (40.0, False), (-12.0, False)]
+)
+def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_the_gap(
+    x_m, vetoed
+):
+    # As PolicyExecutor's test: the ego in lane 1, changing into an empty lane 2, one vehicle in
+    # lane 3 at x_m (centre to centre); the others far ahead in lane 0.
+    task = BatchedPlanning(1, seed=0)
+    state = task.state
+    count = state.x_m.shape[1]
+    state.y_m[0, :], state.lane[0, :] = 0.0, 0
+    state.x_m[0, 1:] = state.x_m[0, 0] + 1000 + 50.0 * torch.arange(count - 1)
+    state.speed_mps[0, :] = 25.0
+    state.y_m[0, 0], state.lane[0, 0] = LANE_WIDTH_M, 1
+    state.y_m[0, 1], state.lane[0, 1] = 3 * LANE_WIDTH_M, 3
+    state.x_m[0, 1] = state.x_m[0, 0] + x_m
+    lane_two = torch.tensor([2])
+    assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0).item()) != vetoed
+    # a change under way is not aborted for it
+    assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5).item())
+
+
 def test_the_following_ego_keeps_its_own_time_gap_and_model_and_the_traffic_keeps_highway_envs():
     # The ego at 25 m/s, 40 m (centre to centre) behind a vehicle at 20 m/s in its lane, cruising
     # at 30 m/s; the third vehicle follows the ego 30 m behind at 25 m/s.
