@@ -6,7 +6,8 @@ difference), if it beats the current lane by ``--margin`` metres. It runs on the
 environment (``planning.rl.batched``), 512 episodes of 40 s from the validation seed, with and
 without the safety layer.
 
-    .venv/bin/python docs/experiments/gap_seeking.py [--margin 5]
+    .venv/bin/python docs/experiments/gap_seeking.py [--margin 5] [--episodes 512]
+        [--car-following idm|idm_plus] [--time-gap S]
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ and keep the best: each second, each of the 9 decisions is followed by ``--horiz
 planning reward, a crash costing ``--crash-cost``) is taken. No learned policy sees the future, so
 its speed and collision rate are a reference for what the executor allows, not a result.
 
-    .venv/bin/python docs/experiments/lookahead_oracle.py [--episodes 64] [--horizon 4]
+    .venv/bin/python docs/experiments/lookahead_oracle.py [--episodes 64] [--horizon 4] [--depth 1]
+        [--car-following idm|idm_plus] [--time-gap S] [--no-safety-layer]
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def main() -> None:
         speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
         running &= ~done
     print(
-        f"{args.episodes} episodes, horizon {args.horizon}, depth {args.depth}, time gap "
-        f"{args.time_gap} s, safety layer {'off' if args.no_safety_layer else 'on'}: collision rate {crashed.float().mean():.3f}, "
+        f"{args.episodes} episodes, horizon {args.horizon}, depth {args.depth}, "
+        f"{args.car_following} at {args.time_gap} s, safety layer {'off' if args.no_safety_layer else 'on'}: collision rate {crashed.float().mean():.3f}, "
         f"mean speed {speeds.mean():.2f} m/s ({time.perf_counter() - started:.0f} s)"
     )
 
