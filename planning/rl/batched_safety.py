@@ -2,11 +2,13 @@
 
 :meth:`~planning.rules.RulePlanner._is_safe` in torch, for the ego of every scene: a lane change is
 safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
-least ``min_rear_gap_m``, the new follower would brake no harder than ``max_imposed_braking_mps2``
-(IDM with the ego as its leader), and, to start one, no vehicle in the lane beyond is beside the gap; an abort test scales the gaps by ``fraction`` and the braking bound
-by its inverse. Lanes are found as the engine's traffic finds them (a vehicle within reach of a
-lane's centre belongs to it, so one mid-change belongs to both), where the executor also extrapolates
-lateral drift; on the straight road that is the only difference.
+least ``min_rear_gap_m``, and the new follower would brake no harder than
+``max_imposed_braking_mps2`` (IDM with the ego as its leader); to start one, no vehicle in the lane
+beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). An abort test scales the gaps
+by ``fraction`` and the braking bound by its inverse. Lanes are found as the engine's traffic finds
+them (a vehicle within reach of a lane's centre belongs to it, so one mid-change belongs to both),
+where the executor also extrapolates lateral drift; on the straight road that is the only
+difference.
 """
 
 from __future__ import annotations

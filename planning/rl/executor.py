@@ -9,8 +9,8 @@ gap of its :class:`Following`, and during a lane change the leaders of both lane
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
 the rule planner would find too small (or on a bend), or while a vehicle in the lane beyond is beside
-the gap, and aborts a change whose gap closes. With the
-layer off, every requested change is carried out.
+the gap, and aborts a change whose gap closes. With the layer off, every requested change is carried
+out.
 """
 
 from __future__ import annotations
