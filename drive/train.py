@@ -70,7 +70,7 @@ class TrainConfig:
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
             )
         try:
-            self.following  # noqa: B018 (validates car_following and time_gap_s)
+            Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
         except ValueError as error:
             raise ConfigError(str(error)) from None
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
