@@ -21,7 +21,8 @@ class RLPlanner(Planner):
     :param safety_layer: let the executor's safety layer veto unsafe lane changes (counted in
         :attr:`overrides`).
 
-    The executor follows as the policy was trained to, by its card (``car_following``, ``time_gap_s``).
+    The executor follows as the policy was trained to: by its card's ``car_following`` and
+    ``time_gap_s``.
     """
 
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
