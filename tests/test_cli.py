@@ -61,8 +61,8 @@ def test_unknown_planner_is_one_line():
     result = drive("rollout", "--scenario", "highway-fast", "--planner", "telepathy")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: unknown planner 'telepathy'; valid: rules, default, default-unguarded, "
-        "or the path of a trained policy"
+        "error: unknown planner 'telepathy'; valid: rules, rules-idm-plus, default, "
+        "default-unguarded, or the path of a trained policy"
     )
 
 
