@@ -255,7 +255,7 @@ def _idm(
         sin[ahead],
         time_gap_s,
     )
-    acceleration = physics.idm_acceleration_mps2(
+    terms = (
         my_speed,
         mine(motion.target_speed_mps),
         delta,
@@ -264,16 +264,9 @@ def _idm(
         star,
         has_front,
     )
+    acceleration = physics.idm_acceleration_mps2(*terms)
     if ego_model and config.ego_car_following == "idm_plus":
-        plus = physics.idm_plus_acceleration_mps2(
-            my_speed,
-            mine(motion.target_speed_mps),
-            delta,
-            config.speed_limit_mps,
-            x[ahead] - mine(motion.x_m),
-            star,
-            has_front,
-        )
+        plus = physics.idm_plus_acceleration_mps2(*terms)
         acceleration = torch.where(me == 0, plus, acceleration)
     if vehicle is None:
         return acceleration
