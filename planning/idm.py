@@ -76,6 +76,12 @@ CAR_FOLLOWING: dict[CarFollowing, Callable[..., float]] = {
 }
 
 
+def check_car_following(name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` and the valid models unless it is one of them."""
+    if name not in CAR_FOLLOWING:
+        raise ValueError(f"car_following {name!r} is not one of {sorted(CAR_FOLLOWING)}")
+
+
 def _free_road(speed_mps: float, desired_speed_mps: float, p: IdmParameters) -> float:
     return p.max_acceleration_mps2 * (1.0 - (max(speed_mps, 0.0) / desired_speed_mps) ** p.exponent)
 

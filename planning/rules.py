@@ -16,7 +16,13 @@ import numpy as np
 from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
 from planning.frenet import to_frenet
-from planning.idm import CAR_FOLLOWING, CarFollowing, IdmParameters, idm_acceleration
+from planning.idm import (
+    CAR_FOLLOWING,
+    CarFollowing,
+    IdmParameters,
+    check_car_following,
+    idm_acceleration,
+)
 from sims.groundtruth import Centreline, LaneGeometry
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
@@ -51,10 +57,7 @@ class RulesConfig:
     car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (planning.idm)
 
     def __post_init__(self) -> None:
-        if self.car_following not in CAR_FOLLOWING:
-            raise ValueError(
-                f"car_following {self.car_following!r} is not one of {sorted(CAR_FOLLOWING)}"
-            )
+        check_car_following(self.car_following)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ the same reward. What executes a decision differs, and is measured in the README
   behind the leaders of the current and target lanes, and the MPC tracks it through
   ``ContinuousAction``;
 * here, the ego *is* an IDM vehicle of the engine (``ego_control="follow"``): the same IDM (or IDM+,
-  at the same time gap) behind the same leaders, with highway-env's own steering and no tracking lag. Neighbours are found by lane
-  index, as highway-env's traffic finds them, instead of the executor's lane-membership test.
+  at the same time gap) behind the same leaders, with highway-env's own steering and no tracking
+  lag. Neighbours are found by lane index, as highway-env's traffic finds them, instead of the
+  executor's lane-membership test.
 
 :class:`PlanningVecEnv` puts it behind Stable-Baselines3's ``VecEnv`` API, with the ``infos`` that
 ``drive train`` reads (``episode_crashed``, ``episode_mean_speed_mps``).

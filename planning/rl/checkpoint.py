@@ -12,7 +12,8 @@ from typing import Any
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from planning.idm import CAR_FOLLOWING
+from planning.idm import IdmParameters
+from planning.rl.executor import Following
 from sims.strict import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
@@ -35,7 +36,15 @@ class PolicyCard:
     # The executor it was trained with (planning.rl.executor.Following); cards older than the
     # choice hold neither and mean highway-env's IDM at 1.5 s.
     car_following: str = "idm"
-    time_gap_s: float = 1.5
+    time_gap_s: float = IdmParameters().time_gap_s
+
+    def __post_init__(self) -> None:
+        self.following  # noqa: B018 (Following validates: ValueError names the bad value)
+
+    @property
+    def following(self) -> Following:
+        """The executor's car following to deploy the policy with."""
+        return Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
 
 
 def card_path(policy: Path) -> Path:
@@ -53,7 +62,7 @@ def resolve(path: Path) -> Path:
 def read_card(policy: Path) -> PolicyCard:
     try:
         return PolicyCard(**json.loads(card_path(policy).read_text()))
-    except (TypeError, json.JSONDecodeError) as error:
+    except (TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
         raise ConfigError(f"{card_path(policy)}: not a policy card ({error})") from None
 
 
@@ -63,11 +72,6 @@ def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, Poli
     card = read_card(policy)
     if card.algo not in ALGORITHMS:
         raise ConfigError(f"{card_path(policy)}: unknown algo '{card.algo}'; valid: dqn, ppo")
-    if card.car_following not in CAR_FOLLOWING or not card.time_gap_s > 0:
-        raise ConfigError(
-            f"{card_path(policy)}: car_following '{card.car_following}' (valid: "
-            f"{', '.join(CAR_FOLLOWING)}) with time_gap_s {card.time_gap_s} (must be positive)"
-        )
     return ALGORITHMS[card.algo].load(policy, device=device), card
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from control.registry import make_controller
 from perception.registry import make_perceiver
 from planning.rl.encoding import FEATURES, VEHICLES, encode
-from planning.rl.executor import ACTIONS, Following, PolicyExecutor
+from planning.rl.executor import ACTIONS, DEFAULT_FOLLOWING, Following, PolicyExecutor
 from sims.env import SimEnv, SimFrame
 from sims.scenario import load_scenario
 
@@ -49,7 +49,7 @@ class EnvConfig:
     perception: str = "groundtruth"
     controller: str = "mpc"
     safety_layer: bool = False
-    following: Following = Following()
+    following: Following = DEFAULT_FOLLOWING
 
 
 class PlanningEnv(gym.Env):

@@ -21,7 +21,7 @@ import numpy as np
 
 from perception.base import SceneState
 from planning.frenet import to_frenet
-from planning.idm import CAR_FOLLOWING, CarFollowing
+from planning.idm import CarFollowing, check_car_following
 from planning.rules import RulePlanner, RulesConfig
 from sims.groundtruth import LaneGeometry
 
@@ -62,10 +62,7 @@ class Following:
     time_gap_s: float = TIME_GAP_S  # [s]
 
     def __post_init__(self) -> None:
-        if self.car_following not in CAR_FOLLOWING:
-            raise ValueError(
-                f"car_following {self.car_following!r} is not one of {sorted(CAR_FOLLOWING)}"
-            )
+        check_car_following(self.car_following)
         if not self.time_gap_s > 0:
             raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
 

@@ -9,7 +9,7 @@ from planning.base import Plan, Planner
 from planning.rl.checkpoint import load_policy
 from planning.rl.encoding import encode
 from planning.rl.env import DECISION_PERIOD_S
-from planning.rl.executor import ACTIONS, Following, PolicyExecutor
+from planning.rl.executor import ACTIONS, PolicyExecutor
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
 
@@ -28,8 +28,7 @@ class RLPlanner(Planner):
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
         super().__init__()
         self.model, self.card = load_policy(path)
-        following = Following(self.card.car_following, self.card.time_gap_s)  # type: ignore[arg-type]
-        self.executor = PolicyExecutor(safety_layer=safety_layer, following=following)
+        self.executor = PolicyExecutor(safety_layer=safety_layer, following=self.card.following)
         self.reset()
 
     def reset(self) -> None:
