@@ -8,6 +8,10 @@ its speed and collision rate are a reference for what the executor allows, not a
 
     .venv/bin/python docs/experiments/lookahead_oracle.py [--episodes 64] [--horizon 4] [--depth 1]
         [--car-following idm|idm_plus] [--time-gap S] [--no-safety-layer]
+        [--max-imposed-braking A]
+
+``--max-imposed-braking`` changes the safety layer's bound on how hard a new follower must brake
+(2 m/s2, highway-env's own MOBIL bound, in the deployed executor); ``inf`` lifts it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 import torch
 
 from planning.rl.batched import BatchedPlanning
+from planning.rl.batched_safety import RULES
 from planning.rl.env import VALIDATION_SEED
 from planning.rl.executor import ACTIONS, TIME_GAP_S, Following
 
@@ -52,10 +57,20 @@ def main() -> None:
     parser.add_argument("--crash-cost", type=float, default=20.0)
     parser.add_argument("--time-gap", type=float, default=TIME_GAP_S, help="the ego's IDM gap [s]")
     parser.add_argument("--no-safety-layer", action="store_true")
+    parser.add_argument(
+        "--max-imposed-braking",
+        type=float,
+        default=RULES.max_imposed_braking_mps2,
+        help="the safety layer's bound on a new follower's braking [m/s2]; inf lifts it",
+    )
     args = parser.parse_args()
-    following = Following(args.car_following, args.time_gap)
-    options = dict(safety_layer=not args.no_safety_layer, following=following)
-    task = BatchedPlanning(args.episodes, seed=VALIDATION_SEED, **options)  # type: ignore[arg-type]
+    task = BatchedPlanning(
+        args.episodes,
+        seed=VALIDATION_SEED,
+        safety_layer=not args.no_safety_layer,
+        following=Following(args.car_following, args.time_gap),
+        max_imposed_braking_mps2=args.max_imposed_braking,
+    )
     task.reset(seed=VALIDATION_SEED)
     running = torch.ones(args.episodes, dtype=torch.bool)
     crashed, speeds = torch.zeros_like(running), torch.zeros(args.episodes)
@@ -68,7 +83,13 @@ def main() -> None:
         running &= ~done
     print(
         f"{args.episodes} episodes, horizon {args.horizon}, depth {args.depth}, "
-        f"{args.car_following} at {args.time_gap} s, safety layer {'off' if args.no_safety_layer else 'on'}: collision rate {crashed.float().mean():.3f}, "
+        f"{args.car_following} at {args.time_gap} s, "
+        + (
+            "safety layer off"
+            if args.no_safety_layer
+            else f"safety layer on (imposed braking <= {args.max_imposed_braking:g} m/s2)"
+        )
+        + f": collision rate {crashed.float().mean():.3f}, "
         f"mean speed {speeds.mean():.2f} m/s ({time.perf_counter() - started:.0f} s)"
     )
 

@@ -78,6 +78,9 @@ class BatchedPlanning:
     :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
         aborts lane changes; :attr:`overrides` counts them.
     :param following: the ego's car-following model and time gap (the traffic keeps highway-env's).
+    :param max_imposed_braking_mps2: the safety layer's bound on a new follower's braking [m/s2];
+        the deployed executor's, :attr:`~planning.rules.RulesConfig.max_imposed_braking_mps2`, by
+        default. Other values are for experiments (``docs/experiments/lookahead_oracle.py``).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class BatchedPlanning:
         duration_s: float = 40.0,
         safety_layer: bool = False,
         following: Following = DEFAULT_FOLLOWING,
+        max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2,
     ) -> None:
         self.config = BatchConfig(
             ego_control="follow",
@@ -98,6 +102,7 @@ class BatchedPlanning:
         )
         self.safety_layer = safety_layer
         self.following = following
+        self.max_imposed_braking_mps2 = max_imposed_braking_mps2
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
         self.device = torch.device(device)
@@ -154,6 +159,7 @@ class BatchedPlanning:
             duration_s=self.config.duration_s,
             safety_layer=self.safety_layer,
             following=self.following,
+            max_imposed_braking_mps2=self.max_imposed_braking_mps2,
         )
         clone.state = BatchState(
             **{
@@ -200,7 +206,13 @@ class BatchedPlanning:
         starts = (lane_change != 0) & (self.changing_direction() == 0)
         starts &= (wanted >= 0) & (wanted < lanes)
         if self.safety_layer:
-            vetoed = starts & ~change_is_safe(state, self.config, wanted, fraction=1.0)
+            vetoed = starts & ~change_is_safe(
+                state,
+                self.config,
+                wanted,
+                fraction=1.0,
+                max_imposed_braking_mps2=self.max_imposed_braking_mps2,
+            )
             self.overrides += vetoed.long()
             starts &= ~vetoed
         target = torch.where(starts, wanted, state.target_lane[:, 0])
@@ -239,7 +251,11 @@ class BatchedPlanning:
         if not bool(crossing.any()):
             return
         abort = crossing & ~change_is_safe(
-            state, self.config, target, fraction=RULES.abort_fraction
+            state,
+            self.config,
+            target,
+            fraction=RULES.abort_fraction,
+            max_imposed_braking_mps2=self.max_imposed_braking_mps2,
         )
         self.overrides += abort.long()
         state.target_lane[:, 0] = torch.where(abort, lane, target)

@@ -28,11 +28,18 @@ RULES = RulesConfig()
 
 
 def change_is_safe(
-    state: BatchState, config: BatchConfig, lane: Tensor, *, fraction: float
+    state: BatchState,
+    config: BatchConfig,
+    lane: Tensor,
+    *,
+    fraction: float,
+    max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2,
 ) -> Tensor:
     """Whether each scene's ego may change into (or keep changing into) ``lane`` ``(B,)``.
 
     :param fraction: 1 to start a change; :attr:`RulesConfig.abort_fraction` to keep one going.
+    :param max_imposed_braking_mps2: the bound on the new follower's braking [m/s2]; the deployed
+        executor's is :attr:`RulesConfig.max_imposed_braking_mps2`, other values are for experiments.
     :return: ``(B,)`` bool.
     """
     batch = state.x_m.shape[0]
@@ -50,7 +57,7 @@ def change_is_safe(
     braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
     rear_ok = (rear < 0) | (
         (rear_gap >= fraction * RULES.min_rear_gap_m)
-        & (braking >= -RULES.max_imposed_braking_mps2 / fraction)
+        & (braking >= -max_imposed_braking_mps2 / fraction)
     )
     return front_ok & rear_ok
 

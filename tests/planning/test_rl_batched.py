@@ -101,9 +101,17 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     state.speed_mps[0, :] = 25.0
     lane_one = torch.tensor([1])
 
-    def safe(x_m: float, *, fraction: float = 1.0) -> bool:
+    def safe(x_m: float, *, fraction: float = 1.0, braking_bound_mps2: float = 2.0) -> bool:
         state.y_m[0, 1], state.x_m[0, 1] = 4.0, state.x_m[0, 0] + x_m  # vehicle 1 into lane 1
-        return bool(change_is_safe(state, task.config, lane_one, fraction=fraction).item())
+        return bool(
+            change_is_safe(
+                state,
+                task.config,
+                lane_one,
+                fraction=fraction,
+                max_imposed_braking_mps2=braking_bound_mps2,
+            ).item()
+        )
 
     assert safe(20.0)  # a 15 m bumper gap ahead (>= 10 m)
     assert not safe(12.0)  # 7 m
@@ -112,6 +120,9 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     # than 2 m/s2 unless the bumper gap is over 52 m.
     assert not safe(-40.0)
     assert safe(-60.0)
+    # 40 m centre to centre is a 35 m bumper gap: the follower would brake by 4.4 m/s2.
+    assert safe(-40.0, braking_bound_mps2=5.0)
+    assert not safe(-40.0, braking_bound_mps2=4.0)
 
 
 @pytest.mark.parametrize(
