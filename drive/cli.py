@@ -1,4 +1,4 @@
-"""The ``drive`` command line: demo, scenarios, rollout, eval, train, bench."""
+"""The ``drive`` command line: demo, scenarios, rollout, eval and compare; the others register here."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive import cli_detector, cli_gan, cli_perception, cli_vision
+from drive import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
 from drive.jsonio import write_json
 from drive.loop import EpisodeResult
 from drive.progress import progress_bar
 from drive.report import (
     aggregate_table,
-    control_bench_table,
     episodes_table,
     scenarios_table,
     suite_table,
@@ -200,173 +199,6 @@ def eval_suite(
         raise typer.Exit(1)
 
 
-@app.command("train")
-def train_planner(
-    out: Annotated[Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")],
-    scenario: Annotated[str, typer.Option(help="Scenario id to train in.")] = "highway",
-    algo: Annotated[str, typer.Option(help="dqn or ppo.")] = "dqn",
-    extractor: Annotated[str, typer.Option(help="mlp or attention.")] = "attention",
-    steps: Annotated[
-        int, typer.Option(min=1, help="Planner decisions, all environments.")
-    ] = 20_000,
-    envs: Annotated[int, typer.Option(min=1, help="Environments in parallel processes.")] = 2,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    controller: Annotated[str, typer.Option(help="Controller executing the plans.")] = "mpc",
-    sim: Annotated[
-        str,
-        typer.Option(
-            help="highway-env (worker processes, through --controller) or batched (the batched "
-            "engine, --envs at once; validation there too)."
-        ),
-    ] = "highway-env",
-    safety_layer: Annotated[
-        bool,
-        typer.Option(
-            "--safety-layer",
-            help="Train with the executor's safety layer vetoing unsafe lane changes.",
-        ),
-    ] = False,
-    car_following: Annotated[
-        str, typer.Option(help="The executor's car following: idm or idm_plus.")
-    ] = "idm",
-    time_gap: Annotated[
-        float, typer.Option(help="The executor's time gap behind its leader [s].")
-    ] = 1.5,
-    eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
-    eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
-    checkpoint_every: Annotated[
-        int, typer.Option(min=1, help="Save every this many steps.")
-    ] = 1_000,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-) -> None:
-    """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
-    from drive.train import TrainConfig, best_card, train
-
-    config = TrainConfig(
-        scenario=scenario,
-        algo=algo,
-        extractor=extractor,
-        steps=steps,
-        envs=envs,
-        seed=seed,
-        device=device,
-        controller=controller,
-        sim=sim,
-        safety_layer=safety_layer,
-        car_following=car_following,
-        time_gap_s=time_gap,
-        eval_every=eval_every,
-        eval_episodes=eval_episodes,
-        checkpoint_every=checkpoint_every,
-    )
-    load_scenario(scenario)  # fail now on an unknown scenario
-    command = "drive train " + " ".join(sys.argv[2:])
-    console.print(f"Training [bold]{algo}[/] with the {extractor} extractor in {scenario}: {out}")
-    with progress_bar(console, "steps", status=True) as progress:
-        task = progress.add_task("steps", total=steps, status="")
-        try:
-            state = train(
-                config,
-                out,
-                resume=resume,
-                command=command,
-                on_progress=lambda done, status: progress.update(
-                    task, completed=done, status=status
-                ),
-                on_validation=lambda point: progress.console.print(
-                    f"{point['steps']:>7} steps, {point['wall_s'] / 60:5.1f} min: validation "
-                    f"return {point['return']:.2f}, collisions {point['collision_rate']:.0%}, "
-                    f"speed {point['speed_mps']:.1f} m/s",
-                    highlight=False,
-                ),
-            )
-        except KeyboardInterrupt:
-            errors.print(f"interrupted: the last checkpoint is in {out}; --resume continues")
-            raise
-    card = best_card(out)
-    console.print(
-        f"Best policy: {out / 'best'} ({card.env_steps} steps); curve {out / 'curve.png'}; "
-        f"trained for {state.train_wall_s / 60:.1f} min"
-    )
-
-
-baseline_app = typer.Typer(
-    no_args_is_help=True,
-    help="highway-env's documented baseline: SB3 DQN with highway-env's meta-action controller.",
-)
-app.add_typer(baseline_app, name="baseline")
-
-
-@baseline_app.command("train")
-def baseline_train(
-    out: Annotated[Path, typer.Option(help="Folder for policy.zip and its card.")],
-    steps: Annotated[int, typer.Option(min=1, help="Decisions to train for.")] = 20_000,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
-    sim: Annotated[
-        str,
-        typer.Option(help="highway-env (highway-fast-v0, as documented) or batched (highway-v0)."),
-    ] = "highway-env",
-    envs: Annotated[int, typer.Option(min=1, help="Environments at once (batched only).")] = 256,
-) -> None:
-    """Train the documentation's DQN for ``--steps`` decisions, in highway-env or the batched engine."""
-    import torch
-
-    from drive.baseline import SIMS, TRAINING_ENV, train_baseline
-
-    if sim not in SIMS:
-        raise typer.BadParameter(f"--sim {sim!r} is not one of: {', '.join(SIMS)}")
-    torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
-    where = (
-        TRAINING_ENV if sim == "highway-env" else f"highway-v0 on the batched engine ({envs} envs)"
-    )
-    console.print(f"Training highway-env's documented DQN on {where} for {steps} steps")
-    with progress_bar(console, "steps") as progress:
-        task = progress.add_task("steps", total=steps)
-        wall_s = train_baseline(
-            steps,
-            out,
-            seed=seed,
-            command="drive baseline " + " ".join(sys.argv[2:]),
-            on_progress=lambda done: progress.update(task, completed=done),
-            sim=sim,
-            envs=envs if sim == "batched" else 1,
-        )
-    console.print(f"Wrote {out / 'policy.zip'} after {wall_s / 60:.1f} min")
-
-
-@baseline_app.command("eval")
-def baseline_eval(
-    policy: Annotated[Path, typer.Option(help="Folder of the trained baseline.")],
-    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = "highway",
-    episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 100,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 100_000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
-) -> None:
-    """Evaluate the baseline in a scenario's environment, on the same seeds as ``drive rollout``."""
-    from drive.baseline import BaselineEpisode, evaluate_baseline
-    from planning.rl.checkpoint import resolve
-
-    resolve(policy)  # fail now, with one line, if there is no policy
-    loaded = load_scenario(scenario)
-    with progress_bar(console, "episodes", status=True) as progress:
-        task = progress.add_task("episodes", total=episodes, status="")
-        finished: list[BaselineEpisode] = []
-
-        def on_episode(result: BaselineEpisode) -> None:
-            finished.append(result)
-            collisions = sum(r.collided for r in finished)
-            progress.update(task, advance=1, status=f"collisions {collisions}/{len(finished)}")
-
-        document = evaluate_baseline(
-            loaded, policy, episodes=episodes, seed=seed, workers=workers, on_episode=on_episode
-        )
-    if json_path is not None:
-        write_json(json_path, document)
-    console.print(aggregate_table("Aggregate", document["aggregate"]))
-
-
 @app.command()
 def compare(
     results: Annotated[
@@ -382,82 +214,6 @@ def compare(
         print(comparison_table(rows, markdown=True))
     else:
         console.print(comparison_table(rows, markdown=False))
-
-
-@bench_app.command("control")
-def bench_control(
-    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
-        "out/bench-control.json"
-    ),
-    plot: Annotated[Path, typer.Option(help="Lane-change plot (PNG).")] = Path(
-        "out/bench-control.png"
-    ),
-) -> None:
-    """The MPC against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
-    from drive.bench_control import CONTROLLERS, plot_lane_changes, run_control_bench
-    from drive.manoeuvres import MANOEUVRES
-
-    total = len(CONTROLLERS) * len(MANOEUVRES)
-    with progress_bar(console) as progress:
-        task = progress.add_task("manoeuvres", total=total)
-        document, runs = run_control_bench(
-            on_run=lambda controller, name: progress.update(
-                task, advance=1, description=f"{controller}: {name}"
-            )
-        )
-    write_json(json_path, document)
-    plot_lane_changes(runs, plot)
-    console.print(control_bench_table(document))
-    console.print(f"Machine: {document['machine']}. Wrote {json_path} and {plot}")
-
-
-@bench_app.command("sim")
-def bench_sim(
-    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
-        "out/bench-sim.json"
-    ),
-    batches: Annotated[
-        str, typer.Option(help="Batch sizes of the batched engine, comma-separated.")
-    ] = "1,64,1024,16384",
-    fidelity_episodes: Annotated[
-        int, typer.Option(min=2, help="Episodes of each fidelity check.")
-    ] = 100,
-    seconds: Annotated[
-        float, typer.Option(min=0.1, help="Timing per throughput figure [s].")
-    ] = 5.0,
-    workers: Annotated[int, typer.Option(min=1, help="Processes for the highway-env side.")] = 2,
-    compile_engine: Annotated[
-        bool,
-        typer.Option(
-            "--compile/--no-compile",
-            help="Also time the engine compiled by torch.compile (a minute or more the first time).",
-        ),
-    ] = True,
-) -> None:
-    """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
-    from drive.bench_sim import run_sim_bench
-    from drive.report import sim_bench_table
-
-    try:
-        sizes = tuple(int(size) for size in batches.split(","))
-        if min(sizes) < 1:
-            raise ValueError
-    except ValueError:
-        raise typer.BadParameter(f"--batches must be positive integers, got {batches!r}") from None
-    with progress_bar(console) as progress:
-        task = progress.add_task("starting", total=2 * fidelity_episodes)
-        document = run_sim_bench(
-            batches=sizes,
-            fidelity_episodes=fidelity_episodes,
-            workers=workers,
-            seconds=seconds,
-            compile_engine=compile_engine,
-            on_stage=lambda stage: progress.update(task, description=stage),
-            on_episode=lambda: progress.update(task, advance=1),
-        )
-    write_json(json_path, document)
-    console.print(sim_bench_table(document))
-    console.print(f"Machine: {document['machine']}. Wrote {json_path}")
 
 
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
@@ -495,7 +251,11 @@ def _describe(spec: StackSpec) -> str:
     return f"perception={spec.perception}, planner={spec.planner}, controller={spec.controller}"
 
 
-# The perception commands live in their own module (this one is long enough).
+# The other commands live in modules of their own, one per field.
+app.command("train")(cli_planning.train_planner)
+app.add_typer(cli_planning.baseline_app, name="baseline")
+bench_app.command("control")(cli_bench.bench_control)
+bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)
 app.command("train-perception")(cli_perception.train_perception_command)
 app.command("train-detector")(cli_detector.train_detector_command)
