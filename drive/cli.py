@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from drive import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
-from drive.jsonio import write_json
 from drive.loop import EpisodeResult
 from drive.progress import progress_bar
 from drive.report import (
@@ -23,6 +22,7 @@ from drive.report import (
 )
 from drive.rollout import RolloutRequest, rollout_document, run_rollout
 from drive.stack import Stack, StackSpec
+from sims.files import write_json
 from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
 from sims.strict import ConfigError
 

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.jsonio import write_json
 from drive.progress import progress_bar
 from drive.report import control_bench_table
+from sims.files import write_json
 
 console = Console()
 

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from drive.jsonio import write_json
 from drive.progress import progress_bar
+from sims.files import write_json
 
 console = Console()
 

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.jsonio import write_json
 from drive.progress import progress_bar
 from drive.report import aggregate_table
+from sims.files import write_json
 from sims.scenario import load_scenario
 
 console = Console()

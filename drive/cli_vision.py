@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.jsonio import write_json
 from drive.progress import progress_bar
 from perception.detector import SHIPPED_DETECTOR
 from perception.device import resolve_device
 from perception.gan import CGAN_WEIGHTS, DCGAN_WEIGHTS
+from sims.files import write_json
 
 console = Console()
 

@@ -23,7 +23,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from drive.jsonio import write_json
 from drive.rollout import RolloutRequest, aggregate, run_rollout
 from drive.stack import StackSpec
 from drive.train_models import build_model
@@ -32,6 +31,7 @@ from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_polic
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
 from planning.rl.executor import TIME_GAP_S, Following
 from planning.rl.extractors import EXTRACTORS
+from sims.files import write_json
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
 

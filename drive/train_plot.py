@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from sims.files import atomic_path  # noqa: E402
 
 
 def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
@@ -29,10 +29,6 @@ def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
         axis.set_xlabel("environment steps (decisions)")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(handle)
-    figure.savefig(temporary, dpi=100)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)

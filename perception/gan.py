@@ -17,8 +17,6 @@ uint8 frames like the dataset's.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from sims.files import atomic_path
 from sims.strict import ConfigError
 
 CGAN_WEIGHTS = Path(__file__).parent / "weights" / "cgan"
@@ -287,14 +286,8 @@ def save_generator(generator: nn.Module, spec: GeneratorSpec, path: Path) -> Non
         name: (value.half() if value.is_floating_point() else value).detach().cpu().contiguous()
         for name, value in generator.state_dict().items()
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, suffix=".safetensors", delete=False
-    ) as handle:
-        pass
-    save_file(tensors, handle.name, metadata={"generator": json.dumps(asdict(spec))})
-    os.chmod(handle.name, 0o644)  # temporary files are private; weights are meant to be shared
-    os.replace(handle.name, path)
+    with atomic_path(path) as temporary:
+        save_file(tensors, temporary, metadata={"generator": json.dumps(asdict(spec))})
 
 
 def load_generator(weights_dir: Path, *, kind: str, device: str) -> nn.Module:

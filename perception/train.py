@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -28,6 +26,7 @@ from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import perception_loss
 from sims.dataset import MANIFEST, FrameSpec, load_shards
+from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 SELECTIONS = ("loss", "f1")
@@ -160,7 +159,7 @@ def train_perception(
                 **record,
             }
             _save_best(model, out, card)
-        _atomic_torch_save(
+        save_torch(
             {
                 "model": model.state_dict(),
                 "optimiser": optimiser.state_dict(),
@@ -213,19 +212,7 @@ def _train_epoch(
 
 def _save_best(model: StnPerceptionNet, out: Path, card: dict[str, Any]) -> None:
     """``best.safetensors`` and ``card.json``, each written atomically."""
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".safetensors", delete=False) as handle:
-        pass
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, handle.name
-    )
-    os.chmod(handle.name, 0o644)  # temporary files are private; weights are meant to be shared
-    os.replace(handle.name, out / "best.safetensors")
-    with tempfile.NamedTemporaryFile("w", dir=out, suffix=".json", delete=False) as text:
-        json.dump(card, text, indent=2)
-    os.replace(text.name, out / "card.json")
-
-
-def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt", delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out / "best.safetensors") as temporary:
+        save_file(state, temporary)
+    write_json(out / "card.json", card, allow_nan=True)

@@ -12,10 +12,7 @@ run's seed and the epoch, so ``resume`` continues an interrupted run exactly whe
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +35,7 @@ from perception.detector import (
 )
 from perception.device import resolve_device
 from perception.vision_data import VisionFrames, load_vision_frames
+from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 GRADIENT_CLIP = 10.0  # max gradient norm: early from-scratch RPN steps can spike
@@ -160,7 +158,7 @@ def train_detector(
                 "schedule": schedule.state_dict(),
                 "history": history,
             }
-            _atomic_torch_save(state, last)
+            save_torch(state, last)
             if on_epoch is not None:
                 on_epoch(record)
     finally:
@@ -257,18 +255,6 @@ def _train_epoch(
 def _save_best(model: FasterRCNN, out: Path, card: dict[str, Any]) -> None:
     """``best.safetensors`` (fp16, :func:`~perception.detector.half_state`) and ``card.json``,
     each written atomically."""
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".safetensors", delete=False) as handle:
-        pass
-    save_file(half_state(model), handle.name)
-    os.chmod(handle.name, 0o644)  # temporary files are private; weights are meant to be shared
-    os.replace(handle.name, out / "best.safetensors")
-    with tempfile.NamedTemporaryFile("w", dir=out, suffix=".json", delete=False) as text:
-        json.dump(card, text, indent=2)
-    os.chmod(text.name, 0o644)
-    os.replace(text.name, out / "card.json")
-
-
-def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt", delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, path)
+    with atomic_path(out / "best.safetensors") as temporary:
+        save_file(half_state(model), temporary)
+    write_json(out / "card.json", card, allow_nan=True)

@@ -28,7 +28,6 @@ import copy
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -60,6 +59,7 @@ from perception.gan import (
 )
 from perception.vision_data import load_vision_frames
 from sims.dataset import MANIFEST
+from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 KINDS = ("cgan", "dcgan")
@@ -307,9 +307,9 @@ def train_gan(
         if _is_best(record, history, config.kind):
             card = _card(config, spec, data, sets, history, record, command, device)
             save_generator(kept, spec, out / WEIGHTS_FILE)
-            _atomic_write(out / "card.json", json.dumps(card, indent=2).encode())
+            write_json(out / "card.json", card, allow_nan=True)
         generator.train()
-        _atomic_torch_save(
+        save_torch(
             {
                 "generator": generator.state_dict(),
                 "discriminator": discriminator.state_dict(),
@@ -519,14 +519,5 @@ def machine_description(device: str) -> str:
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as handle:
-        handle.write(content)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
-
-
-def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".pt", delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(content)

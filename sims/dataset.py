@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sims.files import atomic_path, write_json
 from sims.groundtruth import EgoState, GroundTruth, VehicleState
 from sims.strict import ConfigError
 
@@ -215,9 +214,8 @@ class ShardStore:
             arrays: dict[str, Any] = {
                 key: np.stack([sample[key] for sample in samples]) for key in samples[0]
             }
-            with tempfile.NamedTemporaryFile(dir=self.out, suffix=".npz", delete=False) as handle:
-                np.savez_compressed(handle, **arrays)
-            os.replace(handle.name, path)
+            with atomic_path(path) as temporary:
+                np.savez_compressed(temporary, **arrays)
         self.manifest["shards"].append(
             {
                 "shard": shard,
@@ -231,10 +229,7 @@ class ShardStore:
         return path
 
     def _write_manifest(self) -> None:
-        path = self.out / MANIFEST
-        with tempfile.NamedTemporaryFile("w", dir=self.out, suffix=".json", delete=False) as handle:
-            json.dump(self.manifest, handle, indent=2)
-        os.replace(handle.name, path)
+        write_json(self.out / MANIFEST, self.manifest)
 
 
 def load_shards(out: Path) -> dict[str, np.ndarray]:

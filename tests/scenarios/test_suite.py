@@ -12,8 +12,8 @@ from dataclasses import asdict
 import pytest
 
 from drive.evaluate import judge
-from drive.jsonio import write_json
 from drive.stack import StackSpec
+from sims.files import write_json
 from sims.scenario import load_scenario, scenario_ids
 from sims.suite import load_suite
 from tests.scenarios.conftest import ARTIFACTS

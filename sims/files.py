@@ -1,0 +1,60 @@
+"""Atomic file writes: a crash or Ctrl-C leaves the previous file or none, never half of one.
+
+Every package writes its results, weights, checkpoints and datasets through :func:`atomic_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; on a clean exit it replaces ``path``.
+
+    The temporary file keeps ``path``'s suffix (``numpy.savez`` and others append theirs
+    otherwise) and is removed if the block raises. The result is readable by all, like a
+    file written directly: ``mkstemp`` alone would leave it private.
+
+    :param path: the file to write; its folder is created if missing.
+    :return: (yields) the temporary path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path | str, document: Any, *, allow_nan: bool = False) -> Path:
+    """Write ``document`` as indented JSON to ``path``, atomically.
+
+    :param allow_nan: write NaN as Python's ``json`` does (``NaN``, which strict JSON readers
+        refuse) instead of raising. Training cards allow it: a metric with nothing to measure in
+        an epoch (no vehicle in view, say) is NaN there.
+    :return: ``path``.
+    """
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(document, indent=2, allow_nan=allow_nan) + "\n")
+    return Path(path)
+
+
+def save_torch(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` a checkpoint to ``path``, atomically."""
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
