@@ -37,7 +37,6 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 import torch
-import torch.nn.functional as functional
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -57,17 +56,16 @@ from perception.gan import (
     sample_frames,
     save_generator,
 )
-from perception.vision_data import load_vision_frames
+from perception.gan_losses import LOSSES, discriminator_loss, generator_loss
+from perception.vision_data import GanData, load_gan_data
 from sims.dataset import MANIFEST
 from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 KINDS = ("cgan", "dcgan")
-LOSSES = ("bce", "hinge")
 SAMPLE_ROWS = 4  # cgan grid rows: validation frames at evenly spread indices
 SAMPLE_SEED = 1234  # the dcgan grid's fixed noise
 CALIBRATION_BATCHES = 32  # dcgan: batches of noise that set the kept batch-norm statistics
-VALIDATION_SPLIT = 0.1  # without --validation: the last tenth of the training frames
 
 
 @dataclass(frozen=True)
@@ -139,48 +137,6 @@ class GanTrainConfig:
                 f"need steps >= 0, learning_rate > 0, 0 <= beta1 < 1; got {self.steps}, "
                 f"{self.learning_rate}, {self.beta1}"
             )
-
-
-@dataclass(frozen=True)
-class GanData:
-    """Frames (and, for the cgan, their layouts) of the training and validation sets."""
-
-    images: np.ndarray
-    layouts: np.ndarray | None
-    validation_images: np.ndarray
-    validation_layouts: np.ndarray | None
-    validation_source: str
-
-
-def load_gan_data(
-    folders: Sequence[Path], validation: Path | None, *, layouts: bool, validation_frames: int
-) -> GanData:
-    """The frames of ``folders``; validation from ``validation``, or else the last tenth of them.
-
-    :param layouts: also draw the layouts (for the cgan).
-    :param validation_frames: keep this many validation frames, evenly spread.
-    :raises ConfigError: a folder that does not exist or holds no dataset.
-    """
-    for folder in [*folders, *([validation] if validation is not None else [])]:
-        if not (folder / MANIFEST).exists():
-            raise ConfigError(f"{folder}: no dataset there (no {MANIFEST}); see `drive dataset`")
-    frames = load_vision_frames(list(folders))
-    if validation is not None:
-        held = load_vision_frames([validation])
-        source = str(validation)
-    else:
-        split = len(frames) - max(1, int(len(frames) * VALIDATION_SPLIT))
-        frames, held = frames.subset(np.arange(split)), frames.subset(np.arange(split, len(frames)))
-        source = f"last {len(held)} frames of the training data"
-    chosen = np.linspace(0, len(held) - 1, min(validation_frames, len(held))).round().astype(int)
-    held = held.subset(np.unique(chosen))
-    return GanData(
-        images=frames.images,
-        layouts=frames.layouts() if layouts else None,
-        validation_images=held.images,
-        validation_layouts=held.layouts() if layouts else None,
-        validation_source=source,
-    )
 
 
 def _networks(
@@ -363,20 +319,22 @@ def _train_epoch(
                 judge = discriminator
             real_logits = judge(_noisy(real, noise_std))
             fake_logits = judge(_noisy(fake.detach(), noise_std))
-            discriminator_loss = _discriminator_loss(config, real_logits, fake_logits)
-        _step(optimisers[1], scalers[1], discriminator_loss)
+            judging = discriminator_loss(
+                config.loss, real_logits, fake_logits, real_label=config.real_label
+            )
+        _step(optimisers[1], scalers[1], judging)
         with torch.autocast(device_type=device, enabled=device == "cuda"):
-            adversarial = _generator_loss(config, judge(_noisy(fake, noise_std)))
+            adversarial = generator_loss(config.loss, judge(_noisy(fake, noise_std)))
             terms = {
-                "discriminator": discriminator_loss.detach(),
+                "discriminator": judging.detach(),
                 "adversarial": adversarial.detach(),
             }
-            generator_loss = adversarial
+            drawing = adversarial
             if config.kind == "cgan":
                 l1 = (fake.float() - real).abs().mean()
-                generator_loss = adversarial + config.l1_weight * l1
+                drawing = adversarial + config.l1_weight * l1
                 terms["l1"] = l1.detach()
-        _step(optimisers[0], scalers[0], generator_loss)
+        _step(optimisers[0], scalers[0], drawing)
         if average is not None:
             average.update_parameters(generator)
         values = {name: float(value) for name, value in terms.items()}
@@ -421,29 +379,6 @@ def _recalibrated(generator: nn.Module, config: GanTrainConfig, device: str) -> 
     for batch in noise:
         calibrated(batch.to(device))
     return calibrated.eval()
-
-
-def _discriminator_loss(
-    config: GanTrainConfig, real_logits: torch.Tensor, fake_logits: torch.Tensor
-) -> torch.Tensor:
-    """The discriminator's loss: binary cross-entropy, or the hinge (real above 1, fake below -1)."""
-    if config.loss == "hinge":
-        real, fake = real_logits.float(), fake_logits.float()
-        return functional.relu(1 - real).mean() + functional.relu(1 + fake).mean()
-    return 0.5 * (_bce(real_logits, target=config.real_label) + _bce(fake_logits, target=0.0))
-
-
-def _generator_loss(config: GanTrainConfig, fake_logits: torch.Tensor) -> torch.Tensor:
-    """The generator's adversarial loss: non-saturating cross-entropy, or minus the hinge's logit."""
-    if config.loss == "hinge":
-        return -fake_logits.float().mean()
-    return _bce(fake_logits, target=1.0)
-
-
-def _bce(logits: torch.Tensor, *, target: float) -> torch.Tensor:
-    return functional.binary_cross_entropy_with_logits(
-        logits.float(), torch.full_like(logits, target, dtype=torch.float32)
-    )
 
 
 def _step(

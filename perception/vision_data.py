@@ -15,8 +15,10 @@ import numpy as np
 
 from perception.layout import draw_layout, vehicle_boxes
 from perception.train import frame_spec
-from sims.dataset import FrameSpec, load_shards
+from sims.dataset import MANIFEST, FrameSpec, load_shards
 from sims.strict import ConfigError
+
+VALIDATION_SPLIT = 0.1  # without --validation: the last tenth of the training frames
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,45 @@ def load_vision_frames(folders: Sequence[Path], *, last_only: bool = False) -> V
         scenes.append(stack_scenes.reshape(-1, *stack_scenes.shape[2:]))
         lanes.append(np.repeat(data["lanes"], per_stack))
     return VisionFrames(np.concatenate(images), np.concatenate(scenes), np.concatenate(lanes), spec)
+
+
+@dataclass(frozen=True)
+class GanData:
+    """Frames (and, for the cgan, their layouts) of the training and validation sets."""
+
+    images: np.ndarray
+    layouts: np.ndarray | None
+    validation_images: np.ndarray
+    validation_layouts: np.ndarray | None
+    validation_source: str
+
+
+def load_gan_data(
+    folders: Sequence[Path], validation: Path | None, *, layouts: bool, validation_frames: int
+) -> GanData:
+    """The frames of ``folders``; validation from ``validation``, or else the last tenth of them.
+
+    :param layouts: also draw the layouts (for the cgan).
+    :param validation_frames: keep this many validation frames, evenly spread.
+    :raises ConfigError: a folder that does not exist or holds no dataset.
+    """
+    for folder in [*folders, *([validation] if validation is not None else [])]:
+        if not (folder / MANIFEST).exists():
+            raise ConfigError(f"{folder}: no dataset there (no {MANIFEST}); see `drive dataset`")
+    frames = load_vision_frames(list(folders))
+    if validation is not None:
+        held = load_vision_frames([validation])
+        source = str(validation)
+    else:
+        split = len(frames) - max(1, int(len(frames) * VALIDATION_SPLIT))
+        frames, held = frames.subset(np.arange(split)), frames.subset(np.arange(split, len(frames)))
+        source = f"last {len(held)} frames of the training data"
+    chosen = np.linspace(0, len(held) - 1, min(validation_frames, len(held))).round().astype(int)
+    held = held.subset(np.unique(chosen))
+    return GanData(
+        images=frames.images,
+        layouts=frames.layouts() if layouts else None,
+        validation_images=held.images,
+        validation_layouts=held.layouts() if layouts else None,
+        validation_source=source,
+    )

@@ -4,6 +4,7 @@ deterministic generation, and the ``drive train-gan`` command on a tiny dataset.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,8 @@ from perception.gan import (
     load_dcgan,
     sample_frames,
 )
-from perception.train_gan import (
-    GanTrainConfig,
-    _discriminator_loss,
-    _generator_loss,
-    train_gan,
-)
+from perception.gan_losses import discriminator_loss, generator_loss
+from perception.train_gan import GanTrainConfig, train_gan
 from perception.vision_data import load_vision_frames
 from sims.strict import ConfigError
 from tests.helpers import VISION_FRAMES
@@ -120,14 +117,26 @@ def test_dcgan_trains_and_samples_deterministically(tiny, tmp_path):
 
 
 def test_hinge_losses_match_their_definition():
-    config = GanTrainConfig(kind="dcgan", loss="hinge")
     real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.0])
     # real: max(0, 1 - [2, 0.5, -1]) = [0, 0.5, 2]; fake: max(0, 1 + [-2, 0, 1]) = [0, 1, 2].
-    loss = _discriminator_loss(config, real, fake)
+    loss = discriminator_loss("hinge", real, fake)
     assert float(loss) == pytest.approx(2.5 / 3 + 3 / 3)
-    assert float(_generator_loss(config, fake)) == pytest.approx(1 / 3)
+    assert float(generator_loss("hinge", fake)) == pytest.approx(1 / 3)
     with pytest.raises(ConfigError, match="'wasserstein'"):
         GanTrainConfig(kind="dcgan", loss="wasserstein")
+
+
+def test_cross_entropy_losses_match_their_definition():
+    # At logit 0 the discriminator says one half: -log(1/2) for either target.
+    zeros = torch.zeros(4)
+    assert float(discriminator_loss("bce", zeros, zeros)) == pytest.approx(math.log(2))
+    assert float(generator_loss("bce", zeros)) == pytest.approx(math.log(2))
+    # A real label of 0.9 at logit 0 still costs log 2: -(0.9 + 0.1) log(1/2).
+    smoothed = discriminator_loss("bce", zeros, zeros, real_label=0.9)
+    assert float(smoothed) == pytest.approx(math.log(2))
+    # A confident, right discriminator costs little; the generator it fools costs little too.
+    assert float(discriminator_loss("bce", torch.full((4,), 9.0), torch.full((4,), -9.0))) < 1e-3
+    assert float(generator_loss("bce", torch.full((4,), 9.0))) < 1e-3
 
 
 def test_dcgan_with_a_weight_average_resumes_exactly_and_keeps_the_average(tiny, tmp_path):
