@@ -23,10 +23,11 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 from drive.parallel import run_in_processes
-from drive.rollout import episode_seeds, machine_description, package_versions
+from drive.rollout import episode_seeds, package_versions
 from planning.rl.checkpoint import PolicyCard, load_policy, save_policy
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.fastroad import accelerate
+from sims.machine import machine_description
 from sims.scenario import Scenario
 
 TRAINING_ENV = "highway-fast-v0"

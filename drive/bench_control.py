@@ -20,8 +20,9 @@ import numpy as np
 
 from control.mpc import MpcConfig
 from drive.manoeuvres import MANOEUVRES, ManoeuvreRun, manoeuvre_metrics, run_manoeuvre
-from drive.rollout import machine_description, package_versions
+from drive.rollout import package_versions
 from drive.scoring import COMFORT_BOUNDS
+from sims.machine import machine_description
 
 CONTROLLERS = ("mpc", "builtin", "tracker")
 

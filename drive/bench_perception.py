@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from drive.rollout import machine_description, package_versions  # noqa: E402
+from drive.rollout import package_versions
 from perception.camera import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, load_network  # noqa: E402
 from perception.cnn import StnPerceptionNet  # noqa: E402
 from perception.evaluate import bands, figures, predict  # noqa: E402
@@ -32,6 +32,7 @@ from perception.robustness import suite  # noqa: E402
 from perception.train import load_frames  # noqa: E402
 from sims.dataset import FrameSpec  # noqa: E402
 from sims.env import SimEnv  # noqa: E402
+from sims.machine import machine_description  # noqa: E402
 from sims.scenario import load_scenario  # noqa: E402
 
 BATCHES = (1, 256)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from drive.rollout import machine_description
 from sims.batched import fidelity
 from sims.batched.state import BatchConfig
 from sims.batched.task import BatchedHighway
+from sims.machine import machine_description
 
 BATCHES = (1, 64, 1024, 16384)
 MEASURE_S = 5.0  # [s] each throughput figure is timed over at least this long

@@ -40,9 +40,9 @@ def train_detector_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
     """Train the Faster R-CNN vehicle detector from scratch on rendered frames; keep the best."""
-    from drive.rollout import machine_description
     from perception.detector import DetectorConfig
     from perception.train_detector import DetectorTrainConfig, train_detector
+    from sims.machine import machine_description
 
     config = DetectorTrainConfig(
         epochs=epochs,

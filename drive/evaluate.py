@@ -14,8 +14,9 @@ import numpy as np
 from drive.loop import EpisodeResult, run_episode
 from drive.parallel import run_in_processes
 from drive.predicates import PredicateResult, evaluate
-from drive.rollout import machine_description, package_versions
+from drive.rollout import package_versions
 from drive.stack import StackSpec
+from sims.machine import machine_description
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 from sims.suite import Suite

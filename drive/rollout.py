@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable, Generator
 from contextlib import closing
@@ -16,6 +15,7 @@ import numpy as np
 from drive.loop import EpisodeResult, run_episode
 from drive.parallel import run_in_processes
 from drive.stack import StackSpec
+from sims.machine import machine_description
 from sims.scenario import Scenario
 
 
@@ -144,10 +144,3 @@ def package_versions() -> dict[str, str]:
             versions[name] = "not installed"
     versions["python"] = platform.python_version()
     return versions
-
-
-def machine_description() -> str:
-    """A one-line description of this machine for timing figures."""
-    return (
-        f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs"
-    )

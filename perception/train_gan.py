@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -60,6 +58,7 @@ from perception.gan_losses import LOSSES, discriminator_loss, generator_loss
 from perception.vision_data import GanData, load_gan_data
 from sims.dataset import MANIFEST
 from sims.files import atomic_path, save_torch, write_json
+from sims.machine import machine_description
 from sims.strict import ConfigError
 
 KINDS = ("cgan", "dcgan")
@@ -445,12 +444,6 @@ def _dataset_command(folder: Path) -> str:
         f"{config['episodes']} --episodes-per-shard {config['episodes_per_shard']} --seed "
         f"{config['seed']} --sample-every-steps {config['sample_every_steps']}"
     )
-
-
-def machine_description(device: str) -> str:
-    """E.g. ``x86_64 Linux, 2 CPUs, no GPU``."""
-    accelerator = torch.cuda.get_device_name() if device == "cuda" else "no GPU"
-    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, {accelerator}"
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
