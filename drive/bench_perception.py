@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from drive.rollout import package_versions
+from drive.rollout import package_versions  # noqa: E402
 from perception.camera import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, load_network  # noqa: E402
 from perception.cnn import StnPerceptionNet  # noqa: E402
 from perception.evaluate import bands, figures, predict  # noqa: E402

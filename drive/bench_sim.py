@@ -8,6 +8,7 @@ stepping once is 1024 steps.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -140,7 +141,7 @@ def run_sim_bench(
         mode = "compiled" if compiled else "eager"
         on_stage(f"batched engine, {device}, {mode}, B={batch}")
         rate, warm_up_s = batched_rate(batch, device, seconds, compiled=compiled)
-        name = torch.cuda.get_device_name() if device == "cuda" else machine_description()
+        name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPUs"
         batched.append(
             {
                 "device": device,

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from drive.bench_perception import shown  # noqa: E402
-from drive.rollout import package_versions
+from drive.rollout import package_versions  # noqa: E402
 from perception.camera import SHIPPED_WEIGHTS  # noqa: E402
 from perception.detector import SHIPPED_DETECTOR, evaluate_detector, load_detector, predict  # noqa: E402
 from perception.frechet import frechet_distance, frechet_metric, shuffle_pixels  # noqa: E402

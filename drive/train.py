@@ -31,7 +31,7 @@ from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_polic
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
 from planning.rl.executor import TIME_GAP_S, Following
 from planning.rl.extractors import EXTRACTORS
-from sims.files import write_json
+from sims.files import atomic_path, write_json
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
 
@@ -318,7 +318,8 @@ class TrainingMonitor(BaseCallback):
         self.state.train_wall_s = self.wall_s()
         save_policy(self.model, self.card({}), self.run.last)
         if isinstance(self.model, OffPolicyAlgorithm):
-            self.model.save_replay_buffer(self.run.replay_buffer)
+            with atomic_path(self.run.replay_buffer) as temporary:
+                self.model.save_replay_buffer(temporary)
         write_json(self.run.state, asdict(self.state))
 
     def evaluate(self) -> None:

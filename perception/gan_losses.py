@@ -18,9 +18,14 @@ def discriminator_loss(
     """The discriminator's loss: binary cross-entropy, or the hinge (real above 1, fake below -1).
 
     :param loss: ``bce`` or ``hinge``.
+    :param real_logits: the discriminator's logits on real frames, any shape.
+    :param fake_logits: its logits on generated frames.
     :param real_label: the cross-entropy's target for real frames (below 1 for one-sided label
         smoothing); the hinge ignores it.
+    :return: the mean loss, a float32 scalar.
+    :raises ValueError: an unknown ``loss``.
     """
+    _check(loss)
     if loss == "hinge":
         real, fake = real_logits.float(), fake_logits.float()
         return functional.relu(1 - real).mean() + functional.relu(1 + fake).mean()
@@ -28,10 +33,22 @@ def discriminator_loss(
 
 
 def generator_loss(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
-    """The generator's adversarial loss: non-saturating cross-entropy, or minus the hinge's logit."""
+    """The generator's adversarial loss: non-saturating cross-entropy, or minus the hinge's logit.
+
+    :param loss: ``bce`` or ``hinge``.
+    :param fake_logits: the discriminator's logits on generated frames.
+    :return: the mean loss, a float32 scalar.
+    :raises ValueError: an unknown ``loss``.
+    """
+    _check(loss)
     if loss == "hinge":
         return -fake_logits.float().mean()
     return _bce(fake_logits, target=1.0)
+
+
+def _check(loss: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown GAN loss {loss!r}; valid: {', '.join(LOSSES)}")
 
 
 def _bce(logits: torch.Tensor, *, target: float) -> torch.Tensor:

@@ -407,8 +407,9 @@ def _write_samples(
         samples = sample_frames(generator, 8, seed=SAMPLE_SEED, device=device)
         rows = [samples[:4], samples[4:]]
     encoded = iio.imwrite("<bytes>", image_grid(rows), extension=".png")
-    _atomic_write(out / "samples" / f"epoch-{epoch:03d}.png", encoded)
-    _atomic_write(out / "samples.png", encoded)
+    for path in (out / "samples" / f"epoch-{epoch:03d}.png", out / "samples.png"):
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(encoded)
 
 
 def _card(
@@ -425,7 +426,7 @@ def _card(
         "command": command,
         "datasets": {str(folder): _dataset_command(folder) for folder in data},
         "validation": sets.validation_source,
-        "machine": machine_description(device),
+        "machine": machine_description(),
         "config": asdict(config),
         "generator": asdict(spec),
         "training_frames": len(sets.images),
@@ -444,8 +445,3 @@ def _dataset_command(folder: Path) -> str:
         f"{config['episodes']} --episodes-per-shard {config['episodes_per_shard']} --seed "
         f"{config['seed']} --sample-every-steps {config['sample_every_steps']}"
     )
-
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(content)

@@ -1,6 +1,9 @@
 """Atomic file writes: a crash or Ctrl-C leaves the previous file or none, never half of one.
 
-Every package writes its results, weights, checkpoints and datasets through :func:`atomic_path`.
+Results, cards, weights, checkpoints, replay buffers, plots and dataset shards are all written
+through :func:`atomic_path`. Two writers keep their own scheme: a policy and its card are staged
+together in a folder (:func:`planning.rl.checkpoint.save_policy`), and a video streams into a
+partial file that is renamed when it closes (:mod:`sims.video`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import torch
 
 
 @contextmanager
@@ -55,6 +56,12 @@ def write_json(path: Path | str, document: Any, *, allow_nan: bool = False) -> P
 
 
 def save_torch(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` a checkpoint to ``path``, atomically."""
+    """``torch.save`` a checkpoint to ``path``, atomically.
+
+    :param state: what ``torch.load(path, weights_only=True)`` gives back.
+    :param path: the checkpoint file, e.g. ``last.pt``.
+    """
+    import torch  # here, not at the top: the dataset writers import this module without torch
+
     with atomic_path(path) as temporary:
         torch.save(state, temporary)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import platform
 
-import torch
 
-
-def machine_description(device: str = "cpu") -> str:
+def machine_description() -> str:
     """E.g. ``x86_64 Linux, 2 CPUs, no GPU`` or ``x86_64 Linux, 16 CPUs, NVIDIA H100 80GB HBM3``.
 
-    :param device: the torch device the figure was measured on; ``cuda`` names the GPU.
+    The GPU is named whenever torch sees one, whatever device a figure was measured on: the line
+    describes the machine, and a figure's own ``device`` field says where it ran.
     """
-    processor = platform.processor() or platform.system()
-    accelerator = torch.cuda.get_device_name() if device.startswith("cuda") else "no GPU"
-    return f"{platform.machine()} {processor}, {os.cpu_count()} CPUs, {accelerator}"
+    import torch  # here, not at the top: the dataset writers import sims without needing torch
+
+    accelerator = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, {accelerator}"

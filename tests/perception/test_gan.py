@@ -131,9 +131,16 @@ def test_cross_entropy_losses_match_their_definition():
     zeros = torch.zeros(4)
     assert float(discriminator_loss("bce", zeros, zeros)) == pytest.approx(math.log(2))
     assert float(generator_loss("bce", zeros)) == pytest.approx(math.log(2))
-    # A real label of 0.9 at logit 0 still costs log 2: -(0.9 + 0.1) log(1/2).
-    smoothed = discriminator_loss("bce", zeros, zeros, real_label=0.9)
-    assert float(smoothed) == pytest.approx(math.log(2))
+    # Real logits of 2 against a label of 0.9 (one-sided smoothing): -0.9 log s(2) - 0.1 log s(-2),
+    # averaged with the fake term log 2. softplus(-2) = 0.12693, softplus(2) = 2.12693.
+    twos = torch.full((4,), 2.0)
+    smoothed = discriminator_loss("bce", twos, zeros, real_label=0.9)
+    assert float(smoothed) == pytest.approx(0.5 * (0.9 * 0.126928 + 0.1 * 2.126928 + math.log(2)))
+    assert float(discriminator_loss("bce", twos, zeros)) == pytest.approx(
+        0.5 * (0.126928 + math.log(2))
+    )
+    with pytest.raises(ValueError, match="'wasserstein'; valid: bce, hinge"):
+        generator_loss("wasserstein", zeros)
     # A confident, right discriminator costs little; the generator it fools costs little too.
     assert float(discriminator_loss("bce", torch.full((4,), 9.0), torch.full((4,), -9.0))) < 1e-3
     assert float(generator_loss("bce", torch.full((4,), 9.0))) < 1e-3
