@@ -37,12 +37,11 @@ from perception.gan import (  # noqa: E402
     CGAN_WEIGHTS,
     DCGAN_WEIGHTS,
     generate_frames,
-    image_figures,
-    layout_picture,
     load_cgan,
     load_dcgan,
     sample_frames,
 )
+from perception.gan_figures import image_figures, layout_picture  # noqa: E402
 from perception.vision_data import VisionFrames, load_vision_frames  # noqa: E402
 from sims.machine import machine_description  # noqa: E402
 

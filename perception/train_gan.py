@@ -46,14 +46,12 @@ from perception.gan import (
     GeneratorSpec,
     PatchDiscriminator,
     generate_frames,
-    image_figures,
-    image_grid,
     images_to_unit,
-    layout_picture,
     layouts_to_unit,
     sample_frames,
     save_generator,
 )
+from perception.gan_figures import image_figures, image_grid, layout_picture
 from perception.gan_losses import LOSSES, discriminator_loss, generator_loss
 from perception.vision_data import GanData, load_gan_data
 from sims.dataset import MANIFEST

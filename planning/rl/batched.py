@@ -2,8 +2,9 @@
 
 :class:`BatchedPlanning` is :class:`~planning.rl.env.PlanningEnv` for ``B`` highway-v0 episodes at
 once, on :mod:`sims.batched`: the same decisions (:data:`~planning.rl.executor.ACTIONS`), the same
-observation (:func:`~planning.rl.encoding.encode`, computed here in torch from the ground truth) and
-the same reward. What executes a decision differs, and is measured in the README:
+observation (:func:`~planning.rl.encoding.encode`, computed in torch from the ground truth by
+:mod:`planning.rl.batched_encoding`) and the same reward. What executes a decision differs, and is
+measured in the README:
 
 * deployed, the :class:`~planning.rl.executor.PolicyExecutor` plans a target speed with IDM (or IDM+)
   behind the leaders of the current and target lanes, and the MPC tracks it through
@@ -28,16 +29,9 @@ from gymnasium import spaces
 from torch import Tensor
 
 from planning.rl import env as planning_env
-from planning.rl.batched_safety import RULES, change_is_safe
-from planning.rl.encoding import (
-    DISTANCE_SCALE_M,
-    FEATURES,
-    LATERAL_SCALE_M,
-    RANGE_M,
-    RELATIVE_SPEED_SCALE_MPS,
-    SPEED_SCALE_MPS,
-    VEHICLES,
-)
+from planning.rl.batched_encoding import encode_batch
+from planning.rl.batched_safety import DEPLOYED_MARGINS, RULES, SafetyMargins, change_is_safe
+from planning.rl.encoding import FEATURES, VEHICLES
 from planning.rl.executor import (
     ACTIONS,
     DEFAULT_FOLLOWING,
@@ -61,6 +55,7 @@ class PlanningStep:
 
     observation: Tensor  # (B, 1 + VEHICLES, FEATURES) after any reset
     reward: Tensor
+    speed_mps: Tensor  # the ego's mean speed over this decision, until a crash
     terminated: Tensor  # bool: the ego crashed
     truncated: Tensor  # bool: the time limit
     final_observation: Tensor  # the observation before the reset, where an episode ended
@@ -78,9 +73,7 @@ class BatchedPlanning:
     :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
         aborts lane changes; :attr:`overrides` counts them.
     :param following: the ego's car-following model and time gap (the traffic keeps highway-env's).
-    :param max_imposed_braking_mps2: the safety layer's bound on a new follower's braking [m/s2];
-        the deployed executor's, :attr:`~planning.rules.RulesConfig.max_imposed_braking_mps2`, by
-        default. Other values are for experiments (``docs/experiments/lookahead_oracle.py``).
+    :param margins: what the safety layer asks of a gap; the deployed executor's by default.
     """
 
     def __init__(
@@ -92,7 +85,7 @@ class BatchedPlanning:
         duration_s: float = 40.0,
         safety_layer: bool = False,
         following: Following = DEFAULT_FOLLOWING,
-        max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2,
+        margins: SafetyMargins = DEPLOYED_MARGINS,
     ) -> None:
         self.config = BatchConfig(
             ego_control="follow",
@@ -102,7 +95,7 @@ class BatchedPlanning:
         )
         self.safety_layer = safety_layer
         self.following = following
-        self.max_imposed_braking_mps2 = max_imposed_braking_mps2
+        self.margins = margins
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
         self.device = torch.device(device)
@@ -143,6 +136,7 @@ class BatchedPlanning:
         return PlanningStep(
             observation=observation,
             reward=reward.float(),
+            speed_mps=speeds.float(),
             terminated=crashed,
             truncated=truncated,
             final_observation=final_observation,
@@ -159,7 +153,7 @@ class BatchedPlanning:
             duration_s=self.config.duration_s,
             safety_layer=self.safety_layer,
             following=self.following,
-            max_imposed_braking_mps2=self.max_imposed_braking_mps2,
+            margins=self.margins,
         )
         clone.state = BatchState(
             **{
@@ -211,7 +205,7 @@ class BatchedPlanning:
                 self.config,
                 wanted,
                 fraction=1.0,
-                max_imposed_braking_mps2=self.max_imposed_braking_mps2,
+                margins=self.margins,
             )
             self.overrides += vetoed.long()
             starts &= ~vetoed
@@ -255,7 +249,7 @@ class BatchedPlanning:
             self.config,
             target,
             fraction=RULES.abort_fraction,
-            max_imposed_braking_mps2=self.max_imposed_braking_mps2,
+            margins=self.margins,
         )
         self.overrides += abort.long()
         state.target_lane[:, 0] = torch.where(abort, lane, target)
@@ -275,62 +269,6 @@ class BatchedPlanning:
         return encode_batch(
             self.state, self.config, self.cruise_mps, self.changing_direction()
         ).float()
-
-
-def encode_batch(
-    state: BatchState, config: BatchConfig, cruise_mps: Tensor, changing_direction: Tensor
-) -> Tensor:
-    """:func:`~planning.rl.encoding.encode` for ``B`` scenes of the straight road (heading 0).
-
-    :return: ``(B, 1 + VEHICLES, FEATURES)``.
-    """
-    x, y = state.x_m, state.y_m
-    lane = state.lane[:, 0]
-    # Ground truth lists the ego's lane and its neighbours only: the position is -1 in the leftmost
-    # lane, 1 in the rightmost and 0 in between.
-    low, high = (lane - 1).clamp(min=0), (lane + 1).clamp(max=config.lanes - 1)
-    position = torch.where(
-        high == low, 0.0, 2 * (lane - low).to(x.dtype) / (high - low).clamp(min=1) - 1
-    )
-    ego = torch.stack(
-        [
-            torch.ones_like(x[:, 0]),
-            position,
-            (y[:, 0] - lane.to(x.dtype) * LANE_WIDTH_M) / LATERAL_SCALE_M,
-            state.speed_mps[:, 0] / SPEED_SCALE_MPS,
-            cruise_mps.to(x.dtype) / SPEED_SCALE_MPS,
-            changing_direction.to(x.dtype),
-            (lane > 0).to(x.dtype) - (lane < config.lanes - 1).to(x.dtype),
-        ],
-        dim=-1,
-    )
-    vx = state.speed_mps * torch.cos(state.heading_rad)
-    vy = state.speed_mps * torch.sin(state.heading_rad)
-    dx, dy = x[:, 1:] - x[:, :1], y[:, 1:] - y[:, :1]
-    distance = torch.sqrt(dx * dx + dy * dy)
-    distance = torch.where(distance > RANGE_M, torch.inf, distance)
-    count = min(VEHICLES, distance.shape[1])
-    nearest_distance, nearest = torch.topk(distance, count, dim=1, largest=False, sorted=True)
-    present = torch.isfinite(nearest_distance)
-    others = 1 + nearest
-    heading = state.heading_rad.gather(1, others)
-    rows = torch.stack(
-        [
-            torch.ones_like(nearest_distance),
-            dx.gather(1, nearest) / DISTANCE_SCALE_M,
-            dy.gather(1, nearest) / LATERAL_SCALE_M,
-            (vx.gather(1, others) - vx[:, :1]) / RELATIVE_SPEED_SCALE_MPS,
-            (vy.gather(1, others) - vy[:, :1]) / RELATIVE_SPEED_SCALE_MPS,
-            torch.cos(heading),
-            torch.sin(heading),
-        ],
-        dim=-1,
-    )
-    rows = torch.where(present[..., None], rows, 0.0)
-    missing = VEHICLES - count
-    if missing > 0:
-        rows = torch.cat([rows, rows.new_zeros(x.shape[0], missing, FEATURES)], dim=1)
-    return torch.cat([ego[:, None, :], rows], dim=1)
 
 
 class PlanningVecEnv(TaskVecEnv):

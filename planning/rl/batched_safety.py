@@ -4,7 +4,8 @@
 safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
 least ``min_rear_gap_m``, and the new follower would brake no harder than
 ``max_imposed_braking_mps2`` (IDM with the ego as its leader); to start one, no vehicle in the lane
-beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). An abort test scales the gaps
+beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). :class:`SafetyMargins` holds
+these bounds: the deployed executor's by default, others for experiments. An abort test scales the gaps
 by ``fraction`` and the braking bound by its inverse. Lanes are found as the engine's traffic finds
 them (a vehicle within reach of a lane's centre belongs to it, so one mid-change belongs to both),
 where the executor also extrapolates lateral drift; on the straight road that is the only
@@ -14,6 +15,7 @@ difference.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -27,19 +29,45 @@ from sims.batched.state import BatchConfig, BatchState
 RULES = RulesConfig()
 
 
+@dataclass(frozen=True)
+class SafetyMargins:
+    """What the safety layer asks of a gap before the ego changes into it.
+
+    The defaults are the deployed executor's (:class:`~planning.rules.RulesConfig`,
+    :meth:`~planning.rl.executor.PolicyExecutor._far_lane_conflict`); the executor in highway-env
+    knows no others, so other values are for experiments (``docs/experiments/lookahead_oracle.py``).
+    """
+
+    min_front_gap_m: float = RULES.min_front_gap_m  # [m] bumper gap to the new leader
+    min_rear_gap_m: float = RULES.min_rear_gap_m  # [m] bumper gap to the new follower
+    max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2  # [m/s2] may be inf
+    far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
+
+    def __post_init__(self) -> None:
+        for name in ("min_front_gap_m", "min_rear_gap_m"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not self.max_imposed_braking_mps2 > 0:
+            raise ValueError(
+                f"max_imposed_braking_mps2 must be positive, got {self.max_imposed_braking_mps2}"
+            )
+
+
+DEPLOYED_MARGINS = SafetyMargins()
+
+
 def change_is_safe(
     state: BatchState,
     config: BatchConfig,
     lane: Tensor,
     *,
     fraction: float,
-    max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2,
+    margins: SafetyMargins = DEPLOYED_MARGINS,
 ) -> Tensor:
     """Whether each scene's ego may change into (or keep changing into) ``lane`` ``(B,)``.
 
     :param fraction: 1 to start a change; :attr:`RulesConfig.abort_fraction` to keep one going.
-    :param max_imposed_braking_mps2: the bound on the new follower's braking [m/s2]; the deployed
-        executor's is :attr:`RulesConfig.max_imposed_braking_mps2`, other values are for experiments.
+    :param margins: the gaps and the braking bound asked for.
     :return: ``(B,)`` bool.
     """
     batch = state.x_m.shape[0]
@@ -50,14 +78,14 @@ def change_is_safe(
     x, speed = state.x_m, state.speed_mps
     front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
-    front_ok = (front < 0) | (front_gap >= fraction * RULES.min_front_gap_m)
-    if fraction == 1.0:  # starting a change: PolicyExecutor._far_lane_conflict
+    front_ok = (front < 0) | (front_gap >= fraction * margins.min_front_gap_m)
+    if fraction == 1.0 and margins.far_lane_check:  # starting: PolicyExecutor._far_lane_conflict
         front_ok &= ~_far_lane_conflict(state, config, table, env, lane)
     follower = speed[env, rear.clamp(min=0)]
     braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
     rear_ok = (rear < 0) | (
-        (rear_gap >= fraction * RULES.min_rear_gap_m)
-        & (braking >= -max_imposed_braking_mps2 / fraction)
+        (rear_gap >= fraction * margins.min_rear_gap_m)
+        & (braking >= -margins.max_imposed_braking_mps2 / fraction)
     )
     return front_ok & rear_ok
 

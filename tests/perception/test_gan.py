@@ -21,11 +21,11 @@ from perception.gan import (
     PatchDiscriminator,
     UNetGenerator,
     generate_frames,
-    image_figures,
     load_cgan,
     load_dcgan,
     sample_frames,
 )
+from perception.gan_figures import image_figures
 from perception.gan_losses import discriminator_loss, generator_loss
 from perception.train_gan import GanTrainConfig, train_gan
 from perception.vision_data import load_vision_frames

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from perception.registry import make_perceiver
-from planning.rl.batched import BatchedPlanning, PlanningVecEnv, encode_batch, evaluate_batched
-from planning.rl.batched_safety import change_is_safe
+from planning.rl.batched import BatchedPlanning, PlanningVecEnv, evaluate_batched
+from planning.rl.batched_encoding import encode_batch
+from planning.rl.batched_safety import SafetyMargins, change_is_safe
 from planning.rl.encoding import encode
 from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS
 from sims.batched import decide, engine
@@ -48,7 +49,7 @@ def test_decisions_change_lane_and_cruise_as_the_executor_does():
     task = BatchedPlanning(8, seed=3)
     task.reset(seed=3)
     lane = task.state.lane[:, 0].clone()
-    task.step(torch.full((8,), LEFT_FASTER))
+    first = task.step(torch.full((8,), LEFT_FASTER))
     can_go_left = lane > 0
     assert torch.all(task.cruise_mps == INITIAL_CRUISE_MPS + SPEED_STEP_MPS)
     moved_or_ended = (task.state.target_lane[:, 0] == lane - 1) | task.state.crashed[:, 0]
@@ -57,8 +58,14 @@ def test_decisions_change_lane_and_cruise_as_the_executor_does():
     # A second request while a change is under way is ignored, as PolicyExecutor.decide does.
     changing = task.changing_direction() != 0
     target = task.state.target_lane[:, 0].clone()
-    task.step(torch.full((8,), RIGHT_SAME))
+    second = task.step(torch.full((8,), RIGHT_SAME))
     assert torch.all(task.state.target_lane[changing, 0] == target[changing])
+    # Each step's speed is the mean over its decision: two uncrashed decisions make the episode's.
+    alive = ~(first.terminated | second.terminated)
+    assert bool(alive.any())
+    torch.testing.assert_close(
+        second.episode_mean_speed_mps[alive], ((first.speed_mps + second.speed_mps) / 2)[alive]
+    )
 
 
 def test_vec_env_reports_finished_episodes_with_their_summary():
@@ -101,15 +108,11 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     state.speed_mps[0, :] = 25.0
     lane_one = torch.tensor([1])
 
-    def safe(x_m: float, *, fraction: float = 1.0, braking_bound_mps2: float = 2.0) -> bool:
+    def safe(x_m: float, *, fraction: float = 1.0, **margins: float) -> bool:
         state.y_m[0, 1], state.x_m[0, 1] = 4.0, state.x_m[0, 0] + x_m  # vehicle 1 into lane 1
         return bool(
             change_is_safe(
-                state,
-                task.config,
-                lane_one,
-                fraction=fraction,
-                max_imposed_braking_mps2=braking_bound_mps2,
+                state, task.config, lane_one, fraction=fraction, margins=SafetyMargins(**margins)
             ).item()
         )
 
@@ -121,8 +124,26 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
     assert not safe(-40.0)
     assert safe(-60.0)
     # 40 m centre to centre is a 35 m bumper gap: the follower would brake by 4.4 m/s2.
-    assert safe(-40.0, braking_bound_mps2=5.0)
-    assert not safe(-40.0, braking_bound_mps2=4.0)
+    assert safe(-40.0, max_imposed_braking_mps2=5.0)
+    assert not safe(-40.0, max_imposed_braking_mps2=4.0)
+    # Thinner margins for experiments: 7 m ahead passes a 5 m minimum; behind, with the braking
+    # bound lifted, 10 m centre to centre (a 5 m bumper gap) passes a 4 m minimum and not a 6 m one.
+    assert safe(12.0, min_front_gap_m=5.0)
+    assert safe(-10.0, min_rear_gap_m=4.0, max_imposed_braking_mps2=math.inf)
+    assert not safe(-10.0, min_rear_gap_m=6.0, max_imposed_braking_mps2=math.inf)
+
+
+@pytest.mark.parametrize(
+    "margins",
+    [
+        {"min_front_gap_m": -1.0},
+        {"min_rear_gap_m": math.nan},
+        {"max_imposed_braking_mps2": 0.0},
+    ],
+)
+def test_safety_margins_refuse_a_bad_value_by_name(margins):
+    with pytest.raises(ValueError, match=next(iter(margins))):
+        SafetyMargins(**margins)
 
 
 @pytest.mark.parametrize(
@@ -144,8 +165,10 @@ def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_
     state.x_m[0, 1] = state.x_m[0, 0] + x_m
     lane_two = torch.tensor([2])
     assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0).item()) != vetoed
-    # a change under way is not aborted for it
+    # a change under way is not aborted for it, nor is a start where the check is turned off
     assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5).item())
+    unchecked = SafetyMargins(far_lane_check=False)
+    assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=unchecked))
 
 
 def test_the_following_ego_keeps_its_own_time_gap_and_model_and_the_traffic_keeps_highway_envs():
@@ -215,4 +238,5 @@ def test_repeated_copies_step_as_their_original():
     original = task.step(torch.tensor([RIGHT_SAME, KEEP_SAME]))
     copied = copies.step(torch.tensor([RIGHT_SAME] * 3 + [KEEP_SAME] * 3))
     torch.testing.assert_close(copied.reward, original.reward.repeat_interleave(3))
+    torch.testing.assert_close(copied.speed_mps, original.speed_mps.repeat_interleave(3))
     torch.testing.assert_close(copied.observation, original.observation.repeat_interleave(3, 0))
