@@ -14,8 +14,10 @@ from rich.console import Console
 
 from drive.progress import progress_bar
 from drive.report import aggregate_table
+from planning.rl.executor import SafetyMargins
 from sims.files import write_json
 from sims.scenario import load_scenario
+from sims.strict import ConfigError
 
 console = Console()
 errors = Console(stderr=True)
@@ -58,6 +60,22 @@ def train_planner(
     time_gap: Annotated[
         float, typer.Option(help="The executor's time gap behind its leader [s].")
     ] = 1.5,
+    min_front_gap: Annotated[
+        float, typer.Option(help="Safety layer: bumper gap to the new leader [m].")
+    ] = SafetyMargins().min_front_gap_m,
+    min_rear_gap: Annotated[
+        float, typer.Option(help="Safety layer: bumper gap to the new follower [m].")
+    ] = SafetyMargins().min_rear_gap_m,
+    max_imposed_braking: Annotated[
+        float,
+        typer.Option(help="Safety layer: how hard the new follower may have to brake [m/s2]; inf."),
+    ] = SafetyMargins().max_imposed_braking_mps2,
+    far_lane_check: Annotated[
+        bool,
+        typer.Option(
+            help="Safety layer: no change while the lane beyond has a vehicle beside the gap."
+        ),
+    ] = True,
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -67,6 +85,16 @@ def train_planner(
 ) -> None:
     """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
     from drive.train import TrainConfig, best_card, train
+
+    try:
+        margins = SafetyMargins(
+            min_front_gap_m=min_front_gap,
+            min_rear_gap_m=min_rear_gap,
+            max_imposed_braking_mps2=max_imposed_braking,
+            far_lane_check=far_lane_check,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
     config = TrainConfig(
         scenario=scenario,
@@ -81,6 +109,7 @@ def train_planner(
         safety_layer=safety_layer,
         car_following=car_following,
         time_gap_s=time_gap,
+        margins=margins,
         eval_every=eval_every,
         eval_episodes=eval_episodes,
         checkpoint_every=checkpoint_every,

@@ -29,7 +29,7 @@ from drive.train_models import build_model
 from drive.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_policy
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
-from planning.rl.executor import TIME_GAP_S, Following
+from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
 from sims.files import atomic_path, write_json
 from sims.scenario import load_scenario
@@ -50,8 +50,9 @@ class TrainConfig:
     controller: str = "mpc"
     sim: str = "highway-env"
     safety_layer: bool = False  # train with the executor's safety layer (validation too)
-    car_following: str = "idm"  # the executor's: planning.rl.executor.Following
+    car_following: str = "idm"  # the executor's: planning.rl.executor.ExecutorConfig
     time_gap_s: float = TIME_GAP_S  # [s]
+    margins: SafetyMargins = SafetyMargins()  # the safety layer's, where it is on
     eval_every: int = 2_000
     eval_episodes: int = 10
     checkpoint_every: int = 1_000
@@ -70,7 +71,7 @@ class TrainConfig:
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
             )
         try:
-            Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
+            self.executor_config  # noqa: B018 (ExecutorConfig validates: ValueError names the value)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
@@ -78,9 +79,13 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
-    def following(self) -> Following:
-        """The executor's car-following model and time gap."""
-        return Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
+    def executor_config(self) -> ExecutorConfig:
+        """The executor's car following and safety margins."""
+        return ExecutorConfig(
+            self.car_following,  # type: ignore[arg-type]
+            self.time_gap_s,
+            self.margins,
+        )
 
 
 # highway-env: planning environments in worker processes, through the configured controller.
@@ -208,7 +213,7 @@ def _vector_env(config: TrainConfig) -> VecEnv:
             config.envs,
             seed=config.seed,
             safety_layer=config.safety_layer,
-            following=config.following,
+            executor_config=config.executor_config,
         )
         batched.seed(config.seed)
         return batched
@@ -218,7 +223,7 @@ def _vector_env(config: TrainConfig) -> VecEnv:
             scenario=config.scenario,
             controller=config.controller,
             safety_layer=config.safety_layer,
-            following=config.following,
+            executor_config=config.executor_config,
         ),
     )
     if config.envs == 1:
@@ -304,6 +309,7 @@ class TrainingMonitor(BaseCallback):
             validation=validation,
             car_following=self.config.car_following,
             time_gap_s=self.config.time_gap_s,
+            safety_margins=asdict(self.config.margins),
         )
 
     def _trained_in(self) -> str:
@@ -347,7 +353,7 @@ class TrainingMonitor(BaseCallback):
                 episodes=self.config.eval_episodes,
                 seed=VALIDATION_SEED,
                 safety_layer=self.config.safety_layer,
-                following=self.config.following,
+                executor_config=self.config.executor_config,
             )
         save_policy(self.model, self.card({}), self.run.candidate)
         request = RolloutRequest(

@@ -19,7 +19,7 @@ import numpy as np
 from planning.rl.batched import evaluate_batched
 from planning.rl.encoding import DISTANCE_SCALE_M, LATERAL_SCALE_M, RELATIVE_SPEED_SCALE_MPS
 from planning.rl.env import VALIDATION_SEED
-from planning.rl.executor import ACTIONS, TIME_GAP_S, Following
+from planning.rl.executor import ACTIONS, TIME_GAP_S, ExecutorConfig
 
 LANE_WIDTH_M = 4.0
 
@@ -70,7 +70,7 @@ def main() -> None:
             episodes=args.episodes,
             seed=VALIDATION_SEED,
             safety_layer=layer,
-            following=Following(args.car_following, args.time_gap),
+            executor_config=ExecutorConfig(args.car_following, args.time_gap),
         )
         print(f"safety layer {'on ' if layer else 'off'}: {figures}")
 

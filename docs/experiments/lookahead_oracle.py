@@ -25,9 +25,8 @@ import time
 import torch
 
 from planning.rl.batched import BatchedPlanning
-from planning.rl.batched_safety import DEPLOYED_MARGINS, SafetyMargins
 from planning.rl.env import REWARD_SPEED_RANGE_MPS, VALIDATION_SEED
-from planning.rl.executor import ACTIONS, TIME_GAP_S, Following
+from planning.rl.executor import ACTIONS, TIME_GAP_S, ExecutorConfig, SafetyMargins
 
 KEEP = next(k for k, action in enumerate(ACTIONS) if action.label == "keep/same")
 
@@ -72,11 +71,11 @@ def main() -> None:
     parser.add_argument(
         "--max-imposed-braking",
         type=float,
-        default=DEPLOYED_MARGINS.max_imposed_braking_mps2,
+        default=SafetyMargins().max_imposed_braking_mps2,
         help="the safety layer's bound on a new follower's braking [m/s2]; inf lifts it",
     )
-    parser.add_argument("--min-front-gap", type=float, default=DEPLOYED_MARGINS.min_front_gap_m)
-    parser.add_argument("--min-rear-gap", type=float, default=DEPLOYED_MARGINS.min_rear_gap_m)
+    parser.add_argument("--min-front-gap", type=float, default=SafetyMargins().min_front_gap_m)
+    parser.add_argument("--min-rear-gap", type=float, default=SafetyMargins().min_rear_gap_m)
     parser.add_argument("--no-far-lane-check", action="store_true")
     args = parser.parse_args()
     margins = SafetyMargins(
@@ -89,8 +88,7 @@ def main() -> None:
         args.episodes,
         seed=VALIDATION_SEED,
         safety_layer=not args.no_safety_layer,
-        following=Following(args.car_following, args.time_gap),
-        margins=margins,
+        executor_config=ExecutorConfig(args.car_following, args.time_gap, margins),
     )
     task.reset(seed=VALIDATION_SEED)
     running = torch.ones(args.episodes, dtype=torch.bool)

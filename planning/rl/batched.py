@@ -30,16 +30,16 @@ from torch import Tensor
 
 from planning.rl import env as planning_env
 from planning.rl.batched_encoding import encode_batch
-from planning.rl.batched_safety import DEPLOYED_MARGINS, RULES, SafetyMargins, change_is_safe
+from planning.rl.batched_safety import RULES, change_is_safe
 from planning.rl.encoding import FEATURES, VEHICLES
 from planning.rl.executor import (
     ACTIONS,
-    DEFAULT_FOLLOWING,
+    DEFAULT_EXECUTOR,
     INITIAL_CRUISE_MPS,
     MAX_CRUISE_MPS,
     MIN_CRUISE_MPS,
     SPEED_STEP_MPS,
-    Following,
+    ExecutorConfig,
 )
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
@@ -72,8 +72,8 @@ class BatchedPlanning:
     :param duration_s: episode length [s] (highway-v0: 40).
     :param safety_layer: the executor's safety layer (:mod:`planning.rl.batched_safety`) vetoes and
         aborts lane changes; :attr:`overrides` counts them.
-    :param following: the ego's car-following model and time gap (the traffic keeps highway-env's).
-    :param margins: what the safety layer asks of a gap; the deployed executor's by default.
+    :param executor_config: the ego's car-following model and time gap (the traffic keeps
+        highway-env's), and the safety layer's margins.
     """
 
     def __init__(
@@ -84,18 +84,16 @@ class BatchedPlanning:
         seed: int = 0,
         duration_s: float = 40.0,
         safety_layer: bool = False,
-        following: Following = DEFAULT_FOLLOWING,
-        margins: SafetyMargins = DEPLOYED_MARGINS,
+        executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
     ) -> None:
         self.config = BatchConfig(
             ego_control="follow",
             duration_s=duration_s,
-            ego_time_gap_s=following.time_gap_s,
-            ego_car_following=following.car_following,
+            ego_time_gap_s=executor_config.time_gap_s,
+            ego_car_following=executor_config.car_following,
         )
         self.safety_layer = safety_layer
-        self.following = following
-        self.margins = margins
+        self.executor_config = executor_config
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)
         self.batch = batch
         self.device = torch.device(device)
@@ -152,8 +150,7 @@ class BatchedPlanning:
             device=self.device,
             duration_s=self.config.duration_s,
             safety_layer=self.safety_layer,
-            following=self.following,
-            margins=self.margins,
+            executor_config=self.executor_config,
         )
         clone.state = BatchState(
             **{
@@ -205,7 +202,7 @@ class BatchedPlanning:
                 self.config,
                 wanted,
                 fraction=1.0,
-                margins=self.margins,
+                margins=self.executor_config.margins,
             )
             self.overrides += vetoed.long()
             starts &= ~vetoed
@@ -249,7 +246,7 @@ class BatchedPlanning:
             self.config,
             target,
             fraction=RULES.abort_fraction,
-            margins=self.margins,
+            margins=self.executor_config.margins,
         )
         self.overrides += abort.long()
         state.target_lane[:, 0] = torch.where(abort, lane, target)
@@ -281,10 +278,14 @@ class PlanningVecEnv(TaskVecEnv):
         device: str = "cpu",
         seed: int = 0,
         safety_layer: bool = False,
-        following: Following = DEFAULT_FOLLOWING,
+        executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
     ) -> None:
         self.task = BatchedPlanning(
-            num_envs, device=device, seed=seed, safety_layer=safety_layer, following=following
+            num_envs,
+            device=device,
+            seed=seed,
+            safety_layer=safety_layer,
+            executor_config=executor_config,
         )
         observation = spaces.Box(-np.inf, np.inf, shape=(1 + VEHICLES, FEATURES), dtype=np.float32)
         super().__init__(num_envs, observation, spaces.Discrete(len(ACTIONS)))
@@ -311,7 +312,7 @@ def evaluate_batched(
     seed: int,
     safety_layer: bool = False,
     device: str | torch.device = "cpu",
-    following: Following = DEFAULT_FOLLOWING,
+    executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
 ) -> dict[str, float]:
     """Drive ``episodes`` whole episodes at once on the engine with ``predict`` (observations to
     actions, both numpy); return the mean return (this module's reward), collision rate and speed.
@@ -320,10 +321,14 @@ def evaluate_batched(
     :param episodes: episodes, all run in one batch.
     :param seed: seeds the scenes; keep it apart from training's.
     :param safety_layer: with the executor's safety layer; ``overrides`` is its mean count per episode.
-    :param following: the ego's car-following model and time gap.
+    :param executor_config: the ego's car following and the safety layer's margins.
     """
     task = BatchedPlanning(
-        episodes, device=device, seed=seed, safety_layer=safety_layer, following=following
+        episodes,
+        device=device,
+        seed=seed,
+        safety_layer=safety_layer,
+        executor_config=executor_config,
     )
     observation = task.reset(seed=seed)
     running = torch.ones(episodes, dtype=torch.bool, device=task.device)

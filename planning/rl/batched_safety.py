@@ -4,8 +4,8 @@
 safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
 least ``min_rear_gap_m``, and the new follower would brake no harder than
 ``max_imposed_braking_mps2`` (IDM with the ego as its leader); to start one, no vehicle in the lane
-beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). :class:`SafetyMargins` holds
-these bounds: the deployed executor's by default, others for experiments. An abort test scales the gaps
+beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). These bounds are the
+:class:`~planning.rl.executor.SafetyMargins` of the policy's executor. An abort test scales the gaps
 by ``fraction`` and the braking bound by its inverse. Lanes are found as the engine's traffic finds
 them (a vehicle within reach of a lane's centre belongs to it, so one mid-change belongs to both),
 where the executor also extrapolates lateral drift; on the straight road that is the only
@@ -15,12 +15,11 @@ difference.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from planning.rl.executor import FAR_LANE_CLEARANCE_M
+from planning.rl.executor import FAR_LANE_CLEARANCE_M, SafetyMargins
 from planning.rules import RulesConfig
 from sims.batched.neighbours import Neighbours, lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
@@ -29,40 +28,13 @@ from sims.batched.state import BatchConfig, BatchState
 RULES = RulesConfig()
 
 
-@dataclass(frozen=True)
-class SafetyMargins:
-    """What the safety layer asks of a gap before the ego changes into it.
-
-    The defaults are the deployed executor's (:class:`~planning.rules.RulesConfig`,
-    :meth:`~planning.rl.executor.PolicyExecutor._far_lane_conflict`); the executor in highway-env
-    knows no others, so other values are for experiments (``docs/experiments/lookahead_oracle.py``).
-    """
-
-    min_front_gap_m: float = RULES.min_front_gap_m  # [m] bumper gap to the new leader
-    min_rear_gap_m: float = RULES.min_rear_gap_m  # [m] bumper gap to the new follower
-    max_imposed_braking_mps2: float = RULES.max_imposed_braking_mps2  # [m/s2] may be inf
-    far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
-
-    def __post_init__(self) -> None:
-        for name in ("min_front_gap_m", "min_rear_gap_m"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        if not self.max_imposed_braking_mps2 > 0:
-            raise ValueError(
-                f"max_imposed_braking_mps2 must be positive, got {self.max_imposed_braking_mps2}"
-            )
-
-
-DEPLOYED_MARGINS = SafetyMargins()
-
-
 def change_is_safe(
     state: BatchState,
     config: BatchConfig,
     lane: Tensor,
     *,
     fraction: float,
-    margins: SafetyMargins = DEPLOYED_MARGINS,
+    margins: SafetyMargins,
 ) -> Tensor:
     """Whether each scene's ego may change into (or keep changing into) ``lane`` ``(B,)``.
 

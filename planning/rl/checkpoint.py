@@ -13,7 +13,7 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from planning.idm import IdmParameters
-from planning.rl.executor import Following
+from planning.rl.executor import ExecutorConfig, SafetyMargins
 from sims.strict import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
@@ -33,18 +33,24 @@ class PolicyCard:
     command: str = ""
     train_wall_s: float = 0.0
     validation: dict[str, Any] = field(default_factory=dict)
-    # The executor it was trained with (planning.rl.executor.Following); cards older than the
-    # choice hold neither and mean highway-env's IDM at 1.5 s.
+    # The executor it was trained with (planning.rl.executor.ExecutorConfig). Cards older than the
+    # choice of car following hold neither field and mean highway-env's IDM at 1.5 s; cards older
+    # than the choice of margins mean the rule planner's (SafetyMargins' defaults).
     car_following: str = "idm"
     time_gap_s: float = IdmParameters().time_gap_s
+    safety_margins: dict[str, Any] = field(default_factory=lambda: asdict(SafetyMargins()))
 
     def __post_init__(self) -> None:
-        self.following  # noqa: B018 (Following validates: ValueError names the bad value)
+        self.executor_config  # noqa: B018 (ExecutorConfig validates: ValueError names the bad value)
 
     @property
-    def following(self) -> Following:
-        """The executor's car following to deploy the policy with."""
-        return Following(self.car_following, self.time_gap_s)  # type: ignore[arg-type]
+    def executor_config(self) -> ExecutorConfig:
+        """How the executor drives the decisions of this policy when deployed."""
+        return ExecutorConfig(
+            self.car_following,  # type: ignore[arg-type]
+            self.time_gap_s,
+            SafetyMargins(**self.safety_margins),
+        )
 
 
 def card_path(policy: Path) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 from control.registry import make_controller
 from perception.registry import make_perceiver
 from planning.rl.encoding import FEATURES, VEHICLES, encode
-from planning.rl.executor import ACTIONS, DEFAULT_FOLLOWING, Following, PolicyExecutor
+from planning.rl.executor import ACTIONS, DEFAULT_EXECUTOR, ExecutorConfig, PolicyExecutor
 from sims.env import SimEnv, SimFrame
 from sims.scenario import load_scenario
 
@@ -49,7 +49,7 @@ class EnvConfig:
     perception: str = "groundtruth"
     controller: str = "mpc"
     safety_layer: bool = False
-    following: Following = DEFAULT_FOLLOWING
+    executor_config: ExecutorConfig = DEFAULT_EXECUTOR
 
 
 class PlanningEnv(gym.Env):
@@ -73,7 +73,7 @@ class PlanningEnv(gym.Env):
         )
         self.controller = make_controller(self.config.controller, dt_s=self.sim.dt_s)
         self.executor = PolicyExecutor(
-            safety_layer=self.config.safety_layer, following=self.config.following
+            safety_layer=self.config.safety_layer, executor_config=self.config.executor_config
         )
         self.steps_per_decision = max(1, round(DECISION_PERIOD_S / self.sim.dt_s))
         self.action_space = gym.spaces.Discrete(len(ACTIONS))

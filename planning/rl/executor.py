@@ -5,7 +5,7 @@ lane left or right, and lower, keep or raise its cruise speed by :data:`SPEED_ST
 decisions the :class:`PolicyExecutor` turns that intent into a :class:`~planning.base.Plan` at the
 control rate, exactly as the rule planner would with that lane and cruise speed: it follows the
 leader of its lane with IDM (the car-following model of highway-env's own traffic) or IDM+, at a time
-gap of its :class:`Following`, and during a lane change the leaders of both lanes bound the speed.
+gap of its :class:`ExecutorConfig`, and during a lane change the leaders of both lanes bound the speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
 the rule planner would find too small (or on a bend), or while a vehicle in the lane beyond is beside
@@ -51,15 +51,41 @@ TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's default IDM time
 FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap
 
 
-@dataclass(frozen=True)
-class Following:
-    """How the executor follows its leader: the car-following model and its time gap.
+_RULES = RulesConfig()
 
-    A policy is trained with one and must be deployed with the same; its card records both.
+
+@dataclass(frozen=True)
+class SafetyMargins:
+    """What the safety layer asks of a gap before the ego changes into it; by default the rule
+    planner's (:class:`~planning.rules.RulesConfig`) and the far-lane check."""
+
+    min_front_gap_m: float = _RULES.min_front_gap_m  # [m] bumper gap to the new leader
+    min_rear_gap_m: float = _RULES.min_rear_gap_m  # [m] bumper gap to the new follower
+    # [m/s2] how hard the new follower may have to brake (IDM behind the ego); inf lifts the bound
+    max_imposed_braking_mps2: float = _RULES.max_imposed_braking_mps2
+    far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
+
+    def __post_init__(self) -> None:
+        for name in ("min_front_gap_m", "min_rear_gap_m"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not self.max_imposed_braking_mps2 > 0:
+            raise ValueError(
+                f"max_imposed_braking_mps2 must be positive, got {self.max_imposed_braking_mps2}"
+            )
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """How the executor drives a policy's decisions: the car-following model and its time gap, and
+    the margins of the safety layer (where it is on).
+
+    A policy is trained with one and must be deployed with the same; its card records it.
     """
 
     car_following: CarFollowing = "idm"
     time_gap_s: float = TIME_GAP_S  # [s]
+    margins: SafetyMargins = SafetyMargins()
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
@@ -67,29 +93,33 @@ class Following:
             raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
 
     def rules(self) -> RulesConfig:
-        """The rule planner's tuning with this car-following model and time gap."""
-        default = RulesConfig()
+        """The rule planner's tuning with this car following, time gap and gap margins."""
         return replace(
-            default,
+            _RULES,
             car_following=self.car_following,
-            idm=replace(default.idm, time_gap_s=self.time_gap_s),
+            idm=replace(_RULES.idm, time_gap_s=self.time_gap_s),
+            min_front_gap_m=self.margins.min_front_gap_m,
+            min_rear_gap_m=self.margins.min_rear_gap_m,
+            max_imposed_braking_mps2=self.margins.max_imposed_braking_mps2,
         )
 
 
-DEFAULT_FOLLOWING = Following()  # highway-env's IDM at its 1.5 s, as the traffic drives
+DEFAULT_EXECUTOR = ExecutorConfig()  # highway-env's IDM at its 1.5 s, as the traffic drives
 
 
 class PolicyExecutor(RulePlanner):
     """Executes a policy's decisions at the control rate; see the module docstring.
 
     :param safety_layer: veto and abort lane changes into gaps the rule planner finds unsafe.
-    :param following: the ego's car-following model and time gap.
+    :param executor_config: the ego's car following and the safety layer's margins.
     """
 
-    def __init__(self, *, safety_layer: bool, following: Following = DEFAULT_FOLLOWING) -> None:
+    def __init__(
+        self, *, safety_layer: bool, executor_config: ExecutorConfig = DEFAULT_EXECUTOR
+    ) -> None:
         self.safety_layer = safety_layer
-        self.following = following
-        super().__init__(following.rules())
+        self.executor_config = executor_config
+        super().__init__(executor_config.rules())
 
     def reset(self) -> None:
         super().reset()
@@ -130,7 +160,10 @@ class PolicyExecutor(RulePlanner):
         if self.safety_layer and (
             not self._is_safe(scene, target, fraction=1.0)
             or self._bends(target, scene.ego.speed_mps)
-            or self._far_lane_conflict(scene, target)
+            or (
+                self.executor_config.margins.far_lane_check
+                and self._far_lane_conflict(scene, target)
+            )
         ):
             self._overrides += 1
             return

@@ -28,7 +28,9 @@ class RLPlanner(Planner):
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
         super().__init__()
         self.model, self.card = load_policy(path)
-        self.executor = PolicyExecutor(safety_layer=safety_layer, following=self.card.following)
+        self.executor = PolicyExecutor(
+            safety_layer=safety_layer, executor_config=self.card.executor_config
+        )
         self.reset()
 
     def reset(self) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
+from typer.testing import CliRunner
 
+from drive.cli import app
 from drive.train import Run, TrainConfig, train
 from planning.registry import make_planner
 from planning.rl.checkpoint import load_policy
-from planning.rl.executor import Following
+from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.planner import SHIPPED_POLICY
 from sims.strict import ConfigError
 
@@ -42,6 +45,10 @@ def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
     assert planner.card.algo == algo
 
 
+# Thin margins, with the braking bound lifted: the card must carry an infinite bound through JSON.
+THIN = SafetyMargins(5.0, 4.0, math.inf, far_lane_check=False)
+
+
 @pytest.mark.parametrize("algo", ["dqn", "ppo"])
 def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_path):
     config = TrainConfig(
@@ -56,6 +63,8 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
         checkpoint_every=128,
         car_following="idm_plus",
         time_gap_s=1.0,
+        safety_layer=True,
+        margins=THIN,
     )
     state = train(config, tmp_path, resume=False, command="test")
     assert [point["steps"] for point in state.curve] == [128, 256]
@@ -66,10 +75,33 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
     assert state.curve[-1]["steps"] >= 384  # PPO collects whole rollouts of 8 x 32 steps
     planner = make_planner(str(tmp_path / "best"))  # plugs into the stack like any checkpoint
     assert planner.card.algo == algo
-    # and is executed as it was trained: IDM+ at 1.0 s, from its card
-    assert planner.executor.following == Following("idm_plus", 1.0)
+    # and is executed as it was trained: IDM+ at 1.0 s and the thin margins, from its card
+    assert planner.executor.executor_config == ExecutorConfig("idm_plus", 1.0, THIN)
     assert planner.executor.config.car_following == "idm_plus"
     assert planner.executor.config.idm.time_gap_s == 1.0
+    assert planner.executor.config.max_imposed_braking_mps2 == math.inf
+
+
+def test_a_card_without_margins_means_the_rule_planners(tmp_path):
+    shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
+    card = tmp_path / "policy" / "policy.json"
+    fields = json.loads(card.read_text())
+    fields.pop("safety_margins", None)
+    card.write_text(json.dumps(fields))
+    assert (
+        make_planner(str(tmp_path / "policy")).executor.executor_config.margins == SafetyMargins()
+    )
+    card.write_text(json.dumps({**fields, "safety_margins": {"min_gap_m": 3.0}}))
+    with pytest.raises(ConfigError, match="policy.json.*min_gap_m"):
+        make_planner(str(tmp_path / "policy"))
+
+
+def test_drive_train_refuses_a_bad_margin_by_name(tmp_path):
+    arguments = ["train", "--out", str(tmp_path / "run"), "--max-imposed-braking", "0"]
+    result = CliRunner().invoke(app, arguments)
+    assert isinstance(result.exception, ConfigError)
+    assert "max_imposed_braking_mps2 must be positive" in str(result.exception)
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_unknown_car_following_model_is_refused_by_name(tmp_path):

@@ -9,7 +9,14 @@ import torch
 
 from planning.rl.encoding import DISTANCE_SCALE_M, FEATURES, LATERAL_SCALE_M, VEHICLES, encode
 from planning.rl.env import COLLISION_PENALTY, EnvConfig, PlanningEnv
-from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS, PolicyExecutor
+from planning.rl.executor import (
+    ACTIONS,
+    INITIAL_CRUISE_MPS,
+    SPEED_STEP_MPS,
+    ExecutorConfig,
+    PolicyExecutor,
+    SafetyMargins,
+)
 from planning.rl.extractors import EgoAttentionExtractor
 from tests.helpers import car, highway_scene
 
@@ -55,6 +62,26 @@ def test_safety_layer_vetoes_a_change_while_the_lane_beyond_has_a_vehicle_beside
     executor.decide(RIGHT_SAME, scene)
     assert executor.overrides == int(vetoed)
     assert executor.changing_direction == (0 if vetoed else 1)
+    # a policy trained without the check is executed without it
+    unchecked = ExecutorConfig(margins=SafetyMargins(far_lane_check=False))
+    executor = PolicyExecutor(safety_layer=True, executor_config=unchecked)
+    executor.decide(RIGHT_SAME, scene)
+    assert executor.overrides == 0 and executor.changing_direction == 1
+
+
+def test_safety_layer_asks_for_the_gaps_of_its_margins():
+    # A car 7 m ahead (bumper to bumper: 12 m centre to centre) in the left lane, at our speed.
+    scene = highway_scene(vehicles=(car(1, 0, 12.0, 25.0),))
+    for front_gap_m, vetoed in ((10.0, True), (5.0, False)):
+        margins = SafetyMargins(min_front_gap_m=front_gap_m)
+        executor = PolicyExecutor(
+            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
+        )
+        executor.decide(LEFT_SAME, scene)
+        assert executor.overrides == int(vetoed)
+    rules = ExecutorConfig(margins=SafetyMargins(4.0, 3.0, 6.0)).rules()
+    assert rules.min_front_gap_m == 4.0 and rules.min_rear_gap_m == 3.0
+    assert rules.max_imposed_braking_mps2 == 6.0
 
 
 def test_safe_change_is_carried_out_and_speed_steps_are_bounded():

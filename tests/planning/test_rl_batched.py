@@ -12,9 +12,9 @@ import torch
 from perception.registry import make_perceiver
 from planning.rl.batched import BatchedPlanning, PlanningVecEnv, evaluate_batched
 from planning.rl.batched_encoding import encode_batch
-from planning.rl.batched_safety import SafetyMargins, change_is_safe
+from planning.rl.batched_safety import change_is_safe
 from planning.rl.encoding import encode
-from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS
+from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS, SafetyMargins
 from sims.batched import decide, engine
 from sims.batched.neighbours import LANE_WIDTH_M, station_order
 from sims.batched.state import BatchConfig, from_highway_env, spawn
@@ -163,10 +163,12 @@ def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_
     state.y_m[0, 0], state.lane[0, 0] = LANE_WIDTH_M, 1
     state.y_m[0, 1], state.lane[0, 1] = 3 * LANE_WIDTH_M, 3
     state.x_m[0, 1] = state.x_m[0, 0] + x_m
-    lane_two = torch.tensor([2])
-    assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0).item()) != vetoed
+    lane_two, checked = torch.tensor([2]), SafetyMargins()
+    assert (
+        bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=checked)) != vetoed
+    )
     # a change under way is not aborted for it, nor is a start where the check is turned off
-    assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5).item())
+    assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5, margins=checked))
     unchecked = SafetyMargins(far_lane_check=False)
     assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=unchecked))
 
