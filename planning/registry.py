@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planning.base import Planner
-from planning.rl.planner import RLPlanner, UnguardedRLPlanner
+from planning.rl.planner import AssertiveRLPlanner, RLPlanner, UnguardedRLPlanner
 from planning.rules import IdmPlusRulePlanner, RulePlanner
 from sims.strict import ConfigError
 
@@ -14,6 +14,7 @@ PLANNERS: dict[str, type[Planner]] = {
     "rules-idm-plus": IdmPlusRulePlanner,  # the rules with the RL executor's car following
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
+    "assertive": AssertiveRLPlanner,  # a policy trained with thin safety margins, with them
 }
 
 
