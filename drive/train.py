@@ -27,7 +27,7 @@ from drive.rollout import RolloutRequest, aggregate, run_rollout
 from drive.stack import StackSpec
 from drive.train_models import build_model
 from drive.train_plot import plot_curve
-from planning.rl.checkpoint import ALGORITHMS, PolicyCard, read_card, save_policy
+from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_card, save_policy
 from planning.rl.env import VALIDATION_SEED, EnvConfig, PlanningEnv
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
@@ -147,6 +147,11 @@ def train(
         )
     if resume and not run.last.exists():
         raise ConfigError(f"{out}: nothing to resume (no {run.last})")
+    if resume and (trained := read_card(run.last).executor_config) != config.executor_config:
+        raise ConfigError(
+            f"{out} was trained with {trained}; resume it with the same car following, time gap "
+            "and safety margins"
+        )
     env = _vector_env(config)
     try:
         if resume:
@@ -309,7 +314,7 @@ class TrainingMonitor(BaseCallback):
             validation=validation,
             car_following=self.config.car_following,
             time_gap_s=self.config.time_gap_s,
-            safety_margins=asdict(self.config.margins),
+            safety_margins=card_margins(self.config.margins),
         )
 
     def _trained_in(self) -> str:

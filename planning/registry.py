@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from planning.base import Planner
-from planning.rl.planner import AssertiveRLPlanner, RLPlanner, UnguardedRLPlanner
+from planning.rl.planner import PoliteRLPlanner, RLPlanner, UnguardedRLPlanner
 from planning.rules import IdmPlusRulePlanner, RulePlanner
 from sims.strict import ConfigError
 
 PLANNERS: dict[str, type[Planner]] = {
     "rules": RulePlanner,
-    "rules-idm-plus": IdmPlusRulePlanner,  # the rules with the RL executor's car following
+    "rules-idm-plus": IdmPlusRulePlanner,  # the rules with polite's car following
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
-    "assertive": AssertiveRLPlanner,  # a policy trained with thin safety margins, with them
+    "polite": PoliteRLPlanner,  # the previous default: the rule planner's margins, 1.0 s gap
 }
 
 

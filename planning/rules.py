@@ -313,8 +313,8 @@ class RulePlanner(Planner):
 
 
 class IdmPlusRulePlanner(RulePlanner):
-    """The rule planner following with IDM+ at a 1.0 s time gap, as the shipped RL planner's
-    executor does: the rule baseline with the same car following, for a fair comparison."""
+    """The rule planner following with IDM+ at a 1.0 s time gap, as the executor of the RL planner
+    ``polite`` does: the rule baseline with the same car following, for a fair comparison."""
 
     def __init__(self) -> None:
         super().__init__(RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -38,7 +39,7 @@ class PolicyCard:
     # than the choice of margins mean the rule planner's (SafetyMargins' defaults).
     car_following: str = "idm"
     time_gap_s: float = IdmParameters().time_gap_s
-    safety_margins: dict[str, Any] = field(default_factory=lambda: asdict(SafetyMargins()))
+    safety_margins: dict[str, Any] = field(default_factory=lambda: card_margins(SafetyMargins()))
 
     def __post_init__(self) -> None:
         self.executor_config  # noqa: B018 (ExecutorConfig validates: ValueError names the bad value)
@@ -46,11 +47,22 @@ class PolicyCard:
     @property
     def executor_config(self) -> ExecutorConfig:
         """How the executor drives the decisions of this policy when deployed."""
+        margins = dict(self.safety_margins)
+        if "max_imposed_braking_mps2" in margins and margins["max_imposed_braking_mps2"] is None:
+            margins["max_imposed_braking_mps2"] = math.inf
         return ExecutorConfig(
             self.car_following,  # type: ignore[arg-type]
             self.time_gap_s,
-            SafetyMargins(**self.safety_margins),
+            SafetyMargins(**margins),
         )
+
+
+def card_margins(margins: SafetyMargins) -> dict[str, Any]:
+    """The margins as a card holds them, in strict JSON: no bound on the braking is ``null``."""
+    fields = asdict(margins)
+    if math.isinf(fields["max_imposed_braking_mps2"]):
+        fields["max_imposed_braking_mps2"] = None
+    return fields
 
 
 def card_path(policy: Path) -> Path:

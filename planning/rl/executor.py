@@ -7,9 +7,9 @@ control rate, exactly as the rule planner would with that lane and cruise speed:
 leader of its lane with IDM (the car-following model of highway-env's own traffic) or IDM+, at a time
 gap of its :class:`ExecutorConfig`, and during a lane change the leaders of both lanes bound the speed.
 
-The optional safety layer is separate and counted: it vetoes a requested lane change into a gap that
-the rule planner would find too small (or on a bend), or while a vehicle in the lane beyond is beside
-the gap, and aborts a change whose gap closes. With the layer off, every requested change is carried
+The optional safety layer is separate and counted: it vetoes a requested lane change into a gap
+smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
+vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With the layer off, every requested change is carried
 out.
 """
 
@@ -66,6 +66,8 @@ class SafetyMargins:
     far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
 
     def __post_init__(self) -> None:
+        if not isinstance(self.far_lane_check, bool):
+            raise ValueError(f"far_lane_check must be true or false, got {self.far_lane_check!r}")
         for name in ("min_front_gap_m", "min_rear_gap_m"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")

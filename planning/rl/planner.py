@@ -12,8 +12,8 @@ from planning.rl.env import DECISION_PERIOD_S
 from planning.rl.executor import ACTIONS, PolicyExecutor
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
-# Trained with the safety layer's margins thinned and a 0.6 s time gap: faster, and not polite.
-ASSERTIVE_POLICY = Path(__file__).parent / "policies" / "assertive"
+# The previous default: trained with the rule planner's margins and a 1.0 s time gap.
+POLITE_POLICY = Path(__file__).parent / "policies" / "polite"
 
 
 class RLPlanner(Planner):
@@ -23,8 +23,8 @@ class RLPlanner(Planner):
     :param safety_layer: let the executor's safety layer veto unsafe lane changes (counted in
         :attr:`overrides`).
 
-    The executor follows as the policy was trained to: by its card's ``car_following`` and
-    ``time_gap_s``.
+    The executor drives as the policy was trained to: by its card's ``car_following``,
+    ``time_gap_s`` and ``safety_margins``.
     """
 
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
@@ -63,10 +63,9 @@ class UnguardedRLPlanner(RLPlanner):
         super().__init__(path, safety_layer=False)
 
 
-class AssertiveRLPlanner(RLPlanner):
-    """The policy trained with thin safety margins (:data:`ASSERTIVE_POLICY`), deployed with them:
-    it keeps 0.6 s behind its leader and cuts in with 5 m ahead and 4 m behind, whatever braking
-    that asks of the car behind."""
+class PoliteRLPlanner(RLPlanner):
+    """The previous default (:data:`POLITE_POLICY`), with its safety layer: IDM+ at 1.0 s, and lane
+    changes only into gaps that the rule planner would take."""
 
-    def __init__(self, path: Path = ASSERTIVE_POLICY) -> None:
+    def __init__(self, path: Path = POLITE_POLICY) -> None:
         super().__init__(path)

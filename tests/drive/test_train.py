@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -80,6 +81,10 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
     assert planner.executor.config.car_following == "idm_plus"
     assert planner.executor.config.idm.time_gap_s == 1.0
     assert planner.executor.config.max_imposed_braking_mps2 == math.inf
+    # the card is strict JSON: no bound is null, not Infinity
+    text = (tmp_path / "best" / "policy.json").read_text()
+    card = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the card"))
+    assert card["safety_margins"]["max_imposed_braking_mps2"] is None
 
 
 def test_a_card_without_margins_means_the_rule_planners(tmp_path):
@@ -125,6 +130,9 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     train(_config("dqn", 128), tmp_path, resume=False, command="test")
     with pytest.raises(ConfigError, match="already holds"):
         train(_config("dqn", 128), tmp_path, resume=False, command="test")
+    other_gap = replace(_config("dqn", 256), time_gap_s=1.0)
+    with pytest.raises(ConfigError, match="resume it with the same car following"):
+        train(other_gap, tmp_path, resume=True, command="test")
     state = train(_config("dqn", 256), tmp_path, resume=True, command="test")
     assert [point["steps"] for point in state.curve] == [128, 256]
     model, _ = load_policy(Run(tmp_path).last)

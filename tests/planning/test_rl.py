@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from planning.rl.executor import (
     SafetyMargins,
 )
 from planning.rl.extractors import EgoAttentionExtractor
+from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY, RLPlanner
 from tests.helpers import car, highway_scene
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
@@ -67,6 +70,17 @@ def test_safety_layer_vetoes_a_change_while_the_lane_beyond_has_a_vehicle_beside
     executor = PolicyExecutor(safety_layer=True, executor_config=unchecked)
     executor.decide(RIGHT_SAME, scene)
     assert executor.overrides == 0 and executor.changing_direction == 1
+
+
+@pytest.mark.parametrize(
+    ("policy", "executor_config"),
+    [
+        (SHIPPED_POLICY, ExecutorConfig("idm_plus", 0.6, SafetyMargins(5.0, 4.0, math.inf))),
+        (POLITE_POLICY, ExecutorConfig("idm_plus", 1.0, SafetyMargins())),
+    ],
+)
+def test_the_shipped_policies_are_executed_as_their_cards_say(policy, executor_config):
+    assert RLPlanner(policy).executor.executor_config == executor_config
 
 
 def test_safety_layer_asks_for_the_gaps_of_its_margins():

@@ -139,6 +139,7 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
         {"min_front_gap_m": -1.0},
         {"min_rear_gap_m": math.nan},
         {"max_imposed_braking_mps2": 0.0},
+        {"far_lane_check": "false"},
     ],
 )
 def test_safety_margins_refuse_a_bad_value_by_name(margins):
