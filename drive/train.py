@@ -71,7 +71,7 @@ class TrainConfig:
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
             )
         try:
-            self.executor_config  # noqa: B018 (ExecutorConfig validates: ValueError names the value)
+            self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):

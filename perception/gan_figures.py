@@ -1,5 +1,6 @@
 """How generated frames compare and look: PSNR and SSIM against real frames, and pictures of
-layouts and of frames side by side for the GAN trainers' sample sheets and ``drive bench vision``."""
+layouts and of frames side by side, for the GAN trainers' sample sheets and ``drive bench vision``.
+"""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ its speed and collision rate are a reference for what the executor allows, not a
         [--score reward|speed] [--car-following idm|idm_plus] [--time-gap S] [--no-safety-layer]
         [--max-imposed-braking A] [--min-front-gap M] [--min-rear-gap M] [--no-far-lane-check]
 
-The last four thin the safety layer (its defaults are the rule planner's, as `polite` deploys): the bound on how hard
-a new follower must brake (2 m/s2, highway-env's own MOBIL bound; ``inf`` lifts it), the bumper gaps
-to the new leader (10 m) and follower (8 m), and the veto while the lane beyond has a vehicle beside
-the gap.
+The last four thin the safety layer, whose defaults are the rule planner's (as ``polite`` deploys):
+the bound on how hard a new follower must brake (2 m/s2, highway-env's own MOBIL bound; ``inf`` lifts
+it), the bumper gaps to the new leader (10 m) and follower (8 m), and the veto while the lane beyond
+has a vehicle beside the gap.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class PolicyCard:
     safety_margins: dict[str, Any] = field(default_factory=lambda: card_margins(SafetyMargins()))
 
     def __post_init__(self) -> None:
-        self.executor_config  # noqa: B018 (ExecutorConfig validates: ValueError names the bad value)
+        self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
 
     @property
     def executor_config(self) -> ExecutorConfig:

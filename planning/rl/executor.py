@@ -4,13 +4,14 @@ The policy decides once per decision period (1 s) among :data:`ACTIONS`: keep th
 lane left or right, and lower, keep or raise its cruise speed by :data:`SPEED_STEP_MPS`. Between
 decisions the :class:`PolicyExecutor` turns that intent into a :class:`~planning.base.Plan` at the
 control rate, exactly as the rule planner would with that lane and cruise speed: it follows the
-leader of its lane with IDM (the car-following model of highway-env's own traffic) or IDM+, at a time
-gap of its :class:`ExecutorConfig`, and during a lane change the leaders of both lanes bound the speed.
+leader of its lane with IDM (the car-following model of highway-env's own traffic) or IDM+, at the
+time gap of its :class:`ExecutorConfig`, and during a lane change the leaders of both lanes bound the
+speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
-vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With the layer off, every requested change is carried
-out.
+vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With the layer
+off, every requested change is carried out.
 """
 
 from __future__ import annotations
@@ -44,14 +45,12 @@ SPEED_STEP_MPS = 2.5  # [m/s] one "slower" or "faster" changes the cruise speed 
 MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
 MAX_CRUISE_MPS = 30.0  # [m/s] the highest: highway-env rewards speed up to 30 m/s
 INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
-TIME_GAP_S = RulesConfig().idm.time_gap_s  # [s] the executor's default IDM time gap
+_RULES = RulesConfig()
+TIME_GAP_S = _RULES.idm.time_gap_s  # [s] the executor's default IDM time gap
 # The safety layer also vetoes a change while a vehicle in the lane beyond the target is alongside
 # or less than this far ahead: it may move into the same gap at the same moment, as highway-env's
 # traffic does (its MOBIL does not see an ego that has not yet crossed the line).
 FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap
-
-
-_RULES = RulesConfig()
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ DEFAULT_EXECUTOR = ExecutorConfig()  # highway-env's IDM at its 1.5 s, as the tr
 class PolicyExecutor(RulePlanner):
     """Executes a policy's decisions at the control rate; see the module docstring.
 
-    :param safety_layer: veto and abort lane changes into gaps the rule planner finds unsafe.
+    :param safety_layer: veto and abort lane changes into gaps smaller than the margins allow.
     :param executor_config: the ego's car following and the safety layer's margins.
     """
 
