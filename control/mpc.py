@@ -21,7 +21,7 @@ import numpy as np
 from control.base import Command, Controller
 from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
-from control.reference import LaneChangeReference
+from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
 from planning.frenet import to_frenet
 from sims.groundtruth import EgoState
@@ -33,7 +33,7 @@ class MpcConfig:
 
     horizon_steps: int = 20
     min_step_s: float = 0.1  # [s] MPC step: the control step, or this if longer (20 x 0.1 s = 2 s)
-    lane_change_duration_s: float = 3.0  # [s] quintic lateral transition after a lane switch
+    lane_change_duration_s: float = LANE_CHANGE_DURATION_S  # [s] quintic transition after a switch
     min_lane_change_offset_m: float = (
         0.5  # [m] smaller offsets at a lane switch are tracked directly
     )

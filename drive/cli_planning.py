@@ -76,6 +76,17 @@ def train_planner(
             help="Safety layer: no change while the lane beyond has a vehicle beside the gap."
         ),
     ] = True,
+    far_lane_clearance: Annotated[
+        float,
+        typer.Option(help="Safety layer: how far ahead in the lane beyond counts as beside [m]."),
+    ] = SafetyMargins().far_lane_clearance_m,
+    wait_for_gap: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-gap",
+            help="Safety layer: a vetoed change starts once allowed, until the next decision.",
+        ),
+    ] = False,
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -92,6 +103,8 @@ def train_planner(
             min_rear_gap_m=min_rear_gap,
             max_imposed_braking_mps2=max_imposed_braking,
             far_lane_check=far_lane_check,
+            far_lane_clearance_m=far_lane_clearance,
+            wait_for_gap=wait_for_gap,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None

@@ -10,11 +10,13 @@ its speed and collision rate are a reference for what the executor allows, not a
     .venv/bin/python docs/experiments/lookahead_oracle.py [--episodes 64] [--horizon 4] [--depth 1]
         [--score reward|speed] [--car-following idm|idm_plus] [--time-gap S] [--no-safety-layer]
         [--max-imposed-braking A] [--min-front-gap M] [--min-rear-gap M] [--no-far-lane-check]
+        [--far-lane-clearance M] [--wait-for-gap]
 
-The last four thin the safety layer, whose defaults are the rule planner's (as ``polite`` deploys):
+The last six set the safety layer, whose defaults are the rule planner's (as ``polite`` deploys):
 the bound on how hard a new follower must brake (2 m/s2, highway-env's own MOBIL bound; ``inf`` lifts
-it), the bumper gaps to the new leader (10 m) and follower (8 m), and the veto while the lane beyond
-has a vehicle beside the gap.
+it), the bumper gaps to the new leader (10 m) and follower (8 m), the veto while the lane beyond
+has a vehicle alongside or less than the clearance (20 m) ahead, and whether a vetoed change waits
+for its gap until the next decision (it does not).
 """
 
 from __future__ import annotations
@@ -77,12 +79,18 @@ def main() -> None:
     parser.add_argument("--min-front-gap", type=float, default=SafetyMargins().min_front_gap_m)
     parser.add_argument("--min-rear-gap", type=float, default=SafetyMargins().min_rear_gap_m)
     parser.add_argument("--no-far-lane-check", action="store_true")
+    parser.add_argument(
+        "--far-lane-clearance", type=float, default=SafetyMargins().far_lane_clearance_m
+    )
+    parser.add_argument("--wait-for-gap", action="store_true")
     args = parser.parse_args()
     margins = SafetyMargins(
         min_front_gap_m=args.min_front_gap,
         min_rear_gap_m=args.min_rear_gap,
         max_imposed_braking_mps2=args.max_imposed_braking,
         far_lane_check=not args.no_far_lane_check,
+        far_lane_clearance_m=args.far_lane_clearance,
+        wait_for_gap=args.wait_for_gap,
     )
     task = BatchedPlanning(
         args.episodes,
@@ -115,7 +123,8 @@ def describe(margins: SafetyMargins) -> str:
     return (
         f"gaps >= {margins.min_front_gap_m:g} m ahead, {margins.min_rear_gap_m:g} m behind; "
         f"imposed braking <= {margins.max_imposed_braking_mps2:g} m/s2; far-lane check "
-        + ("on" if margins.far_lane_check else "off")
+        + (f"to {margins.far_lane_clearance_m:g} m" if margins.far_lane_check else "off")
+        + ("; waits for gaps" if margins.wait_for_gap else "")
     )
 
 

@@ -158,7 +158,7 @@ class BatchedPlanning:
                 for f in fields(BatchState)
             }
         )
-        for name in ("cruise_mps", "direction", "overrides", "_speed_sum", "_frames"):
+        for name in ("cruise_mps", "direction", "waiting", "overrides", "_speed_sum", "_frames"):
             setattr(clone, name, getattr(self, name).repeat_interleave(times, 0))
         return clone
 
@@ -175,10 +175,11 @@ class BatchedPlanning:
         zero = torch.zeros(self.batch, device=self.device)
         if not hasattr(self, "state"):
             self.state = fresh
-            self.cruise_mps, self.direction = initial, zero.long()
+            self.cruise_mps, self.direction, self.waiting = initial, zero.long(), zero.long()
             self._speed_sum, self._frames = zero.clone(), zero.clone()
             return
         self.overrides = torch.where(where, 0, self.overrides)
+        self.waiting = torch.where(where, 0, self.waiting)
         self.state = self.state.select(where, fresh)
         self.cruise_mps = torch.where(where, initial, self.cruise_mps)
         self.direction = torch.where(where, 0, self.direction)
@@ -206,6 +207,8 @@ class BatchedPlanning:
             )
             self.overrides += vetoed.long()
             starts &= ~vetoed
+            waits = vetoed & self.executor_config.margins.wait_for_gap
+            self.waiting = torch.where(waits, lane_change, 0)
         target = torch.where(starts, wanted, state.target_lane[:, 0])
         self.direction = torch.where(starts, lane_change, self.direction)
         engine.apply_ego_action(
@@ -221,6 +224,7 @@ class BatchedPlanning:
         for _ in range(config.frames):
             if self.safety_layer:
                 self._abort_unsafe_changes()
+                self._start_waiting_changes()
             alive = (~state.crashed[:, 0]).float()
             steering, acceleration = engine.act(state, config)
             engine.step(state, config, steering, acceleration)
@@ -251,6 +255,22 @@ class BatchedPlanning:
         self.overrides += abort.long()
         state.target_lane[:, 0] = torch.where(abort, lane, target)
         self.direction = torch.where(abort, 0, self.direction)
+
+    def _start_waiting_changes(self) -> None:
+        """``PolicyExecutor._update_change``: a vetoed change waiting for its gap starts once the
+        safety layer allows it."""
+        waiting = (self.waiting != 0) & (self.changing_direction() == 0)
+        if not bool(waiting.any()):
+            return
+        state = self.state
+        wanted = state.lane[:, 0] + self.waiting
+        starts = waiting & (wanted >= 0) & (wanted < self.config.lanes)
+        starts &= change_is_safe(
+            state, self.config, wanted, fraction=1.0, margins=self.executor_config.margins
+        )
+        state.target_lane[:, 0] = torch.where(starts, wanted, state.target_lane[:, 0])
+        self.direction = torch.where(starts, self.waiting, self.direction)
+        self.waiting = torch.where(starts, 0, self.waiting)
 
     def changing_direction(self) -> Tensor:
         """-1 while the ego changes lane to the left, +1 to the right, 0 once it has arrived."""

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor
 
-from planning.rl.executor import FAR_LANE_CLEARANCE_M, SafetyMargins
+from planning.rl.executor import SafetyMargins
 from planning.rules import RulesConfig
 from sims.batched.neighbours import Neighbours, lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
@@ -52,7 +52,9 @@ def change_is_safe(
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
     front_ok = (front < 0) | (front_gap >= fraction * margins.min_front_gap_m)
     if fraction == 1.0 and margins.far_lane_check:  # starting: PolicyExecutor._far_lane_conflict
-        front_ok &= ~_far_lane_conflict(state, config, table, env, lane)
+        front_ok &= ~_far_lane_conflict(
+            state, config, table, env, lane, margins.far_lane_clearance_m
+        )
     follower = speed[env, rear.clamp(min=0)]
     braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
     rear_ok = (rear < 0) | (
@@ -63,10 +65,15 @@ def change_is_safe(
 
 
 def _far_lane_conflict(
-    state: BatchState, config: BatchConfig, table: Neighbours, env: Tensor, lane: Tensor
+    state: BatchState,
+    config: BatchConfig,
+    table: Neighbours,
+    env: Tensor,
+    lane: Tensor,
+    clearance_m: float,
 ) -> Tensor:
     """A vehicle in the lane beyond ``lane`` (away from the ego's) is alongside the ego or less
-    than :data:`FAR_LANE_CLEARANCE_M` ahead of it."""
+    than ``clearance_m`` ahead of it."""
     own = state.lane[:, 0]
     far = lane + (lane - own)
     exists = (lane != own) & (far >= 0) & (far < config.lanes)
@@ -74,7 +81,7 @@ def _far_lane_conflict(
     x = state.x_m
     front_gap = x[env, front.clamp(min=0)] - x[:, 0] - LENGTH_M
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
-    near = ((front >= 0) & (front_gap < FAR_LANE_CLEARANCE_M)) | ((rear >= 0) & (rear_gap < 0))
+    near = ((front >= 0) & (front_gap < clearance_m)) | ((rear >= 0) & (rear_gap < 0))
     return exists & near
 
 

@@ -10,8 +10,9 @@ speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
-vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With the layer
-off, every requested change is carried out.
+vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With
+``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the next
+decision, at which the layer allows it. With the layer off, every requested change is carried out.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ INITIAL_CRUISE_MPS = 25.0  # [m/s] the cruise speed at the start of an episode
 _RULES = RulesConfig()
 TIME_GAP_S = _RULES.idm.time_gap_s  # [s] the executor's default IDM time gap
 # The safety layer also vetoes a change while a vehicle in the lane beyond the target is alongside
-# or less than this far ahead: it may move into the same gap at the same moment, as highway-env's
+# or less than a clearance ahead: it may move into the same gap at the same moment, as highway-env's
 # traffic does (its MOBIL does not see an ego that has not yet crossed the line).
-FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap
+FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap; the default clearance
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,15 @@ class SafetyMargins:
     # [m/s2] how hard the new follower may have to brake (IDM behind the ego); inf lifts the bound
     max_imposed_braking_mps2: float = _RULES.max_imposed_braking_mps2
     far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
+    # [m] "beside": alongside the ego, or less than this bumper gap ahead of it
+    far_lane_clearance_m: float = FAR_LANE_CLEARANCE_M
+    wait_for_gap: bool = False  # a vetoed change starts once allowed, until the next decision
 
     def __post_init__(self) -> None:
-        if not isinstance(self.far_lane_check, bool):
-            raise ValueError(f"far_lane_check must be true or false, got {self.far_lane_check!r}")
-        for name in ("min_front_gap_m", "min_rear_gap_m"):
+        for name in ("far_lane_check", "wait_for_gap"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("min_front_gap_m", "min_rear_gap_m", "far_lane_clearance_m"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not self.max_imposed_braking_mps2 > 0:
@@ -127,6 +132,7 @@ class PolicyExecutor(RulePlanner):
         self.cruise_mps = INITIAL_CRUISE_MPS
         self.decisions = 0
         self._overrides = 0  # requested lane changes vetoed or aborted by the safety layer
+        self._waiting = 0  # a vetoed change (-1 left, +1 right) waiting for its gap; 0: none
 
     @property
     def overrides(self) -> int:
@@ -153,23 +159,33 @@ class PolicyExecutor(RulePlanner):
                 MAX_CRUISE_MPS,
             )
         )
+        self._waiting = 0
         if action.lane_change == 0 or self._changing_to is not None:
             return
         target = scene.lane(scene.ego.lane.index + action.lane_change)
         if target is None:
             return
-        if self.safety_layer and (
+        if self._vetoes(scene, target):
+            self._overrides += 1
+            if self.executor_config.margins.wait_for_gap:
+                self._waiting = action.lane_change
+            return
+        self._start_change(target, action.lane_change)
+
+    def _vetoes(self, scene: SceneState, target: LaneGeometry) -> bool:
+        """The safety layer (if on) refuses to start a change into ``target`` now."""
+        return self.safety_layer and (
             not self._is_safe(scene, target, fraction=1.0)
             or self._bends(target, scene.ego.speed_mps)
             or (
                 self.executor_config.margins.far_lane_check
                 and self._far_lane_conflict(scene, target)
             )
-        ):
-            self._overrides += 1
-            return
+        )
+
+    def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
         self._changing_to = target.lane.index
-        self._direction = "change_left" if action.lane_change < 0 else "change_right"
+        self._direction = "change_left" if lane_change < 0 else "change_right"
 
     def _far_lane_conflict(self, scene: SceneState, target: LaneGeometry) -> bool:
         """A vehicle in the lane beyond ``target`` is alongside the ego or within the clearance
@@ -187,21 +203,28 @@ class PolicyExecutor(RulePlanner):
         in_far_lane = (beyond > target.width_m / 2) & (beyond < 1.5 * target.width_m)
         half_lengths = (np.array([v.length_m for v in scene.vehicles]) + ego.length_m) / 2
         ahead_m = stations - float(ego_station)
-        beside = (ahead_m > -half_lengths) & (ahead_m < FAR_LANE_CLEARANCE_M + half_lengths)
+        clearance_m = self.executor_config.margins.far_lane_clearance_m
+        beside = (ahead_m > -half_lengths) & (ahead_m < clearance_m + half_lengths)
         return bool(np.any(in_far_lane & beside))
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         return None  # lane changes come from the policy, through decide()
 
     def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
-        if self._changing_to is None:
-            return
-        target = scene.lane(self._changing_to)
-        if self.safety_layer or target is None or target.lane == current.lane:
-            changing_to = self._changing_to
+        """End a change on arrival; with the layer, abort it if its gap closed, or start the one
+        waiting for its gap."""
+        target = scene.lane(self._changing_to) if self._changing_to is not None else None
+        if self._changing_to is not None and (
+            self.safety_layer or target is None or target.lane == current.lane
+        ):
             super()._update_change(scene, current)
             if self.safety_layer and target is not None and target.lane != current.lane:
-                self._overrides += int(self._changing_to is None and changing_to is not None)
+                self._overrides += int(self._changing_to is None)
+        if self._waiting and self._changing_to is None:
+            waiting_for = scene.lane(current.lane.index + self._waiting)
+            if waiting_for is not None and not self._vetoes(scene, waiting_for):
+                self._start_change(waiting_for, self._waiting)
+                self._waiting = 0
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))

@@ -72,10 +72,51 @@ def test_safety_layer_vetoes_a_change_while_the_lane_beyond_has_a_vehicle_beside
     assert executor.overrides == 0 and executor.changing_direction == 1
 
 
+def test_far_lane_clearance_sets_how_far_ahead_counts_as_beside():
+    # As above, the vehicle in lane 3 is 20 m ahead, centre to centre: a 15 m bumper gap.
+    scene = highway_scene(ego_lane=1, lanes=4, vehicles=(car(1, 3, 20.0, 25.0),))
+    for clearance_m, vetoed in ((20.0, True), (10.0, False)):
+        margins = SafetyMargins(far_lane_clearance_m=clearance_m)
+        executor = PolicyExecutor(
+            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
+        )
+        executor.decide(RIGHT_SAME, scene)
+        assert executor.overrides == int(vetoed)
+
+
+def test_a_vetoed_change_waits_for_its_gap_until_the_next_decision():
+    blocked = highway_scene(vehicles=(car(1, 0, 2.0, 25.0),))  # beside us in the left lane
+    clear = highway_scene()
+    for wait in (False, True):
+        margins = SafetyMargins(wait_for_gap=wait)
+        executor = PolicyExecutor(
+            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
+        )
+        executor.decide(LEFT_SAME, blocked)
+        assert executor.plan(blocked).target_lane.index == 1  # still vetoed
+        assert executor.plan(clear).target_lane.index == (0 if wait else 1)  # the gap opened
+        assert executor.overrides == 1
+    # The next decision ends the wait: it asked for something else.
+    executor = PolicyExecutor(
+        safety_layer=True,
+        executor_config=ExecutorConfig(margins=SafetyMargins(wait_for_gap=True)),
+    )
+    executor.decide(LEFT_SAME, blocked)
+    executor.decide(KEEP_FASTER, blocked)
+    assert executor.plan(clear).target_lane.index == 1
+
+
 @pytest.mark.parametrize(
     ("policy", "executor_config"),
     [
-        (SHIPPED_POLICY, ExecutorConfig("idm_plus", 0.6, SafetyMargins(5.0, 4.0, math.inf))),
+        (
+            SHIPPED_POLICY,
+            ExecutorConfig(
+                "idm_plus",
+                0.6,
+                SafetyMargins(0.0, 0.0, math.inf, far_lane_clearance_m=10.0, wait_for_gap=True),
+            ),
+        ),
         (POLITE_POLICY, ExecutorConfig("idm_plus", 1.0, SafetyMargins())),
     ],
 )

@@ -14,7 +14,13 @@ from planning.rl.batched import BatchedPlanning, PlanningVecEnv, evaluate_batche
 from planning.rl.batched_encoding import encode_batch
 from planning.rl.batched_safety import change_is_safe
 from planning.rl.encoding import encode
-from planning.rl.executor import ACTIONS, INITIAL_CRUISE_MPS, SPEED_STEP_MPS, SafetyMargins
+from planning.rl.executor import (
+    ACTIONS,
+    INITIAL_CRUISE_MPS,
+    SPEED_STEP_MPS,
+    ExecutorConfig,
+    SafetyMargins,
+)
 from sims.batched import decide, engine
 from sims.batched.neighbours import LANE_WIDTH_M, station_order
 from sims.batched.state import BatchConfig, from_highway_env, spawn
@@ -140,6 +146,8 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
         {"min_rear_gap_m": math.nan},
         {"max_imposed_braking_mps2": 0.0},
         {"far_lane_check": "false"},
+        {"far_lane_clearance_m": -5.0},
+        {"wait_for_gap": 1},
     ],
 )
 def test_safety_margins_refuse_a_bad_value_by_name(margins):
@@ -172,6 +180,34 @@ def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_
     assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5, margins=checked))
     unchecked = SafetyMargins(far_lane_check=False)
     assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=unchecked))
+    # a clearance shorter than the vehicle's bumper gap lets it be
+    if x_m == 40.0:
+        state.x_m[0, 1] = state.x_m[0, 0] + 20.0  # a 15 m bumper gap
+        assert not bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=checked))
+        near = SafetyMargins(far_lane_clearance_m=10.0)
+        assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=near))
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_vetoed_change_waits_for_its_gap_until_the_next_decision(wait):
+    # The ego in lane 0 at 25 m/s asks for lane 1, where a car 2 m ahead (centre to centre) drives
+    # at 35 m/s: vetoed at the decision; within the second the bumper gap passes the 5 m asked.
+    margins = SafetyMargins(5.0, 4.0, math.inf, wait_for_gap=wait)
+    task = BatchedPlanning(
+        1, seed=0, safety_layer=True, executor_config=ExecutorConfig(margins=margins)
+    )
+    state = task.state
+    count = state.x_m.shape[1]
+    state.y_m[0, :], state.lane[0, :], state.target_lane[0, :] = 0.0, 0, 0
+    state.heading_rad[0, :] = 0.0
+    state.x_m[0, 1:] = state.x_m[0, 0] + 1000 + 50.0 * torch.arange(count - 1)
+    state.speed_mps[0, :] = 25.0
+    state.x_m[0, 1], state.y_m[0, 1] = state.x_m[0, 0] + 2.0, LANE_WIDTH_M
+    state.lane[0, 1], state.target_lane[0, 1] = 1, 1
+    state.speed_mps[0, 1], state.target_speed_mps[0, 1] = 35.0, 35.0
+    task.step(torch.tensor([RIGHT_SAME]))
+    assert int(task.overrides[0]) == 1
+    assert int(task.state.target_lane[0, 0]) == (1 if wait else 0)
 
 
 def test_the_following_ego_keeps_its_own_time_gap_and_model_and_the_traffic_keeps_highway_envs():
