@@ -18,8 +18,8 @@ def quintic_ease(progress: np.ndarray) -> np.ndarray:
     return p**3 * (10 - 15 * p + 6 * p**2)
 
 
-# [s] over a 4 m lane the quintic peaks at 5.77 x 4 / 2.5^2 = 3.7 m/s2 of lateral acceleration, under
-# the MPC's 4.5 m/s2 bound (it was 3 s, 2.6 m/s2: too slow to take the gaps the RL planner aims for)
+# [s] over a 4 m lane the quintic peaks at 5.77 x 4 / 2.5^2 = 3.7 m/s2 of lateral acceleration,
+# under the MPC's 4.5 m/s2 bound (it was 3 s, 2.6 m/s2: too slow for the gaps the RL planner takes)
 LANE_CHANGE_DURATION_S = 2.5
 
 

@@ -14,7 +14,7 @@ PLANNERS: dict[str, type[Planner]] = {
     "rules-idm-plus": IdmPlusRulePlanner,  # the rules with polite's car following
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
-    "polite": PoliteRLPlanner,  # the previous default: the rule planner's margins, 1.0 s gap
+    "polite": PoliteRLPlanner,  # an earlier default: the rule planner's margins, 1.0 s gap
 }
 
 

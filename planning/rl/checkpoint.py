@@ -36,7 +36,8 @@ class PolicyCard:
     validation: dict[str, Any] = field(default_factory=dict)
     # The executor it was trained with (planning.rl.executor.ExecutorConfig). Cards older than the
     # choice of car following hold neither field and mean highway-env's IDM at 1.5 s; cards older
-    # than the choice of margins mean the rule planner's (SafetyMargins' defaults).
+    # than the choice of margins mean the rule planner's, and a margin missing from a card means its
+    # default (SafetyMargins': a 20 m far-lane clearance and no wait, for instance).
     car_following: str = "idm"
     time_gap_s: float = IdmParameters().time_gap_s
     safety_margins: dict[str, Any] = field(default_factory=lambda: card_margins(SafetyMargins()))

@@ -11,8 +11,9 @@ speed.
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
 vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With
-``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the next
-decision, at which the layer allows it. With the layer off, every requested change is carried out.
+``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
+next decision, at which the layer allows it. With the layer off, every requested change is carried
+out.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class PolicyExecutor(RulePlanner):
         )
 
     def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
+        """Head for ``target``, ``lane_change`` lanes over (-1 left, +1 right)."""
         self._changing_to = target.lane.index
         self._direction = "change_left" if lane_change < 0 else "change_right"
 

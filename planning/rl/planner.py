@@ -12,7 +12,7 @@ from planning.rl.env import DECISION_PERIOD_S
 from planning.rl.executor import ACTIONS, PolicyExecutor
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
-# The previous default: trained with the rule planner's margins and a 1.0 s time gap.
+# An earlier default: trained with the rule planner's margins and a 1.0 s time gap.
 POLITE_POLICY = Path(__file__).parent / "policies" / "polite"
 
 
@@ -64,7 +64,7 @@ class UnguardedRLPlanner(RLPlanner):
 
 
 class PoliteRLPlanner(RLPlanner):
-    """The previous default (:data:`POLITE_POLICY`), with its safety layer: IDM+ at 1.0 s, and lane
+    """An earlier default (:data:`POLITE_POLICY`), with its safety layer: IDM+ at 1.0 s, and lane
     changes only into gaps that the rule planner would take."""
 
     def __init__(self, path: Path = POLITE_POLICY) -> None:

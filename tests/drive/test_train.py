@@ -47,7 +47,9 @@ def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
 
 
 # Thin margins, with the braking bound lifted: the card must carry an infinite bound through JSON.
-THIN = SafetyMargins(5.0, 4.0, math.inf, far_lane_check=False)
+THIN = SafetyMargins(
+    5.0, 4.0, math.inf, far_lane_check=False, far_lane_clearance_m=10.0, wait_for_gap=True
+)
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo"])
@@ -87,6 +89,17 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
     assert card["safety_margins"]["max_imposed_braking_mps2"] is None
 
 
+def test_a_card_older_than_a_margin_means_its_default(tmp_path):
+    shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
+    card = tmp_path / "policy" / "policy.json"
+    fields = json.loads(card.read_text())
+    for name in ("far_lane_clearance_m", "wait_for_gap"):
+        fields["safety_margins"].pop(name)
+    card.write_text(json.dumps(fields))
+    margins = make_planner(str(tmp_path / "policy")).executor.executor_config.margins
+    assert margins.far_lane_clearance_m == 20.0 and not margins.wait_for_gap
+
+
 def test_a_card_without_margins_means_the_rule_planners(tmp_path):
     shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
     card = tmp_path / "policy" / "policy.json"
@@ -101,11 +114,18 @@ def test_a_card_without_margins_means_the_rule_planners(tmp_path):
         make_planner(str(tmp_path / "policy"))
 
 
-def test_drive_train_refuses_a_bad_margin_by_name(tmp_path):
-    arguments = ["train", "--out", str(tmp_path / "run"), "--max-imposed-braking", "0"]
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-imposed-braking", "0", "max_imposed_braking_mps2 must be positive"),
+        ("--far-lane-clearance", "-1", "far_lane_clearance_m must be at least 0"),
+    ],
+)
+def test_drive_train_refuses_a_bad_margin_by_name(flag, value, message, tmp_path):
+    arguments = ["train", "--out", str(tmp_path / "run"), flag, value]
     result = CliRunner().invoke(app, arguments)
     assert isinstance(result.exception, ConfigError)
-    assert "max_imposed_braking_mps2 must be positive" in str(result.exception)
+    assert message in str(result.exception)
     assert not (tmp_path / "run").exists()
 
 
