@@ -28,6 +28,13 @@ RIGHT_SAME = next(a for a in ACTIONS if a.lane_change == 1 and a.speed_change ==
 KEEP_FASTER = next(a for a in ACTIONS if a.lane_change == 0 and a.speed_change == 1)
 
 
+def guarded(**margins) -> PolicyExecutor:
+    """An executor with the safety layer on, at these margins (the others at their defaults)."""
+    return PolicyExecutor(
+        safety_layer=True, executor_config=ExecutorConfig(margins=SafetyMargins(**margins))
+    )
+
+
 def test_encoding_places_vehicles_relative_to_the_ego_nearest_first():
     scene = highway_scene(vehicles=(car(1, 1, 40.0, 20.0), car(2, 0, -10.0, 30.0)))
     observation = encode(scene, cruise_mps=25.0, changing_direction=0)
@@ -76,10 +83,7 @@ def test_far_lane_clearance_sets_how_far_ahead_counts_as_beside():
     # As above, the vehicle in lane 3 is 20 m ahead, centre to centre: a 15 m bumper gap.
     scene = highway_scene(ego_lane=1, lanes=4, vehicles=(car(1, 3, 20.0, 25.0),))
     for clearance_m, vetoed in ((20.0, True), (10.0, False)):
-        margins = SafetyMargins(far_lane_clearance_m=clearance_m)
-        executor = PolicyExecutor(
-            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
-        )
+        executor = guarded(far_lane_clearance_m=clearance_m)
         executor.decide(RIGHT_SAME, scene)
         assert executor.overrides == int(vetoed)
 
@@ -88,19 +92,13 @@ def test_a_vetoed_change_waits_for_its_gap_until_the_next_decision():
     blocked = highway_scene(vehicles=(car(1, 0, 2.0, 25.0),))  # beside us in the left lane
     clear = highway_scene()
     for wait in (False, True):
-        margins = SafetyMargins(wait_for_gap=wait)
-        executor = PolicyExecutor(
-            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
-        )
+        executor = guarded(wait_for_gap=wait)
         executor.decide(LEFT_SAME, blocked)
         assert executor.plan(blocked).target_lane.index == 1  # still vetoed
         assert executor.plan(clear).target_lane.index == (0 if wait else 1)  # the gap opened
         assert executor.overrides == 1
     # The next decision ends the wait: it asked for something else.
-    executor = PolicyExecutor(
-        safety_layer=True,
-        executor_config=ExecutorConfig(margins=SafetyMargins(wait_for_gap=True)),
-    )
+    executor = guarded(wait_for_gap=True)
     executor.decide(LEFT_SAME, blocked)
     executor.decide(KEEP_FASTER, blocked)
     assert executor.plan(clear).target_lane.index == 1
@@ -128,10 +126,7 @@ def test_safety_layer_asks_for_the_gaps_of_its_margins():
     # A car 7 m ahead (bumper to bumper: 12 m centre to centre) in the left lane, at our speed.
     scene = highway_scene(vehicles=(car(1, 0, 12.0, 25.0),))
     for front_gap_m, vetoed in ((10.0, True), (5.0, False)):
-        margins = SafetyMargins(min_front_gap_m=front_gap_m)
-        executor = PolicyExecutor(
-            safety_layer=True, executor_config=ExecutorConfig(margins=margins)
-        )
+        executor = guarded(min_front_gap_m=front_gap_m)
         executor.decide(LEFT_SAME, scene)
         assert executor.overrides == int(vetoed)
     rules = ExecutorConfig(margins=SafetyMargins(4.0, 3.0, 6.0)).rules()
