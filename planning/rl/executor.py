@@ -214,15 +214,14 @@ class PolicyExecutor(RulePlanner):
 
     def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
         """End a change on arrival; with the layer, abort it if its gap closed, or start the one
-        waiting for its gap."""
-        target = scene.lane(self._changing_to) if self._changing_to is not None else None
-        if self._changing_to is not None and (
-            self.safety_layer or target is None or target.lane == current.lane
-        ):
-            super()._update_change(scene, current)
-            if self.safety_layer and target is not None and target.lane != current.lane:
-                self._overrides += int(self._changing_to is None)
-        if self._waiting and self._changing_to is None:
+        waiting for its gap (there is none while a change is under way)."""
+        if self._changing_to is not None:
+            target = scene.lane(self._changing_to)
+            underway = target is not None and target.lane != current.lane
+            if self.safety_layer or not underway:  # without the layer, no abort
+                super()._update_change(scene, current)
+                self._overrides += int(underway and self._changing_to is None)
+        elif self._waiting:
             waiting_for = scene.lane(current.lane.index + self._waiting)
             if waiting_for is not None and not self._vetoes(scene, waiting_for):
                 self._start_change(waiting_for, self._waiting)
