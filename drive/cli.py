@@ -205,8 +205,12 @@ def compare(
         list[Path], typer.Argument(help="JSON files of rollouts or baseline evals.")
     ],
     markdown: Annotated[bool, typer.Option(help="Print a Markdown table instead.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw speed against collision rate into this PNG.")
+    ] = None,
 ) -> None:
-    """One table of collision rate, speed and return from several result files."""
+    """One table of collision rate, speed and return from several result files, with 95% intervals."""
+    from drive.comparison import plot_comparison
     from drive.report import comparison_rows, comparison_table
 
     rows = comparison_rows(results)
@@ -214,6 +218,9 @@ def compare(
         print(comparison_table(rows, markdown=True))
     else:
         console.print(comparison_table(rows, markdown=False))
+    if plot is not None:
+        plot_comparison(rows, plot)
+        errors.print(f"wrote {plot}")
 
 
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
+from drive.comparison import collision_interval, mean_interval
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -116,20 +117,34 @@ COMPARISON_COLUMNS = (
     ("episodes", "episodes"),
     ("seeds", "seeds"),
     ("collision_rate", "collision rate"),
+    ("collision_interval", "95% interval"),
     ("mean_speed_mps", "mean speed [m/s]"),
+    ("speed_interval_mps", "95% interval [m/s]"),
+    ("speed_difference_mps", "speed vs first row, paired [m/s]"),
     ("mean_return", "mean return"),
     ("planner_overrides", "safety-layer overrides"),
 )
 
 
 def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
-    """One row per result file (``drive rollout`` or ``drive baseline eval`` JSON)."""
-    rows = []
+    """One row per result file (``drive rollout`` or ``drive baseline eval`` JSON).
+
+    Every row after the first that ran the same seeds also gets its speed difference to the first,
+    paired episode by episode: the traffic of a seed sets much of an episode's speed, so the
+    difference is far surer than the two mean speeds' intervals suggest.
+    """
+    rows: list[dict[str, Any]] = []
+    first_speeds: dict[int, float] = {}
     for path in paths:
         try:
             document = json.loads(path.read_text())
             config, summary = document["config"], document["aggregate"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            collisions = sum(bool(episode["collided"]) for episode in document["episodes"])
+            speeds = {
+                int(episode["seed"]): float(episode["mean_speed_mps"])
+                for episode in document["episodes"]
+            }
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"{path}: not a rollout or baseline result ({error})") from None
         episodes = summary["episodes"]
         rows.append(
@@ -139,18 +154,33 @@ def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
                 "episodes": episodes,
                 "seeds": f"{config['seed']}..{config['seed'] + episodes - 1}",
                 "collision_rate": summary["collision_rate"],
+                "collision_interval": collision_interval(collisions, episodes),
                 "mean_speed_mps": summary["mean_speed_mps"],
+                "speed_interval_mps": mean_interval(list(speeds.values())),
+                "speed_difference_mps": _paired_difference(speeds, first_speeds) if rows else "-",
                 "mean_return": summary.get("mean_return"),
                 "planner_overrides": summary.get("planner_overrides", "-"),
             }
         )
+        first_speeds = first_speeds or speeds
     return rows
+
+
+def _paired_difference(speeds: dict[int, float], reference: dict[int, float]) -> str:
+    """Mean speed difference to ``reference`` over the same seeds, with its 95% interval."""
+    if speeds.keys() != reference.keys():
+        return "- (other seeds)"
+    differences = [speeds[seed] - reference[seed] for seed in reference]
+    low, high = mean_interval(differences)
+    return f"{sum(differences) / len(differences):+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def comparison_table(rows: list[dict[str, Any]], *, markdown: bool) -> Table | str:
     """The rows as a rich table, or as Markdown for the README."""
 
     def cell(value: Any) -> str:
+        if isinstance(value, tuple):
+            return "[" + ", ".join(cell(bound) for bound in value) + "]"
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
     if markdown:

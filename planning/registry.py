@@ -6,12 +6,13 @@ from pathlib import Path
 
 from planning.base import Planner
 from planning.rl.planner import PoliteRLPlanner, RLPlanner, UnguardedRLPlanner
-from planning.rules import IdmPlusRulePlanner, RulePlanner
+from planning.rules import BoldRulePlanner, IdmPlusRulePlanner, RulePlanner
 from sims.strict import ConfigError
 
 PLANNERS: dict[str, type[Planner]] = {
     "rules": RulePlanner,
     "rules-idm-plus": IdmPlusRulePlanner,  # the rules with polite's car following
+    "rules-bold": BoldRulePlanner,  # the rules with default's car following and margins
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
     "polite": PoliteRLPlanner,  # an earlier default: the rule planner's margins, 1.0 s gap

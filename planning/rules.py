@@ -318,3 +318,28 @@ class IdmPlusRulePlanner(RulePlanner):
 
     def __init__(self) -> None:
         super().__init__(RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0)))
+
+
+# The rule planner as bold as the shipped RL planner (``default``): its executor's car following
+# (IDM+ at 0.6 s) and its safety layer's lane-change margins (no minimum gap beyond not overlapping,
+# any braking asked of the new follower). The last three settings were tuned on highway-v0
+# (docs/experiments/rules_frontier.py): change for any gain, 0.5 s after the last change, with no
+# preference for the right.
+BOLD_RULES = RulesConfig(
+    car_following="idm_plus",
+    idm=IdmParameters(time_gap_s=0.6),
+    min_front_gap_m=0.0,
+    min_rear_gap_m=0.0,
+    max_imposed_braking_mps2=math.inf,
+    gain_threshold_mps2=0.0,
+    cooldown_s=0.5,
+    keep_right_bias_mps2=0.0,
+)
+
+
+class BoldRulePlanner(RulePlanner):
+    """The rule planner with :data:`BOLD_RULES`: the rule baseline as bold as ``default``, to tell what
+    the learned policy adds from what its margins allow."""
+
+    def __init__(self) -> None:
+        super().__init__(BOLD_RULES)

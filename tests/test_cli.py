@@ -61,7 +61,7 @@ def test_unknown_planner_is_one_line():
     result = drive("rollout", "--scenario", "highway-fast", "--planner", "telepathy")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: unknown planner 'telepathy'; valid: rules, rules-idm-plus, default, "
+        "error: unknown planner 'telepathy'; valid: rules, rules-idm-plus, rules-bold, default, "
         "default-unguarded, polite, or the path of a trained policy"
     )
 

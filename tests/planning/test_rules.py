@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planning.rules import RulePlanner, neighbours_in
+from planning.rules import BoldRulePlanner, RulePlanner, neighbours_in
 from tests.helpers import car, highway_scene
 
 
@@ -42,6 +42,18 @@ def test_no_change_into_a_vehicle_alongside():
     )
     plan = RulePlanner().plan(scene)
     assert plan.target_lane.index == 1
+
+
+@pytest.mark.parametrize(("rear_x_m", "bold_changes"), [(-10.0, True), (-2.0, False)])
+def test_bold_rules_take_any_gap_that_does_not_overlap(rear_x_m, bold_changes):
+    scene = highway_scene(
+        ego_lane=1,
+        lanes=3,
+        ego_speed_mps=25.0,
+        vehicles=[car(1, 1, 40.0, 18.0), car(2, 0, rear_x_m, 25.0), car(3, 2, 0.0, 25.0)],
+    )
+    assert RulePlanner().plan(scene).target_lane.index == 1  # 5 m behind is under the rules' 8 m
+    assert (BoldRulePlanner().plan(scene).target_lane.index == 0) is bold_changes
 
 
 def test_keeps_right_when_the_right_lane_is_as_good():

@@ -1,0 +1,83 @@
+"""How sure a comparison of planners is: 95% intervals, and the speed-against-collisions picture.
+
+A collision rate from 100 episodes is a count, and small counts are uncertain: 1 crash in 100 is
+consistent with a true rate anywhere from 0.2% to 5.4%. Its interval is Wilson's score interval
+(scipy's), which stays inside [0, 1] and is sound at 0 crashes, unlike the normal approximation.
+A mean speed's interval is Student's t over the episodes' mean speeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from sims.files import atomic_path
+
+CONFIDENCE = 0.95
+
+
+def collision_interval(collisions: int, episodes: int) -> tuple[float, float]:
+    """Wilson's 95% interval for a collision rate of ``collisions`` in ``episodes``."""
+    interval = stats.binomtest(collisions, episodes).proportion_ci(
+        confidence_level=CONFIDENCE, method="wilson"
+    )
+    return float(interval.low), float(interval.high)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Student's t 95% interval for the mean of ``values`` (a point when there is one value)."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, mean
+    half = float(stats.sem(values)) * float(stats.t.ppf((1 + CONFIDENCE) / 2, len(values) - 1))
+    return mean - half, mean + half
+
+
+def plot_comparison(rows: list[dict[str, Any]], path: Path) -> None:
+    """Each row's mean speed against its collision rate, with both intervals, into ``path`` (PNG).
+
+    Better planners sit up and to the left. The collision axis is linear up to 0.05, then logarithmic. Rows come from :func:`drive.report.comparison_rows`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, whatever the machine has
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(9, 4.8))
+    for k, row in enumerate(rows):
+        rate, speed = row["collision_rate"], row["mean_speed_mps"]
+        (rate_low, rate_high), (speed_low, speed_high) = (
+            row["collision_interval"],
+            row["speed_interval_mps"],
+        )
+        axis.errorbar(
+            rate,
+            speed,
+            xerr=[[rate - rate_low], [rate_high - rate]],
+            yerr=[[speed - speed_low], [speed_high - speed]],
+            fmt="os^Dv<>ph*"[k // 10 % 10],  # a new marker after each round of the 10 colours
+            capsize=3,
+            label=row["planner"],
+        )
+    episodes = sorted({row["episodes"] for row in rows})
+    axis.set_xlabel(f"collision rate (Wilson {CONFIDENCE:.0%} interval)")
+    axis.set_ylabel(f"mean speed [m/s] (t {CONFIDENCE:.0%} interval)")
+    axis.set_title(
+        f"Speed against collisions, {'/'.join(map(str, episodes))} episodes each", fontsize=10
+    )
+    # Linear up to 5% and logarithmic beyond, so that 0, 1 and 3 crashes in 100 stay apart when a
+    # planner that crashes half the time is on the same plot.
+    axis.set_xscale("symlog", linthresh=0.05, linscale=2.0)
+    ticks = [0.0, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0]
+    axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    axis.set_xlim(-0.005, 1.0)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100)
+    plt.close(figure)

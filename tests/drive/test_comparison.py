@@ -1,0 +1,104 @@
+"""The comparison's intervals, its paired speed difference, and its plot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from drive.comparison import collision_interval, mean_interval, plot_comparison
+from drive.report import comparison_rows
+from sims.strict import ConfigError
+from tests.test_cli import drive
+
+Z = 1.959964  # the normal distribution's 97.5% quantile
+
+
+def wilson(collisions: int, episodes: int) -> tuple[float, float]:
+    """Wilson's score interval, written out from its formula."""
+    rate = collisions / episodes
+    centre = (rate + Z**2 / (2 * episodes)) / (1 + Z**2 / episodes)
+    half = (
+        Z
+        * math.sqrt(rate * (1 - rate) / episodes + Z**2 / (4 * episodes**2))
+        / (1 + Z**2 / episodes)
+    )
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("collisions", "episodes"), [(0, 100), (1, 100), (24, 100), (3, 7)])
+def test_collision_interval_is_wilsons(collisions, episodes):
+    low, high = collision_interval(collisions, episodes)
+    expected_low, expected_high = wilson(collisions, episodes)
+    assert low == pytest.approx(max(expected_low, 0.0), abs=1e-6)
+    assert high == pytest.approx(expected_high, abs=1e-6)
+
+
+def test_mean_interval_is_students_t():
+    low, high = mean_interval([1.0, 2.0, 3.0])
+    half = 4.302653 * 1.0 / math.sqrt(3)  # t(0.975, 2 dof) x the standard error
+    assert (low, high) == pytest.approx((2.0 - half, 2.0 + half), abs=1e-5)
+    assert mean_interval([5.0]) == (5.0, 5.0)
+
+
+def write_result(path, planner, speeds, collided):
+    """A minimal ``drive rollout`` JSON: config, aggregate and episodes."""
+    seeds = sorted(speeds)
+    document = {
+        "config": {"stack": {"planner": planner, "controller": "mpc"}, "seed": seeds[0]},
+        "aggregate": {
+            "episodes": len(seeds),
+            "collision_rate": sum(collided) / len(seeds),
+            "mean_speed_mps": sum(speeds.values()) / len(seeds),
+        },
+        "episodes": [
+            {"seed": seed, "mean_speed_mps": speeds[seed], "collided": crash}
+            for seed, crash in zip(seeds, collided, strict=True)
+        ],
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_rows_pair_speeds_over_the_same_seeds(tmp_path):
+    first = write_result(tmp_path / "a.json", "a", {1: 20.0, 2: 24.0, 3: 22.0}, [0, 0, 0])
+    faster = write_result(tmp_path / "b.json", "b", {1: 21.0, 2: 25.0, 3: 23.5}, [0, 1, 0])
+    elsewhere = write_result(tmp_path / "c.json", "c", {7: 21.0, 8: 25.0, 9: 23.0}, [0, 0, 0])
+    rows = comparison_rows([first, faster, elsewhere])
+    assert rows[0]["speed_difference_mps"] == "-"
+    low, high = mean_interval([1.0, 1.0, 1.5])
+    assert rows[1]["speed_difference_mps"] == f"+1.167 [{low:+.3f}, {high:+.3f}]"
+    assert rows[1]["collision_interval"] == collision_interval(1, 3)
+    assert rows[2]["speed_difference_mps"] == "- (other seeds)"
+
+
+def test_rows_name_the_file_that_is_not_a_result(tmp_path):
+    bad = tmp_path / "card.json"
+    bad.write_text(json.dumps({"config": {}, "aggregate": {}}))
+    with pytest.raises(ConfigError, match="card.json: not a rollout or baseline result"):
+        comparison_rows([bad])
+
+
+def test_plot_draws_every_row(tmp_path):
+    rows = comparison_rows(
+        [
+            write_result(tmp_path / "a.json", "a", {1: 20.0, 2: 24.0}, [0, 0]),
+            write_result(tmp_path / "b.json", "b", {1: 26.0, 2: 27.0}, [1, 0]),
+        ]
+    )
+    plot_comparison(rows, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_command_plots_the_committed_results(tmp_path):
+    compared = drive(
+        "compare", "docs/results/highway-default.json", "docs/results/highway-rules.json",
+        "--markdown", "--plot", str(tmp_path / "frontier.png"),
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    header, _, default, rules = compared.stdout.strip().splitlines()
+    assert "95% interval" in header and "paired" in header
+    assert "| 0.010 | [0.002, 0.054] |" in default
+    assert "| -2.568 [" in rules  # the rules drive slower than the default on the same seeds
+    assert (tmp_path / "frontier.png").exists()
