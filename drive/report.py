@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from drive.comparison import collision_interval, mean_interval
+from drive.comparison import collision_interval, mean_interval, paired_difference
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -129,56 +129,72 @@ COMPARISON_COLUMNS = (
 def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
     """One row per result file (``drive rollout`` or ``drive baseline eval`` JSON).
 
-    Every row after the first that ran the same seeds also gets its speed difference to the first,
-    paired episode by episode: the traffic of a seed sets much of an episode's speed, so the
-    difference is far surer than the two mean speeds' intervals suggest.
+    Every row after the first that ran exactly the first one's seeds also gets its speed difference
+    to the first, paired episode by episode: the traffic of a seed sets much of an episode's speed,
+    so a paired difference can be surer than the two mean speeds' intervals suggest.
+
+    :param paths: the result files; the first is the reference of the paired differences.
+    :return: one dict per file, keyed as :data:`COMPARISON_COLUMNS`; intervals are ``(low, high)``
+        or None where there are fewer than two episodes.
+    :raises ConfigError: naming the file, for one that is not a result, has no finished episode,
+        or repeats a seed.
     """
     rows: list[dict[str, Any]] = []
-    first_speeds: dict[int, float] = {}
+    reference: dict[int, float] | None = None
     for path in paths:
-        try:
-            document = json.loads(path.read_text())
-            config, summary = document["config"], document["aggregate"]
-            collisions = sum(bool(episode["collided"]) for episode in document["episodes"])
-            speeds = {
-                int(episode["seed"]): float(episode["mean_speed_mps"])
-                for episode in document["episodes"]
-            }
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise ConfigError(f"{path}: not a rollout or baseline result ({error})") from None
-        episodes = summary["episodes"]
+        row, speeds, collisions = _read_result(path)
         rows.append(
             {
-                "planner": config["stack"]["planner"],
-                "controller": config["stack"]["controller"],
-                "episodes": episodes,
-                "seeds": f"{config['seed']}..{config['seed'] + episodes - 1}",
-                "collision_rate": summary["collision_rate"],
-                "collision_interval": collision_interval(collisions, episodes),
-                "mean_speed_mps": summary["mean_speed_mps"],
+                **row,
+                "episodes": len(speeds),
+                "seeds": f"{min(speeds)}..{max(speeds)}",
+                "collision_interval": collision_interval(collisions, len(speeds)),
                 "speed_interval_mps": mean_interval(list(speeds.values())),
-                "speed_difference_mps": _paired_difference(speeds, first_speeds) if rows else "-",
-                "mean_return": summary.get("mean_return"),
-                "planner_overrides": summary.get("planner_overrides", "-"),
+                "speed_difference_mps": (
+                    paired_difference(speeds, reference) if reference is not None else None
+                ),
             }
         )
-        first_speeds = first_speeds or speeds
+        reference = speeds if reference is None else reference
     return rows
 
 
-def _paired_difference(speeds: dict[int, float], reference: dict[int, float]) -> str:
-    """Mean speed difference to ``reference`` over the same seeds, with its 95% interval."""
-    if speeds.keys() != reference.keys():
-        return "- (other seeds)"
-    differences = [speeds[seed] - reference[seed] for seed in reference]
-    low, high = mean_interval(differences)
-    return f"{sum(differences) / len(differences):+.3f} [{low:+.3f}, {high:+.3f}]"
+def _read_result(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
+    """A result file's summary columns, its episodes' mean speeds by seed, and its collisions."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    if isinstance(document, dict) and document.get("episodes") == []:
+        raise ConfigError(f"{path}: no finished episode to compare (an interrupted rollout?)")
+    try:
+        config, summary, episodes = document["config"], document["aggregate"], document["episodes"]
+        row = {
+            "planner": config["stack"]["planner"],
+            "controller": config["stack"]["controller"],
+            "collision_rate": float(summary["collision_rate"]),
+            "mean_speed_mps": float(summary["mean_speed_mps"]),
+            "mean_return": summary.get("mean_return"),
+            "planner_overrides": summary.get("planner_overrides", "-"),
+        }
+        seeds = [int(episode["seed"]) for episode in episodes]
+        speeds = {int(e["seed"]): float(e["mean_speed_mps"]) for e in episodes}
+        collisions = sum(bool(episode["collided"]) for episode in episodes)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: not a rollout or baseline result ({error!r})") from None
+    if not speeds:
+        raise ConfigError(f"{path}: no finished episode to compare (an interrupted rollout?)")
+    if len(speeds) != len(seeds):
+        raise ConfigError(f"{path}: a seed appears more than once, so episodes cannot be paired")
+    return row, speeds, collisions
 
 
 def comparison_table(rows: list[dict[str, Any]], *, markdown: bool) -> Table | str:
     """The rows as a rich table, or as Markdown for the README."""
 
     def cell(value: Any) -> str:
+        if value is None:
+            return "-"
         if isinstance(value, tuple):
             return "[" + ", ".join(cell(bound) for bound in value) + "]"
         return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -322,9 +322,10 @@ class IdmPlusRulePlanner(RulePlanner):
 
 # The rule planner as bold as the shipped RL planner (``default``): its executor's car following
 # (IDM+ at 0.6 s) and its safety layer's lane-change margins (no minimum gap beyond not overlapping,
-# any braking asked of the new follower). The last three settings were tuned on highway-v0
-# (docs/experiments/rules_frontier.py): change for any gain, 0.5 s after the last change, with no
-# preference for the right.
+# any braking asked of the new follower). The last three settings were tuned on the test seeds of
+# highway-v0, 100000..100099 (docs/experiments/rules_frontier.py): change for any gain, 0.5 s after
+# the last change, with no preference for the right. Unlike the default's layer, it has no far-lane
+# check and no wait for a gap.
 BOLD_RULES = RulesConfig(
     car_following="idm_plus",
     idm=IdmParameters(time_gap_s=0.6),

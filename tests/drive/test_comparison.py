@@ -7,8 +7,13 @@ import math
 
 import pytest
 
-from drive.comparison import collision_interval, mean_interval, plot_comparison
-from drive.report import comparison_rows
+from drive.comparison import (
+    collision_interval,
+    comparison_figure,
+    mean_interval,
+    plot_comparison,
+)
+from drive.report import comparison_rows, comparison_table
 from sims.strict import ConfigError
 from tests.test_cli import drive
 
@@ -39,7 +44,7 @@ def test_mean_interval_is_students_t():
     low, high = mean_interval([1.0, 2.0, 3.0])
     half = 4.302653 * 1.0 / math.sqrt(3)  # t(0.975, 2 dof) x the standard error
     assert (low, high) == pytest.approx((2.0 - half, 2.0 + half), abs=1e-5)
-    assert mean_interval([5.0]) == (5.0, 5.0)
+    assert mean_interval([5.0]) is None  # one episode has no interval
 
 
 def write_result(path, planner, speeds, collided):
@@ -65,19 +70,52 @@ def test_rows_pair_speeds_over_the_same_seeds(tmp_path):
     first = write_result(tmp_path / "a.json", "a", {1: 20.0, 2: 24.0, 3: 22.0}, [0, 0, 0])
     faster = write_result(tmp_path / "b.json", "b", {1: 21.0, 2: 25.0, 3: 23.5}, [0, 1, 0])
     elsewhere = write_result(tmp_path / "c.json", "c", {7: 21.0, 8: 25.0, 9: 23.0}, [0, 0, 0])
-    rows = comparison_rows([first, faster, elsewhere])
-    assert rows[0]["speed_difference_mps"] == "-"
+    slower = write_result(tmp_path / "d.json", "d", {1: 19.0, 2: 23.0, 3: 21.0}, [0, 0, 0])
+    rows = comparison_rows([first, faster, elsewhere, slower])
+    assert rows[0]["speed_difference_mps"] is None
     low, high = mean_interval([1.0, 1.0, 1.5])
-    assert rows[1]["speed_difference_mps"] == f"+1.167 [{low:+.3f}, {high:+.3f}]"
+    assert str(rows[1]["speed_difference_mps"]) == f"+1.167 [{low:+.3f}, {high:+.3f}]"
     assert rows[1]["collision_interval"] == collision_interval(1, 3)
-    assert rows[2]["speed_difference_mps"] == "- (other seeds)"
+    assert rows[2]["speed_difference_mps"] is None  # other seeds: nothing to pair
+    assert rows[3]["speed_difference_mps"].mean_mps == pytest.approx(-1.0)  # still against a
 
 
-def test_rows_name_the_file_that_is_not_a_result(tmp_path):
+def test_one_episode_has_no_intervals_but_still_compares(tmp_path):
+    rows = comparison_rows([write_result(tmp_path / "a.json", "a", {1: 20.0}, [1])])
+    assert rows[0]["speed_interval_mps"] is None
+    assert "| 1 | 1..1 | 1.000 | [0.207, 1.000] | 20.000 | - | - |" in comparison_table(
+        rows, markdown=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"config": {}, "aggregate": {}}, "not a rollout or baseline result"),
+        (
+            {
+                "config": {"stack": {"planner": "a", "controller": "mpc"}, "seed": 0},
+                "aggregate": {"episodes": 0},
+                "episodes": [],
+            },
+            "no finished episode",  # Ctrl-C before the first episode finished
+        ),
+    ],
+)
+def test_rows_name_the_file_that_cannot_be_compared(tmp_path, document, message):
     bad = tmp_path / "card.json"
-    bad.write_text(json.dumps({"config": {}, "aggregate": {}}))
-    with pytest.raises(ConfigError, match="card.json: not a rollout or baseline result"):
+    bad.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=f"card.json: {message}"):
         comparison_rows([bad])
+
+
+def test_rows_refuse_repeated_seeds(tmp_path):
+    twice = write_result(tmp_path / "twice.json", "a", {1: 20.0, 2: 21.0}, [0, 0])
+    document = json.loads(twice.read_text())
+    document["episodes"][1]["seed"] = 1
+    twice.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match="twice.json: a seed appears more than once"):
+        comparison_rows([twice])
 
 
 def test_plot_draws_every_row(tmp_path):
@@ -87,6 +125,10 @@ def test_plot_draws_every_row(tmp_path):
             write_result(tmp_path / "b.json", "b", {1: 26.0, 2: 27.0}, [1, 0]),
         ]
     )
+    (axis,) = comparison_figure(rows).axes
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["a", "b"]
+    points = [container.lines[0].get_xydata()[0].tolist() for container in axis.containers]
+    assert points == [[0.0, 22.0], [0.5, 26.5]]
     plot_comparison(rows, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -101,4 +143,4 @@ def test_compare_command_plots_the_committed_results(tmp_path):
     assert "95% interval" in header and "paired" in header
     assert "| 0.010 | [0.002, 0.054] |" in default
     assert "| -2.568 [" in rules  # the rules drive slower than the default on the same seeds
-    assert (tmp_path / "frontier.png").exists()
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000
