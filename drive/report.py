@@ -178,7 +178,10 @@ def _read_result(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
             "planner_overrides": summary.get("planner_overrides", "-"),
         }
         seeds = [int(episode["seed"]) for episode in episodes]
-        speeds = {int(e["seed"]): float(e["mean_speed_mps"]) for e in episodes}
+        speeds = {
+            seed: float(episode["mean_speed_mps"])
+            for seed, episode in zip(seeds, episodes, strict=True)
+        }
         collisions = sum(bool(episode["collided"]) for episode in episodes)
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{path}: not a rollout or baseline result ({error!r})") from None
