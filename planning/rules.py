@@ -312,12 +312,16 @@ class RulePlanner(Planner):
         return "follow" if acceleration < free - 0.5 else "cruise"
 
 
+# The rule planner following with IDM+ at a 1.0 s time gap, as the executor of ``polite`` does.
+IDM_PLUS_RULES = RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0))
+
+
 class IdmPlusRulePlanner(RulePlanner):
-    """The rule planner following with IDM+ at a 1.0 s time gap, as the executor of the RL planner
-    ``polite`` does: the rule baseline with the same car following, for a fair comparison."""
+    """The rule planner with :data:`IDM_PLUS_RULES`: the rule baseline with the car following of the
+    RL planner ``polite``, for a fair comparison."""
 
     def __init__(self) -> None:
-        super().__init__(RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0)))
+        super().__init__(IDM_PLUS_RULES)
 
 
 # The rule planner as bold as the shipped RL planner (``default``): its executor's car following

@@ -30,13 +30,14 @@ from drive.stack import StackSpec
 from planning.base import Planner
 from planning.idm import IdmParameters
 from planning.registry import PLANNERS
-from planning.rules import BOLD_RULES, RulePlanner, RulesConfig
+from planning.rules import BOLD_RULES, IDM_PLUS_RULES, RulePlanner, RulesConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
 
-# rules-idm-plus, from which the variants start
-IDM_PLUS = RulesConfig(car_following="idm_plus", idm=IdmParameters(time_gap_s=1.0))
-CLOSE = replace(IDM_PLUS, idm=IdmParameters(time_gap_s=0.6))  # the shipped policy's car following
+# The variants start from rules-idm-plus.
+CLOSE = replace(
+    IDM_PLUS_RULES, idm=IdmParameters(time_gap_s=0.6)
+)  # the shipped policy's car following
 THIN = replace(  # ... and its safety layer's lane-change margins
     CLOSE, min_front_gap_m=0.0, min_rear_gap_m=0.0, max_imposed_braking_mps2=math.inf
 )
