@@ -87,6 +87,13 @@ def train_planner(
             help="Safety layer: a vetoed change starts once allowed, until the next decision.",
         ),
     ] = False,
+    cut_in_check: Annotated[
+        bool,
+        typer.Option(
+            "--cut-in-check",
+            help="Safety layer: no change, and abort one, while the lane beyond cuts in ahead.",
+        ),
+    ] = False,
     eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
     eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
     checkpoint_every: Annotated[
@@ -105,6 +112,7 @@ def train_planner(
             far_lane_check=far_lane_check,
             far_lane_clearance_m=far_lane_clearance,
             wait_for_gap=wait_for_gap,
+            cut_in_check=cut_in_check,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None

@@ -100,3 +100,18 @@ def cruise_plan(lane: int, speed_mps: float) -> Plan:
 
 # The frames of the vision tests: 128 x 32 px at 2 px/m, so vehicles are the real 10 x 4 px.
 VISION_FRAMES = FrameSpec(width_px=128, height_px=32, scaling_px_per_m=2.0, stack=2, stride_steps=2)
+
+
+# The cut-in cases that PolicyExecutor's tests and the batched safety layer's share, as
+# (centre ahead of the ego [m], speed [m/s], heading [rad], vetoed): a car in lane 3 while the ego
+# changes from lane 1 into lane 2 at 25 m/s, with the default's margins and the cut-in check. A
+# heading of -0.15 rad at 17 m/s moves it towards lane 2 at 2.5 m/s; the ego closes on it at
+# 8.2 m/s, so it counts up to a bumper gap of 10 + 8.2 * 3 = 34.6 m.
+CUT_INS = [
+    (30.0, 17.0, -0.15, True),  # moving in, 25 m ahead: vetoed
+    (30.0, 17.0, 0.0, False),  # keeping its lane (and beyond the 10 m clearance)
+    (30.0, 17.0, 0.15, False),  # moving away
+    (30.0, 25.0, -0.15, False),  # moving in, but at our speed: 25 m is beyond 10 + 0.3 * 3
+    (60.0, 17.0, -0.15, False),  # moving in, 55 m ahead
+    (-8.0, 17.0, -0.15, False),  # moving in, behind us
+]

@@ -4,7 +4,9 @@
 safe when the gap to the new leader is at least ``min_front_gap_m``, the gap to the new follower at
 least ``min_rear_gap_m``, and the new follower would brake no harder than
 ``max_imposed_braking_mps2`` (IDM with the ego as its leader); to start one, no vehicle in the lane
-beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``). These bounds are the
+beyond may be beside the gap (``PolicyExecutor._far_lane_conflict``); with the cut-in check, no vehicle
+of the lane beyond may be moving into the target lane ahead (``PolicyExecutor._cut_in``), to start a
+change or to keep one going. These bounds are the
 :class:`~planning.rl.executor.SafetyMargins` of the policy's executor. An abort test scales the gaps
 by ``fraction`` and the braking bound by its inverse. Lanes are found as the engine's traffic finds
 them (a vehicle within reach of a lane's centre belongs to it, so one mid-change belongs to both),
@@ -19,9 +21,9 @@ import math
 import torch
 from torch import Tensor
 
-from planning.rl.executor import SafetyMargins
+from planning.rl.executor import CUT_IN_HORIZON_S, CUT_IN_LATERAL_SPEED_MPS, SafetyMargins
 from planning.rules import RulesConfig
-from sims.batched.neighbours import Neighbours, lookup, neighbours, station_order
+from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
 from sims.batched.state import BatchConfig, BatchState
 
@@ -55,6 +57,8 @@ def change_is_safe(
         front_ok &= ~_far_lane_conflict(
             state, config, table, env, lane, margins.far_lane_clearance_m
         )
+    if margins.cut_in_check:
+        front_ok &= ~_cut_in(state, lane, margins.far_lane_clearance_m)
     follower = speed[env, rear.clamp(min=0)]
     braking = _follower_braking_mps2(follower, speed[:, 0], rear_gap)
     rear_ok = (rear < 0) | (
@@ -83,6 +87,24 @@ def _far_lane_conflict(
     rear_gap = x[:, 0] - x[env, rear.clamp(min=0)] - LENGTH_M
     near = ((front >= 0) & (front_gap < clearance_m)) | ((rear >= 0) & (rear_gap < 0))
     return exists & near
+
+
+def _cut_in(state: BatchState, lane: Tensor, clearance_m: float) -> Tensor:
+    """``PolicyExecutor._cut_in`` on the straight road: a vehicle in the lane beyond ``lane`` moves
+    towards it faster than :data:`CUT_IN_LATERAL_SPEED_MPS`, alongside the ego or ahead by less than
+    ``clearance_m`` plus what the ego closes on it in :data:`CUT_IN_HORIZON_S`."""
+    away = (
+        (lane - state.lane[:, 0]).sign().to(state.y_m.dtype)[:, None]
+    )  # +1: beyond is at higher y
+    beyond = away * (state.y_m[:, 1:] - lane.to(state.y_m.dtype)[:, None] * LANE_WIDTH_M)
+    in_far_lane = (beyond > LANE_WIDTH_M / 2) & (beyond < 1.5 * LANE_WIDTH_M)
+    heading, speed = state.heading_rad[:, 1:], state.speed_mps[:, 1:]
+    moving_in = -away * speed * torch.sin(heading) > CUT_IN_LATERAL_SPEED_MPS
+    closing_mps = (state.speed_mps[:, :1] - speed * torch.cos(heading)).clamp(min=0)
+    ahead_m = state.x_m[:, 1:] - state.x_m[:, :1]
+    reach_m = clearance_m + closing_mps * CUT_IN_HORIZON_S
+    near = (ahead_m > -LENGTH_M) & (ahead_m < reach_m + LENGTH_M)  # half of two vehicles' lengths
+    return (in_far_lane & moving_in & near).any(dim=1)
 
 
 def _follower_braking_mps2(speed_mps: Tensor, lead_speed_mps: Tensor, gap_m: Tensor) -> Tensor:

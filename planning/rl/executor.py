@@ -10,7 +10,9 @@ speed.
 
 The optional safety layer is separate and counted: it vetoes a requested lane change into a gap
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
-vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes. With
+vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes; with
+``cut_in_check`` it also vetoes and aborts a change while a vehicle of the lane beyond moves into the
+target lane ahead of the ego. With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
 next decision, at which the layer allows it. With the layer off, every requested change is carried
 out.
@@ -53,6 +55,12 @@ TIME_GAP_S = _RULES.idm.time_gap_s  # [s] the executor's default IDM time gap
 # or less than a clearance ahead: it may move into the same gap at the same moment, as highway-env's
 # traffic does (its MOBIL does not see an ego that has not yet crossed the line).
 FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap; the default clearance
+# The cut-in check: a vehicle in the lane beyond already moving towards the target lane at more than
+# CUT_IN_LATERAL_SPEED_MPS may take the gap first. It counts while alongside the ego or ahead by less
+# than the far-lane clearance plus what the ego closes on it in CUT_IN_HORIZON_S, about the time a
+# lane change takes; it vetoes a change and aborts one whose ego has not yet crossed the line.
+CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's drift stays below
+CUT_IN_HORIZON_S = 3.0  # [s]
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,10 @@ class SafetyMargins:
     # [m] "beside": alongside the ego, or less than this bumper gap ahead of it
     far_lane_clearance_m: float = FAR_LANE_CLEARANCE_M
     wait_for_gap: bool = False  # a vetoed change starts once allowed, until the next decision
+    cut_in_check: bool = False  # no change, and abort one, while the lane beyond cuts in ahead
 
     def __post_init__(self) -> None:
-        for name in ("far_lane_check", "wait_for_gap"):
+        for name in ("far_lane_check", "wait_for_gap", "cut_in_check"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("min_front_gap_m", "min_rear_gap_m", "far_lane_clearance_m"):
@@ -175,13 +184,12 @@ class PolicyExecutor(RulePlanner):
 
     def _vetoes(self, scene: SceneState, target: LaneGeometry) -> bool:
         """The safety layer (if on) refuses to start a change into ``target`` now."""
+        margins = self.executor_config.margins
         return self.safety_layer and (
             not self._is_safe(scene, target, fraction=1.0)
             or self._bends(target, scene.ego.speed_mps)
-            or (
-                self.executor_config.margins.far_lane_check
-                and self._far_lane_conflict(scene, target)
-            )
+            or (margins.far_lane_check and self._far_lane_conflict(scene, target))
+            or (margins.cut_in_check and self._cut_in(scene, target))
         )
 
     def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
@@ -191,35 +199,40 @@ class PolicyExecutor(RulePlanner):
 
     def _far_lane_conflict(self, scene: SceneState, target: LaneGeometry) -> bool:
         """A vehicle in the lane beyond ``target`` is alongside the ego or within the clearance
-        ahead. Perception reports the ego's lane and its neighbours only, so the lane beyond is
-        found in ``target``'s frame: a centre between a half and one and a half lane widths from
-        ``target``'s, on the side away from the ego."""
-        if not scene.vehicles:
-            return False
-        ego = scene.ego
-        xs = np.array([v.x_m for v in scene.vehicles])
-        ys = np.array([v.y_m for v in scene.vehicles])
-        stations, offsets = to_frenet(target.centreline, xs, ys)
-        ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
-        beyond = -np.sign(float(ego_offset)) * offsets
-        in_far_lane = (beyond > target.width_m / 2) & (beyond < 1.5 * target.width_m)
-        half_lengths = (np.array([v.length_m for v in scene.vehicles]) + ego.length_m) / 2
-        ahead_m = stations - float(ego_station)
+        ahead."""
+        far = _far_lane(scene, target)
         clearance_m = self.executor_config.margins.far_lane_clearance_m
-        beside = (ahead_m > -half_lengths) & (ahead_m < clearance_m + half_lengths)
-        return bool(np.any(in_far_lane & beside))
+        return bool(np.any(far.present & (far.ahead_m < clearance_m + far.half_lengths_m)))
+
+    def _cut_in(self, scene: SceneState, target: LaneGeometry) -> bool:
+        """A vehicle in the lane beyond ``target`` moves into it, alongside the ego or ahead by less
+        than the clearance plus what the ego closes on it in :data:`CUT_IN_HORIZON_S`."""
+        far = _far_lane(scene, target)
+        closing_mps = np.maximum(scene.ego.speed_mps - far.speed_along_mps, 0.0)
+        reach_m = self.executor_config.margins.far_lane_clearance_m + closing_mps * CUT_IN_HORIZON_S
+        moving_in = far.speed_towards_mps > CUT_IN_LATERAL_SPEED_MPS
+        return bool(np.any(far.present & moving_in & (far.ahead_m < reach_m + far.half_lengths_m)))
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         return None  # lane changes come from the policy, through decide()
 
     def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
-        """End a change on arrival; with the layer, abort it if its gap closed, or start the one
-        waiting for its gap (there is none while a change is under way)."""
+        """End a change on arrival; with the layer, abort it if its gap closed or (with the cut-in
+        check) the lane beyond moves into it, or start the one waiting for its gap (there is none
+        while a change is under way)."""
         if self._changing_to is not None:
             target = scene.lane(self._changing_to)
             underway = target is not None and target.lane != current.lane
             if self.safety_layer or not underway:  # without the layer, no abort
                 super()._update_change(scene, current)
+                if (
+                    target is not None
+                    and underway
+                    and self._changing_to is not None
+                    and self.executor_config.margins.cut_in_check
+                    and self._cut_in(scene, target)
+                ):
+                    self._end_change(scene)
                 self._overrides += int(underway and self._changing_to is None)
         elif self._waiting:
             waiting_for = scene.lane(current.lane.index + self._waiting)
@@ -229,3 +242,41 @@ class PolicyExecutor(RulePlanner):
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
+
+
+@dataclass(frozen=True)
+class FarLane:
+    """The vehicles of the lane beyond a target lane that are alongside the ego or ahead of it, in
+    the target lane's frame; arrays of one entry per perceived vehicle."""
+
+    present: np.ndarray  # bool: in the lane beyond, alongside or ahead
+    ahead_m: np.ndarray  # [m] station ahead of the ego's, centre to centre
+    half_lengths_m: np.ndarray  # [m] half the vehicle's length plus half the ego's
+    speed_along_mps: np.ndarray  # [m/s] along the lane
+    speed_towards_mps: np.ndarray  # [m/s] across the lane, towards the target lane's centre
+
+
+def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane:
+    """The lane beyond ``target`` as :class:`FarLane` sees it. Perception reports the ego's lane and
+    its neighbours only, so the lane beyond is found in ``target``'s frame: a centre between a half
+    and one and a half lane widths from ``target``'s, on the side away from the ego."""
+    ego, vehicles = scene.ego, scene.vehicles
+    xs = np.array([v.x_m for v in vehicles], dtype=np.float64)
+    ys = np.array([v.y_m for v in vehicles], dtype=np.float64)
+    stations, offsets = to_frenet(target.centreline, xs, ys)
+    ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    away = -np.sign(float(ego_offset))  # +1 where the lane beyond has higher offsets
+    lane_heading = np.interp(stations, target.centreline.station_m, target.centreline.heading_rad)
+    relative_heading = np.array([v.heading_rad for v in vehicles]) - lane_heading
+    speeds = np.array([v.speed_mps for v in vehicles], dtype=np.float64)
+    beyond = away * offsets
+    half_lengths = (np.array([v.length_m for v in vehicles]) + ego.length_m) / 2
+    ahead_m = stations - float(ego_station)
+    in_far_lane = (beyond > target.width_m / 2) & (beyond < 1.5 * target.width_m)
+    return FarLane(
+        present=in_far_lane & (ahead_m > -half_lengths),
+        ahead_m=ahead_m,
+        half_lengths_m=half_lengths,
+        speed_along_mps=speeds * np.cos(relative_heading),
+        speed_towards_mps=-away * speeds * np.sin(relative_heading),
+    )

@@ -48,7 +48,13 @@ def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
 
 # Thin margins, with the braking bound lifted: the card must carry an infinite bound through JSON.
 THIN = SafetyMargins(
-    5.0, 4.0, math.inf, far_lane_check=False, far_lane_clearance_m=10.0, wait_for_gap=True
+    5.0,
+    4.0,
+    math.inf,
+    far_lane_check=False,
+    far_lane_clearance_m=10.0,
+    wait_for_gap=True,
+    cut_in_check=True,
 )
 
 
@@ -93,11 +99,12 @@ def test_a_card_older_than_a_margin_means_its_default(tmp_path):
     shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
     card = tmp_path / "policy" / "policy.json"
     fields = json.loads(card.read_text())
-    for name in ("far_lane_clearance_m", "wait_for_gap"):
-        fields["safety_margins"].pop(name)
+    for name in ("far_lane_clearance_m", "wait_for_gap", "cut_in_check"):
+        fields["safety_margins"].pop(name, None)
     card.write_text(json.dumps(fields))
     margins = make_planner(str(tmp_path / "policy")).executor.executor_config.margins
     assert margins.far_lane_clearance_m == 20.0 and not margins.wait_for_gap
+    assert not margins.cut_in_check
 
 
 def test_a_card_without_margins_means_the_rule_planners(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -21,7 +22,7 @@ from planning.rl.executor import (
 )
 from planning.rl.extractors import EgoAttentionExtractor
 from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY, RLPlanner
-from tests.helpers import car, highway_scene
+from tests.helpers import CUT_INS, car, ego_at, highway_scene
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
 RIGHT_SAME = next(a for a in ACTIONS if a.lane_change == 1 and a.speed_change == 0)
@@ -86,6 +87,52 @@ def test_far_lane_clearance_sets_how_far_ahead_counts_as_beside():
         executor = guarded(far_lane_clearance_m=clearance_m)
         executor.decide(RIGHT_SAME, scene)
         assert executor.overrides == int(vetoed)
+
+
+def cutting_car(x_m: float, speed_mps: float, heading_rad: float):
+    return replace(car(1, 3, x_m, speed_mps), heading_rad=heading_rad)
+
+
+def cut_in_checked(check: bool = True) -> PolicyExecutor:
+    return guarded(
+        min_front_gap_m=0.0,
+        min_rear_gap_m=0.0,
+        max_imposed_braking_mps2=math.inf,
+        far_lane_clearance_m=10.0,
+        cut_in_check=check,
+    )
+
+
+@pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
+def test_cut_in_check_vetoes_a_change_while_the_lane_beyond_moves_into_it_ahead(
+    x_m, speed_mps, heading_rad, vetoed
+):
+    scene = highway_scene(ego_lane=1, lanes=4, vehicles=(cutting_car(x_m, speed_mps, heading_rad),))
+    executor = cut_in_checked()
+    executor.decide(RIGHT_SAME, scene)
+    assert executor.overrides == int(vetoed)
+    unchecked = cut_in_checked(check=False)
+    unchecked.decide(RIGHT_SAME, scene)
+    assert unchecked.overrides == 0
+
+
+@pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
+def test_cut_in_check_aborts_a_change_before_the_ego_crosses_the_line(
+    x_m, speed_mps, heading_rad, vetoed
+):
+    for check in (True, False):
+        executor = cut_in_checked(check)
+        executor.decide(RIGHT_SAME, highway_scene(ego_lane=1, lanes=4))
+        assert executor.changing_direction == 1
+        halfway = replace(
+            highway_scene(
+                ego_lane=1, lanes=4, vehicles=(cutting_car(x_m, speed_mps, heading_rad),)
+            ),
+            ego=ego_at(1, y_offset_m=1.5),  # still in lane 1, half a lane from the line
+        )
+        aborted = check and vetoed
+        assert executor.plan(halfway).target_lane.index == (1 if aborted else 2)
+        assert executor.overrides == int(aborted)
 
 
 def test_a_vetoed_change_waits_for_its_gap_until_the_next_decision():

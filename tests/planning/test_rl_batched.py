@@ -4,6 +4,7 @@ from the same scene, same decisions' meaning, and the VecEnv that ``drive train 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from sims.batched.neighbours import LANE_WIDTH_M, station_order
 from sims.batched.state import BatchConfig, from_highway_env, spawn
 from sims.env import SimEnv
 from sims.scenario import load_scenario
+from tests.helpers import CUT_INS
 
 LEFT_FASTER = next(i for i, a in enumerate(ACTIONS) if a.label == "left/faster")
 RIGHT_SAME = next(i for i, a in enumerate(ACTIONS) if a.label == "right/same")
@@ -148,6 +150,7 @@ def test_safety_check_reads_the_gaps_of_the_target_lane():
         {"far_lane_check": "false"},
         {"far_lane_clearance_m": -5.0},
         {"wait_for_gap": 1},
+        {"cut_in_check": None},
     ],
 )
 def test_safety_margins_refuse_a_bad_value_by_name(margins):
@@ -186,6 +189,31 @@ def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_
         assert not bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=checked))
         near = SafetyMargins(far_lane_clearance_m=10.0)
         assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=near))
+
+
+@pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
+def test_cut_in_check_refuses_a_change_while_the_lane_beyond_moves_into_it_ahead(
+    x_m, speed_mps, heading_rad, vetoed
+):
+    # As PolicyExecutor's tests: the ego in lane 1 at 25 m/s, changing into an empty lane 2, one
+    # vehicle in lane 3; to start a change or to keep one going.
+    task = BatchedPlanning(1, seed=0)
+    state = task.state
+    count = state.x_m.shape[1]
+    state.y_m[0, :], state.lane[0, :], state.heading_rad[0, :] = 0.0, 0, 0.0
+    state.x_m[0, 1:] = state.x_m[0, 0] + 1000 + 50.0 * torch.arange(count - 1)
+    state.speed_mps[0, :] = 25.0
+    state.y_m[0, 0], state.lane[0, 0] = LANE_WIDTH_M, 1
+    state.y_m[0, 1], state.lane[0, 1] = 3 * LANE_WIDTH_M, 3
+    state.x_m[0, 1] = state.x_m[0, 0] + x_m
+    state.speed_mps[0, 1], state.heading_rad[0, 1] = speed_mps, heading_rad
+    lane_two = torch.tensor([2])
+    margins = SafetyMargins(0.0, 0.0, math.inf, far_lane_clearance_m=10.0, cut_in_check=True)
+    for fraction in (1.0, 0.5):
+        safe = change_is_safe(state, task.config, lane_two, fraction=fraction, margins=margins)
+        assert bool(safe) != vetoed
+    unchecked = replace(margins, cut_in_check=False)
+    assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5, margins=unchecked))
 
 
 @pytest.mark.parametrize("wait", [False, True])
