@@ -41,9 +41,17 @@ class PolicyCard:
     car_following: str = "idm"
     time_gap_s: float = IdmParameters().time_gap_s
     safety_margins: dict[str, Any] = field(default_factory=lambda: card_margins(SafetyMargins()))
+    # Margins of ``safety_margins`` turned on for deployment after training: the policy learned
+    # without them, and ``command`` reproduces its weights, not them. Empty for a card as trained.
+    added_after_training: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
+        for name in self.added_after_training:
+            if name not in self.safety_margins:
+                raise ValueError(
+                    f"added_after_training names {name!r}, which is not in safety_margins"
+                )
 
     @property
     def executor_config(self) -> ExecutorConfig:

@@ -100,7 +100,8 @@ def test_a_card_older_than_a_margin_means_its_default(tmp_path):
     card = tmp_path / "policy" / "policy.json"
     fields = json.loads(card.read_text())
     for name in ("far_lane_clearance_m", "wait_for_gap", "cut_in_check"):
-        fields["safety_margins"].pop(name, None)
+        fields["safety_margins"].pop(name)
+    fields.pop("added_after_training")
     card.write_text(json.dumps(fields))
     margins = make_planner(str(tmp_path / "policy")).executor.executor_config.margins
     assert margins.far_lane_clearance_m == 20.0 and not margins.wait_for_gap
@@ -118,6 +119,16 @@ def test_a_card_without_margins_means_the_rule_planners(tmp_path):
     )
     card.write_text(json.dumps({**fields, "safety_margins": {"min_gap_m": 3.0}}))
     with pytest.raises(ConfigError, match="policy.json.*min_gap_m"):
+        make_planner(str(tmp_path / "policy"))
+
+
+def test_a_card_names_only_its_own_margins_as_added_after_training(tmp_path):
+    shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
+    card = tmp_path / "policy" / "policy.json"
+    fields = json.loads(card.read_text())
+    assert fields["added_after_training"] == ["cut_in_check"]  # the shipped default's, see README
+    card.write_text(json.dumps({**fields, "added_after_training": ["cut_in_chek"]}))
+    with pytest.raises(ConfigError, match="policy.json.*'cut_in_chek'"):
         make_planner(str(tmp_path / "policy"))
 
 

@@ -159,7 +159,14 @@ def test_a_vetoed_change_waits_for_its_gap_until_the_next_decision():
             ExecutorConfig(
                 "idm_plus",
                 0.6,
-                SafetyMargins(0.0, 0.0, math.inf, far_lane_clearance_m=10.0, wait_for_gap=True),
+                SafetyMargins(
+                    0.0,
+                    0.0,
+                    math.inf,
+                    far_lane_clearance_m=10.0,
+                    wait_for_gap=True,
+                    cut_in_check=True,
+                ),
             ),
         ),
         (POLITE_POLICY, ExecutorConfig("idm_plus", 1.0, SafetyMargins())),
