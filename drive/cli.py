@@ -202,7 +202,10 @@ def eval_suite(
 @app.command()
 def compare(
     results: Annotated[
-        list[Path], typer.Argument(help="JSON files of rollouts or baseline evals.")
+        list[Path],
+        typer.Argument(
+            help="JSON files of rollouts or baseline evals; A.json+B.json pools one stack's runs."
+        ),
     ],
     markdown: Annotated[bool, typer.Option(help="Print a Markdown table instead.")] = False,
     plot: Annotated[

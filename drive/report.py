@@ -133,16 +133,17 @@ def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
     to the first, paired episode by episode: the traffic of a seed sets much of an episode's speed,
     so a paired difference can be surer than the two mean speeds' intervals suggest.
 
-    :param paths: the result files; the first is the reference of the paired differences.
+    :param paths: the result files; the first is the reference of the paired differences. A path
+        ``A.json+B.json`` pools one stack's results over several runs of other seeds into one row.
     :return: one dict per file, keyed as :data:`COMPARISON_COLUMNS`; intervals are ``(low, high)``
         or None where there are fewer than two episodes.
     :raises ConfigError: naming the file, for one that is not a result, has no finished episode,
-        or repeats a seed.
+        or repeats a seed, and for a pool of different stacks.
     """
     rows: list[dict[str, Any]] = []
     reference: dict[int, float] | None = None
     for path in paths:
-        row, speeds, collisions = _read_result(path)
+        row, speeds, collisions = _read_pool(path)
         rows.append(
             {
                 **row,
@@ -157,6 +158,47 @@ def comparison_rows(paths: list[Path]) -> list[dict[str, Any]]:
         )
         reference = speeds if reference is None else reference
     return rows
+
+
+def _read_pool(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
+    """:func:`_read_result` of one file, or of the files of a pool ``A.json+B.json`` together: the
+    same stack on other seeds, as if one run had driven them all."""
+    if path.exists() or "+" not in str(path):
+        return _read_result(path)
+    parts = [Path(part) for part in str(path).split("+")]
+    row, speeds, collisions = _read_result(parts[0])
+    returns = [(row["mean_return"], len(speeds))]
+    for part in parts[1:]:
+        other, other_speeds, other_collisions = _read_result(part)
+        if (other["planner"], other["controller"]) != (row["planner"], row["controller"]):
+            raise ConfigError(
+                f"{part}: planner {other['planner']} with {other['controller']} cannot pool with "
+                f"{parts[0]}'s {row['planner']} with {row['controller']}"
+            )
+        if repeated := sorted(speeds.keys() & other_speeds.keys()):
+            raise ConfigError(f"{part}: seed {repeated[0]} is also in an earlier file of the pool")
+        speeds |= other_speeds
+        collisions += other_collisions
+        returns.append((other["mean_return"], len(other_speeds)))
+        if isinstance(row["planner_overrides"], int) and isinstance(
+            other["planner_overrides"], int
+        ):
+            row["planner_overrides"] += other["planner_overrides"]
+    pooled_return = (
+        None
+        if any(value is None for value, _ in returns)
+        else sum(value * count for value, count in returns) / len(speeds)
+    )
+    return (
+        {
+            **row,
+            "collision_rate": collisions / len(speeds),
+            "mean_speed_mps": sum(speeds.values()) / len(speeds),
+            "mean_return": pooled_return,
+        },
+        speeds,
+        collisions,
+    )
 
 
 def _read_result(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:

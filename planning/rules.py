@@ -329,7 +329,7 @@ class IdmPlusRulePlanner(RulePlanner):
 # any braking asked of the new follower). The last three settings were tuned on the test seeds of
 # highway-v0, 100000..100099 (docs/experiments/rules_frontier.py): change for any gain, 0.5 s after
 # the last change, with no preference for the right. Unlike the default's layer, it has no far-lane
-# check and no wait for a gap.
+# check, no cut-in check and no wait for a gap.
 BOLD_RULES = RulesConfig(
     car_following="idm_plus",
     idm=IdmParameters(time_gap_s=0.6),

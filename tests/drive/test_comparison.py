@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -47,8 +48,9 @@ def test_mean_interval_is_students_t():
     assert mean_interval([5.0]) is None  # one episode has no interval
 
 
-def write_result(path, planner, speeds, collided):
-    """A minimal ``drive rollout`` JSON: config, aggregate and episodes."""
+def write_result(path, planner, speeds, collided, **aggregate):
+    """A minimal ``drive rollout`` JSON: config, aggregate (and ``aggregate``'s extra keys) and
+    episodes."""
     seeds = sorted(speeds)
     document = {
         "config": {"stack": {"planner": planner, "controller": "mpc"}, "seed": seeds[0]},
@@ -56,6 +58,7 @@ def write_result(path, planner, speeds, collided):
             "episodes": len(seeds),
             "collision_rate": sum(collided) / len(seeds),
             "mean_speed_mps": sum(speeds.values()) / len(seeds),
+            **aggregate,
         },
         "episodes": [
             {"seed": seed, "mean_speed_mps": speeds[seed], "collided": crash}
@@ -141,6 +144,59 @@ def test_compare_command_plots_the_committed_results(tmp_path):
     assert compared.returncode == 0, compared.stderr
     header, _, default, rules = compared.stdout.strip().splitlines()
     assert "95% interval" in header and "paired" in header
-    assert "| 0.010 | [0.002, 0.054] |" in default
-    assert "| -2.568 [" in rules  # the rules drive slower than the default on the same seeds
+    assert "| 0.000 | [0.000, 0.037] |" in default
+    assert "| -2.525 [" in rules  # the rules drive slower than the default on the same seeds
     assert (tmp_path / "frontier.png").stat().st_size > 10_000
+
+
+def test_compare_command_pools_the_committed_untuned_seeds():
+    runs = ("validation", "fresh", "unseen")  # seeds 200000.., 300000.. and 400000..
+    compared = drive(
+        "compare",
+        "+".join(f"docs/results/seeds/{run}-default.json" for run in runs),
+        "+".join(f"docs/results/seeds/{run}-rules-bold.json" for run in runs),
+        "--markdown",
+    )
+    assert compared.returncode == 0, compared.stderr
+    _, _, default, rules_bold = compared.stdout.strip().splitlines()
+    assert "| default | mpc | 300 | 200000..400099 | 0.000 |" in default
+    assert "| 0.007 | [0.002, 0.024] | 24.929 |" in rules_bold  # 2 crashes in 300
+    assert "| -0.215 [-0.373, -0.058] |" in rules_bold  # as the README says
+
+
+def test_a_pool_of_one_stacks_runs_is_one_row_over_all_their_seeds(tmp_path):
+    early = write_result(
+        tmp_path / "a1.json", "a", {1: 20.0, 2: 24.0}, [0, 1], mean_return=30.0, planner_overrides=4
+    )
+    late = write_result(
+        tmp_path / "a2.json",
+        "a",
+        {3: 22.0, 4: 26.0, 5: 21.0},
+        [0, 0, 1],
+        mean_return=35.0,
+        planner_overrides=2,
+    )
+    other = write_result(
+        tmp_path / "b.json", "b", {1: 21.0, 2: 23.0, 3: 23.0, 4: 27.0, 5: 20.0}, [0] * 5
+    )
+    pooled, compared = comparison_rows([Path(f"{early}+{late}"), other])
+    assert (pooled["episodes"], pooled["seeds"]) == (5, "1..5")
+    assert pooled["collision_rate"] == pytest.approx(2 / 5)
+    assert pooled["collision_interval"] == collision_interval(2, 5)
+    assert pooled["mean_speed_mps"] == pytest.approx(113.0 / 5)
+    assert pooled["mean_return"] == pytest.approx((2 * 30.0 + 3 * 35.0) / 5)
+    assert pooled["planner_overrides"] == 6
+    # the pool pairs with a run of the same five seeds
+    assert compared["speed_difference_mps"].mean_mps == pytest.approx((1 - 1 + 1 + 1 - 1) / 5)
+
+
+def test_a_pool_of_different_stacks_or_repeated_seeds_is_refused_by_name(tmp_path):
+    a = write_result(tmp_path / "a.json", "a", {1: 20.0, 2: 24.0}, [0, 0])
+    b = write_result(tmp_path / "b.json", "b", {3: 20.0, 4: 24.0}, [0, 0])
+    again = write_result(tmp_path / "a-again.json", "a", {2: 20.0, 3: 24.0}, [0, 0])
+    with pytest.raises(ConfigError, match=r"b\.json: planner b .* cannot pool .* a"):
+        comparison_rows([Path(f"{a}+{b}")])
+    with pytest.raises(ConfigError, match=r"a-again\.json: seed 2 is also in an earlier file"):
+        comparison_rows([Path(f"{a}+{again}")])
+    with pytest.raises(ConfigError, match=r"missing\.json: cannot be read"):
+        comparison_rows([Path(f"{a}+{tmp_path / 'missing.json'}")])
