@@ -170,20 +170,19 @@ def _read_pool(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
     returns = [(row["mean_return"], len(speeds))]
     for part in parts[1:]:
         other, other_speeds, other_collisions = _read_result(part)
-        if (other["planner"], other["controller"]) != (row["planner"], row["controller"]):
-            raise ConfigError(
-                f"{part}: planner {other['planner']} with {other['controller']} cannot pool with "
-                f"{parts[0]}'s {row['planner']} with {row['controller']}"
-            )
+        for key in ("scenario", "env", "stack"):
+            if other["run"].get(key) != row["run"].get(key):
+                raise ConfigError(
+                    f"{part}: its {key} {other['run'].get(key)} differs from {parts[0]}'s "
+                    f"{row['run'].get(key)}; only one stack's runs of one scenario pool"
+                )
         if repeated := sorted(speeds.keys() & other_speeds.keys()):
             raise ConfigError(f"{part}: seed {repeated[0]} is also in an earlier file of the pool")
         speeds |= other_speeds
         collisions += other_collisions
         returns.append((other["mean_return"], len(other_speeds)))
-        if isinstance(row["planner_overrides"], int) and isinstance(
-            other["planner_overrides"], int
-        ):
-            row["planner_overrides"] += other["planner_overrides"]
+        counts = (row["planner_overrides"], other["planner_overrides"])
+        row["planner_overrides"] = sum(counts) if all(isinstance(n, int) for n in counts) else "-"
     pooled_return = (
         None
         if any(value is None for value, _ in returns)
@@ -212,6 +211,7 @@ def _read_result(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
     try:
         config, summary, episodes = document["config"], document["aggregate"], document["episodes"]
         row = {
+            "run": {key: config.get(key) for key in ("scenario", "env", "stack")},
             "planner": config["stack"]["planner"],
             "controller": config["stack"]["controller"],
             "collision_rate": float(summary["collision_rate"]),

@@ -41,16 +41,18 @@ class PolicyCard:
     car_following: str = "idm"
     time_gap_s: float = IdmParameters().time_gap_s
     safety_margins: dict[str, Any] = field(default_factory=lambda: card_margins(SafetyMargins()))
-    # Margins of ``safety_margins`` turned on for deployment after training: the policy learned
+    # Checks of ``safety_margins`` turned on for deployment after training: the policy learned
     # without them, and ``command`` reproduces its weights, not them. Empty for a card as trained.
-    added_after_training: list[str] = field(default_factory=list)
+    added_after_training: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
+        object.__setattr__(self, "added_after_training", tuple(self.added_after_training))
         for name in self.added_after_training:
-            if name not in self.safety_margins:
+            if self.safety_margins.get(name) is not True:
                 raise ValueError(
-                    f"added_after_training names {name!r}, which is not in safety_margins"
+                    f"added_after_training names {name!r}, which is not a check turned on in "
+                    "safety_margins"
                 )
 
     @property

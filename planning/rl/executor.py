@@ -266,7 +266,10 @@ def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane:
     stations, offsets = to_frenet(target.centreline, xs, ys)
     ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
     away = -np.sign(float(ego_offset))  # +1 where the lane beyond has higher offsets
-    lane_heading = np.interp(stations, target.centreline.station_m, target.centreline.heading_rad)
+    # unwrapped, so that a heading stored across +-pi (a ring road) interpolates through it
+    lane_heading = np.interp(
+        stations, target.centreline.station_m, np.unwrap(target.centreline.heading_rad)
+    )
     relative_heading = np.array([v.heading_rad for v in vehicles]) - lane_heading
     speeds = np.array([v.speed_mps for v in vehicles], dtype=np.float64)
     beyond = away * offsets

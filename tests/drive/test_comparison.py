@@ -190,13 +190,27 @@ def test_a_pool_of_one_stacks_runs_is_one_row_over_all_their_seeds(tmp_path):
     assert compared["speed_difference_mps"].mean_mps == pytest.approx((1 - 1 + 1 + 1 - 1) / 5)
 
 
-def test_a_pool_of_different_stacks_or_repeated_seeds_is_refused_by_name(tmp_path):
+def test_a_pool_of_different_runs_or_repeated_seeds_is_refused_by_name(tmp_path):
     a = write_result(tmp_path / "a.json", "a", {1: 20.0, 2: 24.0}, [0, 0])
     b = write_result(tmp_path / "b.json", "b", {3: 20.0, 4: 24.0}, [0, 0])
     again = write_result(tmp_path / "a-again.json", "a", {2: 20.0, 3: 24.0}, [0, 0])
-    with pytest.raises(ConfigError, match=r"b\.json: planner b .* cannot pool .* a"):
+    merge = write_result(tmp_path / "a-merge.json", "a", {5: 20.0, 6: 24.0}, [0, 0])
+    document = json.loads(merge.read_text())
+    document["config"]["scenario"] = "merge"
+    merge.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"b\.json: its stack .*'b'.* differs from .*'a'"):
         comparison_rows([Path(f"{a}+{b}")])
+    with pytest.raises(ConfigError, match=r"a-merge\.json: its scenario merge differs"):
+        comparison_rows([Path(f"{a}+{merge}")])
     with pytest.raises(ConfigError, match=r"a-again\.json: seed 2 is also in an earlier file"):
         comparison_rows([Path(f"{a}+{again}")])
     with pytest.raises(ConfigError, match=r"missing\.json: cannot be read"):
         comparison_rows([Path(f"{a}+{tmp_path / 'missing.json'}")])
+
+
+def test_a_pool_counts_overrides_only_where_every_run_counted_them(tmp_path):
+    counted = write_result(tmp_path / "a1.json", "a", {1: 20.0}, [0], planner_overrides=5)
+    uncounted = write_result(tmp_path / "a2.json", "a", {2: 21.0}, [0])
+    for pool in (f"{counted}+{uncounted}", f"{uncounted}+{counted}"):
+        (row,) = comparison_rows([Path(pool)])
+        assert row["planner_overrides"] == "-"

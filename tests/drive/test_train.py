@@ -113,6 +113,7 @@ def test_a_card_without_margins_means_the_rule_planners(tmp_path):
     card = tmp_path / "policy" / "policy.json"
     fields = json.loads(card.read_text())
     fields.pop("safety_margins", None)
+    fields.pop("added_after_training", None)
     card.write_text(json.dumps(fields))
     assert (
         make_planner(str(tmp_path / "policy")).executor.executor_config.margins == SafetyMargins()
@@ -127,9 +128,10 @@ def test_a_card_names_only_its_own_margins_as_added_after_training(tmp_path):
     card = tmp_path / "policy" / "policy.json"
     fields = json.loads(card.read_text())
     assert fields["added_after_training"] == ["cut_in_check"]  # the shipped default's, see README
-    card.write_text(json.dumps({**fields, "added_after_training": ["cut_in_chek"]}))
-    with pytest.raises(ConfigError, match="policy.json.*'cut_in_chek'"):
-        make_planner(str(tmp_path / "policy"))
+    for name in ("cut_in_chek", "min_front_gap_m"):  # misspelt; a gap, not a check
+        card.write_text(json.dumps({**fields, "added_after_training": [name]}))
+        with pytest.raises(ConfigError, match=f"policy.json.*'{name}'"):
+            make_planner(str(tmp_path / "policy"))
 
 
 @pytest.mark.parametrize(

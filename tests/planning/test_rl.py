@@ -89,8 +89,13 @@ def test_far_lane_clearance_sets_how_far_ahead_counts_as_beside():
         assert executor.overrides == int(vetoed)
 
 
-def cutting_car(x_m: float, speed_mps: float, heading_rad: float):
-    return replace(car(1, 3, x_m, speed_mps), heading_rad=heading_rad)
+def cut_in_scene(side: int, x_m: float, speed_mps: float, heading_rad: float, **ego):
+    """A :data:`CUT_INS` case changing right (``side`` 1: lane 1 to 2, the car in lane 3) or its
+    mirror image changing left (-1: lane 2 to 1, the car in lane 0)."""
+    ego_lane = 1 if side > 0 else 2
+    cutting = replace(car(1, ego_lane + 2 * side, x_m, speed_mps), heading_rad=side * heading_rad)
+    scene = highway_scene(ego_lane=ego_lane, lanes=4, vehicles=(cutting,))
+    return replace(scene, ego=ego_at(ego_lane, **ego)) if ego else scene
 
 
 def cut_in_checked(check: bool = True) -> PolicyExecutor:
@@ -103,35 +108,37 @@ def cut_in_checked(check: bool = True) -> PolicyExecutor:
     )
 
 
+@pytest.mark.parametrize("side", [1, -1])
 @pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
 def test_cut_in_check_vetoes_a_change_while_the_lane_beyond_moves_into_it_ahead(
-    x_m, speed_mps, heading_rad, vetoed
+    x_m, speed_mps, heading_rad, vetoed, side
 ):
-    scene = highway_scene(ego_lane=1, lanes=4, vehicles=(cutting_car(x_m, speed_mps, heading_rad),))
+    scene = cut_in_scene(side, x_m, speed_mps, heading_rad)
+    change = RIGHT_SAME if side > 0 else LEFT_SAME
     executor = cut_in_checked()
-    executor.decide(RIGHT_SAME, scene)
+    executor.decide(change, scene)
     assert executor.overrides == int(vetoed)
     unchecked = cut_in_checked(check=False)
-    unchecked.decide(RIGHT_SAME, scene)
+    unchecked.decide(change, scene)
     assert unchecked.overrides == 0
 
 
+@pytest.mark.parametrize("side", [1, -1])
 @pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
 def test_cut_in_check_aborts_a_change_before_the_ego_crosses_the_line(
-    x_m, speed_mps, heading_rad, vetoed
+    x_m, speed_mps, heading_rad, vetoed, side
 ):
+    ego_lane = 1 if side > 0 else 2
     for check in (True, False):
         executor = cut_in_checked(check)
-        executor.decide(RIGHT_SAME, highway_scene(ego_lane=1, lanes=4))
-        assert executor.changing_direction == 1
-        halfway = replace(
-            highway_scene(
-                ego_lane=1, lanes=4, vehicles=(cutting_car(x_m, speed_mps, heading_rad),)
-            ),
-            ego=ego_at(1, y_offset_m=1.5),  # still in lane 1, half a lane from the line
+        executor.decide(
+            RIGHT_SAME if side > 0 else LEFT_SAME, highway_scene(ego_lane=ego_lane, lanes=4)
         )
+        assert executor.changing_direction == side
+        # still in its lane, half a lane from the line
+        halfway = cut_in_scene(side, x_m, speed_mps, heading_rad, y_offset_m=1.5 * side)
         aborted = check and vetoed
-        assert executor.plan(halfway).target_lane.index == (1 if aborted else 2)
+        assert executor.plan(halfway).target_lane.index == ego_lane + (0 if aborted else side)
         assert executor.overrides == int(aborted)
 
 

@@ -191,29 +191,57 @@ def test_safety_check_vetoes_a_start_while_the_lane_beyond_has_a_vehicle_beside_
         assert bool(change_is_safe(state, task.config, lane_two, fraction=1.0, margins=near))
 
 
-@pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
-def test_cut_in_check_refuses_a_change_while_the_lane_beyond_moves_into_it_ahead(
-    x_m, speed_mps, heading_rad, vetoed
-):
-    # As PolicyExecutor's tests: the ego in lane 1 at 25 m/s, changing into an empty lane 2, one
-    # vehicle in lane 3; to start a change or to keep one going.
-    task = BatchedPlanning(1, seed=0)
+def cut_in_task(side: int, x_m: float, speed_mps: float, heading_rad: float) -> BatchedPlanning:
+    """PolicyExecutor's cut-in scenes on the engine: the ego at 25 m/s in lane 1 (``side`` 1) or 2
+    (-1), changing into the empty lane beside it, one vehicle in the lane beyond; the others far
+    ahead in lane 0 or 3, away from it."""
+    task = BatchedPlanning(
+        1,
+        seed=0,
+        safety_layer=True,
+        executor_config=ExecutorConfig(
+            margins=SafetyMargins(0.0, 0.0, math.inf, far_lane_clearance_m=10.0, cut_in_check=True)
+        ),
+    )
     state = task.state
     count = state.x_m.shape[1]
-    state.y_m[0, :], state.lane[0, :], state.heading_rad[0, :] = 0.0, 0, 0.0
+    ego_lane, far_lane = (1, 3) if side > 0 else (2, 0)
+    state.heading_rad[0, :] = 0.0
+    state.y_m[0, :], state.lane[0, :] = (3 - far_lane) * LANE_WIDTH_M, 3 - far_lane
     state.x_m[0, 1:] = state.x_m[0, 0] + 1000 + 50.0 * torch.arange(count - 1)
     state.speed_mps[0, :] = 25.0
-    state.y_m[0, 0], state.lane[0, 0] = LANE_WIDTH_M, 1
-    state.y_m[0, 1], state.lane[0, 1] = 3 * LANE_WIDTH_M, 3
+    state.y_m[0, 0], state.lane[0, 0] = ego_lane * LANE_WIDTH_M, ego_lane
+    state.y_m[0, 1], state.lane[0, 1] = far_lane * LANE_WIDTH_M, far_lane
     state.x_m[0, 1] = state.x_m[0, 0] + x_m
-    state.speed_mps[0, 1], state.heading_rad[0, 1] = speed_mps, heading_rad
-    lane_two = torch.tensor([2])
-    margins = SafetyMargins(0.0, 0.0, math.inf, far_lane_clearance_m=10.0, cut_in_check=True)
+    state.speed_mps[0, 1], state.heading_rad[0, 1] = speed_mps, side * heading_rad
+    state.order = station_order(state.x_m)
+    return task
+
+
+@pytest.mark.parametrize("side", [1, -1])
+@pytest.mark.parametrize(("x_m", "speed_mps", "heading_rad", "vetoed"), CUT_INS)
+def test_cut_in_check_refuses_a_change_while_the_lane_beyond_moves_into_it_ahead(
+    x_m, speed_mps, heading_rad, vetoed, side
+):
+    # As PolicyExecutor's tests: to start a change or to keep one going.
+    task = cut_in_task(side, x_m, speed_mps, heading_rad)
+    target = torch.tensor([(1 if side > 0 else 2) + side])
+    margins = task.executor_config.margins
     for fraction in (1.0, 0.5):
-        safe = change_is_safe(state, task.config, lane_two, fraction=fraction, margins=margins)
+        safe = change_is_safe(task.state, task.config, target, fraction=fraction, margins=margins)
         assert bool(safe) != vetoed
     unchecked = replace(margins, cut_in_check=False)
-    assert bool(change_is_safe(state, task.config, lane_two, fraction=0.5, margins=unchecked))
+    assert bool(change_is_safe(task.state, task.config, target, fraction=0.5, margins=unchecked))
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_cut_in_aborts_a_change_under_way_on_the_engine(side):
+    task = cut_in_task(side, 30.0, 17.0, -0.15)  # CUT_INS' first case: moving in, 25 m ahead
+    lane = int(task.state.lane[0, 0])
+    task.state.target_lane[0, 0], task.direction[0] = lane + side, side
+    task._abort_unsafe_changes()
+    assert int(task.state.target_lane[0, 0]) == lane and int(task.direction[0]) == 0
+    assert int(task.overrides[0]) == 1
 
 
 @pytest.mark.parametrize("wait", [False, True])
