@@ -93,9 +93,8 @@ def _cut_in(state: BatchState, lane: Tensor, clearance_m: float) -> Tensor:
     """``PolicyExecutor._cut_in`` on the straight road: a vehicle in the lane beyond ``lane`` moves
     towards it faster than :data:`CUT_IN_LATERAL_SPEED_MPS`, alongside the ego or ahead by less than
     ``clearance_m`` plus what the ego closes on it in :data:`CUT_IN_HORIZON_S`."""
-    away = (
-        (lane - state.lane[:, 0]).sign().to(state.y_m.dtype)[:, None]
-    )  # +1: beyond is at higher y
+    # +1 where the lane beyond is at higher y
+    away = (lane - state.lane[:, 0]).sign().to(state.y_m.dtype)[:, None]
     beyond = away * (state.y_m[:, 1:] - lane.to(state.y_m.dtype)[:, None] * LANE_WIDTH_M)
     in_far_lane = (beyond > LANE_WIDTH_M / 2) & (beyond < 1.5 * LANE_WIDTH_M)
     heading, speed = state.heading_rad[:, 1:], state.speed_mps[:, 1:]
