@@ -184,12 +184,18 @@ class PolicyExecutor(RulePlanner):
 
     def _vetoes(self, scene: SceneState, target: LaneGeometry) -> bool:
         """The safety layer (if on) refuses to start a change into ``target`` now."""
+        if not self.safety_layer:
+            return False
+        if not self._is_safe(scene, target, fraction=1.0) or self._bends(
+            target, scene.ego.speed_mps
+        ):
+            return True
         margins = self.executor_config.margins
-        return self.safety_layer and (
-            not self._is_safe(scene, target, fraction=1.0)
-            or self._bends(target, scene.ego.speed_mps)
-            or (margins.far_lane_check and self._far_lane_conflict(scene, target))
-            or (margins.cut_in_check and self._cut_in(scene, target))
+        if not (margins.far_lane_check or margins.cut_in_check):
+            return False
+        far = _far_lane(scene, target)  # projected once for both checks
+        return (margins.far_lane_check and self._far_lane_conflict(far)) or (
+            margins.cut_in_check and self._cut_in(far, scene.ego.speed_mps)
         )
 
     def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
@@ -197,18 +203,17 @@ class PolicyExecutor(RulePlanner):
         self._changing_to = target.lane.index
         self._direction = "change_left" if lane_change < 0 else "change_right"
 
-    def _far_lane_conflict(self, scene: SceneState, target: LaneGeometry) -> bool:
-        """A vehicle in the lane beyond ``target`` is alongside the ego or within the clearance
+    def _far_lane_conflict(self, far: FarLane) -> bool:
+        """A vehicle of the lane beyond (``far``) is alongside the ego or within the clearance
         ahead."""
-        far = _far_lane(scene, target)
         clearance_m = self.executor_config.margins.far_lane_clearance_m
         return bool(np.any(far.present & (far.ahead_m < clearance_m + far.half_lengths_m)))
 
-    def _cut_in(self, scene: SceneState, target: LaneGeometry) -> bool:
-        """A vehicle in the lane beyond ``target`` moves into it, alongside the ego or ahead by less
-        than the clearance plus what the ego closes on it in :data:`CUT_IN_HORIZON_S`."""
-        far = _far_lane(scene, target)
-        closing_mps = np.maximum(scene.ego.speed_mps - far.speed_along_mps, 0.0)
+    def _cut_in(self, far: FarLane, ego_speed_mps: float) -> bool:
+        """A vehicle of the lane beyond (``far``) moves into the target lane, alongside the ego or
+        ahead by less than the clearance plus what the ego, at ``ego_speed_mps``, closes on it in
+        :data:`CUT_IN_HORIZON_S`."""
+        closing_mps = np.maximum(ego_speed_mps - far.speed_along_mps, 0.0)
         reach_m = self.executor_config.margins.far_lane_clearance_m + closing_mps * CUT_IN_HORIZON_S
         moving_in = far.speed_towards_mps > CUT_IN_LATERAL_SPEED_MPS
         return bool(np.any(far.present & moving_in & (far.ahead_m < reach_m + far.half_lengths_m)))
@@ -230,7 +235,7 @@ class PolicyExecutor(RulePlanner):
                     and underway
                     and self._changing_to is not None
                     and self.executor_config.margins.cut_in_check
-                    and self._cut_in(scene, target)
+                    and self._cut_in(_far_lane(scene, target), scene.ego.speed_mps)
                 ):
                     self._end_change(scene)
                 self._overrides += int(underway and self._changing_to is None)
