@@ -31,7 +31,7 @@ baseline_app = typer.Typer(
 def train_planner(
     out: Annotated[Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")],
     scenario: Annotated[str, typer.Option(help="Scenario id to train in.")] = "highway",
-    algo: Annotated[str, typer.Option(help="dqn or ppo.")] = "dqn",
+    algo: Annotated[str, typer.Option(help="dqn, qrdqn (quantile regression) or ppo.")] = "dqn",
     extractor: Annotated[str, typer.Option(help="mlp or attention.")] = "attention",
     steps: Annotated[
         int, typer.Option(min=1, help="Planner decisions, all environments.")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -17,7 +18,8 @@ from planning.idm import IdmParameters
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from sims.strict import ConfigError
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO}
+# qrdqn: quantile-regression DQN (Dabney et al. 2018) from sb3-contrib, DQN's recipe otherwise.
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "qrdqn": QRDQN, "ppo": PPO}
 POLICY_FILE = "policy.zip"
 
 
@@ -100,7 +102,9 @@ def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, Poli
     policy = resolve(path)
     card = read_card(policy)
     if card.algo not in ALGORITHMS:
-        raise ConfigError(f"{card_path(policy)}: unknown algo '{card.algo}'; valid: dqn, ppo")
+        raise ConfigError(
+            f"{card_path(policy)}: unknown algo '{card.algo}'; valid: {', '.join(ALGORITHMS)}"
+        )
     return ALGORITHMS[card.algo].load(policy, device=device), card
 
 

@@ -33,7 +33,7 @@ def _config(algo: str, steps: int) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+@pytest.mark.parametrize("algo", ["dqn", "qrdqn", "ppo"])
 def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
     state = train(_config(algo, 200), tmp_path, resume=False, command="test")
     run = Run(tmp_path)
@@ -58,7 +58,7 @@ THIN = SafetyMargins(
 )
 
 
-@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+@pytest.mark.parametrize("algo", ["dqn", "qrdqn", "ppo"])
 def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_path):
     config = TrainConfig(
         algo=algo,
@@ -158,6 +158,16 @@ def test_an_unknown_car_following_model_is_refused_by_name(tmp_path):
     card = tmp_path / "policy" / "policy.json"
     card.write_text(json.dumps({**json.loads(card.read_text()), "car_following": "gipps"}))
     with pytest.raises(ConfigError, match="policy.json.*gipps"):
+        make_planner(str(tmp_path / "policy"))
+
+
+def test_an_unknown_algorithm_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="'sac'; valid: dqn, qrdqn, ppo"):
+        TrainConfig(algo="sac")
+    shutil.copytree(SHIPPED_POLICY, tmp_path / "policy")
+    card = tmp_path / "policy" / "policy.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "algo": "sac"}))
+    with pytest.raises(ConfigError, match="policy.json: unknown algo 'sac'; valid: dqn, qrdqn"):
         make_planner(str(tmp_path / "policy"))
 
 
