@@ -34,10 +34,8 @@ from planning.rules import BOLD_RULES, IDM_PLUS_RULES, RulePlanner, RulesConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
 
-# The variants start from rules-idm-plus.
-CLOSE = replace(
-    IDM_PLUS_RULES, idm=IdmParameters(time_gap_s=0.6)
-)  # the shipped policy's car following
+# The variants start from rules-idm-plus, then take the shipped policy's car following ...
+CLOSE = replace(IDM_PLUS_RULES, idm=IdmParameters(time_gap_s=0.6))
 THIN = replace(  # ... and its safety layer's lane-change margins
     CLOSE, min_front_gap_m=0.0, min_rear_gap_m=0.0, max_imposed_braking_mps2=math.inf
 )
