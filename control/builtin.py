@@ -18,7 +18,7 @@ from control.base import Command, Controller
 from control.bicycle import VehicleLimits
 from control.reference import LaneChangeReference
 from planning.base import Plan
-from planning.frenet import to_frenet
+from sims.frenet import to_frenet
 from sims.groundtruth import EgoState
 
 

@@ -23,7 +23,7 @@ from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
 from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
-from planning.frenet import to_frenet
+from sims.frenet import to_frenet
 from sims.groundtruth import EgoState
 
 

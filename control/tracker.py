@@ -15,7 +15,7 @@ import numpy as np
 from control.base import Command, Controller
 from control.bicycle import VehicleLimits, steering_for_curvature
 from planning.base import Plan
-from planning.frenet import point_at, to_frenet
+from sims.frenet import point_at, to_frenet
 from sims.groundtruth import EgoState
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from perception.base import Perceiver
 from perception.camera import CnnPerceiver
-from perception.groundtruth import GroundTruthPerceiver
+from perception.ground_truth_perceiver import GroundTruthPerceiver
 from sims.strict import ConfigError
 
 PERCEIVERS: dict[str, type[Perceiver]] = {

@@ -15,7 +15,7 @@ import numpy as np
 
 from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
-from planning.frenet import to_frenet
+from sims.frenet import to_frenet
 from planning.idm import (
     CAR_FOLLOWING,
     CarFollowing,

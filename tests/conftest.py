@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drive.dataset import generate
+from drive.runs.frame_dataset import generate
 from sims.dataset import DatasetConfig
 from tests.helpers import VISION_FRAMES
 

@@ -16,9 +16,9 @@ import argparse
 
 import numpy as np
 
+from drive.training.planning_env import VALIDATION_SEED
 from planning.rl.batched import evaluate_batched
 from planning.rl.encoding import DISTANCE_SCALE_M, LATERAL_SCALE_M, RELATIVE_SPEED_SCALE_MPS
-from planning.rl.env import VALIDATION_SEED
 from planning.rl.executor import ACTIONS, TIME_GAP_S, ExecutorConfig
 
 LANE_WIDTH_M = 4.0

@@ -26,8 +26,8 @@ import time
 
 import torch
 
+from drive.training.planning_env import REWARD_SPEED_RANGE_MPS, VALIDATION_SEED
 from planning.rl.batched import BatchedPlanning
-from planning.rl.env import REWARD_SPEED_RANGE_MPS, VALIDATION_SEED
 from planning.rl.executor import ACTIONS, TIME_GAP_S, ExecutorConfig, SafetyMargins
 
 KEEP = next(k for k, action in enumerate(ACTIONS) if action.label == "keep/same")

@@ -25,8 +25,8 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from drive.rollout import RolloutRequest, rollout_document, run_rollout
-from drive.stack import StackSpec
+from drive.episode.stack import StackSpec
+from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from planning.base import Planner
 from planning.idm import IdmParameters
 from planning.registry import PLANNERS

@@ -1,9 +1,9 @@
 """The planning environment on the batched engine: thousands of decisions per second for training.
 
-:class:`BatchedPlanning` is :class:`~planning.rl.env.PlanningEnv` for ``B`` highway-v0 episodes at
+:class:`BatchedPlanning` is :class:`~drive.training.planning_env.PlanningEnv` for ``B`` highway-v0 episodes at
 once, on :mod:`sims.batched`: the same decisions (:data:`~planning.rl.executor.ACTIONS`), the same
 observation (:func:`~planning.rl.encoding.encode`, computed in torch from the ground truth by
-:mod:`planning.rl.batched_encoding`) and the same reward. What executes a decision differs, and is
+:mod:`planning.rl.batched_encoding`) and the same reward (:func:`~planning.rl.reward.decision_reward`). What executes a decision differs, and is
 measured in the README:
 
 * deployed, the :class:`~planning.rl.executor.PolicyExecutor` plans a target speed with IDM (or IDM+)
@@ -28,7 +28,6 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from planning.rl import env as planning_env
 from planning.rl.batched_encoding import encode_batch
 from planning.rl.batched_safety import RULES, change_is_safe
 from planning.rl.encoding import FEATURES, VEHICLES
@@ -41,6 +40,7 @@ from planning.rl.executor import (
     SPEED_STEP_MPS,
     ExecutorConfig,
 )
+from planning.rl.reward import decision_reward
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
 from sims.batched.state import BatchConfig, BatchState, spawn
@@ -116,12 +116,7 @@ class BatchedPlanning:
         speeds, accelerations = self._simulate()
         state, config = self.state, self.config
         crashed = state.crashed[:, 0].clone()
-        low, high = planning_env.REWARD_SPEED_RANGE_MPS
-        reward = ((speeds - low) / (high - low)).clamp(0, 1)
-        reward = reward - planning_env.LANE_CHANGE_COST * lane_change.abs()
-        comfort = accelerations / planning_env.COMFORT_ACCELERATION_MPS2**2
-        reward = reward - planning_env.COMFORT_WEIGHT * comfort
-        reward = reward - planning_env.COLLISION_PENALTY * crashed.to(reward.dtype)
+        reward = decision_reward(speeds, lane_change, accelerations, crashed)
         truncated = (state.steps >= config.max_steps) & ~crashed
         done = crashed | truncated
         observation = self.observe()

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from perception.base import SceneState
-from planning.frenet import to_frenet
+from sims.frenet import to_frenet
 from planning.rl.executor import MAX_CRUISE_MPS
 
 VEHICLES = 10  # the nearest vehicles observed

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.frenet import to_frenet
+from sims.frenet import to_frenet
 from planning.idm import CarFollowing, check_car_following
 from planning.rules import RulePlanner, RulesConfig
 from sims.groundtruth import LaneGeometry

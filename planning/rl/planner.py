@@ -8,8 +8,8 @@ from perception.base import SceneState
 from planning.base import Plan, Planner
 from planning.rl.checkpoint import load_policy
 from planning.rl.encoding import encode
-from planning.rl.env import DECISION_PERIOD_S
 from planning.rl.executor import ACTIONS, PolicyExecutor
+from planning.rl.reward import DECISION_PERIOD_S
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
 # An earlier default: trained with the rule planner's margins and a 1.0 s time gap.

@@ -12,8 +12,8 @@ from highway_env.vehicle.kinematics import Vehicle
 from control.base import Command
 from control.bicycle import BicycleState, bicycle_jacobians, bicycle_step
 from control.mpc import MpcController
-from drive.manoeuvres import MANOEUVRES, manoeuvre_metrics, run_manoeuvre
-from drive.scoring import COMFORT_BOUNDS as NUPLAN_COMFORT
+from drive.bench.manoeuvres import MANOEUVRES, manoeuvre_metrics, run_manoeuvre
+from drive.episode.scoring import COMFORT_BOUNDS as NUPLAN_COMFORT
 from tests.helpers import cruise_plan, ego_at
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from drive.comparison import (
+from drive.cli.report import comparison_rows, comparison_table
+from drive.runs.comparison import (
     collision_interval,
     comparison_figure,
     mean_interval,
     plot_comparison,
 )
-from drive.report import comparison_rows, comparison_table
 from sims.strict import ConfigError
 from tests.test_cli import drive
 

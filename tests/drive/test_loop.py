@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drive.loop import run_episode
-from drive.stack import StackSpec
+from drive.episode.loop import run_episode
+from drive.episode.stack import StackSpec
 from sims.scenario import Scenario
 
 SHORT = Scenario(

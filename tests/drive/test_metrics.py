@@ -7,8 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from drive import scoring
-from drive.metrics import Trajectory, derivative, episode_metrics, lateral_acceleration, path_length
+from drive.episode import scoring
+from drive.episode.metrics import (
+    Trajectory,
+    derivative,
+    episode_metrics,
+    lateral_acceleration,
+    path_length,
+)
 
 
 def make(n=41, dt=0.25, speed=None, **overrides) -> Trajectory:

@@ -91,7 +91,7 @@ def test_bench_vision_names_missing_held_out_frames(tmp_path):
 
 
 def test_the_painted_baseline_uses_highway_envs_flat_colours():
-    from drive.bench_vision import paint_layouts
+    from drive.bench.bench_vision import paint_layouts
 
     layouts = np.zeros((1, 3, 2, 4), dtype=np.uint8)
     layouts[0, 0, 0, :] = 1  # a marking row

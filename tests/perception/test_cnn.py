@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from drive.dataset import generate
+from drive.runs.frame_dataset import generate
 from perception.cnn import StnPerceptionNet, scale_targets, stack_channels, unscale_slots
 from perception.evaluate import figures
 from perception.losses import match_slots, perception_loss

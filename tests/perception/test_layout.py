@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drive.dataset import generate
+from drive.runs.frame_dataset import generate
 from perception.layout import draw_layout, draw_markings, vehicle_boxes
 from perception.vision_data import load_vision_frames
 from sims.dataset import SCENE_ROWS, DatasetConfig, FrameSpec, scene_rows

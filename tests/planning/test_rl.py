@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from drive.training.planning_env import EnvConfig, PlanningEnv
 from planning.rl.encoding import DISTANCE_SCALE_M, FEATURES, LATERAL_SCALE_M, VEHICLES, encode
-from planning.rl.env import COLLISION_PENALTY, EnvConfig, PlanningEnv
 from planning.rl.executor import (
     ACTIONS,
     INITIAL_CRUISE_MPS,
@@ -22,6 +22,7 @@ from planning.rl.executor import (
 )
 from planning.rl.extractors import EgoAttentionExtractor
 from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY, RLPlanner
+from planning.rl.reward import COLLISION_PENALTY
 from tests.helpers import CUT_INS, car, ego_at, highway_scene
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
@@ -224,9 +225,9 @@ def test_planning_env_steps_one_decision_through_the_controller():
     observation, info = env.reset(options={"episode_seed": 4})
     assert env.observation_space.contains(observation) and info["episode_seed"] == 4
     assert env.steps_per_decision == 5  # 1 s at highway-fast's 5 Hz
-    start = env.sim.time_s
+    start = env.loop.sim.time_s
     observation, reward, terminated, truncated, info = env.step(ACTIONS.index(KEEP_FASTER))
-    assert env.sim.time_s == pytest.approx(start + 1.0)
+    assert env.loop.sim.time_s == pytest.approx(start + 1.0)
     assert -COLLISION_PENALTY - 1 <= reward <= 1.0
     assert env.executor.cruise_mps == INITIAL_CRUISE_MPS + SPEED_STEP_MPS
     env.close()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from drive.loop import run_episode
-from drive.stack import StackSpec
+from drive.episode.loop import run_episode
+from drive.episode.stack import StackSpec
 from sims.scenario import load_scenario
 
 

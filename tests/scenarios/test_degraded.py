@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from drive.evaluate import judge
-from drive.stack import StackSpec
+from drive.episode.stack import StackSpec
+from drive.runs.eval_suite import judge
 from perception.base import SceneState
 from planning.base import Plan
 from planning.registry import PLANNERS

@@ -11,8 +11,8 @@ from dataclasses import asdict
 
 import pytest
 
-from drive.evaluate import judge
-from drive.stack import StackSpec
+from drive.episode.stack import StackSpec
+from drive.runs.eval_suite import judge
 from sims.files import write_json
 from sims.scenario import load_scenario, scenario_ids
 from sims.suite import load_suite
@@ -46,7 +46,7 @@ def test_default_stack_passes(scenario_id, seed):
 
 
 def test_failure_message_names_the_predicate_and_value():
-    from drive.predicates import PredicateResult
+    from drive.episode.predicates import PredicateResult
 
     text = PredicateResult("min_ttc_s", False, 0.42, 1.0).describe()
     assert text == "min_ttc_s FAILED: measured 0.42, needed 1.0"

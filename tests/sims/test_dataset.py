@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from drive.dataset import generate
+from drive.runs.frame_dataset import generate
 from sims.dataset import (
     CELL_M,
     LANE_ROWS,

@@ -1,0 +1,1 @@
+"""Benchmarks: ``drive bench sim|control|perception|vision`` and the manoeuvres they drive."""

@@ -1,0 +1,5 @@
+"""``python -m drive.cli``: the ``drive`` command."""
+
+from drive.cli.main import main
+
+main()

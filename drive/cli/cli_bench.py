@@ -1,0 +1,92 @@
+"""The simulator and controller benchmarks: ``drive bench sim`` and ``drive bench control``.
+
+They are registered on the ``drive bench`` app in :mod:`drive.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from drive.cli.progress import progress_bar
+from drive.cli.report import control_bench_table
+from sims.files import write_json
+
+console = Console()
+
+
+def bench_control(
+    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
+        "out/bench-control.json"
+    ),
+    plot: Annotated[Path, typer.Option(help="Lane-change plot (PNG).")] = Path(
+        "out/bench-control.png"
+    ),
+) -> None:
+    """The MPC against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
+    from drive.bench.bench_control import CONTROLLERS, plot_lane_changes, run_control_bench
+    from drive.bench.manoeuvres import MANOEUVRES
+
+    total = len(CONTROLLERS) * len(MANOEUVRES)
+    with progress_bar(console) as progress:
+        task = progress.add_task("manoeuvres", total=total)
+        document, runs = run_control_bench(
+            on_run=lambda controller, name: progress.update(
+                task, advance=1, description=f"{controller}: {name}"
+            )
+        )
+    write_json(json_path, document)
+    plot_lane_changes(runs, plot)
+    console.print(control_bench_table(document))
+    console.print(f"Machine: {document['machine']}. Wrote {json_path} and {plot}")
+
+
+def bench_sim(
+    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
+        "out/bench-sim.json"
+    ),
+    batches: Annotated[
+        str, typer.Option(help="Batch sizes of the batched engine, comma-separated.")
+    ] = "1,64,1024,16384",
+    fidelity_episodes: Annotated[
+        int, typer.Option(min=2, help="Episodes of each fidelity check.")
+    ] = 100,
+    seconds: Annotated[
+        float, typer.Option(min=0.1, help="Timing per throughput figure [s].")
+    ] = 5.0,
+    workers: Annotated[int, typer.Option(min=1, help="Processes for the highway-env side.")] = 2,
+    compile_engine: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Also time the engine compiled by torch.compile (a minute or more the first time).",
+        ),
+    ] = True,
+) -> None:
+    """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
+    from drive.bench.bench_sim import run_sim_bench
+    from drive.cli.report import sim_bench_table
+
+    try:
+        sizes = tuple(int(size) for size in batches.split(","))
+        if min(sizes) < 1:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"--batches must be positive integers, got {batches!r}") from None
+    with progress_bar(console) as progress:
+        task = progress.add_task("starting", total=2 * fidelity_episodes)
+        document = run_sim_bench(
+            batches=sizes,
+            fidelity_episodes=fidelity_episodes,
+            workers=workers,
+            seconds=seconds,
+            compile_engine=compile_engine,
+            on_stage=lambda stage: progress.update(task, description=stage),
+            on_episode=lambda: progress.update(task, advance=1),
+        )
+    write_json(json_path, document)
+    console.print(sim_bench_table(document))
+    console.print(f"Machine: {document['machine']}. Wrote {json_path}")

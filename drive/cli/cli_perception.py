@@ -1,0 +1,153 @@
+"""The perception commands: ``drive dataset``, ``drive train-perception``, ``drive bench perception``.
+
+They are registered on the ``drive`` app in :mod:`drive.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from drive.cli.progress import progress_bar
+from sims.files import write_json
+
+console = Console()
+
+SHIPPED_WEIGHTS = Path(__file__).parent.parent / "perception" / "weights" / "stn-cnn"
+# The held-out frames of `drive bench perception`: seeds that no training or validation set of
+# the project uses (training 0.., 1000..; validation, which picks the best epoch, 90000..).
+HELD_OUT_SEED = 95000
+HELD_OUT_EPISODES = 8
+
+
+def dataset(
+    out: Annotated[Path, typer.Option(help="Folder of the dataset: shards and manifest.json.")],
+    scenario: Annotated[str, typer.Option(help="A highway-v0 scenario id.")] = "highway",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to drive.")] = 100,
+    episodes_per_shard: Annotated[int, typer.Option(min=1, help="Episodes per shard.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 0,
+    sample_every_steps: Annotated[
+        int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
+    ] = 15,
+) -> None:
+    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
+    from drive.runs.frame_dataset import generate
+    from sims.dataset import DatasetConfig
+
+    config = DatasetConfig(
+        scenario=scenario,
+        episodes=episodes,
+        episodes_per_shard=episodes_per_shard,
+        seed=seed,
+        sample_every_steps=sample_every_steps,
+    )
+    with progress_bar(console, "episodes", remaining=True) as progress:
+        task = progress.add_task("episodes", total=episodes)
+        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
+    samples = sum(entry["samples"] for entry in store.manifest["shards"])
+    console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
+
+
+def train_perception_command(
+    data: Annotated[
+        list[Path], typer.Option(help="Training dataset (drive dataset --out); repeat for more.")
+    ],
+    validation: Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
+    out: Annotated[Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")],
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 20,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 64,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="AdamW's learning rate.")] = 1e-3,
+    width: Annotated[int, typer.Option(min=1, help="Channels of the first convolution.")] = 16,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    select: Annotated[
+        str, typer.Option(help="Keep the epoch with the lowest validation loss, or the best F1.")
+    ] = "loss",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
+    from perception.train import PerceptionTrainConfig, selection_key, train_perception
+
+    config = PerceptionTrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        width=width,
+        seed=seed,
+        device=device,
+        select=select,
+    )
+    with progress_bar(console, "batches", remaining=True) as progress:
+        task = progress.add_task("batches", total=None)
+        history = train_perception(
+            config,
+            data,
+            validation,
+            out,
+            resume=resume,
+            on_batch=lambda done, total: progress.update(task, completed=done, total=total),
+            on_epoch=lambda record: progress.console.print(
+                f"epoch {record['epoch']:>3}: loss {record['train_loss']:.3f} / "
+                f"{record['validation_loss']:.3f}, position {record['position_mae_m']:.2f} m, "
+                f"presence F1 {record['presence_f1']:.3f}, occupancy IoU "
+                f"{record['occupancy_iou']:.3f}",
+                highlight=False,
+            ),
+        )
+    best = min(history, key=lambda record: selection_key(record, select))
+    console.print(f"Best weights: {out / 'best.safetensors'} (epoch {best['epoch']})")
+
+
+def bench_perception(
+    weights: Annotated[
+        Path, typer.Option(help="Folder of trained weights (best.safetensors, card.json).")
+    ] = SHIPPED_WEIGHTS,
+    data: Annotated[
+        Path,
+        typer.Option(help="Held-out frames (drive dataset --out); generated there if missing."),
+    ] = Path("data/highway-test"),
+    json_path: Annotated[Path, typer.Option("--json", help="Write the figures here.")] = Path(
+        "out/bench-perception.json"
+    ),
+    robustness: Annotated[
+        bool, typer.Option(help="Also measure under attacks and rendering changes (slower).")
+    ] = True,
+    seconds: Annotated[
+        float, typer.Option(min=0.01, help="Timing per throughput figure [s].")
+    ] = 3.0,
+) -> None:
+    """Perception errors, throughput and robustness on held-out frames; JSON, table and pictures."""
+    from drive.bench.bench_perception import plot_example, plot_robustness, run_perception_bench
+    from drive.cli.report import perception_bench_table
+
+    if not (data / "manifest.json").exists():
+        console.print(f"No held-out frames in {data}: generating them (seeds {HELD_OUT_SEED}+).")
+        dataset(out=data, episodes=HELD_OUT_EPISODES, episodes_per_shard=4, seed=HELD_OUT_SEED)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("loading")
+        document, held_out, network = run_perception_bench(
+            weights,
+            data,
+            robustness=robustness,
+            seconds=seconds,
+            on_stage=lambda stage: bar.update(task, description=stage),
+        )
+    write_json(json_path, document)
+    pictures = [plot_example(network, held_out, json_path.with_name(json_path.stem + "-frame.png"))]
+    if robustness:
+        pictures.append(
+            plot_robustness(document, json_path.with_name(json_path.stem + "-robustness.png"))
+        )
+    console.print(perception_bench_table(document))
+    console.print(
+        f"Machine: {document['machine']}. Wrote {json_path}, "
+        + ", ".join(str(path) for path in pictures)
+    )

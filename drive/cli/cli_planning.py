@@ -1,0 +1,235 @@
+"""The planner commands: ``drive train`` and ``drive baseline train|eval``.
+
+They are registered on the ``drive`` app in :mod:`drive.cli`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from drive.cli.progress import progress_bar
+from drive.cli.report import aggregate_table
+from planning.rl.executor import SafetyMargins
+from sims.files import write_json
+from sims.scenario import load_scenario
+from sims.strict import ConfigError
+
+console = Console()
+errors = Console(stderr=True)
+
+baseline_app = typer.Typer(
+    no_args_is_help=True,
+    help="highway-env's documented baseline: SB3 DQN with highway-env's meta-action controller.",
+)
+
+
+def train_planner(
+    out: Annotated[Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")],
+    scenario: Annotated[str, typer.Option(help="Scenario id to train in.")] = "highway",
+    algo: Annotated[str, typer.Option(help="dqn, qrdqn (quantile regression) or ppo.")] = "dqn",
+    extractor: Annotated[str, typer.Option(help="mlp or attention.")] = "attention",
+    steps: Annotated[
+        int, typer.Option(min=1, help="Planner decisions, all environments.")
+    ] = 20_000,
+    envs: Annotated[int, typer.Option(min=1, help="Environments in parallel processes.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    controller: Annotated[str, typer.Option(help="Controller executing the plans.")] = "mpc",
+    sim: Annotated[
+        str,
+        typer.Option(
+            help="highway-env (worker processes, through --controller) or batched (the batched "
+            "engine, --envs at once; validation there too)."
+        ),
+    ] = "highway-env",
+    safety_layer: Annotated[
+        bool,
+        typer.Option(
+            "--safety-layer",
+            help="Train with the executor's safety layer vetoing unsafe lane changes.",
+        ),
+    ] = False,
+    car_following: Annotated[
+        str, typer.Option(help="The executor's car following: idm or idm_plus.")
+    ] = "idm",
+    time_gap: Annotated[
+        float, typer.Option(help="The executor's time gap behind its leader [s].")
+    ] = 1.5,
+    min_front_gap: Annotated[
+        float, typer.Option(help="Safety layer: bumper gap to the new leader [m].")
+    ] = SafetyMargins().min_front_gap_m,
+    min_rear_gap: Annotated[
+        float, typer.Option(help="Safety layer: bumper gap to the new follower [m].")
+    ] = SafetyMargins().min_rear_gap_m,
+    max_imposed_braking: Annotated[
+        float,
+        typer.Option(help="Safety layer: how hard the new follower may have to brake [m/s2]; inf."),
+    ] = SafetyMargins().max_imposed_braking_mps2,
+    far_lane_check: Annotated[
+        bool,
+        typer.Option(
+            help="Safety layer: no change while the lane beyond has a vehicle beside the gap."
+        ),
+    ] = True,
+    far_lane_clearance: Annotated[
+        float,
+        typer.Option(help="Safety layer: how far ahead in the lane beyond counts as beside [m]."),
+    ] = SafetyMargins().far_lane_clearance_m,
+    wait_for_gap: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-gap",
+            help="Safety layer: a vetoed change starts once allowed, until the next decision.",
+        ),
+    ] = False,
+    cut_in_check: Annotated[
+        bool,
+        typer.Option(
+            "--cut-in-check",
+            help="Safety layer: no change, and abort one, while the lane beyond cuts in ahead.",
+        ),
+    ] = False,
+    eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
+    eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=1, help="Save every this many steps.")
+    ] = 1_000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
+    from drive.training.train_planner import TrainConfig, best_card, train
+
+    try:
+        margins = SafetyMargins(
+            min_front_gap_m=min_front_gap,
+            min_rear_gap_m=min_rear_gap,
+            max_imposed_braking_mps2=max_imposed_braking,
+            far_lane_check=far_lane_check,
+            far_lane_clearance_m=far_lane_clearance,
+            wait_for_gap=wait_for_gap,
+            cut_in_check=cut_in_check,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+    config = TrainConfig(
+        scenario=scenario,
+        algo=algo,
+        extractor=extractor,
+        steps=steps,
+        envs=envs,
+        seed=seed,
+        device=device,
+        controller=controller,
+        sim=sim,
+        safety_layer=safety_layer,
+        car_following=car_following,
+        time_gap_s=time_gap,
+        margins=margins,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+        checkpoint_every=checkpoint_every,
+    )
+    load_scenario(scenario)  # fail now on an unknown scenario
+    command = "drive train " + " ".join(sys.argv[2:])
+    console.print(f"Training [bold]{algo}[/] with the {extractor} extractor in {scenario}: {out}")
+    with progress_bar(console, "steps", status=True) as progress:
+        task = progress.add_task("steps", total=steps, status="")
+        try:
+            state = train(
+                config,
+                out,
+                resume=resume,
+                command=command,
+                on_progress=lambda done, status: progress.update(
+                    task, completed=done, status=status
+                ),
+                on_validation=lambda point: progress.console.print(
+                    f"{point['steps']:>7} steps, {point['wall_s'] / 60:5.1f} min: validation "
+                    f"return {point['return']:.2f}, collisions {point['collision_rate']:.0%}, "
+                    f"speed {point['speed_mps']:.1f} m/s",
+                    highlight=False,
+                ),
+            )
+        except KeyboardInterrupt:
+            errors.print(f"interrupted: the last checkpoint is in {out}; --resume continues")
+            raise
+    card = best_card(out)
+    console.print(
+        f"Best policy: {out / 'best'} ({card.env_steps} steps); curve {out / 'curve.png'}; "
+        f"trained for {state.train_wall_s / 60:.1f} min"
+    )
+
+
+@baseline_app.command("train")
+def baseline_train(
+    out: Annotated[Path, typer.Option(help="Folder for policy.zip and its card.")],
+    steps: Annotated[int, typer.Option(min=1, help="Decisions to train for.")] = 20_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
+    sim: Annotated[
+        str,
+        typer.Option(help="highway-env (highway-fast-v0, as documented) or batched (highway-v0)."),
+    ] = "highway-env",
+    envs: Annotated[int, typer.Option(min=1, help="Environments at once (batched only).")] = 256,
+) -> None:
+    """Train the documentation's DQN for ``--steps`` decisions, in highway-env or the batched engine."""
+    import torch
+
+    from drive.training.baseline import SIMS, TRAINING_ENV, train_baseline
+
+    if sim not in SIMS:
+        raise typer.BadParameter(f"--sim {sim!r} is not one of: {', '.join(SIMS)}")
+    torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
+    where = (
+        TRAINING_ENV if sim == "highway-env" else f"highway-v0 on the batched engine ({envs} envs)"
+    )
+    console.print(f"Training highway-env's documented DQN on {where} for {steps} steps")
+    with progress_bar(console, "steps") as progress:
+        task = progress.add_task("steps", total=steps)
+        wall_s = train_baseline(
+            steps,
+            out,
+            seed=seed,
+            command="drive baseline " + " ".join(sys.argv[2:]),
+            on_progress=lambda done: progress.update(task, completed=done),
+            sim=sim,
+            envs=envs if sim == "batched" else 1,
+        )
+    console.print(f"Wrote {out / 'policy.zip'} after {wall_s / 60:.1f} min")
+
+
+@baseline_app.command("eval")
+def baseline_eval(
+    policy: Annotated[Path, typer.Option(help="Folder of the trained baseline.")],
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = "highway",
+    episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 100_000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Evaluate the baseline in a scenario's environment, on the same seeds as ``drive rollout``."""
+    from drive.training.baseline import BaselineEpisode, evaluate_baseline
+    from planning.rl.checkpoint import resolve
+
+    resolve(policy)  # fail now, with one line, if there is no policy
+    loaded = load_scenario(scenario)
+    with progress_bar(console, "episodes", status=True) as progress:
+        task = progress.add_task("episodes", total=episodes, status="")
+        finished: list[BaselineEpisode] = []
+
+        def on_episode(result: BaselineEpisode) -> None:
+            finished.append(result)
+            collisions = sum(r.collided for r in finished)
+            progress.update(task, advance=1, status=f"collisions {collisions}/{len(finished)}")
+
+        document = evaluate_baseline(
+            loaded, policy, episodes=episodes, seed=seed, workers=workers, on_episode=on_episode
+        )
+    if json_path is not None:
+        write_json(json_path, document)
+    console.print(aggregate_table("Aggregate", document["aggregate"]))

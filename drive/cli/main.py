@@ -1,0 +1,300 @@
+"""The ``drive`` command line: demo, scenarios, rollout, eval and compare; the others register here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from drive.cli import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli.progress import progress_bar
+from drive.cli.report import (
+    aggregate_table,
+    episodes_table,
+    scenarios_table,
+    suite_table,
+)
+from drive.episode.loop import EpisodeResult
+from drive.episode.stack import Stack, StackSpec
+from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
+from sims.files import write_json
+from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
+from sims.strict import ConfigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="A simulator-based driving stack: scenarios, closed-loop rollouts, videos and metrics.",
+)
+console = Console()
+errors = Console(stderr=True)
+
+_DEFAULT = StackSpec()
+# The demo drives with the shipped RL planner. Rollouts and the suite default to the rule planner:
+# the suite spans roads (intersections, roundabouts) the RL planner was never trained on.
+_DEMO = StackSpec(planner="default")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that write JSON and print a table.")
+app.add_typer(bench_app, name="bench")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for demo.mp4 and metrics.json.")] = Path("out"),
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")] = DEFAULT_SCENARIO,
+    seed: Annotated[int, typer.Option(min=0, help="Episode seed.")] = 0,
+    perception: Annotated[
+        str, typer.Option(help="Perception name (cnn: from pixels; the video shows its camera).")
+    ] = _DEMO.perception,
+) -> None:
+    """Drive one episode with the default stack; write a video and its metrics."""
+    spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
+    loaded = load_scenario(scenario)
+    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    request = RolloutRequest(
+        scenario=loaded,
+        stack=spec,
+        episodes=1,
+        seed=seed,
+        video_path=out / "demo.mp4",
+    )
+    console.print(
+        f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(spec)}"
+    )
+    document = _run_with_progress(request, out / "metrics.json")
+    console.print(episodes_table(document["episodes"]))
+    console.print(f"Wrote {out / 'demo.mp4'} and {out / 'metrics.json'}")
+
+
+@app.command()
+def scenarios(
+    ids: Annotated[bool, typer.Option("--ids", help="Print only the ids, one per line.")] = False,
+) -> None:
+    """List the shipped scenarios with a one-line description each."""
+    if ids:
+        print("\n".join(scenario_ids()))
+        return
+    console.print(scenarios_table([load_scenario(sid) for sid in scenario_ids()]))
+
+
+@app.command()
+def rollout(
+    scenario: Annotated[str, typer.Option(help="Scenario id or TOML path.")],
+    perception: Annotated[str, typer.Option(help="Perception name.")] = _DEFAULT.perception,
+    planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
+    controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
+    episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 1,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of the first episode; episode k uses seed + k.")
+    ] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    video: Annotated[
+        Path | None, typer.Option(help="Record the first episode to this mp4.")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Run closed-loop episodes of a scenario with a stack and summarise them."""
+    spec = StackSpec(perception=perception, planner=planner, controller=controller)
+    loaded = load_scenario(scenario)
+    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    request = RolloutRequest(
+        scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
+    )
+    console.print(
+        f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
+        f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
+    )
+    document = _run_with_progress(request, json_path)
+    console.print(episodes_table(document["episodes"]))
+    console.print(aggregate_table("Aggregate", document["aggregate"]))
+    if json_path is not None:
+        console.print(f"Wrote {json_path}")
+
+
+@app.command("eval")
+def eval_suite(
+    suite: Annotated[
+        str, typer.Option(help="Suite id (sims/suites/) or TOML path.")
+    ] = "regression",
+    perception: Annotated[str, typer.Option(help="Perception name.")] = _DEFAULT.perception,
+    planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
+    controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Earlier eval JSON to compare scores with.")
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Score drop that counts as a regression (default: the suite's)."
+        ),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
+    from drive.runs.eval_suite import (
+        JudgedEpisode,
+        failed_predicates,
+        regressions,
+        run_suite,
+        suite_document,
+    )
+    from sims.suite import load_suite
+
+    loaded_suite, scenarios = load_suite(suite)
+    spec = StackSpec(perception=perception, planner=planner, controller=controller)
+    Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    total = sum(len(s.seeds) for s in scenarios)
+    console.print(
+        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
+    )
+    with progress_bar(console, status=True) as progress:
+        task = progress.add_task("episodes", total=total, status="")
+        failures: list[str] = []
+        finished: list[JudgedEpisode] = []
+
+        def on_episode(judged: JudgedEpisode) -> None:
+            finished.append(judged)
+            if not judged.passed:
+                failures.append(f"{judged.result.scenario}/{judged.result.seed}")
+            progress.update(task, advance=1, status=f"failed: {len(failures)}")
+
+        try:
+            judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+        except KeyboardInterrupt:
+            if json_path is not None:
+                done = {j.result.scenario for j in finished}
+                partial = [s for s in scenarios if s.id in done]
+                document = suite_document(suite, loaded_suite, partial, spec, finished)
+                document["complete"] = False
+                write_json(json_path, document)
+                errors.print(
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                )
+            raise
+    document = suite_document(suite, loaded_suite, scenarios, spec, judged)
+    if baseline is not None:
+        used = loaded_suite.tolerance if tolerance is None else tolerance
+        document["config"]["tolerance"] = used
+        document["regressions"] = regressions(document, baseline, used)
+    if json_path is not None:
+        write_json(json_path, document)
+    console.print(suite_table(document, failed_predicates))
+    for flagged in document.get("regressions", []):
+        errors.print(
+            f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
+            highlight=False,
+        )
+    verdict = "passed" if document["passed"] and not document.get("regressions") else "FAILED"
+    console.print(
+        f"Suite score {document['score']:.3f}: {verdict}"
+        + (f"; wrote {json_path}" if json_path else "")
+    )
+    if verdict != "passed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    results: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSON files of rollouts or baseline evals; A.json+B.json pools one stack's runs."
+        ),
+    ],
+    markdown: Annotated[bool, typer.Option(help="Print a Markdown table instead.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw speed against collision rate into this PNG.")
+    ] = None,
+) -> None:
+    """One table of collision rate, speed and return from several result files, with 95% intervals."""
+    from drive.cli.report import comparison_rows, comparison_table
+    from drive.runs.comparison import plot_comparison
+
+    rows = comparison_rows(results)
+    if markdown:
+        print(comparison_table(rows, markdown=True))
+    else:
+        console.print(comparison_table(rows, markdown=False))
+    if plot is not None:
+        plot_comparison(rows, plot)
+        errors.print(f"wrote {plot}")
+
+
+def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
+    """Run a rollout under a progress bar; on Ctrl-C, keep what finished in the JSON."""
+    finished: list[EpisodeResult] = []
+    with progress_bar(console, status=True) as progress:
+        task = progress.add_task("episodes", total=request.episodes, status="")
+
+        def on_episode(result: EpisodeResult) -> None:
+            finished.append(result)
+            collisions = sum(r.metrics.collided for r in finished)
+            speed = sum(r.metrics.mean_speed_mps for r in finished) / len(finished)
+            progress.update(
+                task,
+                advance=1,
+                status=f"collisions {collisions}/{len(finished)}, mean speed {speed:.1f} m/s",
+            )
+
+        try:
+            results = run_rollout(request, on_episode=on_episode)
+        except KeyboardInterrupt:
+            if json_path is not None:
+                write_json(json_path, rollout_document(request, finished, complete=False))
+                errors.print(
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                )
+            raise
+    document = rollout_document(request, results, complete=True)
+    if json_path is not None:
+        write_json(json_path, document)
+    return document
+
+
+def _describe(spec: StackSpec) -> str:
+    return f"perception={spec.perception}, planner={spec.planner}, controller={spec.controller}"
+
+
+# The other commands live in modules of their own, one per field.
+app.command("train")(cli_planning.train_planner)
+app.add_typer(cli_planning.baseline_app, name="baseline")
+bench_app.command("control")(cli_bench.bench_control)
+bench_app.command("sim")(cli_bench.bench_sim)
+app.command("dataset")(cli_perception.dataset)
+app.command("train-perception")(cli_perception.train_perception_command)
+app.command("train-detector")(cli_detector.train_detector_command)
+app.command("detect")(cli_detector.detect_command)
+app.command("train-gan")(cli_gan.train_gan_command)
+app.command("synthesize")(cli_vision.synthesize_command)
+bench_app.command("perception")(cli_perception.bench_perception)
+bench_app.command("vision")(cli_vision.bench_vision)
+
+
+def main() -> None:
+    """Entry point: bad input ends in a one-line message and exit code 2, never a traceback."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # SDL (under pygame's offscreen rendering) complains on every start without one.
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="drive-xdg-")
+    # SDL otherwise catches SIGTERM (to post a quit event nobody reads) once a frame is rendered,
+    # and `kill` or a job scheduler could no longer stop a rendering command.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
+    try:
+        app()
+    except ConfigError as error:
+        errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as error:  # an output path that cannot be written, a missing input file
+        errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m drive.cli.main
+    main()

@@ -1,0 +1,1 @@
+"""Many episodes: rollouts and suites over worker processes, comparisons, and datasets."""

@@ -1,0 +1,101 @@
+"""``drive dataset``: drive episodes with the stack and keep rendered frame stacks with their labels.
+
+The ego is driven by the rule planner and the MPC on ground truth, so the frames show the traffic a
+driving ego meets; every ``sample_every_steps`` steps (once the stack has filled), the last
+``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from drive.episode.stack import Stack, StackSpec
+from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
+from sims.env import SimEnv
+from sims.scenario import load_scenario
+from sims.strict import ConfigError
+
+LABELLED_ENVS = ("highway-v0", "highway-fast-v0")  # sims.dataset.label assumes straight lanes
+DRIVER = StackSpec(perception="groundtruth", planner="rules", controller="mpc")
+
+
+def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarray]]:
+    """Drive the episode ``seed`` and return its samples.
+
+    Only the frames a sample uses are rendered (rendering costs more than the rest of a step).
+    """
+    frames = config.frames
+    reach = (
+        frames.stack - 1
+    ) * frames.stride_steps  # steps between a sample's first and last frame
+    sim = SimEnv(load_scenario(config.scenario), view=frames.view())
+    stack = Stack.build(DRIVER, dt_s=sim.dt_s)
+    stack.reset()
+    samples: list[dict[str, np.ndarray]] = []
+    pending: list[np.ndarray] = []
+    scenes: list[np.ndarray] = []
+    try:
+        frame = sim.reset(seed=seed)
+        for step_index in itertools.count():
+            until_sample = -step_index % config.sample_every_steps
+            if until_sample <= reach and until_sample % frames.stride_steps == 0:
+                pending.append(sim.render())
+                scenes.append(scene_rows(frame.truth, frames))
+            if until_sample == 0:
+                if len(pending) == frames.stack:
+                    samples.append(
+                        {
+                            "images": np.stack(pending),
+                            **label(frame.truth, frames),
+                            "scene": np.stack(scenes),
+                            "lanes": np.int64(lane_count(sim)),
+                        }
+                    )
+                pending, scenes = [], []
+            scene = stack.perceiver.perceive(frame)
+            command = stack.controller.control(scene.ego, stack.planner.plan(scene))
+            step = sim.step(
+                acceleration_mps2=command.acceleration_mps2, steering_rad=command.steering_rad
+            )
+            frame = step.frame
+            if step.terminated or step.truncated:
+                break
+    finally:
+        sim.close()
+    return samples
+
+
+def lane_count(sim: SimEnv) -> int:
+    """The number of lanes of the road the ego drives on (side by side, all of them)."""
+    env = sim.highway_env
+    return len(env.road.network.all_side_lanes(env.vehicle.lane_index))
+
+
+def generate(
+    config: DatasetConfig, out: Path, *, on_episode: Callable[[int], None] | None = None
+) -> ShardStore:
+    """Write the dataset's missing shards to ``out``; call ``on_episode(seed)`` after each episode."""
+    env = load_scenario(config.scenario).env
+    if env not in LABELLED_ENVS:
+        raise ConfigError(
+            f"scenario '{config.scenario}' runs {env}; datasets are labelled on the straight "
+            f"highway only ({', '.join(LABELLED_ENVS)})"
+        )
+    store = ShardStore(out, config)
+    for shard in range(config.shards):
+        if store.done(shard):
+            for seed in config.shard_seeds(shard):
+                if on_episode is not None:
+                    on_episode(seed)
+            continue
+        samples: list[dict[str, np.ndarray]] = []
+        for seed in config.shard_seeds(shard):
+            samples.extend(episode_samples(config, seed))
+            if on_episode is not None:
+                on_episode(seed)
+        store.write(shard, samples, config.shard_seeds(shard))
+    return store

@@ -1,0 +1,200 @@
+"""The baseline from highway-env's documentation: SB3 DQN acting through highway-env's meta-actions.
+
+It is trained exactly as the documentation's quick start does (highway-fast-v0, the hyper-parameters
+in :data:`RECIPE`), only with a chosen step budget, and evaluated in the scenario's own environment with
+highway-env's ``DiscreteMetaAction`` controller and default Kinematics observation, one decision per
+second. Its figures are comparable with ``drive rollout``'s: the same highway-env episodes (seeds),
+``collision_rate`` the share of episodes where the ego crashed, ``mean_speed_mps`` the mean of the
+ego's speed after each decision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import highway_env  # noqa: F401  (registers highway-fast-v0)
+import numpy as np
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+
+from drive.runs.parallel import run_in_processes
+from drive.runs.rollout import episode_seeds, package_versions
+from planning.rl.checkpoint import PolicyCard, load_policy, save_policy
+from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
+from sims.fastroad import accelerate
+from sims.machine import machine_description
+from sims.scenario import Scenario
+
+TRAINING_ENV = "highway-fast-v0"
+RECIPE: dict[str, Any] = {
+    "policy_kwargs": {"net_arch": [256, 256]},
+    "learning_rate": 5e-4,
+    "buffer_size": 15_000,
+    "learning_starts": 200,
+    "batch_size": 32,
+    "gamma": 0.8,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "target_update_interval": 50,
+}
+
+
+class _Progress(BaseCallback):
+    def __init__(self, on_progress: Callable[[int], None]) -> None:
+        super().__init__()
+        self.on_progress = on_progress
+
+    def _on_step(self) -> bool:
+        self.on_progress(self.num_timesteps)
+        return True
+
+
+SIMS = ("highway-env", "batched")
+
+
+def batched_recipe(envs: int) -> dict[str, Any]:
+    """:data:`RECIPE` scaled to ``envs`` environments at once.
+
+    The recipe draws 32 replayed samples per new transition (one gradient step of 32 per step).
+    With many environments the same ratio is kept with larger, fewer gradient steps (256 samples
+    every 8 transitions), and the buffer holds more steps so that it still spans many episodes.
+    """
+    return {
+        **RECIPE,
+        "batch_size": 256,
+        "gradient_steps": max(envs // 8, 1),
+        "buffer_size": 100_000,
+    }
+
+
+def train_baseline(
+    steps: int,
+    out: Path,
+    *,
+    seed: int,
+    command: str,
+    on_progress: Callable[[int], None],
+    sim: str = "highway-env",
+    envs: int = 1,
+) -> float:
+    """Train the documentation's DQN for ``steps`` decisions; save it in ``out``; return wall seconds.
+
+    ``sim="highway-env"`` trains as the documentation does, in highway-fast-v0. ``sim="batched"``
+    trains in highway-v0 itself on the batched engine (:mod:`sims.batched`), ``envs`` environments at
+    once, with :func:`batched_recipe`.
+    """
+    if sim not in SIMS:
+        raise ValueError(f"unknown simulator {sim!r}; valid: {', '.join(SIMS)}")
+    started = time.perf_counter()
+    if sim == "batched":
+        from sims.batched.state import BatchConfig
+        from sims.batched.vecenv import BatchedVecEnv
+
+        env: Any = BatchedVecEnv(envs, BatchConfig(ego_control="meta"), seed=seed)
+        recipe = batched_recipe(envs)
+        scenario = "highway-v0 (sims.batched)"
+    else:
+        env = gym.make(TRAINING_ENV)
+        recipe, scenario = RECIPE, TRAINING_ENV
+    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **recipe)
+    model.learn(steps, callback=_Progress(on_progress))
+    env.close()
+    wall_s = time.perf_counter() - started
+    card = PolicyCard(
+        algo="dqn",
+        extractor="highway-env Kinematics, MLP [256, 256]",
+        scenario=scenario,
+        controller="highway-env DiscreteMetaAction",
+        env_steps=steps,
+        seed=seed,
+        command=command,
+        train_wall_s=round(wall_s, 1),
+    )
+    save_policy(model, card, out / "policy.zip")
+    return wall_s
+
+
+@dataclass(frozen=True)
+class BaselineEpisode:
+    seed: int
+    collided: bool
+    decisions: int
+    mean_speed_mps: float
+    episode_return: float
+
+
+def run_baseline_episode(scenario: Scenario, policy: Path, seed: int) -> BaselineEpisode:
+    """Drive one episode of ``scenario`` from ``seed`` with the policy through meta-actions."""
+    model, _ = load_policy(policy)
+    config = {
+        **scenario.env_config,
+        "observation": {"type": "Kinematics"},
+        "action": {"type": "DiscreteMetaAction"},
+        "simulation_frequency": scenario.simulation_hz,
+        "policy_frequency": 1,
+        "duration": int(round(scenario.duration_s)),
+    }
+    env = ENVIRONMENTS[scenario.env](config=config)
+    restore_behaviour_defaults()
+    observation, _ = env.reset(seed=seed)
+    accelerate(env.road)  # highway-env's results, faster: see sims/fastroad.py
+    speeds, total = [], 0.0
+    while True:
+        action, _ = model.predict(observation, deterministic=True)
+        observation, reward, terminated, truncated, _ = env.step(int(action))
+        speeds.append(float(env.vehicle.speed))
+        total += float(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    return BaselineEpisode(
+        seed=seed,
+        collided=bool(env.vehicle.crashed),
+        decisions=len(speeds),
+        mean_speed_mps=round(float(np.mean(speeds)), 6),
+        episode_return=round(total, 6),
+    )
+
+
+def evaluate_baseline(
+    scenario: Scenario,
+    policy: Path,
+    *,
+    episodes: int,
+    seed: int,
+    workers: int,
+    on_episode: Callable[[BaselineEpisode], None],
+) -> dict[str, Any]:
+    """Run the episodes over ``workers`` processes; a JSON document like ``drive rollout``'s."""
+    seeds = episode_seeds(seed, episodes)
+    finished: dict[int, BaselineEpisode] = {}
+    jobs = [(scenario, policy, s) for s in seeds]
+    for result in run_in_processes(run_baseline_episode, jobs, workers=workers):
+        finished[result.seed] = result
+        on_episode(result)
+    results = [finished[s] for s in seeds]
+    _, card = load_policy(policy)
+    return {
+        "config": {
+            "scenario": scenario.id,
+            "env": scenario.env,
+            "stack": {"planner": f"sb3-dqn ({policy})", "controller": card.controller},
+            "episodes": episodes,
+            "seed": seed,
+            "policy_card": asdict(card),
+        },
+        "machine": machine_description(),
+        "versions": package_versions(),
+        "aggregate": {
+            "episodes": len(results),
+            "collision_rate": round(float(np.mean([r.collided for r in results])), 6),
+            "mean_speed_mps": round(float(np.mean([r.mean_speed_mps for r in results])), 6),
+            "mean_return": round(float(np.mean([r.episode_return for r in results])), 6),
+        },
+        "episodes": [asdict(r) for r in results],
+    }

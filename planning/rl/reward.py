@@ -1,0 +1,56 @@
+"""The planning reward of one decision, written once for the highway-env path and the batched engine.
+
+Reward of one decision:
+
+* speed, highway-env's progress term: mean speed over the period mapped from [20, 30] m/s to [0, 1];
+* collision: ``-COLLISION_PENALTY`` and the episode ends;
+* a requested lane change costs ``LANE_CHANGE_COST`` (whether or not it was carried out);
+* discomfort: ``COMFORT_WEIGHT`` times the mean squared commanded acceleration over (3 m/s2)^2.
+
+:func:`decision_reward` takes Python floats (one episode, :mod:`drive.training.planning_env`) or
+torch tensors of any shared shape (``B`` episodes, :mod:`planning.rl.batched`).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import torch
+
+DECISION_PERIOD_S = 1.0  # [s] one policy decision per second, as highway-env's policy frequency
+REWARD_SPEED_RANGE_MPS = (20.0, 30.0)  # [m/s] highway-env highway-v0's reward_speed_range
+COLLISION_PENALTY = 5.0
+LANE_CHANGE_COST = 0.05
+COMFORT_WEIGHT = 0.05
+COMFORT_ACCELERATION_MPS2 = 3.0  # [m/s2]
+
+Value = TypeVar("Value", float, torch.Tensor)
+
+
+def decision_reward(
+    mean_speed_mps: Value,
+    lane_change: Value,
+    mean_squared_acceleration_mps4: Value,
+    crashed: Value,
+) -> Value:
+    """The reward of one decision; see the module docstring.
+
+    :param mean_speed_mps: the ego's mean speed over the decision period [m/s].
+    :param lane_change: the lane change asked for: -1 left, 0 none, +1 right.
+    :param mean_squared_acceleration_mps4: mean squared commanded acceleration [m2/s4].
+    :param crashed: 1 (or true) where the ego crashed during the period.
+    :return: the reward, a float or a tensor as the arguments.
+    """
+    low, high = REWARD_SPEED_RANGE_MPS
+    progress = (mean_speed_mps - low) / (high - low)
+    if isinstance(progress, torch.Tensor):
+        reward = progress.clamp(0.0, 1.0)
+        crash = crashed.to(reward.dtype) if isinstance(crashed, torch.Tensor) else float(crashed)
+    else:
+        reward = min(max(progress, 0.0), 1.0)
+        crash = float(crashed)
+    reward = reward - LANE_CHANGE_COST * abs(lane_change)
+    reward = reward - COMFORT_WEIGHT * (
+        mean_squared_acceleration_mps4 / COMFORT_ACCELERATION_MPS2**2
+    )
+    return reward - COLLISION_PENALTY * crash
