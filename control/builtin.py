@@ -9,15 +9,15 @@ controllers can be compared on the same reference.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from highway_env.vehicle.controller import ControlledVehicle
+import torch
+from torch import Tensor
 
 from control.base import Command, Controller
 from control.bicycle import VehicleLimits
 from control.reference import LaneChangeReference
 from planning.base import Plan
+from sims.batched.physics import TAU_PURSUIT_S, speed_control_mps2, steering_control_rad
 from sims.frenet import to_frenet
 from sims.groundtruth import EgoState
 
@@ -40,26 +40,25 @@ class BuiltinController(Controller):
         self._time_s = 0.0
 
     def _control(self, ego: EgoState, plan: Plan) -> Command:
-        c = ControlledVehicle
-        speed = ego.speed_mps if abs(ego.speed_mps) > 1e-2 else 1e-2
         line = plan.centreline
         station, offset = (float(v) for v in to_frenet(line, np.array(ego.x_m), np.array(ego.y_m)))
         future_heading = float(
-            np.interp(station + ego.speed_mps * c.TAU_PURSUIT, line.station_m, line.heading_rad)
+            np.interp(station + ego.speed_mps * TAU_PURSUIT_S, line.station_m, line.heading_rad)
         )
         self.reference.update(plan.target_lane, offset, self._time_s)
         error = offset - float(self.reference.offset_m(self._time_s))
         self._time_s += self.dt_s
+        # highway-env's control law, the batched engine's own function with a batch of one;
         # highway-env's lateral coordinate is ours (positive to the right in its y-down world).
-        lateral_speed_command = -c.KP_LATERAL * error
-        heading_command = math.asin(float(np.clip(lateral_speed_command / speed, -1, 1)))
-        heading_reference = future_heading + float(np.clip(heading_command, -np.pi / 4, np.pi / 4))
-        heading_rate_command = c.KP_HEADING * math.remainder(
-            heading_reference - ego.heading_rad, 2 * math.pi
+        steering = steering_control_rad(
+            _scalar(error),
+            _scalar(ego.speed_mps),
+            _scalar(ego.heading_rad),
+            _scalar(future_heading),
         )
-        slip = math.asin(float(np.clip(c.LENGTH / 2 / speed * heading_rate_command, -1, 1)))
-        steering = float(
-            np.clip(math.atan(2 * math.tan(slip)), -c.MAX_STEERING_ANGLE, c.MAX_STEERING_ANGLE)
-        )
-        acceleration = c.KP_A * (plan.target_speed_mps - ego.speed_mps)
-        return Command(acceleration_mps2=acceleration, steering_rad=steering)
+        acceleration = speed_control_mps2(_scalar(plan.target_speed_mps), _scalar(ego.speed_mps))
+        return Command(acceleration_mps2=float(acceleration), steering_rad=float(steering))
+
+
+def _scalar(value: float) -> Tensor:
+    return torch.tensor(value, dtype=torch.float64)

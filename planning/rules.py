@@ -15,19 +15,19 @@ import numpy as np
 
 from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
+from planning.safety import GapMargins, gap_accepted
 from sims.frenet import to_frenet
-from planning.idm import (
+from sims.groundtruth import Centreline, LaneGeometry
+from sims.idm import (
     CAR_FOLLOWING,
     CarFollowing,
     IdmParameters,
     check_car_following,
     idm_acceleration,
 )
-from sims.groundtruth import Centreline, LaneGeometry
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
 CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
-TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RulesConfig:
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
-    car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (planning.idm)
+    car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (sims.idm)
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
@@ -224,22 +224,30 @@ class RulePlanner(Planner):
         )
 
     def _is_safe(self, scene: SceneState, lane: LaneGeometry, *, fraction: float) -> bool:
-        """Gaps ahead and behind are large enough and the new follower need not brake too hard."""
+        """Gaps ahead and behind are large enough and the new follower need not brake too hard
+        (:func:`~planning.safety.gap_accepted`)."""
         near = neighbours_in(lane, scene)
-        if near.lead_gap_m is not None and near.lead_gap_m < fraction * self.config.min_front_gap_m:
-            return False
-        if near.rear_gap_m is None or near.rear_speed_mps is None:
-            return True
-        if near.rear_gap_m < fraction * self.config.min_rear_gap_m:
-            return False
-        follower_acceleration = idm_acceleration(  # the follower is traffic: highway-env's IDM
-            near.rear_speed_mps,
-            max(near.rear_speed_mps, 1.0),
-            gap_m=near.rear_gap_m,
-            lead_speed_mps=scene.ego.speed_mps,
-            parameters=TRAFFIC_IDM,
+        return bool(
+            gap_accepted(
+                near.lead_gap_m if near.lead_gap_m is not None else 0.0,
+                near.rear_gap_m if near.rear_gap_m is not None else 0.0,
+                near.rear_speed_mps if near.rear_speed_mps is not None else 0.0,
+                scene.ego.speed_mps,
+                has_front=near.lead_gap_m is not None,
+                has_rear=near.rear_gap_m is not None and near.rear_speed_mps is not None,
+                fraction=fraction,
+                margins=self.gap_margins,
+            )
         )
-        return follower_acceleration >= -self.config.max_imposed_braking_mps2 / fraction
+
+    @property
+    def gap_margins(self) -> GapMargins:
+        """The gaps and braking bound this planner asks of a lane change."""
+        return GapMargins(
+            min_front_gap_m=self.config.min_front_gap_m,
+            min_rear_gap_m=self.config.min_rear_gap_m,
+            max_imposed_braking_mps2=self.config.max_imposed_braking_mps2,
+        )
 
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration of the ego behind its leader in ``lane``."""

@@ -18,10 +18,10 @@ from control.registry import make_controller
 from drive.episode.trajectory import derivative, lateral_acceleration
 from perception.ground_truth_perceiver import GroundTruthPerceiver
 from planning.base import Plan
-from sims.frenet import to_frenet
 from planning.rules import RulePlanner
 from sims.env import SimEnv
 from sims.events import StalledVehicle
+from sims.frenet import to_frenet
 from sims.scenario import Scenario
 
 START_LANE = 1  # the ego starts in lane 1 of 2 and changes to lane 0 (left)

@@ -14,8 +14,8 @@ from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from planning.idm import IdmParameters
 from planning.rl.executor import ExecutorConfig, SafetyMargins
+from sims.idm import IdmParameters
 from sims.strict import ConfigError
 
 # qrdqn: quantile-regression DQN (Dabney et al. 2018) from sb3-contrib, DQN's recipe otherwise.

@@ -4,17 +4,24 @@ Row 0 describes the ego; rows 1..:data:`VEHICLES` describe the nearest other veh
 :data:`RANGE_M`, nearest first, and are zero (``presence`` 0) where there are fewer. Features are scaled
 to about [-1, 1]. The ego-attention extractor treats rows 1.. as a set (their order does not matter);
 the MLP extractor sees them flattened, nearest first.
+
+The observation is computed once, in torch, by :func:`encode_observed` for ``B`` scenes. Its callers
+differ only in how they read the road: :func:`encode` reads one perceived scene (Frenet coordinates
+on the ego lane's centreline) and calls it with a batch of one; the batched engine's
+:func:`~planning.rl.batched_encoding.encode_batch` reads lane indices on its straight road.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from perception.base import SceneState
-from sims.frenet import to_frenet
 from planning.rl.executor import MAX_CRUISE_MPS
+from sims.frenet import to_frenet
 
 VEHICLES = 10  # the nearest vehicles observed
 RANGE_M = 120.0  # [m] vehicles farther than this are not observed
@@ -29,15 +36,87 @@ RELATIVE_SPEED_SCALE_MPS = 20.0  # [m/s]
 # Rows 1..: presence, dx, dy, dvx, dvy, cos and sin of the relative heading.
 
 
+@dataclass(frozen=True)
+class Observed:
+    """What the observation is made of, for ``B`` scenes: ``(B,)`` tensors for the ego and its lane,
+    ``(B, N)`` for the other vehicles; all float64 but ``present``."""
+
+    lane_position: Tensor  # -1 in the leftmost lane listed, 1 in the rightmost, 0 if only one
+    lane_offset_m: Tensor  # [m] the ego's offset from its lane's centre, positive to the right
+    lanes_beside: Tensor  # 1 if a lane exists on the left, minus 1 if one exists on the right
+    lane_heading_rad: Tensor  # [rad] the ego lane's heading at the ego
+    ego_x_m: Tensor  # [m]
+    ego_y_m: Tensor  # [m]
+    ego_speed_mps: Tensor  # [m/s]
+    ego_heading_rad: Tensor  # [rad]
+    x_m: Tensor  # [m] the other vehicles
+    y_m: Tensor  # [m]
+    speed_mps: Tensor  # [m/s]
+    heading_rad: Tensor  # [rad]
+    present: Tensor  # bool: the entry is a vehicle (padding otherwise)
+
+
+def encode_observed(observed: Observed, cruise_mps: Tensor, changing_direction: Tensor) -> Tensor:
+    """The observation of ``B`` scenes; see the module docstring.
+
+    :param observed: the scenes.
+    :param cruise_mps: ``(B,)`` the policy's current cruise speed [m/s].
+    :param changing_direction: ``(B,)`` -1 while changing lane left, +1 right, 0 otherwise.
+    :return: ``(B, 1 + VEHICLES, FEATURES)`` float64.
+    """
+    o = observed
+    dtype = o.ego_x_m.dtype
+    ego = torch.stack(
+        [
+            torch.ones_like(o.ego_x_m),
+            o.lane_position,
+            o.lane_offset_m / LATERAL_SCALE_M,
+            o.ego_speed_mps / SPEED_SCALE_MPS,
+            cruise_mps.to(dtype) / SPEED_SCALE_MPS,
+            changing_direction.to(dtype),
+            o.lanes_beside,
+        ],
+        dim=-1,
+    )
+    cos_h, sin_h = torch.cos(o.lane_heading_rad)[:, None], torch.sin(o.lane_heading_rad)[:, None]
+    ego_vx = (o.ego_speed_mps * torch.cos(o.ego_heading_rad))[:, None]
+    ego_vy = (o.ego_speed_mps * torch.sin(o.ego_heading_rad))[:, None]
+    dx, dy = o.x_m - o.ego_x_m[:, None], o.y_m - o.ego_y_m[:, None]
+    dvx = o.speed_mps * torch.cos(o.heading_rad) - ego_vx
+    dvy = o.speed_mps * torch.sin(o.heading_rad) - ego_vy
+    relative_heading = o.heading_rad - o.lane_heading_rad[:, None]
+    rows = torch.stack(
+        [
+            torch.ones_like(dx),
+            (cos_h * dx + sin_h * dy) / DISTANCE_SCALE_M,
+            (-sin_h * dx + cos_h * dy) / LATERAL_SCALE_M,
+            (cos_h * dvx + sin_h * dvy) / RELATIVE_SPEED_SCALE_MPS,
+            (-sin_h * dvx + cos_h * dvy) / RELATIVE_SPEED_SCALE_MPS,
+            torch.cos(relative_heading),
+            torch.sin(relative_heading),
+        ],
+        dim=-1,
+    )
+    # The nearest VEHICLES within range, nearest first; a stable sort keeps the listed order on ties.
+    distance = torch.sqrt(dx * dx + dy * dy)
+    distance = torch.where(o.present & (distance <= RANGE_M), distance, torch.inf)
+    distance, nearest = torch.sort(distance, dim=1, stable=True)
+    count = min(VEHICLES, nearest.shape[1])
+    nearest, seen = nearest[:, :count], torch.isfinite(distance[:, :count])
+    rows = rows.gather(1, nearest[..., None].expand(-1, -1, FEATURES))
+    rows = torch.where(seen[..., None], rows, 0.0)
+    padding = rows.new_zeros(rows.shape[0], VEHICLES - count, FEATURES)
+    return torch.cat([ego[:, None, :], rows, padding], dim=1)
+
+
 def encode(scene: SceneState, *, cruise_mps: float, changing_direction: int) -> np.ndarray:
-    """Encode ``scene`` as a ``(1 + VEHICLES, FEATURES)`` float32 array; see the module docstring.
+    """Encode one perceived ``scene`` as a ``(1 + VEHICLES, FEATURES)`` float32 array.
 
     :param scene: the perceived scene.
     :param cruise_mps: the policy's current cruise speed [m/s].
     :param changing_direction: -1 while changing lane left, +1 right, 0 otherwise.
     """
     ego = scene.ego
-    observation = np.zeros((1 + VEHICLES, FEATURES), dtype=np.float32)
     lane = scene.lane(ego.lane.index)
     assert lane is not None, "perception always reports the ego's lane"
     station, offset = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
@@ -45,46 +124,31 @@ def encode(scene: SceneState, *, cruise_mps: float, changing_direction: int) -> 
     indices = [geometry.lane.index for geometry in scene.lanes]
     low, high = min(indices), max(indices)
     position = 0.0 if high == low else 2 * (ego.lane.index - low) / (high - low) - 1
-    observation[0] = (
-        1.0,
-        position,
-        float(offset) / LATERAL_SCALE_M,
-        ego.speed_mps / SPEED_SCALE_MPS,
-        cruise_mps / SPEED_SCALE_MPS,
-        changing_direction,
-        float(scene.lane(ego.lane.index - 1) is not None)
-        - float(scene.lane(ego.lane.index + 1) is not None),
+    beside = float(scene.lane(ego.lane.index - 1) is not None) - float(
+        scene.lane(ego.lane.index + 1) is not None
     )
-    if not scene.vehicles:
-        return observation
+    vehicles = scene.vehicles
 
-    cos_h, sin_h = math.cos(heading), math.sin(heading)
-    ego_vx = ego.speed_mps * math.cos(ego.heading_rad)
-    ego_vy = ego.speed_mps * math.sin(ego.heading_rad)
-    rows = []
-    for vehicle in scene.vehicles:
-        dx_world, dy_world = vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m
-        distance = math.hypot(dx_world, dy_world)
-        if distance > RANGE_M:
-            continue
-        dvx_world = vehicle.speed_mps * math.cos(vehicle.heading_rad) - ego_vx
-        dvy_world = vehicle.speed_mps * math.sin(vehicle.heading_rad) - ego_vy
-        relative_heading = vehicle.heading_rad - heading
-        rows.append(
-            (
-                distance,
-                (
-                    1.0,
-                    (cos_h * dx_world + sin_h * dy_world) / DISTANCE_SCALE_M,
-                    (-sin_h * dx_world + cos_h * dy_world) / LATERAL_SCALE_M,
-                    (cos_h * dvx_world + sin_h * dvy_world) / RELATIVE_SPEED_SCALE_MPS,
-                    (-sin_h * dvx_world + cos_h * dvy_world) / RELATIVE_SPEED_SCALE_MPS,
-                    math.cos(relative_heading),
-                    math.sin(relative_heading),
-                ),
-            )
-        )
-    rows.sort(key=lambda row: row[0])
-    for k, (_, features) in enumerate(rows[:VEHICLES]):
-        observation[1 + k] = features
-    return observation
+    def one(value: float) -> Tensor:
+        return torch.tensor([value], dtype=torch.float64)
+
+    def each(name: str) -> Tensor:
+        return torch.tensor([[getattr(v, name) for v in vehicles]], dtype=torch.float64)
+
+    observed = Observed(
+        lane_position=one(position),
+        lane_offset_m=one(float(offset)),
+        lanes_beside=one(beside),
+        lane_heading_rad=one(heading),
+        ego_x_m=one(ego.x_m),
+        ego_y_m=one(ego.y_m),
+        ego_speed_mps=one(ego.speed_mps),
+        ego_heading_rad=one(ego.heading_rad),
+        x_m=each("x_m").reshape(1, len(vehicles)),
+        y_m=each("y_m").reshape(1, len(vehicles)),
+        speed_mps=each("speed_mps").reshape(1, len(vehicles)),
+        heading_rad=each("heading_rad").reshape(1, len(vehicles)),
+        present=torch.ones(1, len(vehicles), dtype=torch.bool),
+    )
+    encoded = encode_observed(observed, one(cruise_mps), one(float(changing_direction)))
+    return encoded[0].numpy().astype(np.float32)

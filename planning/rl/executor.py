@@ -25,10 +25,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from sims.frenet import to_frenet
-from planning.idm import CarFollowing, check_car_following
 from planning.rules import RulePlanner, RulesConfig
+from planning.safety import FarLane, cut_in, far_lane_conflict
+from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry
+from sims.idm import CarFollowing, check_car_following
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,8 @@ TIME_GAP_S = _RULES.idm.time_gap_s  # [s] the executor's default IDM time gap
 # or less than a clearance ahead: it may move into the same gap at the same moment, as highway-env's
 # traffic does (its MOBIL does not see an ego that has not yet crossed the line).
 FAR_LANE_CLEARANCE_M = 20.0  # [m] bumper gap; the default clearance
-# The cut-in check: a vehicle in the lane beyond already moving towards the target lane at more than
-# CUT_IN_LATERAL_SPEED_MPS may take the gap first. It counts while alongside the ego or ahead by less
-# than the far-lane clearance plus what the ego closes on it in CUT_IN_HORIZON_S, about the time a
-# lane change takes; it vetoes a change and aborts one whose ego has not yet crossed the line.
-CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's drift stays below
-CUT_IN_HORIZON_S = 3.0  # [s]
+# The cut-in check (planning.safety.cut_in) vetoes a change, and aborts one whose ego has not yet
+# crossed the line, while a vehicle of the lane beyond moves into the target lane ahead.
 
 
 @dataclass(frozen=True)
@@ -194,29 +191,16 @@ class PolicyExecutor(RulePlanner):
         if not (margins.far_lane_check or margins.cut_in_check):
             return False
         far = _far_lane(scene, target)  # projected once for both checks
-        return (margins.far_lane_check and self._far_lane_conflict(far)) or (
-            margins.cut_in_check and self._cut_in(far, scene.ego.speed_mps)
+        clearance_m = margins.far_lane_clearance_m
+        return bool(
+            (margins.far_lane_check and far_lane_conflict(far, clearance_m))
+            or (margins.cut_in_check and cut_in(far, scene.ego.speed_mps, clearance_m))
         )
 
     def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
         """Head for ``target``, ``lane_change`` lanes over (-1 left, +1 right)."""
         self._changing_to = target.lane.index
         self._direction = "change_left" if lane_change < 0 else "change_right"
-
-    def _far_lane_conflict(self, far: FarLane) -> bool:
-        """A vehicle of the lane beyond (``far``) is alongside the ego or within the clearance
-        ahead."""
-        clearance_m = self.executor_config.margins.far_lane_clearance_m
-        return bool(np.any(far.present & (far.ahead_m < clearance_m + far.half_lengths_m)))
-
-    def _cut_in(self, far: FarLane, ego_speed_mps: float) -> bool:
-        """A vehicle of the lane beyond (``far``) moves into the target lane, alongside the ego or
-        ahead by less than the clearance plus what the ego, at ``ego_speed_mps``, closes on it in
-        :data:`CUT_IN_HORIZON_S`."""
-        closing_mps = np.maximum(ego_speed_mps - far.speed_along_mps, 0.0)
-        reach_m = self.executor_config.margins.far_lane_clearance_m + closing_mps * CUT_IN_HORIZON_S
-        moving_in = far.speed_towards_mps > CUT_IN_LATERAL_SPEED_MPS
-        return bool(np.any(far.present & moving_in & (far.ahead_m < reach_m + far.half_lengths_m)))
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         return None  # lane changes come from the policy, through decide()
@@ -235,7 +219,11 @@ class PolicyExecutor(RulePlanner):
                     and underway
                     and self._changing_to is not None
                     and self.executor_config.margins.cut_in_check
-                    and self._cut_in(_far_lane(scene, target), scene.ego.speed_mps)
+                    and cut_in(
+                        _far_lane(scene, target),
+                        scene.ego.speed_mps,
+                        self.executor_config.margins.far_lane_clearance_m,
+                    )
                 ):
                     self._end_change(scene)
                 self._overrides += int(underway and self._changing_to is None)
@@ -249,20 +237,8 @@ class PolicyExecutor(RulePlanner):
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
 
 
-@dataclass(frozen=True)
-class FarLane:
-    """The vehicles of the lane beyond a target lane that are alongside the ego or ahead of it, in
-    the target lane's frame; arrays of one entry per perceived vehicle."""
-
-    present: np.ndarray  # bool: in the lane beyond, alongside or ahead
-    ahead_m: np.ndarray  # [m] station ahead of the ego's, centre to centre
-    half_lengths_m: np.ndarray  # [m] half the vehicle's length plus half the ego's
-    speed_along_mps: np.ndarray  # [m/s] along the lane
-    speed_towards_mps: np.ndarray  # [m/s] across the lane, towards the target lane's centre
-
-
-def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane:
-    """The lane beyond ``target`` as :class:`FarLane` sees it. Perception reports the ego's lane and
+def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:
+    """The lane beyond ``target`` as :class:`~planning.safety.FarLane` sees it, for one perceived scene. Perception reports the ego's lane and
     its neighbours only, so the lane beyond is found in ``target``'s frame: a centre between a half
     and one and a half lane widths from ``target``'s, on the side away from the ego."""
     ego, vehicles = scene.ego, scene.vehicles

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from sims.idm import idm_plus_rule
+
 # Kinematics (highway_env.vehicle.kinematics.Vehicle)
 LENGTH_M = 5.0  # [m]
 WIDTH_M = 2.0  # [m]
@@ -100,21 +102,25 @@ def idm_plus_acceleration_mps2(
     desired_gap_m: Tensor,
     has_front: Tensor,
 ) -> Tensor:
-    """IDM+ (``planning.idm.idm_plus_acceleration``): the smaller of the free-road and interaction
-    terms; arguments as :func:`idm_acceleration_mps2`, which it equals on a free road."""
+    """IDM+ on highway-env's IDM terms: :func:`sims.idm.idm_plus_rule` (the one copy of IDM+'s
+    rule) of :func:`idm_acceleration_mps2`'s free-road term and closeness; arguments as there."""
     no_front = torch.zeros_like(has_front)
     free = idm_acceleration_mps2(
         speed_mps, target_speed_mps, delta, speed_limit_mps, gap_m, desired_gap_m, no_front
     )
     closeness = desired_gap_m / not_zero(gap_m)
-    interaction = COMFORT_ACC_MAX_MPS2 * (1 - closeness * closeness)
-    return torch.where(has_front, torch.minimum(free, interaction), free)
+    return torch.where(has_front, idm_plus_rule(free, closeness, COMFORT_ACC_MAX_MPS2), free)
 
 
 def steering_control_rad(
-    lateral_offset_m: Tensor, speed_mps: Tensor, heading_rad: Tensor, lane_heading_rad: float
+    lateral_offset_m: Tensor,
+    speed_mps: Tensor,
+    heading_rad: Tensor,
+    lane_heading_rad: Tensor | float,
 ) -> Tensor:
-    """``ControlledVehicle.steering_control`` on a straight lane, from the offset to its centre."""
+    """``ControlledVehicle.steering_control``, from the offset to the lane's centre and the lane's
+    heading ahead (highway-env's pursuit point; 0 on the engine's straight road). The one copy of
+    highway-env's steering law: the ``builtin`` controller calls it with a batch of one."""
     lateral_speed_command = -(1 / TAU_LATERAL_S) * lateral_offset_m
     speed = not_zero(speed_mps)
     heading_command = torch.arcsin((lateral_speed_command / speed).clamp(-1, 1))

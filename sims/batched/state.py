@@ -24,7 +24,7 @@ from sims.batched.physics import TIME_WANTED_S
 # as the stack's PolicyExecutor does (planning.rl.batched).
 EgoControl = Literal["continuous", "meta", "follow"]
 EGO_CONTROLS: tuple[EgoControl, ...] = ("continuous", "meta", "follow")
-FOLLOW_DELTA = 4.0  # the IDM exponent of a following ego: planning.idm.IdmParameters.exponent
+FOLLOW_DELTA = 4.0  # the IDM exponent of a following ego: sims.idm.IdmParameters.exponent
 META_TARGET_SPEEDS_MPS = (20.0, 25.0, 30.0)  # highway-env's MDPVehicle.DEFAULT_TARGET_SPEEDS
 EGO_INITIAL_SPEED_MPS = 25.0  # [m/s] HighwayEnv._create_vehicles
 DELTA_RANGE = (3.5, 4.5)  # IDMVehicle.DELTA_RANGE, drawn by randomize_behavior
@@ -57,7 +57,7 @@ class BatchConfig:
     # predicts with the asking vehicle's.
     ego_time_gap_s: float = TIME_WANTED_S
     # The following ego's car-following model, as ego_time_gap_s applies: highway-env's IDM, or IDM+
-    # (planning.idm.idm_plus_acceleration), where the smaller of the two IDM terms wins.
+    # (sims.idm.idm_plus_acceleration), where the smaller of the two IDM terms wins.
     ego_car_following: Literal["idm", "idm_plus"] = "idm"
 
     def __post_init__(self) -> None:

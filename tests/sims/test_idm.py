@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from planning.idm import IdmParameters, idm_acceleration, idm_plus_acceleration
+from sims.idm import IdmParameters, idm_acceleration, idm_plus_acceleration
 
 
 def test_free_road_at_desired_speed_is_zero():

@@ -1,5 +1,11 @@
 """The Intelligent Driver Model (Treiber, Hennecke & Helbing 2000) and IDM+ as pure functions.
 
+Written once for every caller: the rule planner and the policy executor pass Python floats, the
+batched engine and its safety layer pass torch tensors of any shared shape (numpy arrays work too).
+For floats every operation is the one the scalar code always did, so the rule planner drives bit for
+bit as before. The batched engine's traffic keeps highway-env's own form of IDM
+(:mod:`sims.batched.physics`, centre-to-centre gaps); it takes IDM+'s rule from :func:`idm_plus_rule`.
+
 Parameters default to highway-env's ``IDMVehicle`` so the rule-based ego drives like the traffic.
 IDM+ (Schakel, van Arem & Netten 2010) takes the smaller of IDM's free-road and interaction terms
 instead of their sum: far from its leader the vehicle accelerates as on a free road, instead of
@@ -11,7 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import torch
+
+Value = TypeVar("Value", float, np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -26,13 +37,13 @@ class IdmParameters:
 
 
 def idm_acceleration(
-    speed_mps: float,
-    desired_speed_mps: float,
+    speed_mps: Value,
+    desired_speed_mps: Value,
     *,
-    gap_m: float | None = None,
-    lead_speed_mps: float | None = None,
+    gap_m: Value | None = None,
+    lead_speed_mps: Value | None = None,
     parameters: IdmParameters = IdmParameters(),
-) -> float:
+) -> Value:
     """IDM acceleration [m/s2] of a vehicle behind a leader (or on a free road if ``gap_m`` is None).
 
     :param speed_mps: own speed [m/s].
@@ -50,13 +61,13 @@ def idm_acceleration(
 
 
 def idm_plus_acceleration(
-    speed_mps: float,
-    desired_speed_mps: float,
+    speed_mps: Value,
+    desired_speed_mps: Value,
     *,
-    gap_m: float | None = None,
-    lead_speed_mps: float | None = None,
+    gap_m: Value | None = None,
+    lead_speed_mps: Value | None = None,
     parameters: IdmParameters = IdmParameters(),
-) -> float:
+) -> Value:
     """IDM+ acceleration [m/s2]: the smaller of IDM's free-road and interaction terms.
 
     Arguments as :func:`idm_acceleration`, which this equals on a free road.
@@ -65,12 +76,23 @@ def idm_plus_acceleration(
     free = _free_road(speed_mps, desired_speed_mps, p)
     if gap_m is None or lead_speed_mps is None:
         return free
-    interaction = 1.0 - _closeness(speed_mps, gap_m, lead_speed_mps, p) ** 2
-    return min(free, p.max_acceleration_mps2 * interaction)
+    closeness = _closeness(speed_mps, gap_m, lead_speed_mps, p)
+    return idm_plus_rule(free, closeness, p.max_acceleration_mps2)
+
+
+def idm_plus_rule(free_mps2: Value, closeness: Value, max_acceleration_mps2: float) -> Value:
+    """IDM+'s rule: the free-road term or ``a (1 - closeness^2)``, whichever is smaller [m/s2].
+
+    :param free_mps2: IDM's free-road term [m/s2].
+    :param closeness: desired gap over actual gap.
+    :param max_acceleration_mps2: IDM's ``a`` [m/s2].
+    """
+    interaction = 1.0 - closeness**2
+    return _minimum(free_mps2, max_acceleration_mps2 * interaction)
 
 
 CarFollowing = Literal["idm", "idm_plus"]
-CAR_FOLLOWING: dict[CarFollowing, Callable[..., float]] = {
+CAR_FOLLOWING: dict[CarFollowing, Callable[..., Any]] = {
     "idm": idm_acceleration,
     "idm_plus": idm_plus_acceleration,
 }
@@ -82,18 +104,37 @@ def check_car_following(name: str) -> None:
         raise ValueError(f"car_following {name!r} is not one of {sorted(CAR_FOLLOWING)}")
 
 
-def _free_road(speed_mps: float, desired_speed_mps: float, p: IdmParameters) -> float:
-    return p.max_acceleration_mps2 * (1.0 - (max(speed_mps, 0.0) / desired_speed_mps) ** p.exponent)
+def _free_road(speed_mps: Value, desired_speed_mps: Value, p: IdmParameters) -> Value:
+    return p.max_acceleration_mps2 * (
+        1.0 - (_maximum(speed_mps, 0.0) / desired_speed_mps) ** p.exponent
+    )
 
 
-def _closeness(speed_mps: float, gap_m: float, lead_speed_mps: float, p: IdmParameters) -> float:
+def _closeness(speed_mps: Value, gap_m: Value, lead_speed_mps: Value, p: IdmParameters) -> Value:
     """Desired gap over actual gap."""
     closing_mps = speed_mps - lead_speed_mps
-    desired_gap_m = p.minimum_gap_m + max(
-        0.0,
+    desired_gap_m = p.minimum_gap_m + _maximum(
         speed_mps * p.time_gap_s
         + speed_mps
         * closing_mps
         / (2.0 * math.sqrt(p.max_acceleration_mps2 * p.comfortable_deceleration_mps2)),
+        0.0,
     )
-    return desired_gap_m / max(gap_m, 0.1)
+    return desired_gap_m / _maximum(gap_m, 0.1)
+
+
+# Python's max and min for floats (what the scalar code always used), their array forms otherwise.
+def _maximum(value: Value, floor: float) -> Value:
+    if isinstance(value, torch.Tensor):
+        return value.clamp(min=floor)
+    if isinstance(value, np.ndarray):
+        return np.maximum(value, floor)
+    return max(value, floor)
+
+
+def _minimum(first: Value, second: Value) -> Value:
+    if isinstance(first, torch.Tensor) or isinstance(second, torch.Tensor):
+        return torch.minimum(torch.as_tensor(first), torch.as_tensor(second))
+    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
+        return np.minimum(first, second)
+    return min(first, second)
