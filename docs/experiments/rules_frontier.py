@@ -28,10 +28,10 @@ from pathlib import Path
 from drive.episode.stack import StackSpec
 from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from planning.base import Planner
-from planning.idm import IdmParameters
 from planning.registry import PLANNERS
 from planning.rules import BOLD_RULES, IDM_PLUS_RULES, RulePlanner, RulesConfig
 from sims.files import write_json
+from sims.idm import IdmParameters
 from sims.scenario import load_scenario
 
 # The variants start from rules-idm-plus, then take the shipped policy's car following ...
