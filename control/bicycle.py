@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-VEHICLE_LENGTH_M = 5.0  # [m] highway-env Vehicle.LENGTH, also its wheelbase in the model
+from sims.constants import STEERING_LIMIT_RAD, VEHICLE_LENGTH_M
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class VehicleLimits:
 
     max_acceleration_mps2: float = 3.0  # [m/s2]
     max_braking_mps2: float = 6.0  # [m/s2] positive number
-    max_steering_rad: float = math.pi / 4  # [rad] highway-env's ContinuousAction range
+    max_steering_rad: float = STEERING_LIMIT_RAD  # [rad] highway-env's ContinuousAction range
 
 
 def slip_angle(steering_rad: float) -> float:

@@ -25,14 +25,13 @@ from perception.base import Perceiver, SceneState
 from perception.cnn import StnPerceptionNet, unscale_slots
 from perception.device import resolve_device
 from perception.evaluate import PRESENCE_THRESHOLD
+from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 from sims.dataset import FrameSpec
 from sims.env import SimFrame
 from sims.groundtruth import EgoState, VehicleState
 from sims.strict import ConfigError
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
-VEHICLE_LENGTH_M = 5.0  # [m] highway-env's Vehicle.LENGTH: every vehicle of highway-v0 is this long
-VEHICLE_WIDTH_M = 2.0  # [m] highway-env's Vehicle.WIDTH
 
 
 def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet, dict]:

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from sims.constants import LANE_WIDTH_M
 from sims.files import atomic_path, write_json
 from sims.groundtruth import EgoState, GroundTruth, VehicleState
 from sims.strict import ConfigError
 
 SLOTS = 10  # vehicles labelled per sample, nearest first
-LANE_WIDTH_M = 4.0  # [m] highway-env's StraightLane.DEFAULT_WIDTH
 LANE_ROWS = 7  # occupancy rows: lanes -3..+3 relative to the ego's
 CELL_M = 8.0  # [m] occupancy column length
 SCENE_ROWS = 24  # vehicles kept per frame in ``scene``, the ego included

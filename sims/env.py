@@ -15,6 +15,7 @@ from gymnasium import spaces
 from highway_env.envs.common.abstract import AbstractEnv
 from highway_env.envs.common.observation import ObservationType
 
+from sims.constants import STEERING_LIMIT_RAD
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.events import ActiveEvent
 from sims.fastroad import accelerate
@@ -23,7 +24,6 @@ from sims.scenario import Scenario
 from sims.strict import ConfigError
 
 ACCELERATION_LIMIT_MPS2 = 6.0  # [m/s2] symmetric range of highway-env's ContinuousAction
-STEERING_LIMIT_RAD = np.pi / 4  # [rad] highway-env's default steering range
 
 # The stack reads ground truth directly; this is the cheapest observation highway-env computes.
 _CHEAP_OBSERVATION = {

@@ -15,8 +15,9 @@ from highway_env.road.lane import StraightLane
 from highway_env.road.road import Road
 from highway_env.vehicle.objects import Landmark
 
+from sims.constants import ON_LANE_MARGIN_M
+
 SLACK_M = 1e-6  # [m] widens every numpy pre-test, so rounding cannot reject a true candidate
-ON_LANE_MARGIN_M = 1.0  # [m] the margin highway-env's neighbour search passes to ``on_lane``
 
 
 class FastRoad(Road):

@@ -17,8 +17,9 @@ from typing import TypeVar
 
 import torch
 
+from sims.constants import REWARD_SPEED_RANGE_MPS
+
 DECISION_PERIOD_S = 1.0  # [s] one policy decision per second, as highway-env's policy frequency
-REWARD_SPEED_RANGE_MPS = (20.0, 30.0)  # [m/s] highway-env highway-v0's reward_speed_range
 COLLISION_PENALTY = 5.0
 LANE_CHANGE_COST = 0.05
 COMFORT_WEIGHT = 0.05

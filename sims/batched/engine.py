@@ -17,9 +17,10 @@ from torch import Tensor
 from sims.batched import decide, physics
 from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, neighbours
 from sims.batched.state import META_TARGET_SPEEDS_MPS, BatchConfig, BatchState, closest_lane
+from sims.constants import STEERING_LIMIT_RAD
 
 ACCELERATION_RANGE_MPS2 = (-5.0, 5.0)  # highway-env's ContinuousAction
-STEERING_RANGE_RAD = (-math.pi / 4, math.pi / 4)
+STEERING_RANGE_RAD = (-STEERING_LIMIT_RAD, STEERING_LIMIT_RAD)
 META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")  # DiscreteMetaAction
 
 

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-LANE_WIDTH_M = 4.0  # [m] highway-env's StraightLane.DEFAULT_WIDTH
-ON_LANE_MARGIN_M = 1.0  # [m] the margin ``Road.neighbour_vehicles`` passes to ``on_lane``
-
+from sims.constants import LANE_WIDTH_M, ON_LANE_MARGIN_M
 
 # Each lane's members are one bit per slot of the station order in a 64-bit word.
 MAX_VEHICLES = 63

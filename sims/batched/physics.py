@@ -12,11 +12,12 @@ import math
 import torch
 from torch import Tensor
 
+from sims.constants import MAX_STEERING_RAD, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 from sims.idm import idm_plus_rule
 
 # Kinematics (highway_env.vehicle.kinematics.Vehicle)
-LENGTH_M = 5.0  # [m]
-WIDTH_M = 2.0  # [m]
+LENGTH_M = VEHICLE_LENGTH_M  # [m] short names for this module's formulas
+WIDTH_M = VEHICLE_WIDTH_M  # [m]
 HALF_DIAGONAL_M = math.sqrt(LENGTH_M**2 + WIDTH_M**2) / 2  # [m]
 MAX_SPEED_MPS = 40.0  # [m/s]
 MIN_SPEED_MPS = -40.0  # [m/s]
@@ -26,7 +27,6 @@ TAU_ACC_S = 0.6  # [s]
 TAU_HEADING_S = 0.2  # [s]
 TAU_LATERAL_S = 0.6  # [s]
 TAU_PURSUIT_S = 0.5 * TAU_HEADING_S  # [s]
-MAX_STEERING_RAD = math.pi / 3  # [rad]
 
 # IDM and MOBIL (highway_env.vehicle.behavior.IDMVehicle)
 ACC_MAX_MPS2 = 6.0  # [m/s2]
