@@ -209,8 +209,18 @@ def from_highway_env(
     Every vehicle's position, heading, speed, targets, IDM exponent, timer and collision state is
     copied, so that both simulators can be stepped from the same state.
     """
-    rows = [_vehicle_rows(env.unwrapped, config) for env in envs]
-    table = torch.tensor(np.array(rows), device=device, dtype=torch.float64)
+    rows = np.array([_vehicle_rows(env.unwrapped, config) for env in envs])
+    steps = np.array([env.unwrapped.time for env in envs])
+    return from_rows(rows, steps, device=device, dtype=dtype)
+
+
+def from_rows(
+    rows: np.ndarray, steps: np.ndarray, *, device: torch.device, dtype: torch.dtype
+) -> BatchState:
+    """A state from recorded vehicle rows ``(B, N, 15)``, as :func:`from_highway_env` reads them
+    (position, heading, speed, targets, lane, IDM exponent, timer, collision, the ego's action), and
+    each scene's step count ``(B,)``."""
+    table = torch.tensor(np.asarray(rows), device=device, dtype=torch.float64)
 
     def column(index: int) -> Tensor:
         return table[..., index].to(dtype)
@@ -231,7 +241,7 @@ def from_highway_env(
         has_impact=table[..., 12] > 0,
         ego_steering_rad=column(13)[:, 0],
         ego_acceleration_mps2=column(14)[:, 0],
-        steps=torch.tensor([env.unwrapped.time for env in envs], device=device).long(),
+        steps=torch.tensor(np.asarray(steps), device=device).long(),
         order=station_order(column(0)),
     )
 
