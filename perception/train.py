@@ -1,16 +1,17 @@
 """Training of :class:`~perception.cnn.StnPerceptionNet` on datasets written by ``drive dataset``.
 
 Each epoch runs AdamW over shuffled minibatches (mixed precision on CUDA; the learning rate decays
-on a cosine to zero over the run), then evaluates on the validation set (:mod:`perception.evaluate`). The weights with the lowest validation loss are kept
-as ``best.safetensors`` with ``card.json`` beside them; ``last.pt`` (weights, optimiser, epoch,
-history) is written after every epoch, atomically, so ``resume`` continues an interrupted run.
+on a cosine to zero over the run), then evaluates on the validation set (:mod:`perception.evaluate`).
+The weights with the lowest validation loss are kept as ``best.safetensors`` with ``card.json``
+beside them; ``last.pt`` (weights, optimiser, epoch, history) is written after every epoch,
+atomically, so ``resume`` continues an interrupted run (the order of work of
+:class:`~perception.trainer.EpochTrainer`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,14 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from torch.utils.tensorboard import SummaryWriter
 
 from perception.cnn import StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import perception_loss
+from perception.trainer import EpochTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
-from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 SELECTIONS = ("loss", "f1")
@@ -97,122 +97,133 @@ def train_perception(
     :param on_batch: called as ``on_batch(done, total)`` with batches over the whole run.
     :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
     """
-    device = resolve_device(config.device)
-    folders = [data] if isinstance(data, Path) else list(data)
-    frames = frame_spec(folders[0])
-    for folder in [*folders[1:], validation]:
-        if frame_spec(folder) != frames:
-            raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
-    train_set, val_set = load_frames(*folders), load_frames(validation)
-    torch.manual_seed(config.seed)
-    model = StnPerceptionNet(frames, width=config.width).to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    trainer = PerceptionTrainer(
+        config, data, validation, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch
     )
-    batches = -(-len(train_set["images"]) // config.batch_size)
-    total_batches = config.epochs * batches
-    # Cosine decay of the learning rate to zero over the run, stepped per batch.
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_batches, 1.0)))
-    )
-    history: list[dict[str, Any]] = []
-    last = out / "last.pt"
-    if resume:
-        if not last.exists():
-            raise ConfigError(f"{out}: nothing to resume (no {last.name})")
-        state = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        history = state["history"]
-    elif last.exists():
-        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(out / "tensorboard"))
-    generator = np.random.default_rng(config.seed + len(history))
-    for epoch in range(len(history), config.epochs):
-        started = time.perf_counter()
-        losses = _train_epoch(
-            model, optimiser, schedule, train_set, config, device, generator, epoch, on_batch
+    return trainer.run()
+
+
+class PerceptionTrainer(EpochTrainer):
+    """The hooks of :class:`~perception.trainer.EpochTrainer` for the perception network."""
+
+    TENSORBOARD_TAG = "perception"
+
+    def __init__(
+        self,
+        config: PerceptionTrainConfig,
+        data: Path | Sequence[Path],
+        validation: Path,
+        out: Path,
+        *,
+        resume: bool = False,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Take the run's settings; :func:`train_perception` documents the parameters."""
+        super().__init__(
+            out, resume=resume, device=resolve_device(config.device), on_epoch=on_epoch
         )
-        figures, validation_loss = evaluate(model, val_set, device=device)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "validation_loss": validation_loss,
-            **asdict(figures),
-            "wall_s": round(time.perf_counter() - started, 1),
+        self.config = config
+        self.folders = [data] if isinstance(data, Path) else list(data)
+        self.validation = validation
+        self.on_batch = on_batch
+        self.shuffle: np.random.Generator | None = None  # seeded at the run's first epoch
+
+    def start(self) -> None:
+        """Load the datasets (all rendered with the same frames) and build the network."""
+        config, folders = self.config, self.folders
+        self.frames = frame_spec(folders[0])
+        for folder in [*folders[1:], self.validation]:
+            if frame_spec(folder) != self.frames:
+                raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
+        self.train_set, self.val_set = load_frames(*folders), load_frames(self.validation)
+        torch.manual_seed(config.seed)
+        self.model = StnPerceptionNet(self.frames, width=config.width).to(self.device)
+        self.optimiser = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.batches = -(-len(self.train_set["images"]) // config.batch_size)
+        total_batches = config.epochs * self.batches
+        # Cosine decay of the learning rate to zero over the run, stepped per batch.
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimiser,
+            lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_batches, 1.0))),
+        )
+
+    def finished(self, history: Sequence[dict[str, Any]]) -> bool:
+        """Whether ``config.epochs`` epochs are done."""
+        return len(history) >= self.config.epochs
+
+    def train_epoch(self, epoch: int, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """One pass over the shuffled training set; the mean loss."""
+        if self.shuffle is None:
+            # One generator for the rest of the run, seeded by the epoch it starts at.
+            self.shuffle = np.random.default_rng(self.config.seed + epoch)
+        config, device, data = self.config, self.device, self.train_set
+        self.model.train()
+        order = self.shuffle.permutation(len(data["images"]))
+        scaler = torch.amp.GradScaler(enabled=device == "cuda")
+        losses = []
+        for index in range(self.batches):
+            chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
+            images, vehicles, occupancy, lanes = (
+                torch.as_tensor(data[key][chosen]).to(device)
+                for key in ("images", "vehicles", "occupancy", "ego_lane")
+            )
+            with torch.autocast(device_type=device, enabled=device == "cuda"):
+                output = self.model(images)
+            terms = perception_loss(output, vehicles, occupancy, lanes)
+            self.optimiser.zero_grad(set_to_none=True)
+            scaler.scale(terms.total).backward()
+            scaler.step(self.optimiser)
+            scaler.update()
+            self.schedule.step()
+            losses.append(float(terms.total.detach()))
+            if self.on_batch is not None:
+                self.on_batch(epoch * self.batches + index + 1, config.epochs * self.batches)
+        return {"train_loss": float(np.mean(losses))}
+
+    def validate(self, epoch: int) -> dict[str, Any]:
+        """The validation loss and figures (:func:`~perception.evaluate.evaluate`)."""
+        figures, validation_loss = evaluate(self.model, self.val_set, device=self.device)
+        return {"validation_loss": validation_loss, **asdict(figures)}
+
+    def is_best(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> bool:
+        """Whether ``record`` ranks first under ``config.select`` (:func:`selection_key`)."""
+        select = self.config.select
+        return selection_key(record, select) <= min(selection_key(r, select) for r in history)
+
+    def card(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The run's settings and data, then the kept epoch's record."""
+        return {
+            "config": asdict(self.config),
+            "frame_spec": asdict(self.frames),
+            "data": [str(folder) for folder in self.folders],
+            "validation": str(self.validation),
+            "training_samples": len(self.train_set["images"]),
+            "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
+            **record,
         }
-        history.append(record)
-        for key, value in record.items():
-            writer.add_scalar(f"perception/{key}", value, (epoch + 1) * batches)
-        if selection_key(record, config.select) <= min(
-            selection_key(r, config.select) for r in history
-        ):
-            card = {
-                "config": asdict(config),
-                "frame_spec": asdict(frames),
-                "data": [str(folder) for folder in folders],
-                "validation": str(validation),
-                "training_samples": len(train_set["images"]),
-                "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
-                **record,
-            }
-            _save_best(model, out, card)
-        save_torch(
-            {
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "schedule": schedule.state_dict(),
-                "history": history,
-            },
-            last,
-        )
-        if on_epoch is not None:
-            on_epoch(record)
-    writer.close()
-    return history
 
+    def write_best_weights(self, path: Path) -> None:
+        """The network's weights, as they are (fp32)."""
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, path)
 
-def _train_epoch(
-    model: StnPerceptionNet,
-    optimiser: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    data: dict[str, np.ndarray],
-    config: PerceptionTrainConfig,
-    device: str,
-    generator: np.random.Generator,
-    epoch: int,
-    on_batch: Callable[[int, int], None] | None,
-) -> list[float]:
-    model.train()
-    order = generator.permutation(len(data["images"]))
-    batches = -(-len(order) // config.batch_size)
-    scaler = torch.amp.GradScaler(enabled=device == "cuda")
-    losses = []
-    for index in range(batches):
-        chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
-        images, vehicles, occupancy, lanes = (
-            torch.as_tensor(data[key][chosen]).to(device)
-            for key in ("images", "vehicles", "occupancy", "ego_lane")
-        )
-        with torch.autocast(device_type=device, enabled=device == "cuda"):
-            output = model(images)
-        terms = perception_loss(output, vehicles, occupancy, lanes)
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(terms.total).backward()
-        scaler.step(optimiser)
-        scaler.update()
-        schedule.step()
-        losses.append(float(terms.total.detach()))
-        if on_batch is not None:
-            on_batch(epoch * batches + index + 1, config.epochs * batches)
-    return losses
+    def resumable_state(self) -> dict[str, Any]:
+        """The network, the optimiser and the schedule."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict(),
+        }
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`resumable_state` saved."""
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.schedule.load_state_dict(state["schedule"])
 
-def _save_best(model: StnPerceptionNet, out: Path, card: dict[str, Any]) -> None:
-    """``best.safetensors`` and ``card.json``, each written atomically."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(out / "best.safetensors") as temporary:
-        save_file(state, temporary)
-    write_json(out / "card.json", card, allow_nan=True)
+    def global_step(self, epoch: int) -> int:
+        """Batches done at the end of the epoch."""
+        return (epoch + 1) * self.batches

@@ -13,7 +13,6 @@ run's seed and the epoch, so ``resume`` continues an interrupted run exactly whe
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from torch.utils.tensorboard import SummaryWriter
-from torchvision.models.detection import FasterRCNN
 
 from perception.detector import (
     VEHICLE_LABEL,
@@ -34,8 +31,8 @@ from perception.detector import (
     to_tensors,
 )
 from perception.device import resolve_device
+from perception.trainer import EpochTrainer
 from perception.vision_data import VisionFrames, load_vision_frames
-from sims.files import atomic_path, save_torch, write_json
 from sims.strict import ConfigError
 
 GRADIENT_CLIP = 10.0  # max gradient norm: early from-scratch RPN steps can spike
@@ -91,79 +88,155 @@ def train_detector(
     :param on_batch: called as ``on_batch(done, total, running_loss)`` with batches over the run.
     :param on_epoch: called with each epoch's record (loss, validation mAP, wall time).
     """
-    device = resolve_device(config.device)
-    folders = [data] if isinstance(data, Path) else list(data)
-    train_set = load_vision_frames(folders)
-    val_set = load_vision_frames([validation], last_only=True)
-    if val_set.spec != train_set.spec:
-        raise ConfigError(f"{validation} was rendered with another window than {folders[0]}")
-    last = out / "last.pt"
-    if not resume and last.exists():
-        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
-    if resume and not last.exists():
-        raise ConfigError(f"{out}: nothing to resume (no {last.name})")
-    torch.manual_seed(config.seed)
-    model = build_detector(train_set.spec, config.detector).to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    trainer = DetectorTrainer(
+        config,
+        data,
+        validation,
+        out,
+        resume=resume,
+        card_extra=card_extra,
+        on_batch=on_batch,
+        on_epoch=on_epoch,
     )
-    batches = -(-len(train_set) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, _warmup_cosine(config.warmup_steps, config.epochs * batches)
-    )
-    history: list[dict[str, Any]] = []
-    if resume:
-        state = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        history = state["history"]
-    out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(out / "tensorboard"))
-    try:
-        for epoch in range(len(history), config.epochs):
-            started = time.perf_counter()
-            loss = _train_epoch(
-                model, optimiser, schedule, train_set, config, device, epoch, on_batch
+    return trainer.run()
+
+
+class DetectorTrainer(EpochTrainer):
+    """The hooks of :class:`~perception.trainer.EpochTrainer` for the Faster R-CNN detector."""
+
+    TENSORBOARD_TAG = "detector"
+
+    def __init__(
+        self,
+        config: DetectorTrainConfig,
+        data: Path | Sequence[Path],
+        validation: Path,
+        out: Path,
+        *,
+        resume: bool = False,
+        card_extra: dict[str, Any] | None = None,
+        on_batch: OnBatch | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Take the run's settings; :func:`train_detector` documents the parameters."""
+        super().__init__(
+            out, resume=resume, device=resolve_device(config.device), on_epoch=on_epoch
+        )
+        self.config = config
+        self.folders = [data] if isinstance(data, Path) else list(data)
+        self.validation = validation
+        self.card_extra = card_extra or {}
+        self.on_batch = on_batch
+
+    def start(self) -> None:
+        """Load the frames (all rendered with the same window) and build the detector."""
+        config = self.config
+        self.train_set = load_vision_frames(self.folders)
+        self.val_set = load_vision_frames([self.validation], last_only=True)
+        if self.val_set.spec != self.train_set.spec:
+            raise ConfigError(
+                f"{self.validation} was rendered with another window than {self.folders[0]}"
             )
-            model.eval()
-            figures = evaluate_detector(model, val_set, device=device, batch_size=32)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": loss,
-                "validation_map50": figures["map50"],
-                "validation_map": figures["map"],
-                "wall_s": round(time.perf_counter() - started, 1),
-            }
-            history.append(record)
-            for key, value in record.items():
-                writer.add_scalar(f"detector/{key}", value, (epoch + 1) * batches)
-            if _score(record) >= max(_score(r) for r in history):
-                card = {
-                    **(card_extra or {}),
-                    "detector": asdict(config.detector),
-                    "frame_spec": asdict(train_set.spec),
-                    "config": asdict(config),
-                    "data": [str(folder) for folder in folders],
-                    "validation": str(validation),
-                    "training_frames": len(train_set),
-                    "validation_frames": len(val_set),
-                    "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
-                    **record,
+        torch.manual_seed(config.seed)
+        self.model = build_detector(self.train_set.spec, config.detector).to(self.device)
+        self.optimiser = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.batches = -(-len(self.train_set) // config.batch_size)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimiser, _warmup_cosine(config.warmup_steps, config.epochs * self.batches)
+        )
+
+    def finished(self, history: Sequence[dict[str, Any]]) -> bool:
+        """Whether ``config.epochs`` epochs are done."""
+        return len(history) >= self.config.epochs
+
+    def train_epoch(self, epoch: int, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """One pass over the training frames; the mean loss (the sum of the four Faster R-CNN
+        terms)."""
+        config, device, frames = self.config, self.device, self.train_set
+        self.model.train()
+        # The epoch's randomness (order, flips, the RPN's and RoI heads' sampling) depends only on
+        # the seed and the epoch, so a resumed run repeats the epochs it lost exactly.
+        generator = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        order = generator.permutation(len(frames))
+        scaler = torch.amp.GradScaler(enabled=device == "cuda")
+        losses: list[float] = []
+        for index in range(self.batches):
+            chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
+            images, boxes = flipped_batch(frames, chosen, generator, flips=config.flips)
+            targets = [
+                {
+                    "boxes": torch.as_tensor(box, device=device).reshape(-1, 4),
+                    "labels": torch.full((len(box),), VEHICLE_LABEL, device=device),
                 }
-                _save_best(model, out, card)
-            state = {
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "schedule": schedule.state_dict(),
-                "history": history,
-            }
-            save_torch(state, last)
-            if on_epoch is not None:
-                on_epoch(record)
-    finally:
-        writer.close()
-    return history
+                for box in boxes
+            ]
+            with torch.autocast(device_type=device, enabled=device == "cuda"):
+                terms = self.model(to_tensors(images, device), targets)
+            total = sum(terms.values(), torch.zeros((), device=device))
+            self.optimiser.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.unscale_(self.optimiser)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRADIENT_CLIP)
+            scaler.step(self.optimiser)
+            scaler.update()
+            self.schedule.step()
+            losses.append(float(total.detach()))
+            if self.on_batch is not None:
+                running = float(np.mean(losses[-50:]))
+                self.on_batch(
+                    epoch * self.batches + index + 1, config.epochs * self.batches, running
+                )
+        return {"train_loss": float(np.mean(losses))}
+
+    def validate(self, epoch: int) -> dict[str, Any]:
+        """mAP@0.5 and COCO mAP on the last frame of each validation stack."""
+        self.model.eval()
+        figures = evaluate_detector(self.model, self.val_set, device=self.device, batch_size=32)
+        return {"validation_map50": figures["map50"], "validation_map": figures["map"]}
+
+    def is_best(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> bool:
+        """Whether ``record`` has the highest validation mAP@0.5 (then mAP) so far."""
+        return _score(record) >= max(_score(r) for r in history)
+
+    def card(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``card_extra``, the detector, the run's settings and data, then the epoch's record."""
+        return {
+            **self.card_extra,
+            "detector": asdict(self.config.detector),
+            "frame_spec": asdict(self.train_set.spec),
+            "config": asdict(self.config),
+            "data": [str(folder) for folder in self.folders],
+            "validation": str(self.validation),
+            "training_frames": len(self.train_set),
+            "validation_frames": len(self.val_set),
+            "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
+            **record,
+        }
+
+    def write_best_weights(self, path: Path) -> None:
+        """The detector in fp16 (:func:`~perception.detector.half_state`)."""
+        save_file(half_state(self.model), path)
+
+    def resumable_state(self) -> dict[str, Any]:
+        """The detector, the optimiser and the schedule (each epoch seeds its own randomness)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`resumable_state` saved."""
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.schedule.load_state_dict(state["schedule"])
+
+    def global_step(self, epoch: int) -> int:
+        """Batches done at the end of the epoch."""
+        return (epoch + 1) * self.batches
 
 
 def _score(record: dict[str, Any]) -> tuple[float, float]:
@@ -203,58 +276,3 @@ def flipped_batch(
             box[:, [1, 3]] = height - box[:, [3, 1]]
         boxes[row] = box
     return images, boxes
-
-
-def _train_epoch(
-    model: FasterRCNN,
-    optimiser: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    frames: VisionFrames,
-    config: DetectorTrainConfig,
-    device: str,
-    epoch: int,
-    on_batch: OnBatch | None,
-) -> float:
-    """One pass over ``frames``; return the mean loss (the sum of the four Faster R-CNN terms)."""
-    model.train()
-    # The epoch's randomness (order, flips, the RPN's and RoI heads' sampling) depends only on the
-    # seed and the epoch, so a resumed run repeats the epochs it lost exactly.
-    generator = np.random.default_rng([config.seed, epoch])
-    torch.manual_seed(config.seed * 100_003 + epoch)
-    order = generator.permutation(len(frames))
-    batches = -(-len(order) // config.batch_size)
-    scaler = torch.amp.GradScaler(enabled=device == "cuda")
-    losses: list[float] = []
-    for index in range(batches):
-        chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
-        images, boxes = flipped_batch(frames, chosen, generator, flips=config.flips)
-        targets = [
-            {
-                "boxes": torch.as_tensor(box, device=device).reshape(-1, 4),
-                "labels": torch.full((len(box),), VEHICLE_LABEL, device=device),
-            }
-            for box in boxes
-        ]
-        with torch.autocast(device_type=device, enabled=device == "cuda"):
-            terms = model(to_tensors(images, device), targets)
-        total = sum(terms.values(), torch.zeros((), device=device))
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.unscale_(optimiser)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)
-        scaler.step(optimiser)
-        scaler.update()
-        schedule.step()
-        losses.append(float(total.detach()))
-        if on_batch is not None:
-            running = float(np.mean(losses[-50:]))
-            on_batch(epoch * batches + index + 1, config.epochs * batches, running)
-    return float(np.mean(losses))
-
-
-def _save_best(model: FasterRCNN, out: Path, card: dict[str, Any]) -> None:
-    """``best.safetensors`` (fp16, :func:`~perception.detector.half_state`) and ``card.json``,
-    each written atomically."""
-    with atomic_path(out / "best.safetensors") as temporary:
-        save_file(half_state(model), temporary)
-    write_json(out / "card.json", card, allow_nan=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +40,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from perception.device import resolve_device
 from perception.frechet import frechet_distance, frechet_metric
 from perception.gan import (
-    WEIGHTS_FILE,
     DcganDiscriminator,
     GeneratorSpec,
     PatchDiscriminator,
@@ -53,9 +51,10 @@ from perception.gan import (
 )
 from perception.gan_figures import image_figures, image_grid, layout_picture
 from perception.gan_losses import LOSSES, discriminator_loss, generator_loss
-from perception.vision_data import GanData, load_gan_data
+from perception.trainer import EpochTrainer
+from perception.vision_data import load_gan_data
 from sims.dataset import MANIFEST
-from sims.files import atomic_path, save_torch, write_json
+from sims.files import atomic_path
 from sims.machine import machine_description
 from sims.strict import ConfigError
 
@@ -176,180 +175,237 @@ def train_gan(
     :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
     :raises ConfigError: ``out`` holds a run and ``resume`` is off, or nothing to resume.
     """
-    device = resolve_device(config.device)
-    last = out / "last.pt"
-    if resume and not last.exists():
-        raise ConfigError(f"{out}: nothing to resume (no {last.name})")
-    if not resume and last.exists():
-        raise ConfigError(f"{out} already holds a run; pass --resume or choose another --out")
-    sets = load_gan_data(
+    trainer = GanTrainer(
+        config,
         data,
         validation,
-        layouts=config.kind == "cgan",
-        validation_frames=config.validation_frames,
+        out,
+        resume=resume,
+        command=command,
+        on_batch=on_batch,
+        on_epoch=on_epoch,
     )
-    torch.manual_seed(config.seed)
-    spec, generator, discriminator = _networks(config, *sets.images.shape[1:3])
-    generator, discriminator = generator.to(device), discriminator.to(device)
-    rates = (config.learning_rate, config.discriminator_lr or config.learning_rate)
-    optimisers = [
-        torch.optim.Adam(network.parameters(), lr=rate, betas=(config.beta1, config.beta2))
-        for network, rate in zip((generator, discriminator), rates, strict=True)
-    ]
-    average = (
-        AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
-        if config.ema
-        else None
-    )
-    batches = -(-len(sets.images) // config.batch_size)
-    total = config.steps or config.epochs * batches
-    history: list[dict[str, Any]] = []
-    if resume:
-        state = torch.load(last, map_location=device, weights_only=True)
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        for optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
-            optimiser.load_state_dict(saved)
-        torch.set_rng_state(state["torch_rng"])
-        history = state["history"]
-        if average is not None:
-            average.load_state_dict(state["average"])
-    out.mkdir(parents=True, exist_ok=True)
-    step = sum(record["steps"] for record in history)
-    while step < total:
-        started = time.perf_counter()
-        epoch = len(history)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(sets.images))
-        order = order[: (total - step) * config.batch_size]
+    return trainer.run()
 
-        def report(done: int, losses: dict[str, float], start: int = step) -> None:
-            if on_batch is not None:
-                on_batch(start + done, total, losses)
 
-        noise_std = config.instance_noise * (1 - step / total)  # this epoch's, decaying
-        losses = _train_epoch(
-            config,
-            (generator, discriminator, average),
-            optimisers,
-            sets,
-            order,
-            device,
-            report,
-            noise_std,
+class GanTrainer(EpochTrainer):
+    """The hooks of :class:`~perception.trainer.EpochTrainer` for the cGAN and the DCGAN."""
+
+    def __init__(
+        self,
+        config: GanTrainConfig,
+        data: Sequence[Path],
+        validation: Path | None,
+        out: Path,
+        *,
+        resume: bool = False,
+        command: str = "",
+        on_batch: Callable[[int, int, dict[str, float]], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Take the run's settings; :func:`train_gan` documents the parameters."""
+        super().__init__(
+            out, resume=resume, device=resolve_device(config.device), on_epoch=on_epoch
         )
-        step += -(-len(order) // config.batch_size)
-        record: dict[str, Any] = {"epoch": epoch + 1, "steps": -(-len(order) // config.batch_size)}
+        self.config = config
+        self.data = data
+        self.validation = validation
+        self.command = command
+        self.on_batch = on_batch
+
+    def start(self) -> None:
+        """Load the frames (and draw the cgan's layouts); build both networks, their optimisers
+        and the generator's moving average."""
+        config = self.config
+        self.sets = load_gan_data(
+            self.data,
+            self.validation,
+            layouts=config.kind == "cgan",
+            validation_frames=config.validation_frames,
+        )
+        torch.manual_seed(config.seed)
+        self.spec, generator, discriminator = _networks(config, *self.sets.images.shape[1:3])
+        self.generator, self.discriminator = (
+            generator.to(self.device),
+            discriminator.to(self.device),
+        )
+        rates = (config.learning_rate, config.discriminator_lr or config.learning_rate)
+        self.optimisers = [
+            torch.optim.Adam(network.parameters(), lr=rate, betas=(config.beta1, config.beta2))
+            for network, rate in zip((self.generator, self.discriminator), rates, strict=True)
+        ]
+        self.average = (
+            AveragedModel(
+                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
+            )
+            if config.ema
+            else None
+        )
+        batches = -(-len(self.sets.images) // config.batch_size)
+        self.total = config.steps or config.epochs * batches  # batches over the run
+        self.kept: nn.Module = self.generator  # what validation scored, set each epoch
+
+    def finished(self, history: Sequence[dict[str, Any]]) -> bool:
+        """Whether the run's batches (``steps``, or ``epochs`` passes) are done."""
+        return sum(record["steps"] for record in history) >= self.total
+
+    def train_epoch(self, epoch: int, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """One pass over the frames, cut short at the run's last batch; the mean losses."""
+        config, step = self.config, sum(record["steps"] for record in history)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(self.sets.images))
+        order = order[: (self.total - step) * config.batch_size]
+        noise_std = config.instance_noise * (1 - step / self.total)  # this epoch's, decaying
+        losses = self._train_batches(order, step, noise_std)
+        record: dict[str, Any] = {"steps": -(-len(order) // config.batch_size)}
         record.update({name: float(np.mean(values)) for name, values in losses.items()})
-        scored = generator if average is None else average.module  # what is kept
+        return record
+
+    def _train_batches(
+        self, order: np.ndarray, step: int, noise_std: float
+    ) -> dict[str, list[float]]:
+        """One pass over ``order``: a discriminator step, then a generator step, per batch.
+
+        :param order: the frames' indices, in the order they are trained on.
+        :param step: batches done before this pass.
+        :param noise_std: the instance noise added to what the discriminator judges.
+        :return: each loss term's value at every batch.
+        """
+        config, sets, device = self.config, self.sets, self.device
+        generator, discriminator = self.generator, self.discriminator
+        generator.train()
+        discriminator.train()
+        scalers = [torch.amp.GradScaler(enabled=device == "cuda") for _ in self.optimisers]
+        losses: dict[str, list[float]] = {}
+        for index, start in enumerate(range(0, len(order), config.batch_size)):
+            chosen = np.sort(order[start : start + config.batch_size])
+            real = images_to_unit(sets.images[chosen], device=device)
+            with torch.autocast(device_type=device, enabled=device == "cuda"):
+                if config.kind == "cgan":
+                    assert sets.layouts is not None
+                    layout = layouts_to_unit(sets.layouts[chosen], device=device)
+                    fake = generator(layout)
+
+                    def judge(frame: torch.Tensor, layout: torch.Tensor = layout) -> torch.Tensor:
+                        return discriminator(layout, frame)
+                else:
+                    noise = torch.randn(len(chosen), config.latent, device=device)
+                    fake = generator(noise)
+                    judge = discriminator
+                real_logits = judge(_noisy(real, noise_std))
+                fake_logits = judge(_noisy(fake.detach(), noise_std))
+                judging = discriminator_loss(
+                    config.loss, real_logits, fake_logits, real_label=config.real_label
+                )
+            _step(self.optimisers[1], scalers[1], judging)
+            with torch.autocast(device_type=device, enabled=device == "cuda"):
+                adversarial = generator_loss(config.loss, judge(_noisy(fake, noise_std)))
+                terms = {"discriminator": judging.detach(), "adversarial": adversarial.detach()}
+                drawing = adversarial
+                if config.kind == "cgan":
+                    l1 = (fake.float() - real).abs().mean()
+                    drawing = adversarial + config.l1_weight * l1
+                    terms["l1"] = l1.detach()
+            _step(self.optimisers[0], scalers[0], drawing)
+            if self.average is not None:
+                self.average.update_parameters(generator)
+            values = {name: float(value) for name, value in terms.items()}
+            for name, value in values.items():
+                losses.setdefault(name, []).append(value)
+            if self.on_batch is not None:
+                self.on_batch(step + index + 1, self.total, values)
+        return losses
+
+    def validate(self, epoch: int) -> dict[str, Any]:
+        """The cgan's PSNR and SSIM on the validation layouts, or the dcgan's Frechet distance
+        of fixed-noise samples (batch norm recalibrated) to the validation frames."""
+        config, sets, device = self.config, self.sets, self.device
+        scored = self.generator if self.average is None else self.average.module
         if config.kind == "cgan":
             assert sets.validation_layouts is not None
+            self.kept = scored
             generated = generate_frames(scored, sets.validation_layouts, device=device)
             psnr_db, ssim = image_figures(generated, sets.validation_images, device=device)
-            record.update(validation_psnr_db=psnr_db, validation_ssim=ssim)
-        kept = scored if config.kind == "cgan" else _recalibrated(scored, config, device)
-        if config.kind == "dcgan":
-            samples = sample_frames(
-                kept, len(sets.validation_images), seed=SAMPLE_SEED, device=device
-            )
-            record["validation_frechet"] = frechet_distance(
-                frechet_metric(device=device), sets.validation_images, samples
-            )
-        record["wall_s"] = round(time.perf_counter() - started, 1)
-        history.append(record)
-        _write_samples(config, kept, sets, out, epoch + 1, device)
-        if _is_best(record, history, config.kind):
-            card = _card(config, spec, data, sets, history, record, command, device)
-            save_generator(kept, spec, out / WEIGHTS_FILE)
-            write_json(out / "card.json", card, allow_nan=True)
-        generator.train()
-        save_torch(
-            {
-                "generator": generator.state_dict(),
-                "discriminator": discriminator.state_dict(),
-                "optimisers": [optimiser.state_dict() for optimiser in optimisers],
-                "torch_rng": torch.get_rng_state(),
-                "history": history,
-                "average": average.state_dict() if average is not None else {},
-                "config": asdict(config),
-            },
-            last,
+            return {"validation_psnr_db": psnr_db, "validation_ssim": ssim}
+        self.kept = _recalibrated(scored, config, device)
+        samples = sample_frames(
+            self.kept, len(sets.validation_images), seed=SAMPLE_SEED, device=device
         )
-        if on_epoch is not None:
-            on_epoch(record)
-    return history
+        frechet = frechet_distance(frechet_metric(device=device), sets.validation_images, samples)
+        return {"validation_frechet": frechet}
 
+    def write_epoch_files(self, epoch: int) -> None:
+        """The epoch's sample grid: ``samples.png`` and ``samples/epoch-NNN.png``."""
+        sets, device = self.sets, self.device
+        if self.config.kind == "cgan":
+            assert sets.validation_layouts is not None
+            count = min(SAMPLE_ROWS, len(sets.validation_images))
+            chosen = np.linspace(0, len(sets.validation_images) - 1, count).round().astype(int)
+            layouts = sets.validation_layouts[chosen]
+            generated = generate_frames(self.kept, layouts, device=device)
+            rows = [
+                np.stack([picture, generated[row], sets.validation_images[chosen[row]]])
+                for row, picture in enumerate(layout_picture(layouts))
+            ]
+        else:
+            samples = sample_frames(self.kept, 8, seed=SAMPLE_SEED, device=device)
+            rows = [samples[:4], samples[4:]]
+        encoded = iio.imwrite("<bytes>", image_grid(rows), extension=".png")
+        for path in (self.out / "samples" / f"epoch-{epoch + 1:03d}.png", self.out / "samples.png"):
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(encoded)
 
-def _train_epoch(
-    config: GanTrainConfig,
-    networks: tuple[nn.Module, nn.Module, AveragedModel | None],
-    optimisers: Sequence[torch.optim.Optimizer],
-    sets: GanData,
-    order: np.ndarray,
-    device: str,
-    report: Callable[[int, dict[str, float]], None],
-    noise_std: float = 0.0,
-) -> dict[str, list[float]]:
-    """One pass over ``order``: a discriminator step, then a generator step, per batch.
+    def is_best(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> bool:
+        """Whether the epoch of ``record`` is the best so far: the highest validation PSNR (cgan),
+        the lowest validation Frechet distance on our perception features (dcgan; GAN training
+        oscillates, so the last epoch is often not the best). Epochs without the figure (a run
+        resumed from before it was recorded) do not compete."""
+        cgan = self.config.kind == "cgan"
+        key = "validation_psnr_db" if cgan else "validation_frechet"
+        sign = 1.0 if cgan else -1.0
+        scores = [sign * r[key] for r in history if key in r]
+        return sign * record[key] >= max(scores)
 
-    :param networks: the generator, the discriminator and the generator's moving average (or None).
-    :param noise_std: the instance noise added to what the discriminator judges.
-    """
-    generator, discriminator, average = networks
-    generator.train()
-    discriminator.train()
-    scalers = [torch.amp.GradScaler(enabled=device == "cuda") for _ in optimisers]
-    losses: dict[str, list[float]] = {}
-    for index, start in enumerate(range(0, len(order), config.batch_size)):
-        chosen = np.sort(order[start : start + config.batch_size])
-        real = images_to_unit(sets.images[chosen], device=device)
-        with torch.autocast(device_type=device, enabled=device == "cuda"):
-            if config.kind == "cgan":
-                assert sets.layouts is not None
-                layout = layouts_to_unit(sets.layouts[chosen], device=device)
-                fake = generator(layout)
+    def card(self, record: dict[str, Any], history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The command, the datasets, the machine, the settings, then the kept epoch's record."""
+        return {
+            "command": self.command,
+            "datasets": {str(folder): _dataset_command(folder) for folder in self.data},
+            "validation": self.sets.validation_source,
+            "machine": machine_description(),
+            "config": asdict(self.config),
+            "generator": asdict(self.spec),
+            "training_frames": len(self.sets.images),
+            "validation_frames": len(self.sets.validation_images),
+            "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
+            "epochs_run": len(history),
+            "kept": record,
+        }
 
-                def judge(frame: torch.Tensor, layout: torch.Tensor = layout) -> torch.Tensor:
-                    return discriminator(layout, frame)
-            else:
-                noise = torch.randn(len(chosen), config.latent, device=device)
-                fake = generator(noise)
-                judge = discriminator
-            real_logits = judge(_noisy(real, noise_std))
-            fake_logits = judge(_noisy(fake.detach(), noise_std))
-            judging = discriminator_loss(
-                config.loss, real_logits, fake_logits, real_label=config.real_label
-            )
-        _step(optimisers[1], scalers[1], judging)
-        with torch.autocast(device_type=device, enabled=device == "cuda"):
-            adversarial = generator_loss(config.loss, judge(_noisy(fake, noise_std)))
-            terms = {
-                "discriminator": judging.detach(),
-                "adversarial": adversarial.detach(),
-            }
-            drawing = adversarial
-            if config.kind == "cgan":
-                l1 = (fake.float() - real).abs().mean()
-                drawing = adversarial + config.l1_weight * l1
-                terms["l1"] = l1.detach()
-        _step(optimisers[0], scalers[0], drawing)
-        if average is not None:
-            average.update_parameters(generator)
-        values = {name: float(value) for name, value in terms.items()}
-        for name, value in values.items():
-            losses.setdefault(name, []).append(value)
-        report(index + 1, values)
-    return losses
+    def write_best_weights(self, path: Path) -> None:
+        """The scored generator in fp16, its spec in the metadata (:func:`save_generator`)."""
+        save_generator(self.kept, self.spec, path)
 
+    def resumable_state(self) -> dict[str, Any]:
+        """Both networks, both optimisers, torch's random state, the average and the config."""
+        self.generator.train()
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimisers": [optimiser.state_dict() for optimiser in self.optimisers],
+            "torch_rng": torch.get_rng_state(),
+            "average": self.average.state_dict() if self.average is not None else {},
+            "config": asdict(self.config),
+        }
 
-def _is_best(record: dict[str, Any], history: list[dict[str, Any]], kind: str) -> bool:
-    """Whether the epoch of ``record`` is the best so far: the highest validation PSNR (cgan),
-    the lowest validation Frechet distance on our perception features (dcgan; GAN training
-    oscillates, so the last epoch is often not the best). Epochs without the figure (a run
-    resumed from before it was recorded) do not compete."""
-    key = "validation_psnr_db" if kind == "cgan" else "validation_frechet"
-    sign = 1.0 if kind == "cgan" else -1.0
-    scores = [sign * r[key] for r in history if key in r]
-    return sign * record[key] >= max(scores)
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`resumable_state` saved, torch's random state included."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        for optimiser, saved in zip(self.optimisers, state["optimisers"], strict=True):
+            optimiser.load_state_dict(saved)
+        torch.set_rng_state(state["torch_rng"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
 
 
 def _noisy(frames: torch.Tensor, std: float) -> torch.Tensor:
@@ -385,54 +441,6 @@ def _step(
     scaler.scale(loss).backward()
     scaler.step(optimiser)
     scaler.update()
-
-
-def _write_samples(
-    config: GanTrainConfig, generator: nn.Module, sets: GanData, out: Path, epoch: int, device: str
-) -> None:
-    """The epoch's sample grid: ``samples.png`` and ``samples/epoch-NNN.png``."""
-    if config.kind == "cgan":
-        assert sets.validation_layouts is not None
-        count = min(SAMPLE_ROWS, len(sets.validation_images))
-        chosen = np.linspace(0, len(sets.validation_images) - 1, count).round().astype(int)
-        layouts = sets.validation_layouts[chosen]
-        generated = generate_frames(generator, layouts, device=device)
-        rows = [
-            np.stack([picture, generated[row], sets.validation_images[chosen[row]]])
-            for row, picture in enumerate(layout_picture(layouts))
-        ]
-    else:
-        samples = sample_frames(generator, 8, seed=SAMPLE_SEED, device=device)
-        rows = [samples[:4], samples[4:]]
-    encoded = iio.imwrite("<bytes>", image_grid(rows), extension=".png")
-    for path in (out / "samples" / f"epoch-{epoch:03d}.png", out / "samples.png"):
-        with atomic_path(path) as temporary:
-            temporary.write_bytes(encoded)
-
-
-def _card(
-    config: GanTrainConfig,
-    spec: GeneratorSpec,
-    data: Sequence[Path],
-    sets: GanData,
-    history: list[dict[str, Any]],
-    record: dict[str, Any],
-    command: str,
-    device: str,
-) -> dict[str, Any]:
-    return {
-        "command": command,
-        "datasets": {str(folder): _dataset_command(folder) for folder in data},
-        "validation": sets.validation_source,
-        "machine": machine_description(),
-        "config": asdict(config),
-        "generator": asdict(spec),
-        "training_frames": len(sets.images),
-        "validation_frames": len(sets.validation_images),
-        "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
-        "epochs_run": len(history),
-        "kept": record,
-    }
 
 
 def _dataset_command(folder: Path) -> str:

@@ -102,3 +102,19 @@ def coerce(value: Any, annotation: Any, *, location: str) -> Any:
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
+
+
+def described(
+    default: Any, help: str, *, minimum: float | None = None, flag: str | None = None
+) -> Any:
+    """A config dataclass field with its command-line help: the option is declared here, once,
+    and ``drive.cli.options`` derives the command line from it.
+
+    :param default: the field's default.
+    :param help: one line for ``--help``, with the unit.
+    :param minimum: the smallest value the command line accepts.
+    :param flag: the option's name where it is not the field's (without its unit suffix).
+    """
+    return dataclasses.field(
+        default=default, metadata={"help": help, "minimum": minimum, "flag": flag}
+    )

@@ -5,6 +5,7 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,12 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from drive.cli.options import config_command
 from drive.cli.progress import progress_bar
 from drive.cli.report import aggregate_table
-from planning.rl.executor import SafetyMargins
+from drive.training.train_planner import TrainConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
-from sims.strict import ConfigError
 
 console = Console()
 errors = Console(stderr=True)
@@ -28,118 +29,36 @@ baseline_app = typer.Typer(
 )
 
 
-def train_planner(
-    out: Annotated[Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")],
-    scenario: Annotated[str, typer.Option(help="Scenario id to train in.")] = "highway",
-    algo: Annotated[str, typer.Option(help="dqn, qrdqn (quantile regression) or ppo.")] = "dqn",
-    extractor: Annotated[str, typer.Option(help="mlp or attention.")] = "attention",
-    steps: Annotated[
-        int, typer.Option(min=1, help="Planner decisions, all environments.")
-    ] = 20_000,
-    envs: Annotated[int, typer.Option(min=1, help="Environments in parallel processes.")] = 2,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    controller: Annotated[str, typer.Option(help="Controller executing the plans.")] = "mpc",
-    sim: Annotated[
-        str,
-        typer.Option(
-            help="highway-env (worker processes, through --controller) or batched (the batched "
-            "engine, --envs at once; validation there too)."
-        ),
-    ] = "highway-env",
-    safety_layer: Annotated[
-        bool,
-        typer.Option(
-            "--safety-layer",
-            help="Train with the executor's safety layer vetoing unsafe lane changes.",
-        ),
-    ] = False,
-    car_following: Annotated[
-        str, typer.Option(help="The executor's car following: idm or idm_plus.")
-    ] = "idm",
-    time_gap: Annotated[
-        float, typer.Option(help="The executor's time gap behind its leader [s].")
-    ] = 1.5,
-    min_front_gap: Annotated[
-        float, typer.Option(help="Safety layer: bumper gap to the new leader [m].")
-    ] = SafetyMargins().min_front_gap_m,
-    min_rear_gap: Annotated[
-        float, typer.Option(help="Safety layer: bumper gap to the new follower [m].")
-    ] = SafetyMargins().min_rear_gap_m,
-    max_imposed_braking: Annotated[
-        float,
-        typer.Option(help="Safety layer: how hard the new follower may have to brake [m/s2]; inf."),
-    ] = SafetyMargins().max_imposed_braking_mps2,
-    far_lane_check: Annotated[
-        bool,
-        typer.Option(
-            help="Safety layer: no change while the lane beyond has a vehicle beside the gap."
-        ),
-    ] = True,
-    far_lane_clearance: Annotated[
-        float,
-        typer.Option(help="Safety layer: how far ahead in the lane beyond counts as beside [m]."),
-    ] = SafetyMargins().far_lane_clearance_m,
-    wait_for_gap: Annotated[
-        bool,
-        typer.Option(
-            "--wait-for-gap",
-            help="Safety layer: a vetoed change starts once allowed, until the next decision.",
-        ),
-    ] = False,
-    cut_in_check: Annotated[
-        bool,
-        typer.Option(
-            "--cut-in-check",
-            help="Safety layer: no change, and abort one, while the lane beyond cuts in ahead.",
-        ),
-    ] = False,
-    eval_every: Annotated[int, typer.Option(min=1, help="Validate every this many steps.")] = 2_000,
-    eval_episodes: Annotated[int, typer.Option(min=1, help="Validation episodes.")] = 10,
-    checkpoint_every: Annotated[
-        int, typer.Option(min=1, help="Save every this many steps.")
-    ] = 1_000,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-) -> None:
+TRAIN_EXTRAS = [
+    inspect.Parameter(
+        "out",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")
+        ],
+    ),
+    inspect.Parameter(
+        "resume",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")],
+    ),
+]
+
+
+@config_command(TrainConfig, extra=TRAIN_EXTRAS)
+def train_planner(config: TrainConfig, *, out: Path, resume: bool) -> None:
     """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
-    from drive.training.train_planner import TrainConfig, best_card, train
+    from drive.training.train_planner import best_card, train
 
-    try:
-        margins = SafetyMargins(
-            min_front_gap_m=min_front_gap,
-            min_rear_gap_m=min_rear_gap,
-            max_imposed_braking_mps2=max_imposed_braking,
-            far_lane_check=far_lane_check,
-            far_lane_clearance_m=far_lane_clearance,
-            wait_for_gap=wait_for_gap,
-            cut_in_check=cut_in_check,
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-
-    config = TrainConfig(
-        scenario=scenario,
-        algo=algo,
-        extractor=extractor,
-        steps=steps,
-        envs=envs,
-        seed=seed,
-        device=device,
-        controller=controller,
-        sim=sim,
-        safety_layer=safety_layer,
-        car_following=car_following,
-        time_gap_s=time_gap,
-        margins=margins,
-        eval_every=eval_every,
-        eval_episodes=eval_episodes,
-        checkpoint_every=checkpoint_every,
-    )
-    load_scenario(scenario)  # fail now on an unknown scenario
+    load_scenario(config.scenario)  # fail now on an unknown scenario
     command = "drive train " + " ".join(sys.argv[2:])
-    console.print(f"Training [bold]{algo}[/] with the {extractor} extractor in {scenario}: {out}")
+    console.print(
+        f"Training [bold]{config.algo}[/] with the {config.extractor} extractor in "
+        f"{config.scenario}: {out}"
+    )
     with progress_bar(console, "steps", status=True) as progress:
-        task = progress.add_task("steps", total=steps, status="")
+        task = progress.add_task("steps", total=config.steps, status="")
         try:
             state = train(
                 config,

@@ -33,29 +33,36 @@ from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
 from sims.files import atomic_path, write_json
 from sims.scenario import load_scenario
-from sims.strict import ConfigError
+from sims.strict import ConfigError, described
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``steps`` counts planner decisions over all environments."""
 
-    scenario: str = "highway"
-    algo: str = "dqn"
-    extractor: str = "attention"
-    steps: int = 20_000
-    envs: int = 2
-    seed: int = 0
-    device: str = "auto"
-    controller: str = "mpc"
-    sim: str = "highway-env"
-    safety_layer: bool = False  # train with the executor's safety layer (validation too)
-    car_following: str = "idm"  # the executor's: planning.rl.executor.ExecutorConfig
-    time_gap_s: float = TIME_GAP_S  # [s]
+    scenario: str = described("highway", "Scenario id to train in.")
+    algo: str = described("dqn", "dqn, qrdqn (quantile regression) or ppo.")
+    extractor: str = described("attention", "mlp or attention.")
+    steps: int = described(20_000, "Planner decisions, all environments.", minimum=1)
+    envs: int = described(2, "Environments in parallel processes.", minimum=1)
+    seed: int = described(0, "Seed of the run.", minimum=0)
+    device: str = described("auto", "auto, cpu or cuda.")
+    controller: str = described("mpc", "Controller executing the plans.")
+    sim: str = described(
+        "highway-env",
+        "highway-env (worker processes, through --controller) or batched (the batched engine, "
+        "--envs at once; validation there too).",
+    )
+    safety_layer: bool = described(
+        False,
+        "Train with the executor's safety layer vetoing unsafe lane changes (validation too).",
+    )
+    car_following: str = described("idm", "The executor's car following: idm or idm_plus.")
+    time_gap_s: float = described(TIME_GAP_S, "The executor's time gap behind its leader [s].")
     margins: SafetyMargins = SafetyMargins()  # the safety layer's, where it is on
-    eval_every: int = 2_000
-    eval_episodes: int = 10
-    checkpoint_every: int = 1_000
+    eval_every: int = described(2_000, "Validate every this many steps.", minimum=1)
+    eval_episodes: int = described(10, "Validation episodes.", minimum=1)
+    checkpoint_every: int = described(1_000, "Save every this many steps.", minimum=1)
 
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:

@@ -30,6 +30,7 @@ from planning.safety import FarLane, cut_in, far_lane_conflict
 from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
+from sims.strict import described
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,30 @@ class SafetyMargins:
     """What the safety layer asks of a gap before the ego changes into it; by default the rule
     planner's (:class:`~planning.rules.RulesConfig`) and the far-lane check."""
 
-    min_front_gap_m: float = _RULES.min_front_gap_m  # [m] bumper gap to the new leader
-    min_rear_gap_m: float = _RULES.min_rear_gap_m  # [m] bumper gap to the new follower
-    # [m/s2] how hard the new follower may have to brake (IDM behind the ego); inf lifts the bound
-    max_imposed_braking_mps2: float = _RULES.max_imposed_braking_mps2
-    far_lane_check: bool = True  # no change while the lane beyond has a vehicle beside the gap
-    # [m] "beside": alongside the ego, or less than this bumper gap ahead of it
-    far_lane_clearance_m: float = FAR_LANE_CLEARANCE_M
-    wait_for_gap: bool = False  # a vetoed change starts once allowed, until the next decision
-    cut_in_check: bool = False  # no change, and abort one, while the lane beyond cuts in ahead
+    min_front_gap_m: float = described(
+        _RULES.min_front_gap_m, "Safety layer: bumper gap to the new leader [m]."
+    )
+    min_rear_gap_m: float = described(
+        _RULES.min_rear_gap_m, "Safety layer: bumper gap to the new follower [m]."
+    )
+    # inf lifts the bound
+    max_imposed_braking_mps2: float = described(
+        _RULES.max_imposed_braking_mps2,
+        "Safety layer: how hard the new follower may have to brake [m/s2]; inf.",
+    )
+    far_lane_check: bool = described(
+        True, "Safety layer: no change while the lane beyond has a vehicle beside the gap."
+    )
+    far_lane_clearance_m: float = described(
+        FAR_LANE_CLEARANCE_M,
+        "Safety layer: how far ahead in the lane beyond counts as beside [m].",
+    )
+    wait_for_gap: bool = described(
+        False, "Safety layer: a vetoed change starts once allowed, until the next decision."
+    )
+    cut_in_check: bool = described(
+        False, "Safety layer: no change, and abort one, while the lane beyond cuts in ahead."
+    )
 
     def __post_init__(self) -> None:
         for name in ("far_lane_check", "wait_for_gap", "cut_in_check"):
