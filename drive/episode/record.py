@@ -7,6 +7,7 @@ perception error cannot hide a bad outcome.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -21,13 +22,36 @@ TRAFFIC_RADIUS_M = 100.0  # [m] vehicles this close make up the "surrounding tra
 MOVING_MPS = 0.5  # [m/s] slower objects (obstacles, stalled cars) are not traffic to keep up with
 
 
+@dataclass(frozen=True)
+class StepRow:
+    """What the metrics need of one simulation step."""
+
+    x_m: float
+    y_m: float
+    heading_rad: float
+    speed_mps: float
+    reward: float
+    crashed: bool
+    box_on_road: bool
+    speed_limit_mps: float
+    lead_gap_m: float  # [m] NaN without a leader
+    lead_speed_mps: float
+    traffic_speed_mps: float
+    heading_error_rad: float
+
+
+FLOAT_COLUMNS = tuple(
+    field.name for field in fields(StepRow) if field.name not in ("crashed", "box_on_road")
+)
+
+
 class Recorder:
     """Collects one row per simulation step and builds the :class:`Trajectory`."""
 
     def __init__(self, *, dt_s: float, route_edges: tuple[str, ...] = ()) -> None:
         self.dt_s = dt_s
         self.route_edges = route_edges
-        self.rows: list[tuple[float, ...]] = []
+        self.rows: list[StepRow] = []
         self.edges: list[str] = []
         self.changing: list[bool] = []
         self.change_started: list[bool] = []
@@ -44,19 +68,19 @@ class Recorder:
         lane = next(g for g in truth.lanes if g.lane == ego.lane)  # always reported
         lead_gap, lead_speed = _lead(truth, lane)
         self.rows.append(
-            (
-                ego.x_m,
-                ego.y_m,
-                ego.heading_rad,
-                ego.speed_mps,
-                step.reward,
-                ego.crashed,
-                ego.box_on_road,
-                lane.speed_limit_mps,
-                lead_gap,
-                lead_speed,
-                _traffic_speed(truth),
-                _heading_error(truth, lane),
+            StepRow(
+                x_m=ego.x_m,
+                y_m=ego.y_m,
+                heading_rad=ego.heading_rad,
+                speed_mps=ego.speed_mps,
+                reward=step.reward,
+                crashed=ego.crashed,
+                box_on_road=ego.box_on_road,
+                speed_limit_mps=lane.speed_limit_mps,
+                lead_gap_m=lead_gap,
+                lead_speed_mps=lead_speed,
+                traffic_speed_mps=_traffic_speed(truth),
+                heading_error_rad=_heading_error(truth, lane),
             )
         )
         self.edges.append(f"{ego.lane.start}>{ego.lane.end}")
@@ -78,21 +102,14 @@ class Recorder:
         )
 
     def trajectory(self, *, controller_fallbacks: int, planner_overrides: int = 0) -> Trajectory:
-        columns = np.array(self.rows, dtype=np.float64).reshape(-1, 12).T
+        def column(name: str) -> np.ndarray:
+            return np.array([getattr(row, name) for row in self.rows], dtype=np.float64)
+
         return Trajectory(
             dt_s=self.dt_s,
-            x_m=columns[0],
-            y_m=columns[1],
-            heading_rad=columns[2],
-            speed_mps=columns[3],
-            reward=columns[4],
-            crashed=columns[5].astype(bool),
-            box_on_road=columns[6].astype(bool),
-            speed_limit_mps=columns[7],
-            lead_gap_m=columns[8],
-            lead_speed_mps=columns[9],
-            traffic_speed_mps=columns[10],
-            heading_error_rad=columns[11],
+            **{name: column(name) for name in FLOAT_COLUMNS},
+            crashed=column("crashed").astype(bool),
+            box_on_road=column("box_on_road").astype(bool),
             changing_lane=np.array(self.changing, dtype=bool),
             lane_change_started=np.array(self.change_started, dtype=bool),
             edges=tuple(self.edges),
