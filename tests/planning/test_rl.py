@@ -1,4 +1,4 @@
-"""The RL planner's parts: encoding, executor and safety layer, extractor, environment."""
+"""The RL planner's parts: encoding, executor and safety layer, extractor."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from drive.training.planning_env import EnvConfig, PlanningEnv
 from planning.rl.encoding import DISTANCE_SCALE_M, FEATURES, LATERAL_SCALE_M, VEHICLES, encode
 from planning.rl.executor import (
     ACTIONS,
@@ -22,7 +21,6 @@ from planning.rl.executor import (
 )
 from planning.rl.extractors import EgoAttentionExtractor
 from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY, RLPlanner
-from planning.rl.reward import COLLISION_PENALTY
 from tests.helpers import CUT_INS, car, ego_at, highway_scene
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
@@ -218,28 +216,3 @@ def test_attention_extractor_ignores_vehicle_order_and_absent_rows():
     noisy = observations.clone()
     noisy[:, 6:, 1:] = torch.randn_like(noisy[:, 6:, 1:])  # absent rows carry garbage
     torch.testing.assert_close(extractor(noisy), extractor(observations))
-
-
-def test_planning_env_steps_one_decision_through_the_controller():
-    env = PlanningEnv(EnvConfig(scenario="highway-fast"))
-    observation, info = env.reset(options={"episode_seed": 4})
-    assert env.observation_space.contains(observation) and info["episode_seed"] == 4
-    assert env.steps_per_decision == 5  # 1 s at highway-fast's 5 Hz
-    start = env.loop.sim.time_s
-    observation, reward, terminated, truncated, info = env.step(ACTIONS.index(KEEP_FASTER))
-    assert env.loop.sim.time_s == pytest.approx(start + 1.0)
-    assert -COLLISION_PENALTY - 1 <= reward <= 1.0
-    assert env.executor.cruise_mps == INITIAL_CRUISE_MPS + SPEED_STEP_MPS
-    env.close()
-
-
-def test_planning_env_episode_ends_with_its_summary():
-    env = PlanningEnv(EnvConfig(scenario="highway-fast"))
-    env.reset(seed=0)
-    done, info = False, {}
-    while not done:
-        _, _, terminated, truncated, info = env.step(env.action_space.sample())
-        done = terminated or truncated
-    assert set(info) >= {"episode_crashed", "episode_mean_speed_mps"}
-    assert info["episode_crashed"] == terminated
-    env.close()
