@@ -20,7 +20,7 @@ quantities these functions judge (gaps in the target lane, the vehicles of the l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ CUT_IN_HORIZON_S = 3.0  # [s]
 TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
+# A float, a numpy array or a torch tensor: the same code serves one scene and a batch of them.
+# mypy cannot follow the operators across the three, so these are typed as Any.
+Quantity = Any
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,16 @@ class GapMargins:
 
 
 def gap_accepted(
-    front_gap_m: float | Array,
-    rear_gap_m: float | Array,
-    rear_speed_mps: float | Array,
-    ego_speed_mps: float | Array,
+    front_gap_m: Quantity,
+    rear_gap_m: Quantity,
+    rear_speed_mps: Quantity,
+    ego_speed_mps: Quantity,
     *,
-    has_front: bool | Array,
-    has_rear: bool | Array,
+    has_front: Quantity,
+    has_rear: Quantity,
     fraction: float,
     margins: GapMargins,
-) -> np.bool_ | Array:
+) -> Quantity:
     """Whether the target lane's gap is safe to change into; see the module docstring.
 
     :param front_gap_m: bumper gap to the new leader [m] (any value where ``has_front`` is false).
@@ -97,15 +100,13 @@ class FarLane(Generic[Array]):
     speed_towards_mps: Array  # [m/s] across the lane, towards the target lane's centre
 
 
-def far_lane_conflict(far: FarLane[Array], clearance_m: float) -> np.bool_ | Array:
+def far_lane_conflict(far: FarLane[Array], clearance_m: float) -> Quantity:
     """A vehicle of the lane beyond is alongside the ego or within ``clearance_m`` (bumper gap)
     ahead; one answer per scene."""
     return _any(far.present & (far.ahead_m < clearance_m + far.half_lengths_m))
 
 
-def cut_in(
-    far: FarLane[Array], ego_speed_mps: float | Array, clearance_m: float
-) -> np.bool_ | Array:
+def cut_in(far: FarLane[Array], ego_speed_mps: Quantity, clearance_m: float) -> Quantity:
     """A vehicle of the lane beyond moves into the target lane, alongside the ego or ahead by less
     than ``clearance_m`` plus what the ego, at ``ego_speed_mps``, closes on it in
     :data:`CUT_IN_HORIZON_S`; one answer per scene (``ego_speed_mps`` broadcasts over vehicles)."""
@@ -115,7 +116,7 @@ def cut_in(
     return _any(far.present & moving_in & (far.ahead_m < reach_m + far.half_lengths_m))
 
 
-def _at_least(value, floor: float):  # type: ignore[no-untyped-def]
+def _at_least(value: Quantity, floor: float) -> Quantity:
     if isinstance(value, torch.Tensor):
         return value.clamp(min=floor)
     if isinstance(value, np.ndarray):
@@ -123,7 +124,7 @@ def _at_least(value, floor: float):  # type: ignore[no-untyped-def]
     return max(value, floor)
 
 
-def _any(flags):  # type: ignore[no-untyped-def]
+def _any(flags: Quantity) -> Quantity:
     """Any over the last dimension (the vehicles)."""
     if isinstance(flags, torch.Tensor):
         return flags.any(dim=-1)

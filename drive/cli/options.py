@@ -80,7 +80,7 @@ def _options(config_type: type) -> list[inspect.Parameter]:
         settings: dict[str, Any] = {"help": field.metadata["help"].replace("[", "\\[")}
         if field.metadata["minimum"] is not None:
             settings["min"] = field.metadata["minimum"]
-        annotation = Annotated[kind, typer.Option(*declarations, **settings)]
+        annotation = Annotated[kind, typer.Option(*declarations, **settings)]  # type: ignore[valid-type]
         options.append(
             inspect.Parameter(
                 name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=annotation
