@@ -1,6 +1,16 @@
-"""Builders of hand-made scenes for unit tests (no simulator needed)."""
+"""Builders of hand-made scenes for unit tests (no simulator needed); waits on child processes."""
 
 from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import IO
 
 import numpy as np
 
@@ -115,3 +125,98 @@ CUT_INS = [
     (60.0, 17.0, -0.15, False),  # moving in, 55 m ahead
     (-8.0, 17.0, -0.15, False),  # moving in, behind us
 ]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; return whether it held.
+
+    For tests that wait on something a child process does (a file appears, a line is printed):
+    they stop waiting as soon as it happens, and fail at the deadline rather than hang.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+class StreamLines:
+    """A child process's text stream, read line by line in a thread: a test can wait for a line
+    with a deadline, and the child never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: list[str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, *, timeout_s: float) -> bool:
+        """Wait until a line holding ``text`` has been read; False at the deadline or at the end
+        of the stream without one."""
+
+        def seen() -> bool:
+            return any(text in line for line in self._lines)
+
+        with self._changed:
+            self._changed.wait_for(lambda: seen() or self._closed, timeout=timeout_s)
+            return seen()
+
+    def text(self, *, timeout_s: float = 60.0) -> str:
+        """Everything the stream held, once it has ended (the child has exited)."""
+        self._thread.join(timeout_s)
+        with self._changed:
+            return "".join(self._lines)
+
+
+def drive_in_process(*args: str) -> subprocess.CompletedProcess:
+    """``drive ARGS`` through the console script's entry point (``drive.cli.main``: its exit codes
+    and one-line errors) in this test process, with its stdout and stderr captured.
+
+    For refusals and other quick runs of a command whose launch in a fresh interpreter (seconds of
+    imports) another test already covers; the result reads like ``subprocess.run``'s. Warnings
+    land on its stderr as a fresh interpreter would print them (deprecations left out), so a test
+    of a one-line error still sees them.
+    """
+    from drive.cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["drive", *args]
+    code: int = 0
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            warnings.resetwarnings()
+            warnings.simplefilter("default")  # Python's own filters, as on a fresh start
+            for quiet in (
+                DeprecationWarning,
+                PendingDeprecationWarning,
+                ImportWarning,
+                ResourceWarning,
+            ):
+                warnings.simplefilter("ignore", quiet)
+            try:
+                main()
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        sys.argv = argv
+    printed = "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
+    )
+    return subprocess.CompletedProcess(
+        ["drive", *args], code, stdout.getvalue(), printed + stderr.getvalue()
+    )

@@ -53,19 +53,43 @@ def record() -> dict[str, np.ndarray]:
                 ego = scene.ego
                 arrays[f"{k}/time_s"] = np.array(scene.time_s)
                 arrays[f"{k}/ego"] = np.array(
-                    [ego.x_m, ego.y_m, ego.heading_rad, ego.speed_mps, ego.length_m, ego.width_m,
-                     ego.lane.index]
+                    [
+                        ego.x_m,
+                        ego.y_m,
+                        ego.heading_rad,
+                        ego.speed_mps,
+                        ego.length_m,
+                        ego.width_m,
+                        ego.lane.index,
+                    ]
                 )
                 arrays[f"{k}/vehicles"] = np.array(
-                    [[v.vehicle_id, v.x_m, v.y_m, v.heading_rad, v.speed_mps, v.length_m, v.width_m]
-                     for v in scene.vehicles]
+                    [
+                        [
+                            v.vehicle_id,
+                            v.x_m,
+                            v.y_m,
+                            v.heading_rad,
+                            v.speed_mps,
+                            v.length_m,
+                            v.width_m,
+                        ]
+                        for v in scene.vehicles
+                    ]
                 ).reshape(-1, 7)
                 arrays[f"{k}/lanes"] = np.array(
                     [[g.lane.index, g.width_m, g.speed_limit_mps] for g in scene.lanes]
                 )
                 arrays[f"{k}/centrelines"] = np.array(
-                    [[g.centreline.x_m, g.centreline.y_m, g.centreline.heading_rad,
-                      g.centreline.station_m] for g in scene.lanes]
+                    [
+                        [
+                            g.centreline.x_m,
+                            g.centreline.y_m,
+                            g.centreline.heading_rad,
+                            g.centreline.station_m,
+                        ]
+                        for g in scene.lanes
+                    ]
                 )
                 arrays[f"{k}/rows"] = np.array(_vehicle_rows(sim.highway_env.unwrapped, config))
                 arrays[f"{k}/steps"] = np.array(sim.highway_env.unwrapped.time)

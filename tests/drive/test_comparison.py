@@ -16,7 +16,7 @@ from drive.runs.comparison import (
     plot_comparison,
 )
 from sims.strict import ConfigError
-from tests.test_cli import drive
+from tests.helpers import drive_in_process
 
 Z = 1.959964  # the normal distribution's 97.5% quantile
 
@@ -137,7 +137,8 @@ def test_plot_draws_every_row(tmp_path):
 
 
 def test_compare_command_plots_the_committed_results(tmp_path):
-    compared = drive(
+    # `drive compare` as typed, through its entry point in this process (test_cli launches one)
+    compared = drive_in_process(
         "compare", "docs/results/highway-default.json", "docs/results/highway-rules.json",
         "--markdown", "--plot", str(tmp_path / "frontier.png"),
     )  # fmt: skip
@@ -151,7 +152,7 @@ def test_compare_command_plots_the_committed_results(tmp_path):
 
 def test_compare_command_pools_the_committed_seeds_used_for_no_choice():
     runs = ("fresh", "unseen", "spare")  # seeds 300000.., 400000.. and 500000..
-    compared = drive(
+    compared = drive_in_process(
         "compare",
         "+".join(f"docs/results/seeds/{run}-default.json" for run in runs),
         "+".join(f"docs/results/seeds/{run}-rules-bold.json" for run in runs),

@@ -1,4 +1,4 @@
-"""Smoke runs of training: each algorithm for a few hundred steps, then reload and resume."""
+"""Smoke runs of training: each algorithm for tens to hundreds of steps, then reload and resume."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from planning.rl.checkpoint import load_policy
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.planner import SHIPPED_POLICY
 from sims.strict import ConfigError
+from tests.helpers import StreamLines, wait_for
 
 
 def _config(algo: str, steps: int) -> TrainConfig:
@@ -35,13 +36,14 @@ def _config(algo: str, steps: int) -> TrainConfig:
 
 @pytest.mark.parametrize("algo", ["dqn", "qrdqn", "ppo"])
 def test_training_saves_a_policy_that_reloads_and_plans(algo, tmp_path):
-    state = train(_config(algo, 200), tmp_path, resume=False, command="test")
+    # 64 decisions: DQN's learning starts after 16 of them, PPO's first rollout is all 64
+    state = train(_config(algo, 64), tmp_path, resume=False, command="test")
     run = Run(tmp_path)
-    assert [point["steps"] for point in state.curve] == [200]
+    assert [point["steps"] for point in state.curve] == [64]
     assert run.curve_png.stat().st_size > 0
     model, card = load_policy(tmp_path / "best")
-    assert card.algo == algo and card.env_steps == 200
-    assert model.num_timesteps == 200
+    assert card.algo == algo and card.env_steps == 64
+    assert model.num_timesteps == 64
     planner = make_planner(str(tmp_path / "best"))  # --planner PATH
     assert planner.card.algo == algo
 
@@ -67,7 +69,7 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
         envs=32,
         sim="batched",
         device="cpu",
-        eval_every=128,
+        eval_every=256,  # each validation drives 40 s episodes: once here, once after resuming
         eval_episodes=8,
         checkpoint_every=128,
         car_following="idm_plus",
@@ -76,12 +78,12 @@ def test_training_on_the_batched_engine_validates_there_and_resumes(algo, tmp_pa
         margins=THIN,
     )
     state = train(config, tmp_path, resume=False, command="test")
-    assert [point["steps"] for point in state.curve] == [128, 256]
+    assert [point["steps"] for point in state.curve] == [256]
+    longer = TrainConfig(**{**config.__dict__, "steps": 512})
+    state = train(longer, tmp_path, resume=True, command="test")
+    assert [point["steps"] for point in state.curve] == [256, 512]
     assert all(0 <= point["collision_rate"] <= 1 for point in state.curve)
     assert all(15 < point["speed_mps"] < 31 for point in state.curve)
-    longer = TrainConfig(**{**config.__dict__, "steps": 384})
-    state = train(longer, tmp_path, resume=True, command="test")
-    assert state.curve[-1]["steps"] >= 384  # PPO collects whole rollouts of 8 x 32 steps
     planner = make_planner(str(tmp_path / "best"))  # plugs into the stack like any checkpoint
     assert planner.card.algo == algo
     # and is executed as it was trained: IDM+ at 1.0 s and the thin margins, from its card
@@ -177,37 +179,60 @@ def test_batched_training_is_refused_outside_the_highway_scenario():
 
 
 def test_resume_continues_where_the_run_stopped(tmp_path):
-    train(_config("dqn", 128), tmp_path, resume=False, command="test")
+    train(_config("dqn", 32), tmp_path, resume=False, command="test")
     with pytest.raises(ConfigError, match="already holds"):
-        train(_config("dqn", 128), tmp_path, resume=False, command="test")
-    other_gap = replace(_config("dqn", 256), time_gap_s=1.0)
+        train(_config("dqn", 32), tmp_path, resume=False, command="test")
+    other_gap = replace(_config("dqn", 64), time_gap_s=1.0)
     with pytest.raises(ConfigError, match="resume it with the same car following"):
         train(other_gap, tmp_path, resume=True, command="test")
-    state = train(_config("dqn", 256), tmp_path, resume=True, command="test")
-    assert [point["steps"] for point in state.curve] == [128, 256]
+    state = train(_config("dqn", 64), tmp_path, resume=True, command="test")
+    assert [point["steps"] for point in state.curve] == [32, 64]
     model, _ = load_policy(Run(tmp_path).last)
-    assert model.num_timesteps == 256
+    assert model.num_timesteps == 64
     saved = json.loads(Run(tmp_path).state.read_text())
     assert saved["train_wall_s"] >= state.curve[0]["wall_s"]
+
+
+def _tensorboard_bytes(out) -> int:
+    return sum(path.stat().st_size for path in (out / "tensorboard").rglob("events.out.*"))
 
 
 def test_ctrl_c_stops_between_steps_and_saves_the_last_checkpoint(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "drive.cli", "train", "--scenario", "highway-fast", "--out", str(out),
         "--steps", "100000", "--envs", "2", "--eval-every", "100000", "--device", "cpu",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (out / "tensorboard").exists() and time.monotonic() < deadline:
-        time.sleep(1)
-    time.sleep(15)  # well into training, workers busy
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130 and "--resume continues" in " ".join(stderr.split())
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    stderr = StreamLines(process.stderr)  # read as it comes: a full pipe would stall the child
+    try:
+        # Training has started when its TensorBoard log appears, and is well under way, the
+        # workers busy, when the log grows: SB3 writes it every 4 finished episodes.
+        def running() -> bool:
+            return process.poll() is not None or _tensorboard_bytes(out) > 0
+
+        assert wait_for(running, timeout_s=300), stderr.text(timeout_s=1)
+        assert process.poll() is None, stderr.text(timeout_s=1)
+        started = _tensorboard_bytes(out)
+        grown = wait_for(
+            lambda: process.poll() is not None or _tensorboard_bytes(out) > started,
+            timeout_s=300,
+        )
+        assert grown and process.poll() is None, stderr.text(timeout_s=1)
+        # No checkpoint yet (the first is 1000 steps away): the one found below is the Ctrl-C's.
+        assert not (out / "last").exists()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+        process.wait()
+    assert "--resume continues" in " ".join(stderr.text().split())
     assert (out / "last" / "policy.zip").exists() and (out / "state.json").exists()
+    card = json.loads((out / "last" / "policy.json").read_text())
+    assert 0 < card["env_steps"] < 1000  # stopped between steps, before any checkpoint

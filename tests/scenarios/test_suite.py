@@ -25,6 +25,7 @@ CASES = [
 ]
 
 
+@pytest.mark.unit  # reads the suite and scenario files only
 def test_the_regression_suite_covers_every_scenario():
     suite, scenarios = load_suite("regression")
     assert sorted(suite.scenarios) == scenario_ids()
@@ -45,9 +46,17 @@ def test_default_stack_passes(scenario_id, seed):
     pytest.fail(f"{scenario_id} seed {seed}: {failed}. Video and metrics: {folder}")
 
 
+@pytest.mark.unit
 def test_failure_message_names_the_predicate_and_value():
     from drive.episode.predicates import PredicateResult
 
     text = PredicateResult("min_ttc_s", False, 0.42, 1.0).describe()
     assert text == "min_ttc_s FAILED: measured 0.42, needed 1.0"
-    assert json.dumps(asdict(PredicateResult("x", True, None, None)))
+    # a verdict without a measured value still goes into the episode JSON, as null
+    unmeasured = asdict(PredicateResult("x", True, None, None))
+    assert json.loads(json.dumps(unmeasured)) == {
+        "name": "x",
+        "passed": True,
+        "value": None,
+        "threshold": None,
+    }
