@@ -27,7 +27,7 @@ from perception.evaluate import evaluate
 from perception.losses import perception_loss
 from perception.trainer import EpochTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
-from sims.strict import ConfigError
+from sims.strict import ConfigError, described
 
 SELECTIONS = ("loss", "f1")
 
@@ -44,17 +44,19 @@ def selection_key(record: dict[str, Any], select: str) -> tuple[float, float]:
 class PerceptionTrainConfig:
     """One training run of the perception network."""
 
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    width: int = 16
-    seed: int = 0
-    device: str = "auto"
+    epochs: int = described(20, "Passes over the training set.", minimum=1)
+    batch_size: int = described(64, "Samples per step.", minimum=1)
+    learning_rate: float = described(1e-3, "AdamW's learning rate.", minimum=0.0)
+    weight_decay: float = described(1e-4, "AdamW's weight decay.", minimum=0.0)
+    width: int = described(16, "Channels of the first convolution.", minimum=1)
+    seed: int = described(0, "Seed of the run.", minimum=0)
+    device: str = described("auto", "auto, cpu or cuda.")
     # Which epoch's weights are kept: the lowest validation loss, or the highest validation
     # presence F1 (ties to the lower position error). On a small training set the loss can rise
     # from the first epochs on while the detections still improve, and "loss" keeps an early epoch.
-    select: str = "loss"
+    select: str = described(
+        "loss", "Keep the epoch with the lowest validation loss, or the best F1 (f1)."
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "width"):

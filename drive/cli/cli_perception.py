@@ -5,6 +5,7 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from drive.cli.options import config_command
 from drive.cli.progress import progress_bar
+from perception.train import PerceptionTrainConfig
 from sims.files import write_json
 
 console = Console()
@@ -56,35 +59,43 @@ def dataset(
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 
 
+TRAIN_PERCEPTION_EXTRAS = [
+    inspect.Parameter(
+        "data",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            list[Path],
+            typer.Option(help="Training dataset (drive dataset --out); repeat for more."),
+        ],
+    ),
+    inspect.Parameter(
+        "validation",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
+    ),
+    inspect.Parameter(
+        "out",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")
+        ],
+    ),
+    inspect.Parameter(
+        "resume",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")],
+    ),
+]
+
+
+@config_command(PerceptionTrainConfig, extra=TRAIN_PERCEPTION_EXTRAS)
 def train_perception_command(
-    data: Annotated[
-        list[Path], typer.Option(help="Training dataset (drive dataset --out); repeat for more.")
-    ],
-    validation: Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
-    out: Annotated[Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 20,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 64,
-    learning_rate: Annotated[float, typer.Option(min=0.0, help="AdamW's learning rate.")] = 1e-3,
-    width: Annotated[int, typer.Option(min=1, help="Channels of the first convolution.")] = 16,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
-    select: Annotated[
-        str, typer.Option(help="Keep the epoch with the lowest validation loss, or the best F1.")
-    ] = "loss",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    config: PerceptionTrainConfig, *, data: list[Path], validation: Path, out: Path, resume: bool
 ) -> None:
     """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
-    from perception.train import PerceptionTrainConfig, selection_key, train_perception
+    from perception.train import selection_key, train_perception
 
-    config = PerceptionTrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        width=width,
-        seed=seed,
-        device=device,
-        select=select,
-    )
     with progress_bar(console, "batches", remaining=True) as progress:
         task = progress.add_task("batches", total=None)
         history = train_perception(
@@ -102,7 +113,7 @@ def train_perception_command(
                 highlight=False,
             ),
         )
-    best = min(history, key=lambda record: selection_key(record, select))
+    best = min(history, key=lambda record: selection_key(record, config.select))
     console.print(f"Best weights: {out / 'best.safetensors'} (epoch {best['epoch']})")
 
 
