@@ -15,7 +15,8 @@ vehicle in the lane beyond is beside the gap, and aborts a change whose gap clos
 target lane ahead of the ego. With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
 next decision, at which the layer allows it. With the layer off, every requested change is carried
-out.
+out. The checks themselves live in :mod:`planning.safety`, shared with the rule planner and with the
+batched engine's layer (:mod:`planning.rl.batched_safety`).
 """
 
 from __future__ import annotations
