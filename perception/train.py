@@ -25,7 +25,7 @@ from perception.cnn import StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import perception_loss
-from perception.trainer import EpochTrainer
+from perception.trainer import OneNetworkTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
 from sims.strict import ConfigError, described
 
@@ -105,10 +105,11 @@ def train_perception(
     return trainer.run()
 
 
-class PerceptionTrainer(EpochTrainer):
+class PerceptionTrainer(OneNetworkTrainer):
     """The hooks of :class:`~perception.trainer.EpochTrainer` for the perception network."""
 
     TENSORBOARD_TAG = "perception"
+    model: StnPerceptionNet
 
     def __init__(
         self,
@@ -211,21 +212,3 @@ class PerceptionTrainer(EpochTrainer):
         """The network's weights, as they are (fp32)."""
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, path)
-
-    def resumable_state(self) -> dict[str, Any]:
-        """The network, the optimiser and the schedule."""
-        return {
-            "model": self.model.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-            "schedule": self.schedule.state_dict(),
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Load what :meth:`resumable_state` saved."""
-        self.model.load_state_dict(state["model"])
-        self.optimiser.load_state_dict(state["optimiser"])
-        self.schedule.load_state_dict(state["schedule"])
-
-    def global_step(self, epoch: int) -> int:
-        """Batches done at the end of the epoch."""
-        return (epoch + 1) * self.batches

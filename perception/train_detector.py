@@ -31,7 +31,7 @@ from perception.detector import (
     to_tensors,
 )
 from perception.device import resolve_device
-from perception.trainer import EpochTrainer
+from perception.trainer import OneNetworkTrainer
 from perception.vision_data import VisionFrames, load_vision_frames
 from sims.strict import ConfigError
 
@@ -101,7 +101,7 @@ def train_detector(
     return trainer.run()
 
 
-class DetectorTrainer(EpochTrainer):
+class DetectorTrainer(OneNetworkTrainer):
     """The hooks of :class:`~perception.trainer.EpochTrainer` for the Faster R-CNN detector."""
 
     TENSORBOARD_TAG = "detector"
@@ -219,24 +219,6 @@ class DetectorTrainer(EpochTrainer):
     def write_best_weights(self, path: Path) -> None:
         """The detector in fp16 (:func:`~perception.detector.half_state`)."""
         save_file(half_state(self.model), path)
-
-    def resumable_state(self) -> dict[str, Any]:
-        """The detector, the optimiser and the schedule (each epoch seeds its own randomness)."""
-        return {
-            "model": self.model.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-            "schedule": self.schedule.state_dict(),
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Load what :meth:`resumable_state` saved."""
-        self.model.load_state_dict(state["model"])
-        self.optimiser.load_state_dict(state["optimiser"])
-        self.schedule.load_state_dict(state["schedule"])
-
-    def global_step(self, epoch: int) -> int:
-        """Batches done at the end of the epoch."""
-        return (epoch + 1) * self.batches
 
 
 def _score(record: dict[str, Any]) -> tuple[float, float]:

@@ -197,3 +197,31 @@ class EpochTrainer(ABC):
 
         :param epoch: the epoch's index, from 0.
         """
+
+
+class OneNetworkTrainer(EpochTrainer):
+    """An :class:`EpochTrainer` of one network with one optimiser and a per-batch schedule, which
+    :meth:`start` sets as ``model``, ``optimiser``, ``schedule`` and ``batches`` (per epoch)."""
+
+    model: torch.nn.Module
+    optimiser: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    batches: int
+
+    def resumable_state(self) -> dict[str, Any]:
+        """The network, the optimiser and the schedule."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`resumable_state` saved."""
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.schedule.load_state_dict(state["schedule"])
+
+    def global_step(self, epoch: int) -> int:
+        """Batches done at the end of the epoch."""
+        return (epoch + 1) * self.batches

@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import torch
 
+from sims.arrays import at_least
 from sims.idm import IdmParameters, idm_acceleration
 
 CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's drift stays below
@@ -75,7 +76,7 @@ def gap_accepted(
     follower_mps2 = (
         idm_acceleration(  # the follower is traffic: highway-env's IDM, at its own speed
             rear_speed_mps,
-            _at_least(rear_speed_mps, 1.0),
+            at_least(rear_speed_mps, 1.0),
             gap_m=rear_gap_m,
             lead_speed_mps=ego_speed_mps,
             parameters=TRAFFIC_IDM,
@@ -110,18 +111,10 @@ def cut_in(far: FarLane[Array], ego_speed_mps: Quantity, clearance_m: float) -> 
     """A vehicle of the lane beyond moves into the target lane, alongside the ego or ahead by less
     than ``clearance_m`` plus what the ego, at ``ego_speed_mps``, closes on it in
     :data:`CUT_IN_HORIZON_S`; one answer per scene (``ego_speed_mps`` broadcasts over vehicles)."""
-    closing_mps = _at_least(ego_speed_mps - far.speed_along_mps, 0.0)
+    closing_mps = at_least(ego_speed_mps - far.speed_along_mps, 0.0)
     reach_m = clearance_m + closing_mps * CUT_IN_HORIZON_S
     moving_in = far.speed_towards_mps > CUT_IN_LATERAL_SPEED_MPS
     return _any(far.present & moving_in & (far.ahead_m < reach_m + far.half_lengths_m))
-
-
-def _at_least(value: Quantity, floor: float) -> Quantity:
-    if isinstance(value, torch.Tensor):
-        return value.clamp(min=floor)
-    if isinstance(value, np.ndarray):
-        return np.maximum(value, floor)
-    return max(value, floor)
 
 
 def _any(flags: Quantity) -> Quantity:

@@ -22,6 +22,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
+from sims.arrays import at_least, smaller
+
 Value = TypeVar("Value", float, np.ndarray, torch.Tensor)
 
 
@@ -88,7 +90,7 @@ def idm_plus_rule(free_mps2: Value, closeness: Value, max_acceleration_mps2: flo
     :param max_acceleration_mps2: IDM's ``a`` [m/s2].
     """
     interaction = 1.0 - closeness**2
-    return _minimum(free_mps2, max_acceleration_mps2 * interaction)
+    return smaller(free_mps2, max_acceleration_mps2 * interaction)
 
 
 CarFollowing = Literal["idm", "idm_plus"]
@@ -106,35 +108,18 @@ def check_car_following(name: str) -> None:
 
 def _free_road(speed_mps: Value, desired_speed_mps: Value, p: IdmParameters) -> Value:
     return p.max_acceleration_mps2 * (
-        1.0 - (_maximum(speed_mps, 0.0) / desired_speed_mps) ** p.exponent
+        1.0 - (at_least(speed_mps, 0.0) / desired_speed_mps) ** p.exponent
     )
 
 
 def _closeness(speed_mps: Value, gap_m: Value, lead_speed_mps: Value, p: IdmParameters) -> Value:
     """Desired gap over actual gap."""
     closing_mps = speed_mps - lead_speed_mps
-    desired_gap_m = p.minimum_gap_m + _maximum(
+    desired_gap_m = p.minimum_gap_m + at_least(
         speed_mps * p.time_gap_s
         + speed_mps
         * closing_mps
         / (2.0 * math.sqrt(p.max_acceleration_mps2 * p.comfortable_deceleration_mps2)),
         0.0,
     )
-    return desired_gap_m / _maximum(gap_m, 0.1)
-
-
-# Python's max and min for floats (what the scalar code always used), their array forms otherwise.
-def _maximum(value: Value, floor: float) -> Value:
-    if isinstance(value, torch.Tensor):
-        return value.clamp(min=floor)
-    if isinstance(value, np.ndarray):
-        return np.maximum(value, floor)
-    return max(value, floor)
-
-
-def _minimum(first: Value, second: Value) -> Value:
-    if isinstance(first, torch.Tensor) or isinstance(second, torch.Tensor):
-        return torch.minimum(torch.as_tensor(first), torch.as_tensor(second))
-    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
-        return np.minimum(first, second)
-    return min(first, second)
+    return desired_gap_m / at_least(gap_m, 0.1)

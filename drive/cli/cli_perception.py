@@ -5,7 +5,6 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from drive.cli.options import config_command
+from drive.cli.options import RESUME, config_command, extra_option
 from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
@@ -60,32 +59,10 @@ def dataset(
 
 
 TRAIN_PERCEPTION_EXTRAS = [
-    inspect.Parameter(
-        "data",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[
-            list[Path],
-            typer.Option(help="Training dataset (drive dataset --out); repeat for more."),
-        ],
-    ),
-    inspect.Parameter(
-        "validation",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[Path, typer.Option(help="Validation dataset, other seeds.")],
-    ),
-    inspect.Parameter(
-        "out",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[
-            Path, typer.Option(help="Folder of the run: weights, card, TensorBoard.")
-        ],
-    ),
-    inspect.Parameter(
-        "resume",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")],
-    ),
+    extra_option("data", list[Path], "Training dataset (drive dataset --out); repeat for more."),
+    extra_option("validation", Path, "Validation dataset, other seeds."),
+    extra_option("out", Path, "Folder of the run: weights, card, TensorBoard."),
+    RESUME,
 ]
 
 

@@ -5,7 +5,6 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.cli.options import config_command
+from drive.cli.options import RESUME, config_command, extra_option
 from drive.cli.progress import progress_bar
 from drive.cli.report import aggregate_table
 from drive.training.train_planner import TrainConfig
@@ -30,19 +29,8 @@ baseline_app = typer.Typer(
 
 
 TRAIN_EXTRAS = [
-    inspect.Parameter(
-        "out",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[
-            Path, typer.Option(help="Folder of the run: checkpoints, curve, TensorBoard.")
-        ],
-    ),
-    inspect.Parameter(
-        "resume",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")],
-    ),
+    extra_option("out", Path, "Folder of the run: checkpoints, curve, TensorBoard."),
+    RESUME,
 ]
 
 

@@ -36,6 +36,10 @@ def config_command(
     def decorate(run: Callable[..., None]) -> Callable[..., None]:
         options = _options(config_type)
         names = {parameter.name for parameter in extra}
+        every = [parameter.name for parameter in [*extra, *options]]
+        if len(set(every)) != len(every):  # a nested field would silently take another's value
+            repeated = sorted({name for name in every if every.count(name) > 1})
+            raise TypeError(f"{config_type.__name__}: options named twice: {', '.join(repeated)}")
 
         def command(**values: Any) -> None:
             given = {name: values.pop(name) for name in names}
@@ -53,6 +57,29 @@ def config_command(
         return command
 
     return decorate
+
+
+def extra_option(
+    name: str, kind: Any, help: str, *, default: Any = inspect.Parameter.empty, flag: bool = False
+) -> inspect.Parameter:
+    """An option of a command that is not a field of its config (see :func:`config_command`).
+
+    :param name: the parameter's name; the option is ``--name`` with dashes.
+    :param kind: its type.
+    :param help: one line for ``--help``.
+    :param default: its default; none makes the option required.
+    :param flag: a boolean given as ``--name`` alone, without ``--no-name``.
+    """
+    declarations = ["--" + name.replace("_", "-")] if flag else []
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, typer.Option(*declarations, help=help)],
+    )
+
+
+RESUME = extra_option("resume", bool, "Continue the run in --out.", default=False, flag=True)
 
 
 def option_name(field_name: str) -> str:

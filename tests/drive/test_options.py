@@ -88,3 +88,13 @@ def test_a_field_without_help_is_refused_when_the_command_is_built():
 
     with pytest.raises(TypeError, match="Bare.steps has no help"):
         config_command(Bare)(lambda config: None)
+
+
+def test_an_option_named_twice_is_refused_when_the_command_is_built():
+    @dataclass(frozen=True)
+    class Twice:
+        gap_m: float = described(1.0, "Gap [m].")
+        margins: Margins = Margins()  # also has gap_m
+
+    with pytest.raises(TypeError, match="options named twice: gap"):
+        config_command(Twice)(lambda config: None)
