@@ -36,11 +36,9 @@ def apply_ego_action(state: BatchState, config: BatchConfig, action: Tensor) -> 
         state.target_speed_mps[:, 0] = action[:, 1].to(state.x_m.dtype)
         return
     if config.ego_control == "continuous":
-        action = action.to(state.x_m.dtype).clamp(-1, 1)
-        low, high = ACCELERATION_RANGE_MPS2
-        state.ego_acceleration_mps2 = low + (action[:, 0] + 1) * (high - low) / 2
-        low, high = STEERING_RANGE_RAD
-        state.ego_steering_rad = low + (action[:, 1] + 1) * (high - low) / 2
+        state.ego_acceleration_mps2, state.ego_steering_rad = continuous_command(
+            action, state.x_m.dtype
+        )
         return
     action = action.long()
     lane = state.target_lane[:, 0]
@@ -51,15 +49,33 @@ def apply_ego_action(state: BatchState, config: BatchConfig, action: Tensor) -> 
         state.x_m[:, 0] >= 0
     )
     state.target_lane[:, 0] = torch.where(reachable, moved, lane)
-    speeds = torch.tensor(META_TARGET_SPEEDS_MPS, device=lane.device, dtype=state.x_m.dtype)
-    fraction = (state.speed_mps[:, 0] - speeds[0]) / (speeds[-1] - speeds[0])
-    index = torch.round(fraction * (len(speeds) - 1)).clamp(0, len(speeds) - 1).long()
-    index = index + (action == 3).long() - (action == 4).long()
-    index = index.clamp(0, len(speeds) - 1)
-    changes_speed = (action == 3) | (action == 4)
-    state.target_speed_mps[:, 0] = torch.where(
-        changes_speed, speeds[index], state.target_speed_mps[:, 0]
+    state.target_speed_mps[:, 0] = meta_target_speed_mps(
+        action, state.speed_mps[:, 0], state.target_speed_mps[:, 0], META_TARGET_SPEEDS_MPS
     )
+
+
+def continuous_command(action: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """``ContinuousAction``: ``(B, 2)`` actions in [-1, 1] as the ego's acceleration [m/s2] and
+    steering [rad]."""
+    action = action.to(dtype).clamp(-1, 1)
+    low, high = ACCELERATION_RANGE_MPS2
+    acceleration = low + (action[:, 0] + 1) * (high - low) / 2
+    low, high = STEERING_RANGE_RAD
+    return acceleration, low + (action[:, 1] + 1) * (high - low) / 2
+
+
+def meta_target_speed_mps(
+    action: Tensor, speed_mps: Tensor, target_speed_mps: Tensor, speeds: tuple[float, ...]
+) -> Tensor:
+    """``MDPVehicle.act``'s FASTER (3) and SLOWER (4): one of ``speeds`` up or down from the one
+    closest to the current speed; other actions keep the target speed."""
+    table = torch.tensor(speeds, device=speed_mps.device, dtype=speed_mps.dtype)
+    fraction = (speed_mps - table[0]) / (table[-1] - table[0])
+    index = torch.round(fraction * (len(table) - 1)).clamp(0, len(table) - 1).long()
+    index = index + (action == 3).long() - (action == 4).long()
+    index = index.clamp(0, len(table) - 1)
+    changes_speed = (action == 3) | (action == 4)
+    return torch.where(changes_speed, table[index], target_speed_mps)
 
 
 def act(state: BatchState, config: BatchConfig, *, compiled: bool = False) -> tuple[Tensor, Tensor]:

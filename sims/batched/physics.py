@@ -184,8 +184,12 @@ def box_collisions(
     heading_b_rad: Tensor,
     displacement_a: tuple[Tensor, Tensor],
     displacement_b: tuple[Tensor, Tensor],
+    *,
+    size_a_m: tuple[Tensor | float, Tensor | float] = (LENGTH_M, WIDTH_M),
+    size_b_m: tuple[Tensor | float, Tensor | float] = (LENGTH_M, WIDTH_M),
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``utils.are_polygons_intersecting`` for two vehicle boxes (separating-axis test).
+    """``utils.are_polygons_intersecting`` for two boxes (separating-axis test): vehicles by
+    default, or any (length, width) [m] (a road object's).
 
     ``delta`` is the centre of box ``a`` minus the centre of box ``b``; displacements are each box's
     velocity times the time step. Axes come in highway-env's order (the edge normals of ``a``, then of
@@ -207,12 +211,12 @@ def box_collisions(
     distances, axes = [], []
     for normal_x, normal_y in normals:
         half_a = (
-            LENGTH_M / 2 * (cos_a * normal_x + sin_a * normal_y).abs()
-            + WIDTH_M / 2 * (-sin_a * normal_x + cos_a * normal_y).abs()
+            size_a_m[0] / 2 * (cos_a * normal_x + sin_a * normal_y).abs()
+            + size_a_m[1] / 2 * (-sin_a * normal_x + cos_a * normal_y).abs()
         )
         half_b = (
-            LENGTH_M / 2 * (cos_b * normal_x + sin_b * normal_y).abs()
-            + WIDTH_M / 2 * (-sin_b * normal_x + cos_b * normal_y).abs()
+            size_b_m[0] / 2 * (cos_b * normal_x + sin_b * normal_y).abs()
+            + size_b_m[1] / 2 * (-sin_b * normal_x + cos_b * normal_y).abs()
         )
         centre = delta_x_m * normal_x + delta_y_m * normal_y  # a's centre, with b's at zero
         min_a, max_a, min_b, max_b = centre - half_a, centre + half_a, -half_b, half_b

@@ -1,0 +1,101 @@
+"""How faithful the batched engine is to highway-env on every road network: the same scene, stepped
+in both simulators with the same actions.
+
+:func:`compare_network_trajectory` loads a live highway-env scene into the engine (float64), steps
+both with the same random actions (uniform continuous actions, or uniform meta-actions), and records
+the largest position error of any vehicle or object and whether the crash states ever differ, as
+:func:`sims.batched.fidelity.compare_trajectory` does for the engine's highway-v0 path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from sims.batched import network_step, roads
+from sims.batched.fidelity import TrajectoryComparison
+from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState, from_highway_env
+
+# The roads whose traffic the engine drives as highway-env does (intersection-v0's regulated
+# junction and its vehicles spawned during the episode are not yet in the engine).
+NETWORK_ENVIRONMENTS = ("highway-v0", "merge-v0", "exit-v0", "roundabout-v0", "racetrack-v0")
+
+
+def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
+    """A highway-env environment of the suite's registry with the given ego action space."""
+    from sims.environments import ENVIRONMENTS
+
+    if env_id not in NETWORK_ENVIRONMENTS:
+        raise ValueError(
+            f"the batched engine does not drive {env_id!r}; it drives {NETWORK_ENVIRONMENTS}"
+        )
+    action = "ContinuousAction" if ego_control == "continuous" else "DiscreteMetaAction"
+    return ENVIRONMENTS[env_id](config={"action": {"type": action}})
+
+
+def config_of(env: Any, ego_control: NetworkEgoControl) -> NetworkConfig:
+    """The engine's configuration for a live highway-env environment."""
+    unwrapped = env.unwrapped
+    speeds = getattr(unwrapped.action_type, "target_speeds", None)
+    return NetworkConfig(
+        simulation_hz=int(unwrapped.config["simulation_frequency"]),
+        policy_hz=int(unwrapped.config["policy_frequency"]),
+        duration_s=float(unwrapped.config.get("duration", NetworkConfig.duration_s)),
+        ego_control=ego_control,
+        meta_target_speeds_mps=(20.0, 25.0, 30.0)
+        if speeds is None
+        else tuple(float(speed) for speed in speeds),
+    )
+
+
+def simulate(
+    state: NetworkState, road: roads.RoadTensors, config: NetworkConfig, action: torch.Tensor
+) -> None:
+    """One policy step of the engine: the ego's action, then ``frames`` simulation steps."""
+    for frame in range(config.frames):
+        if frame == 0:
+            network_step.apply_ego_action(state, road, config, action)
+        steering, acceleration = network_step.act(state, road, config)
+        network_step.step(state, road, config, steering, acceleration)
+
+
+def compare_network_trajectory(
+    env_id: str, seed: int, seconds: int = 10, ego_control: NetworkEgoControl = "continuous"
+) -> TrajectoryComparison:
+    """Step highway-env and the engine (float64) from ``env_id``'s initial scene for ``seed`` with
+    the same random actions, until ``seconds`` have passed or highway-env's episode ends."""
+    env = make_environment(env_id, ego_control)
+    env.reset(seed=seed)
+    unwrapped = env.unwrapped
+    road = roads.from_network(unwrapped.road.network)
+    config = config_of(env, ego_control)
+    state = from_highway_env([env], road)
+    rng = np.random.default_rng(seed)
+    worst, agree, steps = 0.0, True, 0
+    for steps in range(1, seconds * config.policy_hz + 1):
+        if ego_control == "continuous":
+            action: Any = rng.uniform(-1, 1, 2)
+            batch = torch.tensor(action[None], dtype=torch.float64)
+        else:
+            action = int(rng.integers(5))
+            batch = torch.tensor([action])
+        simulate(state, road, config, batch)
+        _, _, terminated, truncated, _ = env.step(action)
+        items = [*unwrapped.road.vehicles, *unwrapped.road.objects]
+        expected = np.array([item.position for item in items])
+        got = torch.stack([state.x_m[0, : len(items)], state.y_m[0, : len(items)]], -1).numpy()
+        worst = max(worst, float(np.abs(expected - got).max()))
+        crashed = np.array([bool(item.crashed) for item in unwrapped.road.vehicles])
+        agree = agree and bool((crashed == state.crashed[0, : len(crashed)].numpy()).all())
+        if terminated or truncated or not agree:
+            break
+    env.close()
+    return TrajectoryComparison(
+        seed=seed,
+        steps=steps,
+        max_error_m=worst,
+        crash_states_agree=agree,
+        ego_crashed=bool(unwrapped.vehicle.crashed),
+    )
