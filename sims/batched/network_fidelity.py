@@ -74,7 +74,8 @@ def compare_network_trajectory(
     state = from_highway_env([env], road)
     rng = np.random.default_rng(seed)
     worst, agree, steps = 0.0, True, 0
-    for steps in range(1, seconds * config.policy_hz + 1):
+    while steps < seconds * config.policy_hz:
+        steps += 1
         if ego_control == "continuous":
             action: Any = rng.uniform(-1, 1, 2)
             batch = torch.tensor(action[None], dtype=torch.float64)

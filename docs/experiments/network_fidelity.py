@@ -1,0 +1,75 @@
+"""Fidelity of the batched engine on highway-env's road networks: 100 seeds per road and ego action
+space, 10 s each (or until highway-env's episode ends), from identical initial scenes with identical
+random actions. Writes ``docs/results/network-fidelity.json``.
+
+    python docs/experiments/network_fidelity.py [--seeds 100] [--out docs/results/network-fidelity.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from sims.batched.fidelity import TOLERANCE_M
+from sims.batched.network_fidelity import compare_network_trajectory
+
+CASES = [
+    ("highway-v0", "continuous"),
+    ("merge-v0", "continuous"),
+    ("merge-v0", "meta"),
+    ("exit-v0", "continuous"),
+    ("exit-v0", "meta"),
+    ("roundabout-v0", "continuous"),
+    ("roundabout-v0", "meta"),
+    ("racetrack-v0", "continuous"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path("docs/results/network-fidelity.json"))
+    arguments = parser.parse_args()
+    rows = []
+    for env_id, control in CASES:
+        start = time.perf_counter()
+        comparisons = [
+            compare_network_trajectory(env_id, seed, seconds=10, ego_control=control)
+            for seed in range(arguments.seeds)
+        ]
+        within = sum(comparison.within_tolerance for comparison in comparisons)
+        rows.append(
+            {
+                "env": env_id,
+                "ego_control": control,
+                "seeds": arguments.seeds,
+                "within_tolerance": within,
+                "max_error_m": max(comparison.max_error_m for comparison in comparisons),
+                "ego_crashed": sum(comparison.ego_crashed for comparison in comparisons),
+                "policy_steps": sum(comparison.steps for comparison in comparisons),
+                "wall_s": round(time.perf_counter() - start, 1),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    result = {
+        "tolerance_m": TOLERANCE_M,
+        "seconds": 10,
+        "commit": commit,
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "rows": rows,
+    }
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = arguments.out.with_suffix(".tmp")
+    temporary.write_text(json.dumps(result, indent=2) + "\n")
+    temporary.replace(arguments.out)
+
+
+if __name__ == "__main__":
+    main()
