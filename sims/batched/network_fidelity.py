@@ -35,6 +35,16 @@ def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
     return ENVIRONMENTS[env_id](config={"action": {"type": action}})
 
 
+def reset(env: Any, seed: int) -> None:
+    """Reset a highway-env environment with highway-env's traffic constants as published: another
+    road's reset in this process may have changed them (see
+    :func:`sims.environments.restore_behaviour_defaults`)."""
+    from sims.environments import restore_behaviour_defaults
+
+    restore_behaviour_defaults()
+    env.reset(seed=seed)
+
+
 def config_of(env: Any, ego_control: NetworkEgoControl) -> NetworkConfig:
     """The engine's configuration for a live highway-env environment."""
     unwrapped = env.unwrapped
@@ -67,7 +77,7 @@ def compare_network_trajectory(
     """Step highway-env and the engine (float64) from ``env_id``'s initial scene for ``seed`` with
     the same random actions, until ``seconds`` have passed or highway-env's episode ends."""
     env = make_environment(env_id, ego_control)
-    env.reset(seed=seed)
+    reset(env, seed)
     unwrapped = env.unwrapped
     road = roads.from_network(unwrapped.road.network)
     config = config_of(env, ego_control)

@@ -209,9 +209,16 @@ def _lane_row(lane: Any) -> dict[str, float]:
     return row
 
 
+_VIEW_COLUMNS = (*_REAL_COLUMNS[:-1], "kind")  # what the geometry reads of a lane
+
+
 @dataclass(frozen=True)
 class LaneView:
-    """The parameters of the lanes at some indices, gathered once: each field has their shape."""
+    """The parameters of the lanes at some indices, gathered once: each field has their shape.
+
+    ``kinds`` names the lane kinds of the network, so that the geometry of a kind the network does
+    not have is never computed.
+    """
 
     kind: Tensor
     start_x_m: Tensor
@@ -229,12 +236,22 @@ class LaneView:
     turn: Tensor
     length_m: Tensor
     width_m: Tensor
+    kinds: frozenset[int]
 
     @classmethod
     def of(cls, road: RoadTensors, lane: Tensor) -> LaneView:
-        """The lanes at ``lane`` (any shape; :data:`NONE` reads lane 0, to be masked by the caller)."""
-        index = lane.clamp(min=0)
-        return cls(**{field.name: getattr(road, field.name)[index] for field in fields(cls)})
+        """The lanes at ``lane`` (any shape; :data:`NONE` reads lane 0, to be masked by the caller).
+
+        One gather of a ``(L, columns)`` table: a gather per column costs as much each.
+        """
+        table = torch.stack(
+            [getattr(road, name).to(road.start_x_m.dtype) for name in _VIEW_COLUMNS], dim=-1
+        )
+        rows = table[lane.clamp(min=0)]
+        return cls(
+            **{name: rows[..., column] for column, name in enumerate(_VIEW_COLUMNS)},
+            kinds=frozenset(int(kind) for kind in road.kind.unique().tolist()),
+        )
 
 
 def local_coordinates(view: LaneView, x_m: Tensor, y_m: Tensor) -> tuple[Tensor, Tensor]:
@@ -243,42 +260,52 @@ def local_coordinates(view: LaneView, x_m: Tensor, y_m: Tensor) -> tuple[Tensor,
     dx, dy = x_m - view.start_x_m, y_m - view.start_y_m
     longitudinal = dx * view.direction_x + dy * view.direction_y
     lateral = dx * -view.direction_y + dy * view.direction_x
-    sine = view.amplitude_m * torch.sin(view.pulsation_radpm * longitudinal + view.phase_rad)
-    lateral = torch.where(view.kind == SINE, lateral - sine, lateral)
-    # CircularLane: the angle around the centre, unwrapped from the lane's start.
-    cx, cy = x_m - view.center_x_m, y_m - view.center_y_m
-    phi = torch.atan2(cy, cx)
-    phi = view.start_phase_rad + wrap_to_pi(phi - view.start_phase_rad)
-    radius = torch.sqrt(cx * cx + cy * cy)
-    circular = view.kind == CIRCULAR
-    longitudinal = torch.where(
-        circular, view.turn * (phi - view.start_phase_rad) * view.radius_m, longitudinal
-    )
-    lateral = torch.where(circular, view.turn * (view.radius_m - radius), lateral)
+    if SINE in view.kinds:
+        sine = view.amplitude_m * torch.sin(view.pulsation_radpm * longitudinal + view.phase_rad)
+        lateral = torch.where(view.kind == SINE, lateral - sine, lateral)
+    if CIRCULAR in view.kinds:
+        # CircularLane: the angle around the centre, unwrapped from the lane's start.
+        cx, cy = x_m - view.center_x_m, y_m - view.center_y_m
+        phi = torch.atan2(cy, cx)
+        phi = view.start_phase_rad + wrap_to_pi(phi - view.start_phase_rad)
+        radius = torch.sqrt(cx * cx + cy * cy)
+        circular = view.kind == CIRCULAR
+        longitudinal = torch.where(
+            circular, view.turn * (phi - view.start_phase_rad) * view.radius_m, longitudinal
+        )
+        lateral = torch.where(circular, view.turn * (view.radius_m - radius), lateral)
     return longitudinal, lateral
 
 
 def position(view: LaneView, longitudinal_m: Tensor, lateral_m: Tensor) -> tuple[Tensor, Tensor]:
     """``AbstractLane.position``: the world point [m] at local coordinates on the lanes of ``view``."""
-    sine = view.amplitude_m * torch.sin(view.pulsation_radpm * longitudinal_m + view.phase_rad)
-    offset = torch.where(view.kind == SINE, lateral_m + sine, lateral_m)
+    offset = lateral_m
+    if SINE in view.kinds:
+        sine = view.amplitude_m * torch.sin(view.pulsation_radpm * longitudinal_m + view.phase_rad)
+        offset = torch.where(view.kind == SINE, lateral_m + sine, lateral_m)
     x = view.start_x_m + longitudinal_m * view.direction_x + offset * -view.direction_y
     y = view.start_y_m + longitudinal_m * view.direction_y + offset * view.direction_x
-    phi = view.turn * longitudinal_m / view.radius_m.clamp(min=1e-12) + view.start_phase_rad
-    reach = view.radius_m - lateral_m * view.turn
-    circular = view.kind == CIRCULAR
-    x = torch.where(circular, view.center_x_m + reach * torch.cos(phi), x)
-    y = torch.where(circular, view.center_y_m + reach * torch.sin(phi), y)
+    if CIRCULAR in view.kinds:
+        phi = view.turn * longitudinal_m / view.radius_m.clamp(min=1e-12) + view.start_phase_rad
+        reach = view.radius_m - lateral_m * view.turn
+        circular = view.kind == CIRCULAR
+        x = torch.where(circular, view.center_x_m + reach * torch.cos(phi), x)
+        y = torch.where(circular, view.center_y_m + reach * torch.sin(phi), y)
     return x, y
 
 
 def heading_at(view: LaneView, longitudinal_m: Tensor) -> Tensor:
     """``AbstractLane.heading_at``: the lane's heading [rad] at a longitudinal coordinate."""
-    slope = view.amplitude_m * view.pulsation_radpm
-    wave = torch.arctan(slope * torch.cos(view.pulsation_radpm * longitudinal_m + view.phase_rad))
-    heading = torch.where(view.kind == SINE, view.heading_rad + wave, view.heading_rad)
-    phi = view.turn * longitudinal_m / view.radius_m.clamp(min=1e-12) + view.start_phase_rad
-    return torch.where(view.kind == CIRCULAR, phi + math.pi / 2 * view.turn, heading)
+    heading = view.heading_rad
+    if SINE in view.kinds:
+        slope = view.amplitude_m * view.pulsation_radpm
+        phase = view.pulsation_radpm * longitudinal_m + view.phase_rad
+        wave = torch.arctan(slope * torch.cos(phase))
+        heading = torch.where(view.kind == SINE, view.heading_rad + wave, heading)
+    if CIRCULAR in view.kinds:
+        phi = view.turn * longitudinal_m / view.radius_m.clamp(min=1e-12) + view.start_phase_rad
+        heading = torch.where(view.kind == CIRCULAR, phi + math.pi / 2 * view.turn, heading)
+    return heading + torch.zeros_like(longitudinal_m)
 
 
 def on_lane(view: LaneView, longitudinal_m: Tensor, lateral_m: Tensor, margin_m: float) -> Tensor:

@@ -13,6 +13,7 @@ from sims.batched.network_fidelity import (
     NETWORK_ENVIRONMENTS,
     compare_network_trajectory,
     make_environment,
+    reset,
 )
 
 # highway-env's racetrack-v0 cannot make its ego under meta-actions (make_on_lane on a partial).
@@ -42,7 +43,7 @@ def test_trajectories_match_through_a_collision_with_traffic():
 
 def test_a_scene_pads_to_more_rows_without_changing_anything():
     env = make_environment("merge-v0", "continuous")
-    env.reset(seed=1)
+    reset(env, seed=1)
     road = roads.from_network(env.unwrapped.road.network)
     config = NetworkConfig()
     tight = from_highway_env([env], road)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sims.batched import roads
+from sims.environments import restore_behaviour_defaults
 
 ENVIRONMENTS = [
     "highway-v0",
@@ -31,6 +32,7 @@ def network(request):
     env.reset(seed=0)
     net = env.unwrapped.road.network
     env.close()
+    restore_behaviour_defaults()  # intersection-v0 edits highway-env's traffic constants
     return net
 
 
