@@ -65,16 +65,22 @@ def continuous_command(action: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tens
 
 
 def meta_target_speed_mps(
-    action: Tensor, speed_mps: Tensor, target_speed_mps: Tensor, speeds: tuple[float, ...]
+    action: Tensor,
+    speed_mps: Tensor,
+    target_speed_mps: Tensor,
+    speeds: tuple[float, ...],
+    *,
+    snap: bool = False,
 ) -> Tensor:
     """``MDPVehicle.act``'s FASTER (3) and SLOWER (4): one of ``speeds`` up or down from the one
-    closest to the current speed; other actions keep the target speed."""
+    closest to the current speed; other actions keep the target speed. With ``snap``, every
+    action takes the one closest to ``speed_mps`` (``MDPVehicle.__init__``)."""
     table = torch.tensor(speeds, device=speed_mps.device, dtype=speed_mps.dtype)
     fraction = (speed_mps - table[0]) / (table[-1] - table[0])
     index = torch.round(fraction * (len(table) - 1)).clamp(0, len(table) - 1).long()
     index = index + (action == 3).long() - (action == 4).long()
     index = index.clamp(0, len(table) - 1)
-    changes_speed = (action == 3) | (action == 4)
+    changes_speed = (action == 3) | (action == 4) | snap
     return torch.where(changes_speed, table[index], target_speed_mps)
 
 
