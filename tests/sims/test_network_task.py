@@ -1,0 +1,78 @@
+"""The tasks of highway-env's roads on the batched engine: the same observation, reward and episode
+end as highway-env from the same scene, initial scenes drawn from highway-env's distributions, and
+automatic resets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sims.batched import roads
+from sims.batched.network import from_highway_env
+from sims.batched.network_fidelity import make_environment, reset
+from sims.batched.network_task import BatchedRoads
+
+ROADS = ["merge-v0", "roundabout-v0", "exit-v0"]
+
+
+@pytest.mark.parametrize("env_id", ROADS)
+@pytest.mark.parametrize("ego_control", ["continuous", "meta"])
+def test_observation_reward_and_end_match_highway_env(env_id, ego_control):
+    for seed in (0, 1):
+        task = BatchedRoads(env_id, 1, ego_control=ego_control, dtype=torch.float64)
+        env = make_environment(env_id, ego_control)
+        reset(env, seed)
+        task.state = from_highway_env([env], roads.from_network(env.unwrapped.road.network))
+        task.ego_road_lanes = task.road.road_lanes[task.state.lane[:, 0]]
+        rng = np.random.default_rng(seed)
+        for _ in range(3):
+            if ego_control == "continuous":
+                action = rng.uniform(-1, 1, 2)
+                batch = torch.tensor(action[None])
+            else:
+                action = int(rng.integers(5))
+                batch = torch.tensor([action])
+            result = task.step(batch)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            np.testing.assert_allclose(result.final_observation[0].numpy(), observation, atol=1e-6)
+            assert float(result.reward[0]) == pytest.approx(reward, abs=1e-6)
+            assert bool(result.terminated[0]) == terminated
+            assert bool(result.truncated[0]) == truncated
+            if terminated or truncated:
+                break
+
+
+@pytest.mark.parametrize("env_id", ROADS)
+def test_initial_scenes_follow_highway_env_distributions(env_id):
+    """Each vehicle's mean position and speed over 60 highway-env resets lies within five
+    standard errors of the engine's mean over 2,000 drawn scenes."""
+    env = make_environment(env_id, "continuous")
+    scenes = []
+    for seed in range(60):
+        reset(env, seed)
+        scenes.append([(*v.position, v.speed) for v in env.unwrapped.road.vehicles])
+    expected = np.array(scenes)
+    task = BatchedRoads(env_id, 2000, dtype=torch.float64, seed=3)
+    state = task.state
+    count = expected.shape[1]
+    drawn = torch.stack([state.x_m, state.y_m, state.speed_mps], -1)[:, :count].numpy()
+    error = drawn.std(0) / np.sqrt(len(expected)) + 1e-9
+    assert (np.abs(expected.mean(0) - drawn.mean(0)) <= 5 * error).all()
+
+
+def test_finished_episodes_restart_in_the_same_step():
+    task = BatchedRoads("roundabout-v0", 64, dtype=torch.float32, seed=0)
+    ended = torch.zeros(64, dtype=torch.bool)
+    for _ in range(task.config.max_steps):
+        result = task.step(torch.rand(64, 2) * 2 - 1)
+        done = result.terminated | result.truncated
+        ended |= done
+        assert (task.state.steps[done] == 0).all()
+    assert ended.all()  # roundabout-v0 lasts 11 s: every episode has ended once
+    assert not task.state.crashed[:, 0][task.state.steps == 0].any()
+
+
+def test_an_unknown_road_is_refused_by_name():
+    with pytest.raises(ValueError, match="racetrack-v0"):
+        BatchedRoads("racetrack-v0", 2)
