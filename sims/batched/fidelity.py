@@ -165,14 +165,14 @@ def random_policy_statistics(
     ours = batched_episodes(batched_episodes_count, seed=seeds[0])
     crashes_a = np.array([float(episode.crashed) for episode in theirs])
     crashes_b = np.array([float(episode.crashed) for episode in ours])
-    table = {"crash_rate": _compare_proportions(crashes_a, crashes_b)}
+    table = {"crash_rate": compare_proportions(crashes_a, crashes_b)}
     for name, value in (
         ("episode_length_steps", lambda episode: float(episode.length_steps)),
         ("mean_speed_mps", lambda episode: episode.mean_speed_mps),
     ):
         a = np.array([value(episode) for episode in theirs])
         b = np.array([value(episode) for episode in ours])
-        table[name] = _compare_means(a, b)
+        table[name] = compare_means(a, b)
     return {
         "highway_env_episodes": len(theirs),
         "batched_episodes": len(ours),
@@ -184,7 +184,7 @@ def random_policy_statistics(
 Z95 = 1.959964  # the standard normal's 97.5% quantile
 
 
-def _compare_means(a: np.ndarray, b: np.ndarray) -> dict:
+def compare_means(a: np.ndarray, b: np.ndarray) -> dict:
     """Means with 95% normal intervals, and the 95% interval of the difference (Welch)."""
 
     def summary(values: np.ndarray) -> tuple[float, float]:
@@ -202,7 +202,7 @@ def _compare_means(a: np.ndarray, b: np.ndarray) -> dict:
     }
 
 
-def _compare_proportions(a: np.ndarray, b: np.ndarray) -> dict:
+def compare_proportions(a: np.ndarray, b: np.ndarray) -> dict:
     """Rates with 95% Wilson intervals, and Newcombe's interval of the difference.
 
     A random policy crashes in nearly every highway-v0 episode, and the normal interval of a rate

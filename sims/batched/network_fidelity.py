@@ -15,7 +15,12 @@ import numpy as np
 import torch
 
 from sims.batched import network_step, roads
-from sims.batched.fidelity import TrajectoryComparison
+from sims.batched.fidelity import (
+    EpisodeStatistics,
+    TrajectoryComparison,
+    compare_means,
+    compare_proportions,
+)
 from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState, from_highway_env
 
 # The roads whose traffic the engine drives as highway-env does (intersection-v0's regulated
@@ -31,8 +36,11 @@ def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
         raise ValueError(
             f"the batched engine does not drive {env_id!r}; it drives {NETWORK_ENVIRONMENTS}"
         )
+    environment = ENVIRONMENTS[env_id]
     action = "ContinuousAction" if ego_control == "continuous" else "DiscreteMetaAction"
-    return ENVIRONMENTS[env_id](config={"action": {"type": action}})
+    if ego_control == "meta" and environment.default_config()["action"]["type"] == action:
+        return environment()  # the road's own meta-actions (their target speeds)
+    return environment(config={"action": {"type": action}})
 
 
 def reset(env: Any, seed: int) -> None:
@@ -110,3 +118,75 @@ def compare_network_trajectory(
         crash_states_agree=agree,
         ego_crashed=bool(unwrapped.vehicle.crashed),
     )
+
+
+def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
+    """One highway-env episode of ``env_id`` under uniform random meta-actions."""
+    env = make_environment(env_id, "meta")
+    reset(env, seed)
+    rng = np.random.default_rng(seed)
+    speeds, crashed = [], False
+    while True:
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(5)))
+        speeds.append(float(env.unwrapped.vehicle.speed))
+        if terminated or truncated:
+            crashed = bool(env.unwrapped.vehicle.crashed)
+            break
+    env.close()
+    return EpisodeStatistics(crashed, len(speeds), float(np.mean(speeds)))
+
+
+def batched_road_episodes(env_id: str, count: int, *, seed: int = 0) -> list[EpisodeStatistics]:
+    """The first episode of each of ``count`` engine environments of ``env_id`` under uniform
+    random meta-actions (float64)."""
+    from sims.batched.network_task import BatchedRoads
+
+    task = BatchedRoads(env_id, count, ego_control="meta", dtype=torch.float64, seed=seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    speed_sum = torch.zeros(count, dtype=torch.float64)
+    results: list[EpisodeStatistics | None] = [None] * count
+    step = 0
+    while any(result is None for result in results):
+        step += 1
+        result = task.step(torch.randint(5, (count,), generator=generator))
+        speed_sum += result.ego_speed_mps
+        done = result.terminated | result.truncated
+        for index in torch.nonzero(done).flatten().tolist():
+            if results[index] is None:
+                results[index] = EpisodeStatistics(
+                    bool(result.ego_crashed[index]),
+                    step,
+                    float(speed_sum[index] / step),
+                )
+        speed_sum = torch.where(done, 0.0, speed_sum)
+    return [result for result in results if result is not None]
+
+
+def road_random_policy_statistics(
+    env_id: str, seeds: list[int], *, batched_episodes_count: int = 2000
+) -> dict:
+    """Crash rate, episode length and mean speed of random-policy episodes of ``env_id`` in
+    highway-env (one episode per seed) and in the engine, with 95% intervals (as
+    :func:`sims.batched.fidelity.random_policy_statistics` for highway-v0)."""
+    theirs = [highway_env_road_episode(env_id, seed) for seed in seeds]
+    ours = batched_road_episodes(env_id, batched_episodes_count, seed=seeds[0])
+    table = {
+        "crash_rate": compare_proportions(
+            np.array([float(e.crashed) for e in theirs]), np.array([float(e.crashed) for e in ours])
+        ),
+        "episode_length_steps": compare_means(
+            np.array([float(e.length_steps) for e in theirs]),
+            np.array([float(e.length_steps) for e in ours]),
+        ),
+        "mean_speed_mps": compare_means(
+            np.array([e.mean_speed_mps for e in theirs]),
+            np.array([e.mean_speed_mps for e in ours]),
+        ),
+    }
+    return {
+        "env": env_id,
+        "highway_env_episodes": len(theirs),
+        "batched_episodes": len(ours),
+        "quantities": table,
+        "all_agree": all(row["agree"] for row in table.values()),
+    }

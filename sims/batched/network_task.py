@@ -299,7 +299,8 @@ class BatchedRoads:
         state = self.state
         observation = observe(state, self.road, self.observation, self.ego_road_lanes)
         reward = REWARDS[self.env_id](self, action.to(self.device)).float()
-        terminated = state.crashed[:, 0].clone()
+        crashed = state.crashed[:, 0].clone()
+        terminated = crashed
         if self.env_id == "merge-v0":
             terminated = terminated | (state.x_m[:, 0] > MERGE_END_M)
         truncated = state.steps >= self.config.max_steps
@@ -320,6 +321,7 @@ class BatchedRoads:
             truncated=truncated,
             final_observation=final_observation,
             ego_speed_mps=ego_speed,
+            ego_crashed=crashed,
             collision_window_misses=0,
         )
 

@@ -32,6 +32,7 @@ class StepResult:
     truncated: Tensor  # bool: the time limit
     final_observation: Tensor  # the observation before the reset, where an episode ended
     ego_speed_mps: Tensor  # the ego's speed at the end of the step, before any reset
+    ego_crashed: Tensor  # bool: the ego crashed (some roads also end an episode otherwise)
     collision_window_misses: int  # see BatchConfig.collision_window
 
 
@@ -103,6 +104,7 @@ class BatchedHighway:
             truncated=truncated,
             final_observation=final_observation,
             ego_speed_mps=ego_speed,
+            ego_crashed=terminated,
             collision_window_misses=misses,
         )
 

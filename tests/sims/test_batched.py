@@ -151,16 +151,14 @@ def test_gymnasium_vector_env_steps_with_same_step_reset():
 
 
 def test_wilson_interval_of_a_rate_near_one():
-    from sims.batched.fidelity import _compare_proportions, _wilson
+    from sims.batched.fidelity import _wilson, compare_proportions
 
     rate, low, high = _wilson(np.array([1.0] * 99 + [0.0]))
     assert rate == 0.99
     assert low == pytest.approx(0.9455, abs=1e-4) and high == pytest.approx(0.9982, abs=1e-4)
-    same = _compare_proportions(
-        np.array([1.0] * 90 + [0.0] * 10), np.array([1.0] * 90 + [0.0] * 10)
-    )
+    same = compare_proportions(np.array([1.0] * 90 + [0.0] * 10), np.array([1.0] * 90 + [0.0] * 10))
     assert same["agree"] and same["difference_ci95"][0] < 0 < same["difference_ci95"][1]
-    apart = _compare_proportions(np.array([1.0] * 99 + [0.0]), np.array([1.0] * 50 + [0.0] * 50))
+    apart = compare_proportions(np.array([1.0] * 99 + [0.0]), np.array([1.0] * 50 + [0.0] * 50))
     assert not apart["agree"]
 
 
