@@ -6,10 +6,13 @@ through the lane graph (``ControlledVehicle.follow_road``), change lane by MOBIL
 side lanes, abort a change when another vehicle takes the same gap, and steer along curved lanes;
 obstacles stop whoever meets them.
 
-Neighbours are searched densely, every row against every row of its scene, on the lane asked about:
-highway-env's own rule (``Road.neighbour_vehicles``: the nearest member of the lane ahead and behind,
-in that lane's coordinates), with fixed shapes. The roads of the suite carry at most a few dozen
-vehicles per scene, where the ``(B, N, N)`` search costs less than any index.
+Neighbours are searched densely, each query against every row of its scene, on the lane asked
+about: highway-env's own rule (``Road.neighbour_vehicles``: the nearest member of the lane ahead and
+behind, in that lane's coordinates). The roads of the suite carry at most a few dozen vehicles per
+scene, where that search costs less than any index. A query is a (scene, row, lane) triple, so that
+the questions only some vehicles ask (MOBIL, once a second; aborts and the target lane's leader,
+while changing lane; the next lane, at a lane's end) are asked for those vehicles alone, gathered
+first, as :mod:`sims.batched.engine` does on the straight road.
 """
 
 from __future__ import annotations
@@ -60,40 +63,36 @@ def apply_ego_action(
 def follow_road(state: NetworkState, road: RoadTensors, who: Tensor) -> None:
     """``ControlledVehicle.follow_road`` for the rows ``who``: at the end of the target lane, take
     the next one, on the route where there is one (dropping the route's step just finished)."""
-    target = state.target_lane
-    view = LaneView.of(road, target)
+    view = LaneView.of(road, state.target_lane)
     along, _ = roads.local_coordinates(view, state.x_m, state.y_m)
-    ending = who & roads.after_end(view, along)
-    if not bool(ending.any()):
+    env, row = torch.nonzero(who & roads.after_end(view, along), as_tuple=True)
+    if env.numel() == 0:
         return
+    target = state.target_lane[env, row]
     steps = state.route_road.shape[-1]
+    route_road, route_lane = state.route_road[env, row], state.route_lane[env, row]
 
     def route_step(head: Tensor) -> tuple[Tensor, Tensor]:
-        index = head.clamp(max=steps - 1)[..., None]
-        step_road = state.route_road.gather(-1, index)[..., 0]
-        step_lane = state.route_lane.gather(-1, index)[..., 0]
-        valid = (head < steps) & (step_road >= 0)
-        return torch.where(valid, step_road, roads.NONE), torch.where(valid, step_lane, roads.NONE)
+        index = head.clamp(max=steps - 1)[:, None]
+        valid = (head < steps) & (route_road.gather(1, index)[:, 0] >= 0)
+        step_road = torch.where(valid, route_road.gather(1, index)[:, 0], roads.NONE)
+        return step_road, torch.where(valid, route_lane.gather(1, index)[:, 0], roads.NONE)
 
-    head = state.route_head
+    head = state.route_head[env, row]
     first_road, _ = route_step(head)
-    finished = ending & (first_road >= 0) & (first_road == road.road[target])
-    head = torch.where(finished, head + 1, head)
+    head = torch.where((first_road >= 0) & (first_road == road.road[target]), head + 1, head)
     next_road, next_lane_id = route_step(head)
-    starts_here = (
-        road.road_origin[next_road.clamp(min=0)] == road.road_destination[road.road[target]]
-    )
-    follows = (next_road >= 0) & starts_here
-    chosen = roads.next_lane(
+    origin = road.road_origin[next_road.clamp(min=0)]
+    follows = (next_road >= 0) & (origin == road.road_destination[road.road[target]])
+    state.target_lane[env, row] = roads.next_lane(
         road,
         target,
-        state.x_m,
-        state.y_m,
+        state.x_m[env, row],
+        state.y_m[env, row],
         next_road=torch.where(follows, next_road, roads.NONE),
         next_lane_id=torch.where(follows, next_lane_id, roads.NONE),
     )
-    state.target_lane = torch.where(ending, chosen, target)
-    state.route_head = head
+    state.route_head[env, row] = head
 
 
 def act(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> tuple[Tensor, Tensor]:
@@ -101,36 +100,41 @@ def act(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> tuple[
 
     Updates the target lanes, routes and lane-change timers of ``state``.
     """
-    rows = _rows(state)
-    ego = rows == 0
+    batch, count = state.x_m.shape
+    ego = torch.arange(count, device=state.x_m.device) == 0
     acting = state.idm & state.present & ~state.crashed & ~ego
-    meta_ego = ego & torch.tensor(config.ego_control == "meta", device=ego.device)
     old_target = state.target_lane.clone()
-    follow_road(state, road, acting | meta_ego)
-    own = _Lane.of(state, road, state.lane)
-    own_front, own_rear = own.neighbours(state, rows)
-    own_lane_mps2 = _idm(state, road, own, rows, own_front)
+    follow_road(state, road, acting | (ego & (config.ego_control == "meta")))
+    every = _every(state)
+    own = _Lanes.of(state, road, every.env, state.lane.reshape(-1))
+    own_front, _ = own.neighbours(every.row)
+    own_lane_mps2 = _idm(state, road, own, every, own_front).view(batch, count)
 
+    # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
+    # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
+    # made first; each abort then sees the final targets of the vehicles before it.
     deciding = acting & state.lane_changes
-    _abort(state, road, own, deciding, old_target)
+    same_road = road.road[state.lane] == road.road[state.target_lane]
+    changing_in_road = deciding & (state.lane != state.target_lane) & same_road
     due = (
         deciding & (state.lane == state.target_lane) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
     state.timer_s = torch.where(due, 0.0, state.timer_s)
-    if bool(due.any()):
-        _mobil(state, road, own, due, own_lane_mps2)
+    _mobil(state, road, own, due, own_lane_mps2)
+    _abort(state, own, changing_in_road, old_target)
 
-    target = _Lane.of(state, road, state.target_lane)
-    steering = _steering(state, road, target)
     acceleration = own_lane_mps2
-    changing = state.lane != state.target_lane
-    if bool((changing & acting).any()):
-        target_front, _ = target.neighbours(state, rows)
-        behind_target = _idm(state, road, own, rows, target_front)
-        acceleration = torch.where(
-            changing, torch.minimum(acceleration, behind_target), acceleration
+    changing = _Query.of(acting & (state.lane != state.target_lane))
+    if changing.env.numel():
+        target = _Lanes.of(state, road, changing.env, changing.gather(state.target_lane))
+        target_front, _ = target.neighbours(changing.row)
+        behind = _idm(state, road, own, changing, target_front)
+        acceleration = acceleration.clone()
+        acceleration[changing.env, changing.row] = torch.minimum(
+            acceleration[changing.env, changing.row], behind
         )
     acceleration = acceleration.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
+    steering = _steering(state, road)
     if config.ego_control == "continuous":
         steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
         acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
@@ -173,26 +177,49 @@ def step(
     _collide(state, dt_s)
 
 
-class _Lane:
-    """Every row's coordinates on one lane per row ``(B, N, N)``: ``[b, i, j]`` is row ``j`` on the
-    lane asked about for row ``i``, and whether it is on that lane for the neighbour search."""
+class _Query:
+    """Some rows of some scenes: entry ``k`` asks about row ``row[k]`` of scene ``env[k]``."""
 
-    def __init__(self, view: LaneView, along: Tensor, across: Tensor, member: Tensor) -> None:
-        self.view, self.along, self.across, self.member = view, along, across, member
+    def __init__(self, env: Tensor, row: Tensor, count: int) -> None:
+        self.env, self.row, self.flat = env, row, env * count + row
 
     @classmethod
-    def of(cls, state: NetworkState, road: RoadTensors, lane: Tensor) -> _Lane:
-        view = LaneView.of(road, lane[..., None])
-        along, across = roads.local_coordinates(view, state.x_m[:, None, :], state.y_m[:, None, :])
-        member = roads.on_lane(view, along, across, NEIGHBOUR_MARGIN_M) & state.present[:, None, :]
-        return cls(view, along, across, member)
+    def of(cls, mask: Tensor) -> _Query:
+        env, row = torch.nonzero(mask, as_tuple=True)
+        return cls(env, row, mask.shape[1])
 
-    def neighbours(self, state: NetworkState, asking: Tensor) -> tuple[Tensor, Tensor]:
-        """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``asking[b, i]`` on
-        row ``i``'s lane. Ties go as in highway-env's scan: the last in the front, the first behind."""
-        count = state.x_m.shape[1]
-        others = self.member & (torch.arange(count, device=asking.device) != asking[..., None])
-        mine = self.along.gather(-1, asking[..., None])
+    def gather(self, values: Tensor) -> Tensor:
+        """The asked rows' entries of a ``(B, N)`` field."""
+        return values.reshape(-1)[self.flat]
+
+
+def _every(state: NetworkState) -> _Query:
+    batch, count = state.x_m.shape
+    device = state.x_m.device
+    env = torch.arange(batch, device=device).repeat_interleave(count)
+    return _Query(env, torch.arange(count, device=device).repeat(batch), count)
+
+
+class _Lanes:
+    """Every row of a query's scene in the coordinates of the lane asked about ``(M, N)``, and
+    whether it is on that lane for the neighbour search."""
+
+    def __init__(self, along: Tensor, across: Tensor, member: Tensor) -> None:
+        self.along, self.across, self.member = along, across, member
+
+    @classmethod
+    def of(cls, state: NetworkState, road: RoadTensors, env: Tensor, lane: Tensor) -> _Lanes:
+        view = LaneView.of(road, lane[:, None])
+        along, across = roads.local_coordinates(view, state.x_m[env], state.y_m[env])
+        member = roads.on_lane(view, along, across, NEIGHBOUR_MARGIN_M) & state.present[env]
+        return cls(along, across, member)
+
+    def neighbours(self, asking: Tensor) -> tuple[Tensor, Tensor]:
+        """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``asking[k]`` on
+        query ``k``'s lane. Ties go as in highway-env's scan: the last in front, the first behind."""
+        count = self.along.shape[1]
+        others = self.member & (torch.arange(count, device=asking.device) != asking[:, None])
+        mine = self.along.gather(1, asking[:, None])
         ahead, behind = others & (self.along >= mine), others & (self.along < mine)
         front_key = torch.where(ahead, self.along, torch.inf).flip(-1)
         front = count - 1 - torch.argmin(front_key, dim=-1)
@@ -200,196 +227,182 @@ class _Lane:
         return torch.where(ahead.any(-1), front, -1), torch.where(behind.any(-1), rear, -1)
 
 
-def _rows(state: NetworkState) -> Tensor:
-    batch, count = state.x_m.shape
-    return torch.arange(count, device=state.x_m.device).expand(batch, count)
-
-
-def _gather(values: Tensor, index: Tensor) -> Tensor:
-    """``values[b, index[b, ...]]`` for ``(B, N)`` values (index -1 reads row 0)."""
-    flat = index.clamp(min=0).reshape(index.shape[0], -1)
-    return values.gather(1, flat).reshape(index.shape)
-
-
 def _idm(
-    state: NetworkState, road: RoadTensors, own: _Lane, vehicle: Tensor, front: Tensor
+    state: NetworkState,
+    road: RoadTensors,
+    own: _Lanes,
+    asking: _Query,
+    front: Tensor,
+    vehicle: Tensor | None = None,
 ) -> Tensor:
-    """``IDMVehicle.acceleration`` of rows ``vehicle`` behind rows ``front`` (either -1: none), with
-    the exponent of the row asking, which is row ``i`` for entry ``[b, i]``, as highway-env uses
-    ``self.DELTA``. 0 where ``vehicle`` is no vehicle (none, or a road object)."""
+    """``IDMVehicle.acceleration`` asked by the rows of ``asking``: of ``vehicle`` (default the
+    asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
+    highway-env uses ``self.DELTA``. 0 where ``vehicle`` is no vehicle (none, or a road object).
+
+    :param own: every row's own-lane coordinates (all rows, in :func:`_every`'s order): the gap is
+        measured along the lane of the vehicle asked about (``lane_distance_to``).
+    """
     count = state.x_m.shape[1]
-    has_front = front >= 0
-    speed = _gather(state.speed_mps, vehicle)
-    heading = _gather(state.heading_rad, vehicle)
-    front_heading = _gather(state.heading_rad, front)
+    vehicle = asking.row if vehicle is None else vehicle
+    me = asking.env * count + vehicle.clamp(min=0)
+    ahead = asking.env * count + front.clamp(min=0)
+    speed, heading = state.speed_mps.reshape(-1), state.heading_rad.reshape(-1)
     star = physics.desired_gap_m(
-        speed,
-        torch.cos(heading),
-        torch.sin(heading),
-        _gather(state.speed_mps, front),
-        torch.cos(front_heading),
-        torch.sin(front_heading),
+        speed[me],
+        torch.cos(heading[me]),
+        torch.sin(heading[me]),
+        speed[ahead],
+        torch.cos(heading[ahead]),
+        torch.sin(heading[ahead]),
     )
-    # lane_distance_to: both positions along the lane of the vehicle asked about.
-    table = own.along.reshape(own.along.shape[0], -1)
-    me = vehicle.clamp(min=0)
-    gap = _gather(table, me * count + front.clamp(min=0)) - _gather(table, me * count + me)
+    gap = own.along[me, front.clamp(min=0)] - own.along[me, vehicle.clamp(min=0)]
     # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
-    limit = road.speed_limit_mps[_gather(state.lane, vehicle)]
-    target = torch.minimum(_gather(state.target_speed_mps, vehicle).clamp(min=0), limit)
+    limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
+    target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
     acceleration = physics.idm_acceleration_mps2(
-        speed, target, state.delta, float("inf"), gap, star, has_front
+        speed[me], target, asking.gather(state.delta), float("inf"), gap, star, front >= 0
     )
-    is_vehicle = (vehicle >= 0) & ~_gather(state.static, vehicle)
+    is_vehicle = (vehicle >= 0) & ~state.static.reshape(-1)[me]
     return torch.where(is_vehicle, acceleration, 0.0)
 
 
-def _abort(
-    state: NetworkState, road: RoadTensors, own: _Lane, deciding: Tensor, old_target: Tensor
-) -> None:
+def _abort(state: NetworkState, own: _Lanes, changing: Tensor, old_target: Tensor) -> None:
     """``IDMVehicle.change_lane_policy``'s abort: a vehicle changing lane within its road gives the
     change up when another controlled vehicle, ahead closer than the desired gap, is changing into
     the same lane. Each vehicle sees the new targets of the vehicles before it in highway-env's
-    loop and the old ones of those after it; the rule is applied until nothing changes."""
-    rows = _rows(state)
-    asking = deciding & (state.lane != state.target_lane)
-    asking = asking & (road.road[state.lane] == road.road[state.target_lane])
-    if not bool(asking.any()):
+    loop and the old ones of those after it: rows are visited in that order."""
+    count = state.x_m.shape[1]
+    asking = _Query.of(changing)
+    if asking.env.numel() == 0:
         return
-    cos, sin = torch.cos(state.heading_rad), torch.sin(state.heading_rad)
+    speed, heading = state.speed_mps[asking.env], state.heading_rad[asking.env]
+    mine = asking.gather
     star = physics.desired_gap_m(
-        state.speed_mps[..., None],
-        cos[..., None],
-        sin[..., None],
-        state.speed_mps[:, None, :],
-        cos[:, None, :],
-        sin[:, None, :],
+        mine(state.speed_mps)[:, None],
+        torch.cos(mine(state.heading_rad))[:, None],
+        torch.sin(mine(state.heading_rad))[:, None],
+        speed,
+        torch.cos(heading),
+        torch.sin(heading),
     )
-    gap = own.along - own.along.diagonal(dim1=1, dim2=2)[..., None]
-    other = (rows[..., None] != rows[:, None, :]) & state.present[:, None, :]
-    other = other & state.controlled[:, None, :] & (gap > 0) & (gap < star)
-    before = rows[:, None, :] < rows[..., None]
-    target = state.target_lane
-    for _ in range(state.x_m.shape[1]):
-        seen = torch.where(before, target[:, None, :], old_target[:, None, :])
-        wanted = target[..., None]
-        blocking = other & (state.lane[:, None, :] != wanted) & (seen == wanted)
-        aborts = asking & (target != state.lane) & blocking.any(-1)
-        updated = torch.where(aborts, state.lane, state.target_lane)
-        if torch.equal(updated, target):
-            break
-        target = updated
-    state.target_lane = target
+    along = own.along[asking.flat]
+    gap = along - along.gather(1, asking.row[:, None])
+    rows = torch.arange(count, device=gap.device)
+    other = (rows != asking.row[:, None]) & state.present[asking.env]
+    other = other & state.controlled[asking.env] & (gap > 0) & (gap < star)
+    other = other & (state.lane[asking.env] != mine(state.target_lane)[:, None])
+    before = rows < asking.row[:, None]
+    for row in torch.unique(asking.row).tolist():
+        now = asking.row == row
+        env = asking.env[now]
+        wanted = state.target_lane[env, row]
+        seen = torch.where(before[now], state.target_lane[env], old_target[env])
+        blocked = (other[now] & (seen == wanted[:, None])).any(-1)
+        state.target_lane[env, row] = torch.where(blocked, state.lane[env, row], wanted)
 
 
 def _mobil(
-    state: NetworkState, road: RoadTensors, own: _Lane, due: Tensor, own_lane_mps2: Tensor
+    state: NetworkState, road: RoadTensors, own: _Lanes, due: Tensor, own_lane_mps2: Tensor
 ) -> None:
     """``IDMVehicle.change_lane_policy``'s decision for the rows ``due``: each side lane of the road,
     left then right, reachable, while moving, when ``mobil`` approves."""
-    rows = _rows(state)
+    asking = _Query.of(due & (state.speed_mps.abs() >= 1))
+    if asking.env.numel() == 0:
+        return
     steps = state.route_road.shape[-1]
-    head = state.route_head.clamp(max=steps - 1)[..., None]
-    route_road = torch.where(
-        state.route_head < steps, state.route_road.gather(-1, head)[..., 0], -1
+    head = asking.gather(state.route_head).clamp(max=steps - 1)[:, None]
+    route_road = state.route_road.reshape(-1, steps)[asking.flat].gather(1, head)[:, 0]
+    route_lane = state.route_lane.reshape(-1, steps)[asking.flat].gather(1, head)[:, 0]
+    lane_specific = (
+        (asking.gather(state.route_head) < steps) & (route_road >= 0) & (route_lane >= 0)
     )
-    route_lane = state.route_lane.gather(-1, head)[..., 0]
-    lane_specific = (route_road >= 0) & (route_lane >= 0)
-    moving = state.speed_mps.abs() >= 1
+    lane = asking.gather(state.lane)
+    target = asking.gather(state.target_lane)
+    self_mps2 = asking.gather(own_lane_mps2)
     for side_of in (road.left, road.right):
-        side = side_of[state.lane]
-        exists = due & (side >= 0)
-        if not bool(exists.any()):
-            continue
-        candidate = _Lane.of(state, road, side.clamp(min=0))
-        along = candidate.along.diagonal(dim1=1, dim2=2)
-        across = candidate.across.diagonal(dim1=1, dim2=2)
+        side = side_of[lane]
+        candidate = _Lanes.of(state, road, asking.env, side.clamp(min=0))
+        along = candidate.along.gather(1, asking.row[:, None])[:, 0]
+        across = candidate.across.gather(1, asking.row[:, None])[:, 0]
         reachable = roads.is_reachable_from(road, side, along, across)
-        new_front, new_rear = candidate.neighbours(state, rows)
-        # The new follower's prediction is made along its own lane, with the asking row's exponent.
-        follower_mps2 = _idm_of_follower(state, road, own, new_rear)
-        self_pred_mps2 = _idm(state, road, own, rows, new_front)
+        new_front, new_rear = candidate.neighbours(asking.row)
+        # The new follower's prediction, along its own lane, with the asking row's exponent.
+        follower_mps2 = _idm(state, road, own, asking, asking.row, vehicle=new_rear)
+        self_pred_mps2 = _idm(state, road, own, asking, new_front)
         safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
-        target_id = road.lane_id[state.target_lane]
+        target_id = road.lane_id[target]
         right_way = torch.sign(road.lane_id[side.clamp(min=0)] - target_id) == torch.sign(
             route_lane - target_id
         )
         routed = right_way & (self_pred_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2)
-        gain = self_pred_mps2 - own_lane_mps2 >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
+        gain = self_pred_mps2 - self_mps2 >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
         approve = safe & torch.where(lane_specific, routed, gain)
-        change = exists & reachable & moving & approve
-        state.target_lane = torch.where(change, side, state.target_lane)
+        target = torch.where((side >= 0) & reachable & approve, side, target)
+    state.target_lane.view(-1)[asking.flat] = target
 
 
-def _idm_of_follower(
-    state: NetworkState, road: RoadTensors, own: _Lane, follower: Tensor
-) -> Tensor:
-    """MOBIL's ``acceleration(ego_vehicle=new_following, front_vehicle=self)`` for every row ``i``
-    as the front of ``follower[b, i]``: along the follower's lane, with row ``i``'s exponent."""
-    return _idm(state, road, own, follower, _rows(state))
-
-
-def _steering(state: NetworkState, road: RoadTensors, target: _Lane) -> Tensor:
+def _steering(state: NetworkState, road: RoadTensors) -> Tensor:
     """``ControlledVehicle.steering_control`` towards each row's target lane, pursuing the lane's
     heading a little ahead (``TAU_PURSUIT``)."""
-    along = target.along.diagonal(dim1=1, dim2=2)
-    across = target.across.diagonal(dim1=1, dim2=2)
     view = LaneView.of(road, state.target_lane)
+    along, across = roads.local_coordinates(view, state.x_m, state.y_m)
     ahead = roads.heading_at(view, along + state.speed_mps * physics.TAU_PURSUIT_S)
     return physics.steering_control_rad(across, state.speed_mps, state.heading_rad, ahead)
 
 
 def _collide(state: NetworkState, dt_s: float) -> None:
     """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
-    spherical pre-test with the first one's speed, then the separating-axis test; each vehicle keeps
-    the impact of its last pair, half of it against a vehicle and all of it against an obstacle."""
+    spherical pre-test with the first one's speed, then, for the few pairs that pass it, the
+    separating-axis test. Each vehicle keeps the impact of its last pair in loop order, half of
+    it against a vehicle and all of it against an obstacle."""
     count = state.x_m.shape[1]
     first, second = torch.triu_indices(count, count, offset=1, device=state.x_m.device)
-    present = state.present[:, first] & state.present[:, second]
-    tested = present & ~state.static[:, first]
+    tested = state.present[:, first] & state.present[:, second] & ~state.static[:, first]
     dx = state.x_m[:, first] - state.x_m[:, second]
     dy = state.y_m[:, first] - state.y_m[:, second]
     diagonal = torch.sqrt(state.length_m**2 + state.width_m**2)
     reach = (diagonal[:, first] + diagonal[:, second]) / 2 + state.speed_mps[:, first] * dt_s
-    close = tested & (torch.sqrt(dx * dx + dy * dy) <= reach)
-    if not bool(close.any()):
+    env, pair = torch.nonzero(tested & (torch.sqrt(dx * dx + dy * dy) <= reach), as_tuple=True)
+    if env.numel() == 0:
         return
-    heading_a, heading_b = state.heading_rad[:, first], state.heading_rad[:, second]
-    speed_a, speed_b = state.speed_mps[:, first], state.speed_mps[:, second]
+    a, b = env * count + first[pair], env * count + second[pair]
+    heading, speed = state.heading_rad.reshape(-1), state.speed_mps.reshape(-1)
+    length, width = state.length_m.reshape(-1), state.width_m.reshape(-1)
     intersecting, will_intersect, move_x, move_y = physics.box_collisions(
-        dx,
-        dy,
-        heading_a,
-        heading_b,
-        (speed_a * torch.cos(heading_a) * dt_s, speed_a * torch.sin(heading_a) * dt_s),
-        (speed_b * torch.cos(heading_b) * dt_s, speed_b * torch.sin(heading_b) * dt_s),
-        size_a_m=(state.length_m[:, first], state.width_m[:, first]),
-        size_b_m=(state.length_m[:, second], state.width_m[:, second]),
+        dx[env, pair],
+        dy[env, pair],
+        heading[a],
+        heading[b],
+        (speed[a] * torch.cos(heading[a]) * dt_s, speed[a] * torch.sin(heading[a]) * dt_s),
+        (speed[b] * torch.cos(heading[b]) * dt_s, speed[b] * torch.sin(heading[b]) * dt_s),
+        size_a_m=(length[a], width[a]),
+        size_b_m=(length[b], width[b]),
     )
-    intersecting, will_intersect = close & intersecting, close & will_intersect
-    crashed = torch.zeros_like(state.crashed, dtype=torch.long)
-    crashed.scatter_add_(1, first.expand_as(intersecting), intersecting.long())
-    crashed.scatter_add_(1, second.expand_as(intersecting), intersecting.long())
-    state.crashed = state.crashed | (crashed > 0)
-    # Each row keeps the impact of its last pair in loop order (pairs are enumerated in that
-    # order); a row is the first or the second of a pair, and an obstacle takes no impact.
-    pairs = first.numel()
-    obstacle = state.static[:, second]
-    ends = torch.cat([first, second])
-    taken = torch.cat([will_intersect, will_intersect & ~obstacle], dim=1)
+    crashed = state.crashed.reshape(-1).clone()
+    crashed[a[intersecting]] = True
+    crashed[b[intersecting]] = True
+    state.crashed = crashed.view_as(state.crashed)
+    # The last pair of each row in loop order gives its impact: keyed by (pair, end), as the
+    # pairs are enumerated in that order and a row is the first or the second of a pair.
+    obstacle = state.static.reshape(-1)[b]
+    ends = torch.cat([a[will_intersect], b[will_intersect & ~obstacle]])
+    key = torch.cat([pair[will_intersect] * 2, pair[will_intersect & ~obstacle] * 2 + 1])
+    half = torch.where(obstacle, 1.0, 0.5).to(move_x.dtype)
     share = torch.cat(
-        [torch.where(obstacle, 1.0, 0.5).to(move_x.dtype), torch.full_like(move_x, -0.5)], dim=1
+        [half[will_intersect], torch.full_like(move_x[will_intersect & ~obstacle], -0.5)]
     )
-    key = torch.arange(2 * pairs, device=ends.device)
-    key = (key % pairs) * 2 + key // pairs  # pair index first, then which end
-    last = torch.full_like(state.crashed, -1, dtype=torch.long)
-    last.scatter_reduce_(
-        1, ends.expand_as(taken), torch.where(taken, key, -1), reduce="amax", include_self=True
-    )
-    found = last >= 0
-    position = (last % 2) * pairs + last.clamp(min=0) // 2
-    move_x = torch.cat([move_x, move_x], dim=1) * share.to(move_x.dtype)
-    move_y = torch.cat([move_y, move_y], dim=1) * share.to(move_y.dtype)
-    state.impact_x_m = torch.where(found, move_x.gather(1, position), state.impact_x_m)
-    state.impact_y_m = torch.where(found, move_y.gather(1, position), state.impact_y_m)
-    state.has_impact = found
+    moves_x = torch.cat([move_x[will_intersect], move_x[will_intersect & ~obstacle]]) * share
+    moves_y = torch.cat([move_y[will_intersect], move_y[will_intersect & ~obstacle]]) * share
+    if ends.numel() == 0:
+        return
+    order = torch.argsort(ends * (2 * first.numel() + 2) + key)
+    ends, moves_x, moves_y = ends[order], moves_x[order], moves_y[order]
+    last = torch.ones_like(ends, dtype=torch.bool)
+    last[:-1] = ends[1:] != ends[:-1]
+    impact_x, impact_y = state.impact_x_m.reshape(-1).clone(), state.impact_y_m.reshape(-1).clone()
+    has_impact = state.has_impact.reshape(-1).clone()
+    impact_x[ends[last]], impact_y[ends[last]] = moves_x[last], moves_y[last]
+    has_impact[ends[last]] = True
+    state.impact_x_m = impact_x.view_as(state.impact_x_m)
+    state.impact_y_m = impact_y.view_as(state.impact_y_m)
+    state.has_impact = has_impact.view_as(state.has_impact)

@@ -14,7 +14,7 @@ of operations, so that in float64 it agrees with highway-env to rounding error
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -67,6 +67,14 @@ class RoadTensors:
     road_destination: Tensor  # (roads,) long
     names: tuple[tuple[str, str, int], ...]  # highway-env's lane indices, in lane order
     nodes: tuple[str, ...]  # node names, in node-number order
+    # What :class:`LaneView` gathers, as one ``(L, columns)`` table, and the kinds present.
+    view_table: Tensor = field(init=False, repr=False)
+    kinds: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = [getattr(self, name).to(self.start_x_m.dtype) for name in _VIEW_COLUMNS]
+        object.__setattr__(self, "view_table", torch.stack(columns, dim=-1))
+        object.__setattr__(self, "kinds", frozenset(int(k) for k in self.kind.unique().tolist()))
 
     @property
     def lanes(self) -> int:
@@ -86,11 +94,13 @@ class RoadTensors:
     def to(self, device: torch.device | str, dtype: torch.dtype) -> RoadTensors:
         """The same lanes on ``device``, real numbers in ``dtype``."""
         values: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for item in fields(self):
+            if not item.init:
+                continue
+            value = getattr(self, item.name)
             if isinstance(value, Tensor):
                 value = value.to(device, dtype if value.is_floating_point() else value.dtype)
-            values[field.name] = value
+            values[item.name] = value
         return RoadTensors(**values)
 
 
@@ -244,13 +254,19 @@ class LaneView:
 
         One gather of a ``(L, columns)`` table: a gather per column costs as much each.
         """
-        table = torch.stack(
-            [getattr(road, name).to(road.start_x_m.dtype) for name in _VIEW_COLUMNS], dim=-1
-        )
-        rows = table[lane.clamp(min=0)]
+        rows = road.view_table[lane.clamp(min=0)]
         return cls(
             **{name: rows[..., column] for column, name in enumerate(_VIEW_COLUMNS)},
-            kinds=frozenset(int(kind) for kind in road.kind.unique().tolist()),
+            kinds=road.kinds,
+        )
+
+    @classmethod
+    def every(cls, road: RoadTensors) -> LaneView:
+        """Every lane of the network, in lane order ``(L,)``: nothing is gathered."""
+        table = road.view_table
+        return cls(
+            **{name: table[:, column] for column, name in enumerate(_VIEW_COLUMNS)},
+            kinds=road.kinds,
         )
 
 
@@ -351,8 +367,7 @@ def is_reachable_from(
 
 def closest_lane(road: RoadTensors, x_m: Tensor, y_m: Tensor, heading_rad: Tensor) -> Tensor:
     """``RoadNetwork.get_closest_lane_index``: the lane nearest in position and heading (long)."""
-    every = torch.arange(road.lanes, device=x_m.device)
-    view = LaneView.of(road, every)
+    view = LaneView.every(road)
     point = (x_m[..., None], y_m[..., None])
     longitudinal, lateral = local_coordinates(view, *point)
     distances = distance_with_heading(view, longitudinal, lateral, heading_rad[..., None])
