@@ -62,11 +62,19 @@ def bench_sim(
         bool,
         typer.Option(
             "--compile/--no-compile",
-            help="Also time the engine compiled by torch.compile (a minute or more the first time).",
+            help="Also time the engine compiled by torch.compile (a minute or more the first time; "
+            "highway-v0 only).",
         ),
     ] = True,
+    env: Annotated[
+        str,
+        typer.Option(
+            help="The road: highway-v0, merge-v0, exit-v0, roundabout-v0, or all of them in one run."
+        ),
+    ] = "highway-v0",
 ) -> None:
     """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
+    from drive.bench.bench_roads import ROADS, run_road_bench
     from drive.bench.bench_sim import run_sim_bench
     from drive.cli.report import sim_bench_table
 
@@ -76,17 +84,43 @@ def bench_sim(
             raise ValueError
     except ValueError:
         raise typer.BadParameter(f"--batches must be positive integers, got {batches!r}") from None
+    known = ("highway-v0", *ROADS)
+    if env not in (*known, "all"):
+        raise typer.BadParameter(f"--env must be one of {', '.join(known)} or all, got {env!r}")
+    envs = known if env == "all" else (env,)
+    documents = []
     with progress_bar(console) as progress:
-        task = progress.add_task("starting", total=2 * fidelity_episodes)
-        document = run_sim_bench(
-            batches=sizes,
-            fidelity_episodes=fidelity_episodes,
-            workers=workers,
-            seconds=seconds,
-            compile_engine=compile_engine,
-            on_stage=lambda stage: progress.update(task, description=stage),
-            on_episode=lambda: progress.update(task, advance=1),
-        )
-    write_json(json_path, document)
-    console.print(sim_bench_table(document))
-    console.print(f"Machine: {document['machine']}. Wrote {json_path}")
+        task = progress.add_task("starting", total=2 * fidelity_episodes * len(envs))
+
+        def on_stage(stage: str) -> None:
+            progress.update(task, description=stage)
+
+        def on_episode() -> None:
+            progress.update(task, advance=1)
+
+        for road in envs:
+            if road == "highway-v0":
+                document = run_sim_bench(
+                    batches=sizes,
+                    fidelity_episodes=fidelity_episodes,
+                    workers=workers,
+                    seconds=seconds,
+                    compile_engine=compile_engine,
+                    on_stage=on_stage,
+                    on_episode=on_episode,
+                )
+                document["env"] = "highway-v0"
+            else:
+                document = run_road_bench(
+                    road,
+                    batches=sizes,
+                    fidelity_episodes=fidelity_episodes,
+                    seconds=seconds,
+                    on_stage=on_stage,
+                    on_episode=on_episode,
+                )
+            documents.append(document)
+    write_json(json_path, documents[0] if len(documents) == 1 else {"roads": documents})
+    for document in documents:
+        console.print(sim_bench_table(document))
+    console.print(f"Machine: {documents[0]['machine']}. Wrote {json_path}")

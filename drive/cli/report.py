@@ -259,12 +259,15 @@ def comparison_table(rows: list[dict[str, Any]], *, markdown: bool) -> Table | s
 
 def sim_bench_table(document: dict[str, Any]) -> Table:
     """Simulators' policy steps per second, and the batched engine's fidelity checks."""
-    table = Table(title="highway-v0 policy steps per second", title_justify="left")
+    road = document.get("env", "highway-v0")
+    table = Table(title=f"{road} policy steps per second", title_justify="left")
     for column in ("simulator", "device", "batch", "steps/s", "x highway-env"):
         table.add_column(column, justify="right" if column != "simulator" else "left")
     highway = document["highway_env_steps_per_s"]
     table.add_row("highway-env", "cpu", "1", _format(highway), "1")
     pool = document["envpool"]
+    if pool is None and document.get("envpool_note"):
+        table.add_row("EnvPool", "", "", document["envpool_note"], "")
     if pool is not None:
         rate = pool["steps_per_s"]
         table.add_row(

@@ -1,0 +1,137 @@
+"""``drive bench sim --env ID``: policy steps per second of highway-env and the batched engine on one
+of highway-env's road networks (merge-v0, exit-v0, roundabout-v0), and the engine's fidelity there,
+in one run on one machine.
+
+Both simulators run the road with highway-env's own settings (its simulation and policy frequencies,
+its traffic) under a random policy: uniform meta-actions for highway-env, uniform continuous actions
+for the engine (the ego's action costs nothing beside the traffic). A "step" is one policy step of
+one environment. EnvPool has no native port of these roads (it wraps highway-env's Python for them),
+so highway-env is the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from drive.bench.bench_sim import MEASURE_S, WARM_UP_STEPS, _rate, _timed_rate
+from sims.batched import fidelity
+from sims.batched.network import NetworkEgoControl
+from sims.batched.network_fidelity import (
+    compare_network_trajectory,
+    make_environment,
+    reset,
+    road_random_policy_statistics,
+)
+from sims.batched.network_task import BatchedRoads
+from sims.machine import machine_description
+
+ROAD_BATCHES = (1, 64, 1024, 4096)
+ROADS = ("merge-v0", "exit-v0", "roundabout-v0")
+
+
+def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:
+    """highway-env's ``env_id`` with random meta-actions; episodes restart when they end."""
+    env = make_environment(env_id, "meta")
+    reset(env, 0)
+    rng = np.random.default_rng(0)
+    episodes = [0]
+
+    def step() -> int:
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(fidelity.META_ACTIONS)))
+        if terminated or truncated:
+            episodes[0] += 1
+            reset(env, episodes[0])
+        return 1
+
+    return _rate(step, seconds)
+
+
+def road_batched_rate(
+    env_id: str, batch: int, device: str, seconds: float = MEASURE_S
+) -> tuple[float, float]:
+    """The engine on ``env_id`` in float32 with random continuous actions; resets included.
+
+    :return: steps per second, and the warm-up's time [s].
+    """
+    engine = BatchedRoads(env_id, batch, device=device, dtype=torch.float32)
+    generator = torch.Generator(device=engine.device).manual_seed(0)
+
+    def step() -> int:
+        action = torch.rand(batch, 2, generator=generator, device=engine.device) * 2 - 1
+        engine.step(action)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        return batch
+
+    return _timed_rate(step, seconds, WARM_UP_STEPS)
+
+
+def run_road_bench(
+    env_id: str,
+    *,
+    batches: tuple[int, ...] = ROAD_BATCHES,
+    fidelity_episodes: int = 100,
+    seconds: float = MEASURE_S,
+    on_stage: Callable[[str], None] = lambda stage: None,
+    on_episode: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Measure everything ``drive bench sim --env env_id`` reports; see the module docstring."""
+    if env_id not in ROADS:
+        raise ValueError(f"drive bench sim knows {('highway-v0', *ROADS)}, not {env_id!r}")
+    on_stage(f"{env_id}: highway-env")
+    highway = road_highway_env_rate(env_id, seconds)
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    batched: list[dict[str, Any]] = []
+    for device in devices:
+        for batch in batches:
+            on_stage(f"{env_id}: batched engine, {device}, B={batch}")
+            rate, warm_up_s = road_batched_rate(env_id, batch, device, seconds)
+            batched.append(
+                {
+                    "device": device,
+                    "device_name": torch.cuda.get_device_name()
+                    if device == "cuda"
+                    else f"{os.cpu_count()} CPUs",
+                    "batch": batch,
+                    "compiled": False,
+                    "steps_per_s": rate,
+                    "warm_up_s": warm_up_s,
+                }
+            )
+    on_stage(f"{env_id}: fidelity, {fidelity_episodes} trajectories")
+    trajectories = []
+    for seed in range(fidelity_episodes):
+        control: NetworkEgoControl = "continuous" if seed % 2 == 0 else "meta"
+        trajectories.append(compare_network_trajectory(env_id, seed, ego_control=control))
+        on_episode()
+    on_stage(f"{env_id}: fidelity, {fidelity_episodes} random-policy episodes")
+    statistics = road_random_policy_statistics(
+        env_id,
+        [1000 + seed for seed in range(fidelity_episodes)],
+        batched_episodes_count=20 * fidelity_episodes,
+    )
+    for _ in range(fidelity_episodes):
+        on_episode()
+    best_cpu = max(row["steps_per_s"] for row in batched if row["device"] == "cpu")
+    return {
+        "env": env_id,
+        "machine": machine_description(),
+        "torch_threads": torch.get_num_threads(),
+        "highway_env_steps_per_s": highway,
+        "envpool_steps_per_s": None,
+        "envpool": None,
+        "envpool_note": f"EnvPool has no native {env_id}",
+        "batched": batched,
+        "best_cpu_over_highway_env": best_cpu / highway,
+        "best_cpu_over_envpool": None,
+        "fidelity": {
+            "trajectories": fidelity.trajectory_summary(trajectories),
+            "episodes_within_tolerance": sum(c.within_tolerance for c in trajectories),
+            "random_policy": statistics,
+        },
+    }
