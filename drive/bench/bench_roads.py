@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from drive.bench.bench_sim import MEASURE_S, WARM_UP_STEPS, _rate, _timed_rate
+from drive.bench.bench_sim import MEASURE_S, WARM_UP_STEPS, _engine_runs, _rate, _timed_rate
 from sims.batched import fidelity
 from sims.batched.network import NetworkEgoControl
 from sims.batched.network_fidelity import (
@@ -52,13 +52,13 @@ def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:
 
 
 def road_batched_rate(
-    env_id: str, batch: int, device: str, seconds: float = MEASURE_S
+    env_id: str, batch: int, device: str, seconds: float = MEASURE_S, *, compiled: bool = False
 ) -> tuple[float, float]:
     """The engine on ``env_id`` in float32 with random continuous actions; resets included.
 
-    :return: steps per second, and the warm-up's time [s].
+    :return: steps per second, and the warm-up's time [s] (with ``compiled``, the compilation).
     """
-    engine = BatchedRoads(env_id, batch, device=device, dtype=torch.float32)
+    engine = BatchedRoads(env_id, batch, device=device, dtype=torch.float32, compiled=compiled)
     generator = torch.Generator(device=engine.device).manual_seed(0)
 
     def step() -> int:
@@ -77,6 +77,7 @@ def run_road_bench(
     batches: tuple[int, ...] = ROAD_BATCHES,
     fidelity_episodes: int = 100,
     seconds: float = MEASURE_S,
+    compile_engine: bool = True,
     on_stage: Callable[[str], None] = lambda stage: None,
     on_episode: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
@@ -85,24 +86,22 @@ def run_road_bench(
         raise ValueError(f"drive bench sim knows {('highway-v0', *ROADS)}, not {env_id!r}")
     on_stage(f"{env_id}: highway-env")
     highway = road_highway_env_rate(env_id, seconds)
-    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
     batched: list[dict[str, Any]] = []
-    for device in devices:
-        for batch in batches:
-            on_stage(f"{env_id}: batched engine, {device}, B={batch}")
-            rate, warm_up_s = road_batched_rate(env_id, batch, device, seconds)
-            batched.append(
-                {
-                    "device": device,
-                    "device_name": torch.cuda.get_device_name()
-                    if device == "cuda"
-                    else f"{os.cpu_count()} CPUs",
-                    "batch": batch,
-                    "compiled": False,
-                    "steps_per_s": rate,
-                    "warm_up_s": warm_up_s,
-                }
-            )
+    for device, batch, compiled in _engine_runs(batches, compile_engine):
+        mode = "compiled" if compiled else "eager"
+        on_stage(f"{env_id}: batched engine, {device}, {mode}, B={batch}")
+        rate, warm_up_s = road_batched_rate(env_id, batch, device, seconds, compiled=compiled)
+        name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPUs"
+        batched.append(
+            {
+                "device": device,
+                "device_name": name,
+                "batch": batch,
+                "compiled": compiled,
+                "steps_per_s": rate,
+                "warm_up_s": warm_up_s,
+            }
+        )
     on_stage(f"{env_id}: fidelity, {fidelity_episodes} trajectories")
     trajectories = []
     for seed in range(fidelity_episodes):

@@ -62,8 +62,7 @@ def bench_sim(
         bool,
         typer.Option(
             "--compile/--no-compile",
-            help="Also time the engine compiled by torch.compile (a minute or more the first time; "
-            "highway-v0 only).",
+            help="Also time the engine compiled by torch.compile (a minute or more the first time).",
         ),
     ] = True,
     env: Annotated[
@@ -116,6 +115,7 @@ def bench_sim(
                     batches=sizes,
                     fidelity_episodes=fidelity_episodes,
                     seconds=seconds,
+                    compile_engine=compile_engine,
                     on_stage=on_stage,
                     on_episode=on_episode,
                 )

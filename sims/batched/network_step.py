@@ -17,6 +17,10 @@ first, as :mod:`sims.batched.engine` does on the straight road.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
 import torch
 from torch import Tensor
 
@@ -95,20 +99,21 @@ def follow_road(state: NetworkState, road: RoadTensors, who: Tensor) -> None:
     state.route_head[env, row] = head
 
 
-def act(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> tuple[Tensor, Tensor]:
+def act(
+    state: NetworkState, road: RoadTensors, config: NetworkConfig, *, compiled: bool = False
+) -> tuple[Tensor, Tensor]:
     """``Road.act``: every row's steering [rad] and acceleration [m/s2] for the next step.
 
-    Updates the target lanes, routes and lane-change timers of ``state``.
+    Updates the target lanes, routes and lane-change timers of ``state``. With ``compiled``, the
+    fixed-shape parts run as ``torch.compile`` graphs (see :func:`kernels`).
     """
-    batch, count = state.x_m.shape
+    run = kernels(compiled)
+    count = state.x_m.shape[1]
     ego = torch.arange(count, device=state.x_m.device) == 0
     acting = state.idm & state.present & ~state.crashed & ~ego
     old_target = state.target_lane.clone()
     follow_road(state, road, acting | (ego & (config.ego_control == "meta")))
-    every = _every(state)
-    own = _Lanes.of(state, road, every.env, state.lane.reshape(-1))
-    own_front, _ = own.neighbours(every.row)
-    own_lane_mps2 = _idm(state, road, own, every, own_front).view(batch, count)
+    own, own_lane_mps2 = run.own_lane(state, road)
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -134,7 +139,7 @@ def act(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> tuple[
             acceleration[changing.env, changing.row], behind
         )
     acceleration = acceleration.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
-    steering = _steering(state, road)
+    steering = run.steering(state, road)
     if config.ego_control == "continuous":
         steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
         acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
@@ -151,6 +156,8 @@ def step(
     config: NetworkConfig,
     steering: Tensor,
     acceleration: Tensor,
+    *,
+    compiled: bool = False,
 ) -> None:
     """``Road.step``: move every vehicle, then detect collisions. Updates ``state`` in place."""
     dt_s = config.dt_s
@@ -169,12 +176,52 @@ def step(
     state.speed_mps = torch.where(moving, speed, state.speed_mps)
     state.crashed = state.crashed | (state.has_impact & moving)
     state.has_impact = torch.zeros_like(state.has_impact)
-    lane = roads.closest_lane(road, state.x_m, state.y_m, state.heading_rad)
+    lane = kernels(compiled).closest_lane(road, state.x_m, state.y_m, state.heading_rad)
     state.lane = torch.where(moving, lane, state.lane)
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
         state.ego_steering_rad, state.ego_acceleration_mps2 = steering[:, 0], acceleration[:, 0]
     _collide(state, dt_s)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The fixed-shape parts of a simulation step, run eagerly or as compiled graphs: every
+    vehicle's own-lane neighbours and IDM, its steering, and the closest lane of every vehicle."""
+
+    own_lane: Callable[..., tuple[_Lanes, Tensor]]
+    steering: Callable[..., Tensor]
+    closest_lane: Callable[..., Tensor]
+
+
+@functools.cache
+def kernels(compiled: bool) -> Kernels:
+    """The step's kernels; compiled ones are made once per process, on first use (a minute or so).
+
+    ``torch.compile`` fuses each part's many element-wise operations into a few loops; the parts
+    that gather the few vehicles concerned stay eager, as in :func:`sims.batched.engine.kernels`.
+    Shapes are static (one graph per batch size and road): inductor's dynamic-shape CPU code for
+    the neighbour search fails to build in torch 2.14.
+    """
+    parts = Kernels(own_lane=_own_lane, steering=_steering, closest_lane=roads.closest_lane)
+    if not compiled:
+        return parts
+    # One graph per (road, batch size): a benchmark over several meets more than the default eight.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    return Kernels(
+        **{
+            item.name: torch.compile(getattr(parts, item.name), dynamic=False)
+            for item in fields(parts)
+        }
+    )
+
+
+def _own_lane(state: NetworkState, road: RoadTensors) -> tuple[_Lanes, Tensor]:
+    """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front."""
+    every = _every(state)
+    own = _Lanes.of(state, road, every.env, state.lane.reshape(-1))
+    front, _ = own.neighbours(every.row)
+    return own, _idm(state, road, own, every, front).view_as(state.x_m)
 
 
 class _Query:

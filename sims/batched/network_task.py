@@ -241,7 +241,10 @@ class BatchedRoads:
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
         duration_s: float | None = None,
+        compiled: bool = False,
     ) -> None:
+        """:param compiled: run the step's fixed-shape parts as ``torch.compile`` graphs: faster on
+        large batches, after a compilation of a minute or so (:func:`network_step.kernels`)."""
         if env_id not in DRAWS:
             raise ValueError(
                 f"the batched engine has no task for {env_id!r}; it has {sorted(DRAWS)}"
@@ -249,6 +252,7 @@ class BatchedRoads:
         env = make_environment(env_id, ego_control)
         reset(env, 0)
         self.env_id = env_id
+        self.compiled = compiled
         self.env_config = env.unwrapped.config
         config = config_of(env, ego_control)
         if duration_s is not None:
@@ -289,8 +293,8 @@ class BatchedRoads:
         for frame in range(config.frames):
             if frame == 0:
                 network_step.apply_ego_action(state, road, config, action.to(self.device))
-            steering, acceleration = network_step.act(state, road, config)
-            network_step.step(state, road, config, steering, acceleration)
+            steering, acceleration = network_step.act(state, road, config, compiled=self.compiled)
+            network_step.step(state, road, config, steering, acceleration, compiled=self.compiled)
         state.steps = state.steps + 1
 
     def step(self, action: Tensor) -> StepResult:

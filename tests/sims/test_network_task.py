@@ -76,3 +76,18 @@ def test_finished_episodes_restart_in_the_same_step():
 def test_an_unknown_road_is_refused_by_name():
     with pytest.raises(ValueError, match="racetrack-v0"):
         BatchedRoads("racetrack-v0", 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ROADS)
+def test_compiled_engine_steps_like_the_eager_one(env_id):
+    eager = BatchedRoads(env_id, 64, dtype=torch.float64, seed=2)
+    compiled = BatchedRoads(env_id, 64, dtype=torch.float64, seed=2, compiled=True)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        action = torch.rand(64, 2, generator=generator) * 2 - 1
+        eager.step(action)
+        compiled.step(action)
+    assert torch.allclose(compiled.state.x_m, eager.state.x_m, atol=1e-9)
+    assert torch.equal(compiled.state.crashed, eager.state.crashed)
+    assert torch.equal(compiled.state.target_lane, eager.state.target_lane)
