@@ -24,8 +24,11 @@ from torch import Tensor
 from sims.batched import roads
 from sims.batched.roads import RoadTensors
 
-NetworkEgoControl = Literal["continuous", "meta"]
-NETWORK_EGO_CONTROLS: tuple[NetworkEgoControl, ...] = ("continuous", "meta")
+# continuous and meta: highway-env's ContinuousAction and DiscreteMetaAction; follow: the ego drives
+# as an IDM vehicle along its route, towards a lane of its road and a speed set from outside (no
+# MOBIL, no aborts), as the stack's planning executor does (sims.batched.state.EgoControl).
+NetworkEgoControl = Literal["continuous", "meta", "follow"]
+NETWORK_EGO_CONTROLS: tuple[NetworkEgoControl, ...] = ("continuous", "meta", "follow")
 IDM_DELTA = 4.0  # IDMVehicle.DELTA, before randomize_behavior
 
 

@@ -119,6 +119,8 @@ class Spawner:
         if self.ego_control == "continuous":
             target_speed[:, 0] = 0.0  # a plain Vehicle has no target speed, and plans no route
             destination[:, 0] = -1
+        elif self.ego_control == "follow":
+            destination[:, 0] = ego_destination  # it keeps its speed until told another
         else:
             # MDPVehicle: the target speed snaps to the nearest of its target speeds.
             target_speed[:, 0] = meta_target_speed_mps(

@@ -37,13 +37,23 @@ def apply_ego_action(
 ) -> None:
     """``ActionType.act`` for the ego, at the first simulation step of a policy step.
 
-    :param action: ``(B, 2)`` in [-1, 1] (acceleration, steering) under continuous control, or
-        ``(B,)`` indices of highway-env's meta-actions (LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER).
+    :param action: ``(B, 2)`` in [-1, 1] (acceleration, steering) under continuous control,
+        ``(B,)`` indices of highway-env's meta-actions (LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER),
+        or ``(B, 2)`` (lane id on the ego's road, target speed [m/s]) for an ego that follows.
     """
     if config.ego_control == "continuous":
         state.ego_acceleration_mps2, state.ego_steering_rad = continuous_command(
             action, state.x_m.dtype
         )
+        return
+    if config.ego_control == "follow":
+        # The lane of that id on the road of the ego's target lane, and the speed to follow.
+        target_road = road.road[state.target_lane[:, 0]]
+        widest = road.lane_of.shape[1]
+        lane_id = action[:, 0].round().long().clamp(0, widest - 1)
+        lane_id = torch.minimum(lane_id, road.road_lanes[state.target_lane[:, 0]] - 1)
+        state.target_lane[:, 0] = road.lane_of[target_road, lane_id]
+        state.target_speed_mps[:, 0] = action[:, 1].to(state.x_m.dtype)
         return
     ego = torch.zeros_like(state.present)
     ego[:, 0] = True
@@ -111,8 +121,10 @@ def act(
     count = state.x_m.shape[1]
     ego = torch.arange(count, device=state.x_m.device) == 0
     acting = state.idm & state.present & ~state.crashed & ~ego
+    # The ego follows its road under meta-actions; under follow it also drives as IDM does.
+    following = ego & ~state.crashed & (config.ego_control == "follow")
     old_target = state.target_lane.clone()
-    follow_road(state, road, acting | (ego & (config.ego_control == "meta")))
+    follow_road(state, road, acting | (ego & (config.ego_control != "continuous")))
     own, own_lane_mps2 = run.own_lane(state, road)
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
@@ -129,7 +141,7 @@ def act(
     _abort(state, own, changing_in_road, old_target)
 
     acceleration = own_lane_mps2
-    changing = _Query.of(acting & (state.lane != state.target_lane))
+    changing = _Query.of((acting | following) & (state.lane != state.target_lane))
     if changing.env.numel():
         target = _Lanes.of(state, road, changing.env, changing.gather(state.target_lane))
         target_front, _ = target.neighbours(changing.row)
@@ -143,7 +155,7 @@ def act(
     if config.ego_control == "continuous":
         steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
         acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
-    else:
+    elif config.ego_control == "meta":
         ego_acceleration = physics.speed_control_mps2(state.target_speed_mps, state.speed_mps)
         acceleration = torch.where(ego, ego_acceleration, acceleration)
     still = state.static | ~state.present

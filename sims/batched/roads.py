@@ -70,8 +70,15 @@ class RoadTensors:
     # What :class:`LaneView` gathers, as one ``(L, columns)`` table, and the kinds present.
     view_table: Tensor = field(init=False, repr=False)
     kinds: frozenset[int] = field(init=False)
+    # The lane of each road and lane id ``(roads, most lanes)``, NONE past a road's last lane.
+    lane_of: Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        roads_count = int(self.road_origin.shape[0])
+        widest = int(self.road_lanes.max()) if self.lanes else 1
+        lane_of = torch.full((roads_count, widest), NONE, dtype=torch.long, device=self.road.device)
+        lane_of[self.road, self.lane_id] = torch.arange(self.lanes, device=self.road.device)
+        object.__setattr__(self, "lane_of", lane_of)
         columns = [getattr(self, name).to(self.start_x_m.dtype) for name in _VIEW_COLUMNS]
         object.__setattr__(self, "view_table", torch.stack(columns, dim=-1))
         object.__setattr__(self, "kinds", frozenset(int(k) for k in self.kind.unique().tolist()))

@@ -62,3 +62,34 @@ def test_a_scene_pads_to_more_rows_without_changing_anything():
 def test_an_unknown_road_is_refused_by_name():
     with pytest.raises(ValueError, match="parking-v0"):
         make_environment("parking-v0", "continuous")
+
+
+@pytest.mark.parametrize("env_id", ["merge-v0", "roundabout-v0", "exit-v0"])
+def test_a_following_ego_drives_as_highway_envs_lane_keeping_idm_vehicle(env_id):
+    """Under ``follow``, the ego is IDM along its route towards the lane and speed it is given: in
+    highway-env, an IDMVehicle that never changes lane on its own, with that target speed."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    env = make_environment(env_id, "meta")
+    reset(env, seed=2)
+    unwrapped = env.unwrapped
+    ego = IDMVehicle.create_from(unwrapped.vehicle)
+    ego.enable_lane_change, ego.target_speed, ego.DELTA = False, 12.0, 4.0
+    ego.action = {"steering": 0.0, "acceleration": 0.0}
+    unwrapped.road.vehicles[0] = unwrapped.vehicle = ego
+    road = roads.from_network(unwrapped.road.network)
+    config = NetworkConfig(ego_control="follow")
+    state = from_highway_env([env], road)
+    lane_id = float(road.lane_id[state.target_lane[0, 0]])
+    network_step.apply_ego_action(
+        state, road, config, torch.tensor([[lane_id, 12.0]], dtype=torch.float64)
+    )
+    for _ in range(150):
+        unwrapped.road.act()
+        unwrapped.road.step(config.dt_s)
+        network_step.step(state, road, config, *network_step.act(state, road, config))
+    items = [*unwrapped.road.vehicles, *unwrapped.road.objects]
+    expected = torch.tensor([list(item.position) for item in items], dtype=torch.float64)
+    got = torch.stack([state.x_m[0, : len(items)], state.y_m[0, : len(items)]], -1)
+    assert float((expected - got).abs().max()) <= TOLERANCE_M
+    assert bool(state.crashed[0, 0]) == ego.crashed
