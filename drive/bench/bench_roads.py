@@ -11,14 +11,13 @@ so highway-env is the baseline.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from drive.bench.bench_sim import MEASURE_S, WARM_UP_STEPS, _engine_runs, _rate, _timed_rate
+from drive.bench.bench_sim import MEASURE_S, _engine_runs, _rate, engine_rate, engine_rows
 from sims.batched import fidelity
 from sims.batched.network import NetworkEgoControl
 from sims.batched.network_fidelity import (
@@ -59,16 +58,7 @@ def road_batched_rate(
     :return: steps per second, and the warm-up's time [s] (with ``compiled``, the compilation).
     """
     engine = BatchedRoads(env_id, batch, device=device, dtype=torch.float32, compiled=compiled)
-    generator = torch.Generator(device=engine.device).manual_seed(0)
-
-    def step() -> int:
-        action = torch.rand(batch, 2, generator=generator, device=engine.device) * 2 - 1
-        engine.step(action)
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        return batch
-
-    return _timed_rate(step, seconds, WARM_UP_STEPS)
+    return engine_rate(engine.step, batch, engine.device, seconds)
 
 
 def run_road_bench(
@@ -86,22 +76,13 @@ def run_road_bench(
         raise ValueError(f"drive bench sim knows {('highway-v0', *ROADS)}, not {env_id!r}")
     on_stage(f"{env_id}: highway-env")
     highway = road_highway_env_rate(env_id, seconds)
-    batched: list[dict[str, Any]] = []
-    for device, batch, compiled in _engine_runs(batches, compile_engine):
-        mode = "compiled" if compiled else "eager"
-        on_stage(f"{env_id}: batched engine, {device}, {mode}, B={batch}")
-        rate, warm_up_s = road_batched_rate(env_id, batch, device, seconds, compiled=compiled)
-        name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPUs"
-        batched.append(
-            {
-                "device": device,
-                "device_name": name,
-                "batch": batch,
-                "compiled": compiled,
-                "steps_per_s": rate,
-                "warm_up_s": warm_up_s,
-            }
-        )
+    batched = engine_rows(
+        lambda batch, device, compiled: road_batched_rate(
+            env_id, batch, device, seconds, compiled=compiled
+        ),
+        _engine_runs(batches, compile_engine),
+        lambda run: on_stage(f"{env_id}: batched engine, {run}"),
+    )
     on_stage(f"{env_id}: fidelity, {fidelity_episodes} trajectories")
     trajectories = []
     for seed in range(fidelity_episodes):

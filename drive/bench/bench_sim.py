@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from sims.batched import fidelity
 from sims.batched.state import BatchConfig
@@ -95,16 +96,47 @@ def batched_rate(
     engine = BatchedHighway(
         batch, BatchConfig(), device=device, dtype=torch.float32, compiled=compiled
     )
-    generator = torch.Generator(device=engine.device).manual_seed(0)
+    return engine_rate(engine.step, batch, engine.device, seconds)
 
-    def step() -> int:
-        action = torch.rand(batch, 2, generator=generator, device=engine.device) * 2 - 1
-        engine.step(action)
-        if engine.device.type == "cuda":
+
+def engine_rate(
+    step: Callable[[Tensor], Any], batch: int, device: torch.device, seconds: float
+) -> tuple[float, float]:
+    """Steps per second of a batched task's ``step`` under random continuous actions, after
+    :data:`WARM_UP_STEPS` policy steps; and how long those took [s]."""
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def timed() -> int:
+        step(torch.rand(batch, 2, generator=generator, device=device) * 2 - 1)
+        if device.type == "cuda":
             torch.cuda.synchronize()
         return batch
 
-    return _timed_rate(step, seconds, WARM_UP_STEPS)
+    return _timed_rate(timed, seconds, WARM_UP_STEPS)
+
+
+def engine_rows(
+    rate: Callable[[int, str, bool], tuple[float, float]],
+    runs: list[tuple[str, int, bool]],
+    on_run: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """One row per (device, batch, compiled) run of ``rate`` (steps per second and warm-up)."""
+    rows = []
+    for device, batch, compiled in runs:
+        on_run(f"{device}, {'compiled' if compiled else 'eager'}, B={batch}")
+        steps_per_s, warm_up_s = rate(batch, device, compiled)
+        name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPUs"
+        rows.append(
+            {
+                "device": device,
+                "device_name": name,
+                "batch": batch,
+                "compiled": compiled,
+                "steps_per_s": steps_per_s,
+                "warm_up_s": warm_up_s,
+            }
+        )
+    return rows
 
 
 COMPILED_FROM_BATCH = 1024  # smaller batches are dominated by per-call overhead, not arithmetic
@@ -136,22 +168,11 @@ def run_sim_bench(
     highway = highway_env_rate(seconds)
     on_stage("EnvPool")
     pool = envpool_rate(seconds)
-    batched: list[dict[str, Any]] = []
-    for device, batch, compiled in _engine_runs(batches, compile_engine):
-        mode = "compiled" if compiled else "eager"
-        on_stage(f"batched engine, {device}, {mode}, B={batch}")
-        rate, warm_up_s = batched_rate(batch, device, seconds, compiled=compiled)
-        name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPUs"
-        batched.append(
-            {
-                "device": device,
-                "device_name": name,
-                "batch": batch,
-                "compiled": compiled,
-                "steps_per_s": rate,
-                "warm_up_s": warm_up_s,
-            }
-        )
+    batched = engine_rows(
+        lambda batch, device, compiled: batched_rate(batch, device, seconds, compiled=compiled),
+        _engine_runs(batches, compile_engine),
+        lambda run: on_stage(f"batched engine, {run}"),
+    )
     seeds = list(range(fidelity_episodes))
     on_stage(f"fidelity: {fidelity_episodes} trajectories")
     trajectories = fidelity.compare_trajectories(seeds, workers=workers, on_done=on_episode)

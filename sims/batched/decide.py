@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import physics
+from sims.batched.ego import with_ego_commands
 from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, lookup
 from sims.batched.state import BatchConfig, BatchState
 
@@ -155,12 +156,9 @@ def longitudinal(
     steering = physics.steering_control_rad(offset, state.speed_mps, state.heading_rad, 0.0)
 
     ego = _is_ego(state)
-    if config.ego_control == "continuous":
-        steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
-        acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
-    elif config.ego_control == "meta":
-        ego_acceleration = physics.speed_control_mps2(state.target_speed_mps, state.speed_mps)
-        acceleration = torch.where(ego, ego_acceleration, acceleration)
+    steering, acceleration = with_ego_commands(
+        config.ego_control, ego, steering, acceleration, state
+    )
     following = torch.where(ego, config.ego_control == "follow", crashed == 0)
     return steering, acceleration, (following & (target != state.lane)).int()
 

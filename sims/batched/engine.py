@@ -15,12 +15,10 @@ import torch
 from torch import Tensor
 
 from sims.batched import decide, physics
+from sims.batched.ego import continuous_command, meta_target_speed_mps
 from sims.batched.neighbours import LANE_WIDTH_M, Neighbours, neighbours
 from sims.batched.state import META_TARGET_SPEEDS_MPS, BatchConfig, BatchState, closest_lane
-from sims.constants import STEERING_LIMIT_RAD
 
-ACCELERATION_RANGE_MPS2 = (-5.0, 5.0)  # highway-env's ContinuousAction
-STEERING_RANGE_RAD = (-STEERING_LIMIT_RAD, STEERING_LIMIT_RAD)
 META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")  # DiscreteMetaAction
 
 
@@ -52,36 +50,6 @@ def apply_ego_action(state: BatchState, config: BatchConfig, action: Tensor) -> 
     state.target_speed_mps[:, 0] = meta_target_speed_mps(
         action, state.speed_mps[:, 0], state.target_speed_mps[:, 0], META_TARGET_SPEEDS_MPS
     )
-
-
-def continuous_command(action: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """``ContinuousAction``: ``(B, 2)`` actions in [-1, 1] as the ego's acceleration [m/s2] and
-    steering [rad]."""
-    action = action.to(dtype).clamp(-1, 1)
-    low, high = ACCELERATION_RANGE_MPS2
-    acceleration = low + (action[:, 0] + 1) * (high - low) / 2
-    low, high = STEERING_RANGE_RAD
-    return acceleration, low + (action[:, 1] + 1) * (high - low) / 2
-
-
-def meta_target_speed_mps(
-    action: Tensor,
-    speed_mps: Tensor,
-    target_speed_mps: Tensor,
-    speeds: tuple[float, ...],
-    *,
-    snap: bool = False,
-) -> Tensor:
-    """``MDPVehicle.act``'s FASTER (3) and SLOWER (4): one of ``speeds`` up or down from the one
-    closest to the current speed; other actions keep the target speed. With ``snap``, every
-    action takes the one closest to ``speed_mps`` (``MDPVehicle.__init__``)."""
-    table = torch.tensor(speeds, device=speed_mps.device, dtype=speed_mps.dtype)
-    fraction = (speed_mps - table[0]) / (table[-1] - table[0])
-    index = torch.round(fraction * (len(table) - 1)).clamp(0, len(table) - 1).long()
-    index = index + (action == 3).long() - (action == 4).long()
-    index = index.clamp(0, len(table) - 1)
-    changes_speed = (action == 3) | (action == 4) | snap
-    return torch.where(changes_speed, table[index], target_speed_mps)
 
 
 def act(state: BatchState, config: BatchConfig, *, compiled: bool = False) -> tuple[Tensor, Tensor]:

@@ -13,8 +13,7 @@ fidelity checks and for any initial scene that highway-env can draw.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from sims.batched import roads
 from sims.batched.roads import RoadTensors
+from sims.batched.state import Clock, select_rows
 
 # continuous and meta: highway-env's ContinuousAction and DiscreteMetaAction; follow: the ego drives
 # as an IDM vehicle along its route, towards a lane of its road and a speed set from outside (no
@@ -33,7 +33,7 @@ IDM_DELTA = 4.0  # IDMVehicle.DELTA, before randomize_behavior
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(Clock):
     """What the engine needs of a highway-env environment's configuration."""
 
     simulation_hz: int = 15
@@ -51,21 +51,6 @@ class NetworkConfig:
             raise ValueError("simulation_hz must be a multiple of policy_hz")
         if len(self.meta_target_speeds_mps) < 2:
             raise ValueError("meta_target_speeds_mps needs at least two speeds")
-
-    @property
-    def dt_s(self) -> float:
-        """One simulation step [s]."""
-        return 1.0 / self.simulation_hz
-
-    @property
-    def frames(self) -> int:
-        """Simulation steps per policy step."""
-        return self.simulation_hz // self.policy_hz
-
-    @property
-    def max_steps(self) -> int:
-        """Policy steps before the episode is truncated."""
-        return math.ceil(self.duration_s * self.policy_hz - 1e-9)
 
 
 @dataclass
@@ -101,12 +86,7 @@ class NetworkState:
 
     def select(self, mask: Tensor, other: NetworkState) -> NetworkState:
         """Scenes where ``mask`` is true from ``other``, the rest from ``self`` (same shapes)."""
-        values: dict[str, Any] = {}
-        for field in fields(self):
-            mine, theirs = getattr(self, field.name), getattr(other, field.name)
-            shaped = mask.view(-1, *([1] * (mine.dim() - 1)))
-            values[field.name] = torch.where(shaped, theirs, mine)
-        return NetworkState(**values)
+        return NetworkState(**select_rows(self, other, mask))
 
 
 def from_highway_env(

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import roads
-from sims.batched.engine import meta_target_speed_mps
+from sims.batched.ego import meta_target_speed_mps
 from sims.batched.network import IDM_DELTA, NetworkEgoControl, NetworkState
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.state import DELTA_RANGE

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import physics, roads
-from sims.batched.engine import continuous_command, meta_target_speed_mps
+from sims.batched.ego import continuous_command, meta_target_speed_mps, with_ego_commands
 from sims.batched.network import NetworkConfig, NetworkState
 from sims.batched.roads import LaneView, RoadTensors
 
@@ -152,12 +152,9 @@ def act(
         )
     acceleration = acceleration.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
     steering = run.steering(state, road)
-    if config.ego_control == "continuous":
-        steering = torch.where(ego, state.ego_steering_rad[:, None], steering)
-        acceleration = torch.where(ego, state.ego_acceleration_mps2[:, None], acceleration)
-    elif config.ego_control == "meta":
-        ego_acceleration = physics.speed_control_mps2(state.target_speed_mps, state.speed_mps)
-        acceleration = torch.where(ego, ego_acceleration, acceleration)
+    steering, acceleration = with_ego_commands(
+        config.ego_control, ego, steering, acceleration, state
+    )
     still = state.static | ~state.present
     return torch.where(still, 0.0, steering), torch.where(still, 0.0, acceleration)
 

@@ -30,8 +30,43 @@ EGO_INITIAL_SPEED_MPS = 25.0  # [m/s] HighwayEnv._create_vehicles
 DELTA_RANGE = (3.5, 4.5)  # IDMVehicle.DELTA_RANGE, drawn by randomize_behavior
 
 
+class Clock:
+    """The episode's clock, for a configuration with ``simulation_hz``, ``policy_hz`` and
+    ``duration_s`` (both engines' configurations)."""
+
+    simulation_hz: int
+    policy_hz: int
+    duration_s: float
+
+    @property
+    def dt_s(self) -> float:
+        """One simulation step [s]."""
+        return 1.0 / self.simulation_hz
+
+    @property
+    def frames(self) -> int:
+        """Simulation steps per policy step."""
+        return self.simulation_hz // self.policy_hz
+
+    @property
+    def max_steps(self) -> int:
+        """Policy steps before the episode is truncated."""
+        return math.ceil(self.duration_s * self.policy_hz - 1e-9)
+
+
+def select_rows(mine: Any, other: Any, mask: Tensor) -> dict[str, Any]:
+    """The fields of two states of the same dataclass, scene by scene: ``other``'s where ``mask``
+    is true, ``mine``'s elsewhere."""
+    values: dict[str, Any] = {}
+    for field in fields(mine):
+        ours, theirs = getattr(mine, field.name), getattr(other, field.name)
+        shaped = mask.view(-1, *([1] * (ours.dim() - 1)))
+        values[field.name] = torch.where(shaped, theirs, ours)
+    return values
+
+
 @dataclass(frozen=True)
-class BatchConfig:
+class BatchConfig(Clock):
     """highway-v0's configuration (highway-env's defaults), as far as the engine needs it."""
 
     lanes: int = 4
@@ -83,21 +118,6 @@ class BatchConfig:
         if self.collision_window < 0:
             raise ValueError(f"collision_window must be >= 0, got {self.collision_window}")
 
-    @property
-    def dt_s(self) -> float:
-        """One simulation step [s]."""
-        return 1.0 / self.simulation_hz
-
-    @property
-    def frames(self) -> int:
-        """Simulation steps per policy step."""
-        return self.simulation_hz // self.policy_hz
-
-    @property
-    def max_steps(self) -> int:
-        """Policy steps before the episode is truncated."""
-        return math.ceil(self.duration_s * self.policy_hz - 1e-9)
-
 
 @dataclass
 class BatchState:
@@ -123,12 +143,7 @@ class BatchState:
 
     def select(self, mask: Tensor, other: BatchState) -> BatchState:
         """Environments where ``mask`` is true from ``other``, the rest from ``self``."""
-        values: dict[str, Any] = {}
-        for field in fields(self):
-            mine, theirs = getattr(self, field.name), getattr(other, field.name)
-            shaped = mask.view(-1, *([1] * (mine.dim() - 1)))
-            values[field.name] = torch.where(shaped, theirs, mine)
-        return BatchState(**values)
+        return BatchState(**select_rows(self, other, mask))
 
 
 def closest_lane(y_m: Tensor, lanes: int) -> Tensor:
