@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import roads
+from sims.batched.physics import HIGHWAY_ENV_IDM, IdmConstants
 from sims.batched.roads import RoadTensors
 from sims.batched.state import Clock, select_rows
 
@@ -41,6 +42,7 @@ class NetworkConfig(Clock):
     duration_s: float = 40.0
     ego_control: NetworkEgoControl = "continuous"
     meta_target_speeds_mps: tuple[float, ...] = (20.0, 25.0, 30.0)
+    idm: IdmConstants = HIGHWAY_ENV_IDM  # the traffic's IDM constants
 
     def __post_init__(self) -> None:
         if self.ego_control not in NETWORK_EGO_CONTROLS:

@@ -22,6 +22,7 @@ from sims.batched.fidelity import (
     compare_proportions,
 )
 from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState, from_highway_env
+from sims.batched.physics import IdmConstants
 
 # The roads whose traffic the engine drives as highway-env does (intersection-v0's regulated
 # junction and its vehicles spawned during the episode are not yet in the engine).
@@ -57,8 +58,12 @@ def reset(env: Any, seed: int) -> None:
 
 def config_of(env: Any, ego_control: NetworkEgoControl) -> NetworkConfig:
     """The engine's configuration for a live highway-env environment."""
+    from highway_env import utils
+
     unwrapped = env.unwrapped
     speeds = getattr(unwrapped.action_type, "target_speeds", None)
+    # Read after a reset: a road's reset may set its traffic's constants on the class.
+    traffic = utils.class_from_path(unwrapped.config["other_vehicles_type"])
     return NetworkConfig(
         simulation_hz=int(unwrapped.config["simulation_frequency"]),
         policy_hz=int(unwrapped.config["policy_frequency"]),
@@ -67,6 +72,11 @@ def config_of(env: Any, ego_control: NetworkEgoControl) -> NetworkConfig:
         meta_target_speeds_mps=(20.0, 25.0, 30.0)
         if speeds is None
         else tuple(float(speed) for speed in speeds),
+        idm=IdmConstants(
+            comfort_acc_max_mps2=float(traffic.COMFORT_ACC_MAX),
+            comfort_acc_min_mps2=float(traffic.COMFORT_ACC_MIN),
+            distance_wanted_m=float(traffic.DISTANCE_WANTED),
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from torch import Tensor
 from sims.batched import physics, roads
 from sims.batched.ego import continuous_command, meta_target_speed_mps, with_ego_commands
 from sims.batched.network import NetworkConfig, NetworkState
+from sims.batched.physics import IdmConstants
 from sims.batched.roads import LaneView, RoadTensors
 
 NEIGHBOUR_MARGIN_M = 1.0  # Road.neighbour_vehicles: on_lane(..., margin=1)
@@ -125,7 +126,7 @@ def act(
     following = ego & ~state.crashed & (config.ego_control == "follow")
     old_target = state.target_lane.clone()
     follow_road(state, road, acting | (ego & (config.ego_control != "continuous")))
-    own, own_lane_mps2 = run.own_lane(state, road)
+    own, own_lane_mps2 = run.own_lane(state, road, config.idm)
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -137,15 +138,15 @@ def act(
         deciding & (state.lane == state.target_lane) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
     state.timer_s = torch.where(due, 0.0, state.timer_s)
-    _mobil(state, road, own, due, own_lane_mps2)
-    _abort(state, own, changing_in_road, old_target)
+    _mobil(state, road, own, due, own_lane_mps2, config.idm)
+    _abort(state, own, changing_in_road, old_target, config.idm)
 
     acceleration = own_lane_mps2
     changing = _Query.of((acting | following) & (state.lane != state.target_lane))
     if changing.env.numel():
         target = _Lanes.of(state, road, changing.env, changing.gather(state.target_lane))
         target_front, _ = target.neighbours(changing.row)
-        behind = _idm(state, road, own, changing, target_front)
+        behind = _idm(state, road, own, changing, target_front, constants=config.idm)
         acceleration = acceleration.clone()
         acceleration[changing.env, changing.row] = torch.minimum(
             acceleration[changing.env, changing.row], behind
@@ -225,12 +226,14 @@ def kernels(compiled: bool) -> Kernels:
     )
 
 
-def _own_lane(state: NetworkState, road: RoadTensors) -> tuple[_Lanes, Tensor]:
+def _own_lane(
+    state: NetworkState, road: RoadTensors, constants: IdmConstants
+) -> tuple[_Lanes, Tensor]:
     """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front."""
     every = _every(state)
     own = _Lanes.of(state, road, every.env, state.lane.reshape(-1))
     front, _ = own.neighbours(every.row)
-    return own, _idm(state, road, own, every, front).view_as(state.x_m)
+    return own, _idm(state, road, own, every, front, constants=constants).view_as(state.x_m)
 
 
 class _Query:
@@ -290,6 +293,8 @@ def _idm(
     asking: _Query,
     front: Tensor,
     vehicle: Tensor | None = None,
+    *,
+    constants: IdmConstants,
 ) -> Tensor:
     """``IDMVehicle.acceleration`` asked by the rows of ``asking``: of ``vehicle`` (default the
     asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
@@ -310,19 +315,33 @@ def _idm(
         speed[ahead],
         torch.cos(heading[ahead]),
         torch.sin(heading[ahead]),
+        constants=constants,
     )
     gap = own.along[me, front.clamp(min=0)] - own.along[me, vehicle.clamp(min=0)]
     # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
     limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
     target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
     acceleration = physics.idm_acceleration_mps2(
-        speed[me], target, asking.gather(state.delta), float("inf"), gap, star, front >= 0
+        speed[me],
+        target,
+        asking.gather(state.delta),
+        float("inf"),
+        gap,
+        star,
+        front >= 0,
+        constants=constants,
     )
     is_vehicle = (vehicle >= 0) & ~state.static.reshape(-1)[me]
     return torch.where(is_vehicle, acceleration, 0.0)
 
 
-def _abort(state: NetworkState, own: _Lanes, changing: Tensor, old_target: Tensor) -> None:
+def _abort(
+    state: NetworkState,
+    own: _Lanes,
+    changing: Tensor,
+    old_target: Tensor,
+    constants: IdmConstants,
+) -> None:
     """``IDMVehicle.change_lane_policy``'s abort: a vehicle changing lane within its road gives the
     change up when another controlled vehicle, ahead closer than the desired gap, is changing into
     the same lane. Each vehicle sees the new targets of the vehicles before it in highway-env's
@@ -340,6 +359,7 @@ def _abort(state: NetworkState, own: _Lanes, changing: Tensor, old_target: Tenso
         speed,
         torch.cos(heading),
         torch.sin(heading),
+        constants=constants,
     )
     along = own.along[asking.flat]
     gap = along - along.gather(1, asking.row[:, None])
@@ -358,7 +378,12 @@ def _abort(state: NetworkState, own: _Lanes, changing: Tensor, old_target: Tenso
 
 
 def _mobil(
-    state: NetworkState, road: RoadTensors, own: _Lanes, due: Tensor, own_lane_mps2: Tensor
+    state: NetworkState,
+    road: RoadTensors,
+    own: _Lanes,
+    due: Tensor,
+    own_lane_mps2: Tensor,
+    constants: IdmConstants,
 ) -> None:
     """``IDMVehicle.change_lane_policy``'s decision for the rows ``due``: each side lane of the road,
     left then right, reachable, while moving, when ``mobil`` approves."""
@@ -383,8 +408,10 @@ def _mobil(
         reachable = roads.is_reachable_from(road, side, along, across)
         new_front, new_rear = candidate.neighbours(asking.row)
         # The new follower's prediction, along its own lane, with the asking row's exponent.
-        follower_mps2 = _idm(state, road, own, asking, asking.row, vehicle=new_rear)
-        self_pred_mps2 = _idm(state, road, own, asking, new_front)
+        follower_mps2 = _idm(
+            state, road, own, asking, asking.row, vehicle=new_rear, constants=constants
+        )
+        self_pred_mps2 = _idm(state, road, own, asking, new_front, constants=constants)
         safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
         target_id = road.lane_id[target]
         right_way = torch.sign(road.lane_id[side.clamp(min=0)] - target_id) == torch.sign(

@@ -8,6 +8,7 @@ Arguments are tensors of any shared shape; nothing here knows about environments
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -41,6 +42,19 @@ LANE_CHANGE_DELAY_S = 1.0  # [s]
 NOT_ZERO_EPS = 1e-2  # highway_env.utils.not_zero's default
 
 
+@dataclass(frozen=True)
+class IdmConstants:
+    """The IDM constants of a road's traffic: highway-env's by default. intersection-v0 sets others
+    on its traffic's class (a shorter jam distance, harder acceleration, softer braking)."""
+
+    comfort_acc_max_mps2: float = COMFORT_ACC_MAX_MPS2
+    comfort_acc_min_mps2: float = COMFORT_ACC_MIN_MPS2
+    distance_wanted_m: float = DISTANCE_WANTED_M
+
+
+HIGHWAY_ENV_IDM = IdmConstants()
+
+
 def not_zero(value: Tensor) -> Tensor:
     """``utils.not_zero``: ``value`` pushed away from zero to at least ``NOT_ZERO_EPS``."""
     small = torch.where(value >= 0, NOT_ZERO_EPS, -NOT_ZERO_EPS).to(value.dtype)
@@ -60,13 +74,17 @@ def desired_gap_m(
     front_cos: Tensor,
     front_sin: Tensor,
     time_wanted_s: Tensor | float = TIME_WANTED_S,
+    *,
+    constants: IdmConstants = HIGHWAY_ENV_IDM,
 ) -> Tensor:
     """``IDMVehicle.desired_gap`` (projected), from each vehicle's speed and heading's cosine and sine [m]."""
     relative_vx = speed_mps * cos - front_speed_mps * front_cos
     relative_vy = speed_mps * sin - front_speed_mps * front_sin
     closing_mps = relative_vx * cos + relative_vy * sin
-    braking = 2 * math.sqrt(-COMFORT_ACC_MAX_MPS2 * COMFORT_ACC_MIN_MPS2)
-    return DISTANCE_WANTED_M + speed_mps * time_wanted_s + speed_mps * closing_mps / braking
+    braking = 2 * math.sqrt(-constants.comfort_acc_max_mps2 * constants.comfort_acc_min_mps2)
+    return (
+        constants.distance_wanted_m + speed_mps * time_wanted_s + speed_mps * closing_mps / braking
+    )
 
 
 def idm_acceleration_mps2(
@@ -77,6 +95,8 @@ def idm_acceleration_mps2(
     gap_m: Tensor,
     desired_gap_m: Tensor,
     has_front: Tensor,
+    *,
+    constants: IdmConstants = HIGHWAY_ENV_IDM,
 ) -> Tensor:
     """``IDMVehicle.acceleration``: free-road term, minus the interaction term where a front exists.
 
@@ -87,9 +107,9 @@ def idm_acceleration_mps2(
     # x ** delta as exp(delta log x): equal to rounding error, and vectorised where compiled
     # (a compiled ``pow`` with a tensor exponent is several times slower). 0 ** delta stays 0.
     ratio = speed_mps.clamp(min=0) / not_zero(target).abs()
-    free = COMFORT_ACC_MAX_MPS2 * (1 - torch.exp(delta * torch.log(ratio)))
+    free = constants.comfort_acc_max_mps2 * (1 - torch.exp(delta * torch.log(ratio)))
     closeness = desired_gap_m / not_zero(gap_m)
-    interaction = COMFORT_ACC_MAX_MPS2 * closeness * closeness
+    interaction = constants.comfort_acc_max_mps2 * closeness * closeness
     return torch.where(has_front, free - interaction, free)
 
 
