@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,11 @@ def drive_one(
     :param video_path: if given, the episode is rendered into this mp4.
     :return: the judged episode.
     """
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # SDL (under pygame's offscreen rendering: a video, a camera perceiver) prints an error
+        # on stderr without a runtime folder, into every such item's report; the drive command
+        # gives it one the same way.
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="drive-xdg-")
     result = run_episode(scenario, stack, seed, video_path=video_path)
     assert result.trajectory is not None  # run_episode always records it
     return DriveEpisode(
