@@ -72,7 +72,7 @@ def test_the_example_project_passes_and_its_broken_planner_fails_naming_the_pred
     green = _run(["-m", "pytest", "-n", "2"], cwd=project, site=tmp_path / "site")
     assert green.returncode == 0, green.stdout[-3000:] + green.stderr[-3000:]
     assert "4 passed" in green.stdout
-    assert "4 of 4 episodes passed, stack groundtruth/lane-keeper/mpc" in green.stdout
+    assert "4 of 4 scenario items passed, stack groundtruth/lane-keeper/mpc" in green.stdout
     for scenario_id in ("scenario_cut_in", "scenario_lead_brake"):
         assert re.search(rf"^{scenario_id} +highway-v0 +2/2 ", green.stdout, re.MULTILINE)
 
@@ -120,4 +120,4 @@ def test_the_example_project_passes_and_its_broken_planner_fails_naming_the_pred
         )
         assert episode["stack"]["planner"] == "lane-keeper" and episode["video_metrics_identical"]
         assert len(episode["trajectory"]["x_m"]) == episode["metrics"]["steps"]
-    assert "0 of 4 episodes passed" in red.stdout
+    assert "0 of 4 scenario items passed" in red.stdout

@@ -22,44 +22,76 @@ def stack_label(stack: dict[str, str]) -> str:
 
 
 def summary_lines(records: Sequence[Record]) -> list[str]:
-    """The summary table: one row per scenario and stack, its episodes' verdicts, mean score, the
-    baseline's mean score over the same seeds, and what failed.
+    """The summary: a table of the collected scenario items, one row per scenario (its seeds'
+    verdicts, mean score, the baseline's mean score over the same seeds, what failed), then one of
+    the episodes tests drove through the ``drive_episode`` fixture, which their tests judge.
 
     :param records: every episode the session ran.
-    :return: the table's lines, then one line of totals.
+    :return: the lines to print.
     """
+    items = [r for r in records if r["kind"] == "item"]
+    driven = [r for r in records if r["kind"] != "item"]
+    lines: list[str] = []
+    if items:
+        lines += _items_table(items)
+    if driven:
+        lines += [""] if lines else []
+        lines += ["episodes driven by tests (drive_episode; each test judges its own):"]
+        lines += _driven_table(driven)
+    return lines
+
+
+def _items_table(items: Sequence[Record]) -> list[str]:
     groups: dict[tuple[str, str], list[Record]] = {}
-    for record in records:
-        groups.setdefault((record["scenario"], stack_label(record["stack"])), []).append(record)
-    several_stacks = len({stack for _, stack in groups}) > 1
-    header = ["scenario", "env", "passed", "score", "baseline", "failed", "wall (s)"]
-    if several_stacks:
-        header.insert(1, "stack")
-    rows = [header]
-    for (scenario_id, stack), episodes in groups.items():
-        episodes = sorted(episodes, key=lambda r: r["seed"])
-        row = [
-            scenario_id,
-            episodes[0]["env"],
-            f"{sum(r['passed'] and not r.get('regression') for r in episodes)}/{len(episodes)}",
-            f"{fmean(r['metrics']['score'] for r in episodes):.3f}",
-            _baseline(episodes),
-            _failed(episodes),
-            f"{sum(r['wall_s'] for r in episodes):.0f}",
-        ]
-        if several_stacks:
-            row.insert(1, stack)
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for record in sorted(items, key=lambda r: (r["source"], r["scenario"], r["seed"])):
+        groups.setdefault((record["source"], record["scenario"]), []).append(record)
+    rows = [["scenario", "env", "passed", "score", "baseline", "failed", "wall (s)"]]
+    for (_, scenario_id), episodes in groups.items():
+        rows.append(
+            [
+                scenario_id,
+                episodes[0]["env"],
+                f"{sum(_passed(r) for r in episodes)}/{len(episodes)}",
+                f"{fmean(r['metrics']['score'] for r in episodes):.3f}",
+                _baseline(episodes),
+                _failed(episodes),
+                f"{sum(r['wall_s'] for r in episodes):.0f}",
+            ]
+        )
+    stacks = sorted({stack_label(r["stack"]) for r in items})
+    total = f"{sum(_passed(r) for r in items)} of {len(items)} scenario items passed"
+    return [*_table(rows), f"{total}, stack {', '.join(stacks)}"]
+
+
+def _driven_table(driven: Sequence[Record]) -> list[str]:
+    rows = [["test", "scenario", "seed", "stack", "score", "criteria"]]
+    for record in sorted(driven, key=lambda r: r["source"]):
+        rows.append(
+            [
+                record["source"],
+                record["scenario"],
+                str(record["seed"]),
+                stack_label(record["stack"]),
+                f"{record['metrics']['score']:.3f}",
+                "met" if record["passed"] else f"failed {_failed([record])}",
+            ]
+        )
+    return _table(rows)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns under a header and a rule."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    passed = sum(r["passed"] and not r.get("regression") for r in records)
-    stacks = "" if several_stacks else f", stack {stack_label(records[0]['stack'])}"
-    lines.append(f"{passed} of {len(records)} episodes passed{stacks}")
     return lines
+
+
+def _passed(record: Record) -> bool:
+    return bool(record["passed"]) and not record.get("regression")
 
 
 def results_document(records: Sequence[Record], *, tolerance: float | None) -> dict[str, Any]:

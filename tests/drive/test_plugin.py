@@ -114,7 +114,7 @@ def test_items_pass_with_a_summary_table_and_write_results(pytester):
             "*= drive-stack scenarios =*",
             "scenario *env *passed *score *baseline *failed *wall (s)",
             "scenario_short *highway-fast-v0 *2/2 *0.* *- *- *",
-            "2 of 2 episodes passed, stack groundtruth/rules/mpc",
+            "2 of 2 scenario items passed, stack groundtruth/rules/mpc",
             "wrote *results.json",
         ]
     )
@@ -230,10 +230,13 @@ def test_the_fixture_returns_metrics_and_trajectory(pytester, ram):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "scenario *stack *env *passed *",
-            "stalled *groundtruth/ram/mpc *highway-fast-v0 *0/1 *no_at_fault_collision *",
-            "stalled *groundtruth/rules/mpc *highway-fast-v0 *1/1 *",
-            "1 of 2 episodes passed",
+            "episodes driven by tests (drive_episode; each test judges its own):",
+            "test *scenario *seed *stack *score *criteria",
+            "-*",
+            "test_mine.py::test_ram_crashes_where_the_rules_pass *stalled *2 *groundtruth/ram/mpc "
+            "*0.000 *failed no_at_fault_collision",
+            "test_mine.py::test_ram_crashes_where_the_rules_pass *stalled *5 *groundtruth/rules/mpc "
+            "*[01].* *met",
         ]
     )
 
