@@ -29,10 +29,11 @@ NEVER_BRAKES = BRAKES.replace("max(0.0,", "max(scene.ego.speed_mps,")
 
 
 def _install(project: Path, site: Path) -> None:
-    """``pip install`` the project into ``site``: no dependencies (drive-stack is this one), no
-    isolated build environment (the dev extra's setuptools builds it, offline)."""
+    """``pip install`` the project into ``site``, offline: no dependencies (drive-stack is this
+    one), no isolated build environment (the dev extra's setuptools builds it)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"]
+        + ["--no-build-isolation"]
         + ["--target", str(site), str(project)],
         check=True,
         capture_output=True,

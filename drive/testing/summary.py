@@ -96,7 +96,7 @@ def _passed(record: Record) -> bool:
 
 def results_document(records: Sequence[Record], *, tolerance: float | None) -> dict[str, Any]:
     """The collected items' results in ``drive eval --json``'s layout, so a later run can take the
-    file as its ``--drive-baseline`` (and ``drive compare`` and ``drive eval --baseline`` read it).
+    file as its ``--drive-baseline``, and ``drive eval --baseline`` as its baseline.
 
     :param records: the collected scenario items' episodes (one stack).
     :param tolerance: the tolerance the run used, recorded in its config.

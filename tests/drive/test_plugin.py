@@ -258,3 +258,47 @@ def test_the_plugin_imports_neither_torch_nor_the_simulator(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _record(scenario: str, seed: int, score: float, *, passed: bool = True) -> dict:
+    return {
+        "scenario": scenario,
+        "env": "highway-v0",
+        "source": f"{scenario}.toml",
+        "seed": seed,
+        "stack": {"perception": "groundtruth", "planner": "rules", "controller": "mpc"},
+        "passed": passed,
+        "predicates": [{"name": "min_ttc_s", "passed": passed, "value": 0.5, "threshold": 1.0}],
+        "metrics": {"score": score},
+        "wall_s": 2.0,
+        "kind": "item",
+        "baseline_score": None,
+        "regression": None,
+    }
+
+
+def test_the_results_file_is_a_baseline_for_the_plugin_and_for_drive_eval(tmp_path):
+    from drive.runs.eval_suite import regressions
+    from drive.testing.episodes import Baseline
+    from drive.testing.summary import results_document, summary_lines
+
+    records = [_record("b", 1, 0.5, passed=False), _record("b", 0, 0.75), _record("a", 0, 1.0)]
+    document = results_document(records, tolerance=None)
+    assert document["scenarios"]["b"]["score"] == 0.625 and document["score"] == 0.8125
+    assert document["scenarios"]["b"]["predicates"]["min_ttc_s"] == {
+        "passed": False,
+        "threshold": 1.0,
+        "values": [0.5, 0.5],
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document))
+    assert Baseline.load(path).scores == {("a", 0): 1.0, ("b", 0): 0.75, ("b", 1): 0.5}
+    lower = {"scenarios": {"a": {"score": 0.9}, "b": {"score": 0.625}}}
+    assert regressions(lower, path, 0.05) == [{"scenario": "a", "baseline": 1.0, "score": 0.9}]
+    assert summary_lines(records) == [
+        "scenario  env         passed  score  baseline  failed     wall (s)",
+        "--------  ----------  ------  -----  --------  ---------  --------",
+        "a         highway-v0  1/1     1.000  -         -          2",
+        "b         highway-v0  1/2     0.625  -         min_ttc_s  4",
+        "2 of 3 scenario items passed, stack groundtruth/rules/mpc",
+    ]
