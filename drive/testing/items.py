@@ -47,6 +47,12 @@ class Settings:
     scenario_paths: tuple[Path, ...]
 
 
+SETTINGS = pytest.StashKey[Settings]()
+"""Where the session's :class:`Settings` are kept on the pytest config."""
+BASELINE = pytest.StashKey["Baseline"]()
+"""Where the baseline file's scores are kept once read (in each test process)."""
+
+
 class ScenarioFailed(Exception):
     """A scenario item's verdict: the message names each failed predicate and the artifacts."""
 
@@ -162,7 +168,3 @@ class ScenarioItem(pytest.Item):
 
 def _describe(stack: dict[str, str]) -> str:
     return ", ".join(f"{stage}={name}" for stage, name in stack.items())
-
-
-SETTINGS = pytest.StashKey[Settings]()
-BASELINE = pytest.StashKey["Baseline"]()

@@ -107,8 +107,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     settings = parent.config.stash[SETTINGS]
     if file_path.name.startswith(SUITE_PREFIX):
         return SuiteFile.from_parent(parent, path=file_path)
+    resolved = file_path.resolve()
     if file_path.name.startswith(SCENARIO_PREFIX) or any(
-        file_path == folder or folder in file_path.parents for folder in settings.scenario_paths
+        resolved == folder or folder in resolved.parents for folder in settings.scenario_paths
     ):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
