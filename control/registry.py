@@ -1,4 +1,5 @@
-"""Controller implementations by name."""
+"""Controller implementations by name: the built-in ones, and those installed packages register
+under the ``drive_stack.controllers`` entry point (:mod:`sims.registered`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from control.base import Controller
 from control.builtin import BuiltinController
 from control.mpc import MpcController
 from control.tracker import TrackerController
+from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
 
 CONTROLLERS: dict[str, type[Controller]] = {
@@ -15,11 +17,25 @@ CONTROLLERS: dict[str, type[Controller]] = {
 }
 
 
+def controller_names() -> list[str]:
+    """Every name :func:`make_controller` takes: the built-in ones, then the registered ones."""
+    return [*CONTROLLERS, *registered("controller", built_in=tuple(CONTROLLERS))]
+
+
 def make_controller(name: str, *, dt_s: float) -> Controller:
-    """Build the controller registered as ``name`` for control step ``dt_s`` [s].
+    """Build the controller registered as ``name`` (built in or from an installed package) for
+    control step ``dt_s`` [s]; a registered controller is built as ``cls(dt_s=dt_s)``.
 
     :raises ConfigError: for an unknown name, listing the valid ones.
     """
-    if name not in CONTROLLERS:
-        raise ConfigError(f"unknown controller '{name}'; valid: {', '.join(CONTROLLERS)}")
-    return CONTROLLERS[name](dt_s=dt_s)
+    if name in CONTROLLERS:
+        return CONTROLLERS[name](dt_s=dt_s)
+    extra = registered("controller", built_in=tuple(CONTROLLERS))
+    if name in extra:
+        implementation: type[Controller] = load_registered(
+            extra[name], base=Controller, kind="controller"
+        )
+        return implementation(dt_s=dt_s)
+    raise ConfigError(
+        f"unknown controller '{name}'; valid: {valid_names(tuple(CONTROLLERS), extra)}"
+    )

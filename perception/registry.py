@@ -1,10 +1,12 @@
-"""Perception implementations by name."""
+"""Perception implementations by name: the built-in ones, and those installed packages register
+under the ``drive_stack.perceivers`` entry point (:mod:`sims.registered`)."""
 
 from __future__ import annotations
 
 from perception.base import Perceiver
 from perception.camera import CnnPerceiver
 from perception.ground_truth_perceiver import GroundTruthPerceiver
+from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
 
 PERCEIVERS: dict[str, type[Perceiver]] = {
@@ -13,8 +15,24 @@ PERCEIVERS: dict[str, type[Perceiver]] = {
 }
 
 
+def perceiver_names() -> list[str]:
+    """Every name :func:`make_perceiver` takes: the built-in ones, then the registered ones."""
+    return [*PERCEIVERS, *registered("perception", built_in=tuple(PERCEIVERS))]
+
+
 def make_perceiver(name: str) -> Perceiver:
-    """Build the perceiver registered as ``name``; raise :class:`ConfigError` (a ``ValueError``) listing valid names."""
-    if name not in PERCEIVERS:
-        raise ConfigError(f"unknown perception '{name}'; valid: {', '.join(PERCEIVERS)}")
-    return PERCEIVERS[name]()
+    """Build the perceiver registered as ``name``, built in or from an installed package.
+
+    :raises ConfigError: (a ``ValueError``) for an unknown name, listing the valid ones.
+    """
+    if name in PERCEIVERS:
+        return PERCEIVERS[name]()
+    extra = registered("perception", built_in=tuple(PERCEIVERS))
+    if name in extra:
+        implementation: type[Perceiver] = load_registered(
+            extra[name], base=Perceiver, kind="perception"
+        )
+        return implementation()
+    raise ConfigError(
+        f"unknown perception '{name}'; valid: {valid_names(tuple(PERCEIVERS), extra)}"
+    )

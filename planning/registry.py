@@ -1,4 +1,5 @@
-"""Planner implementations by name, or a trained policy by path."""
+"""Planner implementations by name (the built-in ones, and those installed packages register under
+the ``drive_stack.planners`` entry point, :mod:`sims.registered`), or a trained policy by path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from planning.base import Planner
 from planning.rl.planner import PoliteRLPlanner, RLPlanner, UnguardedRLPlanner
 from planning.rules import BoldRulePlanner, IdmPlusRulePlanner, RulePlanner
+from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
 
 PLANNERS: dict[str, type[Planner]] = {
@@ -19,15 +21,26 @@ PLANNERS: dict[str, type[Planner]] = {
 }
 
 
-def make_planner(name: str) -> Planner:
-    """Build the planner registered as ``name``, or an :class:`RLPlanner` from a checkpoint path.
+def planner_names() -> list[str]:
+    """Every name :func:`make_planner` takes: the built-in ones, then the registered ones."""
+    return [*PLANNERS, *registered("planner", built_in=tuple(PLANNERS))]
 
-    :raises ConfigError: (a ``ValueError``) for a name that is neither, listing the valid names.
+
+def make_planner(name: str) -> Planner:
+    """Build the planner registered as ``name`` (built in or from an installed package), or an
+    :class:`RLPlanner` from a checkpoint path.
+
+    :raises ConfigError: (a ``ValueError``) for a name that is none of these, listing the valid names.
     """
     if name in PLANNERS:
         return PLANNERS[name]()
+    extra = registered("planner", built_in=tuple(PLANNERS))
+    if name in extra:
+        implementation: type[Planner] = load_registered(extra[name], base=Planner, kind="planner")
+        return implementation()
     if Path(name).exists():
         return RLPlanner(Path(name))
     raise ConfigError(
-        f"unknown planner '{name}'; valid: {', '.join(PLANNERS)}, or the path of a trained policy"
+        f"unknown planner '{name}'; valid: {valid_names(tuple(PLANNERS), extra)}, "
+        "or the path of a trained policy"
     )

@@ -15,6 +15,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SUITE_DIR = Path(__file__).parent / "suites"
+DEFAULT_TOLERANCE = 0.05
+"""How far a scenario's score may drop below its baseline before it counts as a regression."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Suite:
 
     description: str
     scenarios: tuple[str, ...]
-    tolerance: float = 0.05
+    tolerance: float = DEFAULT_TOLERANCE
 
     def __post_init__(self) -> None:
         if not self.scenarios:
@@ -35,7 +37,11 @@ class Suite:
 
 
 def load_suite(id_or_path: str | Path) -> tuple[Suite, list[Scenario]]:
-    """Load a suite by id (``sims/suites/ID.toml``) or path, with its scenarios."""
+    """Load a suite by id (``sims/suites/ID.toml``) or path, with its scenarios.
+
+    A suite lists shipped scenario ids or scenario file paths; a relative path is taken from the
+    suite file's folder, so a suite reads the same from wherever it is run.
+    """
     text = str(id_or_path)
     path = Path(text) if text.endswith(".toml") or "/" in text else SUITE_DIR / f"{text}.toml"
     if not path.is_file():
@@ -47,4 +53,11 @@ def load_suite(id_or_path: str | Path) -> tuple[Suite, list[Scenario]]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path.name}: not valid TOML: {error}") from None
     suite = build(Suite, document, location=where(path, ""))
-    return suite, [load_scenario(scenario_id) for scenario_id in suite.scenarios]
+    return suite, [load_scenario(_beside(path, entry)) for entry in suite.scenarios]
+
+
+def _beside(suite_path: Path, entry: str) -> str:
+    """A suite's scenario entry: an id as it is, a relative file path from the suite's folder."""
+    if (entry.endswith(".toml") or "/" in entry) and not Path(entry).is_absolute():
+        return str(suite_path.parent / entry)
+    return entry

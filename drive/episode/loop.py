@@ -10,6 +10,7 @@ from control.base import Command
 from drive.episode.metrics import EpisodeMetrics, episode_metrics
 from drive.episode.record import Recorder
 from drive.episode.stack import Stack, StackSpec
+from drive.episode.trajectory import Trajectory
 from perception.base import SceneState
 from planning.base import Plan
 from sims.env import SimEnv, SimFrame, SimStep
@@ -19,12 +20,14 @@ from sims.video import VideoWriter, with_banner
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """One episode: its seed, metrics, and (apart, since they vary run to run) wall-clock timings."""
+    """One episode: its seed, metrics, the trajectory they were computed from, and (apart, since
+    they vary run to run) wall-clock timings."""
 
     scenario: str
     seed: int
     metrics: EpisodeMetrics
     timing: dict[str, float] = field(compare=False)
+    trajectory: Trajectory | None = field(default=None, compare=False, repr=False)
 
 
 class ClosedLoop:
@@ -124,13 +127,11 @@ def run_episode(
         video.close()
 
     # --- Score the episode.
-    metrics = episode_metrics(
-        recorder.trajectory(
-            controller_fallbacks=stack.controller.fallbacks,
-            planner_overrides=stack.planner.overrides,
-        ),
-        ended_by_environment=step.terminated,
+    trajectory = recorder.trajectory(
+        controller_fallbacks=stack.controller.fallbacks,
+        planner_overrides=stack.planner.overrides,
     )
+    metrics = episode_metrics(trajectory, ended_by_environment=step.terminated)
     wall_s = time.perf_counter() - started
     timing = {
         "wall_s": wall_s,
@@ -139,4 +140,6 @@ def run_episode(
         "planning_ms": stack.planner.clock.mean_ms,
         "control_ms": stack.controller.clock.mean_ms,
     }
-    return EpisodeResult(scenario=scenario.id, seed=seed, metrics=metrics, timing=timing)
+    return EpisodeResult(
+        scenario=scenario.id, seed=seed, metrics=metrics, timing=timing, trajectory=trajectory
+    )

@@ -6,13 +6,10 @@ import dataclasses
 
 import pytest
 
-from drive.episode.stack import StackSpec
-from drive.runs.eval_suite import judge
 from perception.base import SceneState
 from planning.base import Plan
 from planning.registry import PLANNERS
 from planning.rules import RulePlanner
-from sims.scenario import load_scenario
 
 
 class NeverBrakes(RulePlanner):
@@ -54,11 +51,13 @@ def degraded(monkeypatch):
         ("never-brakes", "lead-brake", "keeps_gap_s"),
     ],
 )
-def test_degraded_planners_fail_with_the_predicate_named(degraded, planner, scenario_id, must_fail):
-    scenario = load_scenario(scenario_id)
-    judged = judge(scenario, StackSpec(planner=planner), scenario.seeds[0])
-    failed = {p.name for p in judged.predicates if not p.passed}
+def test_degraded_planners_fail_with_the_predicate_named(
+    degraded, drive_episode, planner, scenario_id, must_fail
+):
+    # through the plugin's fixture, on the scenario's first seed, with the default stack's other stages
+    episode = drive_episode(
+        scenario_id, planner=planner, perception="groundtruth", controller="mpc"
+    )
+    failed = {p.name for p in episode.predicates if not p.passed}
     assert must_fail in failed, f"{planner} on {scenario_id}: failed only {failed}"
-    assert judge(
-        scenario, StackSpec(), scenario.seeds[0]
-    ).passed  # the default stack passes the same
+    assert drive_episode(scenario_id, planner="rules").passed  # the default stack passes the same
