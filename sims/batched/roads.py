@@ -57,6 +57,7 @@ class RoadTensors:
     width_m: Tensor
     speed_limit_mps: Tensor
     forbidden: Tensor  # bool
+    priority: Tensor  # long: right of way at a junction (RegulatedRoad), higher first
     road: Tensor  # long
     lane_id: Tensor  # long
     road_lanes: Tensor  # long: how many lanes the lane's road has
@@ -144,6 +145,7 @@ def from_network(network: Any, *, dtype: torch.dtype = torch.float64) -> RoadTen
         kind=torch.tensor([row["kind"] for row in rows]),
         **{key: column(key) for key in _REAL_COLUMNS},
         forbidden=torch.tensor([bool(lane.forbidden) for lane in lanes]),
+        priority=torch.tensor([int(getattr(lane, "priority", 0)) for lane in lanes]),
         road=torch.tensor(road_of),
         lane_id=torch.tensor([name[2] for name in names]),
         road_lanes=torch.tensor([count[name[:2]] for name in names]),

@@ -1,0 +1,209 @@
+"""highway-env's regulated junction (``RegulatedRoad``, intersection-v0) as batched pure functions.
+
+Twice a second, every pair of vehicles whose predicted paths over the next three seconds come within
+a (stretched) vehicle box of each other is a conflict; the vehicle on the lane of lower priority (or,
+at equal priority, the one behind) yields: its target speed drops to zero until the next check.
+Predictions follow highway-env: a ``ControlledVehicle`` moves along its route at constant speed
+(``position_heading_along_route``); any other vehicle holds its steering at zero acceleration
+(``Vehicle.predict_trajectory_constant_speed``).
+
+These functions are the building blocks of intersection-v0 on the engine; ``tests/sims/
+test_regulation.py`` holds each one equal to highway-env's on live intersection scenes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from sims.batched import physics, roads
+from sims.batched.roads import LaneView, RoadTensors
+
+PREDICTION_STEP_S = 0.25  # [s] RegulatedRoad.is_conflict_possible's step
+PREDICTION_HORIZON_S = 3.0  # [s] and horizon (times 0.25, 0.5, ..., 2.75)
+BOX_STRETCH = (1.5, 0.9)  # the boxes compared: 1.5 lengths by 0.9 widths
+
+
+def prediction_times(device: torch.device | str, dtype: torch.dtype) -> Tensor:
+    """``np.arange(step, horizon, step)``: the times [s] at which paths are compared."""
+    count = math.ceil((PREDICTION_HORIZON_S - PREDICTION_STEP_S) / PREDICTION_STEP_S)
+    return PREDICTION_STEP_S * torch.arange(1, count + 1, device=device, dtype=dtype)
+
+
+def predict_along_route(
+    road: RoadTensors,
+    lane: Tensor,
+    route_lanes: Tensor,
+    x_m: Tensor,
+    y_m: Tensor,
+    speed_mps: Tensor,
+    times_s: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``ControlledVehicle.predict_trajectory_constant_speed``: positions and headings ``(M, T)``.
+
+    :param lane: ``(M,)`` each vehicle's current lane.
+    :param route_lanes: ``(M, R)`` the lanes of its route from its first step on, NONE after the
+        end (highway-env's route with each unnamed lane id resolved to the current lane's); a
+        vehicle without a route passes its current lane alone.
+    """
+    along, _ = roads.local_coordinates(LaneView.of(road, lane), x_m, y_m)
+    longitudinal = along[:, None] + speed_mps[:, None] * times_s  # (M, T)
+    steps = (route_lanes >= 0).sum(1).clamp(min=1)  # (M,)
+    length = road.length_m[route_lanes.clamp(min=0)]  # (M, R)
+    before = torch.cumsum(length, 1) - length  # the length of the route before each step
+    index = torch.arange(route_lanes.shape[1], device=lane.device)
+    # The route's step where highway-env stops walking: past each step it moves on while more
+    # steps remain, so it stops at the first step it does not overrun, or at the last.
+    overrun = (longitudinal[:, :, None] - before[:, None, :]) > length[:, None, :]
+    last = index[None, None, :] >= (steps[:, None, None] - 1)
+    stop = torch.argmax((~overrun | last).int(), dim=2)  # (M, T)
+    chosen = route_lanes.clamp(min=0).gather(1, stop)
+    remaining = longitudinal - before.gather(1, stop)
+    view = LaneView.of(road, chosen)
+    x, y = roads.position(view, remaining, torch.zeros_like(remaining))
+    return x, y, roads.heading_at(view, remaining)
+
+
+def predict_constant_steering(
+    x_m: Tensor,
+    y_m: Tensor,
+    heading_rad: Tensor,
+    speed_mps: Tensor,
+    steering_rad: Tensor,
+    crashed: Tensor,
+    times_s: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``Vehicle.predict_trajectory_constant_speed`` (constant steering): a copy of the vehicle
+    stepped at zero acceleration with its steering held, to each of ``times_s``; ``(M, T)``."""
+    steps = torch.diff(times_s, prepend=times_s.new_zeros(1))
+    xs, ys, headings = [], [], []
+    steering = torch.where(crashed, 0.0, steering_rad)
+    x, y, heading, speed = x_m, y_m, heading_rad, speed_mps
+    for step in steps.tolist():
+        acceleration = physics.clip_acceleration_mps2(torch.zeros_like(speed), speed, crashed)
+        x, y, heading, speed = physics.bicycle_step(
+            x, y, heading, speed, steering, acceleration, step
+        )
+        xs.append(x)
+        ys.append(y)
+        headings.append(heading)
+    return torch.stack(xs, 1), torch.stack(ys, 1), torch.stack(headings, 1)
+
+
+def _corners(
+    x_m: Tensor, y_m: Tensor, length_m: Tensor, width_m: Tensor, heading_rad: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``utils.rect_corners`` with the centre and the edges' midpoints: ``(..., 9)`` points."""
+    half_l, half_w = length_m / 2, width_m / 2
+    zero = torch.zeros_like(half_l)
+    along = torch.stack([-half_l, -half_l, half_l, half_l, zero, -half_l, half_l, zero, zero], -1)
+    across = torch.stack([-half_w, half_w, half_w, -half_w, zero, zero, zero, -half_w, half_w], -1)
+    cos, sin = torch.cos(heading_rad)[..., None], torch.sin(heading_rad)[..., None]
+    return x_m[..., None] + cos * along - sin * across, y_m[..., None] + sin * along + cos * across
+
+
+def _inside(
+    point_x: Tensor,
+    point_y: Tensor,
+    x_m: Tensor,
+    y_m: Tensor,
+    length_m: Tensor,
+    width_m: Tensor,
+    heading_rad: Tensor,
+) -> Tensor:
+    """``utils.point_in_rotated_rectangle``, which rotates the offset by the box's angle (not by its
+    opposite), as highway-env does."""
+    cos, sin = torch.cos(heading_rad)[..., None], torch.sin(heading_rad)[..., None]
+    dx, dy = point_x - x_m[..., None], point_y - y_m[..., None]
+    u, v = cos * dx - sin * dy, sin * dx + cos * dy
+    half_l, half_w = (length_m / 2)[..., None], (width_m / 2)[..., None]
+    return ((-half_l <= u) & (u <= half_l) & (-half_w <= v) & (v <= half_w)).any(-1)
+
+
+def boxes_intersect(first: tuple[Tensor, ...], second: tuple[Tensor, ...]) -> Tensor:
+    """``utils.rotated_rectangles_intersect``: a corner, midpoint or centre of either box inside
+    the other. Each box is (x [m], y [m], length [m], width [m], heading [rad]), shapes broadcast."""
+    one = _inside(*_corners(*first), *second)
+    two = _inside(*_corners(*second), *first)
+    return one | two
+
+
+def conflicts(
+    first: tuple[Tensor, Tensor, Tensor],
+    second: tuple[Tensor, Tensor, Tensor],
+    first_size_m: tuple[Tensor, Tensor],
+    second_size_m: tuple[Tensor, Tensor],
+) -> Tensor:
+    """``RegulatedRoad.is_conflict_possible`` for pairs of predicted paths ``(M, T)`` each (x, y,
+    heading): at some time, the centres closer than the first vehicle's length and the stretched
+    boxes intersecting."""
+    (x1, y1, h1), (x2, y2, h2) = first, second
+    (l1, w1), (l2, w2) = first_size_m, second_size_m
+    near = torch.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2) <= l1[:, None]
+    stretch_l, stretch_w = BOX_STRETCH
+    box1 = (
+        x1,
+        y1,
+        (stretch_l * l1)[:, None].expand_as(x1),
+        (stretch_w * w1)[:, None].expand_as(x1),
+        h1,
+    )
+    box2 = (
+        x2,
+        y2,
+        (stretch_l * l2)[:, None].expand_as(x2),
+        (stretch_w * w2)[:, None].expand_as(x2),
+        h2,
+    )
+    return (near & boxes_intersect(box1, box2)).any(1)
+
+
+def first_yields(
+    priority_first: Tensor,
+    priority_second: Tensor,
+    first: tuple[Tensor, Tensor, Tensor],
+    second: tuple[Tensor, Tensor, Tensor],
+) -> Tensor:
+    """``RegulatedRoad.respect_priorities``: whether the first of each pair yields (else the
+    second does). The lane of lower priority yields; at equal priority, the vehicle behind does:
+    the first when the second is further ahead of it (``front_distance_to``) than it is ahead of
+    the second.
+
+    :param first: (x [m], y [m], heading [rad]) of the first vehicles, as ``second``.
+    """
+    (x1, y1, h1), (x2, y2, h2) = first, second
+    second_ahead = torch.cos(h1) * (x2 - x1) + torch.sin(h1) * (y2 - y1)
+    first_ahead = torch.cos(h2) * (x1 - x2) + torch.sin(h2) * (y1 - y2)
+    return torch.where(
+        priority_first == priority_second,
+        second_ahead > first_ahead,
+        priority_first < priority_second,
+    )
+
+
+def route_lanes(
+    road: RoadTensors, lane: Tensor, route_road: Tensor, route_lane: Tensor, route_head: Tensor
+) -> Tensor:
+    """The lanes a prediction walks ``(M, R)``: the route's steps from ``route_head`` on, each step
+    that names no lane on the current lane's id (``_get_route_head_with_id``), NONE after the end;
+    the current lane alone for a vehicle whose route is empty.
+
+    :param route_road: ``(M, R)`` a vehicle's route as the state holds it (with ``route_lane``).
+    """
+    steps = route_road.shape[1]
+    index = (route_head[:, None] + torch.arange(steps, device=lane.device)).clamp(max=steps - 1)
+    valid = (route_head[:, None] + torch.arange(steps, device=lane.device) < steps) & (
+        route_road.gather(1, index) >= 0
+    )
+    step_road = route_road.gather(1, index).clamp(min=0)
+    lane_id = torch.where(
+        route_lane.gather(1, index) >= 0, route_lane.gather(1, index), road.lane_id[lane][:, None]
+    )
+    widest = road.lane_of.shape[1]
+    lanes = road.lane_of[step_road, lane_id.clamp(max=widest - 1)]
+    lanes = torch.where(valid & (lanes >= 0), lanes, roads.NONE)
+    empty = ~valid[:, 0]
+    first = torch.where(empty, lane, lanes[:, 0])
+    return torch.cat([first[:, None], torch.where(empty[:, None], roads.NONE, lanes[:, 1:])], 1)
