@@ -36,6 +36,8 @@ CASES = [
     ("roundabout-v0", "continuous"),
     ("roundabout-v0", "meta"),
     ("racetrack-v0", "continuous"),
+    ("intersection-v0", "continuous"),
+    ("intersection-v0", "meta"),
 ]
 
 

@@ -13,7 +13,7 @@ fidelity checks and for any initial scene that highway-env can draw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -42,7 +42,10 @@ class NetworkConfig(Clock):
     duration_s: float = 40.0
     ego_control: NetworkEgoControl = "continuous"
     meta_target_speeds_mps: tuple[float, ...] = (20.0, 25.0, 30.0)
+    # The meta-actions by index: highway-env's five, or its longitudinal three on some roads.
+    meta_actions: tuple[str, ...] = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
     idm: IdmConstants = HIGHWAY_ENV_IDM  # the traffic's IDM constants
+    regulated: bool = False  # a junction whose traffic yields by priority (intersection-v0)
 
     def __post_init__(self) -> None:
         if self.ego_control not in NETWORK_EGO_CONTROLS:
@@ -82,9 +85,12 @@ class NetworkState:
     route_road: Tensor  # (B, N, R) long: the route's roads, NONE after its end
     route_lane: Tensor  # (B, N, R) long: the lane id a route step names, NONE where it names none
     route_head: Tensor  # long: the index of the route's first step not yet dropped
+    yielding: Tensor  # bool: stopped by the junction's regulation (RegulatedRoad)
+    yield_timer: Tensor  # long: regulation checks since it was stopped
     ego_steering_rad: Tensor  # (B,) the ego's held action under continuous control
     ego_acceleration_mps2: Tensor  # (B,)
     steps: Tensor  # (B,) long: policy steps taken
+    road_steps: Tensor  # (B,) long: simulation steps of the road (RegulatedRoad.steps)
 
     def select(self, mask: Tensor, other: NetworkState) -> NetworkState:
         """Scenes where ``mask`` is true from ``other``, the rest from ``self`` (same shapes)."""
@@ -96,20 +102,23 @@ def from_highway_env(
     road: RoadTensors,
     *,
     rows: int | None = None,
+    route_steps: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float64,
 ) -> NetworkState:
     """Copy live highway-env scenes, one per batch entry, all on the network ``road`` describes.
 
-    Every vehicle's position, heading, speed, lanes, route, IDM exponent, timer and collision state
-    is copied, then the road's objects; ``rows`` pads every scene to that many rows (by default the
-    largest scene's count).
+    Every vehicle's position, heading, speed, lanes, route, IDM exponent, timer, yielding and
+    collision state is copied, then the road's objects; ``rows`` pads every scene to that many rows
+    and ``route_steps`` every route to that many steps (by default, the largest found).
     """
     scenes = [_scene_rows(env.unwrapped, road) for env in envs]
     count = rows or max(len(scene) for scene in scenes)
     if any(len(scene) > count for scene in scenes):
         raise ValueError(f"a scene has more than {count} vehicles and objects")
-    route_length = max(1, max(len(row["route"]) for scene in scenes for row in scene))
+    route_length = route_steps or max(
+        1, max(len(row["route"]) for scene in scenes for row in scene)
+    )
     padding = _padding_row()
     table = [scene + [padding] * (count - len(scene)) for scene in scenes]
 
@@ -130,8 +139,9 @@ def from_highway_env(
 
     reals: tuple[str, ...] = ("x_m", "y_m", "heading_rad", "speed_mps", "target_speed_mps")
     reals += ("delta", "timer_s", "impact_x_m", "impact_y_m", "length_m", "width_m")
-    longs = ("lane", "target_lane")
-    flags = ("crashed", "has_impact", "present", "static", "idm", "controlled", "lane_changes")
+    longs = ("lane", "target_lane", "yield_timer")
+    flags: tuple[str, ...] = ("crashed", "has_impact", "present", "static", "idm", "controlled")
+    flags += ("lane_changes", "yielding")
     ego = [env.unwrapped.vehicle.action for env in envs]
     return NetworkState(
         **{key: column(key, dtype) for key in reals},
@@ -150,12 +160,14 @@ def from_highway_env(
             [round(env.unwrapped.time * env.unwrapped.config["policy_frequency"]) for env in envs],
             device=device,
         ),
+        road_steps=torch.tensor(
+            [int(getattr(env.unwrapped.road, "steps", 0)) for env in envs], device=device
+        ),
     )
 
 
 def _scene_rows(env: Any, road: RoadTensors) -> list[dict[str, Any]]:
     from highway_env.vehicle.behavior import IDMVehicle
-    from highway_env.vehicle.controller import ControlledVehicle
     from highway_env.vehicle.objects import Obstacle
 
     vehicles = env.road.vehicles
@@ -171,41 +183,84 @@ def _scene_rows(env: Any, road: RoadTensors) -> list[dict[str, Any]]:
         if not isinstance(obstacle, Obstacle):
             raise ValueError(f"the batched engine knows obstacles, not {type(obstacle).__name__}")
     for item in [*vehicles, *env.road.objects]:
-        is_static = item in env.road.objects
-        impact: Any = getattr(item, "impact", None)
-        has_impact = impact is not None and not is_static
-        lane = road.index(item.lane_index)
-        target = getattr(item, "target_lane_index", None)
-        steps = [
-            (road.road_number(origin, destination), roads.NONE if lane_id is None else lane_id)
-            for origin, destination, lane_id in (getattr(item, "route", None) or [])
-        ]
-        rows.append(
-            {
-                "x_m": item.position[0],
-                "y_m": item.position[1],
-                "heading_rad": item.heading,
-                "speed_mps": item.speed,
-                "target_speed_mps": getattr(item, "target_speed", 0.0),
-                "delta": getattr(item, "DELTA", IDM_DELTA),
-                "timer_s": getattr(item, "timer", 0.0),
-                "impact_x_m": impact[0] if has_impact else 0.0,
-                "impact_y_m": impact[1] if has_impact else 0.0,
-                "length_m": item.LENGTH,
-                "width_m": item.WIDTH,
-                "lane": lane,
-                "target_lane": lane if target is None else road.index(target),
-                "crashed": bool(item.crashed),
-                "has_impact": has_impact,
-                "present": True,
-                "static": is_static,
-                "idm": isinstance(item, IDMVehicle),
-                "controlled": isinstance(item, ControlledVehicle),
-                "lane_changes": bool(getattr(item, "enable_lane_change", False)),
-                "route": steps,
-            }
-        )
+        rows.append(_item_row(item, road, is_static=item in env.road.objects))
     return rows
+
+
+def _item_row(item: Any, road: RoadTensors, *, is_static: bool) -> dict[str, Any]:
+    """One vehicle's or object's row, as :func:`from_highway_env` copies it."""
+    from highway_env.vehicle.behavior import IDMVehicle
+    from highway_env.vehicle.controller import ControlledVehicle
+
+    impact: Any = getattr(item, "impact", None)
+    has_impact = impact is not None and not is_static
+    lane = road.index(item.lane_index)
+    target = getattr(item, "target_lane_index", None)
+    steps = [
+        (road.road_number(origin, destination), roads.NONE if lane_id is None else lane_id)
+        for origin, destination, lane_id in (getattr(item, "route", None) or [])
+    ]
+    return {
+        "x_m": item.position[0],
+        "y_m": item.position[1],
+        "heading_rad": item.heading,
+        "speed_mps": item.speed,
+        "target_speed_mps": getattr(item, "target_speed", 0.0),
+        "delta": getattr(item, "DELTA", IDM_DELTA),
+        "timer_s": getattr(item, "timer", 0.0),
+        "impact_x_m": impact[0] if has_impact else 0.0,
+        "impact_y_m": impact[1] if has_impact else 0.0,
+        "length_m": item.LENGTH,
+        "width_m": item.WIDTH,
+        "lane": lane,
+        "target_lane": lane if target is None else road.index(target),
+        "crashed": bool(item.crashed),
+        "has_impact": has_impact,
+        "present": True,
+        "static": is_static,
+        "idm": isinstance(item, IDMVehicle),
+        "controlled": isinstance(item, ControlledVehicle),
+        "lane_changes": bool(getattr(item, "enable_lane_change", False)),
+        "yielding": bool(getattr(item, "is_yielding", False)),
+        "yield_timer": int(getattr(item, "yield_timer", 0)),
+        "route": steps,
+    }
+
+
+def keep_rows(state: NetworkState, keep: Tensor) -> NetworkState:
+    """The scenes with only the rows ``keep`` (``(B, N)`` bool), moved up in their order; the rows
+    freed at the end become padding (highway-env removing vehicles from its list)."""
+    order = torch.argsort((~keep).int(), dim=1, stable=True)
+    values: dict[str, Any] = {}
+    for field in fields(state):
+        value = getattr(state, field.name)
+        if value.dim() >= 2 and value.shape[1] == keep.shape[1]:
+            index = order.view(*order.shape, *([1] * (value.dim() - 2))).expand_as(value)
+            value = value.gather(1, index)
+        values[field.name] = value
+    moved = NetworkState(**values)
+    kept = keep.gather(1, order)
+    moved.present = moved.present & kept
+    moved.static = moved.static | ~kept
+    moved.x_m = torch.where(kept, moved.x_m, 1e9)  # far from every road, as padding is
+    moved.y_m = torch.where(kept, moved.y_m, 1e9)
+    return moved
+
+
+def copy_vehicle(state: NetworkState, scene: int, row: int, item: Any, road: RoadTensors) -> None:
+    """Write highway-env vehicle ``item`` into ``row`` of ``scene`` (a vehicle highway-env added
+    during the episode, for the fidelity checks). Updates ``state`` in place."""
+    values = _item_row(item, road, is_static=False)
+    steps = values.pop("route")
+    if len(steps) > state.route_road.shape[-1]:
+        raise ValueError(f"a route of {len(steps)} steps does not fit {state.route_road.shape[-1]}")
+    for name, value in values.items():
+        getattr(state, name)[scene, row] = value
+    padded = steps + [(roads.NONE, roads.NONE)] * (state.route_road.shape[-1] - len(steps))
+    state.route_road[scene, row] = torch.tensor([step[0] for step in padded])
+    state.route_lane[scene, row] = torch.tensor([step[1] for step in padded])
+    state.route_head[scene, row] = 0
+    state.yielding[scene, row] = bool(getattr(item, "is_yielding", False))
 
 
 def _padding_row() -> dict[str, Any]:
@@ -228,6 +283,8 @@ def _padding_row() -> dict[str, Any]:
             "idm": False,
             "controlled": False,
             "lane_changes": False,
+            "yielding": False,
+            "yield_timer": 0,
             "route": [],
         }
     )

@@ -21,12 +21,27 @@ from sims.batched.fidelity import (
     compare_means,
     compare_proportions,
 )
-from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState, from_highway_env
+from sims.batched.network import (
+    NetworkConfig,
+    NetworkEgoControl,
+    NetworkState,
+    copy_vehicle,
+    from_highway_env,
+    keep_rows,
+)
 from sims.batched.physics import IdmConstants
 
-# The roads whose traffic the engine drives as highway-env does (intersection-v0's regulated
-# junction and its vehicles spawned during the episode are not yet in the engine).
-NETWORK_ENVIRONMENTS = ("highway-v0", "merge-v0", "exit-v0", "roundabout-v0", "racetrack-v0")
+# The roads whose traffic the engine drives as highway-env does. On intersection-v0 it drives the
+# regulated junction; the vehicles highway-env spawns during an episode are copied in by the
+# comparison (the engine does not yet spawn them itself, nor draw that road's initial scenes).
+NETWORK_ENVIRONMENTS = (
+    "highway-v0",
+    "merge-v0",
+    "exit-v0",
+    "roundabout-v0",
+    "racetrack-v0",
+    "intersection-v0",
+)
 
 
 def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
@@ -77,6 +92,9 @@ def config_of(env: Any, ego_control: NetworkEgoControl) -> NetworkConfig:
             comfort_acc_min_mps2=float(traffic.COMFORT_ACC_MIN),
             distance_wanted_m=float(traffic.DISTANCE_WANTED),
         ),
+        regulated=hasattr(unwrapped.road, "enforce_road_rules"),
+        meta_actions=tuple(getattr(unwrapped.action_type, "actions", {}).values())
+        or NetworkConfig.meta_actions,
     )
 
 
@@ -91,17 +109,36 @@ def simulate(
         network_step.step(state, road, config, steering, acceleration)
 
 
+SPAWNING_ROWS = 32  # rows of a scene whose vehicles come and go (intersection-v0)
+SPAWNING_ROUTE_STEPS = 8
+
+
 def compare_network_trajectory(
     env_id: str, seed: int, seconds: int = 10, ego_control: NetworkEgoControl = "continuous"
 ) -> TrajectoryComparison:
     """Step highway-env and the engine (float64) from ``env_id``'s initial scene for ``seed`` with
-    the same random actions, until ``seconds`` have passed or highway-env's episode ends."""
+    the same random actions, until ``seconds`` have passed or highway-env's episode ends.
+
+    On intersection-v0, whose vehicles come and go, the vehicles highway-env removes after a policy
+    step are removed from the engine too and those it spawns are copied in; the ego is moved to the
+    front of highway-env's list (the engine's row 0), in both simulators alike.
+    """
     env = make_environment(env_id, ego_control)
     reset(env, seed)
     unwrapped = env.unwrapped
     road = roads.from_network(unwrapped.road.network)
     config = config_of(env, ego_control)
-    state = from_highway_env([env], road)
+    spawning = env_id == "intersection-v0"
+    if spawning:
+        vehicles = unwrapped.road.vehicles
+        vehicles.insert(0, vehicles.pop(vehicles.index(unwrapped.vehicle)))
+    state = from_highway_env(
+        [env],
+        road,
+        rows=SPAWNING_ROWS if spawning else None,
+        route_steps=SPAWNING_ROUTE_STEPS if spawning else None,
+    )
+    members = [*unwrapped.road.vehicles, *unwrapped.road.objects]
     rng = np.random.default_rng(seed)
     worst, agree, steps = 0.0, True, 0
     while steps < seconds * config.policy_hz:
@@ -110,18 +147,19 @@ def compare_network_trajectory(
             action: Any = rng.uniform(-1, 1, 2)
             batch = torch.tensor(action[None], dtype=torch.float64)
         else:
-            action = int(rng.integers(5))
+            action = int(rng.integers(len(config.meta_actions)))
             batch = torch.tensor([action])
         simulate(state, road, config, batch)
         _, _, terminated, truncated, _ = env.step(action)
-        items = [*unwrapped.road.vehicles, *unwrapped.road.objects]
-        expected = np.array([item.position for item in items])
-        got = torch.stack([state.x_m[0, : len(items)], state.y_m[0, : len(items)]], -1).numpy()
-        worst = max(worst, float(np.abs(expected - got).max()))
-        crashed = np.array([bool(item.crashed) for item in unwrapped.road.vehicles])
-        agree = agree and bool((crashed == state.crashed[0, : len(crashed)].numpy()).all())
+        expected = np.array([item.position for item in members])
+        got = torch.stack([state.x_m[0, : len(members)], state.y_m[0, : len(members)]], -1)
+        worst = max(worst, float(np.abs(expected - got.numpy()).max()))
+        crashed = np.array([bool(item.crashed) for item in members])
+        agree = agree and bool((crashed == state.crashed[0, : len(members)].numpy()).all())
         if terminated or truncated or not agree:
             break
+        if spawning:
+            state, members = _follow_membership(state, members, unwrapped, road)
     env.close()
     return TrajectoryComparison(
         seed=seed,
@@ -130,6 +168,24 @@ def compare_network_trajectory(
         crash_states_agree=agree,
         ego_crashed=bool(unwrapped.vehicle.crashed),
     )
+
+
+def _follow_membership(
+    state: NetworkState, members: list[Any], unwrapped: Any, road: roads.RoadTensors
+) -> tuple[NetworkState, list[Any]]:
+    """Remove the rows of the vehicles highway-env removed and copy in those it spawned."""
+    current = unwrapped.road.vehicles
+    keep = torch.zeros_like(state.present)
+    keep[0, : len(members)] = torch.tensor([item in current for item in members])
+    state = keep_rows(state, keep)
+    members = [item for item in members if item in current]
+    for item in current:
+        if item not in members:
+            if len(members) >= state.x_m.shape[1]:
+                raise ValueError(f"more than {state.x_m.shape[1]} vehicles in the scene")
+            copy_vehicle(state, 0, len(members), item, road)
+            members.append(item)
+    return state, members
 
 
 def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:

@@ -165,9 +165,12 @@ class Spawner:
             route_road=route_road,
             route_lane=route_lane,
             route_head=torch.zeros_like(lane),
+            yielding=false.clone(),
+            yield_timer=torch.zeros_like(lane),
             ego_steering_rad=torch.zeros(batch, device=device, dtype=dtype),
             ego_acceleration_mps2=torch.zeros(batch, device=device, dtype=dtype),
             steps=torch.zeros(batch, device=device, dtype=torch.long),
+            road_steps=torch.zeros(batch, device=device, dtype=torch.long),
         )
 
     def _with_obstacles(

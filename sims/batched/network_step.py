@@ -24,8 +24,9 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from sims.batched import physics, roads
+from sims.batched import physics, regulation, roads
 from sims.batched.ego import continuous_command, meta_target_speed_mps, with_ego_commands
+from sims.batched.engine import META_ACTIONS
 from sims.batched.network import NetworkConfig, NetworkState
 from sims.batched.physics import IdmConstants
 from sims.batched.roads import LaneView, RoadTensors
@@ -59,7 +60,9 @@ def apply_ego_action(
     ego = torch.zeros_like(state.present)
     ego[:, 0] = True
     follow_road(state, road, ego)
-    action = action.long()
+    # The meta-action's index in highway-env's five (LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER).
+    codes = torch.tensor([META_ACTIONS.index(name) for name in config.meta_actions])
+    action = codes.to(action.device)[action.long()]
     state.target_speed_mps[:, 0] = meta_target_speed_mps(
         action, state.speed_mps[:, 0], state.target_speed_mps[:, 0], config.meta_target_speeds_mps
     )
@@ -169,7 +172,13 @@ def step(
     *,
     compiled: bool = False,
 ) -> None:
-    """``Road.step``: move every vehicle, then detect collisions. Updates ``state`` in place."""
+    """``Road.step``: move every vehicle, then detect collisions. Updates ``state`` in place.
+
+    On a regulated road (intersection-v0), ``RegulatedRoad.step`` first stops the vehicles that
+    must yield (:func:`sims.batched.regulation.regulate`).
+    """
+    if config.regulated:
+        regulation.regulate(state, road, config)
     dt_s = config.dt_s
     moving = state.present & ~state.static
     state.timer_s = torch.where(moving & state.idm, state.timer_s + dt_s, state.timer_s)

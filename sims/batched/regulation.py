@@ -14,6 +14,7 @@ test_regulation.py`` holds each one equal to highway-env's on live intersection 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -207,3 +208,109 @@ def route_lanes(
     empty = ~valid[:, 0]
     first = torch.where(empty, lane, lanes[:, 0])
     return torch.cat([first[:, None], torch.where(empty[:, None], roads.NONE, lanes[:, 1:])], 1)
+
+
+REGULATION_HZ = 2  # RegulatedRoad.REGULATION_FREQUENCY
+YIELD_DURATION_S = 0.0  # RegulatedRoad.YIELD_DURATION
+
+
+def regulate(state: Any, road: RoadTensors, config: Any) -> None:
+    """``RegulatedRoad.step``'s part before the vehicles move: count the road's steps, and every
+    ``1 / dt / REGULATION_HZ`` of them ``enforce_road_rules`` in those scenes. Updates ``state``."""
+    state.road_steps = state.road_steps + 1
+    period = int(1 / config.dt_s / REGULATION_HZ)
+    due = state.road_steps % period == 0
+    if bool(due.any()):
+        enforce_road_rules(state, road, config, torch.nonzero(due).flatten())
+
+
+def enforce_road_rules(state: Any, road: RoadTensors, config: Any, envs: Tensor) -> None:
+    """``RegulatedRoad.enforce_road_rules`` in scenes ``envs``: release the vehicles stopped at the
+    last check (their target speed back to their lane's limit), then stop the yielding one of every
+    conflicting pair, if it is a controlled vehicle of the traffic (never the ego)."""
+    yielding, timer = state.yielding[envs], state.yield_timer[envs]
+    release = yielding & (timer >= YIELD_DURATION_S * REGULATION_HZ)
+    limit = road.speed_limit_mps[state.lane[envs]]
+    state.target_speed_mps[envs] = torch.where(release, limit, state.target_speed_mps[envs])
+    state.yield_timer[envs] = torch.where(yielding & ~release, timer + 1, timer)
+    yielding = yielding & ~release
+    x, y, heading = _paths(state, road, config, envs)
+    count = x.shape[1]
+    first, second = torch.triu_indices(count, count, offset=1, device=x.device)
+    vehicle = state.present[envs] & ~state.static[envs]
+    pair = vehicle[:, first] & vehicle[:, second]
+    length, width = state.length_m[envs], state.width_m[envs]
+    flat = x.shape[0] * first.numel()
+
+    def paired(values: Tensor, rows: Tensor) -> Tensor:
+        return values[:, rows].reshape(flat, *values.shape[2:])
+
+    conflict = (
+        conflicts(
+            (paired(x, first), paired(y, first), paired(heading, first)),
+            (paired(x, second), paired(y, second), paired(heading, second)),
+            (paired(length, first), paired(width, first)),
+            (paired(length, second), paired(width, second)),
+        ).view(-1, first.numel())
+        & pair
+    )
+    now = (state.x_m[envs], state.y_m[envs], state.heading_rad[envs])
+    priority = road.priority[state.lane[envs]]
+    first_yields_now = first_yields(
+        priority[:, first],
+        priority[:, second],
+        tuple(value[:, first] for value in now),
+        tuple(value[:, second] for value in now),
+    )
+    stops = torch.zeros_like(yielding, dtype=torch.long)
+    stops.scatter_add_(1, first.expand_as(conflict), (conflict & first_yields_now).long())
+    stops.scatter_add_(1, second.expand_as(conflict), (conflict & ~first_yields_now).long())
+    rows = torch.arange(count, device=x.device)
+    # Only a ControlledVehicle that is not an MDPVehicle yields: the traffic, never the ego.
+    stopped = (stops > 0) & state.controlled[envs] & (rows != 0)
+    state.target_speed_mps[envs] = torch.where(stopped, 0.0, state.target_speed_mps[envs])
+    state.yielding[envs] = yielding | stopped
+    state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
+
+
+def _paths(state: Any, road: RoadTensors, config: Any, envs: Tensor) -> tuple[Tensor, ...]:
+    """Every row's predicted path in scenes ``envs`` ``(E, N, T)``: along its route for a
+    controlled vehicle, with its steering held for any other (the ego under continuous control)."""
+    batch, count = envs.numel(), state.x_m.shape[1]
+    times = prediction_times(state.x_m.device, state.x_m.dtype)
+
+    def rows(values: Tensor) -> Tensor:
+        return values[envs].reshape(batch * count, *values.shape[2:])
+
+    lanes = route_lanes(
+        road,
+        rows(state.lane),
+        rows(state.route_road),
+        rows(state.route_lane),
+        rows(state.route_head),
+    )
+    routed = predict_along_route(
+        road,
+        rows(state.lane),
+        lanes,
+        rows(state.x_m),
+        rows(state.y_m),
+        rows(state.speed_mps),
+        times,
+    )
+    steering = torch.zeros_like(state.x_m[envs])
+    steering[:, 0] = state.ego_steering_rad[envs]
+    held = predict_constant_steering(
+        rows(state.x_m),
+        rows(state.y_m),
+        rows(state.heading_rad),
+        rows(state.speed_mps),
+        steering.reshape(-1),
+        rows(state.crashed),
+        times,
+    )
+    controlled = rows(state.controlled)[:, None]
+    return tuple(
+        torch.where(controlled, along, kept).view(batch, count, -1)
+        for along, kept in zip(routed, held, strict=True)
+    )

@@ -41,6 +41,13 @@ def test_trajectories_match_through_a_collision_with_traffic():
     assert comparison.within_tolerance
 
 
+@pytest.mark.parametrize(("seed", "ego_control"), [(2, "meta"), (1, "continuous")])
+def test_intersection_traffic_yields_and_comes_and_goes_as_in_highway_env(seed, ego_control):
+    # 10 s of intersection-v0: the regulated junction, vehicles leaving and spawned (copied in).
+    comparison = compare_network_trajectory("intersection-v0", seed, 10, ego_control)
+    assert comparison.within_tolerance and comparison.steps == 10
+
+
 def test_a_scene_pads_to_more_rows_without_changing_anything():
     env = make_environment("merge-v0", "continuous")
     reset(env, seed=1)
