@@ -30,7 +30,7 @@ from sims.batched.network_task import BatchedRoads
 from sims.machine import machine_description
 
 ROAD_BATCHES = (1, 64, 1024, 4096)
-ROADS = ("merge-v0", "exit-v0", "roundabout-v0")
+ROADS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
 
 
 def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:

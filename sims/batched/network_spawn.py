@@ -20,7 +20,7 @@ from torch import Tensor
 
 from sims.batched import roads
 from sims.batched.ego import meta_target_speed_mps
-from sims.batched.network import IDM_DELTA, NetworkEgoControl, NetworkState
+from sims.batched.network import IDM_DELTA, NetworkConfig, NetworkEgoControl, NetworkState
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.state import DELTA_RANGE
 from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
@@ -63,6 +63,8 @@ class Spawner:
         self.ego_control = ego_control
         self.config = env.unwrapped.config
         self.meta_target_speeds_mps = meta_target_speeds_mps
+        # The engine's configuration, for a road whose initial scene is simulated (intersection-v0).
+        self.network_config: NetworkConfig | None = None
         network = env.unwrapped.road.network
         self.obstacles = [
             (float(item.position[0]), float(item.position[1]))
@@ -322,9 +324,4 @@ def spawn_exit(
 
 
 Draw = Callable[[Spawner, int, torch.Generator, Tensor], NetworkState]
-DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
-    "merge-v0": (spawn_merge, ()),
-    "roundabout-v0": (spawn_roundabout, ROUNDABOUT_DESTINATIONS),
-    "exit-v0": (spawn_exit, ("3",)),
-}
-"""Each road's draw, and the destinations its routes are planned to."""
+"""A road's draw of ``B`` initial scenes (:data:`sims.batched.network_task.DRAWS`)."""

@@ -17,10 +17,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sims.batched import network_step, physics, roads
+from sims.batched import intersection, network_step, physics, roads
 from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState
 from sims.batched.network_fidelity import config_of, make_environment, reset
-from sims.batched.network_spawn import DRAWS, Spawner
+from sims.batched.network_spawn import (
+    ROUNDABOUT_DESTINATIONS,
+    Draw,
+    Spawner,
+    spawn_exit,
+    spawn_merge,
+    spawn_roundabout,
+)
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult
 from sims.constants import LANE_WIDTH_M
@@ -221,11 +228,34 @@ def exit_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     return reward
 
 
+def intersection_reward(task: BatchedRoads, action: Tensor) -> Tensor:
+    """``IntersectionEnv._agent_reward`` for the ego: collision and speed terms, or the arrival
+    reward once arrived, times on-road (normalised when the configuration asks)."""
+    state, config = task.state, task.env_config
+    speed = state.speed_mps[:, 0]
+    reward = config["collision_reward"] * state.crashed[:, 0].to(speed.dtype) + config[
+        "high_speed_reward"
+    ] * _lmap(speed, *config["reward_speed_range"]).clamp(0, 1)
+    arrived = intersection.has_arrived(state, task.road)
+    reward = torch.where(arrived, float(config["arrived_reward"]), reward) * task.on_road()
+    if config["normalize_reward"]:
+        reward = _lmap(reward, config["collision_reward"], config["arrived_reward"])
+    return reward
+
+
 REWARDS: dict[str, Reward] = {
     "merge-v0": merge_reward,
     "roundabout-v0": roundabout_reward,
     "exit-v0": exit_reward,
+    "intersection-v0": intersection_reward,
 }
+DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
+    "merge-v0": (spawn_merge, ()),
+    "roundabout-v0": (spawn_roundabout, ROUNDABOUT_DESTINATIONS),
+    "exit-v0": (spawn_exit, ("3",)),
+    "intersection-v0": (intersection.spawn_intersection, intersection.DESTINATIONS),
+}
+"""Each road's draw of initial scenes, and the destinations its routes are planned to."""
 
 
 class BatchedRoads:
@@ -269,15 +299,17 @@ class BatchedRoads:
             destinations=destinations,
             meta_target_speeds_mps=config.meta_target_speeds_mps,
         )
+        self.spawner.network_config = config
         self.observation = Observation.of(self.env_config)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         env.close()
         self.state = self._spawn()
         self.ego_road_lanes = self.road.road_lanes[self.state.lane[:, 0]]
 
-    def _spawn(self) -> NetworkState:
+    def _spawn(self, count: int | None = None) -> NetworkState:
+        """``count`` new scenes (by default the whole batch)."""
         like = torch.zeros((), device=self.device, dtype=self.dtype)
-        return self._draw(self.spawner, self.batch, self.generator, like)
+        return self._draw(self.spawner, count or self.batch, self.generator, like)
 
     def reset(self, seed: int | None = None) -> Tensor:
         """Start new episodes everywhere; return the observation ``(B, vehicles, features)``."""
@@ -307,12 +339,25 @@ class BatchedRoads:
         terminated = crashed
         if self.env_id == "merge-v0":
             terminated = terminated | (state.x_m[:, 0] > MERGE_END_M)
+        if self.env_id == "intersection-v0":
+            terminated = terminated | intersection.has_arrived(state, self.road)
+            # IntersectionEnv.step: after the observation and reward, vehicles leave and arrive.
+            state = self.state = intersection.clear_vehicles(state, self.road)
+            intersection.spawn_vehicle(
+                state,
+                self.spawner,
+                self.generator,
+                probability=float(self.env_config["spawn_probability"]),
+            )
         truncated = state.steps >= self.config.max_steps
         ego_speed = state.speed_mps[:, 0].clone()
         done = terminated | truncated
         final_observation = observation
         if bool(done.any()):
-            fresh = self._spawn()
+            # New scenes for the finished environments alone, placed where they finished.
+            fresh = self._spawn(int(done.sum()))
+            slot = (torch.cumsum(done.long(), 0) - 1).clamp(min=0)
+            fresh = NetworkState(**{key: value[slot] for key, value in vars(fresh).items()})
             self.state = state.select(done, fresh)
             lanes = self.road.road_lanes[fresh.lane[:, 0]]
             self.ego_road_lanes = torch.where(done, lanes, self.ego_road_lanes)

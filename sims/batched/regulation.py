@@ -139,26 +139,29 @@ def conflicts(
 ) -> Tensor:
     """``RegulatedRoad.is_conflict_possible`` for pairs of predicted paths ``(M, T)`` each (x, y,
     heading): at some time, the centres closer than the first vehicle's length and the stretched
-    boxes intersecting."""
+    boxes intersecting. The box test runs only where the centres are that close (few pairs)."""
     (x1, y1, h1), (x2, y2, h2) = first, second
     (l1, w1), (l2, w2) = first_size_m, second_size_m
     near = torch.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2) <= l1[:, None]
+    pair, time = torch.nonzero(near, as_tuple=True)
     stretch_l, stretch_w = BOX_STRETCH
     box1 = (
-        x1,
-        y1,
-        (stretch_l * l1)[:, None].expand_as(x1),
-        (stretch_w * w1)[:, None].expand_as(x1),
-        h1,
+        x1[pair, time],
+        y1[pair, time],
+        stretch_l * l1[pair],
+        stretch_w * w1[pair],
+        h1[pair, time],
     )
     box2 = (
-        x2,
-        y2,
-        (stretch_l * l2)[:, None].expand_as(x2),
-        (stretch_w * w2)[:, None].expand_as(x2),
-        h2,
+        x2[pair, time],
+        y2[pair, time],
+        stretch_l * l2[pair],
+        stretch_w * w2[pair],
+        h2[pair, time],
     )
-    return (near & boxes_intersect(box1, box2)).any(1)
+    hit = torch.zeros_like(near)
+    hit[pair, time] = boxes_intersect(box1, box2)
+    return hit.any(1)
 
 
 def first_yields(
