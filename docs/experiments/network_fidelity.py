@@ -26,7 +26,7 @@ from sims.batched.network_fidelity import (
     road_random_policy_statistics,
 )
 
-STATISTICS = ("merge-v0", "exit-v0", "roundabout-v0")
+STATISTICS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
 CASES = [
     ("highway-v0", "continuous"),
     ("merge-v0", "continuous"),
@@ -45,16 +45,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("docs/results/network-fidelity.json"))
+    parser.add_argument("--env", action="append", help="only these roads (repeatable)")
     arguments = parser.parse_args()
+    wanted = set(arguments.env or [env_id for env_id, _ in CASES])
     rows, statistics = [], []
-    for env_id in STATISTICS:
+    for env_id in [env_id for env_id in STATISTICS if env_id in wanted]:
         start = time.perf_counter()
         seeds = [1000 + seed for seed in range(arguments.seeds)]
         result = road_random_policy_statistics(env_id, seeds, batched_episodes_count=2000)
         result["wall_s"] = round(time.perf_counter() - start, 1)
         statistics.append(result)
         print(json.dumps({"env": env_id, "all_agree": result["all_agree"]}), flush=True)
-    for env_id, control in CASES:
+    for env_id, control in [(env_id, control) for env_id, control in CASES if env_id in wanted]:
         start = time.perf_counter()
         count = min(arguments.seeds, 20) if env_id == "highway-v0" else arguments.seeds
         comparisons = [
