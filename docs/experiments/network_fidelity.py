@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from sims.batched.network_fidelity import (
     compare_network_trajectory,
     road_random_policy_statistics,
 )
+from sims.machine import machine_description
 
 STATISTICS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
 CASES = [
@@ -84,7 +84,7 @@ def main() -> None:
         "tolerance_m": TOLERANCE_M,
         "seconds": 10,
         "commit": commit,
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": machine_description(),
         "rows": rows,
         "random_policy": statistics,
     }
