@@ -192,10 +192,11 @@ def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
     """One highway-env episode of ``env_id`` under uniform random meta-actions."""
     env = make_environment(env_id, "meta")
     reset(env, seed)
+    actions = len(env.unwrapped.action_type.actions)
     rng = np.random.default_rng(seed)
     speeds, crashed = [], False
     while True:
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(5)))
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(actions)))
         speeds.append(float(env.unwrapped.vehicle.speed))
         if terminated or truncated:
             crashed = bool(env.unwrapped.vehicle.crashed)
@@ -216,7 +217,8 @@ def batched_road_episodes(env_id: str, count: int, *, seed: int = 0) -> list[Epi
     step = 0
     while any(result is None for result in results):
         step += 1
-        result = task.step(torch.randint(5, (count,), generator=generator))
+        actions = len(task.config.meta_actions)
+        result = task.step(torch.randint(actions, (count,), generator=generator))
         speed_sum += result.ego_speed_mps
         done = result.terminated | result.truncated
         for index in torch.nonzero(done).flatten().tolist():
