@@ -1,0 +1,227 @@
+"""What every vehicle decides on a road network, for :mod:`sims.batched.network_step`: neighbours,
+IDM, MOBIL, aborts and steering, asked as queries.
+
+A query is a (scene, row, lane) triple, so that the questions only some vehicles ask (MOBIL, once a
+second; aborts and the target lane's leader, while changing lane) are asked for those vehicles
+alone, gathered first. Each query searches every row of its scene on the lane asked about, as
+highway-env's ``Road.neighbour_vehicles`` does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sims.batched import physics, roads
+from sims.batched.network import NetworkState
+from sims.batched.physics import IdmConstants
+from sims.batched.roads import LaneView, RoadTensors
+
+NEIGHBOUR_MARGIN_M = 1.0  # Road.neighbour_vehicles: on_lane(..., margin=1)
+
+
+def own_lane(
+    state: NetworkState, road: RoadTensors, constants: IdmConstants
+) -> tuple[Lanes, Tensor]:
+    """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front."""
+    every = every_row(state)
+    own = Lanes.of(state, road, every.env, state.lane.reshape(-1))
+    front, _ = own.neighbours(every.row)
+    return own, idm(state, road, own, every, front, constants=constants).view_as(state.x_m)
+
+
+class Query:
+    """Some rows of some scenes: entry ``k`` asks about row ``row[k]`` of scene ``env[k]``."""
+
+    def __init__(self, env: Tensor, row: Tensor, count: int) -> None:
+        self.env, self.row, self.flat = env, row, env * count + row
+
+    @classmethod
+    def of(cls, mask: Tensor) -> Query:
+        env, row = torch.nonzero(mask, as_tuple=True)
+        return cls(env, row, mask.shape[1])
+
+    def gather(self, values: Tensor) -> Tensor:
+        """The asked rows' entries of a ``(B, N)`` field."""
+        return values.reshape(-1)[self.flat]
+
+
+def every_row(state: NetworkState) -> Query:
+    batch, count = state.x_m.shape
+    device = state.x_m.device
+    env = torch.arange(batch, device=device).repeat_interleave(count)
+    return Query(env, torch.arange(count, device=device).repeat(batch), count)
+
+
+class Lanes:
+    """Every row of a query's scene in the coordinates of the lane asked about ``(M, N)``, and
+    whether it is on that lane for the neighbour search."""
+
+    def __init__(self, along: Tensor, across: Tensor, member: Tensor) -> None:
+        self.along, self.across, self.member = along, across, member
+
+    @classmethod
+    def of(cls, state: NetworkState, road: RoadTensors, env: Tensor, lane: Tensor) -> Lanes:
+        view = LaneView.of(road, lane[:, None])
+        along, across = roads.local_coordinates(view, state.x_m[env], state.y_m[env])
+        member = roads.on_lane(view, along, across, NEIGHBOUR_MARGIN_M) & state.present[env]
+        return cls(along, across, member)
+
+    def neighbours(self, asking: Tensor) -> tuple[Tensor, Tensor]:
+        """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``asking[k]`` on
+        query ``k``'s lane. Ties go as in highway-env's scan: the last in front, the first behind."""
+        count = self.along.shape[1]
+        others = self.member & (torch.arange(count, device=asking.device) != asking[:, None])
+        mine = self.along.gather(1, asking[:, None])
+        ahead, behind = others & (self.along >= mine), others & (self.along < mine)
+        front_key = torch.where(ahead, self.along, torch.inf).flip(-1)
+        front = count - 1 - torch.argmin(front_key, dim=-1)
+        rear = torch.argmax(torch.where(behind, self.along, -torch.inf), dim=-1)
+        return torch.where(ahead.any(-1), front, -1), torch.where(behind.any(-1), rear, -1)
+
+
+def idm(
+    state: NetworkState,
+    road: RoadTensors,
+    own: Lanes,
+    asking: Query,
+    front: Tensor,
+    vehicle: Tensor | None = None,
+    *,
+    constants: IdmConstants,
+) -> Tensor:
+    """``IDMVehicle.acceleration`` asked by the rows of ``asking``: of ``vehicle`` (default the
+    asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
+    highway-env uses ``self.DELTA``. 0 where ``vehicle`` is no vehicle (none, or a road object).
+
+    :param own: every row's own-lane coordinates (all rows, in :func:`_every`'s order): the gap is
+        measured along the lane of the vehicle asked about (``lane_distance_to``).
+    """
+    count = state.x_m.shape[1]
+    vehicle = asking.row if vehicle is None else vehicle
+    me = asking.env * count + vehicle.clamp(min=0)
+    ahead = asking.env * count + front.clamp(min=0)
+    speed, heading = state.speed_mps.reshape(-1), state.heading_rad.reshape(-1)
+    star = physics.desired_gap_m(
+        speed[me],
+        torch.cos(heading[me]),
+        torch.sin(heading[me]),
+        speed[ahead],
+        torch.cos(heading[ahead]),
+        torch.sin(heading[ahead]),
+        constants=constants,
+    )
+    gap = own.along[me, front.clamp(min=0)] - own.along[me, vehicle.clamp(min=0)]
+    # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
+    limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
+    target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
+    acceleration = physics.idm_acceleration_mps2(
+        speed[me],
+        target,
+        asking.gather(state.delta),
+        float("inf"),
+        gap,
+        star,
+        front >= 0,
+        constants=constants,
+    )
+    is_vehicle = (vehicle >= 0) & ~state.static.reshape(-1)[me]
+    return torch.where(is_vehicle, acceleration, 0.0)
+
+
+def abort(
+    state: NetworkState,
+    own: Lanes,
+    changing: Tensor,
+    old_target: Tensor,
+    constants: IdmConstants,
+) -> None:
+    """``IDMVehicle.change_lane_policy``'s abort: a vehicle changing lane within its road gives the
+    change up when another controlled vehicle, ahead closer than the desired gap, is changing into
+    the same lane. Each vehicle sees the new targets of the vehicles before it in highway-env's
+    loop and the old ones of those after it: rows are visited in that order."""
+    count = state.x_m.shape[1]
+    asking = Query.of(changing)
+    if asking.env.numel() == 0:
+        return
+    speed, heading = state.speed_mps[asking.env], state.heading_rad[asking.env]
+    mine = asking.gather
+    star = physics.desired_gap_m(
+        mine(state.speed_mps)[:, None],
+        torch.cos(mine(state.heading_rad))[:, None],
+        torch.sin(mine(state.heading_rad))[:, None],
+        speed,
+        torch.cos(heading),
+        torch.sin(heading),
+        constants=constants,
+    )
+    along = own.along[asking.flat]
+    gap = along - along.gather(1, asking.row[:, None])
+    rows = torch.arange(count, device=gap.device)
+    other = (rows != asking.row[:, None]) & state.present[asking.env]
+    other = other & state.controlled[asking.env] & (gap > 0) & (gap < star)
+    other = other & (state.lane[asking.env] != mine(state.target_lane)[:, None])
+    before = rows < asking.row[:, None]
+    for row in torch.unique(asking.row).tolist():
+        now = asking.row == row
+        env = asking.env[now]
+        wanted = state.target_lane[env, row]
+        seen = torch.where(before[now], state.target_lane[env], old_target[env])
+        blocked = (other[now] & (seen == wanted[:, None])).any(-1)
+        state.target_lane[env, row] = torch.where(blocked, state.lane[env, row], wanted)
+
+
+def mobil(
+    state: NetworkState,
+    road: RoadTensors,
+    own: Lanes,
+    due: Tensor,
+    own_lane_mps2: Tensor,
+    constants: IdmConstants,
+) -> None:
+    """``IDMVehicle.change_lane_policy``'s decision for the rows ``due``: each side lane of the road,
+    left then right, reachable, while moving, when ``mobil`` approves."""
+    asking = Query.of(due & (state.speed_mps.abs() >= 1))
+    if asking.env.numel() == 0:
+        return
+    steps = state.route_road.shape[-1]
+    head = asking.gather(state.route_head).clamp(max=steps - 1)[:, None]
+    route_road = state.route_road.reshape(-1, steps)[asking.flat].gather(1, head)[:, 0]
+    route_lane = state.route_lane.reshape(-1, steps)[asking.flat].gather(1, head)[:, 0]
+    lane_specific = (
+        (asking.gather(state.route_head) < steps) & (route_road >= 0) & (route_lane >= 0)
+    )
+    lane = asking.gather(state.lane)
+    target = asking.gather(state.target_lane)
+    self_mps2 = asking.gather(own_lane_mps2)
+    for side_of in (road.left, road.right):
+        side = side_of[lane]
+        candidate = Lanes.of(state, road, asking.env, side.clamp(min=0))
+        along = candidate.along.gather(1, asking.row[:, None])[:, 0]
+        across = candidate.across.gather(1, asking.row[:, None])[:, 0]
+        reachable = roads.is_reachable_from(road, side, along, across)
+        new_front, new_rear = candidate.neighbours(asking.row)
+        # The new follower's prediction, along its own lane, with the asking row's exponent.
+        follower_mps2 = idm(
+            state, road, own, asking, asking.row, vehicle=new_rear, constants=constants
+        )
+        self_pred_mps2 = idm(state, road, own, asking, new_front, constants=constants)
+        safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
+        target_id = road.lane_id[target]
+        right_way = torch.sign(road.lane_id[side.clamp(min=0)] - target_id) == torch.sign(
+            route_lane - target_id
+        )
+        routed = right_way & (self_pred_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2)
+        gain = self_pred_mps2 - self_mps2 >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
+        approve = safe & torch.where(lane_specific, routed, gain)
+        target = torch.where((side >= 0) & reachable & approve, side, target)
+    state.target_lane.view(-1)[asking.flat] = target
+
+
+def steering(state: NetworkState, road: RoadTensors) -> Tensor:
+    """``ControlledVehicle.steering_control`` towards each row's target lane, pursuing the lane's
+    heading a little ahead (``TAU_PURSUIT``)."""
+    view = LaneView.of(road, state.target_lane)
+    along, across = roads.local_coordinates(view, state.x_m, state.y_m)
+    ahead = roads.heading_at(view, along + state.speed_mps * physics.TAU_PURSUIT_S)
+    return physics.steering_control_rad(across, state.speed_mps, state.heading_rad, ahead)
