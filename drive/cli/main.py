@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -126,8 +127,14 @@ def eval_suite(
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     baseline: Annotated[
-        Path | None, typer.Option(help="Earlier eval JSON to compare scores with.")
+        Path | None,
+        typer.Option(
+            help="Earlier eval JSON: flag score drops, and list every metric that changed."
+        ),
     ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Fail when any episode metric differs from --baseline.")
+    ] = False,
     tolerance: Annotated[
         float | None,
         typer.Option(
@@ -140,6 +147,8 @@ def eval_suite(
     from drive.runs.eval_suite import (
         JudgedEpisode,
         failed_predicates,
+        metric_changes,
+        read_baseline,
         regressions,
         run_suite,
         suite_document,
@@ -147,6 +156,9 @@ def eval_suite(
     from sims.suite import load_suite
 
     loaded_suite, scenarios = load_suite(suite)
+    if exact and baseline is None:
+        raise ConfigError("--exact compares with a baseline: give --baseline FILE")
+    earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
     Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
     total = sum(len(s.seeds) for s in scenarios)
@@ -178,10 +190,13 @@ def eval_suite(
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
-    if baseline is not None:
+    changes = []
+    if earlier is not None:
         used = loaded_suite.tolerance if tolerance is None else tolerance
         document["config"]["tolerance"] = used
-        document["regressions"] = regressions(document, baseline, used)
+        document["regressions"] = regressions(document, earlier, used)
+        changes = metric_changes(document, earlier)
+        document["changes"] = [asdict(change) for change in changes]
     if json_path is not None:
         write_json(json_path, document)
     console.print(suite_table(document, failed_predicates))
@@ -190,7 +205,15 @@ def eval_suite(
             f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
             highlight=False,
         )
-    verdict = "passed" if document["passed"] and not document.get("regressions") else "FAILED"
+    # Episodes are deterministic: any changed metric is a change of behaviour, whatever the score.
+    for change in changes:
+        errors.print(f"changed: {change.describe()}", highlight=False, markup=False)
+    if earlier is not None:
+        episodes = sum(len(entry["episodes"]) for entry in document["scenarios"].values())
+        changed = len({(change.scenario, change.seed) for change in changes})
+        console.print(f"{changed} of {episodes} episode(s) differ from {baseline}")
+    failed = not document["passed"] or document.get("regressions") or (exact and changes)
+    verdict = "FAILED" if failed else "passed"
     console.print(
         f"Suite score {document['score']:.3f}: {verdict}"
         + (f"; wrote {json_path}" if json_path else "")

@@ -19,7 +19,11 @@ from drive.runs.rollout import package_versions
 from sims.machine import machine_description
 from sims.scenario import Scenario
 from sims.strict import ConfigError
-from sims.suite import Suite
+from sims.suite import SUITE_DIR, Suite
+
+SHIPPED_BASELINE = SUITE_DIR / "regression-baseline.json"
+"""The default stack's ``drive eval --suite regression --json``: the closed-loop tests compare every
+episode with it exactly, so a change of behaviour lands with this file regenerated."""
 
 
 @dataclass(frozen=True)
@@ -119,21 +123,101 @@ def suite_document(
     }
 
 
-def regressions(
-    document: dict[str, Any], baseline_path: Path, tolerance: float
-) -> list[dict[str, Any]]:
-    """Scenarios whose score fell by more than ``tolerance`` below the baseline results file."""
+def read_baseline(baseline_path: Path) -> dict[str, Any]:
+    """Read an earlier ``drive eval --json`` file, checking the parts a comparison reads.
+
+    :raises ConfigError: one line naming the file and what is wrong with it.
+    """
     try:
-        baseline = json.loads(Path(baseline_path).read_text())
-        base_scores = {sid: float(entry["score"]) for sid, entry in baseline["scenarios"].items()}
+        baseline = json.loads(Path(baseline_path).read_bytes())
+        scenarios = baseline["scenarios"]
+        for scenario_id, entry in scenarios.items():
+            score = entry["score"]
+            if isinstance(score, bool) or not isinstance(score, int | float):
+                raise TypeError(f"scenario {scenario_id!r}: score {score!r} is not a number")
+            for episode in entry["episodes"]:
+                if not isinstance(episode, dict) or not isinstance(episode.get("seed"), int):
+                    raise TypeError(f"scenario {scenario_id!r}: an episode without an integer seed")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ConfigError(f"{baseline_path}: not a drive eval results file ({error})") from None
+        raise ConfigError(f"{baseline_path}: not a drive eval results file ({error!r})") from None
+    return baseline
+
+
+def regressions(
+    document: dict[str, Any], baseline: dict[str, Any], tolerance: float
+) -> list[dict[str, Any]]:
+    """Scenarios whose score fell by more than ``tolerance`` below the baseline (:func:`read_baseline`)."""
+    base_scores = {sid: float(entry["score"]) for sid, entry in baseline["scenarios"].items()}
     flagged = []
     for scenario_id, entry in document["scenarios"].items():
         before = base_scores.get(scenario_id)
         if before is not None and before - entry["score"] > tolerance:
             flagged.append({"scenario": scenario_id, "baseline": before, "score": entry["score"]})
     return flagged
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one episode that differs from the baseline's (None: absent on that side)."""
+
+    scenario: str
+    seed: int
+    metric: str
+    baseline: Any
+    value: Any
+
+    def describe(self) -> str:
+        return (
+            f"{self.scenario} seed {self.seed}: {self.metric} {self.baseline!r} -> {self.value!r}"
+        )
+
+
+def episode_changes(
+    scenario_id: str, episode: dict[str, Any], baseline: dict[str, Any]
+) -> list[MetricChange]:
+    """Every metric of one episode record (``{"seed", "passed", **metrics}``) that differs at all
+    from the same scenario and seed in ``baseline``: the stack is deterministic, so any difference
+    is a change of behaviour (timing and provenance live outside the episode records).
+
+    :param scenario_id: the episode's scenario.
+    :param episode: its record, as in an eval JSON's ``scenarios[id]["episodes"]``.
+    :param baseline: a document from :func:`read_baseline`.
+    :return: the changes, by metric name; one ``episode`` change when the baseline lacks it.
+    """
+    seed = episode["seed"]
+    entry = baseline["scenarios"].get(scenario_id, {"episodes": []})
+    before = next((e for e in entry["episodes"] if e["seed"] == seed), None)
+    if before is None:
+        return [MetricChange(scenario_id, seed, "episode", None, "present")]
+    # Through JSON, as the baseline went: a tuple becomes a list, NaN stays NaN.
+    now = json.loads(json.dumps(episode))
+    return [
+        MetricChange(scenario_id, seed, name, before.get(name), now.get(name))
+        for name in sorted(set(before) | set(now))
+        if not _same(before.get(name), now.get(name))
+    ]
+
+
+def metric_changes(document: dict[str, Any], baseline: dict[str, Any]) -> list[MetricChange]:
+    """Every episode metric of an eval ``document`` that differs from ``baseline``, and every
+    episode of a scenario both ran that only one of them has."""
+    changes: list[MetricChange] = []
+    for scenario_id, entry in document["scenarios"].items():
+        for episode in entry["episodes"]:
+            changes += episode_changes(scenario_id, episode, baseline)
+        seeds = {episode["seed"] for episode in entry["episodes"]}
+        for before in baseline["scenarios"].get(scenario_id, {"episodes": []})["episodes"]:
+            if before["seed"] not in seeds:
+                changes.append(
+                    MetricChange(scenario_id, before["seed"], "episode", "present", None)
+                )
+    return changes
+
+
+def _same(before: Any, now: Any) -> bool:
+    if isinstance(before, float) and isinstance(now, float) and before != before and now != now:
+        return True  # NaN on both sides
+    return bool(before == now and type(before) is type(now))
 
 
 def failed_predicates(entry: dict[str, Any]) -> list[str]:

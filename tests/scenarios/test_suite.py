@@ -12,7 +12,7 @@ from dataclasses import asdict
 import pytest
 
 from drive.episode.stack import StackSpec
-from drive.runs.eval_suite import judge
+from drive.runs.eval_suite import SHIPPED_BASELINE, episode_changes, judge, read_baseline
 from sims.files import write_json
 from sims.scenario import load_scenario, scenario_ids
 from sims.suite import load_suite
@@ -38,12 +38,43 @@ def test_default_stack_passes(scenario_id, seed):
     scenario = load_scenario(scenario_id)
     judged = judge(scenario, StackSpec(), seed)
     if judged.passed:
+        _check_unchanged(
+            scenario_id, seed, {"seed": seed, "passed": True, **asdict(judged.result.metrics)}
+        )
         return
     folder = ARTIFACTS / f"{scenario_id}-seed{seed}"
     judge(scenario, StackSpec(), seed, video_path=folder / "episode.mp4")
     write_json(folder / "episode.json", {"seed": seed, **asdict(judged.result.metrics)})
     failed = "; ".join(p.describe() for p in judged.predicates if not p.passed)
     pytest.fail(f"{scenario_id} seed {seed}: {failed}. Video and metrics: {folder}")
+
+
+def _check_unchanged(scenario_id: str, seed: int, episode: dict) -> None:
+    """The episode equals the shipped baseline's exactly: the stack is deterministic, so a change
+    of behaviour must land with ``sims/suites/regression-baseline.json`` regenerated."""
+    changes = episode_changes(scenario_id, episode, read_baseline(SHIPPED_BASELINE))
+    if changes:
+        pytest.fail(
+            f"{len(changes)} metric(s) differ from {SHIPPED_BASELINE.name}: "
+            + "; ".join(change.describe() for change in changes)
+            + ". If the change is meant, regenerate it with `drive eval --suite regression "
+            f"--json {SHIPPED_BASELINE.relative_to(SHIPPED_BASELINE.parents[2])}` and say why "
+            "in the commit."
+        )
+
+
+@pytest.mark.unit
+def test_the_shipped_baseline_is_checked_metric_by_metric():
+    baseline = read_baseline(SHIPPED_BASELINE)
+    episode = baseline["scenarios"]["dense-slow"]["episodes"][1]
+    assert episode_changes("dense-slow", dict(episode), baseline) == []
+    changed = {**episode, "distance_m": episode["distance_m"] + 1e-6}
+    [change] = episode_changes("dense-slow", changed, baseline)
+    assert change.describe() == (
+        f"dense-slow seed 1: distance_m {episode['distance_m']!r} -> {changed['distance_m']!r}"
+    )
+    with pytest.raises(pytest.fail.Exception, match="1 metric"):
+        _check_unchanged("dense-slow", 1, changed)
 
 
 @pytest.mark.unit
