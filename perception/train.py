@@ -10,7 +10,6 @@ atomically, so ``resume`` continues an interrupted run (the order of work of
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from perception.evaluate import evaluate
 from perception.losses import perception_loss
 from perception.trainer import OneNetworkTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
+from sims.reading import read_json, refusing
 from sims.strict import ConfigError, described
 
 SELECTIONS = ("loss", "f1")
@@ -71,7 +71,9 @@ def frame_spec(data: Path) -> FrameSpec:
     manifest = data / MANIFEST
     if not manifest.exists():
         raise ConfigError(f"{data}: no {MANIFEST}; generate the dataset with `drive dataset`")
-    return FrameSpec(**json.loads(manifest.read_text())["config"]["frames"])
+    document = read_json(manifest, "dataset manifest")
+    with refusing(manifest, "dataset manifest"):
+        return FrameSpec(**document["config"]["frames"])
 
 
 def load_frames(*folders: Path) -> dict[str, np.ndarray]:

@@ -124,9 +124,11 @@ class Run:
         self.tensorboard = out / "tensorboard"
 
     def load_state(self) -> TrainState:
-        import json
+        from sims.reading import read_json, refusing
 
-        return TrainState(**json.loads(self.state.read_text()))
+        document = read_json(self.state, "training state")
+        with refusing(self.state, "training state"):
+            return TrainState(**document)
 
 
 def train(
