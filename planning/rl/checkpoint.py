@@ -15,7 +15,9 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from planning.rl.executor import ExecutorConfig, SafetyMargins
+from planning.rl.unpickled import load_without_unpickling
 from sims.idm import IdmParameters
+from sims.reading import read_json, refusing
 from sims.strict import ConfigError
 
 # qrdqn: quantile-regression DQN (Dabney et al. 2018) from sb3-contrib, DQN's recipe otherwise.
@@ -91,21 +93,24 @@ def resolve(path: Path) -> Path:
 
 
 def read_card(policy: Path) -> PolicyCard:
-    try:
-        return PolicyCard(**json.loads(card_path(policy).read_text()))
-    except (TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
-        raise ConfigError(f"{card_path(policy)}: not a policy card ({error})") from None
+    """The card beside ``policy``; one line naming it when it is not a policy card."""
+    document = read_json(card_path(policy), "policy card")
+    with refusing(card_path(policy), "policy card"):
+        if not isinstance(document, dict):
+            raise TypeError(f"expected a JSON object, got {type(document).__name__}")
+        return PolicyCard(**document)
 
 
 def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, PolicyCard]:
-    """Load the policy at ``path`` (a file or a directory holding ``policy.zip``) and its card."""
+    """Load the policy at ``path`` (a file or a directory holding ``policy.zip``) and its card,
+    unpickling nothing from the zip (:mod:`planning.rl.unpickled`)."""
     policy = resolve(path)
     card = read_card(policy)
     if card.algo not in ALGORITHMS:
         raise ConfigError(
             f"{card_path(policy)}: unknown algo '{card.algo}'; valid: {', '.join(ALGORITHMS)}"
         )
-    return ALGORITHMS[card.algo].load(policy, device=device), card
+    return load_without_unpickling(ALGORITHMS[card.algo], policy, device=device), card
 
 
 def save_policy(model: BaseAlgorithm, card: PolicyCard, policy: Path) -> None:
