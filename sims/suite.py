@@ -39,4 +39,4 @@ def load_suite(id_or_path: str | Path) -> tuple[Suite, list[Scenario]]:
     document = read_toml(path)
     with refusing(path.name, "suite file"):
         suite = build(Suite, document, location=where(path, ""))
-    return suite, [load_scenario(scenario_id) for scenario_id in suite.scenarios]
+        return suite, [load_scenario(scenario_id) for scenario_id in suite.scenarios]
