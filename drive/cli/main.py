@@ -207,7 +207,7 @@ def eval_suite(
         )
     # Episodes are deterministic: any changed metric is a change of behaviour, whatever the score.
     for change in changes:
-        errors.print(f"changed: {change.describe()}", highlight=False, markup=False)
+        errors.print(f"changed: {change.describe()}", highlight=False, markup=False, soft_wrap=True)
     if earlier is not None:
         episodes = sum(len(entry["episodes"]) for entry in document["scenarios"].values())
         changed = len({(change.scenario, change.seed) for change in changes})
@@ -237,13 +237,26 @@ def compare(
 ) -> None:
     """One table of collision rate, speed and return from several result files, with 95% intervals."""
     from drive.cli.report import comparison_rows, comparison_table
-    from drive.runs.comparison import plot_comparison
+    from drive.runs.comparison import describe_provenance, plot_comparison, provenance_warnings
 
     rows = comparison_rows(results)
     if markdown:
         print(comparison_table(rows, markdown=True))
     else:
         console.print(comparison_table(rows, markdown=False))
+    # On stderr, so that the Markdown table stays alone on stdout.
+    for row in rows:
+        for path, record in row["sources"]:
+            errors.print(
+                f"{path}: {describe_provenance(record)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+    for warning in provenance_warnings(rows):
+        errors.print(
+            f"warning: {warning}", highlight=False, markup=False, style="yellow", soft_wrap=True
+        )
     if plot is not None:
         plot_comparison(rows, plot)
         errors.print(f"wrote {plot}")

@@ -15,8 +15,9 @@ from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
-from drive.runs.rollout import package_versions
 from sims.machine import machine_description
+from sims.provenance import package_versions, provenance
+from sims.reading import read_json
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 from sims.suite import SUITE_DIR, Suite
@@ -113,6 +114,7 @@ def suite_document(
             "tolerance": suite.tolerance,
             "versions": package_versions(),
         },
+        "provenance": provenance(spec.files()),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
@@ -128,8 +130,8 @@ def read_baseline(baseline_path: Path) -> dict[str, Any]:
 
     :raises ConfigError: one line naming the file and what is wrong with it.
     """
+    baseline = read_json(Path(baseline_path), "drive eval results file")
     try:
-        baseline = json.loads(Path(baseline_path).read_bytes())
         scenarios = baseline["scenarios"]
         for scenario_id, entry in scenarios.items():
             score = entry["score"]
