@@ -262,6 +262,24 @@ def compare(
         errors.print(f"wrote {plot}")
 
 
+@app.command()
+def doctor() -> None:
+    """Check the install: packages, rendering, OSQP, ffmpeg, shipped weights' hashes, CUDA."""
+    from drive.doctor import Check, run_checks
+
+    def show(check: Check) -> None:
+        mark = "[green]ok[/]  " if check.passed else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: ", end="")
+        console.print(check.detail, highlight=False, markup=False, soft_wrap=True)
+
+    checks = run_checks(on_check=show)
+    failed = [check.name for check in checks if not check.passed]
+    if failed:
+        errors.print(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print(f"All {len(checks)} checks passed.")
+
+
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
     """Run a rollout under a progress bar; on Ctrl-C, keep what finished in the JSON."""
     finished: list[EpisodeResult] = []

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.unpickled import load_without_unpickling
 from sims.idm import IdmParameters
+from sims.provenance import provenance, sha256
 from sims.reading import read_json, refusing
 from sims.strict import ConfigError
 
@@ -48,6 +49,10 @@ class PolicyCard:
     # Checks of ``safety_margins`` turned on for deployment after training: the policy learned
     # without them, and ``command`` reproduces its weights, not them. Empty for a card as trained.
     added_after_training: tuple[str, ...] = ()
+    # The sha256 of the policy.zip beside it, and the commit and package versions that wrote it
+    # (sims.provenance); empty in cards written before they were recorded.
+    sha256: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
@@ -119,6 +124,7 @@ def save_policy(model: BaseAlgorithm, card: PolicyCard, policy: Path) -> None:
     with tempfile.TemporaryDirectory(dir=policy.parent) as scratch:
         staged = Path(scratch) / policy.name
         model.save(staged)
+        card = replace(card, sha256=sha256(staged), provenance=provenance())
         staged_card = card_path(staged)
         staged_card.write_text(json.dumps(asdict(card), indent=2) + "\n")
         os.replace(staged, policy)
