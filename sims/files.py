@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.name}.*{path.suffix}")
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(handle)
     temporary = Path(name)
@@ -40,6 +42,17 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Remove the temporaries matching ``pattern`` in ``folder`` that a killed writer left (a
+    ``kill -9`` runs no cleanup): the next write of the same file clears them, so a resumed run
+    leaves no half-written file behind. One writer per file is assumed, as everywhere here."""
+    for stale in folder.glob(pattern):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def write_json(path: Path | str, document: Any, *, allow_nan: bool = False) -> Path:

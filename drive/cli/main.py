@@ -142,10 +142,15 @@ def eval_suite(
         ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
+    ] = False,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
         JudgedEpisode,
+        SuiteJournal,
         failed_predicates,
         metric_changes,
         read_baseline,
@@ -159,34 +164,44 @@ def eval_suite(
     if exact and baseline is None:
         raise ConfigError("--exact compares with a baseline: give --baseline FILE")
     earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
+    if resume and json_path is None:
+        raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
     Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
+    before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
         f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
     )
     with progress_bar(console, status=True) as progress:
-        task = progress.add_task("episodes", total=total, status="")
+        task = progress.add_task("episodes", total=total, completed=len(before), status="")
         failures: list[str] = []
         finished: list[JudgedEpisode] = []
 
         def on_episode(judged: JudgedEpisode) -> None:
             finished.append(judged)
+            if journal is not None:
+                journal.add(judged)
             if not judged.passed:
                 failures.append(f"{judged.result.scenario}/{judged.result.seed}")
             progress.update(task, advance=1, status=f"failed: {len(failures)}")
 
         try:
-            judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+            judged = run_suite(
+                scenarios, spec, workers=workers, on_episode=on_episode, finished_before=before
+            )
         except KeyboardInterrupt:
             if json_path is not None:
+                finished = [*before.values(), *finished]
                 done = {j.result.scenario for j in finished}
                 partial = [s for s in scenarios if s.id in done]
                 document = suite_document(suite, loaded_suite, partial, spec, finished)
                 document["complete"] = False
                 write_json(json_path, document)
                 errors.print(
-                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}; "
+                    "--resume runs the others"
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
@@ -199,6 +214,8 @@ def eval_suite(
         document["changes"] = [asdict(change) for change in changes]
     if json_path is not None:
         write_json(json_path, document)
+    if journal is not None:
+        journal.close()
     console.print(suite_table(document, failed_predicates))
     for flagged in document.get("regressions", []):
         errors.print(

@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
+from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
+from sims.files import write_json
 from sims.machine import machine_description
 from sims.provenance import package_versions, provenance
-from sims.reading import read_json
+from sims.reading import read_json, refusing
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 from sims.suite import SUITE_DIR, Suite
@@ -53,11 +55,16 @@ def run_suite(
     *,
     workers: int = 1,
     on_episode: Callable[[JudgedEpisode], None] | None = None,
+    finished_before: dict[tuple[str, int], JudgedEpisode] | None = None,
 ) -> list[JudgedEpisode]:
-    """Run every scenario on each of its seeds; results come back in suite order."""
+    """Run every scenario on each of its seeds; results come back in suite order.
+
+    :param finished_before: episodes of an interrupted run (:class:`SuiteJournal`), not run again.
+    """
     jobs = [(scenario, seed) for scenario in scenarios for seed in scenario.seeds]
-    done: dict[tuple[str, int], JudgedEpisode] = {}
-    with closing(_run(jobs, spec, workers)) as finished:  # closed even on Ctrl-C
+    done: dict[tuple[str, int], JudgedEpisode] = dict(finished_before or {})
+    to_run = [(scenario, seed) for scenario, seed in jobs if (scenario.id, seed) not in done]
+    with closing(_run(to_run, spec, workers)) as finished:  # closed even on Ctrl-C
         for judged in finished:
             done[(judged.result.scenario, judged.result.seed)] = judged
             if on_episode is not None:
@@ -73,6 +80,68 @@ def _run(
     return run_in_processes(
         judge, [(scenario, spec, seed) for scenario, seed in ordered], workers=workers
     )
+
+
+class SuiteJournal:
+    """The finished episodes of a ``drive eval --json F`` still running, in ``F.partial``: written
+    atomically after each episode, so that a run killed at any moment loses at most the episodes
+    in flight, and ``--resume`` runs only the others. Removed once ``F`` is written.
+
+    :param json_path: the eval's ``--json``.
+    :param suite_id: the suite, as given.
+    :param spec: the stack.
+    :param resume: continue the episodes in ``F.partial``; without it, finding one is an error.
+    """
+
+    def __init__(self, json_path: Path, suite_id: str, spec: StackSpec, *, resume: bool) -> None:
+        self.path = json_path.with_name(json_path.name + ".partial")
+        self.key = {"suite": suite_id, "stack": spec.as_dict()}
+        self.records: list[dict[str, Any]] = []
+        if not self.path.exists():
+            return
+        if not resume:
+            raise ConfigError(
+                f"{self.path}: an interrupted eval left its episodes here; --resume continues it"
+            )
+        document = read_json(self.path, "partial eval")
+        with refusing(self.path, "partial eval"):
+            if document["key"] != self.key:
+                raise ConfigError(
+                    f"{self.path}: from an eval of {document['key']}, not {self.key}; "
+                    "give the same suite and stack, or another --json"
+                )
+            self.records = list(document["episodes"])
+
+    def finished(self, scenarios: list[Scenario]) -> dict[tuple[str, int], JudgedEpisode]:
+        """The journal's episodes, judged again by their scenario's criteria."""
+        by_id = {scenario.id: scenario for scenario in scenarios}
+        done = {}
+        with refusing(self.path, "partial eval"):
+            for record in self.records:
+                metrics = EpisodeMetrics(**record["metrics"])
+                result = EpisodeResult(
+                    record["scenario"], record["seed"], metrics, record["timing"]
+                )
+                predicates = evaluate(by_id[result.scenario].criteria, metrics)
+                done[(result.scenario, result.seed)] = JudgedEpisode(result, tuple(predicates))
+        return done
+
+    def add(self, judged: JudgedEpisode) -> None:
+        """Record one more finished episode."""
+        result = judged.result
+        self.records.append(
+            {
+                "scenario": result.scenario,
+                "seed": result.seed,
+                "metrics": asdict(result.metrics),
+                "timing": result.timing,
+            }
+        )
+        write_json(self.path, {"key": self.key, "episodes": self.records})
+
+    def close(self) -> None:
+        """The eval's JSON is written: the journal is done with."""
+        self.path.unlink(missing_ok=True)
 
 
 def suite_document(

@@ -277,7 +277,10 @@ class TrainingMonitor(BaseCallback):
 
     def _on_training_start(self) -> None:
         done = self.num_timesteps
-        self.next_eval = (done // self.config.eval_every + 1) * self.config.eval_every
+        # The validation after the last one the run recorded: a run killed after a checkpoint but
+        # before the validation due then resumes with that validation (issue 33's kill tests).
+        validated = self.state.curve[-1]["steps"] if self.state.curve else 0
+        self.next_eval = (validated // self.config.eval_every + 1) * self.config.eval_every
         self.next_checkpoint = (
             done // self.config.checkpoint_every + 1
         ) * self.config.checkpoint_every
@@ -291,12 +294,14 @@ class TrainingMonitor(BaseCallback):
                 ]
         if self.on_progress is not None:
             self.on_progress(self.num_timesteps, self.status())
-        if self.num_timesteps >= self.next_checkpoint:
-            self.save_last()
-            self.next_checkpoint += self.config.checkpoint_every
+        # Validate before the checkpoint of the same step: a run killed while validating then
+        # resumes from an earlier checkpoint and validates at this step again.
         if self.num_timesteps >= self.next_eval:
             self.evaluate()
             self.next_eval += self.config.eval_every
+        if self.num_timesteps >= self.next_checkpoint:
+            self.save_last()
+            self.next_checkpoint += self.config.checkpoint_every
         return not self.stop_requested
 
     def status(self) -> str:

@@ -16,6 +16,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.unpickled import load_without_unpickling
+from sims.files import remove_stale
 from sims.idm import IdmParameters
 from sims.provenance import provenance, sha256
 from sims.reading import read_json, refusing
@@ -121,7 +122,10 @@ def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, Poli
 def save_policy(model: BaseAlgorithm, card: PolicyCard, policy: Path) -> None:
     """Write the policy and its card atomically (a crash leaves the previous pair intact)."""
     policy.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=policy.parent) as scratch:
+    remove_stale(policy.parent, f".{policy.stem}-staging-*")  # what a killed run left
+    with tempfile.TemporaryDirectory(
+        dir=policy.parent, prefix=f".{policy.stem}-staging-"
+    ) as scratch:
         staged = Path(scratch) / policy.name
         model.save(staged)
         card = replace(card, sha256=sha256(staged), provenance=provenance())

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -28,8 +29,12 @@ from planning.rl.extractors import EXTRACTORS
 from sims.reading import refusing
 from sims.strict import ConfigError
 
-# Classes a policy's keyword arguments may name, by the repr SB3 writes beside their pickle.
-TRUSTED_CLASSES: dict[str, type] = {repr(cls): cls for cls in EXTRACTORS.values()}
+# Classes a policy's keyword arguments may name, by the repr SB3 writes beside their pickle: our
+# extractors, and the optimiser and activations SB3 and sb3-contrib name by default (QR-DQN's Adam).
+TRUSTED_CLASSES: dict[str, type] = {
+    repr(cls): cls
+    for cls in (*EXTRACTORS.values(), torch.optim.Adam, torch.nn.ReLU, torch.nn.Tanh)
+}
 # Kept by SB3 for training only; a policy that plans reads none of them, and SB3's `_setup_model`
 # rebuilds the schedules from plain fields (learning_rate, exploration_*).
 TRAINING_ONLY = (
@@ -39,6 +44,7 @@ TRAINING_ONLY = (
     "ep_info_buffer",
     "ep_success_buffer",
     "replay_buffer_class",
+    "rollout_buffer_class",
     "lr_schedule",
     "exploration_schedule",
 )
