@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from sims.files import atomic_path, save_torch, write_json
+from sims.files import atomic_path, remove_temporaries, save_torch, write_json
 from sims.provenance import provenance, sha256
 from sims.strict import ConfigError
 
@@ -77,6 +77,7 @@ class EpochTrainer(ABC):
         self.start()
         history: list[Record] = []
         if self.resume:
+            remove_temporaries(self.out)  # what the interrupted run was writing when killed
             state = torch.load(last, map_location=self.device, weights_only=True)
             self.load_state(state)
             history = state["history"]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sims.constants import LANE_WIDTH_M
-from sims.files import atomic_path, write_json
+from sims.files import atomic_path, remove_temporaries, write_json
 from sims.groundtruth import EgoState, GroundTruth, VehicleState
 from sims.reading import expect, read_json, refusing
 from sims.strict import ConfigError
@@ -186,6 +186,7 @@ class ShardStore:
     def __init__(self, out: Path, config: DatasetConfig) -> None:
         self.out, self.config = out, config
         out.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out)  # a killed run's half-written shard or manifest
         self.manifest = self._load_manifest()
 
     def _load_manifest(self) -> dict[str, Any]:

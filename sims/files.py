@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -53,6 +54,21 @@ def remove_stale(folder: Path, pattern: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
+
+
+# The names atomic_path's and save_policy's temporaries take: ".NAME.XXXXXXXX[.suffix]" (mkstemp's
+# eight random characters) and ".STEM-staging-XXXXXXXX".
+_TEMPORARY = re.compile(r"^\.(.+\.[a-z0-9_]{8}(\.[^.]+)?|.+-staging-[a-z0-9_]{8})$")
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove, anywhere under ``folder``, the temporaries a killed run left: a resumed run calls
+    this first, so that it leaves no half-written file, whichever files it writes again."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob(".*"), reverse=True):
+        if _TEMPORARY.match(path.name):
+            remove_stale(path.parent, path.name)
 
 
 def write_json(path: Path | str, document: Any, *, allow_nan: bool = False) -> Path:

@@ -16,7 +16,7 @@ from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
-from sims.files import write_json
+from sims.files import remove_stale, write_json
 from sims.machine import machine_description
 from sims.provenance import package_versions, provenance
 from sims.reading import read_json, refusing
@@ -97,6 +97,8 @@ class SuiteJournal:
         self.path = json_path.with_name(json_path.name + ".partial")
         self.key = {"suite": suite_id, "stack": spec.as_dict()}
         self.records: list[dict[str, Any]] = []
+        if resume:  # what a killed eval was writing: F's and F.partial's temporaries, nothing else
+            remove_stale(json_path.parent, f".{json_path.name}.*")
         if not self.path.exists():
             return
         if not resume:

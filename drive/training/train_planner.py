@@ -31,7 +31,7 @@ from drive.training.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_card, save_policy
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
-from sims.files import atomic_path, write_json
+from sims.files import atomic_path, remove_temporaries, write_json
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
 
@@ -156,6 +156,8 @@ def train(
         )
     if resume and not run.last.exists():
         raise ConfigError(f"{out}: nothing to resume (no {run.last})")
+    if resume:
+        remove_temporaries(out)  # what the interrupted run was writing when killed
     if resume and (trained := read_card(run.last).executor_config) != config.executor_config:
         raise ConfigError(
             f"{out} was trained with {trained}; resume it with the same car following, time gap "
