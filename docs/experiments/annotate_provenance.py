@@ -29,7 +29,9 @@ NOTE = (
 
 
 def git(*arguments: str) -> bytes:
-    return subprocess.run(["git", "-C", str(ROOT), *arguments], capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *arguments], capture_output=True, check=True
+    ).stdout
 
 
 def loaded_files(document: dict[str, Any]) -> tuple[list[str], str]:
@@ -40,7 +42,10 @@ def loaded_files(document: dict[str, Any]) -> tuple[list[str], str]:
         folder = f"planning/rl/policies/{POLICIES[stack['planner']]}"
         files += [f"{folder}/policy.zip", f"{folder}/policy.json"]
     if stack.get("perception") == "cnn":
-        files += ["perception/weights/stn-cnn/best.safetensors", "perception/weights/stn-cnn/card.json"]
+        files += [
+            "perception/weights/stn-cnn/best.safetensors",
+            "perception/weights/stn-cnn/card.json",
+        ]
     weights = document.get("weights")
     folders = list(weights.values()) if isinstance(weights, dict) else [weights] if weights else []
     remark = ""
@@ -66,7 +71,9 @@ def annotate(path: Path) -> bool:
         "commit": commit,
         "dirty": None,
         "versions": document.get("versions") or (document.get("config") or {}).get("versions"),
-        "files": {name: hashlib.sha256(git("show", f"{commit}:{name}")).hexdigest() for name in files},
+        "files": {
+            name: hashlib.sha256(git("show", f"{commit}:{name}")).hexdigest() for name in files
+        },
         "annotated": NOTE + remark,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -81,4 +88,7 @@ def cited() -> list[Path]:
 
 if __name__ == "__main__":
     for result in cited():
-        print(("annotated " if annotate(result) else "unchanged ") + result.relative_to(ROOT).as_posix())
+        print(
+            ("annotated " if annotate(result) else "unchanged ")
+            + result.relative_to(ROOT).as_posix()
+        )

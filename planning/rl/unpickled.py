@@ -32,8 +32,7 @@ from sims.strict import ConfigError
 # Classes a policy's keyword arguments may name, by the repr SB3 writes beside their pickle: our
 # extractors, and the optimiser and activations SB3 and sb3-contrib name by default (QR-DQN's Adam).
 TRUSTED_CLASSES: dict[str, type] = {
-    repr(cls): cls
-    for cls in (*EXTRACTORS.values(), torch.optim.Adam, torch.nn.ReLU, torch.nn.Tanh)
+    repr(cls): cls for cls in (*EXTRACTORS.values(), torch.optim.Adam, torch.nn.ReLU, torch.nn.Tanh)
 }
 # Kept by SB3 for training only; a policy that plans reads none of them, and SB3's `_setup_model`
 # rebuilds the schedules from plain fields (learning_rate, exploration_*).

@@ -72,6 +72,8 @@ def test_a_resumed_run_removes_the_temporaries_a_killed_one_left(tmp_path):
     assert not any(path.exists() for path in [*left, staging])
     assert all(path.exists() for path in kept)
     (tmp_path / ".card.json.zz99yy88.json").write_text("half")
-    with atomic_path(tmp_path / "card.json") as temporary:  # the next write of a file clears its own
+    with atomic_path(
+        tmp_path / "card.json"
+    ) as temporary:  # the next write of a file clears its own
         temporary.write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".card")) == []
