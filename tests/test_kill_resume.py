@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 
 from drive.runs.frame_dataset import generate
 from sims.dataset import DatasetConfig, load_shards
-from tests.helpers import VISION_FRAMES, wait_for
+from tests.helpers import VISION_FRAMES, drive_in_process, wait_for
 
 pytestmark = pytest.mark.smoke  # each command on a tiny budget, three times
 
@@ -38,9 +38,9 @@ SEED = int(os.environ.get("KILL_SEED", time.time_ns() % 10_000))
 
 
 def drive(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "drive.cli", *args], capture_output=True, text=True, timeout=600
-    )
+    """The undisturbed and the resumed runs, in this process (a fresh interpreter spends 8 s on
+    its imports); only the run that is killed needs a process of its own."""
+    return drive_in_process(*args)
 
 
 def kill_at_random(args: list[str], started: Callable[[], bool], *, within_s: float) -> int:
