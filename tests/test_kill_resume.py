@@ -153,6 +153,14 @@ def test_train_perception_killed_and_resumed_equals_an_undisturbed_run(tmp_path)
         for key in ("provenance", "run_wall_s", "train_wall_s", "wall_s"):
             document.pop(key, None)
     assert json.dumps(card, sort_keys=True) == json.dumps(expected, sort_keys=True), message
+    histories = [  # every epoch, not only the best one the card describes
+        [
+            {key: value for key, value in record.items() if key != "wall_s"}
+            for record in torch.load(folder / "last.pt", weights_only=True)["history"]
+        ]
+        for folder in (out, tmp_path / "reference")
+    ]
+    assert json.dumps(histories[0]) == json.dumps(histories[1]), message
     weights, reference = (
         load_file(out / "best.safetensors"),
         load_file(tmp_path / "reference" / "best.safetensors"),
