@@ -12,7 +12,6 @@ ground truth stands for here, as it does for any camera-based stack: the camera 
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from pathlib import Path
@@ -29,6 +28,7 @@ from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 from sims.dataset import FrameSpec
 from sims.env import SimFrame
 from sims.groundtruth import EgoState, VehicleState
+from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
@@ -43,9 +43,12 @@ def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet
     for path in (weights, card_path):
         if not path.exists():
             raise ConfigError(f"{folder}: no {path.name}; train one with `drive train-perception`")
-    card = json.loads(card_path.read_text())
-    network = StnPerceptionNet(FrameSpec(**card["frame_spec"]), width=card["config"]["width"])
-    network.load_state_dict(load_file(weights))
+    card = read_json(card_path, "perception card", allow_nan=True)
+    with refusing(card_path, "perception card"):
+        network = StnPerceptionNet(FrameSpec(**card["frame_spec"]), width=card["config"]["width"])
+    with refusing(weights, "safetensors weights file"):
+        tensors = load_file(weights)
+    network.load_state_dict(checked_state(tensors, network.state_dict(), path=weights))
     return network.for_inference().to(device), card
 
 

@@ -16,7 +16,6 @@ is 128 wide: 0.38 M parameters by default (0.8 MB in fp16), trainable on a CPU.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from perception.vision_data import VisionFrames
 from sims.dataset import FrameSpec
+from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError
 from sims.video import VideoWriter
 
@@ -254,17 +254,14 @@ def load_detector(weights_dir: Path, *, device: str) -> nn.Module:
             raise ConfigError(
                 f"{weights_dir}: no {path.name}; train one with `drive train-detector`"
             )
-    card = json.loads(card_path.read_text())
-    try:
+    card = read_json(card_path, "detector card", allow_nan=True)
+    with refusing(card_path, "detector card"):
         spec, config = FrameSpec(**card["frame_spec"]), DetectorConfig(**card["detector"])
-    except (KeyError, TypeError) as error:
-        raise ConfigError(f"{card_path}: not a detector card ({error})") from error
-    model = build_detector(spec, config)
-    state = {
-        name: tensor.float() if tensor.is_floating_point() else tensor
-        for name, tensor in load_file(weights).items()
-    }
-    model.load_state_dict(state)
+        model = build_detector(spec, config)
+    with refusing(weights, "safetensors weights file"):
+        tensors = load_file(weights)
+    # stored in half precision: checked_state brings them back to the network's float32
+    model.load_state_dict(checked_state(tensors, model.state_dict(), path=weights))
     return model.eval().to(device)
 
 
@@ -273,7 +270,9 @@ def detector_spec(weights_dir: Path) -> FrameSpec:
     card_path = weights_dir / "card.json"
     if not card_path.exists():
         raise ConfigError(f"{weights_dir}: no card.json; train one with `drive train-detector`")
-    return FrameSpec(**json.loads(card_path.read_text())["frame_spec"])
+    card = read_json(card_path, "detector card", allow_nan=True)
+    with refusing(card_path, "detector card"):
+        return FrameSpec(**card["frame_spec"])
 
 
 def draw_detections(image: np.ndarray, detection: Detection, *, threshold: float) -> np.ndarray:

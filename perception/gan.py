@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from sims.files import atomic_path
+from sims.reading import checked_state, refusing
 from sims.strict import ConfigError
 
 CGAN_WEIGHTS = Path(__file__).parent / "weights" / "cgan"
@@ -295,17 +296,17 @@ def load_generator(weights_dir: Path, *, kind: str, device: str) -> nn.Module:
     path = weights_dir / WEIGHTS_FILE
     if not path.exists():
         raise ConfigError(f"{weights_dir}: no {WEIGHTS_FILE}; train one with `drive train-gan`")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    if "generator" not in metadata:
-        raise ConfigError(f"{path}: no generator metadata; not written by `drive train-gan`")
-    spec = GeneratorSpec(**json.loads(metadata["generator"]))
-    if spec.kind != kind:
-        raise ConfigError(f"{path} holds a {spec.kind} generator, not a {kind} one")
-    generator = spec.build()
-    state = generator.state_dict()
-    generator.load_state_dict({name: tensors[name].to(state[name].dtype) for name in state})
+    with refusing(path, "generator weights file"):
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        if "generator" not in metadata:
+            raise ConfigError(f"{path}: no generator metadata; not written by `drive train-gan`")
+        spec = GeneratorSpec(**json.loads(metadata["generator"]))
+        if spec.kind != kind:
+            raise ConfigError(f"{path} holds a {spec.kind} generator, not a {kind} one")
+        generator = spec.build()
+    generator.load_state_dict(checked_state(tensors, generator.state_dict(), path=path))
     return generator.to(device).eval()
 
 

@@ -3,8 +3,10 @@ under the ``drive_stack.perceivers`` entry point (:mod:`sims.registered`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from perception.base import Perceiver
-from perception.camera import CnnPerceiver
+from perception.camera import SHIPPED_WEIGHTS, CnnPerceiver
 from perception.ground_truth_perceiver import GroundTruthPerceiver
 from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
@@ -36,3 +38,13 @@ def make_perceiver(name: str) -> Perceiver:
     raise ConfigError(
         f"unknown perception '{name}'; valid: {valid_names(tuple(PERCEIVERS), extra)}"
     )
+
+
+# The weights each registered perceiver loads; ground truth loads none.
+WEIGHTS_FOLDERS: dict[str, Path] = {"cnn": SHIPPED_WEIGHTS}
+
+
+def perceiver_files(name: str) -> tuple[Path, ...]:
+    """The weights and card the perceiver ``name`` loads, for a result's provenance."""
+    folder = WEIGHTS_FOLDERS.get(name)
+    return () if folder is None else (folder / "best.safetensors", folder / "card.json")

@@ -27,6 +27,7 @@ from perception.evaluate import evaluate
 from perception.losses import perception_loss
 from perception.trainer import OneNetworkTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
+from sims.reading import read_json, refusing
 from sims.strict import ConfigError, described
 
 SELECTIONS = ("loss", "f1")
@@ -71,7 +72,9 @@ def frame_spec(data: Path) -> FrameSpec:
     manifest = data / MANIFEST
     if not manifest.exists():
         raise ConfigError(f"{data}: no {MANIFEST}; generate the dataset with `drive dataset`")
-    return FrameSpec(**json.loads(manifest.read_text())["config"]["frames"])
+    document = read_json(manifest, "dataset manifest")
+    with refusing(manifest, "dataset manifest"):
+        return FrameSpec(**document["config"]["frames"])
 
 
 def load_frames(*folders: Path) -> dict[str, np.ndarray]:
@@ -152,6 +155,21 @@ class PerceptionTrainer(OneNetworkTrainer):
             self.optimiser,
             lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_batches, 1.0))),
         )
+
+    def resumable_state(self) -> dict[str, Any]:
+        """The network, optimiser and schedule, and where the shuffling generator stands: without
+        it a resumed run shuffled its epochs otherwise than an undisturbed one (issue 33's kill
+        tests). Its state holds 128-bit integers, kept as JSON text for ``weights_only``."""
+        shuffle = "" if self.shuffle is None else json.dumps(self.shuffle.bit_generator.state)
+        return {**super().resumable_state(), "shuffle": shuffle}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`resumable_state` saved (a ``last.pt`` without ``shuffle``: the
+        generator is seeded anew, as such runs always did)."""
+        super().load_state(state)
+        if state.get("shuffle"):
+            self.shuffle = np.random.default_rng()
+            self.shuffle.bit_generator.state = json.loads(state["shuffle"])
 
     def finished(self, history: Sequence[dict[str, Any]]) -> bool:
         """Whether ``config.epochs`` epochs are done."""

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from sims.files import atomic_path, save_torch, write_json
+from sims.files import atomic_path, remove_temporaries, save_torch, write_json
+from sims.provenance import provenance, sha256
 from sims.strict import ConfigError
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class EpochTrainer(ABC):
         self.start()
         history: list[Record] = []
         if self.resume:
+            remove_temporaries(self.out)  # what the interrupted run was writing when killed
             state = torch.load(last, map_location=self.device, weights_only=True)
             self.load_state(state)
             history = state["history"]
@@ -105,6 +107,8 @@ class EpochTrainer(ABC):
             card = self.card(record, history)
             with atomic_path(self.out / BEST_FILE) as temporary:
                 self.write_best_weights(temporary)
+            # What `drive doctor` checks the weights against, and where they came from.
+            card = {**card, "sha256": sha256(self.out / BEST_FILE), "provenance": provenance()}
             write_json(self.out / CARD_FILE, card, allow_nan=True)
         save_torch({**self.resumable_state(), "history": history}, self.out / LAST_FILE)
         if self.on_epoch is not None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from planning.base import Planner
-from planning.rl.planner import PoliteRLPlanner, RLPlanner, UnguardedRLPlanner
+from planning.rl.checkpoint import card_path, resolve
+from planning.rl.planner import (
+    POLITE_POLICY,
+    SHIPPED_POLICY,
+    PoliteRLPlanner,
+    RLPlanner,
+    UnguardedRLPlanner,
+)
 from planning.rules import BoldRulePlanner, IdmPlusRulePlanner, RulePlanner
 from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
@@ -44,3 +51,25 @@ def make_planner(name: str) -> Planner:
         f"unknown planner '{name}'; valid: {valid_names(tuple(PLANNERS), extra)}, "
         "or the path of a trained policy"
     )
+
+
+# The policy each registered RL planner loads; the other planners load no file.
+POLICY_FOLDERS: dict[str, Path] = {
+    "default": SHIPPED_POLICY,
+    "default-unguarded": SHIPPED_POLICY,
+    "polite": POLITE_POLICY,
+}
+
+
+def planner_files(name: str) -> tuple[Path, ...]:
+    """The files the planner ``name`` (as :func:`make_planner` takes it) loads: a policy and its
+    card, for a result's provenance; none for a rule planner.
+
+    :raises ConfigError: for a path without a trained policy.
+    """
+    if name in PLANNERS and name not in POLICY_FOLDERS:
+        return ()
+    if name not in PLANNERS and name in registered("planner", built_in=tuple(PLANNERS)):
+        return ()  # an installed package's planner: its files are its package's
+    policy = resolve(POLICY_FOLDERS.get(name, Path(name)))
+    return policy, card_path(policy)

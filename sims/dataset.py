@@ -21,7 +21,6 @@ Both are written atomically.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from sims.constants import LANE_WIDTH_M
-from sims.files import atomic_path, write_json
+from sims.files import atomic_path, remove_temporaries, write_json
 from sims.groundtruth import EgoState, GroundTruth, VehicleState
+from sims.reading import expect, read_json, refusing
 from sims.strict import ConfigError
 
 SLOTS = 10  # vehicles labelled per sample, nearest first
@@ -186,6 +186,7 @@ class ShardStore:
     def __init__(self, out: Path, config: DatasetConfig) -> None:
         self.out, self.config = out, config
         out.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out)  # a killed run's half-written shard or manifest
         self.manifest = self._load_manifest()
 
     def _load_manifest(self) -> dict[str, Any]:
@@ -193,11 +194,16 @@ class ShardStore:
         wanted = asdict(self.config)
         if not path.exists():
             return {"config": wanted, "shards": []}
-        manifest = json.loads(path.read_text())
+        manifest = read_json(path, "dataset manifest")
+        with refusing(path, "dataset manifest"):
+            made = manifest["config"]
+            for entry in manifest["shards"]:
+                expect(entry["shard"], int, path=path, key="shard")
+                expect(entry["samples"], int, path=path, key="samples")
         for key, value in wanted.items():
-            if manifest["config"].get(key) != value:
+            if made.get(key) != value:
                 raise ConfigError(
-                    f"{path}: made with {key}={manifest['config'].get(key)!r}, asked for "
+                    f"{path}: made with {key}={made.get(key)!r}, asked for "
                     f"{value!r}; choose another --out or the same settings"
                 )
         return manifest
@@ -237,12 +243,25 @@ def load_shards(out: Path) -> dict[str, np.ndarray]:
     manifest_path = out / MANIFEST
     if not manifest_path.exists():
         raise ConfigError(f"{out}: no {MANIFEST}; generate the dataset with `drive dataset`")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_json(manifest_path, "dataset manifest")
     parts: dict[str, list[np.ndarray]] = {}
-    for entry in manifest["shards"]:
-        if entry["file"] is None:
+    with refusing(manifest_path, "dataset manifest"):
+        files = [
+            expect(entry["file"], (str, type(None)), path=manifest_path, key="file")
+            for entry in manifest["shards"]
+        ]
+    for name in files:
+        if name is None:
             continue
-        with np.load(out / entry["file"]) as shard:
+        if Path(name).name != name:
+            raise ConfigError(
+                f"{manifest_path}: shard file {name!r} is not a file of the dataset's folder"
+            )
+        with (
+            refusing(out / name, "dataset shard"),
+            np.load(out / name, allow_pickle=False) as shard,
+        ):
             for key in shard.files:
                 parts.setdefault(key, []).append(shard[key])
-    return {key: np.concatenate(values) for key, values in parts.items()}
+    with refusing(manifest_path, "dataset (its shards do not fit together)"):
+        return {key: np.concatenate(values) for key, values in parts.items()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.name}.*{path.suffix}")
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(handle)
     temporary = Path(name)
@@ -40,6 +43,32 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Remove the temporaries matching ``pattern`` in ``folder`` that a killed writer left (a
+    ``kill -9`` runs no cleanup): the next write of the same file clears them, so a resumed run
+    leaves no half-written file behind. One writer per file is assumed, as everywhere here."""
+    for stale in folder.glob(pattern):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+# The names atomic_path's and save_policy's temporaries take: ".NAME.XXXXXXXX[.suffix]" (mkstemp's
+# eight random characters) and ".STEM-staging-XXXXXXXX".
+_TEMPORARY = re.compile(r"^\.(.+\.[a-z0-9_]{8}(\.[^.]+)?|.+-staging-[a-z0-9_]{8})$")
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove, anywhere under ``folder``, the temporaries a killed run left: a resumed run calls
+    this first, so that it leaves no half-written file, whichever files it writes again."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob(".*"), reverse=True):
+        if _TEMPORARY.match(path.name):
+            remove_stale(path.parent, path.name)
 
 
 def write_json(path: Path | str, document: Any, *, allow_nan: bool = False) -> Path:

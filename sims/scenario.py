@@ -8,7 +8,6 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +15,8 @@ from typing import Any
 
 from sims.environments import ENVIRONMENTS, STACK_OWNED_KEYS
 from sims.events import EVENTS, EventSpec
+from sims.reading import read_toml, refusing
 from sims.strict import ConfigError, build, check_keys, where
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = "highway-dense"
@@ -114,12 +109,9 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
     :raises ConfigError: for an unknown id, a missing file or any invalid content.
     """
     path = resolve_scenario_path(id_or_path)
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path.name}: not valid TOML: {error}") from None
-    return parse_scenario(document, source=path)
+    document = read_toml(path)
+    with refusing(path.name, "scenario file"):
+        return parse_scenario(document, source=path)
 
 
 def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:

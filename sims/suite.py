@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sims.reading import read_toml, refusing
 from sims.scenario import Scenario, load_scenario
 from sims.strict import ConfigError, build, where
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 SUITE_DIR = Path(__file__).parent / "suites"
 DEFAULT_TOLERANCE = 0.05
@@ -47,13 +42,10 @@ def load_suite(id_or_path: str | Path) -> tuple[Suite, list[Scenario]]:
     if not path.is_file():
         valid = ", ".join(sorted(p.stem for p in SUITE_DIR.glob("*.toml")))
         raise ConfigError(f"unknown suite '{text}'; valid suites: {valid}")
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path.name}: not valid TOML: {error}") from None
-    suite = build(Suite, document, location=where(path, ""))
-    return suite, [load_scenario(_beside(path, entry)) for entry in suite.scenarios]
+    document = read_toml(path)
+    with refusing(path.name, "suite file"):
+        suite = build(Suite, document, location=where(path, ""))
+        return suite, [load_scenario(_beside(path, entry)) for entry in suite.scenarios]
 
 
 def _beside(suite_path: Path, entry: str) -> str:

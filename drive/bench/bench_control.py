@@ -21,8 +21,8 @@ import numpy as np
 from control.mpc import MpcConfig
 from drive.bench.manoeuvres import MANOEUVRES, ManoeuvreRun, manoeuvre_metrics, run_manoeuvre
 from drive.episode.scoring import COMFORT_BOUNDS
-from drive.runs.rollout import package_versions
 from sims.machine import machine_description
+from sims.provenance import package_versions, provenance
 
 CONTROLLERS = ("mpc", "builtin", "tracker")
 
@@ -35,6 +35,7 @@ def run_control_bench(
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
+        "provenance": provenance(),
         "nuplan_comfort_bounds": COMFORT_BOUNDS,
         "controllers": {},
     }

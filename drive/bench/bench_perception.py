@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from drive.runs.rollout import package_versions  # noqa: E402
 from perception.camera import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, load_network  # noqa: E402
 from perception.cnn import StnPerceptionNet  # noqa: E402
 from perception.evaluate import bands, figures, predict  # noqa: E402
@@ -33,6 +32,7 @@ from perception.train import load_frames  # noqa: E402
 from sims.dataset import FrameSpec  # noqa: E402
 from sims.env import SimEnv  # noqa: E402
 from sims.machine import machine_description  # noqa: E402
+from sims.provenance import package_versions, provenance  # noqa: E402
 from sims.scenario import load_scenario  # noqa: E402
 
 BATCHES = (1, 256)
@@ -109,6 +109,7 @@ def run_perception_bench(
         "machine": machine_description(),
         "versions": package_versions(),
         "weights": shown(weights),
+        "provenance": provenance([weights / "best.safetensors", weights / "card.json"]),
         "data": {"folder": str(data), "frames": len(held_out["images"])},
         **asdict(overall),
         "bands": bands(found.slots, held_out["vehicles"]),

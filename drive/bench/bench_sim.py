@@ -21,6 +21,7 @@ from sims.batched import fidelity
 from sims.batched.state import BatchConfig
 from sims.batched.task import BatchedHighway
 from sims.machine import machine_description
+from sims.provenance import provenance
 
 BATCHES = (1, 64, 1024, 16384)
 MEASURE_S = 5.0  # [s] each throughput figure is timed over at least this long
@@ -187,6 +188,7 @@ def run_sim_bench(
     best_cpu = max(row["steps_per_s"] for row in batched if row["device"] == "cpu")
     return {
         "machine": machine_description(),
+        "provenance": provenance(),
         "torch_threads": torch.get_num_threads(),
         "highway_env_steps_per_s": highway,
         "envpool_steps_per_s": None if pool is None else pool["steps_per_s"],

@@ -29,7 +29,6 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from drive.bench.bench_perception import shown  # noqa: E402
-from drive.runs.rollout import package_versions  # noqa: E402
 from perception.camera import SHIPPED_WEIGHTS  # noqa: E402
 from perception.detector import SHIPPED_DETECTOR, evaluate_detector, load_detector, predict  # noqa: E402
 from perception.frechet import frechet_distance, frechet_metric, shuffle_pixels  # noqa: E402
@@ -44,6 +43,7 @@ from perception.gan import (  # noqa: E402
 from perception.gan_figures import image_figures, layout_picture  # noqa: E402
 from perception.vision_data import VisionFrames, load_vision_frames  # noqa: E402
 from sims.machine import machine_description  # noqa: E402
+from sims.provenance import package_versions, provenance  # noqa: E402
 
 SHUFFLE_SEED = 0
 DCGAN_SEED = 0
@@ -153,6 +153,14 @@ def run_vision_bench(
         "weights": {"detector": shown(detector), "cgan": shown(cgan), "dcgan": shown(dcgan)},
         "machine": machine_description(),
         "packages": package_versions(),
+        "provenance": provenance(
+            [
+                folder / name
+                for folder in (detector, cgan, dcgan)
+                for name in ("best.safetensors", "card.json")
+                if (folder / name).exists()
+            ]
+        ),
     }
     return document, frames, generated
 

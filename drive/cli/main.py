@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -126,8 +127,14 @@ def eval_suite(
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     baseline: Annotated[
-        Path | None, typer.Option(help="Earlier eval JSON to compare scores with.")
+        Path | None,
+        typer.Option(
+            help="Earlier eval JSON: flag score drops, and list every metric that changed."
+        ),
     ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Fail when any episode metric differs from --baseline.")
+    ] = False,
     tolerance: Annotated[
         float | None,
         typer.Option(
@@ -135,11 +142,18 @@ def eval_suite(
         ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
+    ] = False,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
         JudgedEpisode,
+        SuiteJournal,
         failed_predicates,
+        metric_changes,
+        read_baseline,
         regressions,
         run_suite,
         suite_document,
@@ -147,50 +161,76 @@ def eval_suite(
     from sims.suite import load_suite
 
     loaded_suite, scenarios = load_suite(suite)
+    if exact and baseline is None:
+        raise ConfigError("--exact compares with a baseline: give --baseline FILE")
+    earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
+    if resume and json_path is None:
+        raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
     Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
+    before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
         f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
     )
     with progress_bar(console, status=True) as progress:
-        task = progress.add_task("episodes", total=total, status="")
+        task = progress.add_task("episodes", total=total, completed=len(before), status="")
         failures: list[str] = []
         finished: list[JudgedEpisode] = []
 
         def on_episode(judged: JudgedEpisode) -> None:
             finished.append(judged)
+            if journal is not None:
+                journal.add(judged)
             if not judged.passed:
                 failures.append(f"{judged.result.scenario}/{judged.result.seed}")
             progress.update(task, advance=1, status=f"failed: {len(failures)}")
 
         try:
-            judged = run_suite(scenarios, spec, workers=workers, on_episode=on_episode)
+            judged = run_suite(
+                scenarios, spec, workers=workers, on_episode=on_episode, finished_before=before
+            )
         except KeyboardInterrupt:
             if json_path is not None:
+                finished = [*before.values(), *finished]
                 done = {j.result.scenario for j in finished}
                 partial = [s for s in scenarios if s.id in done]
                 document = suite_document(suite, loaded_suite, partial, spec, finished)
                 document["complete"] = False
                 write_json(json_path, document)
                 errors.print(
-                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}"
+                    f"interrupted: {len(finished)} finished episode(s) saved to {json_path}; "
+                    "--resume runs the others"
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
-    if baseline is not None:
+    changes = []
+    if earlier is not None:
         used = loaded_suite.tolerance if tolerance is None else tolerance
         document["config"]["tolerance"] = used
-        document["regressions"] = regressions(document, baseline, used)
+        document["regressions"] = regressions(document, earlier, used)
+        changes = metric_changes(document, earlier)
+        document["changes"] = [asdict(change) for change in changes]
     if json_path is not None:
         write_json(json_path, document)
+    if journal is not None:
+        journal.close()
     console.print(suite_table(document, failed_predicates))
     for flagged in document.get("regressions", []):
         errors.print(
             f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
             highlight=False,
         )
-    verdict = "passed" if document["passed"] and not document.get("regressions") else "FAILED"
+    # Episodes are deterministic: any changed metric is a change of behaviour, whatever the score.
+    for change in changes:
+        errors.print(f"changed: {change.describe()}", highlight=False, markup=False, soft_wrap=True)
+    if earlier is not None:
+        episodes = sum(len(entry["episodes"]) for entry in document["scenarios"].values())
+        changed = len({(change.scenario, change.seed) for change in changes})
+        console.print(f"{changed} of {episodes} episode(s) differ from {baseline}")
+    failed = not document["passed"] or document.get("regressions") or (exact and changes)
+    verdict = "FAILED" if failed else "passed"
     console.print(
         f"Suite score {document['score']:.3f}: {verdict}"
         + (f"; wrote {json_path}" if json_path else "")
@@ -214,16 +254,47 @@ def compare(
 ) -> None:
     """One table of collision rate, speed and return from several result files, with 95% intervals."""
     from drive.cli.report import comparison_rows, comparison_table
-    from drive.runs.comparison import plot_comparison
+    from drive.runs.comparison import describe_provenance, plot_comparison, provenance_warnings
 
     rows = comparison_rows(results)
     if markdown:
         print(comparison_table(rows, markdown=True))
     else:
         console.print(comparison_table(rows, markdown=False))
+    # On stderr, so that the Markdown table stays alone on stdout.
+    for row in rows:
+        for path, record in row["sources"]:
+            errors.print(
+                f"{path}: {describe_provenance(record)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+    for warning in provenance_warnings(rows):
+        errors.print(
+            f"warning: {warning}", highlight=False, markup=False, style="yellow", soft_wrap=True
+        )
     if plot is not None:
         plot_comparison(rows, plot)
         errors.print(f"wrote {plot}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the install: packages, rendering, OSQP, ffmpeg, shipped weights' hashes, CUDA."""
+    from drive.doctor import Check, run_checks
+
+    def show(check: Check) -> None:
+        mark = "[green]ok[/]  " if check.passed else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: ", end="")
+        console.print(check.detail, highlight=False, markup=False, soft_wrap=True)
+
+    checks = run_checks(on_check=show)
+    failed = [check.name for check in checks if not check.passed]
+    if failed:
+        errors.print(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print(f"All {len(checks)} checks passed.")
 
 
 def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:

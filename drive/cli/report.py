@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from drive.runs.comparison import collision_interval, mean_interval, paired_difference
+from sims.reading import expect, read_json, refusing
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -180,6 +180,7 @@ def _read_pool(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
             raise ConfigError(f"{part}: seed {repeated[0]} is also in an earlier file of the pool")
         speeds |= other_speeds
         collisions += other_collisions
+        row["sources"] = row["sources"] + other["sources"]
         returns.append((other["mean_return"], len(other_speeds)))
         counts = (row["planner_overrides"], other["planner_overrides"])
         row["planner_overrides"] = sum(counts) if all(isinstance(n, int) for n in counts) else "-"
@@ -202,31 +203,31 @@ def _read_pool(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
 
 def _read_result(path: Path) -> tuple[dict[str, Any], dict[int, float], int]:
     """A result file's summary columns, its episodes' mean speeds by seed, and its collisions."""
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    document = read_json(path, "rollout or baseline result")
     if isinstance(document, dict) and document.get("episodes") == []:
         raise ConfigError(f"{path}: no finished episode to compare (an interrupted rollout?)")
-    try:
+    with refusing(path, "rollout or baseline result"):
         config, summary, episodes = document["config"], document["aggregate"], document["episodes"]
         row = {
             "run": {key: config.get(key) for key in ("scenario", "env", "stack")},
             "planner": config["stack"]["planner"],
             "controller": config["stack"]["controller"],
-            "collision_rate": float(summary["collision_rate"]),
-            "mean_speed_mps": float(summary["mean_speed_mps"]),
+            "collision_rate": float(
+                expect(summary["collision_rate"], (int, float), path=path, key="collision_rate")
+            ),
+            "mean_speed_mps": float(
+                expect(summary["mean_speed_mps"], (int, float), path=path, key="mean_speed_mps")
+            ),
             "mean_return": summary.get("mean_return"),
             "planner_overrides": summary.get("planner_overrides", "-"),
+            "sources": [(str(path), document.get("provenance"))],
         }
-        seeds = [int(episode["seed"]) for episode in episodes]
+        seeds = [expect(episode["seed"], int, path=path, key="seed") for episode in episodes]
         speeds = {
-            seed: float(episode["mean_speed_mps"])
+            seed: float(expect(episode["mean_speed_mps"], (int, float), path=path, key="speed"))
             for seed, episode in zip(seeds, episodes, strict=True)
         }
         collisions = sum(bool(episode["collided"]) for episode in episodes)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"{path}: not a rollout or baseline result ({error!r})") from None
     if len(speeds) != len(seeds):
         raise ConfigError(f"{path}: a seed appears more than once, so episodes cannot be paired")
     return row, speeds, collisions

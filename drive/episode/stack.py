@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from control.base import Controller
 from control.registry import make_controller
 from perception.base import Perceiver
-from perception.registry import make_perceiver
+from perception.registry import make_perceiver, perceiver_files
 from planning.base import Planner
-from planning.registry import make_planner
+from planning.registry import make_planner, planner_files
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class StackSpec:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+    def files(self) -> tuple[Path, ...]:
+        """The policy, weights and card files this stack loads (for a result's provenance)."""
+        return (*perceiver_files(self.perception), *planner_files(self.planner))
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,52 @@ def comparison_figure(rows: list[dict[str, Any]]) -> Figure:
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     return figure
+
+
+def describe_provenance(record: dict[str, Any] | None) -> str:
+    """One line on where a result came from: its commit and the hashes of the files it loaded."""
+    if not isinstance(record, dict):
+        return "no provenance recorded"
+    commit = str(record.get("commit") or "no git checkout")[:12]
+    dirty = " (dirty tree)" if record.get("dirty") else ""
+    files = record.get("files") or {}
+    loaded = ", ".join(f"{Path(name).name} {str(digest)[:12]}" for name, digest in files.items())
+    return f"commit {commit}{dirty}; " + (f"sha256 {loaded}" if loaded else "no weights loaded")
+
+
+def provenance_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """A warning for each file compared as the same stack as an earlier one (same scenario,
+    perception, planner and controller names, or pooled with it) whose commit, tree, package
+    versions or loaded files' hashes differ: the same name may then be another policy.
+
+    :param rows: from :func:`drive.cli.report.comparison_rows`, each with its ``sources``.
+    :return: one line per file that differs from the first file of its stack.
+    """
+    warnings = []
+    first: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    for row in rows:
+        key = repr(sorted((row["run"] or {}).items(), key=str))
+        for path, record in row["sources"]:
+            if key not in first:
+                first[key] = (path, record)
+                continue
+            earlier_path, earlier = first[key]
+            if not isinstance(record, dict) or not isinstance(earlier, dict):
+                missing = path if not isinstance(record, dict) else earlier_path
+                other = earlier_path if missing == path else path
+                warnings.append(
+                    f"{missing} records no provenance: whether it ran the same stack "
+                    f"(planner {row['planner']}) as {other} cannot be told"
+                )
+                continue
+            differ = [
+                what
+                for what in ("commit", "dirty", "versions", "files")
+                if record.get(what) != earlier.get(what)
+            ]
+            if differ:
+                warnings.append(
+                    f"{path} and {earlier_path} are compared as the same stack "
+                    f"(planner {row['planner']}) but differ in {', '.join(differ)}"
+                )
+    return warnings

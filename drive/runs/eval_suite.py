@@ -12,14 +12,21 @@ from typing import Any
 import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
+from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
-from drive.runs.rollout import package_versions
+from sims.files import remove_stale, write_json
 from sims.machine import machine_description
+from sims.provenance import package_versions, provenance
+from sims.reading import read_json, refusing
 from sims.scenario import Scenario
 from sims.strict import ConfigError
-from sims.suite import Suite
+from sims.suite import SUITE_DIR, Suite
+
+SHIPPED_BASELINE = SUITE_DIR / "regression-baseline.json"
+"""The default stack's ``drive eval --suite regression --json``: the closed-loop tests compare every
+episode with it exactly, so a change of behaviour lands with this file regenerated."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,16 @@ def run_suite(
     *,
     workers: int = 1,
     on_episode: Callable[[JudgedEpisode], None] | None = None,
+    finished_before: dict[tuple[str, int], JudgedEpisode] | None = None,
 ) -> list[JudgedEpisode]:
-    """Run every scenario on each of its seeds; results come back in suite order."""
+    """Run every scenario on each of its seeds; results come back in suite order.
+
+    :param finished_before: episodes of an interrupted run (:class:`SuiteJournal`), not run again.
+    """
     jobs = [(scenario, seed) for scenario in scenarios for seed in scenario.seeds]
-    done: dict[tuple[str, int], JudgedEpisode] = {}
-    with closing(_run(jobs, spec, workers)) as finished:  # closed even on Ctrl-C
+    done: dict[tuple[str, int], JudgedEpisode] = dict(finished_before or {})
+    to_run = [(scenario, seed) for scenario, seed in jobs if (scenario.id, seed) not in done]
+    with closing(_run(to_run, spec, workers)) as finished:  # closed even on Ctrl-C
         for judged in finished:
             done[(judged.result.scenario, judged.result.seed)] = judged
             if on_episode is not None:
@@ -68,6 +80,70 @@ def _run(
     return run_in_processes(
         judge, [(scenario, spec, seed) for scenario, seed in ordered], workers=workers
     )
+
+
+class SuiteJournal:
+    """The finished episodes of a ``drive eval --json F`` still running, in ``F.partial``: written
+    atomically after each episode, so that a run killed at any moment loses at most the episodes
+    in flight, and ``--resume`` runs only the others. Removed once ``F`` is written.
+
+    :param json_path: the eval's ``--json``.
+    :param suite_id: the suite, as given.
+    :param spec: the stack.
+    :param resume: continue the episodes in ``F.partial``; without it, finding one is an error.
+    """
+
+    def __init__(self, json_path: Path, suite_id: str, spec: StackSpec, *, resume: bool) -> None:
+        self.path = json_path.with_name(json_path.name + ".partial")
+        self.key = {"suite": suite_id, "stack": spec.as_dict()}
+        self.records: list[dict[str, Any]] = []
+        if resume:  # what a killed eval was writing: F's and F.partial's temporaries, nothing else
+            remove_stale(json_path.parent, f".{json_path.name}.*")
+        if not self.path.exists():
+            return
+        if not resume:
+            raise ConfigError(
+                f"{self.path}: an interrupted eval left its episodes here; --resume continues it"
+            )
+        document = read_json(self.path, "partial eval")
+        with refusing(self.path, "partial eval"):
+            if document["key"] != self.key:
+                raise ConfigError(
+                    f"{self.path}: from an eval of {document['key']}, not {self.key}; "
+                    "give the same suite and stack, or another --json"
+                )
+            self.records = list(document["episodes"])
+
+    def finished(self, scenarios: list[Scenario]) -> dict[tuple[str, int], JudgedEpisode]:
+        """The journal's episodes, judged again by their scenario's criteria."""
+        by_id = {scenario.id: scenario for scenario in scenarios}
+        done = {}
+        with refusing(self.path, "partial eval"):
+            for record in self.records:
+                metrics = EpisodeMetrics(**record["metrics"])
+                result = EpisodeResult(
+                    record["scenario"], record["seed"], metrics, record["timing"]
+                )
+                predicates = evaluate(by_id[result.scenario].criteria, metrics)
+                done[(result.scenario, result.seed)] = JudgedEpisode(result, tuple(predicates))
+        return done
+
+    def add(self, judged: JudgedEpisode) -> None:
+        """Record one more finished episode."""
+        result = judged.result
+        self.records.append(
+            {
+                "scenario": result.scenario,
+                "seed": result.seed,
+                "metrics": asdict(result.metrics),
+                "timing": result.timing,
+            }
+        )
+        write_json(self.path, {"key": self.key, "episodes": self.records})
+
+    def close(self) -> None:
+        """The eval's JSON is written: the journal is done with."""
+        self.path.unlink(missing_ok=True)
 
 
 def suite_document(
@@ -109,6 +185,7 @@ def suite_document(
             "tolerance": suite.tolerance,
             "versions": package_versions(),
         },
+        "provenance": provenance(spec.files()),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
@@ -119,21 +196,101 @@ def suite_document(
     }
 
 
-def regressions(
-    document: dict[str, Any], baseline_path: Path, tolerance: float
-) -> list[dict[str, Any]]:
-    """Scenarios whose score fell by more than ``tolerance`` below the baseline results file."""
+def read_baseline(baseline_path: Path) -> dict[str, Any]:
+    """Read an earlier ``drive eval --json`` file, checking the parts a comparison reads.
+
+    :raises ConfigError: one line naming the file and what is wrong with it.
+    """
+    baseline = read_json(Path(baseline_path), "drive eval results file")
     try:
-        baseline = json.loads(Path(baseline_path).read_text())
-        base_scores = {sid: float(entry["score"]) for sid, entry in baseline["scenarios"].items()}
+        scenarios = baseline["scenarios"]
+        for scenario_id, entry in scenarios.items():
+            score = entry["score"]
+            if isinstance(score, bool) or not isinstance(score, int | float):
+                raise TypeError(f"scenario {scenario_id!r}: score {score!r} is not a number")
+            for episode in entry["episodes"]:
+                if not isinstance(episode, dict) or not isinstance(episode.get("seed"), int):
+                    raise TypeError(f"scenario {scenario_id!r}: an episode without an integer seed")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ConfigError(f"{baseline_path}: not a drive eval results file ({error})") from None
+        raise ConfigError(f"{baseline_path}: not a drive eval results file ({error!r})") from None
+    return baseline
+
+
+def regressions(
+    document: dict[str, Any], baseline: dict[str, Any], tolerance: float
+) -> list[dict[str, Any]]:
+    """Scenarios whose score fell by more than ``tolerance`` below the baseline (:func:`read_baseline`)."""
+    base_scores = {sid: float(entry["score"]) for sid, entry in baseline["scenarios"].items()}
     flagged = []
     for scenario_id, entry in document["scenarios"].items():
         before = base_scores.get(scenario_id)
         if before is not None and before - entry["score"] > tolerance:
             flagged.append({"scenario": scenario_id, "baseline": before, "score": entry["score"]})
     return flagged
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one episode that differs from the baseline's (None: absent on that side)."""
+
+    scenario: str
+    seed: int
+    metric: str
+    baseline: Any
+    value: Any
+
+    def describe(self) -> str:
+        return (
+            f"{self.scenario} seed {self.seed}: {self.metric} {self.baseline!r} -> {self.value!r}"
+        )
+
+
+def episode_changes(
+    scenario_id: str, episode: dict[str, Any], baseline: dict[str, Any]
+) -> list[MetricChange]:
+    """Every metric of one episode record (``{"seed", "passed", **metrics}``) that differs at all
+    from the same scenario and seed in ``baseline``: the stack is deterministic, so any difference
+    is a change of behaviour (timing and provenance live outside the episode records).
+
+    :param scenario_id: the episode's scenario.
+    :param episode: its record, as in an eval JSON's ``scenarios[id]["episodes"]``.
+    :param baseline: a document from :func:`read_baseline`.
+    :return: the changes, by metric name; one ``episode`` change when the baseline lacks it.
+    """
+    seed = episode["seed"]
+    entry = baseline["scenarios"].get(scenario_id, {"episodes": []})
+    before = next((e for e in entry["episodes"] if e["seed"] == seed), None)
+    if before is None:
+        return [MetricChange(scenario_id, seed, "episode", None, "present")]
+    # Through JSON, as the baseline went: a tuple becomes a list, NaN stays NaN.
+    now = json.loads(json.dumps(episode))
+    return [
+        MetricChange(scenario_id, seed, name, before.get(name), now.get(name))
+        for name in sorted(set(before) | set(now))
+        if not _same(before.get(name), now.get(name))
+    ]
+
+
+def metric_changes(document: dict[str, Any], baseline: dict[str, Any]) -> list[MetricChange]:
+    """Every episode metric of an eval ``document`` that differs from ``baseline``, and every
+    episode of a scenario both ran that only one of them has."""
+    changes: list[MetricChange] = []
+    for scenario_id, entry in document["scenarios"].items():
+        for episode in entry["episodes"]:
+            changes += episode_changes(scenario_id, episode, baseline)
+        seeds = {episode["seed"] for episode in entry["episodes"]}
+        for before in baseline["scenarios"].get(scenario_id, {"episodes": []})["episodes"]:
+            if before["seed"] not in seeds:
+                changes.append(
+                    MetricChange(scenario_id, before["seed"], "episode", "present", None)
+                )
+    return changes
+
+
+def _same(before: Any, now: Any) -> bool:
+    if isinstance(before, float) and isinstance(now, float) and before != before and now != now:
+        return True  # NaN on both sides
+    return bool(before == now and type(before) is type(now))
 
 
 def failed_predicates(entry: dict[str, Any]) -> list[str]:

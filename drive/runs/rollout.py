@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
 from sims.machine import machine_description
+from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
 
 
@@ -108,7 +107,7 @@ def rollout_document(
 ) -> dict[str, Any]:
     """The rollout's JSON: config, one record per episode, the aggregate, and timings kept apart.
 
-    Everything outside ``timing`` is a deterministic function of the request.
+    Everything outside ``timing`` and ``provenance`` is a deterministic function of the request.
     """
     results = sorted(results, key=lambda r: r.seed)
     return {
@@ -121,6 +120,7 @@ def rollout_document(
             "complete": complete,
             "versions": package_versions(),
         },
+        "provenance": provenance(request.stack.files()),
         "episodes": [{"seed": r.seed, **asdict(r.metrics)} for r in results],
         "aggregate": aggregate(results),
         "timing": {
@@ -131,16 +131,3 @@ def rollout_document(
             ],
         },
     }
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide a rollout's numbers."""
-    names = ["drive-stack", "highway-env", "gymnasium", "numpy", "torch"]
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    versions["python"] = platform.python_version()
-    return versions

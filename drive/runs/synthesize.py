@@ -9,7 +9,6 @@ an expensive one) become training frames.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from torch import nn
 from perception.gan import generate_frames, load_cgan
 from perception.layout import draw_layout
 from sims.dataset import MANIFEST, DatasetConfig, FrameSpec, ShardStore
+from sims.reading import read_json, refusing
 from sims.strict import ConfigError
 
 
@@ -27,9 +27,11 @@ def source_config(source: Path) -> DatasetConfig:
     path = source / MANIFEST
     if not path.exists():
         raise ConfigError(f"{source}: no {MANIFEST}; generate the dataset with `drive dataset`")
-    config = dict(json.loads(path.read_text())["config"])
-    config["frames"] = FrameSpec(**config["frames"])
-    return DatasetConfig(**config)
+    document = read_json(path, "dataset manifest")
+    with refusing(path, "dataset manifest"):
+        config = dict(document["config"])
+        config["frames"] = FrameSpec(**config["frames"])
+        return DatasetConfig(**config)
 
 
 def synthesize(
@@ -51,7 +53,7 @@ def synthesize(
     config = source_config(source)
     generator = load_cgan(weights, device=device)
     store = ShardStore(out, config)
-    manifest = json.loads((source / MANIFEST).read_text())
+    manifest = read_json(source / MANIFEST, "dataset manifest")
     for entry in manifest["shards"]:
         shard = entry["shard"]
         if not store.done(shard):
@@ -69,7 +71,10 @@ def _synthetic_samples(
     """One source shard's samples with generated frames (none for a shard without samples)."""
     if entry["file"] is None:
         return []
-    with np.load(source / entry["file"]) as shard:
+    with (
+        refusing(source / entry["file"], "dataset shard"),
+        np.load(source / entry["file"]) as shard,
+    ):
         data = {key: shard[key] for key in shard.files}
     if "scene" not in data:
         raise ConfigError(

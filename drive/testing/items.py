@@ -37,6 +37,7 @@ class Settings:
     :param artifacts: where a failing episode's mp4 and JSON go.
     :param results: where to write this run's results (``--drive-json``), or None.
     :param scenario_paths: folders (or files) whose TOML files are scenario files whatever their name.
+    :param exact: with a baseline, any metric that differs from it fails an item.
     """
 
     stack: dict[str, str]
@@ -45,12 +46,15 @@ class Settings:
     artifacts: Path
     results: Path | None
     scenario_paths: tuple[Path, ...]
+    exact: bool = False
 
 
 SETTINGS = pytest.StashKey[Settings]()
 """Where the session's :class:`Settings` are kept on the pytest config."""
 BASELINE = pytest.StashKey["Baseline"]()
 """Where the baseline file's scores are kept once read (in each test process)."""
+EXACT_BASELINE = pytest.StashKey[dict]()
+"""Where the whole baseline document is kept once read, for ``--drive-exact``."""
 
 
 class ScenarioFailed(Exception):
@@ -114,6 +118,8 @@ class ScenarioItem(pytest.Item):
         record = {**episode.record(source=source), "kind": "item"}
         baseline = self.baseline()
         regression = baseline.regression(episode, tolerance) if baseline else None
+        changed = self.changes(episode) if baseline and settings.exact else None
+        regression = "; ".join(reason for reason in (regression, changed) if reason) or None
         record["baseline_score"] = baseline.score(self.scenario.id, self.seed) if baseline else None
         record["regression"] = regression
         self.user_properties.append((EPISODE_PROPERTY, record))
@@ -139,6 +145,27 @@ class ScenarioItem(pytest.Item):
         from sims.suite import DEFAULT_TOLERANCE
 
         return DEFAULT_TOLERANCE
+
+    def changes(self, episode: Any) -> str | None:
+        """Every metric of ``episode`` that differs from the baseline's at all, or None."""
+        from dataclasses import asdict
+
+        from drive.runs.eval_suite import episode_changes, read_baseline
+
+        settings: Settings = self.config.stash[SETTINGS]
+        if EXACT_BASELINE not in self.config.stash:
+            assert settings.baseline is not None
+            self.config.stash[EXACT_BASELINE] = read_baseline(settings.baseline)
+        record = {"seed": self.seed, "passed": episode.passed, **asdict(episode.metrics)}
+        found = episode_changes(self.scenario.id, record, self.config.stash[EXACT_BASELINE])
+        if not found:
+            return None
+        return (
+            f"{len(found)} metric(s) differ from {settings.baseline}: "
+            + "; ".join(change.describe() for change in found)
+            + " (if the change is meant, regenerate the baseline with drive eval --json and say "
+            "why in the commit)"
+        )
 
     def baseline(self) -> Baseline | None:
         """The baseline file's scores, read once per test process."""

@@ -74,6 +74,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("drive_tolerance", "score drop that counts as a regression", default="")
     group.addoption(
+        "--drive-exact",
+        action="store_true",
+        default=None,
+        help="with a baseline, fail an item whose metrics differ from the baseline's at all, "
+        "whatever the tolerance (ini: drive_exact)",
+    )
+    parser.addini("drive_exact", "with a baseline, fail on any changed metric", type="bool")
+    group.addoption(
         "--drive-artifacts",
         metavar="DIR",
         help=f"where failing episodes' mp4 and JSON go (ini: drive_artifacts; default: "
@@ -225,6 +233,7 @@ def _settings(config: pytest.Config) -> Settings:
         if config.getoption("--drive-json")
         else None,
         scenario_paths=tuple(Path(p).resolve() for p in config.getini("drive_scenarios")),
+        exact=bool(config.getoption("--drive-exact") or config.getini("drive_exact")),
     )
 
 

@@ -23,11 +23,13 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 from drive.runs.parallel import run_in_processes
-from drive.runs.rollout import episode_seeds, package_versions
+from drive.runs.rollout import episode_seeds
+from planning.registry import planner_files
 from planning.rl.checkpoint import PolicyCard, load_policy, save_policy
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.fastroad import accelerate
 from sims.machine import machine_description
+from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
 
 TRAINING_ENV = "highway-fast-v0"
@@ -190,6 +192,7 @@ def evaluate_baseline(
         },
         "machine": machine_description(),
         "versions": package_versions(),
+        "provenance": provenance(planner_files(str(policy))),
         "aggregate": {
             "episodes": len(results),
             "collision_rate": round(float(np.mean([r.collided for r in results])), 6),

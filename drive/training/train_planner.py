@@ -31,7 +31,7 @@ from drive.training.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_card, save_policy
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
-from sims.files import atomic_path, write_json
+from sims.files import atomic_path, remove_temporaries, write_json
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
 
@@ -124,9 +124,11 @@ class Run:
         self.tensorboard = out / "tensorboard"
 
     def load_state(self) -> TrainState:
-        import json
+        from sims.reading import read_json, refusing
 
-        return TrainState(**json.loads(self.state.read_text()))
+        document = read_json(self.state, "training state")
+        with refusing(self.state, "training state"):
+            return TrainState(**document)
 
 
 def train(
@@ -154,6 +156,8 @@ def train(
         )
     if resume and not run.last.exists():
         raise ConfigError(f"{out}: nothing to resume (no {run.last})")
+    if resume:
+        remove_temporaries(out)  # what the interrupted run was writing when killed
     if resume and (trained := read_card(run.last).executor_config) != config.executor_config:
         raise ConfigError(
             f"{out} was trained with {trained}; resume it with the same car following, time gap "
@@ -275,7 +279,10 @@ class TrainingMonitor(BaseCallback):
 
     def _on_training_start(self) -> None:
         done = self.num_timesteps
-        self.next_eval = (done // self.config.eval_every + 1) * self.config.eval_every
+        # The validation after the last one the run recorded: a run killed after a checkpoint but
+        # before the validation due then resumes with that validation (issue 33's kill tests).
+        validated = self.state.curve[-1]["steps"] if self.state.curve else 0
+        self.next_eval = (validated // self.config.eval_every + 1) * self.config.eval_every
         self.next_checkpoint = (
             done // self.config.checkpoint_every + 1
         ) * self.config.checkpoint_every
@@ -289,12 +296,14 @@ class TrainingMonitor(BaseCallback):
                 ]
         if self.on_progress is not None:
             self.on_progress(self.num_timesteps, self.status())
-        if self.num_timesteps >= self.next_checkpoint:
-            self.save_last()
-            self.next_checkpoint += self.config.checkpoint_every
+        # Validate before the checkpoint of the same step: a run killed while validating then
+        # resumes from an earlier checkpoint and validates at this step again.
         if self.num_timesteps >= self.next_eval:
             self.evaluate()
             self.next_eval += self.config.eval_every
+        if self.num_timesteps >= self.next_checkpoint:
+            self.save_last()
+            self.next_checkpoint += self.config.checkpoint_every
         return not self.stop_requested
 
     def status(self) -> str:

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,11 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from planning.rl.executor import ExecutorConfig, SafetyMargins
+from planning.rl.unpickled import load_without_unpickling
+from sims.files import remove_stale
 from sims.idm import IdmParameters
+from sims.provenance import provenance, sha256
+from sims.reading import read_json, refusing
 from sims.strict import ConfigError
 
 # qrdqn: quantile-regression DQN (Dabney et al. 2018) from sb3-contrib, DQN's recipe otherwise.
@@ -46,6 +50,10 @@ class PolicyCard:
     # Checks of ``safety_margins`` turned on for deployment after training: the policy learned
     # without them, and ``command`` reproduces its weights, not them. Empty for a card as trained.
     added_after_training: tuple[str, ...] = ()
+    # The sha256 of the policy.zip beside it, and the commit and package versions that wrote it
+    # (sims.provenance); empty in cards written before they were recorded.
+    sha256: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
@@ -91,29 +99,36 @@ def resolve(path: Path) -> Path:
 
 
 def read_card(policy: Path) -> PolicyCard:
-    try:
-        return PolicyCard(**json.loads(card_path(policy).read_text()))
-    except (TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
-        raise ConfigError(f"{card_path(policy)}: not a policy card ({error})") from None
+    """The card beside ``policy``; one line naming it when it is not a policy card."""
+    document = read_json(card_path(policy), "policy card")
+    with refusing(card_path(policy), "policy card"):
+        if not isinstance(document, dict):
+            raise TypeError(f"expected a JSON object, got {type(document).__name__}")
+        return PolicyCard(**document)
 
 
 def load_policy(path: Path, *, device: str = "cpu") -> tuple[BaseAlgorithm, PolicyCard]:
-    """Load the policy at ``path`` (a file or a directory holding ``policy.zip``) and its card."""
+    """Load the policy at ``path`` (a file or a directory holding ``policy.zip``) and its card,
+    unpickling nothing from the zip (:mod:`planning.rl.unpickled`)."""
     policy = resolve(path)
     card = read_card(policy)
     if card.algo not in ALGORITHMS:
         raise ConfigError(
             f"{card_path(policy)}: unknown algo '{card.algo}'; valid: {', '.join(ALGORITHMS)}"
         )
-    return ALGORITHMS[card.algo].load(policy, device=device), card
+    return load_without_unpickling(ALGORITHMS[card.algo], policy, device=device), card
 
 
 def save_policy(model: BaseAlgorithm, card: PolicyCard, policy: Path) -> None:
     """Write the policy and its card atomically (a crash leaves the previous pair intact)."""
     policy.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=policy.parent) as scratch:
+    remove_stale(policy.parent, f".{policy.stem}-staging-*")  # what a killed run left
+    with tempfile.TemporaryDirectory(
+        dir=policy.parent, prefix=f".{policy.stem}-staging-"
+    ) as scratch:
         staged = Path(scratch) / policy.name
         model.save(staged)
+        card = replace(card, sha256=sha256(staged), provenance=provenance())
         staged_card = card_path(staged)
         staged_card.write_text(json.dumps(asdict(card), indent=2) + "\n")
         os.replace(staged, policy)

@@ -53,3 +53,27 @@ def test_save_torch_round_trips(tmp_path: Path) -> None:
     save_torch({"step": 7, "weights": torch.ones(2)}, tmp_path / "last.pt")
     state = torch.load(tmp_path / "last.pt")
     assert state["step"] == 7 and state["weights"].tolist() == [1.0, 1.0]
+
+
+def test_a_resumed_run_removes_the_temporaries_a_killed_one_left(tmp_path):
+    from sims.files import atomic_path, remove_temporaries
+
+    (tmp_path / "last").mkdir()
+    left = [
+        tmp_path / ".state.json.ab12cd_9.json",  # atomic_path's, killed mid-write
+        tmp_path / "last" / ".replay_buffer.pkl.9lw8u0yy.pkl",
+    ]
+    staging = tmp_path / "last" / ".policy-staging-abcd1234"  # save_policy's folder
+    staging.mkdir()
+    kept = [tmp_path / "state.json", tmp_path / ".gitignore", tmp_path / "last" / "policy.zip"]
+    for path in [*left, *kept, staging / "policy.zip"]:
+        path.write_text("x")
+    remove_temporaries(tmp_path)
+    assert not any(path.exists() for path in [*left, staging])
+    assert all(path.exists() for path in kept)
+    (tmp_path / ".card.json.zz99yy88.json").write_text("half")
+    with atomic_path(
+        tmp_path / "card.json"
+    ) as temporary:  # the next write of a file clears its own
+        temporary.write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".card")) == []
