@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from sims.batched.network_fidelity import (
     road_random_policy_statistics,
 )
 from sims.machine import machine_description
+from sims.provenance import provenance
 
 STATISTICS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
 CASES = [
@@ -80,13 +80,10 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     result = {
         "tolerance_m": TOLERANCE_M,
         "seconds": 10,
-        "commit": commit,
+        "provenance": provenance(),
         "machine": machine_description(),
         "rows": rows,
         "random_policy": statistics,

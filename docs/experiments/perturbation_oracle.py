@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from sims.batched.fidelity import TOLERANCE_M
 from sims.batched.network_fidelity import make_environment, reset
 from sims.machine import machine_description
+from sims.provenance import provenance
 
 NUDGE_M = 1e-13  # [m] a few ulps of a coordinate near 100 m
 
@@ -79,10 +79,11 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    document = {"commit": commit, "machine": machine_description(), "tolerance_m": TOLERANCE_M}
+    document = {
+        "provenance": provenance(),
+        "machine": machine_description(),
+        "tolerance_m": TOLERANCE_M,
+    }
     document["rows"] = rows
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = arguments.out.with_suffix(".tmp")

@@ -28,6 +28,7 @@ from sims.batched.network_fidelity import (
 )
 from sims.batched.network_task import BatchedRoads
 from sims.machine import machine_description
+from sims.provenance import provenance
 
 ROAD_BATCHES = (1, 64, 1024, 4096)
 ROADS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
@@ -100,6 +101,7 @@ def run_road_bench(
     best_cpu = max(row["steps_per_s"] for row in batched if row["device"] == "cpu")
     return {
         "env": env_id,
+        "provenance": provenance(),
         "machine": machine_description(),
         "torch_threads": torch.get_num_threads(),
         "highway_env_steps_per_s": highway,
