@@ -278,7 +278,7 @@ def _record(scenario: str, seed: int, score: float, *, passed: bool = True) -> d
 
 
 def test_the_results_file_is_a_baseline_for_the_plugin_and_for_drive_eval(tmp_path):
-    from drive.runs.eval_suite import regressions
+    from drive.runs.eval_suite import read_baseline, regressions
     from drive.testing.episodes import Baseline
     from drive.testing.summary import results_document, summary_lines
 
@@ -294,7 +294,9 @@ def test_the_results_file_is_a_baseline_for_the_plugin_and_for_drive_eval(tmp_pa
     path.write_text(json.dumps(document))
     assert Baseline.load(path).scores == {("a", 0): 1.0, ("b", 0): 0.75, ("b", 1): 0.5}
     lower = {"scenarios": {"a": {"score": 0.9}, "b": {"score": 0.625}}}
-    assert regressions(lower, path, 0.05) == [{"scenario": "a", "baseline": 1.0, "score": 0.9}]
+    assert regressions(lower, read_baseline(path), 0.05) == [
+        {"scenario": "a", "baseline": 1.0, "score": 0.9}
+    ]
     assert summary_lines(records) == [
         "scenario  env         passed  score  baseline  failed     wall (s)",
         "--------  ----------  ------  -----  --------  ---------  --------",
