@@ -243,14 +243,14 @@ def test_bench_sim_writes_the_figures(tmp_path):
 
 
 def test_bench_sim_on_a_road_network(tmp_path):
-    out = tmp_path / "merge.json"
+    out = tmp_path / "intersection.json"
     ran = drive_in_process(
-        "bench", "sim", "--env", "merge-v0", "--json", str(out), "--batches", "1,8",
+        "bench", "sim", "--env", "intersection-v0", "--json", str(out), "--batches", "1,8",
         "--fidelity-episodes", "2", "--seconds", "0.2",
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     document = json.loads(out.read_text())
-    assert document["env"] == "merge-v0" and document["highway_env_steps_per_s"] > 0
+    assert document["env"] == "intersection-v0" and document["highway_env_steps_per_s"] > 0
     assert [row["batch"] for row in document["batched"] if row["device"] == "cpu"] == [1, 8]
     assert document["fidelity"]["episodes_within_tolerance"] == 2
     wrong = drive_in_process("bench", "sim", "--env", "parking-v0", "--json", str(out))

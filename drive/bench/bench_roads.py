@@ -38,11 +38,12 @@ def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:
     """highway-env's ``env_id`` with random meta-actions; episodes restart when they end."""
     env = make_environment(env_id, "meta")
     reset(env, 0)
+    actions = len(env.unwrapped.action_type.actions)  # intersection-v0 has three
     rng = np.random.default_rng(0)
     episodes = [0]
 
     def step() -> int:
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(fidelity.META_ACTIONS)))
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(actions)))
         if terminated or truncated:
             episodes[0] += 1
             reset(env, episodes[0])
