@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,11 @@ class PolicyCard:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for item in fields(self):
+            kind = _CARD_TYPES.get(str(item.type).split("[")[0])
+            value = getattr(self, item.name)
+            if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise TypeError(f"{item.name} {value!r} is not {str(item.type).split('[')[0]}")
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
         object.__setattr__(self, "added_after_training", tuple(self.added_after_training))
         for name in self.added_after_training:
@@ -78,12 +83,21 @@ class PolicyCard:
         )
 
 
+# What a card's text, counts and tables must be when read back (a JSON file may hold anything).
+_CARD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "dict": dict,
+}
+
+
 def card_margins(margins: SafetyMargins) -> dict[str, Any]:
     """The margins as a card holds them, in strict JSON: no bound on the braking is ``null``."""
-    fields = asdict(margins)
-    if math.isinf(fields["max_imposed_braking_mps2"]):
-        fields["max_imposed_braking_mps2"] = None
-    return fields
+    values = asdict(margins)
+    if math.isinf(values["max_imposed_braking_mps2"]):
+        values["max_imposed_braking_mps2"] = None
+    return values
 
 
 def card_path(policy: Path) -> Path:
