@@ -24,6 +24,7 @@ from sims.batched.network_fidelity import (
     compare_network_trajectory,
     road_random_policy_statistics,
 )
+from sims.files import write_json
 from sims.machine import machine_description
 from sims.provenance import provenance
 
@@ -88,10 +89,7 @@ def main() -> None:
         "rows": rows,
         "random_policy": statistics,
     }
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = arguments.out.with_suffix(".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(arguments.out)
+    write_json(arguments.out, result)
 
 
 if __name__ == "__main__":

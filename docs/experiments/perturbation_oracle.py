@@ -21,6 +21,7 @@ import numpy as np
 
 from sims.batched.fidelity import TOLERANCE_M
 from sims.batched.network_fidelity import make_environment, reset
+from sims.files import write_json
 from sims.machine import machine_description
 from sims.provenance import provenance
 
@@ -85,10 +86,7 @@ def main() -> None:
         "tolerance_m": TOLERANCE_M,
     }
     document["rows"] = rows
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = arguments.out.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n")
-    temporary.replace(arguments.out)
+    write_json(arguments.out, document)
 
 
 if __name__ == "__main__":

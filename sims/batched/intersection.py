@@ -11,15 +11,13 @@ list differs from highway-env's, which only the order of simultaneous collisions
 from __future__ import annotations
 
 import math
-from dataclasses import fields
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from sims.batched import network_step, roads
 from sims.batched.ego import meta_target_speed_mps
-from sims.batched.network import NetworkState, keep_rows
+from sims.batched.network import NetworkState, keep_rows, reorder_rows
 from sims.batched.network_spawn import Placement, Spawner
 from sims.batched.roads import LaneView
 from sims.batched.state import DELTA_RANGE
@@ -218,7 +216,7 @@ def _place_ego(state: NetworkState, spawner: Spawner, generator: torch.Generator
     moved = keep_rows(state, state.present)
     last = torch.full((batch, 1), ROWS - 1, device=device)
     shift = torch.cat([last, torch.arange(ROWS - 1, device=device).expand(batch, -1)], 1)
-    state = _reorder(moved, shift)
+    state = reorder_rows(moved, shift)
     lane = approach_lanes(road, device)[torch.zeros(batch, dtype=torch.long, device=device)]
     noise = torch.randn(batch, generator=generator, device=device, dtype=like.dtype)
     longitudinal = 60.0 + 5.0 * (1.0 + noise)
@@ -254,15 +252,3 @@ def _place_ego(state: NetworkState, spawner: Spawner, generator: torch.Generator
     distance = torch.sqrt((state.x_m - x[:, None]) ** 2 + (state.y_m - y[:, None]) ** 2)
     near = (distance < EGO_CLEARANCE_M) & (torch.arange(ROWS, device=device) != 0)
     return keep_rows(state, state.present & ~near)
-
-
-def _reorder(state: NetworkState, order: Tensor) -> NetworkState:
-    """Every per-row field of ``state`` taken in ``order`` ``(B, N)``."""
-    values: dict[str, Any] = {}
-    for field in fields(state):
-        value = getattr(state, field.name)
-        if value.dim() >= 2 and value.shape[1] == order.shape[1]:
-            index = order.view(*order.shape, *([1] * (value.dim() - 2))).expand_as(value)
-            value = value.gather(1, index)
-        values[field.name] = value
-    return NetworkState(**values)

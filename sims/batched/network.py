@@ -231,20 +231,25 @@ def keep_rows(state: NetworkState, keep: Tensor) -> NetworkState:
     """The scenes with only the rows ``keep`` (``(B, N)`` bool), moved up in their order; the rows
     freed at the end become padding (highway-env removing vehicles from its list)."""
     order = torch.argsort((~keep).int(), dim=1, stable=True)
-    values: dict[str, Any] = {}
-    for field in fields(state):
-        value = getattr(state, field.name)
-        if value.dim() >= 2 and value.shape[1] == keep.shape[1]:
-            index = order.view(*order.shape, *([1] * (value.dim() - 2))).expand_as(value)
-            value = value.gather(1, index)
-        values[field.name] = value
-    moved = NetworkState(**values)
+    moved = reorder_rows(state, order)
     kept = keep.gather(1, order)
     moved.present = moved.present & kept
     moved.static = moved.static | ~kept
     moved.x_m = torch.where(kept, moved.x_m, 1e9)  # far from every road, as padding is
     moved.y_m = torch.where(kept, moved.y_m, 1e9)
     return moved
+
+
+def reorder_rows(state: NetworkState, order: Tensor) -> NetworkState:
+    """Every per-row field of ``state`` taken in ``order`` ``(B, N)``, scene by scene."""
+    values: dict[str, Any] = {}
+    for field in fields(state):
+        value = getattr(state, field.name)
+        if value.dim() >= 2 and value.shape[1] == order.shape[1]:
+            index = order.view(*order.shape, *([1] * (value.dim() - 2))).expand_as(value)
+            value = value.gather(1, index)
+        values[field.name] = value
+    return NetworkState(**values)
 
 
 def copy_vehicle(state: NetworkState, scene: int, row: int, item: Any, road: RoadTensors) -> None:

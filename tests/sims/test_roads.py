@@ -9,16 +9,10 @@ import pytest
 import torch
 
 from sims.batched import roads
+from sims.batched.network_fidelity import NETWORK_ENVIRONMENTS
 from sims.environments import restore_behaviour_defaults
 
-ENVIRONMENTS = [
-    "highway-v0",
-    "merge-v0",
-    "exit-v0",
-    "roundabout-v0",
-    "racetrack-v0",
-    "intersection-v0",
-]
+ENVIRONMENTS = list(NETWORK_ENVIRONMENTS)  # every road the engine drives
 TOLERANCE = 1e-9
 
 
