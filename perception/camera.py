@@ -24,6 +24,7 @@ from perception.base import Perceiver, SceneState
 from perception.cnn import StnPerceptionNet, unscale_slots
 from perception.device import resolve_device
 from perception.evaluate import PRESENCE_THRESHOLD
+from perception.tracker import Detection, MultiObjectTracker, TrackerConfig
 from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 from sims.dataset import FrameSpec
 from sims.env import SimFrame
@@ -94,23 +95,105 @@ class CnnPerceiver(Perceiver):
             output = self.network(torch.from_numpy(stack[None]).to(self.device))
         slots = unscale_slots(output.slots[0]).cpu().numpy()
         truth = frame.truth
-        vehicles = tuple(
-            self._vehicle(row, truth.ego) for row in slots if row[0] > PRESENCE_THRESHOLD
+        detections = tuple(
+            detection(row, truth.ego) for row in slots if row[0] > PRESENCE_THRESHOLD
         )
+        vehicles = self._vehicles(detections, time_s=truth.time_s)
         return SceneState(time_s=truth.time_s, ego=truth.ego, vehicles=vehicles, lanes=truth.lanes)
 
-    def _vehicle(self, row: np.ndarray, ego: EgoState) -> VehicleState:
-        """A detected slot (presence, dx, dy, dvx, dvy, cos, sin) in world coordinates."""
-        _, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
-        vx = ego.speed_mps * math.cos(ego.heading_rad) + dvx
-        vy = ego.speed_mps * math.sin(ego.heading_rad) + dvy
-        self._next_id += 1  # detections are not tracked: each one is a new road user
-        return VehicleState(
-            vehicle_id=-self._next_id,
-            x_m=ego.x_m + dx,
-            y_m=ego.y_m + dy,
-            heading_rad=ego.heading_rad + math.atan2(sin, cos),
-            speed_mps=math.hypot(vx, vy),
-            length_m=VEHICLE_LENGTH_M,
-            width_m=VEHICLE_WIDTH_M,
+    def _vehicles(
+        self, detections: tuple[Detection, ...], *, time_s: float
+    ) -> tuple[VehicleState, ...]:
+        """This step's road users from its detections: here each detection as it is, a new road
+        user every step (:class:`TrackedCnnPerceiver` tracks them instead).
+
+        :param detections: the network's detections in the world frame.
+        :param time_s: the frame's time [s].
+        :return: the scene's vehicles.
+        """
+        vehicles = []
+        for found in detections:
+            self._next_id += 1  # detections are not tracked: each one is a new road user
+            vehicles.append(
+                _vehicle_state(
+                    -self._next_id,
+                    found.x_m,
+                    found.y_m,
+                    found.vx_mps,
+                    found.vy_mps,
+                    heading_rad=found.heading_rad,
+                )
+            )
+        return tuple(vehicles)
+
+
+class TrackedCnnPerceiver(CnnPerceiver):
+    """:class:`CnnPerceiver` with a multi-object tracker (:mod:`perception.tracker`) between the
+    detections and the scene: persistent identities and Kalman-filtered velocities.
+
+    :param folder: the trained network (the shipped one by default).
+    :param device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    :param tracker: the tracker's settings (the defaults by default).
+    """
+
+    def __init__(
+        self,
+        folder: Path = SHIPPED_WEIGHTS,
+        *,
+        device: str = "auto",
+        tracker: TrackerConfig | None = None,
+    ) -> None:
+        super().__init__(folder, device=device)
+        self.tracker = MultiObjectTracker(tracker)
+
+    def reset(self) -> None:
+        super().reset()
+        self.tracker.reset()
+
+    def _vehicles(
+        self, detections: tuple[Detection, ...], *, time_s: float
+    ) -> tuple[VehicleState, ...]:
+        """The tracker's confirmed tracks, with its filtered velocities and identities."""
+        return tuple(
+            _vehicle_state(
+                track.track_id,
+                track.x_m,
+                track.y_m,
+                track.vx_mps,
+                track.vy_mps,
+                heading_rad=track.heading_rad,
+            )
+            for track in self.tracker.update(detections, time_s=time_s)
         )
+
+
+def detection(row: np.ndarray, ego: EgoState) -> Detection:
+    """A detected slot (presence, dx, dy, dvx, dvy, cos, sin) in world coordinates.
+
+    :param row: the slot in metres and m/s relative to the ego (:func:`~perception.cnn.unscale_slots`).
+    :param ego: the ego's state at the frame.
+    :return: the detection's world position, velocity and heading.
+    """
+    _, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
+    return Detection(
+        x_m=ego.x_m + dx,
+        y_m=ego.y_m + dy,
+        vx_mps=ego.speed_mps * math.cos(ego.heading_rad) + dvx,
+        vy_mps=ego.speed_mps * math.sin(ego.heading_rad) + dvy,
+        heading_rad=ego.heading_rad + math.atan2(sin, cos),
+    )
+
+
+def _vehicle_state(
+    vehicle_id: int, x_m: float, y_m: float, vx_mps: float, vy_mps: float, *, heading_rad: float
+) -> VehicleState:
+    """A road user of the scene, of the standard size (the network does not read sizes)."""
+    return VehicleState(
+        vehicle_id=vehicle_id,
+        x_m=x_m,
+        y_m=y_m,
+        heading_rad=heading_rad,
+        speed_mps=math.hypot(vx_mps, vy_mps),
+        length_m=VEHICLE_LENGTH_M,
+        width_m=VEHICLE_WIDTH_M,
+    )

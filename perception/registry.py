@@ -6,14 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from perception.base import Perceiver
-from perception.camera import SHIPPED_WEIGHTS, CnnPerceiver
+from perception.camera import SHIPPED_WEIGHTS, CnnPerceiver, TrackedCnnPerceiver
 from perception.ground_truth_perceiver import GroundTruthPerceiver
 from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
 
 PERCEIVERS: dict[str, type[Perceiver]] = {
     "groundtruth": GroundTruthPerceiver,
-    "cnn": CnnPerceiver,  # the shipped CNN + spatial transformer, from rendered frames
+    # the shipped CNN + spatial transformer, from rendered frames, with the multi-object tracker
+    "cnn": TrackedCnnPerceiver,
+    "cnn-untracked": CnnPerceiver,  # the same detections, each frame on its own (no tracker)
 }
 
 
@@ -41,7 +43,7 @@ def make_perceiver(name: str) -> Perceiver:
 
 
 # The weights each registered perceiver loads; ground truth loads none.
-WEIGHTS_FOLDERS: dict[str, Path] = {"cnn": SHIPPED_WEIGHTS}
+WEIGHTS_FOLDERS: dict[str, Path] = {"cnn": SHIPPED_WEIGHTS, "cnn-untracked": SHIPPED_WEIGHTS}
 
 
 def perceiver_files(name: str) -> tuple[Path, ...]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from perception.camera import CnnPerceiver
+from perception.camera import CnnPerceiver, TrackedCnnPerceiver
 from perception.cnn import PerceptionOutput, StnPerceptionNet, scale_targets
 from perception.train import PerceptionTrainConfig
 from planning.rl.encoding import DISTANCE_SCALE_M, LATERAL_SCALE_M, RELATIVE_SPEED_SCALE_MPS, encode
@@ -112,3 +112,30 @@ def test_the_perceiver_refuses_frames_of_another_size(tmp_path):
             perceiver.perceive(sim.reset(seed=0))
     finally:
         sim.close()
+
+
+def test_the_tracked_perceiver_confirms_tracks_and_keeps_their_identities(tmp_path):
+    frames = FrameSpec()
+    _weights(tmp_path / "net", frames)
+    perceiver = TrackedCnnPerceiver(tmp_path / "net", device="cpu")
+    vehicles = np.array(
+        [[1, 30.0, 4.0, -3.0, 0.0, 1.0, 0.0], [1, -12.5, -4.0, 2.0, 0.0, 1.0, 0.0]],
+        dtype=np.float32,
+    )
+    perceiver.network = _FixedSlots(vehicles, frames.cells)
+    sim = SimEnv(load_scenario("highway"), render=True, view=frames.view())
+    try:
+        scenes = [perceiver.perceive(sim.reset(seed=3, ego_speed_mps=22.0))]
+        for _ in range(3):
+            step = sim.step(acceleration_mps2=0.0, steering_rad=0.0)
+            scenes.append(perceiver.perceive(step.frame))
+        perceiver.reset()
+        after_reset = perceiver.perceive(sim.reset(seed=4, ego_speed_mps=22.0))
+    finally:
+        sim.close()
+    assert scenes[0].vehicles == ()  # one detection is not yet a track
+    for scene in scenes[1:]:
+        ahead, behind = sorted(scene.vehicles, key=lambda vehicle: -vehicle.x_m)
+        assert (ahead.vehicle_id, behind.vehicle_id) == (1, 2)
+        assert ahead.x_m - scene.ego.x_m == pytest.approx(30.0, abs=0.5)
+    assert after_reset.vehicles == ()
