@@ -18,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from perception.cnn import StnPerceptionNet, unscale_slots
-from perception.losses import perception_loss
+from perception.losses import batch_loss
 
 PRESENCE_THRESHOLD = 0.5
 MATCH_GATE_M = 3.0  # [m] a prediction farther than this from every label is a false positive
@@ -106,7 +106,9 @@ def figures(
     near = pairs.match_distance_m <= NEAR_M
     precision = true_positives / max(true_positives + pairs.false_positives, 1)
     recall = true_positives / max(true_positives + false_negatives, 1)
-    occupied, truth_grid = occupancy > 0.5, labels["occupancy"] > 0.5
+    # The lane figures over the frames of straight highways (sims.dataset's ``lane_labels``).
+    laned = labels["lane_labels"] > 0 if "lane_labels" in labels else np.ones(len(lanes), bool)
+    occupied, truth_grid = occupancy[laned] > 0.5, labels["occupancy"][laned] > 0.5
     union = np.logical_or(occupied, truth_grid).sum()
     return PerceptionFigures(
         position_mae_m=_mean(pairs.position_error_m[near]),
@@ -114,8 +116,10 @@ def figures(
         presence_precision=precision,
         presence_recall=recall,
         presence_f1=2 * precision * recall / max(precision + recall, 1e-12),
-        occupancy_iou=float(np.logical_and(occupied, truth_grid).sum() / max(union, 1)),
-        ego_lane_accuracy=float(np.mean(lanes == labels["ego_lane"])),
+        occupancy_iou=float(np.logical_and(occupied, truth_grid).sum() / max(union, 1))
+        if laned.any()
+        else float("nan"),
+        ego_lane_accuracy=_mean((lanes == labels["ego_lane"])[laned].astype(float)),
         frames=len(slots),
     )
 
@@ -183,9 +187,7 @@ def predict(
             pixels = perturb(pixels, batch)
         with torch.no_grad():
             output = model.forward_pixels(pixels)
-            terms = perception_loss(
-                output, batch["vehicles"], batch["occupancy"], batch["ego_lane"]
-            )
+            terms = batch_loss(output, batch)
         total += float(terms.total) * len(pixels)
         slots.append(unscale_slots(output.slots).float().cpu().numpy())
         occupancy.append(torch.sigmoid(output.occupancy).float().cpu().numpy())

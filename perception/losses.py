@@ -6,7 +6,11 @@ presence probability, as DETR does (Carion et al. 2020). Paired slots learn pres
 vehicle's kinematics (L1); the others learn presence 0. With one slot per cell almost every slot is
 empty, so presence uses the focal loss (torchvision's ``sigmoid_focal_loss``; Lin et al. 2017),
 summed and divided by the number of vehicles, as OneNet does. The occupancy grid adds a binary
-cross-entropy and the ego's lane a cross-entropy.
+cross-entropy and the ego's lane a cross-entropy, both over the samples whose road has lane labels
+(a straight highway). Given each frame's zoom (:mod:`sims.render_variation`), the spatial
+transformer's affine warp learns, by an L1 term, the warp that undoes it: a frame drawn at ``z``
+times the pixels per metre shows a point at ``z`` times its unzoomed image coordinate, so the warp
+that samples the unzoomed map from it is ``[[z, 0, 0], [0, z, 0]]`` (issue 31).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from perception.cnn import PerceptionOutput, scale_targets
 KINEMATICS_WEIGHT = 5.0  # the L1 of kinematics against the presence BCE
 OCCUPANCY_WEIGHT = 1.0
 LANE_WEIGHT = 0.5
+THETA_WEIGHT = 1.0  # the L1 of the spatial transformer's warp against the warp undoing the zoom
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class LossTerms:
     kinematics: float
     occupancy: float
     ego_lane: float
+    theta: float
 
 
 def match_slots(slots: Tensor, targets: Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -58,13 +64,22 @@ def match_slots(slots: Tensor, targets: Tensor) -> list[tuple[np.ndarray, np.nda
 
 
 def perception_loss(
-    output: PerceptionOutput, vehicles: Tensor, occupancy: Tensor, ego_lane: Tensor
+    output: PerceptionOutput,
+    vehicles: Tensor,
+    occupancy: Tensor,
+    ego_lane: Tensor,
+    *,
+    lane_labels: Tensor | None = None,
+    zoom: Tensor | None = None,
 ) -> LossTerms:
     """The multi-task loss of a batch; see the module docstring.
 
     :param vehicles: ``(B, SLOTS, 7)`` labels in metres and m/s (:func:`sims.dataset.label`).
     :param occupancy: ``(B, LANE_ROWS, CELLS)`` 0/1 labels.
     :param ego_lane: ``(B,)`` lane indices.
+    :param lane_labels: ``(B,)`` 1 where the occupancy and ego-lane labels mean something (all
+        samples when None).
+    :param zoom: ``(B,)`` each frame's zoom; None: no term on the spatial transformer.
     """
     targets = scale_targets(vehicles)
     pairs = match_slots(output.slots, targets)
@@ -84,13 +99,54 @@ def perception_loss(
         kinematics = F.l1_loss(output.slots[b, s, 1:], targets[b, t, 1:])
     else:
         kinematics = output.slots.sum() * 0.0
-    grid = F.binary_cross_entropy_with_logits(output.occupancy, occupancy.float())
-    lane = F.cross_entropy(output.ego_lane, ego_lane.long())
-    total = presence + KINEMATICS_WEIGHT * kinematics + OCCUPANCY_WEIGHT * grid + LANE_WEIGHT * lane
+    grid, lane = _lane_terms(output, occupancy, ego_lane, lane_labels)
+    theta = output.theta.sum() * 0.0
+    if zoom is not None:
+        target = torch.zeros_like(output.theta)
+        target[:, 0, 0] = target[:, 1, 1] = zoom.to(target.dtype)
+        theta = F.l1_loss(output.theta, target)
+    total = (
+        presence
+        + KINEMATICS_WEIGHT * kinematics
+        + OCCUPANCY_WEIGHT * grid
+        + LANE_WEIGHT * lane
+        + THETA_WEIGHT * theta
+    )
     return LossTerms(
         total=total,
         presence=float(presence.detach()),
         kinematics=float(kinematics.detach()),
         occupancy=float(grid.detach()),
         ego_lane=float(lane.detach()),
+        theta=float(theta.detach()),
+    )
+
+
+def _lane_terms(
+    output: PerceptionOutput, occupancy: Tensor, ego_lane: Tensor, lane_labels: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The occupancy BCE and the ego-lane cross-entropy over the samples with lane labels."""
+    if lane_labels is None:
+        lane_labels = torch.ones_like(ego_lane)
+    chosen = lane_labels > 0
+    if not bool(chosen.any()):
+        zero = output.occupancy.sum() * 0.0
+        return zero, zero
+    grid = F.binary_cross_entropy_with_logits(
+        output.occupancy[chosen], occupancy[chosen].float()
+    )
+    lane = F.cross_entropy(output.ego_lane[chosen], ego_lane[chosen].long())
+    return grid, lane
+
+
+def batch_loss(output: PerceptionOutput, batch: dict[str, Tensor]) -> LossTerms:
+    """:func:`perception_loss` with the labels of a loaded batch (:func:`perception.train.load_frames`
+    keys: ``vehicles``, ``occupancy``, ``ego_lane``, and ``lane_labels`` and ``zoom`` when there)."""
+    return perception_loss(
+        output,
+        batch["vehicles"],
+        batch["occupancy"],
+        batch["ego_lane"],
+        lane_labels=batch.get("lane_labels"),
+        zoom=batch.get("zoom"),
     )

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from perception.cnn import StnPerceptionNet
 from perception.evaluate import Perturbation
-from perception.losses import perception_loss
+from perception.losses import batch_loss
 
 PGD_STEPS = 10
 
@@ -30,7 +30,7 @@ def _loss_gradient(model: StnPerceptionNet, pixels: Tensor, labels: dict[str, Te
     pixels = pixels.detach().requires_grad_(True)
     with torch.enable_grad():
         output = model.forward_pixels(pixels)
-        terms = perception_loss(output, labels["vehicles"], labels["occupancy"], labels["ego_lane"])
+        terms = batch_loss(output, labels)
         (gradient,) = torch.autograd.grad(terms.total, pixels)
     return gradient
 
@@ -45,14 +45,17 @@ def fgsm(model: StnPerceptionNet, epsilon: float) -> Perturbation:
     return perturb
 
 
-def pgd(model: StnPerceptionNet, epsilon: float, *, seed: int = 0) -> Perturbation:
-    """PGD of radius ``epsilon`` (in [0, 1] pixel units) against ``model``, from a seeded random start."""
+def pgd(
+    model: StnPerceptionNet, epsilon: float, *, seed: int = 0, steps: int = PGD_STEPS
+) -> Perturbation:
+    """PGD of radius ``epsilon`` (in [0, 1] pixel units) against ``model``: ``steps`` steps of
+    ``epsilon / 4`` from a seeded random start."""
     generator = torch.Generator().manual_seed(seed)
 
     def perturb(pixels: Tensor, labels: dict[str, Tensor]) -> Tensor:
         start = torch.rand(pixels.shape, generator=generator).to(pixels.device) * 2 - 1
         adversarial = (pixels + epsilon * start).clamp(0, 1)
-        for _ in range(PGD_STEPS):
+        for _ in range(steps):
             step = epsilon / 4 * _loss_gradient(model, adversarial, labels).sign()
             adversarial = adversarial + step
             adversarial = (pixels + (adversarial - pixels).clamp(-epsilon, epsilon)).clamp(0, 1)

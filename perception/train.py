@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
+from torch import Tensor
 
 from perception.cnn import StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
-from perception.losses import perception_loss
+from perception.losses import batch_loss
+from perception.robustness import pgd
 from perception.trainer import OneNetworkTrainer
 from sims.dataset import MANIFEST, FrameSpec, load_shards
-from sims.reading import read_json, refusing
+from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError, described
 
 SELECTIONS = ("loss", "f1")
@@ -58,11 +60,27 @@ class PerceptionTrainConfig:
     select: str = described(
         "loss", "Keep the epoch with the lowest validation loss, or the best F1 (f1)."
     )
+    # Adversarial training (Madry et al. 2018): a share of every batch is replaced by its PGD
+    # perturbation against the network being trained (issue 31). 0 turns it off.
+    adversarial_epsilon: float = described(
+        0.0, "PGD radius of adversarial training [1/255 pixel levels]; 0: off.", minimum=0.0
+    )
+    init: str = described(
+        "", "Start from the weights in this folder (best.safetensors); empty: from scratch."
+    )
+    adversarial_steps: int = described(3, "PGD steps per adversarial batch.", minimum=1)
+    adversarial_share: float = described(
+        0.5, "Share of each batch replaced by its PGD perturbation.", minimum=0.0
+    )
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "width"):
+        for name in ("epochs", "batch_size", "width", "adversarial_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.adversarial_epsilon < 0:
+            raise ConfigError(f"adversarial_epsilon must be >= 0, got {self.adversarial_epsilon}")
+        if not 0 <= self.adversarial_share <= 1:
+            raise ConfigError(f"adversarial_share must lie in [0, 1], got {self.adversarial_share}")
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
 
@@ -80,10 +98,21 @@ def frame_spec(data: Path) -> FrameSpec:
 def load_frames(*folders: Path) -> dict[str, np.ndarray]:
     """The shards of one or more datasets (:func:`sims.dataset.load_shards`), concatenated, with
     the images as network input (:func:`~perception.cnn.stack_channels`)."""
-    parts = [load_shards(folder) for folder in folders]
+    parts = [with_defaults(load_shards(folder)) for folder in folders]
     loaded = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     loaded["images"] = stack_channels(loaded["images"])
     return loaded
+
+
+def with_defaults(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A dataset's arrays with the labels that datasets before issue 31 lack: frames at the
+    window's own scale (``zoom`` 1) of a straight highway (``lane_labels`` 1)."""
+    samples = len(data["images"])
+    return {
+        "zoom": np.ones(samples, dtype=np.float32),
+        "lane_labels": np.ones(samples, dtype=np.uint8),
+        **data,
+    }
 
 
 def train_perception(
@@ -145,6 +174,14 @@ class PerceptionTrainer(OneNetworkTrainer):
         self.train_set, self.val_set = load_frames(*folders), load_frames(self.validation)
         torch.manual_seed(config.seed)
         self.model = StnPerceptionNet(self.frames, width=config.width).to(self.device)
+        if config.init:
+            weights = Path(config.init) / "best.safetensors"
+            if not weights.exists():
+                raise ConfigError(f"init: no {weights}; give a folder of trained weights")
+            with refusing(weights, "safetensors weights file"):
+                tensors = load_file(weights)
+            state = checked_state(tensors, self.model.state_dict(), path=weights)
+            self.model.load_state_dict(state)
         self.optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
@@ -187,13 +224,16 @@ class PerceptionTrainer(OneNetworkTrainer):
         losses = []
         for index in range(self.batches):
             chosen = order[index * config.batch_size : (index + 1) * config.batch_size]
-            images, vehicles, occupancy, lanes = (
-                torch.as_tensor(data[key][chosen]).to(device)
-                for key in ("images", "vehicles", "occupancy", "ego_lane")
-            )
+            batch = {
+                key: torch.as_tensor(data[key][chosen]).to(device)
+                for key in ("images", "vehicles", "occupancy", "ego_lane", "lane_labels", "zoom")
+            }
+            pixels = batch["images"].permute(0, 3, 1, 2).float().mul_(1 / 255)
+            if config.adversarial_epsilon > 0:
+                pixels = self._adversarial(pixels, batch, seed=epoch * self.batches + index)
             with torch.autocast(device_type=device, enabled=device == "cuda"):
-                output = self.model(images)
-            terms = perception_loss(output, vehicles, occupancy, lanes)
+                output = self.model.forward_pixels(pixels)
+            terms = batch_loss(output, batch)
             self.optimiser.zero_grad(set_to_none=True)
             scaler.scale(terms.total).backward()
             scaler.step(self.optimiser)
@@ -203,6 +243,26 @@ class PerceptionTrainer(OneNetworkTrainer):
             if self.on_batch is not None:
                 self.on_batch(epoch * self.batches + index + 1, config.epochs * self.batches)
         return {"train_loss": float(np.mean(losses))}
+
+    def _adversarial(self, pixels: Tensor, batch: dict[str, Tensor], *, seed: int) -> Tensor:
+        """The batch with its first ``adversarial_share`` replaced by their PGD perturbation
+        (:func:`perception.robustness.pgd`), made with the network in evaluation mode so that the
+        attack leaves the batch norms' statistics alone."""
+        config = self.config
+        count = round(config.adversarial_share * len(pixels))
+        if count == 0:
+            return pixels
+        attack = pgd(
+            self.model,
+            config.adversarial_epsilon / 255,
+            seed=config.seed + seed,
+            steps=config.adversarial_steps,
+        )
+        self.model.eval()
+        head = {key: value[:count] for key, value in batch.items()}
+        perturbed = attack(pixels[:count], head)
+        self.model.train()
+        return torch.cat([perturbed, pixels[count:]])
 
     def validate(self, epoch: int) -> dict[str, Any]:
         """The validation loss and figures (:func:`~perception.evaluate.evaluate`)."""

@@ -9,6 +9,10 @@ truth of the last one:
 * ``occupancy`` ``(LANE_ROWS, CELLS)``: 1 where a vehicle's centre lies, by lane relative to the
   ego's lane (rows, left to right) and by ``CELL_M`` of distance (columns, back to front);
 * ``ego_lane``: the ego's lane index;
+* ``zoom``: the frame's pixels per metre over the window's (:mod:`sims.render_variation`; 1 when
+  the frames are drawn as highway-env draws them), which the spatial transformer learns to undo;
+* ``lane_labels``: 1 on a straight highway; 0 on other roads (roundabouts, intersections...),
+  where the occupancy grid (left empty) and the ego's lane (0) mean nothing and are not learnt;
 * ``scene`` ``(stack, SCENE_ROWS, 6)`` float64, one block per frame: the ego (row 0) and the vehicles
   in or near that frame's window, nearest first, as presence, x, y [m] in the world, heading [rad],
   length, width [m]. With ``lanes`` (the road's lane count) this is all it takes to redraw the
@@ -32,6 +36,7 @@ from sims.constants import LANE_WIDTH_M
 from sims.files import atomic_path, remove_temporaries, write_json
 from sims.groundtruth import EgoState, GroundTruth, VehicleState
 from sims.reading import expect, read_json, refusing
+from sims.render_variation import variation_ranges
 from sims.strict import ConfigError
 
 SLOTS = 10  # vehicles labelled per sample, nearest first
@@ -84,9 +89,22 @@ class FrameSpec:
         }
 
 
-def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
-    """The labels of one sample from the ground truth of its last frame; see the module docstring."""
+def label(
+    truth: GroundTruth, spec: FrameSpec, *, zoom: float = 1.0, straight: bool = True
+) -> dict[str, np.ndarray]:
+    """The labels of one sample from the ground truth of its last frame; see the module docstring.
+
+    :param truth: the ground truth of the sample's last frame.
+    :param spec: the window the network reads.
+    :param zoom: the frame was rendered at ``zoom`` times ``spec``'s pixels per metre
+        (:mod:`sims.render_variation`): only vehicles within both windows are labelled.
+    :param straight: the road is a straight highway whose lane index counts lanes from the left;
+        elsewhere the occupancy grid and the ego's lane have no meaning and ``lane_labels`` is 0.
+    :return: ``vehicles``, ``occupancy``, ``ego_lane``, ``zoom`` and ``lane_labels``.
+    """
     ego = truth.ego
+    half_length_m = spec.half_length_m / max(zoom, 1.0)
+    half_width_m = spec.half_width_m / max(zoom, 1.0)
     ego_vx = ego.speed_mps * math.cos(ego.heading_rad)
     ego_vy = ego.speed_mps * math.sin(ego.heading_rad)
     lane_centre_y = ego.lane.index * LANE_WIDTH_M  # the straight highway's lanes
@@ -94,7 +112,7 @@ def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
     occupancy = np.zeros((LANE_ROWS, spec.cells), dtype=np.uint8)
     for vehicle in truth.vehicles:
         dx, dy = vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m
-        if abs(dx) > spec.half_length_m or abs(dy) > spec.half_width_m:
+        if abs(dx) > half_length_m or abs(dy) > half_width_m:
             continue
         relative_heading = vehicle.heading_rad - ego.heading_rad
         rows.append(
@@ -113,7 +131,7 @@ def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
         )
         row = round((vehicle.y_m - lane_centre_y) / LANE_WIDTH_M) + LANE_ROWS // 2
         column = int((dx + spec.half_length_m) // CELL_M)
-        if 0 <= row < LANE_ROWS and 0 <= column < spec.cells:
+        if straight and 0 <= row < LANE_ROWS and 0 <= column < spec.cells:
             occupancy[row, column] = 1
     rows.sort(key=lambda item: item[0])
     vehicles = np.zeros((SLOTS, 7), dtype=np.float32)
@@ -122,7 +140,9 @@ def label(truth: GroundTruth, spec: FrameSpec) -> dict[str, np.ndarray]:
     return {
         "vehicles": vehicles,
         "occupancy": occupancy,
-        "ego_lane": np.int64(ego.lane.index),
+        "ego_lane": np.int64(ego.lane.index if straight else 0),
+        "zoom": np.float32(zoom),
+        "lane_labels": np.uint8(straight),
     }
 
 
@@ -159,8 +179,10 @@ class DatasetConfig:
     seed: int = 0
     sample_every_steps: int = 15  # one sample per second at highway-env's 15 Hz
     frames: FrameSpec = FrameSpec()
+    variation: str = "none"  # how the frames are drawn: a name of sims.render_variation.VARIATIONS
 
     def __post_init__(self) -> None:
+        variation_ranges(self.variation)  # an unknown name is refused here, naming the valid ones
         for name in ("episodes", "episodes_per_shard", "sample_every_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -200,8 +222,9 @@ class ShardStore:
             for entry in manifest["shards"]:
                 expect(entry["shard"], int, path=path, key="shard")
                 expect(entry["samples"], int, path=path, key="samples")
+        defaults = asdict(DatasetConfig())  # keys that older manifests lack hold their default
         for key, value in wanted.items():
-            if made.get(key) != value:
+            if made.get(key, defaults[key]) != value:
                 raise ConfigError(
                     f"{path}: made with {key}={made.get(key)!r}, asked for "
                     f"{value!r}; choose another --out or the same settings"

@@ -32,13 +32,20 @@ HELD_OUT_EPISODES = 8
 
 def dataset(
     out: Annotated[Path, typer.Option(help="Folder of the dataset: shards and manifest.json.")],
-    scenario: Annotated[str, typer.Option(help="A highway-v0 scenario id.")] = "highway",
+    scenario: Annotated[str, typer.Option(help="A scenario id (any road).")] = "highway",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to drive.")] = 100,
     episodes_per_shard: Annotated[int, typer.Option(min=1, help="Episodes per shard.")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the first episode.")] = 0,
     sample_every_steps: Annotated[
         int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
     ] = 15,
+    variation: Annotated[
+        str,
+        typer.Option(
+            help="How frames are drawn, per episode: none, train (zoom, colours, brightness, "
+            "blur, noise) or unseen-colours (sims/render_variation.py)."
+        ),
+    ] = "none",
 ) -> None:
     """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
     from drive.runs.frame_dataset import generate
@@ -50,6 +57,7 @@ def dataset(
         episodes_per_shard=episodes_per_shard,
         seed=seed,
         sample_every_steps=sample_every_steps,
+        variation=variation,
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)

@@ -2,12 +2,16 @@
 
 The ego is driven by the rule planner and the MPC on ground truth, so the frames show the traffic a
 driving ego meets; every ``sample_every_steps`` steps (once the stack has filled), the last
-``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`).
+``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`). Any road
+of the scenarios will do; off the straight highway the lane labels are left out. The dataset's
+``variation`` draws, per episode, how its frames are drawn (:mod:`sims.render_variation`) from a
+generator seeded by the episode's seed, so a resumed or repeated run draws the same.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +20,11 @@ import numpy as np
 from drive.episode.stack import Stack, StackSpec
 from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
 from sims.env import SimEnv
+from sims.render_variation import RenderVariation, variation_ranges
 from sims.scenario import load_scenario
-from sims.strict import ConfigError
 
-LABELLED_ENVS = ("highway-v0", "highway-fast-v0")  # sims.dataset.label assumes straight lanes
+STRAIGHT_ENVS = ("highway-v0", "highway-fast-v0")  # lane indices count lanes from the left
+VARIATION_SALT = 31  # the episode generator's first seed word, beside the episode's seed
 DRIVER = StackSpec(perception="groundtruth", planner="rules", controller="mpc")
 
 
@@ -32,7 +37,12 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     reach = (
         frames.stack - 1
     ) * frames.stride_steps  # steps between a sample's first and last frame
-    sim = SimEnv(load_scenario(config.scenario), view=frames.view())
+    rng = np.random.default_rng([VARIATION_SALT, seed])
+    variation = RenderVariation.draw(variation_ranges(config.variation), rng)
+    scenario = load_scenario(config.scenario)
+    view = replace(frames, scaling_px_per_m=frames.scaling_px_per_m * variation.zoom).view()
+    sim = SimEnv(scenario, view=view)
+    straight = scenario.env in STRAIGHT_ENVS
     stack = Stack.build(DRIVER, dt_s=sim.dt_s)
     stack.reset()
     samples: list[dict[str, np.ndarray]] = []
@@ -43,14 +53,16 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
         for step_index in itertools.count():
             until_sample = -step_index % config.sample_every_steps
             if until_sample <= reach and until_sample % frames.stride_steps == 0:
-                pending.append(sim.render())
+                road = sim.highway_env.road
+                variation.paint(road.vehicles, sim.highway_env.vehicle)
+                pending.append(variation.apply(sim.render(), rng))
                 scenes.append(scene_rows(frame.truth, frames))
             if until_sample == 0:
                 if len(pending) == frames.stack:
                     samples.append(
                         {
                             "images": np.stack(pending),
-                            **label(frame.truth, frames),
+                            **label(frame.truth, frames, zoom=variation.zoom, straight=straight),
                             "scene": np.stack(scenes),
                             "lanes": np.int64(lane_count(sim)),
                         }
@@ -79,12 +91,7 @@ def generate(
     config: DatasetConfig, out: Path, *, on_episode: Callable[[int], None] | None = None
 ) -> ShardStore:
     """Write the dataset's missing shards to ``out``; call ``on_episode(seed)`` after each episode."""
-    env = load_scenario(config.scenario).env
-    if env not in LABELLED_ENVS:
-        raise ConfigError(
-            f"scenario '{config.scenario}' runs {env}; datasets are labelled on the straight "
-            f"highway only ({', '.join(LABELLED_ENVS)})"
-        )
+    load_scenario(config.scenario)  # an unknown scenario is refused before any folder is made
     store = ShardStore(out, config)
     for shard in range(config.shards):
         if store.done(shard):

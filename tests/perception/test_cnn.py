@@ -141,3 +141,56 @@ def test_the_kept_epoch_is_the_lowest_loss_or_the_best_f1():
     assert min(records, key=lambda r: selection_key(r, "f1")) is records[2]
     with pytest.raises(ConfigError, match="select must be one of loss, f1"):
         PerceptionTrainConfig(select="recall")
+
+
+def test_lane_terms_skip_roads_without_lane_labels_and_the_warp_learns_to_undo_the_zoom():
+    torch.manual_seed(0)
+    model = StnPerceptionNet(SMALL, width=8)
+    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    output = model(images)
+    vehicles = torch.zeros(2, SLOTS, 7)
+    occupancy = torch.zeros(2, LANE_ROWS, SMALL.cells)
+    # A lane index the ego-lane head has no class for: harmless where the road has no lane labels.
+    lanes = torch.tensor([1, 9])
+    terms = perception_loss(
+        output, vehicles, occupancy, lanes, lane_labels=torch.tensor([1, 0]), zoom=None
+    )
+    alone = perception_loss(
+        type(output)(output.slots[:1], output.occupancy[:1], output.ego_lane[:1], output.theta[:1]),
+        vehicles[:1],
+        occupancy[:1],
+        lanes[:1],
+    )
+    assert terms.ego_lane == pytest.approx(alone.ego_lane)
+    assert terms.occupancy == pytest.approx(alone.occupancy) and terms.theta == 0.0
+    # The warp starts at the identity: its L1 to diag(1.2, 1.2) is 2 * 0.2 / 6 per sample.
+    zoomed = perception_loss(
+        output, vehicles, occupancy, lanes[:1].repeat(2), zoom=torch.tensor([1.2, 1.2])
+    )
+    assert zoomed.theta == pytest.approx(0.4 / 6, rel=1e-4)
+
+
+def test_adversarial_training_perturbs_the_batch_within_its_ball(tmp_path):
+    from perception.train import PerceptionTrainer
+
+    config = PerceptionTrainConfig(
+        epochs=1, width=8, device="cpu", adversarial_epsilon=8.0, adversarial_steps=2
+    )
+    trainer = PerceptionTrainer(config, tmp_path, tmp_path, tmp_path / "run")
+    torch.manual_seed(0)
+    trainer.model = StnPerceptionNet(SMALL, width=8)
+    images = torch.randint(0, 255, (4, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    pixels = images.permute(0, 3, 1, 2).float() / 255
+    batch = {
+        "vehicles": torch.zeros(4, SLOTS, 7),
+        "occupancy": torch.zeros(4, LANE_ROWS, SMALL.cells),
+        "ego_lane": torch.zeros(4, dtype=torch.long),
+    }
+    batch["vehicles"][:, 0] = torch.tensor([1.0, 10.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    mixed = trainer._adversarial(pixels, batch, seed=0)
+    change = (mixed - pixels).abs().amax(dim=(1, 2, 3))
+    assert (change[:2] > 4 / 255).all() and (change[:2] <= 8 / 255 + 1e-6).all()
+    assert (change[2:] == 0).all()  # adversarial_share 0.5: the rest stays clean
+    assert trainer.model.training
+    with pytest.raises(ConfigError, match="adversarial_share"):
+        PerceptionTrainConfig(adversarial_share=1.5)

@@ -93,6 +93,15 @@ def test_generation_writes_shards_resumes_and_refuses_other_settings(tmp_path):
         generate(DatasetConfig(**{**config.__dict__, "sample_every_steps": 15}), tmp_path)
 
 
-def test_datasets_are_refused_off_the_straight_highway(tmp_path):
-    with pytest.raises(ConfigError, match="straight highway"):
-        generate(DatasetConfig(scenario="roundabout", episodes=1), tmp_path)
+def test_off_the_straight_highway_and_zoomed_frames_are_labelled_without_lanes_and_cropped():
+    truth = _truth((30.0, 0.0, 20.0), (-10.0, 4.0, 30.0))
+    labels = label(truth, SMALL, straight=False)
+    assert labels["occupancy"].sum() == 0 and labels["lane_labels"] == 0
+    assert labels["ego_lane"] == 0 and (labels["vehicles"][:, 0] > 0).sum() == 2
+    # Drawn at 2.5 times the pixels per metre, the 128 m window shows 51.2 m: 30 m ahead is out.
+    zoomed = label(truth, SMALL, zoom=2.5)
+    assert zoomed["zoom"] == np.float32(2.5) and zoomed["lane_labels"] == 1
+    np.testing.assert_allclose(zoomed["vehicles"][0, :3], [1, -10, 4])
+    assert zoomed["vehicles"][1:].sum() == 0
+    with pytest.raises(ConfigError, match="valid: none, train, unseen-colours"):
+        DatasetConfig(variation="sepia")
