@@ -132,9 +132,7 @@ def _lane_terms(
     if not bool(chosen.any()):
         zero = output.occupancy.sum() * 0.0
         return zero, zero
-    grid = F.binary_cross_entropy_with_logits(
-        output.occupancy[chosen], occupancy[chosen].float()
-    )
+    grid = F.binary_cross_entropy_with_logits(output.occupancy[chosen], occupancy[chosen].float())
     lane = F.cross_entropy(output.ego_lane[chosen], ego_lane[chosen].long())
     return grid, lane
 

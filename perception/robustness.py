@@ -10,14 +10,18 @@ Each is a :data:`~perception.evaluate.Perturbation`: it maps a batch of stacked 
   "Towards Deep Learning Models Resistant to Adversarial Attacks").
 * Rendering changes the network never saw in training: ``scale`` zooms the frames about the ego
   (as if rendered at ``factor`` times the pixels per metre; the labels stay in metres), ``brightness``
-  scales every channel, ``colour-swap`` rolls the RGB channels, ``noise`` adds Gaussian noise.
+  scales every channel, ``colour-swap`` rolls the RGB channels, ``noise`` adds Gaussian noise, ``blur``
+  blurs (:func:`blur`).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms.functional import gaussian_blur
 
 from perception.cnn import StnPerceptionNet
 from perception.evaluate import Perturbation
@@ -90,6 +94,16 @@ def colour_swap() -> Perturbation:
         batch, channels, height, width = pixels.shape
         frames = pixels.view(batch, channels // 3, 3, height, width)
         return frames.roll(1, dims=2).reshape(batch, channels, height, width)
+
+    return perturb
+
+
+def blur(sigma_px: float) -> Perturbation:
+    """A Gaussian blur of standard deviation ``sigma_px`` [px] (torchvision's, 2 sigma each side)."""
+    size = 2 * math.ceil(2 * sigma_px) + 1
+
+    def perturb(pixels: Tensor, labels: dict[str, Tensor]) -> Tensor:
+        return gaussian_blur(pixels, [size, size], [sigma_px, sigma_px])
 
     return perturb
 

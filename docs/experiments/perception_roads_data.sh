@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 31: perception datasets from every road of the regression suite (sims/suites/regression.toml).
-#   train: 8 episodes per road, seeds 1000.., render variations drawn per episode ("train");
+#   train: 4 episodes per road, seeds 1000.., render variations drawn per episode ("train");
 #   val:   2 episodes per road, seeds 90000.., the same variations (picks the kept epoch);
-#   test:  2 episodes per road, seeds 95000.., frames as highway-env draws them ("none");
-#   test-unseen-colours: 2 episodes per road, seeds 96000.., vehicles in hues no training frame shows.
+#   test:  1 episode per road, seeds 95000.., frames as highway-env draws them ("none");
+#   test-unseen-colours: 1 episode per road, seeds 96000.., vehicles in hues no training frame shows.
 # Usage: bash docs/experiments/perception_roads_data.sh SPLIT...   (resumable: rerun to finish)
 set -euo pipefail
 ROADS="highway highway-dense highway-fast dense-slow cut-in merge-closing-gap lead-brake lead-brake-close
@@ -13,12 +13,12 @@ for split in "$@"; do
     every=5
     case "$road" in highway|highway-dense) every=10 ;; esac
     case "$split" in
-      train) args=(--episodes 8 --seed 1000 --variation train --sample-every-steps "$every") ;;
-      val) args=(--episodes 2 --seed 90000 --variation train --sample-every-steps 15) ;;
-      test) args=(--episodes 2 --seed 95000 --variation none --sample-every-steps "$every") ;;
-      test-unseen-colours) args=(--episodes 2 --seed 96000 --variation unseen-colours --sample-every-steps 10) ;;
+      train) args=(--episodes 4 --episodes-per-shard 1 --seed 1000 --variation train --sample-every-steps "$every") ;;
+      val) args=(--episodes 2 --episodes-per-shard 2 --seed 90000 --variation train --sample-every-steps 15) ;;
+      test) args=(--episodes 1 --episodes-per-shard 1 --seed 95000 --variation none --sample-every-steps "$every") ;;
+      test-unseen-colours) args=(--episodes 1 --episodes-per-shard 1 --seed 96000 --variation unseen-colours --sample-every-steps 10) ;;
       *) echo "unknown split $split" >&2; exit 2 ;;
     esac
-    drive dataset --out "data/roads/$split/$road" --scenario "$road" --episodes-per-shard 2 "${args[@]}"
+    drive dataset --out "data/roads/$split/$road" --scenario "$road" "${args[@]}"
   done
 done

@@ -119,10 +119,27 @@ def bench_perception(
     seconds: Annotated[
         float, typer.Option(min=0.01, help="Timing per throughput figure [s].")
     ] = 3.0,
+    roads: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead: a folder of held-out datasets, one per road; F1 per road and render "
+            "variation in one table (docs/experiments/perception_roads_data.sh)."
+        ),
+    ] = None,
+    unseen_colours: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --roads: the same roads drawn in vehicle colours never trained on."
+        ),
+    ] = None,
 ) -> None:
     """Perception errors, throughput and robustness on held-out frames; JSON, table and pictures."""
     from drive.bench.bench_perception import plot_example, plot_robustness, run_perception_bench
     from drive.cli.report import perception_bench_table
+
+    if roads is not None:
+        _bench_roads(weights, roads, unseen_colours, json_path)
+        return
 
     if not (data / "manifest.json").exists():
         console.print(f"No held-out frames in {data}: generating them (seeds {HELD_OUT_SEED}+).")
@@ -147,3 +164,24 @@ def bench_perception(
         f"Machine: {document['machine']}. Wrote {json_path}, "
         + ", ".join(str(path) for path in pictures)
     )
+
+
+def _bench_roads(weights: Path, roads: Path, unseen_colours: Path | None, json_path: Path) -> None:
+    """``drive bench perception --roads``: one table of F1 per road and render variation."""
+    from drive.bench.bench_perception import _json_safe
+    from drive.bench.bench_perception_roads import roads_table, run_roads_bench
+    from sims.strict import ConfigError
+
+    if not roads.is_dir() or not any(roads.glob("*/manifest.json")):
+        raise ConfigError(f"--roads {roads}: no dataset folders there (see drive dataset)")
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("loading")
+        document = run_roads_bench(
+            weights,
+            roads,
+            unseen_colours=unseen_colours,
+            on_stage=lambda road: bar.update(task, description=road),
+        )
+    write_json(json_path, _json_safe(document))
+    console.print(roads_table(document))
+    console.print(f"Machine: {document['machine']}. Wrote {json_path}")

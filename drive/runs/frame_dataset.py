@@ -11,8 +11,8 @@ generator seeded by the episode's seed, so a resumed or repeated run draws the s
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -38,9 +38,7 @@ def test_the_road_and_markings_are_recoloured_then_the_brightness_scales_every_p
     image[:2] = ROAD_RGB
     image[2] = MARKING_RGB
     image[3] = (200, 50, 0)  # a vehicle
-    variation = RenderVariation(
-        brightness=0.5, road_rgb=(80, 90, 100), marking_rgb=(250, 240, 200)
-    )
+    variation = RenderVariation(brightness=0.5, road_rgb=(80, 90, 100), marking_rgb=(250, 240, 200))
     out = variation.apply(image, np.random.default_rng(0))
     np.testing.assert_array_equal(out[0, 0], [40, 45, 50])
     np.testing.assert_array_equal(out[2, 0], [125, 120, 100])
