@@ -118,7 +118,7 @@ def with_defaults(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def train_perception(
     config: PerceptionTrainConfig,
     data: Path | Sequence[Path],
-    validation: Path,
+    validation: Path | Sequence[Path],
     out: Path,
     *,
     resume: bool = False,
@@ -128,6 +128,7 @@ def train_perception(
     """Train as the module docstring says; return the per-epoch history.
 
     :param data: the training dataset, or several (rendered with the same frames) used together.
+    :param validation: the validation dataset, or several used together.
     :param on_batch: called as ``on_batch(done, total)`` with batches over the whole run.
     :param on_epoch: called with each epoch's record (losses, validation figures, wall time).
     """
@@ -147,7 +148,7 @@ class PerceptionTrainer(OneNetworkTrainer):
         self,
         config: PerceptionTrainConfig,
         data: Path | Sequence[Path],
-        validation: Path,
+        validation: Path | Sequence[Path],
         out: Path,
         *,
         resume: bool = False,
@@ -160,7 +161,7 @@ class PerceptionTrainer(OneNetworkTrainer):
         )
         self.config = config
         self.folders = [data] if isinstance(data, Path) else list(data)
-        self.validation = validation
+        self.validation = [validation] if isinstance(validation, Path) else list(validation)
         self.on_batch = on_batch
         self.shuffle: np.random.Generator | None = None  # seeded at the run's first epoch
 
@@ -168,10 +169,10 @@ class PerceptionTrainer(OneNetworkTrainer):
         """Load the datasets (all rendered with the same frames) and build the network."""
         config, folders = self.config, self.folders
         self.frames = frame_spec(folders[0])
-        for folder in [*folders[1:], self.validation]:
+        for folder in [*folders[1:], *self.validation]:
             if frame_spec(folder) != self.frames:
                 raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
-        self.train_set, self.val_set = load_frames(*folders), load_frames(self.validation)
+        self.train_set, self.val_set = load_frames(*folders), load_frames(*self.validation)
         torch.manual_seed(config.seed)
         self.model = StnPerceptionNet(self.frames, width=config.width).to(self.device)
         if config.init:
@@ -280,7 +281,7 @@ class PerceptionTrainer(OneNetworkTrainer):
             "config": asdict(self.config),
             "frame_spec": asdict(self.frames),
             "data": [str(folder) for folder in self.folders],
-            "validation": str(self.validation),
+            "validation": [str(folder) for folder in self.validation],
             "training_samples": len(self.train_set["images"]),
             "train_wall_s": round(sum(r["wall_s"] for r in history), 1),
             **record,

@@ -68,7 +68,7 @@ def dataset(
 
 TRAIN_PERCEPTION_EXTRAS = [
     extra_option("data", list[Path], "Training dataset (drive dataset --out); repeat for more."),
-    extra_option("validation", Path, "Validation dataset, other seeds."),
+    extra_option("validation", list[Path], "Validation dataset, other seeds; repeat for more."),
     extra_option("out", Path, "Folder of the run: weights, card, TensorBoard."),
     RESUME,
 ]
@@ -76,7 +76,12 @@ TRAIN_PERCEPTION_EXTRAS = [
 
 @config_command(PerceptionTrainConfig, extra=TRAIN_PERCEPTION_EXTRAS)
 def train_perception_command(
-    config: PerceptionTrainConfig, *, data: list[Path], validation: Path, out: Path, resume: bool
+    config: PerceptionTrainConfig,
+    *,
+    data: list[Path],
+    validation: list[Path],
+    out: Path,
+    resume: bool,
 ) -> None:
     """Train the CNN + spatial-transformer perception on rendered frames; keep the best weights."""
     from perception.train import selection_key, train_perception
