@@ -128,46 +128,45 @@ def process_noise(dt_s: float, acceleration_std_mps2: float) -> np.ndarray:
 def kalman_predict(
     mean: np.ndarray, covariance: np.ndarray, dt_s: float, acceleration_std_mps2: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The Kalman prediction ``dt_s`` [s] ahead under constant velocity.
+    """The Kalman prediction ``dt_s`` [s] ahead under constant velocity, of one state or a batch.
 
-    :param mean: ``(4,)`` state x, y [m], vx, vy [m/s].
-    :param covariance: ``(4, 4)``.
-    :return: the predicted mean and covariance.
+    :param mean: ``(..., 4)`` states x, y [m], vx, vy [m/s].
+    :param covariance: ``(..., 4, 4)``.
+    :return: the predicted means and covariances.
     """
     step = transition(dt_s)
-    return step @ mean, step @ covariance @ step.T + process_noise(dt_s, acceleration_std_mps2)
+    predicted = step @ covariance @ step.T + process_noise(dt_s, acceleration_std_mps2)
+    return mean @ step.T, predicted
 
 
 def kalman_update(
     mean: np.ndarray, covariance: np.ndarray, measured: np.ndarray, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The Kalman update with a measurement of the whole state (the observation matrix is I).
+    """The Kalman update with a measurement of the whole state (the observation matrix is I), of
+    one state or a batch.
 
-    :param measured: ``(4,)`` the measured x, y [m], vx, vy [m/s].
+    :param mean: ``(..., 4)`` the predicted states.
+    :param covariance: ``(..., 4, 4)`` their covariances.
+    :param measured: ``(..., 4)`` the measured x, y [m], vx, vy [m/s].
     :param noise: ``(4, 4)`` the measurement's covariance.
-    :return: the updated mean and covariance (Joseph's form, which stays symmetric).
+    :return: the updated means and covariances (Joseph's form, which stays symmetric).
     """
     innovation_covariance = covariance + noise
-    gain = np.linalg.solve(innovation_covariance.T, covariance.T).T  # P S^-1
+    # The gain P S^-1, as the solution of S^T K^T = P^T (both symmetric).
+    gain = np.swapaxes(np.linalg.solve(innovation_covariance, covariance), -1, -2)
     keep = np.eye(STATE) - gain
-    updated = keep @ covariance @ keep.T + gain @ noise @ gain.T
-    return mean + gain @ (measured - mean), updated
-
-
-class _Track:
-    """A track's filter and bookkeeping (internal, mutable state of :class:`MultiObjectTracker`)."""
-
-    def __init__(self, track_id: int, detection: Detection, covariance: np.ndarray) -> None:
-        self.track_id = track_id
-        self.mean = np.array([detection.x_m, detection.y_m, detection.vx_mps, detection.vy_mps])
-        self.covariance = covariance.copy()
-        self.heading_rad = detection.heading_rad
-        self.hits = 1
-        self.misses = 0
+    updated = keep @ covariance @ np.swapaxes(keep, -1, -2) + gain @ noise @ np.swapaxes(
+        gain, -1, -2
+    )
+    innovation = (measured - mean)[..., None]
+    return mean + (gain @ innovation)[..., 0], updated
 
 
 class MultiObjectTracker:
     """Tracks detections from step to step; see the module docstring.
+
+    The tracks live in arrays, one row each (states, covariances, identities, headings, hits and
+    misses), so that a step predicts and updates every track in one batched operation.
 
     :param config: the noise model and the track rules.
     """
@@ -176,13 +175,18 @@ class MultiObjectTracker:
         self.config = config or TrackerConfig()
         variances = [self.config.position_std_m**2] * 2 + [self.config.velocity_std_mps**2] * 2
         self._measurement_noise = np.diag(variances)
-        self._tracks: list[_Track] = []
-        self._next_id = 1
-        self._time_s: float | None = None
+        self.reset()
 
     def reset(self) -> None:
         """Forget every track (a new episode); identities start again from 1."""
-        self._tracks, self._next_id, self._time_s = [], 1, None
+        self._means = np.zeros((0, STATE))
+        self._covariances = np.zeros((0, STATE, STATE))
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._headings = np.zeros(0)
+        self._hits = np.zeros(0, dtype=np.int64)
+        self._misses = np.zeros(0, dtype=np.int64)
+        self._next_id = 1
+        self._time_s: float | None = None
 
     def update(
         self, detections: tuple[Detection, ...], *, time_s: float
@@ -199,66 +203,67 @@ class MultiObjectTracker:
             raise ValueError(f"time went back from {self._time_s} s to {time_s} s")
         self._time_s = time_s
         config = self.config
-        for track in self._tracks:
-            track.mean, track.covariance = kalman_predict(
-                track.mean, track.covariance, dt_s, config.acceleration_std_mps2
+        self._means, self._covariances = kalman_predict(
+            self._means, self._covariances, dt_s, config.acceleration_std_mps2
+        )
+        measured = np.array(
+            [(d.x_m, d.y_m, d.vx_mps, d.vy_mps) for d in detections], dtype=float
+        ).reshape(-1, STATE)
+        tracks, paired = self._associate(measured)
+        if len(tracks):
+            self._means[tracks], self._covariances[tracks] = kalman_update(
+                self._means[tracks],
+                self._covariances[tracks],
+                measured[paired],
+                self._measurement_noise,
             )
-        pairs, unpaired = self._associate(detections)
-        for track_index, detection_index in pairs:
-            self._correct(self._tracks[track_index], detections[detection_index])
-        paired_tracks = {track_index for track_index, _ in pairs}
-        survivors = []
-        for index, track in enumerate(self._tracks):
-            if index not in paired_tracks:
-                track.misses += 1
-            confirmed = track.hits >= config.confirm_hits
-            if track.misses == 0 or (confirmed and track.misses < config.max_misses):
-                survivors.append(track)
-        for index in unpaired:
-            survivors.append(_Track(self._next_id, detections[index], self._measurement_noise))
-            self._next_id += 1
-        self._tracks = survivors
-        return tuple(
-            self._report(track) for track in self._tracks if track.hits >= config.confirm_hits
-        )
+            self._headings[tracks] = [detections[index].heading_rad for index in paired]
+            self._hits[tracks] += 1
+        missed = np.ones(len(self._ids), dtype=bool)
+        missed[tracks] = False
+        self._misses = np.where(missed, self._misses + 1, 0)
+        confirmed = self._hits >= config.confirm_hits
+        self._keep((self._misses == 0) | (confirmed & (self._misses < config.max_misses)))
+        born = np.setdiff1d(np.arange(len(detections)), paired)
+        self._birth(measured[born], [detections[index].heading_rad for index in born])
+        reported = np.flatnonzero(self._hits >= config.confirm_hits)
+        return tuple(self._report(int(row)) for row in reported)
 
-    def _associate(
-        self, detections: tuple[Detection, ...]
-    ) -> tuple[list[tuple[int, int]], list[int]]:
-        """Hungarian pairing on predicted-position distance, gated; the unpaired detections."""
-        if not self._tracks or not detections:
-            return [], list(range(len(detections)))
-        predicted = np.array([track.mean[:2] for track in self._tracks])
-        measured = np.array([(d.x_m, d.y_m) for d in detections])
-        distance = np.linalg.norm(predicted[:, None, :] - measured[None, :, :], axis=-1)
+    def _associate(self, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hungarian pairing on predicted-position distance, gated: paired track and detection rows."""
+        if not len(self._ids) or not len(measured):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        distance = np.linalg.norm(self._means[:, None, :2] - measured[None, :, :2], axis=-1)
         rows, columns = linear_sum_assignment(distance)
-        pairs = [
-            (int(r), int(c))
-            for r, c in zip(rows, columns, strict=True)
-            if distance[r, c] <= self.config.gate_m
-        ]
-        taken = {c for _, c in pairs}
-        return pairs, [index for index in range(len(detections)) if index not in taken]
+        within = distance[rows, columns] <= self.config.gate_m
+        return rows[within], columns[within]
 
-    def _correct(self, track: _Track, detection: Detection) -> None:
-        measured = np.array([detection.x_m, detection.y_m, detection.vx_mps, detection.vy_mps])
-        track.mean, track.covariance = kalman_update(
-            track.mean, track.covariance, measured, self._measurement_noise
-        )
-        track.heading_rad = detection.heading_rad
-        track.hits += 1
-        track.misses = 0
+    def _keep(self, keep: np.ndarray) -> None:
+        self._means, self._covariances = self._means[keep], self._covariances[keep]
+        self._ids, self._headings = self._ids[keep], self._headings[keep]
+        self._hits, self._misses = self._hits[keep], self._misses[keep]
 
-    @staticmethod
-    def _report(track: _Track) -> TrackedObject:
-        x, y, vx, vy = (float(value) for value in track.mean)
-        spread = float(np.sqrt(max(track.covariance[0, 0], track.covariance[1, 1])))
+    def _birth(self, measured: np.ndarray, headings: list[float]) -> None:
+        """Start a tentative track at each measurement, its covariance the measurement's."""
+        count = len(measured)
+        self._means = np.concatenate([self._means, measured])
+        noise = np.broadcast_to(self._measurement_noise, (count, STATE, STATE))
+        self._covariances = np.concatenate([self._covariances, noise])
+        self._ids = np.concatenate([self._ids, self._next_id + np.arange(count)])
+        self._next_id += count
+        self._headings = np.concatenate([self._headings, headings])
+        self._hits = np.concatenate([self._hits, np.ones(count, dtype=np.int64)])
+        self._misses = np.concatenate([self._misses, np.zeros(count, dtype=np.int64)])
+
+    def _report(self, row: int) -> TrackedObject:
+        x, y, vx, vy = (float(value) for value in self._means[row])
+        covariance = self._covariances[row]
         return TrackedObject(
-            track_id=track.track_id,
+            track_id=int(self._ids[row]),
             x_m=x,
             y_m=y,
             vx_mps=vx,
             vy_mps=vy,
-            heading_rad=track.heading_rad,
-            position_std_m=spread,
+            heading_rad=float(self._headings[row]),
+            position_std_m=float(np.sqrt(max(covariance[0, 0], covariance[1, 1]))),
         )
