@@ -70,6 +70,16 @@ def test_tracks_keep_their_identities_and_smooth_the_velocities():
                 abs(d.vx_mps - s) for d, s in zip(detections, (20.0, 25.0), strict=True)
             )
     assert np.mean(errors_filtered) < 0.5 * np.mean(errors_raw)
+    for track in tracks:  # moving: the heading is the filtered velocity's direction
+        assert track.heading_rad == pytest.approx(np.arctan2(track.vy_mps, track.vx_mps))
+
+
+def test_a_standing_track_keeps_the_detected_heading():
+    tracker = MultiObjectTracker()
+    for step in range(3):
+        tracks = tracker.update((Detection(5.0, 2.0, 0.0, 0.0, 1.2),), time_s=step * DT_S)
+    (standing,) = tracks
+    assert standing.heading_rad == 1.2 and standing.speed_mps == 0.0
 
 
 def test_a_missed_track_coasts_then_dies_and_a_far_detection_is_a_new_track():
