@@ -22,6 +22,7 @@ from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
 from sims.env import SimEnv
 from sims.render_variation import RenderVariation, variation_ranges
 from sims.scenario import load_scenario
+from sims.strict import ConfigError
 
 STRAIGHT_ENVS = ("highway-v0", "highway-fast-v0")  # lane indices count lanes from the left
 VARIATION_SALT = 31  # the episode generator's first seed word, beside the episode's seed
@@ -49,7 +50,12 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     pending: list[np.ndarray] = []
     scenes: list[np.ndarray] = []
     try:
-        frame = sim.reset(seed=seed)
+        try:
+            frame = sim.reset(seed=seed)
+        except ConfigError:
+            # The scenario's scripted event cannot be placed on this seed's road (a cut-in from
+            # a lane that is not there): the episode gives no samples, and its shard records none.
+            return samples
         for step_index in itertools.count():
             until_sample = -step_index % config.sample_every_steps
             if until_sample <= reach and until_sample % frames.stride_steps == 0:

@@ -105,3 +105,10 @@ def test_off_the_straight_highway_and_zoomed_frames_are_labelled_without_lanes_a
     assert zoomed["vehicles"][1:].sum() == 0
     with pytest.raises(ConfigError, match="valid: none, train, unseen-colours"):
         DatasetConfig(variation="sepia")
+
+
+def test_a_seed_whose_scripted_event_cannot_be_placed_gives_no_samples(tmp_path):
+    # cut-in on seed 1000 puts the ego in the leftmost lane: there is no lane to cut in from.
+    config = DatasetConfig(scenario="cut-in", episodes=1, seed=1000, frames=SMALL)
+    store = generate(config, tmp_path)
+    assert store.manifest["shards"] == [{"shard": 0, "file": None, "seeds": [1000], "samples": 0}]
