@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Issue 31: train the perceiver on every road (datasets of perception_roads_data.sh), then measure
+# it per road and render variation beside the shipped weights. Resumable: add --resume to a
+# train-perception line to continue an interrupted run.
+#   bash docs/experiments/perception_roads_train.sh train|adversarial|bench
+set -euo pipefail
+data=(); for folder in data/roads/train/*/; do data+=(--data "$folder"); done
+val=(); for folder in data/roads/val/*/; do val+=(--validation "$folder"); done
+case "${1:?train, adversarial or bench}" in
+  train)  # fine-tuned from the shipped weights: 12 epochs, keeping the best validation F1
+    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 12 \
+      --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn --select f1 ;;
+  adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
+    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
+      --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
+      --learning-rate 0.0005 --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
+  bench)
+    for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd; do
+      [ -f "$weights/best.safetensors" ] || continue
+      drive bench perception --weights "$weights" --roads data/roads/test \
+        --unseen-colours data/roads/test-unseen-colours --json "out/roads-$(basename "$weights").json"
+    done ;;
+esac
