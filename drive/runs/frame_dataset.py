@@ -5,12 +5,14 @@ driving ego meets; every ``sample_every_steps`` steps (once the stack has filled
 ``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`). Any road
 of the scenarios will do; off the straight highway the lane labels are left out. The dataset's
 ``variation`` draws, per episode, how its frames are drawn (:mod:`sims.render_variation`) from a
-generator seeded by the episode's seed, so a resumed or repeated run draws the same.
+generator seeded by the episode's seed and the scenario (:func:`episode_generator`), so a resumed
+or repeated run draws the same, and the same seeds on two roads draw differently.
 """
 
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +40,7 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     reach = (
         frames.stack - 1
     ) * frames.stride_steps  # steps between a sample's first and last frame
-    rng = np.random.default_rng([VARIATION_SALT, seed])
+    rng = episode_generator(config.scenario, seed)
     variation = RenderVariation.draw(variation_ranges(config.variation), rng)
     scenario = load_scenario(config.scenario)
     view = replace(frames, scaling_px_per_m=frames.scaling_px_per_m * variation.zoom).view()
@@ -85,6 +87,18 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     finally:
         sim.close()
     return samples
+
+
+def episode_generator(scenario: str, seed: int) -> np.random.Generator:
+    """The generator of an episode's render variation and pixel noise.
+
+    Seeded by the scenario's name too: datasets of every road use the same seeds, and seeded by
+    the episode alone, episode 1000 of every road drew the same zoom, colours and light.
+
+    :param scenario: the scenario id.
+    :param seed: the episode's seed.
+    """
+    return np.random.default_rng([VARIATION_SALT, seed, zlib.crc32(scenario.encode())])
 
 
 def lane_count(sim: SimEnv) -> int:

@@ -60,3 +60,18 @@ def test_paint_gives_the_ego_and_the_traffic_their_colours():
     untouched = _Vehicle()
     RenderVariation().paint([untouched], ego)
     assert untouched.color is None
+
+
+def test_each_road_and_episode_draws_its_own_variation():
+    from drive.runs.frame_dataset import episode_generator
+
+    ranges = VARIATIONS["train"]
+    draws = {
+        (road, seed): RenderVariation.draw(ranges, episode_generator(road, seed))
+        for road in ("highway", "roundabout")
+        for seed in (1000, 1001)
+    }
+    assert len(set(draws.values())) == 4
+    assert (
+        RenderVariation.draw(ranges, episode_generator("highway", 1000)) == draws["highway", 1000]
+    )
