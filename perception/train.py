@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from perception.augment import augment
 from perception.cnn import StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
@@ -64,6 +65,9 @@ class PerceptionTrainConfig:
     # perturbation against the network being trained (issue 31). 0 turns it off.
     adversarial_epsilon: float = described(
         0.0, "PGD radius of adversarial training [1/255 pixel levels]; 0: off.", minimum=0.0
+    )
+    augment: bool = described(
+        False, "Draw a render variation per sample of every batch (perception/augment.py)."
     )
     init: str = described(
         "", "Start from the weights in this folder (best.safetensors); empty: from scratch."
@@ -230,6 +234,10 @@ class PerceptionTrainer(OneNetworkTrainer):
                 for key in ("images", "vehicles", "occupancy", "ego_lane", "lane_labels", "zoom")
             }
             pixels = batch["images"].permute(0, 3, 1, 2).float().mul_(1 / 255)
+            if config.augment:
+                draws = torch.Generator().manual_seed(config.seed + epoch * self.batches + index)
+                half_m = (self.frames.half_length_m, self.frames.half_width_m)
+                pixels, batch = augment(pixels, batch, draws, half_m=half_m)
             if config.adversarial_epsilon > 0:
                 pixels = self._adversarial(pixels, batch, seed=epoch * self.batches + index)
             with torch.autocast(device_type=device, enabled=device == "cuda"):

@@ -7,13 +7,14 @@ set -euo pipefail
 data=(); for folder in data/roads/train/*/; do data+=(--data "$folder"); done
 val=(); for folder in data/roads/val/*/; do val+=(--validation "$folder"); done
 case "${1:?train, adversarial or bench}" in
-  train)  # fine-tuned from the shipped weights: 12 epochs, keeping the best validation F1
-    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 12 \
-      --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn --select f1 ;;
+  train)  # fine-tuned from the shipped weights, a render variation drawn per sample (--augment)
+    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 8 \
+      --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn --select f1 \
+      --learning-rate 0.0005 --augment ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
-      --learning-rate 0.0005 --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
+      --learning-rate 0.0005 --augment --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
   bench)
     for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd; do
       [ -f "$weights/best.safetensors" ] || continue
