@@ -188,5 +188,5 @@ def _bench_roads(weights: Path, roads: Path, unseen_colours: Path | None, json_p
             on_stage=lambda road: bar.update(task, description=road),
         )
     write_json(json_path, _json_safe(document))
-    console.print(roads_table(document))
+    console.print(roads_table(document), width=max(console.width, 180))
     console.print(f"Machine: {document['machine']}. Wrote {json_path}")
