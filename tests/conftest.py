@@ -57,9 +57,6 @@ SMOKE = {
         "test_train_detector_and_detect_commands",
     ),
     "tests/perception/test_gan.py": ("test_train_gan_command_runs_on_a_tiny_budget",),
-    "tests/drive/test_bench_perception_roads.py": (
-        "test_bench_perception_over_roads_writes_one_row_per_road_and_every_variation",
-    ),
     "tests/perception/test_cnn.py": (
         "test_a_tiny_training_run_lowers_the_loss_and_keeps_the_best_weights",
     ),
@@ -80,6 +77,10 @@ CONTRACT = {
 }
 SCENARIOS = {
     "tests/scenarios/": None,
+    # the per-road perception bench end to end (about 10 s: kept out of the quick tier)
+    "tests/drive/test_bench_perception_roads.py": (
+        "test_bench_perception_over_roads_writes_one_row_per_road_and_every_variation",
+    ),
     # the MPC's manoeuvres in closed loop on highway-env, judged by their bounds
     "tests/control/test_mpc.py": (
         "test_lane_keeping_at_30_mps",
