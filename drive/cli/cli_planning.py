@@ -15,6 +15,7 @@ from rich.console import Console
 from drive.cli.options import RESUME, config_command, extra_option
 from drive.cli.progress import progress_bar
 from drive.cli.report import aggregate_table
+from drive.training.planning_env import scenario_names
 from drive.training.train_planner import TrainConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
@@ -39,7 +40,8 @@ def train_planner(config: TrainConfig, *, out: Path, resume: bool) -> None:
     """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
     from drive.training.train_planner import best_card, train
 
-    load_scenario(config.scenario)  # fail now on an unknown scenario
+    for road in scenario_names(config.scenario):
+        load_scenario(road)  # fail now on an unknown scenario
     command = "drive train " + " ".join(sys.argv[2:])
     console.print(
         f"Training [bold]{config.algo}[/] with the {config.extractor} extractor in "
