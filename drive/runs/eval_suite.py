@@ -14,6 +14,7 @@ import numpy as np
 from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
 from sims.files import remove_stale, write_json
@@ -188,6 +189,15 @@ def suite_document(
         "provenance": provenance(spec.files()),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
+        # Each episode's time series, for `drive report` (absent for episodes read back by --resume).
+        "series": {
+            scenario_id: {
+                str(j.result.seed): episode_series(j.result.trajectory).to_json()
+                for j in judged
+                if j.result.scenario == scenario_id and j.result.trajectory is not None
+            }
+            for scenario_id in by_scenario
+        },
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
         if by_scenario
         else 0.0,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
 from sims.machine import machine_description
@@ -123,6 +124,11 @@ def rollout_document(
         "provenance": provenance(request.stack.files()),
         "episodes": [{"seed": r.seed, **asdict(r.metrics)} for r in results],
         "aggregate": aggregate(results),
+        "series": {  # each episode's time series, for `drive report`
+            str(r.seed): episode_series(r.trajectory).to_json()
+            for r in results
+            if r.trajectory is not None
+        },
         "timing": {
             "workers": request.workers,
             "machine": machine_description(),
