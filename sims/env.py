@@ -19,8 +19,8 @@ from sims.constants import STEERING_LIMIT_RAD
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.events import ActiveEvent
 from sims.fastroad import accelerate
-from sims.overlay import PixelMap
 from sims.groundtruth import GroundTruth, read_ground_truth
+from sims.overlay import PixelMap
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 

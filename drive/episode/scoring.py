@@ -151,7 +151,9 @@ def comfort_signals(trajectory: Trajectory) -> dict[str, float]:
         "max_abs_lateral_acceleration_mps2": float(
             np.nanmax(np.abs(series["lateral_acceleration_mps2"]))
         ),
-        "max_abs_longitudinal_jerk_mps3": float(np.nanmax(np.abs(series["longitudinal_jerk_mps3"]))),
+        "max_abs_longitudinal_jerk_mps3": float(
+            np.nanmax(np.abs(series["longitudinal_jerk_mps3"]))
+        ),
         "max_abs_yaw_rate_radps": float(np.nanmax(np.abs(series["yaw_rate_radps"]))),
         "max_abs_yaw_acceleration_radps2": float(
             np.nanmax(np.abs(series["yaw_acceleration_radps2"]))

@@ -164,10 +164,11 @@ def suite_document(
         for j in episodes:
             for p in j.predicates:
                 entry = predicates.setdefault(
-                    p.name, {"passed": True, "threshold": p.threshold, "values": []}
+                    p.name, {"passed": True, "threshold": p.threshold, "values": [], "verdicts": []}
                 )
                 entry["passed"] = entry["passed"] and p.passed
                 entry["values"].append(p.value)
+                entry["verdicts"].append(p.passed)  # per episode, in the order of "episodes"
         by_scenario[scenario.id] = {
             "env": scenario.env,
             "score": round(float(np.mean([j.result.metrics.score for j in episodes])), 6),
