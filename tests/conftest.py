@@ -77,6 +77,8 @@ CONTRACT = {
 }
 SCENARIOS = {
     "tests/scenarios/": None,
+    # a tiny suite's `drive eval --report`, opened in headless Chromium
+    "tests/drive/test_report_browser.py": None,
     # the MPC's manoeuvres in closed loop on highway-env, judged by their bounds
     "tests/control/test_mpc.py": (
         "test_lane_keeping_at_30_mps",
