@@ -37,7 +37,9 @@ def browser() -> Any:
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
 
-def check_report(folder: Path, run_files: list[Path], *, pages: int | None = None) -> dict[str, int]:
+def check_report(
+    folder: Path, run_files: list[Path], *, pages: int | None = None
+) -> dict[str, int]:
     """Open ``folder/index.html`` and every episode page (or the first ``pages``); assert all holds.
 
     :param folder: the report.
@@ -104,7 +106,9 @@ def _check_tables(driver: Any, index: int, document: dict[str, Any]) -> int:
             for sid, entry in document["scenarios"].items()
         ]
         records = [
-            (sid, episode) for sid, entry in document["scenarios"].items() for episode in entry["episodes"]
+            (sid, episode)
+            for sid, entry in document["scenarios"].items()
+            for episode in entry["episodes"]
         ]
     else:  # a rollout: one scenario, not judged
         sid = document["config"]["scenario"]

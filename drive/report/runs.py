@@ -8,6 +8,7 @@ existed still reads, its episodes without plots.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ class EpisodeView:
 
     @property
     def slug(self) -> str:
-        """The episode's file name stem in a report: unique across the report's runs."""
-        return f"r{self.run}-{self.scenario}-s{self.seed}"
+        """The episode's file name stem in a report: unique across the report's runs, and a safe
+        file name whatever the scenario's id (a path, say)."""
+        scenario = re.sub(r"[^A-Za-z0-9_.-]", "_", self.scenario)
+        return f"r{self.run}-{scenario}-s{self.seed}"
 
     @property
     def score(self) -> float:
