@@ -35,9 +35,26 @@ def test_eval_report_opens_in_chromium_with_its_rows_charts_and_video(chromium, 
     checked = check_report(report, [run])
     assert checked == {"rows": 1 + 3, "pages": 3, "videos": 1, "images": 0}
 
-    # The same run twice: a comparison, whose speed-against-collisions plot must load too.
-    compared = tmp_path / "compared"
-    result = drive_in_process("report", str(run), str(run), "--out", str(compared), "--videos", "0")
+    # A rollout of the same scenario, reported on its own and compared with the eval: the
+    # comparison's speed-against-collisions plot must load too.
+    rolled = tmp_path / "rollout"
+    result = drive_in_process(
+        "rollout",
+        "--scenario",
+        "u-turn",
+        "--episodes",
+        "1",
+        "--report",
+        str(rolled),
+        "--videos",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
-    checked = check_report(compared, [run, run], pages=1)
-    assert checked["images"] == 1 and checked["rows"] == 2 * (1 + 3)
+    assert check_report(rolled, [rolled / "run.json"])["pages"] == 1
+    compared = tmp_path / "compared"
+    result = drive_in_process(
+        "report", str(run), str(rolled / "run.json"), "--out", str(compared), "--videos", "0"
+    )
+    assert result.returncode == 0, result.stderr
+    checked = check_report(compared, [run, rolled / "run.json"], pages=1)
+    assert checked["images"] == 1 and checked["rows"] == (1 + 3) + (1 + 1)
