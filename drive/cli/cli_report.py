@@ -23,6 +23,10 @@ LayersOption = Annotated[
 ScaleOption = Annotated[
     int, typer.Option(min=1, max=8, help="Enlarge video frames this many times.")
 ]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(help="Also write an HTML report into this folder (drive report, docs/drive.md)."),
+]
 VideosOption = Annotated[
     int,
     typer.Option(

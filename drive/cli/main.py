@@ -21,7 +21,13 @@ from drive.cli import (
     cli_report,
     cli_vision,
 )
-from drive.cli.cli_report import LayersOption, ScaleOption, VideosOption, video_style
+from drive.cli.cli_report import (
+    LayersOption,
+    ReportOption,
+    ScaleOption,
+    VideosOption,
+    video_style,
+)
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -110,9 +116,7 @@ def rollout(
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Also write an HTML report into this folder.")
-    ] = None,
+    report: ReportOption = None,
     videos: VideosOption = 3,
     layers: LayersOption = "all",
     scale: ScaleOption = 1,
@@ -177,9 +181,7 @@ def eval_suite(
         bool,
         typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
     ] = False,
-    report: Annotated[
-        Path | None, typer.Option(help="Also write an HTML report into this folder.")
-    ] = None,
+    report: ReportOption = None,
     videos: VideosOption = 3,
     layers: LayersOption = "all",
     scale: ScaleOption = 1,

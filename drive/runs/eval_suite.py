@@ -36,6 +36,7 @@ class JudgedEpisode:
 
     result: EpisodeResult
     predicates: tuple[PredicateResult, ...]
+    series: dict[str, Any] | None = None  # the episode's time series (EpisodeSeries.to_json())
 
     @property
     def passed(self) -> bool:
@@ -47,7 +48,8 @@ def judge(
 ) -> JudgedEpisode:
     """Run one episode and check its scenario's criteria."""
     result = run_episode(scenario, spec, seed, video_path=video_path)
-    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)))
+    series = None if result.trajectory is None else episode_series(result.trajectory).to_json()
+    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)), series)
 
 
 def run_suite(
@@ -126,7 +128,9 @@ class SuiteJournal:
                     record["scenario"], record["seed"], metrics, record["timing"]
                 )
                 predicates = evaluate(by_id[result.scenario].criteria, metrics)
-                done[(result.scenario, result.seed)] = JudgedEpisode(result, tuple(predicates))
+                done[(result.scenario, result.seed)] = JudgedEpisode(
+                    result, tuple(predicates), record.get("series")
+                )
         return done
 
     def add(self, judged: JudgedEpisode) -> None:
@@ -138,6 +142,7 @@ class SuiteJournal:
                 "seed": result.seed,
                 "metrics": asdict(result.metrics),
                 "timing": result.timing,
+                "series": judged.series,
             }
         )
         write_json(self.path, {"key": self.key, "episodes": self.records})
@@ -190,12 +195,11 @@ def suite_document(
         "provenance": provenance(spec.files()),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
-        # Each episode's time series, for `drive report` (absent for episodes read back by --resume).
-        "series": {
+        "series": {  # each episode's time series, for `drive report`
             scenario_id: {
-                str(j.result.seed): episode_series(j.result.trajectory).to_json()
+                str(j.result.seed): j.series
                 for j in judged
-                if j.result.scenario == scenario_id and j.result.trajectory is not None
+                if j.result.scenario == scenario_id and j.series is not None
             }
             for scenario_id in by_scenario
         },
