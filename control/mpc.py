@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from control.base import Command, Controller
+from control.base import Command, Controller, PredictedPath
 from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
 from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
 from sims.frenet import to_frenet
-from sims.groundtruth import EgoState
+from sims.groundtruth import Centreline, EgoState
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class MpcController(Controller):
         super().reset()
         self._time_s = 0.0
         self._previous = np.zeros(2)  # (acceleration, slip) applied last
+        self._prediction: PredictedPath | None = None
         self.reference.reset()
 
     def _control(self, ego: EgoState, plan: Plan) -> Command:
@@ -99,6 +100,7 @@ class MpcController(Controller):
             bounds=self._bounds(speeds),
         )
         self._time_s += self.dt_s
+        self._prediction = self._predicted_path(line, station)
         if inputs is None:
             self._previous = np.array(
                 [self.fallback(ego).acceleration_mps2, 0.0]
@@ -113,6 +115,22 @@ class MpcController(Controller):
         acceleration = max(acceleration, -max(ego.speed_mps, 0.0) / self.dt_s)
         self._previous = np.array([acceleration, slip])
         return Command(acceleration_mps2=acceleration, steering_rad=math.atan(2.0 * math.tan(slip)))
+
+    @property
+    def prediction(self) -> PredictedPath | None:
+        return self._prediction
+
+    def _predicted_path(self, line: Centreline, station_m: float) -> PredictedPath | None:
+        """The QP's predicted states (lateral offset, heading error, speed) put back on the map."""
+        states = self.qp.predicted_states
+        if states is None:
+            return None
+        stations = station_m + np.concatenate([[0.0], np.cumsum(states[:-1, 2]) * self.step_s])
+        x = np.interp(stations, line.station_m, line.x_m)
+        y = np.interp(stations, line.station_m, line.y_m)
+        heading = np.interp(stations, line.station_m, line.heading_rad)
+        offsets = states[:, 0]
+        return PredictedPath(x_m=x - offsets * np.sin(heading), y_m=y + offsets * np.cos(heading))
 
     def _speed_reference(self, speed_mps: float, target_mps: float) -> np.ndarray:
         """Speed over the horizon: reach the planned speed at the rate the plan implies.

@@ -77,6 +77,10 @@ CONTRACT = {
 }
 SCENARIOS = {
     "tests/scenarios/": None,
+    # the video layers, drawn over two recorded episodes
+    "tests/drive/test_loop.py": ("test_video_layers_draw_the_plan_prediction_and_boxes",),
+    # a tiny suite's `drive eval --report`, opened in headless Chromium
+    "tests/drive/test_report_browser.py": None,
     # the MPC's manoeuvres in closed loop on highway-env, judged by their bounds
     "tests/control/test_mpc.py": (
         "test_lane_keeping_at_30_mps",

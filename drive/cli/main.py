@@ -12,7 +12,22 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.cli import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli import (
+    cli_bench,
+    cli_detector,
+    cli_gan,
+    cli_perception,
+    cli_planning,
+    cli_report,
+    cli_vision,
+)
+from drive.cli.cli_report import (
+    LayersOption,
+    ReportOption,
+    ScaleOption,
+    VideosOption,
+    video_style,
+)
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -52,6 +67,8 @@ def demo(
     perception: Annotated[
         str, typer.Option(help="Perception name (cnn: from pixels; the video shows its camera).")
     ] = _DEMO.perception,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
 ) -> None:
     """Drive one episode with the default stack; write a video and its metrics."""
     spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
@@ -63,6 +80,7 @@ def demo(
         episodes=1,
         seed=seed,
         video_path=out / "demo.mp4",
+        video_style=video_style(layers, scale),
     )
     console.print(
         f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(spec)}"
@@ -98,14 +116,27 @@ def rollout(
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    report: ReportOption = None,
+    videos: VideosOption = 3,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
 ) -> None:
     """Run closed-loop episodes of a scenario with a stack and summarise them."""
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
     loaded = load_scenario(scenario)
     Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    style = video_style(layers, scale)
     request = RolloutRequest(
-        scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
+        scenario=loaded,
+        stack=spec,
+        episodes=episodes,
+        seed=seed,
+        workers=workers,
+        video_path=video,
+        video_style=style,
     )
+    if report is not None and json_path is None:
+        json_path = report / "run.json"  # the report's data, kept beside it
     console.print(
         f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
         f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
@@ -115,6 +146,10 @@ def rollout(
     console.print(aggregate_table("Aggregate", document["aggregate"]))
     if json_path is not None:
         console.print(f"Wrote {json_path}")
+    if report is not None and json_path is not None:
+        cli_report.write_run_report(
+            [json_path], report, videos=videos, style=style, workers=workers
+        )
 
 
 @app.command("eval")
@@ -146,6 +181,10 @@ def eval_suite(
         bool,
         typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
     ] = False,
+    report: ReportOption = None,
+    videos: VideosOption = 3,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
@@ -168,6 +207,9 @@ def eval_suite(
         raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
     Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    style = video_style(layers, scale)  # fail now on a bad layer
+    if report is not None and json_path is None:
+        json_path = report / "run.json"  # the report's data, kept beside it
     journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
@@ -217,6 +259,10 @@ def eval_suite(
     if journal is not None:
         journal.close()
     console.print(suite_table(document, failed_predicates))
+    if report is not None and json_path is not None:
+        cli_report.write_run_report(
+            [json_path], report, videos=videos, style=style, workers=workers
+        )
     for flagged in document.get("regressions", []):
         errors.print(
             f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
@@ -334,6 +380,7 @@ def _describe(spec: StackSpec) -> str:
 
 # The other commands live in modules of their own, one per field.
 app.command("train")(cli_planning.train_planner)
+app.command("report")(cli_report.report_command)
 app.add_typer(cli_planning.baseline_app, name="baseline")
 bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)

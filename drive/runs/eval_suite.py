@@ -14,6 +14,7 @@ import numpy as np
 from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
 from sims.files import remove_stale, write_json
@@ -35,6 +36,7 @@ class JudgedEpisode:
 
     result: EpisodeResult
     predicates: tuple[PredicateResult, ...]
+    series: dict[str, Any] | None = None  # the episode's time series (EpisodeSeries.to_json())
 
     @property
     def passed(self) -> bool:
@@ -46,7 +48,8 @@ def judge(
 ) -> JudgedEpisode:
     """Run one episode and check its scenario's criteria."""
     result = run_episode(scenario, spec, seed, video_path=video_path)
-    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)))
+    series = None if result.trajectory is None else episode_series(result.trajectory).to_json()
+    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)), series)
 
 
 def run_suite(
@@ -125,7 +128,9 @@ class SuiteJournal:
                     record["scenario"], record["seed"], metrics, record["timing"]
                 )
                 predicates = evaluate(by_id[result.scenario].criteria, metrics)
-                done[(result.scenario, result.seed)] = JudgedEpisode(result, tuple(predicates))
+                done[(result.scenario, result.seed)] = JudgedEpisode(
+                    result, tuple(predicates), record.get("series")
+                )
         return done
 
     def add(self, judged: JudgedEpisode) -> None:
@@ -137,6 +142,7 @@ class SuiteJournal:
                 "seed": result.seed,
                 "metrics": asdict(result.metrics),
                 "timing": result.timing,
+                "series": judged.series,
             }
         )
         write_json(self.path, {"key": self.key, "episodes": self.records})
@@ -163,10 +169,11 @@ def suite_document(
         for j in episodes:
             for p in j.predicates:
                 entry = predicates.setdefault(
-                    p.name, {"passed": True, "threshold": p.threshold, "values": []}
+                    p.name, {"passed": True, "threshold": p.threshold, "values": [], "verdicts": []}
                 )
                 entry["passed"] = entry["passed"] and p.passed
                 entry["values"].append(p.value)
+                entry["verdicts"].append(p.passed)  # per episode, in the order of "episodes"
         by_scenario[scenario.id] = {
             "env": scenario.env,
             "score": round(float(np.mean([j.result.metrics.score for j in episodes])), 6),
@@ -188,6 +195,14 @@ def suite_document(
         "provenance": provenance(spec.files()),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
+        "series": {  # each episode's time series, for `drive report`
+            scenario_id: {
+                str(j.result.seed): j.series
+                for j in judged
+                if j.result.scenario == scenario_id and j.series is not None
+            }
+            for scenario_id in by_scenario
+        },
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
         if by_scenario
         else 0.0,

@@ -11,11 +11,15 @@ from typing import Any
 import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
+from drive.episode.mind import VideoStyle
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
 from drive.runs.parallel import run_in_processes
 from sims.machine import machine_description
 from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
+from sims.strict import ConfigError
+from sims.video import CODECS
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -33,12 +37,15 @@ class RolloutRequest:
     seed: int
     workers: int = 1
     video_path: Path | None = None  # the first episode is recorded here
+    video_style: VideoStyle | None = None  # its layers and scale (default: all, as rendered)
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.video_path is not None and self.video_path.suffix not in CODECS:
+            raise ConfigError(f"{self.video_path}: videos are {' or '.join(CODECS)} files")
 
 
 def run_rollout(
@@ -66,14 +73,20 @@ def _run_all(
     request: RolloutRequest, seeds: list[int], videos: list[Path | None]
 ) -> Generator[EpisodeResult, None, None]:
     jobs = [
-        (request.scenario, request.stack, seed, video)
+        (request.scenario, request.stack, seed, video, request.video_style)
         for seed, video in zip(seeds, videos, strict=True)
     ]
     return run_in_processes(_episode, jobs, workers=request.workers)
 
 
-def _episode(scenario: Scenario, stack: StackSpec, seed: int, video: Path | None) -> EpisodeResult:
-    return run_episode(scenario, stack, seed, video_path=video)
+def _episode(
+    scenario: Scenario,
+    stack: StackSpec,
+    seed: int,
+    video: Path | None,
+    style: VideoStyle | None,
+) -> EpisodeResult:
+    return run_episode(scenario, stack, seed, video_path=video, video_style=style)
 
 
 def aggregate(results: list[EpisodeResult]) -> dict[str, float | int]:
@@ -123,6 +136,11 @@ def rollout_document(
         "provenance": provenance(request.stack.files()),
         "episodes": [{"seed": r.seed, **asdict(r.metrics)} for r in results],
         "aggregate": aggregate(results),
+        "series": {  # each episode's time series, for `drive report`
+            str(r.seed): episode_series(r.trajectory).to_json()
+            for r in results
+            if r.trajectory is not None
+        },
         "timing": {
             "workers": request.workers,
             "machine": machine_description(),
