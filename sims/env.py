@@ -20,6 +20,7 @@ from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.events import ActiveEvent
 from sims.fastroad import accelerate
 from sims.groundtruth import GroundTruth, read_ground_truth
+from sims.plants import install_plant
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -132,6 +133,7 @@ class SimEnv:
         env = self.highway_env
         accelerate(env.road)
         env.observation_type = _NoObservation(env)
+        install_plant(env.vehicle, self.scenario.plant)  # the scenario's car; by default highway-env's
         if ego_speed_mps is not None:
             env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0

@@ -15,6 +15,7 @@ from typing import Any
 
 from sims.environments import ENVIRONMENTS, STACK_OWNED_KEYS
 from sims.events import EVENTS, EventSpec
+from sims.plants import DEFAULT_PLANT, PLANTS
 from sims.reading import read_toml, refusing
 from sims.strict import ConfigError, build, check_keys, where
 
@@ -63,6 +64,7 @@ class Scenario:
     :param env_config: highway-env config overrides, checked against the environment's own keys.
     :param events: scripted events.
     :param criteria: what an episode must achieve to pass.
+    :param plant: the ego's dynamics, a name of :data:`sims.plants.PLANTS` (``--plant`` overrides it).
     """
 
     id: str
@@ -75,8 +77,11 @@ class Scenario:
     env_config: dict[str, Any] = field(default_factory=dict, hash=False)  # read-only by convention
     events: tuple[EventSpec, ...] = ()
     criteria: Criteria = field(default_factory=Criteria)
+    plant: str = DEFAULT_PLANT
 
     def __post_init__(self) -> None:
+        if self.plant not in PLANTS:
+            raise ValueError(f"unknown plant '{self.plant}'; valid: {', '.join(PLANTS)}")
         if self.env not in ENVIRONMENTS:
             raise ValueError(
                 f"unknown env '{self.env}'; valid envs: {', '.join(sorted(ENVIRONMENTS))}"
@@ -98,7 +103,15 @@ class Scenario:
         return 1.0 / self.simulation_hz
 
 
-_TOP_LEVEL = ("description", "env", "duration_s", "seeds", "simulation_hz", "destination")
+_TOP_LEVEL = (
+    "description",
+    "env",
+    "duration_s",
+    "seeds",
+    "simulation_hz",
+    "destination",
+    "plant",
+)
 
 
 def load_scenario(id_or_path: str | Path) -> Scenario:
@@ -135,6 +148,7 @@ def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
             seeds=plain.seeds,
             simulation_hz=plain.simulation_hz,
             destination=plain.destination,
+            plant=plain.plant,
             env_config=env_config,
             events=events,
             criteria=criteria,
@@ -170,6 +184,7 @@ class _TopLevel:
     seeds: tuple[int, ...] = (0,)
     simulation_hz: int = 15
     destination: str | None = None
+    plant: str = DEFAULT_PLANT
 
 
 def _parse_env_config(table: Any, env_id: Any, *, source: Path) -> dict[str, Any]:
