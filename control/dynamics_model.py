@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -136,7 +137,7 @@ def load_dynamics(path: Path) -> DynamicsParameters:
         model = LearnedBicycle()
         model.load_state_dict({name: value.reshape(()) for name, value in tensors.items()})
         return model.parameters_now()
-    except (OSError, RuntimeError, ValueError, KeyError) as error:
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as error:
         raise ConfigError(f"{path}: not a learned dynamics model ({error})") from None
 
 

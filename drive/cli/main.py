@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -12,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.cli import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli import cli_bench, cli_control, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -24,7 +25,8 @@ from drive.episode.loop import EpisodeResult
 from drive.episode.stack import Stack, StackSpec
 from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from sims.files import write_json
-from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
+from sims.plants import plant_named
+from sims.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_ids
 from sims.strict import ConfigError
 
 app = typer.Typer(
@@ -40,6 +42,9 @@ _DEFAULT = StackSpec()
 # The demo drives with the shipped RL planner. Rollouts and the suite default to the rule planner:
 # the suite spans roads (intersections, roundabouts) the RL planner was never trained on.
 _DEMO = StackSpec(planner="default")
+PLANT_OPTION = typer.Option(
+    help="The car every scenario drives (sims/plants.py); default: each scenario's own."
+)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that write JSON and print a table.")
 app.add_typer(bench_app, name="bench")
 
@@ -56,7 +61,7 @@ def demo(
     """Drive one episode with the default stack; write a video and its metrics."""
     spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
     loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)  # fail now on an unknown name
     request = RolloutRequest(
         scenario=loaded,
         stack=spec,
@@ -98,11 +103,13 @@ def rollout(
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run closed-loop episodes of a scenario with a stack and summarise them."""
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    loaded = with_plant(load_scenario(scenario), plant)
+    # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)
     request = RolloutRequest(
         scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
     )
@@ -146,6 +153,7 @@ def eval_suite(
         bool,
         typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
     ] = False,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
@@ -161,14 +169,21 @@ def eval_suite(
     from sims.suite import load_suite
 
     loaded_suite, scenarios = load_suite(suite)
+    scenarios = [with_plant(scenario, plant) for scenario in scenarios]
     if exact and baseline is None:
         raise ConfigError("--exact compares with a baseline: give --baseline FILE")
     earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
     if resume and json_path is None:
         raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
-    journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
+    for plant_name in sorted({scenario.plant for scenario in scenarios}):
+        # fail now, with a clear message, on an unknown name or a car the controller cannot drive
+        Stack.build(spec, dt_s=scenarios[0].dt_s, plant=plant_name)
+    journal = (
+        None
+        if json_path is None
+        else SuiteJournal(json_path, suite, spec, resume=resume, plant=plant)
+    )
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
@@ -205,6 +220,8 @@ def eval_suite(
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
+    if plant is not None:
+        document["config"]["plant"] = plant
     changes = []
     if earlier is not None:
         used = loaded_suite.tolerance if tolerance is None else tolerance
@@ -328,6 +345,14 @@ def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
     return document
 
 
+def with_plant(scenario: Scenario, plant: str | None) -> Scenario:
+    """``scenario`` driving the car ``plant`` (``--plant``), or its own car when None."""
+    if plant is None:
+        return scenario
+    plant_named(plant)  # an unknown name fails here, naming the valid ones
+    return dataclasses.replace(scenario, plant=plant)
+
+
 def _describe(spec: StackSpec) -> str:
     return f"perception={spec.perception}, planner={spec.planner}, controller={spec.controller}"
 
@@ -339,6 +364,7 @@ bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)
 app.command("train-perception")(cli_perception.train_perception_command)
+app.command("train-dynamics")(cli_control.train_dynamics_command)
 app.command("train-detector")(cli_detector.train_detector_command)
 app.command("detect")(cli_detector.detect_command)
 app.command("train-gan")(cli_gan.train_gan_command)

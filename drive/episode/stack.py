@@ -11,6 +11,7 @@ from perception.base import Perceiver
 from perception.registry import make_perceiver, perceiver_files
 from planning.base import Planner
 from planning.registry import make_planner, planner_files
+from sims.plants import DEFAULT_PLANT
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,17 @@ class Stack:
     controller: Controller
 
     @classmethod
-    def build(cls, spec: StackSpec, *, dt_s: float) -> Stack:
-        """Build each stage from its registry; unknown names raise ``ConfigError``."""
+    def build(cls, spec: StackSpec, *, dt_s: float, plant: str = DEFAULT_PLANT) -> Stack:
+        """Build each stage from its registry; unknown names raise ``ConfigError``.
+
+        :param dt_s: the control step [s].
+        :param plant: the car driven (a controller that learned it loads its model).
+        """
         return cls(
             spec=spec,
             perceiver=make_perceiver(spec.perception),
             planner=make_planner(spec.planner),
-            controller=make_controller(spec.controller, dt_s=dt_s),
+            controller=make_controller(spec.controller, dt_s=dt_s, plant=plant),
         )
 
     def reset(self) -> None:

@@ -64,7 +64,9 @@ class PlanningEnv(gym.Env):
             ),
             perceiver=make_perceiver(self.config.perception),
             planner=self.executor,
-            controller=make_controller(self.config.controller, dt_s=self.scenario.dt_s),
+            controller=make_controller(
+                self.config.controller, dt_s=self.scenario.dt_s, plant=self.scenario.plant
+            ),
         )
         self.loop = ClosedLoop(self.scenario, stack)
         self.steps_per_decision = max(1, round(DECISION_PERIOD_S / self.scenario.dt_s))

@@ -32,6 +32,7 @@ from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_ca
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
 from sims.files import atomic_path, remove_temporaries, write_json
+from sims.plants import DEFAULT_PLANT
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
 
@@ -76,6 +77,13 @@ class TrainConfig:
         if self.sim == "batched" and self.scenario != "highway":
             raise ConfigError(
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
+            )
+        plant = load_scenario(self.scenario).plant if self.sim == "batched" else DEFAULT_PLANT
+        if plant != DEFAULT_PLANT:
+            # The batched engine integrates highway-env's own vehicle; it has no other plant.
+            raise ConfigError(
+                f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
+                f"scenario '{self.scenario}'"
             )
         try:
             self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
