@@ -3,8 +3,11 @@ under the ``drive_stack.controllers`` entry point (:mod:`sims.registered`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from control.base import Controller
 from control.builtin import BuiltinController
+from control.dynamics_model import dynamics_files
 from control.mpc import MpcController
 from control.mpc_learned import LearnedMpcController
 from control.tracker import TrackerController
@@ -20,6 +23,11 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "builtin": BuiltinController,
     **LEARNED_CONTROLLERS,
 }
+
+
+def controller_files(name: str, plant: str) -> tuple[Path, ...]:
+    """The weights and card the controller ``name`` loads to drive ``plant`` (for provenance)."""
+    return dynamics_files(plant) if name in LEARNED_CONTROLLERS else ()
 
 
 def controller_names() -> list[str]:

@@ -139,9 +139,12 @@ class PlantVehicle(Vehicle):
             lag_factor(plant.steering_lag_s, dt),
         )
         beta = np.arctan(0.5 * np.tan(self.applied_steering_rad + plant.steering_bias_rad))
-        self.position += self.speed * np.array([np.cos(self.heading + beta), np.sin(self.heading + beta)]) * dt
-        if self.impact is not None:
-            self.position += self.impact
+        self.position += (
+            self.speed * np.array([np.cos(self.heading + beta), np.sin(self.heading + beta)]) * dt
+        )
+        impact = self.impact  # type: ignore[has-type]  # highway-env leaves it untyped
+        if impact is not None:
+            self.position += impact
             self.crashed = True
             self.impact = None
         self.heading += self.speed * np.sin(beta) / (plant.wheelbase_m / 2) * dt

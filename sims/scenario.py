@@ -8,6 +8,7 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from sims.environments import ENVIRONMENTS, STACK_OWNED_KEYS
 from sims.events import EVENTS, EventSpec
-from sims.plants import DEFAULT_PLANT, PLANTS
+from sims.plants import DEFAULT_PLANT, PLANTS, plant_named
 from sims.reading import read_toml, refusing
 from sims.strict import ConfigError, build, check_keys, where
 
@@ -155,6 +156,17 @@ def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
         )
     except ValueError as error:
         raise ConfigError(f"{location}: {error}") from None
+
+
+def with_plant(scenario: Scenario, plant: str | None) -> Scenario:
+    """``scenario`` driving the car ``plant`` (``--plant``), or its own car when None.
+
+    :raises ConfigError: for an unknown plant, listing the valid ones.
+    """
+    if plant is None:
+        return scenario
+    plant_named(plant)
+    return dataclasses.replace(scenario, plant=plant)
 
 
 def resolve_scenario_path(id_or_path: str | Path) -> Path:

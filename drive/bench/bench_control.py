@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from control.mpc import MpcConfig
-from control.registry import make_controller
+from control.registry import controller_files, make_controller
 from drive.bench.manoeuvres import MANOEUVRES, ManoeuvreRun, manoeuvre_metrics, run_manoeuvre
 from drive.episode.scoring import COMFORT_BOUNDS
 from sims.machine import machine_description
@@ -48,7 +48,9 @@ def run_control_bench(
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
-        "provenance": provenance(),
+        "provenance": provenance(
+            [path for name in CONTROLLERS for path in controller_files(name, plant)]
+        ),
         "nuplan_comfort_bounds": COMFORT_BOUNDS,
         "plant": plant,
         "controllers": {},

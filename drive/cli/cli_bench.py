@@ -26,9 +26,7 @@ def bench_control(
     plot: Annotated[Path, typer.Option(help="Lane-change plot (PNG).")] = Path(
         "out/bench-control.png"
     ),
-    plant: Annotated[
-        str, typer.Option(help="The car driven (sims/plants.py).")
-    ] = DEFAULT_PLANT,
+    plant: Annotated[str, typer.Option(help="The car driven (sims/plants.py).")] = DEFAULT_PLANT,
 ) -> None:
     """The MPCs against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
     from drive.bench.bench_control import CONTROLLERS, plot_lane_changes, run_control_bench
@@ -47,9 +45,7 @@ def bench_control(
     write_json(json_path, document)
     plot_lane_changes(runs, plot, plant=plant)
     console.print(control_bench_table(document))
-    console.print(
-        f"Plant '{plant}'. Machine: {document['machine']}. Wrote {json_path} and {plot}"
-    )
+    console.print(f"Plant '{plant}'. Machine: {document['machine']}. Wrote {json_path} and {plot}")
 
 
 def bench_sim(

@@ -77,13 +77,18 @@ def dataset(
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 
 
-def _dynamics_dataset(out: Path, scenario: str, episodes: int, seed: int, plant: str | None) -> None:
+def _dynamics_dataset(
+    out: Path, scenario: str, episodes: int, seed: int, plant: str | None
+) -> None:
     """``drive dataset --dynamics``: :mod:`drive.runs.dynamics_dataset`."""
     from drive.runs.dynamics_dataset import DynamicsDatasetConfig, generate_dynamics
     from sims.scenario import load_scenario
 
     config = DynamicsDatasetConfig(
-        plant=plant or load_scenario(scenario).plant, scenario=scenario, episodes=episodes, seed=seed
+        plant=plant or load_scenario(scenario).plant,
+        scenario=scenario,
+        episodes=episodes,
+        seed=seed,
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)

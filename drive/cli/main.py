@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import tempfile
@@ -13,7 +12,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.cli import cli_bench, cli_control, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli import (
+    cli_bench,
+    cli_control,
+    cli_detector,
+    cli_gan,
+    cli_perception,
+    cli_planning,
+    cli_vision,
+)
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -25,8 +32,7 @@ from drive.episode.loop import EpisodeResult
 from drive.episode.stack import Stack, StackSpec
 from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from sims.files import write_json
-from sims.plants import plant_named
-from sims.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_ids
+from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids, with_plant
 from sims.strict import ConfigError
 
 app = typer.Typer(
@@ -343,14 +349,6 @@ def _run_with_progress(request: RolloutRequest, json_path: Path | None) -> dict:
     if json_path is not None:
         write_json(json_path, document)
     return document
-
-
-def with_plant(scenario: Scenario, plant: str | None) -> Scenario:
-    """``scenario`` driving the car ``plant`` (``--plant``), or its own car when None."""
-    if plant is None:
-        return scenario
-    plant_named(plant)  # an unknown name fails here, naming the valid ones
-    return dataclasses.replace(scenario, plant=plant)
 
 
 def _describe(spec: StackSpec) -> str:

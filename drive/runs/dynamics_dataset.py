@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from control.base import Command
+from control.bicycle import VehicleLimits
 from control.registry import make_controller
 from perception.ground_truth_perceiver import GroundTruthPerceiver
 from planning.base import Plan
@@ -139,7 +140,7 @@ def episode_records(config: DynamicsDatasetConfig, seed: int) -> dict[str, np.nd
     return {name: np.stack(values) for name, values in rows.items()}
 
 
-def _excited(command: Command, offset: np.ndarray, limits: Any) -> Command:
+def _excited(command: Command, offset: np.ndarray, limits: VehicleLimits) -> Command:
     """The controller's command plus the excitation, within the actuation limits."""
     return Command(
         acceleration_mps2=float(
@@ -185,7 +186,7 @@ def generate_dynamics(
     for seed in range(config.seed, config.seed + config.episodes):
         path = episode_path(out, seed)
         if not path.exists():
-            records = episode_records(config, seed)
+            records: dict[str, Any] = episode_records(config, seed)
             with atomic_path(path) as temporary:
                 np.savez(temporary, **records)
         paths.append(path)

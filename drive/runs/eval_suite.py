@@ -196,7 +196,7 @@ def suite_document(
             "tolerance": suite.tolerance,
             "versions": package_versions(),
         },
-        "provenance": provenance(spec.files()),
+        "provenance": provenance(spec.files(plants={scenario.plant for scenario in scenarios})),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)

@@ -40,7 +40,9 @@ class DynamicsTrainConfig:
     """One fit of the learned bicycle."""
 
     epochs: int = described(20, "Epochs.", minimum=1)
-    steps_per_epoch: int = described(25, "Adam steps (on the whole training set) per epoch.", minimum=1)
+    steps_per_epoch: int = described(
+        25, "Adam steps (on the whole training set) per epoch.", minimum=1
+    )
     learning_rate: float = described(0.05, "Adam's learning rate.", minimum=0.0)
     seed: int = described(0, "Seed of the run.", minimum=0)
 
@@ -157,7 +159,10 @@ class DynamicsTrainer(OneNetworkTrainer):
         rms = error.pow(2).mean(dim=0).sqrt()
         figures = {f"{prefix}validation_loss": float(((error / self.scale) ** 2).mean())}
         figures.update(
-            {f"{prefix}rms_{name}": float(value) for name, value in zip(QUANTITIES, rms, strict=True)}
+            {
+                f"{prefix}rms_{name}": float(value)
+                for name, value in zip(QUANTITIES, rms, strict=True)
+            }
         )
         return figures
 

@@ -33,7 +33,9 @@ def test_log_the_lagged_car_fit_it_keep_the_best_and_resume(tmp_path):
 
     def train(epochs: int, *, resume: bool) -> list:
         config = DynamicsTrainConfig(epochs=epochs, steps_per_epoch=20, learning_rate=0.05)
-        run = DynamicsTrainer(config, tmp_path / "train", tmp_path / "val", tmp_path / "run", resume=resume)
+        run = DynamicsTrainer(
+            config, tmp_path / "train", tmp_path / "val", tmp_path / "run", resume=resume
+        )
         return run.run()
 
     history = train(2, resume=False)

@@ -17,7 +17,7 @@ from sims.plants import (
     install_plant,
     lag_factor,
 )
-from sims.scenario import load_scenario
+from sims.scenario import load_scenario, with_plant
 from sims.strict import ConfigError
 
 
@@ -76,3 +76,11 @@ def test_unknown_plants_and_other_vehicle_classes_are_refused_by_name(write_scen
     assert load_scenario(write_scenario(text.format("lagged"))).plant == "lagged"
     with pytest.raises(ConfigError, match="custom.toml: unknown plant 'wobbly'; valid: "):
         load_scenario(write_scenario(text.format("wobbly")))
+
+
+def test_plant_option_overrides_the_scenarios_car():
+    scenario = load_scenario("highway")
+    assert with_plant(scenario, None) is scenario and scenario.plant == DEFAULT_PLANT
+    assert with_plant(scenario, "lagged").plant == "lagged"
+    with pytest.raises(ConfigError, match="unknown plant 'wobbly'"):
+        with_plant(scenario, "wobbly")
