@@ -133,9 +133,8 @@ class SimEnv:
         env = self.highway_env
         accelerate(env.road)
         env.observation_type = _NoObservation(env)
-        install_plant(
-            env.vehicle, self.scenario.plant
-        )  # the scenario's car; by default highway-env's
+        # The scenario's car: by default highway-env's vehicle, untouched.
+        install_plant(env.vehicle, self.scenario.plant)
         if ego_speed_mps is not None:
             env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0
