@@ -15,6 +15,7 @@ from drive.runs.dynamics_dataset import (
 )
 from drive.training.train_dynamics import DynamicsTrainConfig, DynamicsTrainer
 from sims.strict import ConfigError
+from tests.helpers import drive_in_process
 
 
 def test_log_the_lagged_car_fit_it_keep_the_best_and_resume(tmp_path):
@@ -38,10 +39,27 @@ def test_log_the_lagged_car_fit_it_keep_the_best_and_resume(tmp_path):
         )
         return run.run()
 
-    history = train(2, resume=False)
+    result = drive_in_process(
+        "train-dynamics",
+        *("--data", str(tmp_path / "train"), "--validation", str(tmp_path / "val")),
+        *("--out", str(tmp_path / "run"), "--epochs", "2", "--steps-per-epoch", "20"),
+    )
+    assert result.returncode == 0, result.stderr
+    history = train(2, resume=True)  # nothing left to run: the history the command kept
+    assert len(history) == 2
     assert history[-1]["validation_loss"] < history[-1]["nominal_validation_loss"]
     assert train(3, resume=True)[:2] == history  # resumed, not rerun
     card = json.loads((tmp_path / "run" / "card.json").read_text())
     assert card["plant"] == "lagged" and "sha256" in card
     learned = load_dynamics(tmp_path / "run" / "best.safetensors")
     assert learned.wheelbase_scale > 1.0 and learned.steering_lag_s > 0.1
+
+
+def test_plant_refusals_are_one_line(tmp_path):
+    result = drive_in_process("rollout", "--scenario", "highway", "--plant", "wobbly")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: unknown plant 'wobbly'; valid: highway-env, lagged, long-wheelbase, steering-bias"
+    )
+    result = drive_in_process("dataset", "--out", str(tmp_path / "d"), "--plant", "lagged")
+    assert result.returncode == 2 and "--plant applies to --dynamics" in result.stderr
