@@ -52,15 +52,21 @@ class MpcController(Controller):
     """LTV-MPC tracking the plan's centreline and speed. See the module docstring."""
 
     def __init__(
-        self, *, dt_s: float, limits: VehicleLimits | None = None, config: MpcConfig | None = None
+        self,
+        *,
+        dt_s: float,
+        limits: VehicleLimits | None = None,
+        config: MpcConfig | None = None,
+        wheelbase_m: float = VEHICLE_LENGTH_M,
     ) -> None:
+        """:param wheelbase_m: the model's wheelbase [m] (highway-env's: its vehicle length)."""
         super().__init__(dt_s=dt_s, limits=limits)
         self.config = config or MpcConfig()
         self.step_s = max(dt_s, self.config.min_step_s)
         self.qp = LtvMpcQp(
             horizon_steps=self.config.horizon_steps,
             step_s=self.step_s,
-            length_m=VEHICLE_LENGTH_M,
+            length_m=wheelbase_m,
             weights=self.config.weights,
         )
         self.reference = LaneChangeReference(
@@ -114,7 +120,15 @@ class MpcController(Controller):
         # Never command reversing: brake at most to a standstill within this step.
         acceleration = max(acceleration, -max(ego.speed_mps, 0.0) / self.dt_s)
         self._previous = np.array([acceleration, slip])
-        return Command(acceleration_mps2=acceleration, steering_rad=math.atan(2.0 * math.tan(slip)))
+        return self._command(acceleration, slip)
+
+    def _command(self, acceleration_mps2: float, slip_rad: float) -> Command:
+        """The command that makes the car apply ``acceleration_mps2`` and slip angle ``slip_rad``
+        this step: on highway-env's bicycle, exactly those, through ``delta = atan(2 tan beta)``.
+        """
+        return Command(
+            acceleration_mps2=acceleration_mps2, steering_rad=math.atan(2.0 * math.tan(slip_rad))
+        )
 
     @property
     def prediction(self) -> PredictedPath | None:
@@ -155,7 +169,7 @@ class MpcController(Controller):
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""
         config, n = self.config, self.config.horizon_steps
-        half_length = VEHICLE_LENGTH_M / 2
+        half_length = self.qp.length_m / 2
         moving = np.maximum(speeds, 1.0)
         # yaw rate = v sin(beta) / (L/2); lateral acceleration ~ v * yaw rate
         by_yaw = np.arcsin(np.minimum(1.0, config.max_yaw_rate_radps * half_length / moving))

@@ -21,6 +21,7 @@ from sims.events import ActiveEvent
 from sims.fastroad import accelerate
 from sims.groundtruth import GroundTruth, read_ground_truth
 from sims.overlay import PixelMap
+from sims.plants import install_plant
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -133,6 +134,8 @@ class SimEnv:
         env = self.highway_env
         accelerate(env.road)
         env.observation_type = _NoObservation(env)
+        # The scenario's car: by default highway-env's vehicle, untouched.
+        install_plant(env.vehicle, self.scenario.plant)
         if ego_speed_mps is not None:
             env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0

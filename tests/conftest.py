@@ -65,6 +65,7 @@ SMOKE = {
     "tests/sims/test_dataset.py": (
         "test_generation_writes_shards_resumes_and_refuses_other_settings",
     ),
+    "tests/drive/test_dynamics.py": ("test_log_the_lagged_car_fit_it_keep_the_best_and_resume",),
 }
 CONTRACT = {
     # one behaviour over every registered perceiver, planner and controller
@@ -88,6 +89,10 @@ SCENARIOS = {
         "test_speed_step_and_stop",
         "test_tracks_better_than_highway_env_builtin",
         "test_smoother_than_highway_env_builtin",
+    ),
+    # mpc-learned against mpc on the lagged car, in closed loop
+    "tests/control/test_mpc_learned.py": (
+        "test_on_the_lagged_car_it_halves_the_mpcs_error_within_comfort",
     ),
 }
 

@@ -20,6 +20,7 @@ from drive.cli.options import RESUME, config_command, extra_option
 from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
+from sims.strict import ConfigError
 
 console = Console()
 
@@ -39,10 +40,28 @@ def dataset(
     sample_every_steps: Annotated[
         int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
     ] = 15,
+    dynamics: Annotated[
+        bool,
+        typer.Option(
+            "--dynamics",
+            help="Log state, command and next state of the ego driving the scenario's road "
+            "emptied, with excitation (for drive train-dynamics), instead of frames.",
+        ),
+    ] = False,
+    plant: Annotated[
+        str | None, typer.Option(help="The car (sims/plants.py); default: the scenario's.")
+    ] = None,
 ) -> None:
-    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
+    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out);
+    with --dynamics, the car's own driving, for its dynamics model."""
     from drive.runs.frame_dataset import generate
     from sims.dataset import DatasetConfig
+
+    if dynamics:
+        _dynamics_dataset(out, scenario, episodes, seed, plant)
+        return
+    if plant is not None:
+        raise ConfigError("--plant applies to --dynamics datasets; frames use the scenario's car")
 
     config = DatasetConfig(
         scenario=scenario,
@@ -56,6 +75,25 @@ def dataset(
         store = generate(config, out, on_episode=lambda seed: progress.advance(task))
     samples = sum(entry["samples"] for entry in store.manifest["shards"])
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
+
+
+def _dynamics_dataset(
+    out: Path, scenario: str, episodes: int, seed: int, plant: str | None
+) -> None:
+    """``drive dataset --dynamics``: :mod:`drive.runs.dynamics_dataset`."""
+    from drive.runs.dynamics_dataset import DynamicsDatasetConfig, generate_dynamics
+    from sims.scenario import load_scenario
+
+    config = DynamicsDatasetConfig(
+        plant=plant or load_scenario(scenario).plant,
+        scenario=scenario,
+        episodes=episodes,
+        seed=seed,
+    )
+    with progress_bar(console, "episodes", remaining=True) as progress:
+        task = progress.add_task("episodes", total=episodes)
+        paths = generate_dynamics(config, out, on_episode=lambda seed: progress.advance(task))
+    console.print(f"{len(paths)} episodes on plant '{config.plant}': {out}")
 
 
 TRAIN_PERCEPTION_EXTRAS = [

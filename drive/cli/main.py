@@ -14,6 +14,7 @@ from rich.console import Console
 
 from drive.cli import (
     cli_bench,
+    cli_control,
     cli_detector,
     cli_gan,
     cli_perception,
@@ -39,7 +40,7 @@ from drive.episode.loop import EpisodeResult
 from drive.episode.stack import Stack, StackSpec
 from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from sims.files import write_json
-from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
+from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids, with_plant
 from sims.strict import ConfigError
 
 app = typer.Typer(
@@ -55,6 +56,9 @@ _DEFAULT = StackSpec()
 # The demo drives with the shipped RL planner. Rollouts and the suite default to the rule planner:
 # the suite spans roads (intersections, roundabouts) the RL planner was never trained on.
 _DEMO = StackSpec(planner="default")
+PLANT_OPTION = typer.Option(
+    help="The car every scenario drives (sims/plants.py); default: each scenario's own."
+)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that write JSON and print a table.")
 app.add_typer(bench_app, name="bench")
 
@@ -73,7 +77,7 @@ def demo(
     """Drive one episode with the default stack; write a video and its metrics."""
     spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
     loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)  # fail now on an unknown name
     request = RolloutRequest(
         scenario=loaded,
         stack=spec,
@@ -120,11 +124,13 @@ def rollout(
     videos: VideosOption = 3,
     layers: LayersOption = "all",
     scale: ScaleOption = 1,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run closed-loop episodes of a scenario with a stack and summarise them."""
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    loaded = with_plant(load_scenario(scenario), plant)
+    # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)
     style = video_style(layers, scale)
     request = RolloutRequest(
         scenario=loaded,
@@ -185,6 +191,7 @@ def eval_suite(
     videos: VideosOption = 3,
     layers: LayersOption = "all",
     scale: ScaleOption = 1,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
@@ -200,17 +207,24 @@ def eval_suite(
     from sims.suite import load_suite
 
     loaded_suite, scenarios = load_suite(suite)
+    scenarios = [with_plant(scenario, plant) for scenario in scenarios]
     if exact and baseline is None:
         raise ConfigError("--exact compares with a baseline: give --baseline FILE")
     earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
     if resume and json_path is None:
         raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
+    for plant_name in sorted({scenario.plant for scenario in scenarios}):
+        # fail now, with a clear message, on an unknown name or a car the controller cannot drive
+        Stack.build(spec, dt_s=scenarios[0].dt_s, plant=plant_name)
     style = video_style(layers, scale)  # fail now on a bad layer
     if report is not None and json_path is None:
         json_path = report / "run.json"  # the report's data, kept beside it
-    journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
+    journal = (
+        None
+        if json_path is None
+        else SuiteJournal(json_path, suite, spec, resume=resume, plant=plant)
+    )
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
@@ -247,6 +261,8 @@ def eval_suite(
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
+    if plant is not None:
+        document["config"]["plant"] = plant
     changes = []
     if earlier is not None:
         used = loaded_suite.tolerance if tolerance is None else tolerance
@@ -386,6 +402,7 @@ bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)
 app.command("train-perception")(cli_perception.train_perception_command)
+app.command("train-dynamics")(cli_control.train_dynamics_command)
 app.command("train-detector")(cli_detector.train_detector_command)
 app.command("detect")(cli_detector.detect_command)
 app.command("train-gan")(cli_gan.train_gan_command)

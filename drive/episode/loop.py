@@ -111,7 +111,7 @@ def run_episode(
     started = time.perf_counter()
 
     # --- Set up: the stack in its loop around the simulator, and a recorder.
-    stack = Stack.build(spec, dt_s=scenario.dt_s)
+    stack = Stack.build(spec, dt_s=scenario.dt_s, plant=scenario.plant)
     loop = ClosedLoop(scenario, stack, render=video_path is not None)
     loop.reset(seed=seed)
     recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)

@@ -94,11 +94,22 @@ class SuiteJournal:
     :param suite_id: the suite, as given.
     :param spec: the stack.
     :param resume: continue the episodes in ``F.partial``; without it, finding one is an error.
+    :param plant: the ``--plant`` every scenario drives, if given.
     """
 
-    def __init__(self, json_path: Path, suite_id: str, spec: StackSpec, *, resume: bool) -> None:
+    def __init__(
+        self,
+        json_path: Path,
+        suite_id: str,
+        spec: StackSpec,
+        *,
+        resume: bool,
+        plant: str | None = None,
+    ) -> None:
         self.path = json_path.with_name(json_path.name + ".partial")
-        self.key = {"suite": suite_id, "stack": spec.as_dict()}
+        self.key: dict[str, Any] = {"suite": suite_id, "stack": spec.as_dict()}
+        if plant is not None:  # --plant: every scenario drives this car
+            self.key["plant"] = plant
         self.records: list[dict[str, Any]] = []
         if resume:  # what a killed eval was writing: F's and F.partial's temporaries, nothing else
             remove_stale(json_path.parent, f".{json_path.name}.*")
@@ -192,7 +203,7 @@ def suite_document(
             "tolerance": suite.tolerance,
             "versions": package_versions(),
         },
-        "provenance": provenance(spec.files()),
+        "provenance": provenance(spec.files(plants={scenario.plant for scenario in scenarios})),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
         "series": {  # each episode's time series, for `drive report`

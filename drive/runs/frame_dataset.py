@@ -33,7 +33,7 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
         frames.stack - 1
     ) * frames.stride_steps  # steps between a sample's first and last frame
     sim = SimEnv(load_scenario(config.scenario), view=frames.view())
-    stack = Stack.build(DRIVER, dt_s=sim.dt_s)
+    stack = Stack.build(DRIVER, dt_s=sim.dt_s, plant=sim.scenario.plant)
     stack.reset()
     samples: list[dict[str, np.ndarray]] = []
     pending: list[np.ndarray] = []

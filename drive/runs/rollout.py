@@ -133,7 +133,7 @@ def rollout_document(
             "complete": complete,
             "versions": package_versions(),
         },
-        "provenance": provenance(request.stack.files()),
+        "provenance": provenance(request.stack.files(plants=(request.scenario.plant,))),
         "episodes": [{"seed": r.seed, **asdict(r.metrics)} for r in results],
         "aggregate": aggregate(results),
         "series": {  # each episode's time series, for `drive report`

@@ -112,7 +112,9 @@ class PlanningEnv(gym.Env):
                 ),
                 perceiver=make_perceiver(self.config.perception),
                 planner=self.executor,
-                controller=make_controller(self.config.controller, dt_s=self.scenario.dt_s),
+                controller=make_controller(
+                    self.config.controller, dt_s=self.scenario.dt_s, plant=self.scenario.plant
+                ),
             )
             self._loops[self.road] = ClosedLoop(self.scenario, stack)
         return self._loops[self.road]

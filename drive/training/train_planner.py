@@ -33,6 +33,7 @@ from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
 from planning.rl.interface import interface_of
 from sims.files import atomic_path, remove_temporaries, write_json
+from sims.plants import DEFAULT_PLANT
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
 
@@ -98,6 +99,13 @@ class TrainConfig:
             scenario_names(self.scenario)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        plant = load_scenario(self.scenario).plant if self.sim == "batched" else DEFAULT_PLANT
+        if plant != DEFAULT_PLANT:
+            # The batched engine integrates highway-env's own vehicle; it has no other plant.
+            raise ConfigError(
+                f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
+                f"scenario '{self.scenario}'"
+            )
         try:
             self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
         except ValueError as error:
