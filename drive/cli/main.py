@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from drive.cli import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli.options import RayAddress
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -94,6 +95,7 @@ def rollout(
         int, typer.Option(min=0, help="Seed of the first episode; episode k uses seed + k.")
     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
     video: Annotated[
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
@@ -104,11 +106,17 @@ def rollout(
     loaded = load_scenario(scenario)
     Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
     request = RolloutRequest(
-        scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
+        scenario=loaded,
+        stack=spec,
+        episodes=episodes,
+        seed=seed,
+        workers=workers,
+        video_path=video,
+        ray=ray,
     )
     console.print(
         f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
-        f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
+        f"seeds {seed}..{seed + episodes - 1}, {request.pool.describe()}"
     )
     document = _run_with_progress(request, json_path)
     console.print(episodes_table(document["episodes"]))
@@ -126,6 +134,7 @@ def eval_suite(
     planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    ray: RayAddress = None,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -158,8 +167,10 @@ def eval_suite(
         run_suite,
         suite_document,
     )
+    from sims.parallel import Workers
     from sims.suite import load_suite
 
+    pool = Workers(workers, ray)
     loaded_suite, scenarios = load_suite(suite)
     if exact and baseline is None:
         raise ConfigError("--exact compares with a baseline: give --baseline FILE")
@@ -172,7 +183,8 @@ def eval_suite(
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
-        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
+        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}, "
+        f"{pool.describe()}"
     )
     with progress_bar(console, status=True) as progress:
         task = progress.add_task("episodes", total=total, completed=len(before), status="")
@@ -189,7 +201,7 @@ def eval_suite(
 
         try:
             judged = run_suite(
-                scenarios, spec, workers=workers, on_episode=on_episode, finished_before=before
+                scenarios, spec, workers=pool, on_episode=on_episode, finished_before=before
             )
         except KeyboardInterrupt:
             if json_path is not None:

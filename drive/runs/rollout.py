@@ -1,4 +1,4 @@
-"""Many episodes of one scenario and stack, spread over worker processes, summarised as JSON."""
+"""Many episodes of one scenario and stack, spread over workers (processes or Ray), summarised as JSON."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.stack import StackSpec
-from drive.runs.parallel import run_in_processes
 from sims.machine import machine_description
+from sims.parallel import Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
 
@@ -33,12 +33,18 @@ class RolloutRequest:
     seed: int
     workers: int = 1
     video_path: Path | None = None  # the first episode is recorded here
+    ray: str | None = None  # run on Ray: "local", "auto" or a head's HOST:PORT
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+    @property
+    def pool(self) -> Workers:
+        """Where the episodes run."""
+        return Workers(self.workers, self.ray)
 
 
 def run_rollout(
@@ -65,11 +71,14 @@ def run_rollout(
 def _run_all(
     request: RolloutRequest, seeds: list[int], videos: list[Path | None]
 ) -> Generator[EpisodeResult, None, None]:
-    jobs = [
-        (request.scenario, request.stack, seed, video)
-        for seed, video in zip(seeds, videos, strict=True)
-    ]
-    return run_in_processes(_episode, jobs, workers=request.workers)
+    jobs = [(seed, video) for seed, video in zip(seeds, videos, strict=True)]
+    return run_jobs(
+        _episode,
+        jobs,
+        workers=request.pool,
+        shared=(request.scenario, request.stack),
+        files=request.stack.files(),
+    )
 
 
 def _episode(scenario: Scenario, stack: StackSpec, seed: int, video: Path | None) -> EpisodeResult:
@@ -125,6 +134,7 @@ def rollout_document(
         "aggregate": aggregate(results),
         "timing": {
             "workers": request.workers,
+            "ray": request.ray,
             "machine": machine_description(),
             "episodes": [
                 {"seed": r.seed, **{k: round(v, 4) for k, v in r.timing.items()}} for r in results
