@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from drive.cli.options import RESUME, config_command, extra_option
+from drive.cli.options import RESUME, RayAddress, config_command, extra_option
 from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
@@ -39,10 +39,13 @@ def dataset(
     sample_every_steps: Annotated[
         int, typer.Option(min=1, help="Simulation steps between samples (15 Hz).")
     ] = 15,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
 ) -> None:
     """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
     from drive.runs.frame_dataset import generate
     from sims.dataset import DatasetConfig
+    from sims.parallel import Workers
 
     config = DatasetConfig(
         scenario=scenario,
@@ -53,7 +56,12 @@ def dataset(
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)
-        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
+        store = generate(
+            config,
+            out,
+            on_episode=lambda seed: progress.advance(task),
+            workers=Workers(workers, ray),
+        )
     samples = sum(entry["samples"] for entry in store.manifest["shards"])
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 
