@@ -31,8 +31,6 @@ from sims.scenario import load_scenario
 from sims.suite import load_suite
 from tests.helpers import drive_in_process
 
-pytestmark = pytest.mark.scenarios
-
 # Short episodes of two roads: 6 episodes, about 30 s of CPU.
 SCENARIOS = ("lead-brake-close", "u-turn")
 TASK_TITLE = b"ray::run_ray_task"  # a Ray worker's process title while it runs one of our jobs
@@ -77,6 +75,7 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.scenarios
 def test_a_worker_killed_mid_episode_has_its_episode_run_again_and_counted_once() -> None:
     scenarios = [load_scenario(name) for name in SCENARIOS]
     spec = StackSpec()
