@@ -347,6 +347,7 @@ def _describe(spec: StackSpec) -> str:
 # The other commands live in modules of their own, one per field.
 app.command("train")(cli_planning.train_planner)
 app.add_typer(cli_planning.baseline_app, name="baseline")
+app.command("sweep")(cli_planning.sweep_command)
 bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)
