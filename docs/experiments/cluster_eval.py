@@ -6,7 +6,8 @@ per-task overhead (docs/cluster.md).
    ``drive eval --suite regression --ray 127.0.0.1:PORT``, timed without the cluster's start;
 3. every episode metric of the two compared (``drive eval --baseline``'s comparison);
 4. the overhead of one task: ``--tasks`` empty jobs through the pool and through a local Ray with two
-   CPUs, the shared arguments as in ``drive eval`` (one scenario and the stack), start-up apart.
+   CPUs, the shared arguments as in ``drive eval`` (one scenario and the stack), start-up apart;
+5. what ``drive eval --json``'s journal costs the driver over ``--journal-episodes`` episodes.
 
 Writes ``docs/results/cluster-eval.json``; the machine's load averages before and after each run
 are recorded beside the times (other work on the machine slows both sides).
@@ -27,7 +28,7 @@ from typing import Any
 
 from drive.episode.stack import StackSpec
 from drive.runs.cluster import local_cluster
-from drive.runs.eval_suite import metric_changes
+from drive.runs.eval_suite import SHIPPED_BASELINE, metric_changes
 from sims.files import write_json
 from sims.machine import machine_description
 from sims.parallel import Workers, connect, run_jobs
@@ -44,7 +45,7 @@ def timed_eval(arguments: list[str], json_path: Path) -> dict[str, Any]:
     """Run ``drive eval`` in a child process; its wall time and the load around it."""
     before = load()
     started = time.perf_counter()
-    command = [sys.executable, "-m", "drive.cli.main", "eval", "--suite", "regression"]
+    command = [sys.executable, "-m", "drive.cli", "eval", "--suite", "regression"]
     finished = subprocess.run([*command, *arguments, "--json", str(json_path)], check=False)
     return {
         "command": "drive eval --suite regression " + " ".join(arguments),
@@ -96,11 +97,36 @@ def task_overhead(tasks: int) -> dict[str, Any]:
     return figures
 
 
+def journal_cost(episodes: int, folder: Path) -> dict[str, Any]:
+    """Seconds ``drive eval --json``'s journal spends on ``episodes`` episodes: it rewrites its
+    whole file after each (a regression-baseline episode, repeated)."""
+    from drive.episode.loop import EpisodeResult
+    from drive.episode.metrics import EpisodeMetrics
+    from drive.runs.eval_suite import JudgedEpisode, SuiteJournal
+
+    record = json.loads(SHIPPED_BASELINE.read_text())["scenarios"]["highway"]["episodes"][0]
+    metrics = EpisodeMetrics(**{k: v for k, v in record.items() if k not in ("seed", "passed")})
+    journal = SuiteJournal(folder / "journal.json", "regression", StackSpec(), resume=False)
+    started, last = time.perf_counter(), 0.0
+    for seed in range(episodes):
+        before = time.perf_counter()
+        journal.add(JudgedEpisode(EpisodeResult("highway", seed, metrics, {"wall_s": 1.0}), ()))
+        last = time.perf_counter() - before
+    journal.close()
+    return {
+        "episodes": episodes,
+        "total_s": round(time.perf_counter() - started, 1),
+        "last_write_ms": round(1000 * last, 1),
+        "load_after": load(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=6391)
     parser.add_argument("--tasks", type=int, default=500)
-    parser.add_argument("--skip-suite", action="store_true", help="Only the per-task overhead.")
+    parser.add_argument("--journal-episodes", type=int, default=1600)
+    parser.add_argument("--skip-suite", action="store_true", help="Only the overheads.")
     parser.add_argument("--out", type=Path, default=Path("docs/results/cluster-eval.json"))
     options = parser.parse_args()
     folder = options.out.parent / "cluster-eval"
@@ -108,6 +134,8 @@ def main() -> None:
     document: dict[str, Any] = {"machine": machine_description(), "provenance": provenance()}
     document["overhead"] = task_overhead(options.tasks)
     print(json.dumps(document["overhead"]), flush=True)
+    document["journal"] = journal_cost(options.journal_episodes, folder)
+    print(json.dumps(document["journal"]), flush=True)
     if not options.skip_suite:
         pool_json, cluster_json = folder / "pool.json", folder / "cluster.json"
         document["pool"] = timed_eval(["--workers", "2"], pool_json)
