@@ -156,7 +156,7 @@ def sweep_command(
         bool, typer.Option("--resume", help="Continue the sweep killed in --out.")
     ] = False,
 ) -> None:
-    """Ray Tune over ``drive train`` settings and seeds: a table with 95% intervals, the best policy."""
+    """Ray Tune over drive train settings and seeds: a table with 95% intervals, the best policy."""
     from drive.training.sweep import load_sweep, summarise
     from drive.training.sweep_tune import run_sweep
     from sims.parallel import Workers
