@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from drive.cli.options import RayAddress
 from drive.cli.progress import progress_bar
 from drive.cli.report import control_bench_table
 from sims.files import write_json
@@ -76,11 +77,15 @@ def bench_sim(
             "in one run."
         ),
     ] = "highway-v0",
+    ray: RayAddress = None,
 ) -> None:
     """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
     from drive.bench.bench_roads import ROADS, run_road_bench
     from drive.bench.bench_sim import run_sim_bench
     from drive.cli.report import sim_bench_table
+    from sims.parallel import Workers
+
+    pool = Workers(workers, ray)
 
     try:
         sizes = tuple(int(size) for size in batches.split(","))
@@ -107,7 +112,7 @@ def bench_sim(
                 document = run_sim_bench(
                     batches=sizes,
                     fidelity_episodes=fidelity_episodes,
-                    workers=workers,
+                    workers=pool,
                     seconds=seconds,
                     compile_engine=compile_engine,
                     on_stage=on_stage,
@@ -123,6 +128,7 @@ def bench_sim(
                     compile_engine=compile_engine,
                     on_stage=on_stage,
                     on_episode=on_episode,
+                    workers=pool,
                 )
             documents.append(document)
     write_json(json_path, documents[0] if len(documents) == 1 else {"roads": documents})

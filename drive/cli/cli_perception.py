@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from drive.cli.options import RESUME, config_command, extra_option
+from drive.cli.options import RESUME, RayAddress, config_command, extra_option
 from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
@@ -51,11 +51,14 @@ def dataset(
     plant: Annotated[
         str | None, typer.Option(help="The car (sims/plants.py); default: the scenario's.")
     ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
 ) -> None:
     """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out);
     with --dynamics, the car's own driving, for its dynamics model."""
     from drive.runs.frame_dataset import generate
     from sims.dataset import DatasetConfig
+    from sims.parallel import Workers
 
     if dynamics:
         _dynamics_dataset(out, scenario, episodes, seed, plant)
@@ -72,7 +75,12 @@ def dataset(
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)
-        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
+        store = generate(
+            config,
+            out,
+            on_episode=lambda seed: progress.advance(task),
+            workers=Workers(workers, ray),
+        )
     samples = sum(entry["samples"] for entry in store.manifest["shards"])
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
 

@@ -29,6 +29,7 @@ from drive.cli.cli_report import (
     VideosOption,
     video_style,
 )
+from drive.cli.options import RayAddress
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -116,6 +117,7 @@ def rollout(
         int, typer.Option(min=0, help="Seed of the first episode; episode k uses seed + k.")
     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
     video: Annotated[
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
@@ -140,12 +142,13 @@ def rollout(
         workers=workers,
         video_path=video,
         video_style=style,
+        ray=ray,
     )
     if report is not None and json_path is None:
         json_path = report / "run.json"  # the report's data, kept beside it
     console.print(
         f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
-        f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
+        f"seeds {seed}..{seed + episodes - 1}, {request.pool.describe()}"
     )
     document = _run_with_progress(request, json_path)
     console.print(episodes_table(document["episodes"]))
@@ -167,6 +170,7 @@ def eval_suite(
     planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    ray: RayAddress = None,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -204,8 +208,10 @@ def eval_suite(
         run_suite,
         suite_document,
     )
+    from sims.parallel import Workers
     from sims.suite import load_suite
 
+    pool = Workers(workers, ray)
     loaded_suite, scenarios = load_suite(suite)
     scenarios = [with_plant(scenario, plant) for scenario in scenarios]
     if exact and baseline is None:
@@ -228,7 +234,8 @@ def eval_suite(
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
-        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
+        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}, "
+        f"{pool.describe()}"
     )
     with progress_bar(console, status=True) as progress:
         task = progress.add_task("episodes", total=total, completed=len(before), status="")
@@ -245,7 +252,7 @@ def eval_suite(
 
         try:
             judged = run_suite(
-                scenarios, spec, workers=workers, on_episode=on_episode, finished_before=before
+                scenarios, spec, workers=pool, on_episode=on_episode, finished_before=before
             )
         except KeyboardInterrupt:
             if json_path is not None:
@@ -398,6 +405,7 @@ def _describe(spec: StackSpec) -> str:
 app.command("train")(cli_planning.train_planner)
 app.command("report")(cli_report.report_command)
 app.add_typer(cli_planning.baseline_app, name="baseline")
+app.command("sweep")(cli_planning.sweep_command)
 bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)

@@ -19,7 +19,7 @@ from drive.episode.mind import VideoStyle
 from drive.episode.stack import StackSpec
 from drive.report.runs import RunView
 from drive.report.site import pick_video_episodes
-from drive.runs.parallel import run_in_processes
+from sims.parallel import Workers, run_jobs
 from sims.scenario import Scenario, load_scenario
 from sims.strict import ConfigError
 
@@ -68,7 +68,7 @@ def render_videos(
         for episode in picked
     ]
     notes: dict[str, str] = {}
-    with closing(run_in_processes(_replay, jobs, workers=workers)) as finished:
+    with closing(run_jobs(_replay, jobs, workers=Workers(workers))) as finished:
         for slug, note in finished:
             notes[slug] = note
             if on_video is not None:

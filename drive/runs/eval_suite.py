@@ -16,9 +16,9 @@ from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
-from drive.runs.parallel import run_in_processes
 from sims.files import remove_stale, write_json
 from sims.machine import machine_description
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.reading import read_json, refusing
 from sims.scenario import Scenario
@@ -56,13 +56,18 @@ def run_suite(
     scenarios: list[Scenario],
     spec: StackSpec,
     *,
-    workers: int = 1,
+    workers: Workers = IN_PROCESS,
     on_episode: Callable[[JudgedEpisode], None] | None = None,
     finished_before: dict[tuple[str, int], JudgedEpisode] | None = None,
 ) -> list[JudgedEpisode]:
     """Run every scenario on each of its seeds; results come back in suite order.
 
+    :param scenarios: the suite's scenarios.
+    :param spec: the stack.
+    :param workers: where the episodes run (processes or Ray).
+    :param on_episode: called in this process as each episode finishes.
     :param finished_before: episodes of an interrupted run (:class:`SuiteJournal`), not run again.
+    :return: every episode, judged.
     """
     jobs = [(scenario, seed) for scenario in scenarios for seed in scenario.seeds]
     done: dict[tuple[str, int], JudgedEpisode] = dict(finished_before or {})
@@ -76,13 +81,21 @@ def run_suite(
 
 
 def _run(
-    jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: int
+    jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: Workers
 ) -> Generator[JudgedEpisode, None, None]:
     # Longest scenarios first, so that the workers finish together.
     ordered = sorted(jobs, key=lambda job: -job[0].duration_s * job[0].simulation_hz)
-    return run_in_processes(
-        judge, [(scenario, spec, seed) for scenario, seed in ordered], workers=workers
+    return run_jobs(
+        _judge_with,
+        [(scenario, seed) for scenario, seed in ordered],
+        workers=workers,
+        shared=(spec,),
+        files=spec.files(),
     )
+
+
+def _judge_with(spec: StackSpec, scenario: Scenario, seed: int) -> JudgedEpisode:
+    return judge(scenario, spec, seed)
 
 
 class SuiteJournal:

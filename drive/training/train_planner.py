@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -237,6 +238,9 @@ def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
     A ``KeyboardInterrupt`` raised while the parent waits on its worker processes' pipes would leave
     them mid-message, and closing them could then block for ever; stopping between steps cannot.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a trial of drive sweep, in a Tune worker's thread: Tune stops it, not Ctrl-C
+        return
     previous = signal.getsignal(signal.SIGINT)
 
     def request_stop(signum: int, frame: Any) -> None:
