@@ -35,6 +35,7 @@ import numpy as np
 
 from drive.training.train_planner import Run, TrainConfig
 from sims.files import write_json
+from sims.provenance import provenance
 from sims.reading import read_toml
 from sims.strict import ConfigError, check_keys
 
@@ -234,6 +235,7 @@ def summarise(sweep: SweepConfig, out: Path) -> dict[str, Any]:
         "table": rows,
         "trials": trials,
         "complete": len(trials) == len(sweep.settings) * len(sweep.seeds),
+        "provenance": provenance(),  # the commit and package versions behind these figures
     }
     if trials:
         best_trial = max(trials, key=lambda trial: trial["best"]["return"])
