@@ -6,6 +6,8 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
+
 from control.bicycle import VehicleLimits
 from planning.base import Plan
 from sims.groundtruth import EgoState
@@ -18,6 +20,14 @@ class Command:
 
     acceleration_mps2: float
     steering_rad: float
+
+
+@dataclass(frozen=True, eq=False)
+class PredictedPath:
+    """Where a controller expects the ego to drive over its horizon, in world coordinates [m]."""
+
+    x_m: np.ndarray
+    y_m: np.ndarray
 
 
 class Controller(ABC):
@@ -38,6 +48,11 @@ class Controller(ABC):
     def reset(self) -> None:
         """Forget everything from the previous episode."""
         self.fallbacks = 0
+
+    @property
+    def prediction(self) -> PredictedPath | None:
+        """The path the last command was computed for, for videos (None: this controller has none)."""
+        return None
 
     def control(self, ego: EgoState, plan: Plan) -> Command:
         """Compute the command that tracks ``plan`` from state ``ego``.

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from control.base import Command, Controller
+from control.base import Command, Controller, PredictedPath
 from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
 from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
 from sims.frenet import to_frenet
-from sims.groundtruth import EgoState
+from sims.groundtruth import Centreline, EgoState
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,21 @@ class MpcController(Controller):
     """LTV-MPC tracking the plan's centreline and speed. See the module docstring."""
 
     def __init__(
-        self, *, dt_s: float, limits: VehicleLimits | None = None, config: MpcConfig | None = None
+        self,
+        *,
+        dt_s: float,
+        limits: VehicleLimits | None = None,
+        config: MpcConfig | None = None,
+        wheelbase_m: float = VEHICLE_LENGTH_M,
     ) -> None:
+        """:param wheelbase_m: the model's wheelbase [m] (highway-env's: its vehicle length)."""
         super().__init__(dt_s=dt_s, limits=limits)
         self.config = config or MpcConfig()
         self.step_s = max(dt_s, self.config.min_step_s)
         self.qp = LtvMpcQp(
             horizon_steps=self.config.horizon_steps,
             step_s=self.step_s,
-            length_m=VEHICLE_LENGTH_M,
+            length_m=wheelbase_m,
             weights=self.config.weights,
         )
         self.reference = LaneChangeReference(
@@ -73,6 +79,7 @@ class MpcController(Controller):
         super().reset()
         self._time_s = 0.0
         self._previous = np.zeros(2)  # (acceleration, slip) applied last
+        self._prediction: PredictedPath | None = None
         self.reference.reset()
 
     def _control(self, ego: EgoState, plan: Plan) -> Command:
@@ -99,6 +106,7 @@ class MpcController(Controller):
             bounds=self._bounds(speeds),
         )
         self._time_s += self.dt_s
+        self._prediction = self._predicted_path(line, station)
         if inputs is None:
             self._previous = np.array(
                 [self.fallback(ego).acceleration_mps2, 0.0]
@@ -112,7 +120,31 @@ class MpcController(Controller):
         # Never command reversing: brake at most to a standstill within this step.
         acceleration = max(acceleration, -max(ego.speed_mps, 0.0) / self.dt_s)
         self._previous = np.array([acceleration, slip])
-        return Command(acceleration_mps2=acceleration, steering_rad=math.atan(2.0 * math.tan(slip)))
+        return self._command(acceleration, slip)
+
+    def _command(self, acceleration_mps2: float, slip_rad: float) -> Command:
+        """The command that makes the car apply ``acceleration_mps2`` and slip angle ``slip_rad``
+        this step: on highway-env's bicycle, exactly those, through ``delta = atan(2 tan beta)``.
+        """
+        return Command(
+            acceleration_mps2=acceleration_mps2, steering_rad=math.atan(2.0 * math.tan(slip_rad))
+        )
+
+    @property
+    def prediction(self) -> PredictedPath | None:
+        return self._prediction
+
+    def _predicted_path(self, line: Centreline, station_m: float) -> PredictedPath | None:
+        """The QP's predicted states (lateral offset, heading error, speed) put back on the map."""
+        states = self.qp.predicted_states
+        if states is None:
+            return None
+        stations = station_m + np.concatenate([[0.0], np.cumsum(states[:-1, 2]) * self.step_s])
+        x = np.interp(stations, line.station_m, line.x_m)
+        y = np.interp(stations, line.station_m, line.y_m)
+        heading = np.interp(stations, line.station_m, line.heading_rad)
+        offsets = states[:, 0]
+        return PredictedPath(x_m=x - offsets * np.sin(heading), y_m=y + offsets * np.cos(heading))
 
     def _speed_reference(self, speed_mps: float, target_mps: float) -> np.ndarray:
         """Speed over the horizon: reach the planned speed at the rate the plan implies.
@@ -137,7 +169,7 @@ class MpcController(Controller):
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""
         config, n = self.config, self.config.horizon_steps
-        half_length = VEHICLE_LENGTH_M / 2
+        half_length = self.qp.length_m / 2
         moving = np.maximum(speeds, 1.0)
         # yaw rate = v sin(beta) / (L/2); lateral acceleration ~ v * yaw rate
         by_yaw = np.arcsin(np.minimum(1.0, config.max_yaw_rate_radps * half_length / moving))

@@ -67,6 +67,7 @@ class LtvMpcQp:
         self._nx = self._nz + INPUTS * self.n
         self._hessian = self._build_hessian()
         self._build_constraint_pattern()
+        self.predicted_states: np.ndarray | None = None  # (N + 1, 3) of the last solve, or None
         self._solver = osqp.OSQP()
         zeros = np.zeros(self._rows)
         self._solver.setup(
@@ -272,5 +273,7 @@ class LtvMpcQp:
             osqp.SolverStatus.OSQP_SOLVED,
             osqp.SolverStatus.OSQP_SOLVED_INACCURATE,
         ) or not np.all(np.isfinite(result.x)):
+            self.predicted_states = None
             return None
+        self.predicted_states = result.x[: self._nz].reshape(n + 1, STATES).copy()
         return result.x[self._nz :].reshape(n, INPUTS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from control.dynamics_model import dynamics_files, shipped_plants
 from perception.camera import SHIPPED_WEIGHTS
 from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY
 from sims.provenance import display_path, sha256
@@ -32,6 +33,7 @@ SHIPPED_FILES: dict[str, tuple[Path, Path]] = {
     },
     "policy default": (SHIPPED_POLICY / "policy.zip", SHIPPED_POLICY / "policy.json"),
     "policy polite": (POLITE_POLICY / "policy.zip", POLITE_POLICY / "policy.json"),
+    **{f"dynamics model {plant}": dynamics_files(plant) for plant in shipped_plants()},
 }
 
 

@@ -134,6 +134,38 @@ def max_curvature(
     return float(np.max(curvature[window])) if np.any(window) else 0.0
 
 
+def first_conflict_gap_m(
+    scene: SceneState, lane: LaneGeometry, config: RulesConfig
+) -> float | None:
+    """Bumper gap [m] along ``lane`` to the first point where crossing traffic would meet the ego.
+
+    Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
+    constant velocity and the ego at constant speed along its lane, over
+    :attr:`RulesConfig.conflict_horizon_s`; where they would come within
+    :attr:`RulesConfig.conflict_distance_m`, that spot is a conflict. None when there is none.
+    """
+    ego = scene.ego
+    times = np.arange(0.0, config.conflict_horizon_s + 1e-9, 0.25)
+    ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    stations = float(ego_station) + max(ego.speed_mps, 2.0) * times
+    ego_x = np.interp(stations, lane.centreline.station_m, lane.centreline.x_m)
+    ego_y = np.interp(stations, lane.centreline.station_m, lane.centreline.y_m)
+    nearest_gap: float | None = None
+    for vehicle in scene.vehicles:
+        crossing = abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
+        if crossing < config.crossing_angle_rad:
+            continue
+        vx = vehicle.x_m + vehicle.speed_mps * math.cos(vehicle.heading_rad) * times
+        vy = vehicle.y_m + vehicle.speed_mps * math.sin(vehicle.heading_rad) * times
+        close = np.hypot(vx - ego_x, vy - ego_y) < config.conflict_distance_m
+        if not np.any(close):
+            continue
+        gap = float(stations[np.argmax(close)] - ego_station) - ego.length_m
+        if nearest_gap is None or gap < nearest_gap:
+            nearest_gap = gap
+    return nearest_gap
+
+
 class RulePlanner(Planner):
     """Keep lane, follow with IDM, change lane with MOBIL. See the module docstring."""
 
@@ -261,43 +293,21 @@ class RulePlanner(Planner):
         )
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """IDM acceleration towards the first point where crossing traffic would meet us.
-
-        Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
-        constant velocity and the ego at constant speed along its lane; where they would come within
-        :attr:`RulesConfig.conflict_distance_m`, the ego treats the spot as a standing obstacle,
-        unless it could not stop before it anyway (then it clears the conflict rather than stop in it).
-        """
+        """IDM acceleration towards the first point where crossing traffic would meet us
+        (:func:`first_conflict_gap_m`), treated as a standing obstacle, unless the ego could not
+        stop before it anyway (then it clears the conflict rather than stop in it)."""
         ego = scene.ego
-        config = self.config
-        times = np.arange(0.0, config.conflict_horizon_s + 1e-9, 0.25)
-        ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
-        stations = float(ego_station) + max(ego.speed_mps, 2.0) * times
-        ego_x = np.interp(stations, lane.centreline.station_m, lane.centreline.x_m)
-        ego_y = np.interp(stations, lane.centreline.station_m, lane.centreline.y_m)
-        nearest_gap: float | None = None
-        for vehicle in scene.vehicles:
-            crossing = abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
-            if crossing < config.crossing_angle_rad:
-                continue
-            vx = vehicle.x_m + vehicle.speed_mps * math.cos(vehicle.heading_rad) * times
-            vy = vehicle.y_m + vehicle.speed_mps * math.sin(vehicle.heading_rad) * times
-            close = np.hypot(vx - ego_x, vy - ego_y) < config.conflict_distance_m
-            if not np.any(close):
-                continue
-            gap = float(stations[np.argmax(close)] - ego_station) - ego.length_m
-            if nearest_gap is None or gap < nearest_gap:
-                nearest_gap = gap
+        nearest_gap = first_conflict_gap_m(scene, lane, self.config)
         if nearest_gap is None:
             return math.inf
-        if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > config.max_yield_deceleration_mps2:
+        if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > self.config.max_yield_deceleration_mps2:
             return math.inf  # too late to stop before the conflict: keep going and clear it
         return CAR_FOLLOWING[self.config.car_following](
             ego.speed_mps,
             self._desired_speed(lane, ego.speed_mps),
             gap_m=max(nearest_gap, 0.1),
             lead_speed_mps=0.0,
-            parameters=config.idm,
+            parameters=self.config.idm,
         )
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:

@@ -20,6 +20,8 @@ from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.events import ActiveEvent
 from sims.fastroad import accelerate
 from sims.groundtruth import GroundTruth, read_ground_truth
+from sims.overlay import PixelMap
+from sims.plants import install_plant
 from sims.scenario import Scenario
 from sims.strict import ConfigError
 
@@ -132,6 +134,8 @@ class SimEnv:
         env = self.highway_env
         accelerate(env.road)
         env.observation_type = _NoObservation(env)
+        # The scenario's car: by default highway-env's vehicle, untouched.
+        install_plant(env.vehicle, self.scenario.plant)
         if ego_speed_mps is not None:
             env.vehicle.speed = ego_speed_mps
         self.time_s = 0.0
@@ -166,6 +170,22 @@ class SimEnv:
         if image is None:
             raise RuntimeError("SimEnv was built without render or view: nothing to render")
         return image
+
+    def pixel_map(self, *, scale: float = 1.0) -> PixelMap:
+        """Where the world lies on the frame last rendered (see :mod:`sims.overlay`).
+
+        :param scale: how much the frame is enlarged after rendering.
+        """
+        viewer = self.highway_env.viewer
+        if viewer is None:
+            raise RuntimeError("SimEnv has rendered nothing yet: no pixel map")
+        surface = viewer.sim_surface
+        return PixelMap(
+            origin_x_m=float(surface.origin[0]),
+            origin_y_m=float(surface.origin[1]),
+            pixels_per_m=float(surface.scaling),
+            scale=scale,
+        )
 
     def close(self) -> None:
         self._env.close()

@@ -8,6 +8,7 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from sims.environments import ENVIRONMENTS, STACK_OWNED_KEYS
 from sims.events import EVENTS, EventSpec
+from sims.plants import DEFAULT_PLANT, PLANTS, plant_named
 from sims.reading import read_toml, refusing
 from sims.strict import ConfigError, build, check_keys, where
 
@@ -63,6 +65,7 @@ class Scenario:
     :param env_config: highway-env config overrides, checked against the environment's own keys.
     :param events: scripted events.
     :param criteria: what an episode must achieve to pass.
+    :param plant: the ego's dynamics, a name of :data:`sims.plants.PLANTS` (``--plant`` overrides it).
     """
 
     id: str
@@ -75,8 +78,11 @@ class Scenario:
     env_config: dict[str, Any] = field(default_factory=dict, hash=False)  # read-only by convention
     events: tuple[EventSpec, ...] = ()
     criteria: Criteria = field(default_factory=Criteria)
+    plant: str = DEFAULT_PLANT
 
     def __post_init__(self) -> None:
+        if self.plant not in PLANTS:
+            raise ValueError(f"unknown plant '{self.plant}'; valid: {', '.join(PLANTS)}")
         if self.env not in ENVIRONMENTS:
             raise ValueError(
                 f"unknown env '{self.env}'; valid envs: {', '.join(sorted(ENVIRONMENTS))}"
@@ -98,7 +104,15 @@ class Scenario:
         return 1.0 / self.simulation_hz
 
 
-_TOP_LEVEL = ("description", "env", "duration_s", "seeds", "simulation_hz", "destination")
+_TOP_LEVEL = (
+    "description",
+    "env",
+    "duration_s",
+    "seeds",
+    "simulation_hz",
+    "destination",
+    "plant",
+)
 
 
 def load_scenario(id_or_path: str | Path) -> Scenario:
@@ -135,12 +149,24 @@ def parse_scenario(document: Mapping[str, Any], *, source: Path) -> Scenario:
             seeds=plain.seeds,
             simulation_hz=plain.simulation_hz,
             destination=plain.destination,
+            plant=plain.plant,
             env_config=env_config,
             events=events,
             criteria=criteria,
         )
     except ValueError as error:
         raise ConfigError(f"{location}: {error}") from None
+
+
+def with_plant(scenario: Scenario, plant: str | None) -> Scenario:
+    """``scenario`` driving the car ``plant`` (``--plant``), or its own car when None.
+
+    :raises ConfigError: for an unknown plant, listing the valid ones.
+    """
+    if plant is None:
+        return scenario
+    plant_named(plant)
+    return dataclasses.replace(scenario, plant=plant)
 
 
 def resolve_scenario_path(id_or_path: str | Path) -> Path:
@@ -170,6 +196,7 @@ class _TopLevel:
     seeds: tuple[int, ...] = (0,)
     simulation_hz: int = 15
     destination: str | None = None
+    plant: str = DEFAULT_PLANT
 
 
 def _parse_env_config(table: Any, env_id: Any, *, source: Path) -> dict[str, Any]:

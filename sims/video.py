@@ -1,4 +1,8 @@
-"""Frame overlays and mp4 writing (imageio-ffmpeg), written atomically."""
+"""Frame overlays and video writing (imageio-ffmpeg), written atomically.
+
+An ``.mp4`` is H.264; a ``.webm`` is VP9, which every browser plays (Debian's Chromium, for one,
+ships without an H.264 decoder), so the HTML report's videos are WebM.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import cv2
 import imageio.v2 as imageio
@@ -29,24 +34,38 @@ def with_banner(image: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([banner, image], axis=0)
 
 
-class VideoWriter:
-    """Write RGB frames to an mp4; the file appears only once it is complete.
+CODECS: dict[str, dict[str, Any]] = {
+    ".mp4": {"codec": "libx264", "quality": 7},
+    # Constant quality; the realtime deadline encodes several times faster than the default.
+    ".webm": {
+        "codec": "libvpx-vp9",
+        "quality": None,
+        "output_params": ["-b:v", "0", "-crf", "40", "-deadline", "realtime", "-cpu-used", "8"],
+    },
+}
+"""imageio-ffmpeg's writer settings for each video file suffix."""
 
-    :param path: the mp4 to write.
+
+class VideoWriter:
+    """Write RGB frames to an mp4 or a webm; the file appears only once it is complete.
+
+    :param path: the video to write; its suffix (a key of :data:`CODECS`) picks the codec.
     :param fps: frames per second.
     """
 
     def __init__(self, path: Path | str, *, fps: float) -> None:
         self.path = Path(path)
+        settings = CODECS.get(self.path.suffix)
+        if settings is None:
+            raise ValueError(f"{self.path}: videos are {' or '.join(CODECS)}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._writer = imageio.get_writer(
             self._partial,
             fps=fps,
-            codec="libx264",
-            quality=7,
             macro_block_size=1,
             ffmpeg_log_level="error",
+            **settings,
         )
         self.frames = 0
 

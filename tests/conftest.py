@@ -65,6 +65,7 @@ SMOKE = {
     "tests/sims/test_dataset.py": (
         "test_generation_writes_shards_resumes_and_refuses_other_settings",
     ),
+    "tests/drive/test_dynamics.py": ("test_log_the_lagged_car_fit_it_keep_the_best_and_resume",),
 }
 CONTRACT = {
     # one behaviour over every registered perceiver, planner and controller
@@ -81,6 +82,10 @@ SCENARIOS = {
     "tests/drive/test_bench_perception_roads.py": (
         "test_bench_perception_over_roads_writes_one_row_per_road_and_every_variation",
     ),
+    # the video layers, drawn over two recorded episodes
+    "tests/drive/test_loop.py": ("test_video_layers_draw_the_plan_prediction_and_boxes",),
+    # a tiny suite's `drive eval --report`, opened in headless Chromium
+    "tests/drive/test_report_browser.py": None,
     # the MPC's manoeuvres in closed loop on highway-env, judged by their bounds
     "tests/control/test_mpc.py": (
         "test_lane_keeping_at_30_mps",
@@ -88,6 +93,10 @@ SCENARIOS = {
         "test_speed_step_and_stop",
         "test_tracks_better_than_highway_env_builtin",
         "test_smoother_than_highway_env_builtin",
+    ),
+    # mpc-learned against mpc on the lagged car, in closed loop
+    "tests/control/test_mpc_learned.py": (
+        "test_on_the_lagged_car_it_halves_the_mpcs_error_within_comfort",
     ),
 }
 

@@ -100,8 +100,10 @@ def test_registered_perceivers_and_controllers_too(installed):
     controller = make_controller("coast", dt_s=0.1)
     assert isinstance(controller, CoastingController) and controller.dt_s == 0.1
     assert perceiver_names() == ["groundtruth", "cnn", "cnn-untracked", "truth"]
-    assert controller_names() == ["tracker", "mpc", "builtin", "coast"]
-    with pytest.raises(ConfigError, match=r"valid: tracker, mpc, builtin, coast \(from c\)$"):
+    assert controller_names() == ["tracker", "mpc", "builtin", "mpc-learned", "coast"]
+    with pytest.raises(
+        ConfigError, match=r"valid: tracker, mpc, builtin, mpc-learned, coast \(from c\)$"
+    ):
         make_controller("nope", dt_s=0.1)
 
 

@@ -1,4 +1,7 @@
-"""``drive bench control``: the MPC side by side with highway-env's built-in controller.
+"""``drive bench control``: the MPCs side by side with highway-env's built-in controller.
+
+Every controller drives every manoeuvre on one car (``--plant``, highway-env's vehicle by default):
+``mpc`` on the nominal bicycle, ``mpc-learned`` on the model learned on that car.
 
 Figures per controller: wall-clock time of each control call (all Python work included) and, per
 manoeuvre of :data:`drive.bench.manoeuvres.MANOEUVRES`:
@@ -19,24 +22,37 @@ from typing import Any
 import numpy as np
 
 from control.mpc import MpcConfig
+from control.registry import controller_files, make_controller
 from drive.bench.manoeuvres import MANOEUVRES, ManoeuvreRun, manoeuvre_metrics, run_manoeuvre
 from drive.episode.scoring import COMFORT_BOUNDS
 from sims.machine import machine_description
+from sims.plants import DEFAULT_PLANT
 from sims.provenance import package_versions, provenance
 
-CONTROLLERS = ("mpc", "builtin", "tracker")
+CONTROLLERS = ("mpc", "mpc-learned", "builtin", "tracker")
+MPC_CONTROLLERS = ("mpc", "mpc-learned")  # those with a horizon
 
 
 def run_control_bench(
-    *, on_run: Any = None
+    *, on_run: Any = None, plant: str = DEFAULT_PLANT
 ) -> tuple[dict[str, Any], dict[str, dict[str, ManoeuvreRun]]]:
-    """Run every manoeuvre with every controller; return the JSON document and the raw runs."""
+    """Run every manoeuvre with every controller on the car ``plant``; return the JSON document
+    and the raw runs.
+
+    :param on_run: called as ``on_run(controller, manoeuvre)`` after each run (progress bars).
+    :param plant: a name of :data:`sims.plants.PLANTS`.
+    """
+    for controller in CONTROLLERS:  # fail now on a car a controller cannot drive
+        make_controller(controller, dt_s=0.1, plant=plant)
     runs: dict[str, dict[str, ManoeuvreRun]] = {}
     document: dict[str, Any] = {
         "machine": machine_description(),
         "versions": package_versions(),
-        "provenance": provenance(),
+        "provenance": provenance(
+            [path for name in CONTROLLERS for path in controller_files(name, plant)]
+        ),
         "nuplan_comfort_bounds": COMFORT_BOUNDS,
+        "plant": plant,
         "controllers": {},
     }
     for controller in CONTROLLERS:
@@ -44,7 +60,7 @@ def run_control_bench(
         solve_ms: list[np.ndarray] = []
         manoeuvres: dict[str, Any] = {}
         for name, manoeuvre in MANOEUVRES.items():
-            run = run_manoeuvre(manoeuvre, controller)
+            run = run_manoeuvre(manoeuvre, controller, plant=plant)
             runs[controller][name] = run
             solve_ms.append(run.solve_ms)
             manoeuvres[name] = manoeuvre_metrics(run)
@@ -54,13 +70,15 @@ def run_control_bench(
         document["controllers"][controller] = {
             "solve_ms_median": round(float(np.median(all_ms)), 4),
             "solve_ms_p99": round(float(np.percentile(all_ms, 99)), 4),
-            "horizon_steps": MpcConfig().horizon_steps if controller == "mpc" else None,
+            "horizon_steps": MpcConfig().horizon_steps if controller in MPC_CONTROLLERS else None,
             "manoeuvres": manoeuvres,
         }
     return document, runs
 
 
-def plot_lane_changes(runs: dict[str, dict[str, ManoeuvreRun]], path: Path) -> Path:
+def plot_lane_changes(
+    runs: dict[str, dict[str, ManoeuvreRun]], path: Path, *, plant: str = DEFAULT_PLANT
+) -> Path:
     """Lateral offset and lateral acceleration of every controller in the 30 m/s lane change."""
     import matplotlib
 
@@ -80,7 +98,9 @@ def plot_lane_changes(runs: dict[str, dict[str, ManoeuvreRun]], path: Path) -> P
         )
     offset_axis.axhline(0.0, color="grey", linewidth=0.8)
     offset_axis.set_ylabel("y [m]: new lane at 0, old at 4")
-    offset_axis.set_title("Lane change at 30 m/s on highway-env (plan switches lanes at t = 1 s)")
+    offset_axis.set_title(
+        f"Lane change at 30 m/s on highway-env, plant '{plant}' (plan switches lanes at t = 1 s)"
+    )
     offset_axis.legend()
     for bound in (-4.89, 4.89):
         lateral_axis.axhline(bound, color="red", linestyle="--", linewidth=0.8)

@@ -28,6 +28,7 @@ from sims.batched.network_fidelity import (
 )
 from sims.batched.network_task import BatchedRoads
 from sims.machine import machine_description
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.provenance import provenance
 
 ROAD_BATCHES = (1, 64, 1024, 4096)
@@ -63,6 +64,13 @@ def road_batched_rate(
     return engine_rate(engine.step, batch, engine.device, seconds)
 
 
+_CONTROLS: tuple[NetworkEgoControl, NetworkEgoControl] = ("continuous", "meta")  # even, odd seeds
+
+
+def _compare(env_id: str, seed: int, control: NetworkEgoControl) -> Any:
+    return compare_network_trajectory(env_id, seed, ego_control=control)
+
+
 def run_road_bench(
     env_id: str,
     *,
@@ -72,6 +80,7 @@ def run_road_bench(
     compile_engine: bool = True,
     on_stage: Callable[[str], None] = lambda stage: None,
     on_episode: Callable[[], None] = lambda: None,
+    workers: Workers = IN_PROCESS,
 ) -> dict[str, Any]:
     """Measure everything ``drive bench sim --env env_id`` reports; see the module docstring."""
     if env_id not in ROADS:
@@ -87,15 +96,17 @@ def run_road_bench(
     )
     on_stage(f"{env_id}: fidelity, {fidelity_episodes} trajectories")
     trajectories = []
-    for seed in range(fidelity_episodes):
-        control: NetworkEgoControl = "continuous" if seed % 2 == 0 else "meta"
-        trajectories.append(compare_network_trajectory(env_id, seed, ego_control=control))
+    jobs = [(env_id, seed, _CONTROLS[seed % 2]) for seed in range(fidelity_episodes)]
+    for comparison in run_jobs(_compare, jobs, workers=workers):
+        trajectories.append(comparison)
         on_episode()
+    trajectories.sort(key=lambda comparison: comparison.seed)
     on_stage(f"{env_id}: fidelity, {fidelity_episodes} random-policy episodes")
     statistics = road_random_policy_statistics(
         env_id,
         [1000 + seed for seed in range(fidelity_episodes)],
         batched_episodes_count=20 * fidelity_episodes,
+        workers=workers,
     )
     for _ in range(fidelity_episodes):
         on_episode()

@@ -21,6 +21,7 @@ from sims.batched import fidelity
 from sims.batched.state import BatchConfig
 from sims.batched.task import BatchedHighway
 from sims.machine import machine_description
+from sims.parallel import TWO_PROCESSES, Workers
 from sims.provenance import provenance
 
 BATCHES = (1, 64, 1024, 16384)
@@ -158,7 +159,7 @@ def run_sim_bench(
     *,
     batches: tuple[int, ...] = BATCHES,
     fidelity_episodes: int = 100,
-    workers: int = 2,
+    workers: Workers = TWO_PROCESSES,
     seconds: float = MEASURE_S,
     compile_engine: bool = True,
     on_stage: Callable[[str], None] = lambda stage: None,

@@ -22,6 +22,7 @@ from planning.rules import RulePlanner
 from sims.env import SimEnv
 from sims.events import StalledVehicle
 from sims.frenet import to_frenet
+from sims.plants import DEFAULT_PLANT
 from sims.scenario import Scenario
 
 START_LANE = 1  # the ego starts in lane 1 of 2 and changes to lane 0 (left)
@@ -76,8 +77,16 @@ class ManoeuvreRun:
     lane_change_at_s: float | None
 
 
-def run_manoeuvre(manoeuvre: Manoeuvre, controller_name: str, *, seed: int = 0) -> ManoeuvreRun:
-    """Drive ``manoeuvre`` with the registered controller ``controller_name`` on an empty road."""
+def run_manoeuvre(
+    manoeuvre: Manoeuvre, controller_name: str, *, seed: int = 0, plant: str = DEFAULT_PLANT
+) -> ManoeuvreRun:
+    """Drive ``manoeuvre`` with the registered controller ``controller_name`` on an empty road.
+
+    :param manoeuvre: what to drive.
+    :param controller_name: a registered controller.
+    :param seed: the episode's seed.
+    :param plant: the car driven, a name of :data:`sims.plants.PLANTS`.
+    """
     lanes = 1 if manoeuvre.stalled_gap_m is not None else 2
     scenario = Scenario(
         id="manoeuvre",
@@ -86,10 +95,11 @@ def run_manoeuvre(manoeuvre: Manoeuvre, controller_name: str, *, seed: int = 0) 
         duration_s=manoeuvre.duration_s,
         env_config={"vehicles_count": 0, "lanes_count": lanes, "initial_lane_id": lanes - 1},
         events=(StalledVehicle(gap_m=manoeuvre.stalled_gap_m),) if manoeuvre.stalled_gap_m else (),
+        plant=plant,
     )
     sim = SimEnv(scenario)
     frame = sim.reset(seed=seed, ego_speed_mps=manoeuvre.initial_speed_mps)
-    controller = make_controller(controller_name, dt_s=sim.dt_s)
+    controller = make_controller(controller_name, dt_s=sim.dt_s, plant=plant)
     planner, perceiver = RulePlanner(), GroundTruthPerceiver()
     reference = LaneChangeReference()
     start = frame.truth.ego

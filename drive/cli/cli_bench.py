@@ -11,9 +11,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from drive.cli.options import RayAddress
 from drive.cli.progress import progress_bar
 from drive.cli.report import control_bench_table
 from sims.files import write_json
+from sims.plants import DEFAULT_PLANT, plant_named
 
 console = Console()
 
@@ -25,23 +27,26 @@ def bench_control(
     plot: Annotated[Path, typer.Option(help="Lane-change plot (PNG).")] = Path(
         "out/bench-control.png"
     ),
+    plant: Annotated[str, typer.Option(help="The car driven (sims/plants.py).")] = DEFAULT_PLANT,
 ) -> None:
-    """The MPC against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
+    """The MPCs against highway-env's built-in controller (and the tracker) on standard manoeuvres."""
     from drive.bench.bench_control import CONTROLLERS, plot_lane_changes, run_control_bench
     from drive.bench.manoeuvres import MANOEUVRES
 
+    plant_named(plant)  # an unknown name fails here, naming the valid ones
     total = len(CONTROLLERS) * len(MANOEUVRES)
     with progress_bar(console) as progress:
         task = progress.add_task("manoeuvres", total=total)
         document, runs = run_control_bench(
             on_run=lambda controller, name: progress.update(
                 task, advance=1, description=f"{controller}: {name}"
-            )
+            ),
+            plant=plant,
         )
     write_json(json_path, document)
-    plot_lane_changes(runs, plot)
+    plot_lane_changes(runs, plot, plant=plant)
     console.print(control_bench_table(document))
-    console.print(f"Machine: {document['machine']}. Wrote {json_path} and {plot}")
+    console.print(f"Plant '{plant}'. Machine: {document['machine']}. Wrote {json_path} and {plot}")
 
 
 def bench_sim(
@@ -72,11 +77,15 @@ def bench_sim(
             "in one run."
         ),
     ] = "highway-v0",
+    ray: RayAddress = None,
 ) -> None:
     """highway-env, EnvPool and the batched engine in steps/s; the engine's fidelity to highway-env."""
     from drive.bench.bench_roads import ROADS, run_road_bench
     from drive.bench.bench_sim import run_sim_bench
     from drive.cli.report import sim_bench_table
+    from sims.parallel import Workers
+
+    pool = Workers(workers, ray)
 
     try:
         sizes = tuple(int(size) for size in batches.split(","))
@@ -103,7 +112,7 @@ def bench_sim(
                 document = run_sim_bench(
                     batches=sizes,
                     fidelity_episodes=fidelity_episodes,
-                    workers=workers,
+                    workers=pool,
                     seconds=seconds,
                     compile_engine=compile_engine,
                     on_stage=on_stage,
@@ -119,6 +128,7 @@ def bench_sim(
                     compile_engine=compile_engine,
                     on_stage=on_stage,
                     on_episode=on_episode,
+                    workers=pool,
                 )
             documents.append(document)
     write_json(json_path, documents[0] if len(documents) == 1 else {"roads": documents})

@@ -16,10 +16,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from drive.cli.options import RESUME, config_command, extra_option
+from drive.cli.options import RESUME, RayAddress, config_command, extra_option
 from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
+from sims.strict import ConfigError
 
 console = Console()
 
@@ -46,10 +47,31 @@ def dataset(
             "blur, noise) or unseen-colours (sims/render_variation.py)."
         ),
     ] = "none",
+    dynamics: Annotated[
+        bool,
+        typer.Option(
+            "--dynamics",
+            help="Log state, command and next state of the ego driving the scenario's road "
+            "emptied, with excitation (for drive train-dynamics), instead of frames.",
+        ),
+    ] = False,
+    plant: Annotated[
+        str | None, typer.Option(help="The car (sims/plants.py); default: the scenario's.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
 ) -> None:
-    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out)."""
+    """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out);
+    with --dynamics, the car's own driving, for its dynamics model."""
     from drive.runs.frame_dataset import generate
     from sims.dataset import DatasetConfig
+    from sims.parallel import Workers
+
+    if dynamics:
+        _dynamics_dataset(out, scenario, episodes, seed, plant)
+        return
+    if plant is not None:
+        raise ConfigError("--plant applies to --dynamics datasets; frames use the scenario's car")
 
     config = DatasetConfig(
         scenario=scenario,
@@ -61,9 +83,33 @@ def dataset(
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)
-        store = generate(config, out, on_episode=lambda seed: progress.advance(task))
+        store = generate(
+            config,
+            out,
+            on_episode=lambda seed: progress.advance(task),
+            workers=Workers(workers, ray),
+        )
     samples = sum(entry["samples"] for entry in store.manifest["shards"])
     console.print(f"{samples} samples in {len(store.manifest['shards'])} shards: {out}")
+
+
+def _dynamics_dataset(
+    out: Path, scenario: str, episodes: int, seed: int, plant: str | None
+) -> None:
+    """``drive dataset --dynamics``: :mod:`drive.runs.dynamics_dataset`."""
+    from drive.runs.dynamics_dataset import DynamicsDatasetConfig, generate_dynamics
+    from sims.scenario import load_scenario
+
+    config = DynamicsDatasetConfig(
+        plant=plant or load_scenario(scenario).plant,
+        scenario=scenario,
+        episodes=episodes,
+        seed=seed,
+    )
+    with progress_bar(console, "episodes", remaining=True) as progress:
+        task = progress.add_task("episodes", total=episodes)
+        paths = generate_dynamics(config, out, on_episode=lambda seed: progress.advance(task))
+    console.print(f"{len(paths)} episodes on plant '{config.plant}': {out}")
 
 
 TRAIN_PERCEPTION_EXTRAS = [

@@ -11,10 +11,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from drive.cli.options import RESUME, config_command, extra_option
+from drive.cli.options import RESUME, RayAddress, config_command, extra_option
 from drive.cli.progress import progress_bar
 from drive.cli.report import aggregate_table
+from drive.training.planning_env import scenario_names
 from drive.training.train_planner import TrainConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
@@ -39,7 +41,8 @@ def train_planner(config: TrainConfig, *, out: Path, resume: bool) -> None:
     """Train a deep-RL planner (Stable-Baselines3) that drives through the stack's controller."""
     from drive.training.train_planner import best_card, train
 
-    load_scenario(config.scenario)  # fail now on an unknown scenario
+    for road in scenario_names(config.scenario):
+        load_scenario(road)  # fail now on an unknown scenario
     command = "drive train " + " ".join(sys.argv[2:])
     console.print(
         f"Training [bold]{config.algo}[/] with the {config.extractor} extractor in "
@@ -140,3 +143,67 @@ def baseline_eval(
     if json_path is not None:
         write_json(json_path, document)
     console.print(aggregate_table("Aggregate", document["aggregate"]))
+
+
+def sweep_command(
+    sweep_file: Annotated[Path, typer.Argument(help="The sweep's TOML (docs/cluster.md).")],
+    out: Annotated[
+        Path, typer.Option(help="Folder of the sweep: trials, Tune's state, table, best policy.")
+    ],
+    workers: Annotated[
+        int, typer.Option(min=1, help="Trials at once, on a local Ray (one CPU each).")
+    ] = 2,
+    ray: RayAddress = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the sweep killed in --out.")
+    ] = False,
+) -> None:
+    """Ray Tune over drive train settings and seeds: a table with 95% intervals, the best policy."""
+    from drive.training.sweep import load_sweep, summarise
+    from drive.training.sweep_tune import run_sweep
+    from sims.parallel import Workers
+
+    sweep = load_sweep(sweep_file)
+    pool = Workers(workers, ray or "local")
+    console.print(
+        f"Sweep {sweep_file.name}: {len(sweep.settings)} setting(s) x {len(sweep.seeds)} seed(s), "
+        f"{sweep.steps} steps each, on {pool.describe()}: {out}"
+    )
+    run_sweep(sweep, out, workers=pool, resume=resume, on_line=errors.print)
+    document = summarise(sweep, out)
+    console.print(sweep_table(document))
+    best = document.get("best")
+    if best is not None:
+        console.print(
+            f"Best trial {Path(best['folder']).name}: validation return {best['best']['return']:.2f}"
+            f"; its policy is in {out / 'best'}; the table in {out / 'sweep.json'}"
+        )
+    if not document["complete"]:
+        errors.print("some trials have no validation yet: --resume continues them")
+        raise typer.Exit(1)
+
+
+def sweep_table(document: dict) -> Table:
+    """One row per setting: best validation return, collision rate and speed over its seeds."""
+    table = Table(
+        title="Sweep: each setting's best validation point, mean over seeds [95% interval]"
+    )
+    for name in ("setting", "seeds", "return", "collision rate", "speed [m/s]"):
+        table.add_column(name, justify="left" if name == "setting" else "right")
+
+    def cell(entry: dict) -> str:
+        if entry["ci95"] is None:
+            return f"{entry['mean']:.3f}"
+        low, high = entry["ci95"]
+        return f"{entry['mean']:.3f} [{low:.3f}, {high:.3f}]"
+
+    for row in document["table"]:
+        setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items()) or "(fixed)"
+        table.add_row(
+            setting,
+            str(row["best_return"]["n"]),
+            cell(row["best_return"]),
+            cell(row["collision_rate"]),
+            cell(row["speed_mps"]),
+        )
+    return table

@@ -12,7 +12,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drive.cli import cli_bench, cli_detector, cli_gan, cli_perception, cli_planning, cli_vision
+from drive.cli import (
+    cli_bench,
+    cli_control,
+    cli_detector,
+    cli_gan,
+    cli_perception,
+    cli_planning,
+    cli_report,
+    cli_vision,
+)
+from drive.cli.cli_report import (
+    LayersOption,
+    ReportOption,
+    ScaleOption,
+    VideosOption,
+    video_style,
+)
+from drive.cli.options import RayAddress
 from drive.cli.progress import progress_bar
 from drive.cli.report import (
     aggregate_table,
@@ -24,7 +41,7 @@ from drive.episode.loop import EpisodeResult
 from drive.episode.stack import Stack, StackSpec
 from drive.runs.rollout import RolloutRequest, rollout_document, run_rollout
 from sims.files import write_json
-from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids
+from sims.scenario import DEFAULT_SCENARIO, load_scenario, scenario_ids, with_plant
 from sims.strict import ConfigError
 
 app = typer.Typer(
@@ -40,6 +57,9 @@ _DEFAULT = StackSpec()
 # The demo drives with the shipped RL planner. Rollouts and the suite default to the rule planner:
 # the suite spans roads (intersections, roundabouts) the RL planner was never trained on.
 _DEMO = StackSpec(planner="default")
+PLANT_OPTION = typer.Option(
+    help="The car every scenario drives (sims/plants.py); default: each scenario's own."
+)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that write JSON and print a table.")
 app.add_typer(bench_app, name="bench")
 
@@ -52,17 +72,20 @@ def demo(
     perception: Annotated[
         str, typer.Option(help="Perception name (cnn: from pixels; the video shows its camera).")
     ] = _DEMO.perception,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
 ) -> None:
     """Drive one episode with the default stack; write a video and its metrics."""
     spec = StackSpec(perception=perception, planner=_DEMO.planner, controller=_DEMO.controller)
     loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)  # fail now on an unknown name
     request = RolloutRequest(
         scenario=loaded,
         stack=spec,
         episodes=1,
         seed=seed,
         video_path=out / "demo.mp4",
+        video_style=video_style(layers, scale),
     )
     console.print(
         f"Driving [bold]{request.scenario.id}[/] ({request.scenario.env}) with {_describe(spec)}"
@@ -94,27 +117,48 @@ def rollout(
         int, typer.Option(min=0, help="Seed of the first episode; episode k uses seed + k.")
     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ray: RayAddress = None,
     video: Annotated[
         Path | None, typer.Option(help="Record the first episode to this mp4.")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    report: ReportOption = None,
+    videos: VideosOption = 3,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run closed-loop episodes of a scenario with a stack and summarise them."""
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    loaded = load_scenario(scenario)
-    Stack.build(spec, dt_s=loaded.dt_s)  # fail now, with a clear message, on an unknown name
+    loaded = with_plant(load_scenario(scenario), plant)
+    # fail now, with a clear message, on an unknown name
+    Stack.build(spec, dt_s=loaded.dt_s, plant=loaded.plant)
+    style = video_style(layers, scale)
     request = RolloutRequest(
-        scenario=loaded, stack=spec, episodes=episodes, seed=seed, workers=workers, video_path=video
+        scenario=loaded,
+        stack=spec,
+        episodes=episodes,
+        seed=seed,
+        workers=workers,
+        video_path=video,
+        video_style=style,
+        ray=ray,
     )
+    if report is not None and json_path is None:
+        json_path = report / "run.json"  # the report's data, kept beside it
     console.print(
         f"{episodes} episode(s) of [bold]{loaded.id}[/] ({loaded.env}) with {_describe(spec)}, "
-        f"seeds {seed}..{seed + episodes - 1}, {workers} worker(s)"
+        f"seeds {seed}..{seed + episodes - 1}, {request.pool.describe()}"
     )
     document = _run_with_progress(request, json_path)
     console.print(episodes_table(document["episodes"]))
     console.print(aggregate_table("Aggregate", document["aggregate"]))
     if json_path is not None:
         console.print(f"Wrote {json_path}")
+    if report is not None and json_path is not None:
+        cli_report.write_run_report(
+            [json_path], report, videos=videos, style=style, workers=workers
+        )
 
 
 @app.command("eval")
@@ -126,6 +170,7 @@ def eval_suite(
     planner: Annotated[str, typer.Option(help="Planner name.")] = _DEFAULT.planner,
     controller: Annotated[str, typer.Option(help="Controller name.")] = _DEFAULT.controller,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    ray: RayAddress = None,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -146,6 +191,11 @@ def eval_suite(
         bool,
         typer.Option("--resume", help="Continue an interrupted eval of the same --json."),
     ] = False,
+    report: ReportOption = None,
+    videos: VideosOption = 3,
+    layers: LayersOption = "all",
+    scale: ScaleOption = 1,
+    plant: Annotated[str | None, PLANT_OPTION] = None,
 ) -> None:
     """Run a scenario suite, judge each scenario's predicates, and flag score regressions."""
     from drive.runs.eval_suite import (
@@ -158,21 +208,34 @@ def eval_suite(
         run_suite,
         suite_document,
     )
+    from sims.parallel import Workers
     from sims.suite import load_suite
 
+    pool = Workers(workers, ray)
     loaded_suite, scenarios = load_suite(suite)
+    scenarios = [with_plant(scenario, plant) for scenario in scenarios]
     if exact and baseline is None:
         raise ConfigError("--exact compares with a baseline: give --baseline FILE")
     earlier = None if baseline is None else read_baseline(baseline)  # fail now on a bad file
     if resume and json_path is None:
         raise ConfigError("--resume continues the eval of a --json file: give --json FILE")
     spec = StackSpec(perception=perception, planner=planner, controller=controller)
-    Stack.build(spec, dt_s=scenarios[0].dt_s)  # fail now, with a clear message, on an unknown name
-    journal = None if json_path is None else SuiteJournal(json_path, suite, spec, resume=resume)
+    for plant_name in sorted({scenario.plant for scenario in scenarios}):
+        # fail now, with a clear message, on an unknown name or a car the controller cannot drive
+        Stack.build(spec, dt_s=scenarios[0].dt_s, plant=plant_name)
+    style = video_style(layers, scale)  # fail now on a bad layer
+    if report is not None and json_path is None:
+        json_path = report / "run.json"  # the report's data, kept beside it
+    journal = (
+        None
+        if json_path is None
+        else SuiteJournal(json_path, suite, spec, resume=resume, plant=plant)
+    )
     before = {} if journal is None else journal.finished(scenarios)
     total = sum(len(s.seeds) for s in scenarios)
     console.print(
-        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}"
+        f"Suite [bold]{suite}[/]: {len(scenarios)} scenarios, {total} episodes, {_describe(spec)}, "
+        f"{pool.describe()}"
     )
     with progress_bar(console, status=True) as progress:
         task = progress.add_task("episodes", total=total, completed=len(before), status="")
@@ -189,7 +252,7 @@ def eval_suite(
 
         try:
             judged = run_suite(
-                scenarios, spec, workers=workers, on_episode=on_episode, finished_before=before
+                scenarios, spec, workers=pool, on_episode=on_episode, finished_before=before
             )
         except KeyboardInterrupt:
             if json_path is not None:
@@ -205,6 +268,8 @@ def eval_suite(
                 )
             raise
     document = suite_document(suite, loaded_suite, scenarios, spec, judged)
+    if plant is not None:
+        document["config"]["plant"] = plant
     changes = []
     if earlier is not None:
         used = loaded_suite.tolerance if tolerance is None else tolerance
@@ -217,6 +282,10 @@ def eval_suite(
     if journal is not None:
         journal.close()
     console.print(suite_table(document, failed_predicates))
+    if report is not None and json_path is not None:
+        cli_report.write_run_report(
+            [json_path], report, videos=videos, style=style, workers=workers
+        )
     for flagged in document.get("regressions", []):
         errors.print(
             f"regression: {flagged['scenario']} scored {flagged['score']:.3f}, baseline {flagged['baseline']:.3f}",
@@ -334,11 +403,14 @@ def _describe(spec: StackSpec) -> str:
 
 # The other commands live in modules of their own, one per field.
 app.command("train")(cli_planning.train_planner)
+app.command("report")(cli_report.report_command)
 app.add_typer(cli_planning.baseline_app, name="baseline")
+app.command("sweep")(cli_planning.sweep_command)
 bench_app.command("control")(cli_bench.bench_control)
 bench_app.command("sim")(cli_bench.bench_sim)
 app.command("dataset")(cli_perception.dataset)
 app.command("train-perception")(cli_perception.train_perception_command)
+app.command("train-dynamics")(cli_control.train_dynamics_command)
 app.command("train-detector")(cli_detector.train_detector_command)
 app.command("detect")(cli_detector.detect_command)
 app.command("train-gan")(cli_gan.train_gan_command)

@@ -127,3 +127,15 @@ def _build(config_type: type, values: dict[str, Any]) -> Any:
         else:
             arguments[field.name] = values.pop(field.metadata["flag"] or option_name(field.name))
     return config_type(**arguments)
+
+
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        envvar="RAY_ADDRESS",
+        help="Run on Ray: local (start one for this run, --workers CPUs), auto, or a head's "
+        "HOST:PORT (docs/cluster.md).",
+    ),
+]
+"""The ``--ray`` option of every command that runs episodes (sims.parallel)."""

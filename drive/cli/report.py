@@ -76,7 +76,9 @@ _BENCH_FIGURES = (
 def control_bench_table(document: dict[str, Any]) -> Table:
     """Controllers side by side: solve times, then each manoeuvre's figures."""
     controllers = list(document["controllers"])
-    table = Table(title="Control benchmark", title_justify="left")
+    plant = document.get("plant")
+    title = "Control benchmark" + (f" on plant '{plant}'" if plant else "")
+    table = Table(title=title, title_justify="left")
     table.add_column("manoeuvre")
     table.add_column("figure")
     for name in controllers:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from control.base import Command
 from drive.episode.metrics import EpisodeMetrics, episode_metrics
+from drive.episode.mind import MindView, VideoStyle
 from drive.episode.record import Recorder
 from drive.episode.stack import Stack, StackSpec
 from drive.episode.trajectory import Trajectory
@@ -15,7 +16,7 @@ from perception.base import SceneState
 from planning.base import Plan
 from sims.env import SimEnv, SimFrame, SimStep
 from sims.scenario import Scenario
-from sims.video import VideoWriter, with_banner
+from sims.video import VideoWriter
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ClosedLoop:
             acceleration_mps2=command.acceleration_mps2, steering_rad=command.steering_rad
         )
         self.frame = step.frame
-        return LoopStep(sim=step, plan=plan, command=command)
+        return LoopStep(sim=step, scene=scene, plan=plan, command=command)
 
     def close(self) -> None:
         self.sim.close()
@@ -80,32 +81,42 @@ class ClosedLoop:
 
 @dataclass(frozen=True)
 class LoopStep:
-    """What one control step did: the simulator's step, the plan and the command."""
+    """What one control step did: the simulator's step, the scene perceived before it, the plan
+    and the command."""
 
     sim: SimStep
+    scene: SceneState
     plan: Plan
     command: Command
 
 
 def run_episode(
-    scenario: Scenario, spec: StackSpec, seed: int, *, video_path: Path | None = None
+    scenario: Scenario,
+    spec: StackSpec,
+    seed: int,
+    *,
+    video_path: Path | None = None,
+    video_style: VideoStyle | None = None,
 ) -> EpisodeResult:
     """Drive one episode of ``scenario`` with the stack ``spec`` from ``seed``.
 
     :param scenario: the scenario.
     :param spec: which perceiver, planner and controller to use.
     :param seed: the episode's seed; the same seed gives the same metrics, bit for bit.
-    :param video_path: if given, every simulation step is rendered with an overlay into this mp4.
+    :param video_path: if given, every simulation step is rendered with an overlay into this video
+        (``.mp4`` or ``.webm``).
+    :param video_style: the video's layers and scale (default: every layer, as rendered).
     :return: the episode's result.
     """
     started = time.perf_counter()
 
     # --- Set up: the stack in its loop around the simulator, and a recorder.
-    stack = Stack.build(spec, dt_s=scenario.dt_s)
+    stack = Stack.build(spec, dt_s=scenario.dt_s, plant=scenario.plant)
     loop = ClosedLoop(scenario, stack, render=video_path is not None)
     loop.reset(seed=seed)
     recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)
     video = VideoWriter(video_path, fps=scenario.simulation_hz) if video_path else None
+    mind = MindView(video_style or VideoStyle(), sim=loop.sim, stack=stack)
 
     try:
         # --- The loop: perceive, plan, control, step; until the simulator ends the episode.
@@ -114,7 +125,7 @@ def run_episode(
             step, plan = done.sim, done.plan
             recorder.record(step, plan)
             if video is not None and step.frame.image is not None:
-                video.append(with_banner(step.frame.image, recorder.banner(step, plan)))
+                video.append(mind.frame(step.frame.image, done, recorder))
             if step.terminated or step.truncated:
                 break
     except BaseException:

@@ -55,6 +55,8 @@ class Recorder:
         self.edges: list[str] = []
         self.changing: list[bool] = []
         self.change_started: list[bool] = []
+        self.lane_indices: list[int] = []
+        self.decisions: list[str] = []
         self.return_so_far = 0.0  # time-integrated reward, as in the metrics
         self.crash_other_ahead: bool | None = None
         self.crash_while_changing: bool | None = None
@@ -86,6 +88,8 @@ class Recorder:
         self.edges.append(f"{ego.lane.start}>{ego.lane.end}")
         self.changing.append(changing)
         self.change_started.append(changing and plan.decision != self._last_decision)
+        self.lane_indices.append(ego.lane.index)
+        self.decisions.append(plan.decision)
         self._last_decision = plan.decision
         self.return_so_far += step.reward * self.dt_s
         if ego.crashed and self.crash_other_ahead is None:
@@ -113,6 +117,8 @@ class Recorder:
             changing_lane=np.array(self.changing, dtype=bool),
             lane_change_started=np.array(self.change_started, dtype=bool),
             edges=tuple(self.edges),
+            lane_index=np.array(self.lane_indices, dtype=np.int64),
+            decisions=tuple(self.decisions),
             route_edges=self.route_edges,
             crash_other_ahead=self.crash_other_ahead,
             crash_while_changing=self.crash_while_changing,

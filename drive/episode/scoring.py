@@ -71,23 +71,35 @@ def progress_ratio(trajectory: Trajectory) -> float:
     return float(min(1.0, np.mean(trajectory.speed_mps) / reference))
 
 
-def min_time_to_collision_s(trajectory: Trajectory) -> float | None:
-    """Smallest time to collision with the vehicle ahead in the ego's lane [s]; None if never closing."""
+def time_to_collision_series_s(trajectory: Trajectory) -> np.ndarray:
+    """Time to collision with the vehicle ahead in the ego's lane at each step [s]; NaN where the
+    ego is not closing in on one."""
     closing = trajectory.speed_mps - trajectory.lead_speed_mps
     valid = np.isfinite(trajectory.lead_gap_m) & (closing > 1e-3)
-    if not np.any(valid):
-        return None
-    return float(np.min(np.maximum(trajectory.lead_gap_m[valid], 0.0) / closing[valid]))
+    ttc = np.full(len(trajectory.speed_mps), np.nan)
+    ttc[valid] = np.maximum(trajectory.lead_gap_m[valid], 0.0) / closing[valid]
+    return ttc
+
+
+def min_time_to_collision_s(trajectory: Trajectory) -> float | None:
+    """Smallest time to collision with the vehicle ahead in the ego's lane [s]; None if never closing."""
+    ttc = time_to_collision_series_s(trajectory)
+    return float(np.nanmin(ttc)) if np.any(np.isfinite(ttc)) else None
+
+
+def time_gap_series_s(trajectory: Trajectory) -> np.ndarray:
+    """Time headway to the vehicle ahead in the ego's lane at each step [s]; NaN where there is
+    none or the ego is (nearly) stopped."""
+    valid = np.isfinite(trajectory.lead_gap_m) & (trajectory.speed_mps > 1.0)
+    gap = np.full(len(trajectory.speed_mps), np.nan)
+    gap[valid] = np.maximum(trajectory.lead_gap_m[valid], 0.0) / trajectory.speed_mps[valid]
+    return gap
 
 
 def min_time_gap_s(trajectory: Trajectory) -> float | None:
     """Smallest time headway to the vehicle ahead in the ego's lane [s], while moving; None if none."""
-    valid = np.isfinite(trajectory.lead_gap_m) & (trajectory.speed_mps > 1.0)
-    if not np.any(valid):
-        return None
-    return float(
-        np.min(np.maximum(trajectory.lead_gap_m[valid], 0.0) / trajectory.speed_mps[valid])
-    )
+    gap = time_gap_series_s(trajectory)
+    return float(np.nanmin(gap)) if np.any(np.isfinite(gap)) else None
 
 
 def speed_limit_compliance(trajectory: Trajectory) -> float:
@@ -98,30 +110,54 @@ def speed_limit_compliance(trajectory: Trajectory) -> float:
     return float(max(0.0, 1.0 - np.mean(overspeed) / MAX_OVERSPEED_MPS))
 
 
-def comfort_signals(trajectory: Trajectory) -> dict[str, float]:
-    """Peak filtered accelerations, jerk and yaw rates, named like :data:`COMFORT_BOUNDS`."""
+def comfort_series(trajectory: Trajectory) -> dict[str, np.ndarray] | None:
+    """The filtered comfort signals at each step, as nuPlan filters them, NaN over the first and
+    last half-window (where the filter extrapolates); None when the episode is too short to filter.
+
+    :return: ``longitudinal_acceleration_mps2``, ``longitudinal_jerk_mps3``,
+        ``lateral_acceleration_mps2``, ``yaw_rate_radps`` and ``yaw_acceleration_radps2``.
+    """
     dt = trajectory.dt_s
     window = max(5, int(round(COMFORT_WINDOW_S / dt)) | 1)  # odd, and long enough for a cubic
     if len(trajectory.speed_mps) < max(window, 5):
-        zero = {key: 0.0 for key in COMFORT_BOUNDS}
-        return zero
+        return None
     speed = trajectory.speed_mps
     heading = np.unwrap(trajectory.heading_rad)
-    acceleration = savgol_filter(speed, window, 2, deriv=1, delta=dt)
-    jerk = savgol_filter(speed, window, 3, deriv=2, delta=dt)
     yaw_rate = savgol_filter(heading, window, 2, deriv=1, delta=dt)
-    yaw_acceleration = savgol_filter(heading, window, 3, deriv=2, delta=dt)
+    signals = {
+        "longitudinal_acceleration_mps2": savgol_filter(speed, window, 2, deriv=1, delta=dt),
+        "longitudinal_jerk_mps3": savgol_filter(speed, window, 3, deriv=2, delta=dt),
+        "lateral_acceleration_mps2": speed * yaw_rate,
+        "yaw_rate_radps": yaw_rate,
+        "yaw_acceleration_radps2": savgol_filter(heading, window, 3, deriv=2, delta=dt),
+    }
     # The filter extrapolates a polynomial over the first and last half-window: leave those out.
-    inner = slice(window // 2, len(speed) - window // 2)
-    speed, acceleration, jerk = speed[inner], acceleration[inner], jerk[inner]
-    yaw_rate, yaw_acceleration = yaw_rate[inner], yaw_acceleration[inner]
+    edge = np.ones(len(speed), dtype=bool)
+    edge[window // 2 : len(speed) - window // 2] = False
+    for values in signals.values():
+        values[edge] = np.nan
+    return signals
+
+
+def comfort_signals(trajectory: Trajectory) -> dict[str, float]:
+    """Peak filtered accelerations, jerk and yaw rates, named like :data:`COMFORT_BOUNDS`."""
+    series = comfort_series(trajectory)
+    if series is None:
+        return {key: 0.0 for key in COMFORT_BOUNDS}
+    acceleration = series["longitudinal_acceleration_mps2"]
     return {
-        "min_longitudinal_acceleration_mps2": float(np.min(acceleration)),
-        "max_longitudinal_acceleration_mps2": float(np.max(acceleration)),
-        "max_abs_lateral_acceleration_mps2": float(np.max(np.abs(speed * yaw_rate))),
-        "max_abs_longitudinal_jerk_mps3": float(np.max(np.abs(jerk))),
-        "max_abs_yaw_rate_radps": float(np.max(np.abs(yaw_rate))),
-        "max_abs_yaw_acceleration_radps2": float(np.max(np.abs(yaw_acceleration))),
+        "min_longitudinal_acceleration_mps2": float(np.nanmin(acceleration)),
+        "max_longitudinal_acceleration_mps2": float(np.nanmax(acceleration)),
+        "max_abs_lateral_acceleration_mps2": float(
+            np.nanmax(np.abs(series["lateral_acceleration_mps2"]))
+        ),
+        "max_abs_longitudinal_jerk_mps3": float(
+            np.nanmax(np.abs(series["longitudinal_jerk_mps3"]))
+        ),
+        "max_abs_yaw_rate_radps": float(np.nanmax(np.abs(series["yaw_rate_radps"]))),
+        "max_abs_yaw_acceleration_radps2": float(
+            np.nanmax(np.abs(series["yaw_acceleration_radps2"]))
+        ),
     }
 
 

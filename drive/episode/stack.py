@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from control.base import Controller
-from control.registry import make_controller
+from control.registry import controller_files, make_controller
 from perception.base import Perceiver
 from perception.registry import make_perceiver, perceiver_files
 from planning.base import Planner
 from planning.registry import make_planner, planner_files
+from sims.plants import DEFAULT_PLANT
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,13 @@ class StackSpec:
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
-    def files(self) -> tuple[Path, ...]:
-        """The policy, weights and card files this stack loads (for a result's provenance)."""
-        return (*perceiver_files(self.perception), *planner_files(self.planner))
+    def files(self, *, plants: Iterable[str] = ()) -> tuple[Path, ...]:
+        """The policy, weights and card files this stack loads (for a result's provenance).
+
+        :param plants: the cars it drives (a controller that learned a car loads its model).
+        """
+        learned = [path for plant in plants for path in controller_files(self.controller, plant)]
+        return (*perceiver_files(self.perception), *planner_files(self.planner), *learned)
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,17 @@ class Stack:
     controller: Controller
 
     @classmethod
-    def build(cls, spec: StackSpec, *, dt_s: float) -> Stack:
-        """Build each stage from its registry; unknown names raise ``ConfigError``."""
+    def build(cls, spec: StackSpec, *, dt_s: float, plant: str = DEFAULT_PLANT) -> Stack:
+        """Build each stage from its registry; unknown names raise ``ConfigError``.
+
+        :param dt_s: the control step [s].
+        :param plant: the car driven (a controller that learned it loads its model).
+        """
         return cls(
             spec=spec,
             perceiver=make_perceiver(spec.perception),
             planner=make_planner(spec.planner),
-            controller=make_controller(spec.controller, dt_s=dt_s),
+            controller=make_controller(spec.controller, dt_s=dt_s, plant=plant),
         )
 
     def reset(self) -> None:

@@ -33,6 +33,8 @@ class Trajectory:
     changing_lane: np.ndarray
     lane_change_started: np.ndarray
     edges: tuple[str, ...] = ()
+    lane_index: np.ndarray | None = None  # the ego's lane index on its edge, per step
+    decisions: tuple[str, ...] = ()  # the plan's decision label, per step
     route_edges: tuple[str, ...] = ()
     crash_other_ahead: bool | None = None
     crash_while_changing: bool | None = None
@@ -46,7 +48,7 @@ class Trajectory:
             for f in fields(self)
             if isinstance(getattr(self, f.name), np.ndarray)
         }
-        return replace(self, edges=self.edges[:steps], **cut)
+        return replace(self, edges=self.edges[:steps], decisions=self.decisions[:steps], **cut)
 
 
 def path_length(x_m: np.ndarray, y_m: np.ndarray) -> float:

@@ -14,10 +14,11 @@ import numpy as np
 from drive.episode.loop import EpisodeResult, run_episode
 from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
-from drive.runs.parallel import run_in_processes
 from sims.files import remove_stale, write_json
 from sims.machine import machine_description
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.reading import read_json, refusing
 from sims.scenario import Scenario
@@ -35,6 +36,7 @@ class JudgedEpisode:
 
     result: EpisodeResult
     predicates: tuple[PredicateResult, ...]
+    series: dict[str, Any] | None = None  # the episode's time series (EpisodeSeries.to_json())
 
     @property
     def passed(self) -> bool:
@@ -46,20 +48,26 @@ def judge(
 ) -> JudgedEpisode:
     """Run one episode and check its scenario's criteria."""
     result = run_episode(scenario, spec, seed, video_path=video_path)
-    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)))
+    series = None if result.trajectory is None else episode_series(result.trajectory).to_json()
+    return JudgedEpisode(result, tuple(evaluate(scenario.criteria, result.metrics)), series)
 
 
 def run_suite(
     scenarios: list[Scenario],
     spec: StackSpec,
     *,
-    workers: int = 1,
+    workers: Workers = IN_PROCESS,
     on_episode: Callable[[JudgedEpisode], None] | None = None,
     finished_before: dict[tuple[str, int], JudgedEpisode] | None = None,
 ) -> list[JudgedEpisode]:
     """Run every scenario on each of its seeds; results come back in suite order.
 
+    :param scenarios: the suite's scenarios.
+    :param spec: the stack.
+    :param workers: where the episodes run (processes or Ray).
+    :param on_episode: called in this process as each episode finishes.
     :param finished_before: episodes of an interrupted run (:class:`SuiteJournal`), not run again.
+    :return: every episode, judged.
     """
     jobs = [(scenario, seed) for scenario in scenarios for seed in scenario.seeds]
     done: dict[tuple[str, int], JudgedEpisode] = dict(finished_before or {})
@@ -73,13 +81,21 @@ def run_suite(
 
 
 def _run(
-    jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: int
+    jobs: list[tuple[Scenario, int]], spec: StackSpec, workers: Workers
 ) -> Generator[JudgedEpisode, None, None]:
     # Longest scenarios first, so that the workers finish together.
     ordered = sorted(jobs, key=lambda job: -job[0].duration_s * job[0].simulation_hz)
-    return run_in_processes(
-        judge, [(scenario, spec, seed) for scenario, seed in ordered], workers=workers
+    return run_jobs(
+        _judge_with,
+        [(scenario, seed) for scenario, seed in ordered],
+        workers=workers,
+        shared=(spec,),
+        files=spec.files(),
     )
+
+
+def _judge_with(spec: StackSpec, scenario: Scenario, seed: int) -> JudgedEpisode:
+    return judge(scenario, spec, seed)
 
 
 class SuiteJournal:
@@ -91,11 +107,22 @@ class SuiteJournal:
     :param suite_id: the suite, as given.
     :param spec: the stack.
     :param resume: continue the episodes in ``F.partial``; without it, finding one is an error.
+    :param plant: the ``--plant`` every scenario drives, if given.
     """
 
-    def __init__(self, json_path: Path, suite_id: str, spec: StackSpec, *, resume: bool) -> None:
+    def __init__(
+        self,
+        json_path: Path,
+        suite_id: str,
+        spec: StackSpec,
+        *,
+        resume: bool,
+        plant: str | None = None,
+    ) -> None:
         self.path = json_path.with_name(json_path.name + ".partial")
-        self.key = {"suite": suite_id, "stack": spec.as_dict()}
+        self.key: dict[str, Any] = {"suite": suite_id, "stack": spec.as_dict()}
+        if plant is not None:  # --plant: every scenario drives this car
+            self.key["plant"] = plant
         self.records: list[dict[str, Any]] = []
         if resume:  # what a killed eval was writing: F's and F.partial's temporaries, nothing else
             remove_stale(json_path.parent, f".{json_path.name}.*")
@@ -125,7 +152,9 @@ class SuiteJournal:
                     record["scenario"], record["seed"], metrics, record["timing"]
                 )
                 predicates = evaluate(by_id[result.scenario].criteria, metrics)
-                done[(result.scenario, result.seed)] = JudgedEpisode(result, tuple(predicates))
+                done[(result.scenario, result.seed)] = JudgedEpisode(
+                    result, tuple(predicates), record.get("series")
+                )
         return done
 
     def add(self, judged: JudgedEpisode) -> None:
@@ -137,6 +166,7 @@ class SuiteJournal:
                 "seed": result.seed,
                 "metrics": asdict(result.metrics),
                 "timing": result.timing,
+                "series": judged.series,
             }
         )
         write_json(self.path, {"key": self.key, "episodes": self.records})
@@ -163,10 +193,11 @@ def suite_document(
         for j in episodes:
             for p in j.predicates:
                 entry = predicates.setdefault(
-                    p.name, {"passed": True, "threshold": p.threshold, "values": []}
+                    p.name, {"passed": True, "threshold": p.threshold, "values": [], "verdicts": []}
                 )
                 entry["passed"] = entry["passed"] and p.passed
                 entry["values"].append(p.value)
+                entry["verdicts"].append(p.passed)  # per episode, in the order of "episodes"
         by_scenario[scenario.id] = {
             "env": scenario.env,
             "score": round(float(np.mean([j.result.metrics.score for j in episodes])), 6),
@@ -185,9 +216,17 @@ def suite_document(
             "tolerance": suite.tolerance,
             "versions": package_versions(),
         },
-        "provenance": provenance(spec.files()),
+        "provenance": provenance(spec.files(plants={scenario.plant for scenario in scenarios})),
         "timing": {"machine": machine_description()},
         "scenarios": by_scenario,
+        "series": {  # each episode's time series, for `drive report`
+            scenario_id: {
+                str(j.result.seed): j.series
+                for j in judged
+                if j.result.scenario == scenario_id and j.series is not None
+            }
+            for scenario_id in by_scenario
+        },
         "score": round(float(np.mean([s["score"] for s in by_scenario.values()])), 6)
         if by_scenario
         else 0.0,

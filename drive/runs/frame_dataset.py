@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 from drive.episode.stack import Stack, StackSpec
 from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
 from sims.env import SimEnv
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.render_variation import RenderVariation, variation_ranges
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
@@ -46,7 +48,7 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     view = replace(frames, scaling_px_per_m=frames.scaling_px_per_m * variation.zoom).view()
     sim = SimEnv(scenario, view=view)
     straight = scenario.env in STRAIGHT_ENVS
-    stack = Stack.build(DRIVER, dt_s=sim.dt_s)
+    stack = Stack.build(DRIVER, dt_s=sim.dt_s, plant=scenario.plant)
     stack.reset()
     samples: list[dict[str, np.ndarray]] = []
     pending: list[np.ndarray] = []
@@ -108,21 +110,45 @@ def lane_count(sim: SimEnv) -> int:
 
 
 def generate(
-    config: DatasetConfig, out: Path, *, on_episode: Callable[[int], None] | None = None
+    config: DatasetConfig,
+    out: Path,
+    *,
+    on_episode: Callable[[int], None] | None = None,
+    workers: Workers = IN_PROCESS,
 ) -> ShardStore:
-    """Write the dataset's missing shards to ``out``; call ``on_episode(seed)`` after each episode."""
+    """Write the dataset's missing shards to ``out``; call ``on_episode(seed)`` after each episode.
+
+    :param config: the dataset.
+    :param out: its folder (shards already there are kept).
+    :param on_episode: called in this process as each episode finishes.
+    :param workers: where the episodes run (processes or Ray); a shard is written once all its
+        episodes are back, its samples in seed order, whichever worker drove them.
+    :return: the dataset's store.
+    """
     load_scenario(config.scenario)  # an unknown scenario is refused before any folder is made
     store = ShardStore(out, config)
+    missing: dict[int, list[int]] = {}
     for shard in range(config.shards):
         if store.done(shard):
             for seed in config.shard_seeds(shard):
                 if on_episode is not None:
                     on_episode(seed)
-            continue
-        samples: list[dict[str, np.ndarray]] = []
-        for seed in config.shard_seeds(shard):
-            samples.extend(episode_samples(config, seed))
+        else:
+            missing[shard] = list(config.shard_seeds(shard))
+    shard_of = {seed: shard for shard, seeds in missing.items() for seed in seeds}
+    finished: dict[int, list[dict[str, np.ndarray]]] = {}
+    jobs = [(seed,) for seeds in missing.values() for seed in seeds]
+    with closing(run_jobs(_numbered_samples, jobs, workers=workers, shared=(config,))) as results:
+        for seed, samples in results:
+            finished[seed] = samples
             if on_episode is not None:
                 on_episode(seed)
-        store.write(shard, samples, config.shard_seeds(shard))
+            seeds = missing[shard_of[seed]]
+            if all(s in finished for s in seeds):
+                ordered = [sample for s in seeds for sample in finished.pop(s)]
+                store.write(shard_of[seed], ordered, config.shard_seeds(shard_of[seed]))
     return store
+
+
+def _numbered_samples(config: DatasetConfig, seed: int) -> tuple[int, list[dict[str, np.ndarray]]]:
+    return seed, episode_samples(config, seed)

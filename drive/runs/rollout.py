@@ -1,4 +1,4 @@
-"""Many episodes of one scenario and stack, spread over worker processes, summarised as JSON."""
+"""Many episodes of one scenario and stack, spread over workers (processes or Ray), summarised as JSON."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from typing import Any
 import numpy as np
 
 from drive.episode.loop import EpisodeResult, run_episode
+from drive.episode.mind import VideoStyle
+from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
-from drive.runs.parallel import run_in_processes
 from sims.machine import machine_description
+from sims.parallel import Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
+from sims.strict import ConfigError
+from sims.video import CODECS
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -33,12 +37,21 @@ class RolloutRequest:
     seed: int
     workers: int = 1
     video_path: Path | None = None  # the first episode is recorded here
+    video_style: VideoStyle | None = None  # its layers and scale (default: all, as rendered)
+    ray: str | None = None  # run on Ray: "local", "auto" or a head's HOST:PORT
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.video_path is not None and self.video_path.suffix not in CODECS:
+            raise ConfigError(f"{self.video_path}: videos are {' or '.join(CODECS)} files")
+
+    @property
+    def pool(self) -> Workers:
+        """Where the episodes run."""
+        return Workers(self.workers, self.ray)
 
 
 def run_rollout(
@@ -65,15 +78,24 @@ def run_rollout(
 def _run_all(
     request: RolloutRequest, seeds: list[int], videos: list[Path | None]
 ) -> Generator[EpisodeResult, None, None]:
-    jobs = [
-        (request.scenario, request.stack, seed, video)
-        for seed, video in zip(seeds, videos, strict=True)
-    ]
-    return run_in_processes(_episode, jobs, workers=request.workers)
+    jobs = [(seed, video) for seed, video in zip(seeds, videos, strict=True)]
+    return run_jobs(
+        _episode,
+        jobs,
+        workers=request.pool,
+        shared=(request.scenario, request.stack, request.video_style),
+        files=request.stack.files(),
+    )
 
 
-def _episode(scenario: Scenario, stack: StackSpec, seed: int, video: Path | None) -> EpisodeResult:
-    return run_episode(scenario, stack, seed, video_path=video)
+def _episode(
+    scenario: Scenario,
+    stack: StackSpec,
+    style: VideoStyle | None,
+    seed: int,
+    video: Path | None,
+) -> EpisodeResult:
+    return run_episode(scenario, stack, seed, video_path=video, video_style=style)
 
 
 def aggregate(results: list[EpisodeResult]) -> dict[str, float | int]:
@@ -120,11 +142,17 @@ def rollout_document(
             "complete": complete,
             "versions": package_versions(),
         },
-        "provenance": provenance(request.stack.files()),
+        "provenance": provenance(request.stack.files(plants=(request.scenario.plant,))),
         "episodes": [{"seed": r.seed, **asdict(r.metrics)} for r in results],
         "aggregate": aggregate(results),
+        "series": {  # each episode's time series, for `drive report`
+            str(r.seed): episode_series(r.trajectory).to_json()
+            for r in results
+            if r.trajectory is not None
+        },
         "timing": {
             "workers": request.workers,
+            "ray": request.ray,
             "machine": machine_description(),
             "episodes": [
                 {"seed": r.seed, **{k: round(v, 4) for k, v in r.timing.items()}} for r in results

@@ -22,13 +22,13 @@ import numpy as np
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
-from drive.runs.parallel import run_in_processes
 from drive.runs.rollout import episode_seeds
 from planning.registry import planner_files
 from planning.rl.checkpoint import PolicyCard, load_policy, save_policy
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.fastroad import accelerate
 from sims.machine import machine_description
+from sims.parallel import Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
 
@@ -176,7 +176,7 @@ def evaluate_baseline(
     seeds = episode_seeds(seed, episodes)
     finished: dict[int, BaselineEpisode] = {}
     jobs = [(scenario, policy, s) for s in seeds]
-    for result in run_in_processes(run_baseline_episode, jobs, workers=workers):
+    for result in run_jobs(run_baseline_episode, jobs, workers=Workers(workers)):
         finished[result.seed] = result
         on_episode(result)
     results = [finished[s] for s in seeds]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +26,15 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from drive.episode.stack import StackSpec
 from drive.runs.rollout import RolloutRequest, aggregate, run_rollout
-from drive.training.planning_env import VALIDATION_SEED, EnvConfig, PlanningEnv
+from drive.training.planning_env import VALIDATION_SEED, EnvConfig, PlanningEnv, scenario_names
 from drive.training.train_models import build_model
 from drive.training.train_plot import plot_curve
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_card, save_policy
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
+from planning.rl.interface import interface_of
 from sims.files import atomic_path, remove_temporaries, write_json
+from sims.plants import DEFAULT_PLANT
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
 
@@ -40,7 +43,14 @@ from sims.strict import ConfigError, described
 class TrainConfig:
     """One training run. ``steps`` counts planner decisions over all environments."""
 
-    scenario: str = described("highway", "Scenario id to train in.")
+    scenario: str = described(
+        "highway", "Scenario id to train in, or several separated by commas (one road an episode)."
+    )
+    interface: str = described(
+        "highway",
+        "What the policy sees and decides: highway (lanes, cruise speed) or road (also yield or "
+        "go at junctions, and the road ahead in its observation).",
+    )
     algo: str = described("dqn", "dqn, qrdqn (quantile regression) or ppo.")
     extractor: str = described("attention", "mlp or attention.")
     steps: int = described(20_000, "Planner decisions, all environments.", minimum=1)
@@ -59,6 +69,10 @@ class TrainConfig:
     )
     car_following: str = described("idm", "The executor's car following: idm or idm_plus.")
     time_gap_s: float = described(TIME_GAP_S, "The executor's time gap behind its leader [s].")
+    lateral_acceleration_mps2: float = described(
+        ExecutorConfig().lateral_acceleration_mps2,
+        "The executor's lateral acceleration in curves [m/s2] (the rule planner's by default).",
+    )
     margins: SafetyMargins = SafetyMargins()  # the safety layer's, where it is on
     eval_every: int = described(2_000, "Validate every this many steps.", minimum=1)
     eval_episodes: int = described(10, "Validation episodes.", minimum=1)
@@ -77,6 +91,22 @@ class TrainConfig:
             raise ConfigError(
                 f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
             )
+        if self.sim == "batched" and self.interface != "highway":
+            raise ConfigError(
+                f"--sim batched trains the highway interface only, not '{self.interface}'"
+            )
+        try:
+            interface_of(self.interface)
+            scenario_names(self.scenario)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        plant = load_scenario(self.scenario).plant if self.sim == "batched" else DEFAULT_PLANT
+        if plant != DEFAULT_PLANT:
+            # The batched engine integrates highway-env's own vehicle; it has no other plant.
+            raise ConfigError(
+                f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
+                f"scenario '{self.scenario}'"
+            )
         try:
             self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
         except ValueError as error:
@@ -92,6 +122,7 @@ class TrainConfig:
             self.car_following,  # type: ignore[arg-type]
             self.time_gap_s,
             self.margins,
+            self.lateral_acceleration_mps2,
         )
 
 
@@ -207,6 +238,9 @@ def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
     A ``KeyboardInterrupt`` raised while the parent waits on its worker processes' pipes would leave
     them mid-message, and closing them could then block for ever; stopping between steps cannot.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a trial of drive sweep, in a Tune worker's thread: Tune stops it, not Ctrl-C
+        return
     previous = signal.getsignal(signal.SIGINT)
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -240,6 +274,7 @@ def _vector_env(config: TrainConfig) -> VecEnv:
             controller=config.controller,
             safety_layer=config.safety_layer,
             executor_config=config.executor_config,
+            interface=config.interface,
         ),
     )
     if config.envs == 1:
@@ -331,6 +366,8 @@ class TrainingMonitor(BaseCallback):
             car_following=self.config.car_following,
             time_gap_s=self.config.time_gap_s,
             safety_margins=card_margins(self.config.margins),
+            interface=self.config.interface,
+            lateral_acceleration_mps2=self.config.lateral_acceleration_mps2,
         )
 
     def _trained_in(self) -> str:
@@ -377,8 +414,21 @@ class TrainingMonitor(BaseCallback):
                 executor_config=self.config.executor_config,
             )
         save_policy(self.model, self.card({}), self.run.candidate)
+        roads = scenario_names(self.config.scenario)
+        per_road = {road: self._validate_on(road) for road in roads}
+        point = {
+            key: sum(figures[key] for figures in per_road.values()) / len(roads)
+            for key in ("return", "collision_rate", "speed_mps")
+        }
+        if len(roads) > 1:  # each road's figures beside their means
+            for road, figures in per_road.items():
+                point.update({f"{road}/{key}": value for key, value in figures.items()})
+        return point
+
+    def _validate_on(self, road: str) -> dict[str, float]:
+        """Return, collision rate and speed of the candidate policy on one road's validation seeds."""
         request = RolloutRequest(
-            scenario=load_scenario(self.config.scenario),
+            scenario=load_scenario(road),
             stack=StackSpec(planner=str(self.run.candidate), controller=self.config.controller),
             episodes=self.config.eval_episodes,
             seed=VALIDATION_SEED,

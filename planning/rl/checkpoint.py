@@ -15,6 +15,7 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from planning.rl.executor import ExecutorConfig, SafetyMargins
+from planning.rl.interface import interface_of
 from planning.rl.unpickled import load_without_unpickling
 from sims.files import remove_stale
 from sims.idm import IdmParameters
@@ -54,6 +55,11 @@ class PolicyCard:
     # (sims.provenance); empty in cards written before they were recorded.
     sha256: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    # What the policy sees and decides (planning.rl.interface); cards older than the all-roads
+    # interface (issue 30) mean the highway policies'.
+    interface: str = "highway"
+    # The executor's lateral acceleration in curves [m/s2]; older cards mean the rule planner's.
+    lateral_acceleration_mps2: float = ExecutorConfig().lateral_acceleration_mps2
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -62,6 +68,7 @@ class PolicyCard:
             if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise TypeError(f"{item.name} {value!r} is not {str(item.type).split('[')[0]}")
         self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the bad value)
+        interface_of(self.interface)  # its ValueError names the valid interfaces
         object.__setattr__(self, "added_after_training", tuple(self.added_after_training))
         for name in self.added_after_training:
             if self.safety_margins.get(name) is not True:
@@ -80,6 +87,7 @@ class PolicyCard:
             self.car_following,  # type: ignore[arg-type]
             self.time_gap_s,
             SafetyMargins(**margins),
+            self.lateral_acceleration_mps2,
         )
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from perception.base import SceneState
 from planning.rl.executor import MAX_CRUISE_MPS
+from planning.rules import RulesConfig, first_conflict_gap_m, max_curvature
 from sims.frenet import to_frenet
 
 VEHICLES = 10  # the nearest vehicles observed
@@ -30,6 +31,13 @@ DISTANCE_SCALE_M = 100.0  # [m]
 LATERAL_SCALE_M = 12.0  # [m] three lane widths
 SPEED_SCALE_MPS = MAX_CRUISE_MPS  # [m/s]
 RELATIVE_SPEED_SCALE_MPS = 20.0  # [m/s]
+
+# With the road interface (planning.rl.interface), every row has ROAD_FEATURES more columns, zero in
+# the vehicles' rows; in row 0: the gap to the first conflict with crossing traffic (1 if none), the
+# curvature ahead and the speed limit (road_features).
+ROAD_FEATURES = 3
+CURVATURE_SCALE_M = 20.0  # [m] a 20 m radius reads as 1
+ROAD_PREVIEW_M = 50.0  # [m] the curvature ahead is the largest over this distance
 
 # Row 0: presence, lane position (-1 leftmost .. 1 rightmost), offset from lane centre, speed,
 #        cruise speed, lane-change direction, whether a lane exists on the left minus on the right.
@@ -56,13 +64,20 @@ class Observed:
     present: Tensor  # bool: the entry is a vehicle (padding otherwise)
 
 
-def encode_observed(observed: Observed, cruise_mps: Tensor, changing_direction: Tensor) -> Tensor:
+def encode_observed(
+    observed: Observed,
+    cruise_mps: Tensor,
+    changing_direction: Tensor,
+    road: Tensor | None = None,
+) -> Tensor:
     """The observation of ``B`` scenes; see the module docstring.
 
     :param observed: the scenes.
     :param cruise_mps: ``(B,)`` the policy's current cruise speed [m/s].
     :param changing_direction: ``(B,)`` -1 while changing lane left, +1 right, 0 otherwise.
-    :return: ``(B, 1 + VEHICLES, FEATURES)`` float64.
+    :param road: ``(B, ROAD_FEATURES)`` the road interface's features of the ego's road, or None.
+    :return: ``(B, 1 + VEHICLES, FEATURES)`` float64, ``FEATURES + ROAD_FEATURES`` columns with
+        ``road``.
     """
     o = observed
     dtype = o.ego_x_m.dtype
@@ -106,15 +121,45 @@ def encode_observed(observed: Observed, cruise_mps: Tensor, changing_direction: 
     rows = rows.gather(1, nearest[..., None].expand(-1, -1, FEATURES))
     rows = torch.where(seen[..., None], rows, 0.0)
     padding = rows.new_zeros(rows.shape[0], VEHICLES - count, FEATURES)
-    return torch.cat([ego[:, None, :], rows, padding], dim=1)
+    encoded = torch.cat([ego[:, None, :], rows, padding], dim=1)
+    if road is None:
+        return encoded
+    columns = encoded.new_zeros(encoded.shape[0], 1 + VEHICLES, ROAD_FEATURES)
+    columns[:, 0] = road.to(encoded.dtype)
+    return torch.cat([encoded, columns], dim=-1)
 
 
-def encode(scene: SceneState, *, cruise_mps: float, changing_direction: int) -> np.ndarray:
+def road_features(scene: SceneState, rules: RulesConfig) -> tuple[float, float, float]:
+    """Row 0's road columns for one perceived scene: the bumper gap to the first conflict with
+    crossing traffic (:func:`~planning.rules.first_conflict_gap_m`, over :data:`DISTANCE_SCALE_M`,
+    in [-1, 1]; 1 where there is none), the largest curvature over the next
+    :data:`ROAD_PREVIEW_M` (times :data:`CURVATURE_SCALE_M`, at most 2) and the speed limit (over
+    :data:`SPEED_SCALE_MPS`).
+
+    :param scene: the perceived scene.
+    :param rules: the executor's rules (the conflict prediction's horizon and distances).
+    """
+    lane = scene.lane(scene.ego.lane.index)
+    assert lane is not None, "perception always reports the ego's lane"
+    gap_m = first_conflict_gap_m(scene, lane, rules)
+    conflict = 1.0 if gap_m is None else min(max(gap_m / DISTANCE_SCALE_M, -1.0), 1.0)
+    curvature = max_curvature(lane.centreline, 0.0, ROAD_PREVIEW_M) * CURVATURE_SCALE_M
+    return conflict, min(curvature, 2.0), lane.speed_limit_mps / SPEED_SCALE_MPS
+
+
+def encode(
+    scene: SceneState,
+    *,
+    cruise_mps: float,
+    changing_direction: int,
+    road: tuple[float, ...] | None = None,
+) -> np.ndarray:
     """Encode one perceived ``scene`` as a ``(1 + VEHICLES, FEATURES)`` float32 array.
 
     :param scene: the perceived scene.
     :param cruise_mps: the policy's current cruise speed [m/s].
     :param changing_direction: -1 while changing lane left, +1 right, 0 otherwise.
+    :param road: :func:`road_features` for the road interface (``ROAD_FEATURES`` more columns).
     """
     ego = scene.ego
     lane = scene.lane(ego.lane.index)
@@ -150,5 +195,6 @@ def encode(scene: SceneState, *, cruise_mps: float, changing_direction: int) -> 
         heading_rad=each("heading_rad").reshape(1, len(vehicles)),
         present=torch.ones(1, len(vehicles), dtype=torch.bool),
     )
-    encoded = encode_observed(observed, one(cruise_mps), one(float(changing_direction)))
+    road_row = None if road is None else torch.tensor([road], dtype=torch.float64)
+    encoded = encode_observed(observed, one(cruise_mps), one(float(changing_direction)), road_row)
     return encoded[0].numpy().astype(np.float32)

@@ -21,6 +21,7 @@ batched engine's layer (:mod:`planning.rl.batched_safety`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,17 +37,30 @@ from sims.strict import described
 
 @dataclass(frozen=True)
 class Action:
-    """One discrete decision: lane change (-1 left, 0 keep, +1 right) and cruise-speed change."""
+    """One discrete decision: lane change (-1 left, 0 keep, +1 right), cruise-speed change, and
+    whether to yield to crossing traffic (the rule planner's check) or go this period."""
 
     lane_change: int
     speed_change: int
     label: str
+    yields: bool = True
 
 
 ACTIONS: tuple[Action, ...] = tuple(
     Action(lane, speed, f"{lane_label}/{speed_label}")
     for lane, lane_label in ((-1, "left"), (0, "keep"), (1, "right"))
     for speed, speed_label in ((-1, "slower"), (0, "same"), (1, "faster"))
+)
+# The decisions of a policy for every road (planning.rl.interface "road"): each of ACTIONS, yielding to
+# crossing traffic as the rule planner does, or going through it for the next period (issue 30: the
+# rules' yielding, a constant-velocity prediction of every crossing vehicle, is what makes them slow
+# at the intersection and the roundabout; the policy learns when going is safe).
+ROAD_ACTIONS: tuple[Action, ...] = tuple(
+    Action(
+        action.lane_change, action.speed_change, f"{action.label}/{junction}", junction == "yield"
+    )
+    for action in ACTIONS
+    for junction in ("yield", "go")
 )
 SPEED_STEP_MPS = 2.5  # [m/s] one "slower" or "faster" changes the cruise speed by this much
 MIN_CRUISE_MPS = 17.5  # [m/s] the lowest cruise speed the policy can ask for
@@ -116,14 +130,22 @@ class ExecutorConfig:
     car_following: CarFollowing = "idm"
     time_gap_s: float = TIME_GAP_S  # [s]
     margins: SafetyMargins = SafetyMargins()
+    # [m/s2] bounds the speed in curves; the rule planner's 2.5 by default. The roads' policies
+    # drive their curves nearer nuPlan's comfort bound (4.89), as the traffic they keep up with.
+    lateral_acceleration_mps2: float = _RULES.comfort_lateral_acceleration_mps2
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
         if not self.time_gap_s > 0:
             raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
+        if not 0 < self.lateral_acceleration_mps2 <= 10:
+            raise ValueError(
+                f"lateral_acceleration_mps2 must be in (0, 10], got {self.lateral_acceleration_mps2}"
+            )
 
     def rules(self) -> RulesConfig:
-        """The rule planner's tuning with this car following, time gap and gap margins."""
+        """The rule planner's tuning with this car following, time gap, gap margins and lateral
+        acceleration in curves."""
         return replace(
             _RULES,
             car_following=self.car_following,
@@ -131,6 +153,7 @@ class ExecutorConfig:
             min_front_gap_m=self.margins.min_front_gap_m,
             min_rear_gap_m=self.margins.min_rear_gap_m,
             max_imposed_braking_mps2=self.margins.max_imposed_braking_mps2,
+            comfort_lateral_acceleration_mps2=self.lateral_acceleration_mps2,
         )
 
 
@@ -157,6 +180,7 @@ class PolicyExecutor(RulePlanner):
         self.decisions = 0
         self._overrides = 0  # requested lane changes vetoed or aborted by the safety layer
         self._waiting = 0  # a vetoed change (-1 left, +1 right) waiting for its gap; 0: none
+        self.yields = True  # the last decision yields to crossing traffic
 
     @property
     def overrides(self) -> int:
@@ -176,6 +200,7 @@ class PolicyExecutor(RulePlanner):
         A lane change is ignored while another one is under way or where there is no lane.
         """
         self.decisions += 1
+        self.yields = action.yields
         self.cruise_mps = float(
             np.clip(
                 self.cruise_mps + action.speed_change * SPEED_STEP_MPS,
@@ -252,6 +277,10 @@ class PolicyExecutor(RulePlanner):
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
+
+    def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """The rule planner's yielding, unless the last decision was to go."""
+        return super()._yield_acceleration(scene, lane) if self.yields else math.inf
 
 
 def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:

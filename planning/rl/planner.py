@@ -7,8 +7,8 @@ from pathlib import Path
 from perception.base import SceneState
 from planning.base import Plan, Planner
 from planning.rl.checkpoint import load_policy
-from planning.rl.encoding import encode
-from planning.rl.executor import ACTIONS, PolicyExecutor
+from planning.rl.executor import PolicyExecutor
+from planning.rl.interface import interface_of
 from planning.rl.reward import DECISION_PERIOD_S
 
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
@@ -30,6 +30,7 @@ class RLPlanner(Planner):
     def __init__(self, path: Path = SHIPPED_POLICY, *, safety_layer: bool = True) -> None:
         super().__init__()
         self.model, self.card = load_policy(path)
+        self.interface = interface_of(self.card.interface)
         self.executor = PolicyExecutor(
             safety_layer=safety_layer, executor_config=self.card.executor_config
         )
@@ -45,13 +46,9 @@ class RLPlanner(Planner):
 
     def _plan(self, scene: SceneState) -> Plan:
         if scene.time_s >= self._next_decision_s - 1e-9:
-            observation = encode(
-                scene,
-                cruise_mps=self.executor.cruise_mps,
-                changing_direction=self.executor.changing_direction,
-            )
+            observation = self.interface.observe(scene, self.executor)
             action, _ = self.model.predict(observation, deterministic=True)
-            self.executor.decide(ACTIONS[int(action)], scene)
+            self.executor.decide(self.interface.actions[int(action)], scene)
             self._next_decision_s = scene.time_s + DECISION_PERIOD_S
         return self.executor.plan(scene)
 

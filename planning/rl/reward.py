@@ -2,10 +2,16 @@
 
 Reward of one decision:
 
-* speed, highway-env's progress term: mean speed over the period mapped from [20, 30] m/s to [0, 1];
+* speed, highway-env's progress term: mean speed over the period mapped from [20, 30] m/s to [0, 1]
+  (the road interface maps it from its road's range, :func:`road_speed_range_mps`);
 * collision: ``-COLLISION_PENALTY`` and the episode ends;
 * a requested lane change costs ``LANE_CHANGE_COST`` (whether or not it was carried out);
 * discomfort: ``COMFORT_WEIGHT`` times the mean squared commanded acceleration over (3 m/s2)^2.
+
+With the road interface (:mod:`planning.rl.interface`), reaching the end of the route (an episode
+that ends without a collision before its time limit: intersection-v0's arrival, merge-v0's passing
+the ramp) earns :func:`arrival_reward`, the progress the remaining time could have earned, so that
+arriving early never pays less than dawdling to the time limit.
 
 :func:`decision_reward` takes Python floats (one episode, :mod:`drive.training.planning_env`) or
 torch tensors of any shared shape (``B`` episodes, :mod:`planning.rl.batched`).
@@ -33,6 +39,8 @@ def decision_reward(
     lane_change: Value,
     mean_squared_acceleration_mps4: Value,
     crashed: Value,
+    *,
+    speed_range_mps: tuple[float, float] = REWARD_SPEED_RANGE_MPS,
 ) -> Value:
     """The reward of one decision; see the module docstring.
 
@@ -40,9 +48,10 @@ def decision_reward(
     :param lane_change: the lane change asked for: -1 left, 0 none, +1 right.
     :param mean_squared_acceleration_mps4: mean squared commanded acceleration [m2/s4].
     :param crashed: 1 (or true) where the ego crashed during the period.
+    :param speed_range_mps: the speeds mapped to a progress of 0 and 1 [m/s].
     :return: the reward, a float or a tensor as the arguments.
     """
-    low, high = REWARD_SPEED_RANGE_MPS
+    low, high = speed_range_mps
     progress = (mean_speed_mps - low) / (high - low)
     if isinstance(progress, torch.Tensor):
         reward = progress.clamp(0.0, 1.0)
@@ -55,3 +64,23 @@ def decision_reward(
         mean_squared_acceleration_mps4 / COMFORT_ACCELERATION_MPS2**2
     )
     return reward - COLLISION_PENALTY * crash
+
+
+def arrival_reward(remaining_s: float) -> float:
+    """The reward for reaching the route's end with ``remaining_s`` [s] of the episode left: a full
+    progress term for each decision period left (see the module docstring)."""
+    return max(remaining_s, 0.0) / DECISION_PERIOD_S
+
+
+def road_speed_range_mps(
+    configured: tuple[float, float] | None, speed_limit_mps: float
+) -> tuple[float, float]:
+    """The speeds a road's progress term maps to 0 and 1 [m/s]: highway-env's ``reward_speed_range``
+    of that environment where it has one, else half the ego lane's speed limit to the limit.
+
+    :param configured: the environment's ``reward_speed_range``, or None.
+    :param speed_limit_mps: the speed limit of the ego's lane at the start [m/s].
+    """
+    if configured is not None:
+        return (float(configured[0]), float(configured[1]))
+    return (speed_limit_mps / 2, speed_limit_mps)

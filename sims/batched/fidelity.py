@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 
 from sims.batched.state import BatchConfig, from_highway_env
 from sims.batched.task import BatchedHighway
+from sims.parallel import TWO_PROCESSES, Workers, run_jobs
 
 TOLERANCE_M = 1e-6  # [m]
 META_ACTIONS = 5
@@ -142,17 +142,23 @@ def batched_episodes(count: int, seed: int) -> list[EpisodeStatistics]:
 
 
 def compare_trajectories(
-    seeds: list[int], *, workers: int = 2, on_done: Callable[[], None] | None = None
+    seeds: list[int], *, workers: Workers = TWO_PROCESSES, on_done: Callable[[], None] | None = None
 ) -> list[TrajectoryComparison]:
-    """:func:`compare_trajectory` for every seed, over ``workers`` processes."""
-    return list(_over_processes(compare_trajectory, seeds, workers, on_done))
+    """:func:`compare_trajectory` for every seed, over ``workers``, in seed order.
+
+    :param seeds: one episode each.
+    :param workers: where they run (processes or Ray).
+    :param on_done: called as each finishes.
+    :return: the comparisons.
+    """
+    return sorted(_over_workers(compare_trajectory, seeds, workers, on_done), key=_seed_of)
 
 
 def random_policy_statistics(
     seeds: list[int],
     *,
     batched_episodes_count: int = 2000,
-    workers: int = 2,
+    workers: Workers = TWO_PROCESSES,
     on_done: Callable[[], None] | None = None,
 ) -> dict:
     """Crash rate, episode length and mean speed of random-policy episodes in both simulators.
@@ -161,7 +167,9 @@ def random_policy_statistics(
         of the difference, and ``agree``: whether that interval contains zero. Rates use Wilson and
         Newcombe intervals, means normal and Welch intervals.
     """
-    theirs = list(_over_processes(highway_env_episode, seeds, workers, on_done))
+    theirs = [
+        episode for _, episode in sorted(_over_workers(_numbered_episode, seeds, workers, on_done))
+    ]
     ours = batched_episodes(batched_episodes_count, seed=seeds[0])
     crashes_a = np.array([float(episode.crashed) for episode in theirs])
     crashes_b = np.array([float(episode.crashed) for episode in ours])
@@ -233,20 +241,23 @@ def _wilson(outcomes: np.ndarray) -> tuple[float, float, float]:
     return rate, centre - half, centre + half
 
 
-def _over_processes(
-    function: Callable, seeds: list[int], workers: int, on_done: Callable[[], None] | None
+def _over_workers(
+    function: Callable, seeds: list[int], workers: Workers, on_done: Callable[[], None] | None
 ) -> Iterator:
-    if workers <= 1:
-        for seed in seeds:
-            yield function(seed)
-            if on_done:
-                on_done()
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        for result in pool.map(function, seeds):
-            yield result
-            if on_done:
-                on_done()
+    """``function(seed)`` for every seed through the project's one pool, as they finish."""
+    for result in run_jobs(function, [(seed,) for seed in seeds], workers=workers):
+        yield result
+        if on_done:
+            on_done()
+
+
+def _seed_of(comparison: TrajectoryComparison) -> int:
+    return comparison.seed
+
+
+def _numbered_episode(seed: int) -> tuple[int, EpisodeStatistics]:
+    """:func:`highway_env_episode` with its seed, to put the episodes back in seed order."""
+    return seed, highway_env_episode(seed)
 
 
 def trajectory_summary(comparisons: list[TrajectoryComparison]) -> dict:

@@ -30,6 +30,7 @@ from sims.batched.network import (
     keep_rows,
 )
 from sims.batched.physics import IdmConstants
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 
 # The roads whose traffic the engine drives as highway-env does. On intersection-v0 it drives the
 # regulated junction; the vehicles highway-env spawns during an episode are copied in by the
@@ -232,13 +233,22 @@ def batched_road_episodes(env_id: str, count: int, *, seed: int = 0) -> list[Epi
     return [result for result in results if result is not None]
 
 
+def _numbered_road_episode(env_id: str, seed: int) -> tuple[int, EpisodeStatistics]:
+    return seed, highway_env_road_episode(env_id, seed)
+
+
 def road_random_policy_statistics(
-    env_id: str, seeds: list[int], *, batched_episodes_count: int = 2000
+    env_id: str,
+    seeds: list[int],
+    *,
+    batched_episodes_count: int = 2000,
+    workers: Workers = IN_PROCESS,
 ) -> dict:
     """Crash rate, episode length and mean speed of random-policy episodes of ``env_id`` in
-    highway-env (one episode per seed) and in the engine, with 95% intervals (as
-    :func:`sims.batched.fidelity.random_policy_statistics` for highway-v0)."""
-    theirs = [highway_env_road_episode(env_id, seed) for seed in seeds]
+    highway-env (one episode per seed, over ``workers``) and in the engine, with 95% intervals
+    (as :func:`sims.batched.fidelity.random_policy_statistics` for highway-v0)."""
+    jobs = [(env_id, seed) for seed in seeds]
+    theirs = [e for _, e in sorted(run_jobs(_numbered_road_episode, jobs, workers=workers))]
     ours = batched_road_episodes(env_id, batched_episodes_count, seed=seeds[0])
     table = {
         "crash_rate": compare_proportions(

@@ -14,13 +14,16 @@ test_regulation.py`` holds each one equal to highway-env's on live intersection 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from sims.batched import physics, roads
 from sims.batched.roads import LaneView, RoadTensors
+
+if TYPE_CHECKING:  # for the annotations only: sims.batched.network_step imports this module
+    from sims.batched.network import NetworkConfig, NetworkState
 
 PREDICTION_STEP_S = 0.25  # [s] RegulatedRoad.is_conflict_possible's step
 PREDICTION_HORIZON_S = 3.0  # [s] and horizon (times 0.25, 0.5, ..., 2.75)
@@ -217,7 +220,7 @@ REGULATION_HZ = 2  # RegulatedRoad.REGULATION_FREQUENCY
 YIELD_DURATION_S = 0.0  # RegulatedRoad.YIELD_DURATION
 
 
-def regulate(state: Any, road: RoadTensors, config: Any) -> None:
+def regulate(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> None:
     """``RegulatedRoad.step``'s part before the vehicles move: count the road's steps, and every
     ``1 / dt / REGULATION_HZ`` of them ``enforce_road_rules`` in those scenes. Updates ``state``."""
     state.road_steps = state.road_steps + 1
@@ -227,7 +230,9 @@ def regulate(state: Any, road: RoadTensors, config: Any) -> None:
         enforce_road_rules(state, road, config, torch.nonzero(due).flatten())
 
 
-def enforce_road_rules(state: Any, road: RoadTensors, config: Any, envs: Tensor) -> None:
+def enforce_road_rules(
+    state: NetworkState, road: RoadTensors, config: NetworkConfig, envs: Tensor
+) -> None:
     """``RegulatedRoad.enforce_road_rules`` in scenes ``envs``: release the vehicles stopped at the
     last check (their target speed back to their lane's limit), then stop the yielding one of every
     conflicting pair, if it is a controlled vehicle of the traffic (never the ego)."""
@@ -257,13 +262,13 @@ def enforce_road_rules(state: Any, road: RoadTensors, config: Any, envs: Tensor)
         ).view(-1, first.numel())
         & pair
     )
-    now = (state.x_m[envs], state.y_m[envs], state.heading_rad[envs])
+    x_now, y_now, heading_now = state.x_m[envs], state.y_m[envs], state.heading_rad[envs]
     priority = road.priority[state.lane[envs]]
     first_yields_now = first_yields(
         priority[:, first],
         priority[:, second],
-        tuple(value[:, first] for value in now),
-        tuple(value[:, second] for value in now),
+        (x_now[:, first], y_now[:, first], heading_now[:, first]),
+        (x_now[:, second], y_now[:, second], heading_now[:, second]),
     )
     stops = torch.zeros_like(yielding, dtype=torch.long)
     stops.scatter_add_(1, first.expand_as(conflict), (conflict & first_yields_now).long())
@@ -276,7 +281,9 @@ def enforce_road_rules(state: Any, road: RoadTensors, config: Any, envs: Tensor)
     state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
 
 
-def _paths(state: Any, road: RoadTensors, config: Any, envs: Tensor) -> tuple[Tensor, ...]:
+def _paths(
+    state: NetworkState, road: RoadTensors, config: NetworkConfig, envs: Tensor
+) -> tuple[Tensor, ...]:
     """Every row's predicted path in scenes ``envs`` ``(E, N, T)``: along its route for a
     controlled vehicle, with its steering held for any other (the ego under continuous control)."""
     batch, count = envs.numel(), state.x_m.shape[1]

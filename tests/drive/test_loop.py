@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from drive.episode.loop import run_episode
 from drive.episode.stack import StackSpec
 from sims.scenario import Scenario
@@ -32,9 +34,27 @@ def test_different_seeds_differ():
 
 
 def test_video_has_one_frame_per_step(tmp_path):
+    from drive.episode.mind import CHART_HEIGHT_PX
     from sims.video import BANNER_HEIGHT_PX, read_video
 
     result = run_episode(SHORT, StackSpec(), seed=3, video_path=tmp_path / "episode.mp4")
     frames = read_video(tmp_path / "episode.mp4")
     assert len(frames) == result.metrics.steps
-    assert frames[0].shape[0] == 150 + BANNER_HEIGHT_PX
+    assert frames[0].shape[0] == 150 + BANNER_HEIGHT_PX + CHART_HEIGHT_PX  # every layer by default
+
+
+def test_video_layers_draw_the_plan_prediction_and_boxes(tmp_path):
+    from drive.episode.mind import GREEN, MAGENTA, VideoStyle
+    from sims.video import read_video
+
+    def colour_pixels(style: VideoStyle, name: str) -> tuple[int, int, tuple[int, ...]]:
+        run_episode(SHORT, StackSpec(), seed=3, video_path=tmp_path / name, video_style=style)
+        frame = read_video(tmp_path / name)[20].astype(int)
+        near = [np.all(np.abs(frame - colour) <= 40, axis=-1).sum() for colour in (GREEN, MAGENTA)]
+        return near[0], near[1], frame.shape
+
+    green, magenta, shape = colour_pixels(VideoStyle(layers=("plan", "mpc"), scale=2), "on.mp4")
+    bare_green, bare_magenta, bare_shape = colour_pixels(VideoStyle(layers=()), "off.mp4")
+    assert shape[1] == 2 * bare_shape[1]  # --scale 2
+    assert green > 50 and magenta > 20  # the plan's line and the MPC's predicted dots
+    assert bare_green < green / 10 and bare_magenta < magenta / 10

@@ -17,7 +17,7 @@ from planning.rl.checkpoint import load_policy
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.planner import SHIPPED_POLICY
 from sims.strict import ConfigError
-from tests.helpers import StreamLines, wait_for
+from tests.helpers import StreamLines, highway_scene, wait_for
 
 
 def _config(algo: str, steps: int) -> TrainConfig:
@@ -236,3 +236,43 @@ def test_ctrl_c_stops_between_steps_and_saves_the_last_checkpoint(tmp_path):
     assert (out / "last" / "policy.zip").exists() and (out / "state.json").exists()
     card = json.loads((out / "last" / "policy.json").read_text())
     assert 0 < card["env_steps"] < 1000  # stopped between steps, before any checkpoint
+
+
+# Out of the quick tier: a smoke run, but on roads whose decisions cost tens of milliseconds each.
+@pytest.mark.scenarios
+def test_training_on_two_roads_validates_on_each_and_reloads_with_its_interface(tmp_path):
+    config = TrainConfig(
+        scenario="merge,roundabout",
+        interface="road",
+        lateral_acceleration_mps2=4.0,
+        algo="dqn",
+        steps=200,
+        envs=1,
+        device="cpu",
+        eval_every=10_000,
+        eval_episodes=1,
+        checkpoint_every=200,
+    )
+    state = train(config, tmp_path, resume=False, command="test")
+    point = state.curve[-1]
+    assert point["steps"] == 200
+    for road in ("merge", "roundabout"):
+        assert {f"{road}/return", f"{road}/collision_rate", f"{road}/speed_mps"} <= set(point)
+    mean = (point["merge/speed_mps"] + point["roundabout/speed_mps"]) / 2
+    assert point["speed_mps"] == pytest.approx(mean)
+    model, card = load_policy(tmp_path / "best")
+    assert (card.interface, card.lateral_acceleration_mps2) == ("road", 4.0)
+    assert model.observation_space.shape == (11, 10) and model.action_space.n == 18
+    planner = make_planner(str(tmp_path / "best"))
+    assert planner.interface.name == "road"
+    assert planner.executor.config.comfort_lateral_acceleration_mps2 == 4.0
+    assert planner.plan(highway_scene()).target_speed_mps > 0
+
+
+def test_an_unknown_interface_or_an_empty_road_is_refused_by_name():
+    with pytest.raises(ConfigError, match="unknown interface 'roads'"):
+        TrainConfig(interface="roads")
+    with pytest.raises(ConfigError, match="empty name"):
+        TrainConfig(scenario="merge,,roundabout")
+    with pytest.raises(ConfigError, match="highway interface only"):
+        TrainConfig(sim="batched", interface="road")
