@@ -226,6 +226,21 @@ def test_baseline_trains_on_the_batched_engine(tmp_path):
     assert wrong.returncode == 2 and "carla" in wrong.stderr
 
 
+def test_baseline_trains_in_another_roads_environment_and_not_on_the_batched_engine(tmp_path):
+    out = tmp_path / "merge"
+    trained = drive_in_process(
+        "baseline", "train", "--out", str(out), "--steps", "40", "--scenario", "merge"
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    card = json.loads((out / "policy.json").read_text())
+    assert card["scenario"] == "merge (merge-v0)" and card["env_steps"] == 40
+    refused = drive_in_process(
+        "baseline", "train", "--out", str(out), "--scenario", "merge", "--sim", "batched"
+    )  # fmt: skip
+    assert refused.returncode != 0 and "merge-v0" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_bench_sim_writes_the_figures(tmp_path):
     out = tmp_path / "sim.json"
     ran = drive_in_process(

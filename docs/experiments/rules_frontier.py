@@ -8,7 +8,7 @@ boldness, step by step, and runs each variant through the whole stack in highway
 MPC), as ``drive rollout`` does, writing one rollout JSON per variant:
 
     .venv/bin/python docs/experiments/rules_frontier.py [--variants NAME ...] [--episodes 100]
-        [--seed 100000] [--workers 2] [--out docs/results/frontier]
+        [--seed 100000] [--workers 2] [--out docs/results/frontier] [--scenario highway]
 
 Each variant is registered as the planner ``rules-<name>`` in this process and in its workers (they
 import this module), so the episodes run through the project's own loop, unchanged. The variants
@@ -55,6 +55,11 @@ VARIANTS: dict[str, RulesConfig] = {
     "thin-keener-keep-left": replace(  # a change to the left needs 0.2 m/s2 less gain than one right
         THIN, gain_threshold_mps2=0.0, cooldown_s=0.5, keep_right_bias_mps2=-0.2
     ),
+    # Off the highway, the all-roads policy (issue 30) drives curves at 4 m/s2 of lateral
+    # acceleration (its card's lateral_acceleration_mps2); the rules, at 2.5. These give the rules
+    # the same licence, alone and with rules-bold's car following and margins.
+    "curves": replace(RulesConfig(), comfort_lateral_acceleration_mps2=4.0),
+    "bold-curves": replace(BOLD_RULES, comfort_lateral_acceleration_mps2=4.0),
 }
 
 
@@ -85,8 +90,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100_000, help="the first episode's seed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/results/frontier"))
+    parser.add_argument("--scenario", default="highway", help="the scenario id to drive")
     args = parser.parse_args()
-    scenario = load_scenario("highway")
+    scenario = load_scenario(args.scenario)
     for name in args.variants:
         request = RolloutRequest(
             scenario=scenario,
@@ -98,7 +104,7 @@ def main() -> None:
         started = time.perf_counter()
         document = rollout_document(request, run_rollout(request), complete=True)
         document["config"]["rules_config"] = _as_json(asdict(VARIANTS[name]))
-        write_json(args.out / f"highway-rules-{name}.json", document)
+        write_json(args.out / f"{args.scenario}-rules-{name}.json", document)
         total = document["aggregate"]
         print(
             f"rules-{name}: collision rate {total['collision_rate']:.3f}, mean speed "

@@ -17,9 +17,10 @@ from drive.cli.options import RESUME, RayAddress, config_command, extra_option
 from drive.cli.progress import progress_bar
 from drive.cli.report import aggregate_table
 from drive.training.planning_env import scenario_names
-from drive.training.train_planner import TrainConfig
+from drive.training.train_config import TrainConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
+from sims.strict import ConfigError
 
 console = Console()
 errors = Console(stderr=True)
@@ -86,17 +87,31 @@ def baseline_train(
         typer.Option(help="highway-env (highway-fast-v0, as documented) or batched (highway-v0)."),
     ] = "highway-env",
     envs: Annotated[int, typer.Option(min=1, help="Environments at once (batched only).")] = 256,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="Scenario id or TOML: off the highway, train in its environment "
+            "(highway-env only)."
+        ),
+    ] = "highway",
 ) -> None:
     """Train the documentation's DQN for ``--steps`` decisions, in highway-env or the batched engine."""
     import torch
 
-    from drive.training.baseline import SIMS, TRAINING_ENV, train_baseline
+    from drive.training.baseline import HIGHWAY_ENVS, SIMS, TRAINING_ENV, train_baseline
 
     if sim not in SIMS:
         raise typer.BadParameter(f"--sim {sim!r} is not one of: {', '.join(SIMS)}")
+    road = load_scenario(scenario)
+    if sim == "batched" and road.env not in HIGHWAY_ENVS:
+        raise ConfigError(f"--sim batched trains the baseline on highway-v0 only, not {road.env}")
     torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
     where = (
-        TRAINING_ENV if sim == "highway-env" else f"highway-v0 on the batched engine ({envs} envs)"
+        f"highway-v0 on the batched engine ({envs} envs)"
+        if sim == "batched"
+        else TRAINING_ENV
+        if road.env in HIGHWAY_ENVS
+        else road.env
     )
     console.print(f"Training highway-env's documented DQN on {where} for {steps} steps")
     with progress_bar(console, "steps") as progress:
@@ -109,6 +124,7 @@ def baseline_train(
             on_progress=lambda done: progress.update(task, completed=done),
             sim=sim,
             envs=envs if sim == "batched" else 1,
+            scenario=road,
         )
     console.print(f"Wrote {out / 'policy.zip'} after {wall_s / 60:.1f} min")
 

@@ -33,6 +33,7 @@ from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
 
 TRAINING_ENV = "highway-fast-v0"
+HIGHWAY_ENVS = ("highway-v0", "highway-fast-v0")  # trained in TRAINING_ENV, as documented
 RECIPE: dict[str, Any] = {
     "policy_kwargs": {"net_arch": [256, 256]},
     "learning_rate": 5e-4,
@@ -83,12 +84,14 @@ def train_baseline(
     on_progress: Callable[[int], None],
     sim: str = "highway-env",
     envs: int = 1,
+    scenario: Scenario | None = None,
 ) -> float:
     """Train the documentation's DQN for ``steps`` decisions; save it in ``out``; return wall seconds.
 
-    ``sim="highway-env"`` trains as the documentation does, in highway-fast-v0. ``sim="batched"``
-    trains in highway-v0 itself on the batched engine (:mod:`sims.batched`), ``envs`` environments at
-    once, with :func:`batched_recipe`.
+    ``sim="highway-env"`` trains as the documentation does, in highway-fast-v0, or, given another
+    road's ``scenario``, in that scenario's environment as :func:`run_baseline_episode` drives it.
+    ``sim="batched"`` trains in highway-v0 itself on the batched engine (:mod:`sims.batched`),
+    ``envs`` environments at once, with :func:`batched_recipe`.
     """
     if sim not in SIMS:
         raise ValueError(f"unknown simulator {sim!r}; valid: {', '.join(SIMS)}")
@@ -99,10 +102,13 @@ def train_baseline(
 
         env: Any = BatchedVecEnv(envs, BatchConfig(ego_control="meta"), seed=seed)
         recipe = batched_recipe(envs)
-        scenario = "highway-v0 (sims.batched)"
+        where = "highway-v0 (sims.batched)"
+    elif scenario is not None and scenario.env not in HIGHWAY_ENVS:
+        env = meta_action_env(scenario)
+        recipe, where = RECIPE, f"{scenario.id} ({scenario.env})"
     else:
         env = gym.make(TRAINING_ENV)
-        recipe, scenario = RECIPE, TRAINING_ENV
+        recipe, where = RECIPE, TRAINING_ENV
     model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **recipe)
     model.learn(steps, callback=_Progress(on_progress))
     env.close()
@@ -110,7 +116,7 @@ def train_baseline(
     card = PolicyCard(
         algo="dqn",
         extractor="highway-env Kinematics, MLP [256, 256]",
-        scenario=scenario,
+        scenario=where,
         controller="highway-env DiscreteMetaAction",
         env_steps=steps,
         seed=seed,
@@ -130,9 +136,10 @@ class BaselineEpisode:
     episode_return: float
 
 
-def run_baseline_episode(scenario: Scenario, policy: Path, seed: int) -> BaselineEpisode:
-    """Drive one episode of ``scenario`` from ``seed`` with the policy through meta-actions."""
-    model, _ = load_policy(policy)
+def meta_action_env(scenario: Scenario) -> Any:
+    """The scenario's highway-env environment with highway-env's default Kinematics observation and
+    ``DiscreteMetaAction`` controller, one decision per second: where the baseline trains off the
+    highway, and where it is evaluated on every road."""
     config = {
         **scenario.env_config,
         "observation": {"type": "Kinematics"},
@@ -143,6 +150,13 @@ def run_baseline_episode(scenario: Scenario, policy: Path, seed: int) -> Baselin
     }
     env = ENVIRONMENTS[scenario.env](config=config)
     restore_behaviour_defaults()
+    return env
+
+
+def run_baseline_episode(scenario: Scenario, policy: Path, seed: int) -> BaselineEpisode:
+    """Drive one episode of ``scenario`` from ``seed`` with the policy through meta-actions."""
+    model, _ = load_policy(policy)
+    env = meta_action_env(scenario)
     observation, _ = env.reset(seed=seed)
     accelerate(env.road)  # highway-env's results, faster: see sims/fastroad.py
     speeds, total = [], 0.0

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from drive.training.train_planner import Run, TrainConfig
+from drive.training.train_config import TrainConfig
+from drive.training.train_planner import Run
 from sims.files import write_json
 from sims.provenance import provenance
 from sims.reading import read_toml

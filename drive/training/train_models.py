@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from planning.rl.extractors import EXTRACTORS
 
 if TYPE_CHECKING:
-    from drive.training.train_planner import TrainConfig
+    from drive.training.train_config import TrainConfig
 
 # What DQN and QR-DQN share, wherever they train.
 DQN_RECIPE: dict[str, Any] = {

@@ -24,112 +24,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from drive.episode.stack import StackSpec
-from drive.runs.rollout import RolloutRequest, aggregate, run_rollout
-from drive.training.planning_env import VALIDATION_SEED, EnvConfig, PlanningEnv, scenario_names
+from drive.training.planning_env import EnvConfig, PlanningEnv
+from drive.training.train_config import TrainConfig
 from drive.training.train_models import build_model
 from drive.training.train_plot import plot_curve
+from drive.training.validation import validate_batched, validate_on_roads
 from planning.rl.checkpoint import ALGORITHMS, PolicyCard, card_margins, read_card, save_policy
-from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
-from planning.rl.extractors import EXTRACTORS
-from planning.rl.interface import interface_of
 from sims.files import atomic_path, remove_temporaries, write_json
-from sims.plants import DEFAULT_PLANT
-from sims.scenario import load_scenario
-from sims.strict import ConfigError, described
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. ``steps`` counts planner decisions over all environments."""
-
-    scenario: str = described(
-        "highway", "Scenario id to train in, or several separated by commas (one road an episode)."
-    )
-    interface: str = described(
-        "highway",
-        "What the policy sees and decides: highway (lanes, cruise speed) or road (also yield or "
-        "go at junctions, and the road ahead in its observation).",
-    )
-    algo: str = described("dqn", "dqn, qrdqn (quantile regression) or ppo.")
-    extractor: str = described("attention", "mlp or attention.")
-    steps: int = described(20_000, "Planner decisions, all environments.", minimum=1)
-    envs: int = described(2, "Environments in parallel processes.", minimum=1)
-    seed: int = described(0, "Seed of the run.", minimum=0)
-    device: str = described("auto", "auto, cpu or cuda.")
-    controller: str = described("mpc", "Controller executing the plans.")
-    sim: str = described(
-        "highway-env",
-        "highway-env (worker processes, through --controller) or batched (the batched engine, "
-        "--envs at once; validation there too).",
-    )
-    safety_layer: bool = described(
-        False,
-        "Train with the executor's safety layer vetoing unsafe lane changes (validation too).",
-    )
-    car_following: str = described("idm", "The executor's car following: idm or idm_plus.")
-    time_gap_s: float = described(TIME_GAP_S, "The executor's time gap behind its leader [s].")
-    lateral_acceleration_mps2: float = described(
-        ExecutorConfig().lateral_acceleration_mps2,
-        "The executor's lateral acceleration in curves [m/s2] (the rule planner's by default).",
-    )
-    margins: SafetyMargins = SafetyMargins()  # the safety layer's, where it is on
-    eval_every: int = described(2_000, "Validate every this many steps.", minimum=1)
-    eval_episodes: int = described(10, "Validation episodes.", minimum=1)
-    checkpoint_every: int = described(1_000, "Save every this many steps.", minimum=1)
-
-    def __post_init__(self) -> None:
-        if self.algo not in ALGORITHMS:
-            raise ConfigError(f"unknown algo '{self.algo}'; valid: {', '.join(ALGORITHMS)}")
-        if self.extractor not in EXTRACTORS:
-            raise ConfigError(
-                f"unknown extractor '{self.extractor}'; valid: {', '.join(EXTRACTORS)}"
-            )
-        if self.sim not in SIMS:
-            raise ConfigError(f"unknown sim '{self.sim}'; valid: {', '.join(SIMS)}")
-        if self.sim == "batched" and self.scenario != "highway":
-            raise ConfigError(
-                f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
-            )
-        if self.sim == "batched" and self.interface != "highway":
-            raise ConfigError(
-                f"--sim batched trains the highway interface only, not '{self.interface}'"
-            )
-        try:
-            interface_of(self.interface)
-            scenario_names(self.scenario)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        plant = load_scenario(self.scenario).plant if self.sim == "batched" else DEFAULT_PLANT
-        if plant != DEFAULT_PLANT:
-            # The batched engine integrates highway-env's own vehicle; it has no other plant.
-            raise ConfigError(
-                f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
-                f"scenario '{self.scenario}'"
-            )
-        try:
-            self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @property
-    def executor_config(self) -> ExecutorConfig:
-        """The executor's car following and safety margins."""
-        return ExecutorConfig(
-            self.car_following,  # type: ignore[arg-type]
-            self.time_gap_s,
-            self.margins,
-            self.lateral_acceleration_mps2,
-        )
-
-
-# highway-env: planning environments in worker processes, through the configured controller.
-# batched: planning.rl.batched on the batched engine, ``envs`` at once in this process; validation
-# runs there too (many episodes in one batch), and the shipped figures come from ``drive rollout``.
-SIMS = ("highway-env", "batched")
+from sims.strict import ConfigError
 
 
 @dataclass
@@ -404,42 +306,12 @@ class TrainingMonitor(BaseCallback):
     def _validate(self) -> dict[str, float]:
         """Return, collision rate and speed of the current policy on the validation seeds."""
         if self.config.sim == "batched":
-            from planning.rl.batched import evaluate_batched
-
-            return evaluate_batched(
+            return validate_batched(
+                self.config,
                 lambda observation: self.model.predict(observation, deterministic=True)[0],
-                episodes=self.config.eval_episodes,
-                seed=VALIDATION_SEED,
-                safety_layer=self.config.safety_layer,
-                executor_config=self.config.executor_config,
             )
         save_policy(self.model, self.card({}), self.run.candidate)
-        roads = scenario_names(self.config.scenario)
-        per_road = {road: self._validate_on(road) for road in roads}
-        point = {
-            key: sum(figures[key] for figures in per_road.values()) / len(roads)
-            for key in ("return", "collision_rate", "speed_mps")
-        }
-        if len(roads) > 1:  # each road's figures beside their means
-            for road, figures in per_road.items():
-                point.update({f"{road}/{key}": value for key, value in figures.items()})
-        return point
-
-    def _validate_on(self, road: str) -> dict[str, float]:
-        """Return, collision rate and speed of the candidate policy on one road's validation seeds."""
-        request = RolloutRequest(
-            scenario=load_scenario(road),
-            stack=StackSpec(planner=str(self.run.candidate), controller=self.config.controller),
-            episodes=self.config.eval_episodes,
-            seed=VALIDATION_SEED,
-            workers=self.config.envs,
-        )
-        summary = aggregate(run_rollout(request))
-        return {
-            "return": summary["mean_return"],
-            "collision_rate": summary["collision_rate"],
-            "speed_mps": summary["mean_speed_mps"],
-        }
+        return validate_on_roads(self.config, self.run.candidate)
 
 
 def best_card(out: Path) -> PolicyCard:

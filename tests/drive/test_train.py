@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from drive.cli import app
-from drive.training.train_planner import Run, TrainConfig, train
+from drive.training.train_config import TrainConfig
+from drive.training.train_planner import Run, train
 from planning.registry import make_planner
 from planning.rl.checkpoint import load_policy
 from planning.rl.executor import ExecutorConfig, SafetyMargins

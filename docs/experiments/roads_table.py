@@ -1,0 +1,130 @@
+"""The all-roads planner beside the rules, road by road: issue 30's table.
+
+Reads rollout JSON files (``drive rollout ... --json``, or ``rules_frontier.py --scenario``) named
+``ROAD-PLANNER.json`` in one folder, and writes, per road, one row per planner: episodes,
+collisions and at-fault collisions (Wilson 95% intervals), mean speed (t 95% interval), route
+completion where the road has a route, and the speed difference paired seed by seed with the best
+rule variant of that road. The best rule variant is the fastest ``rules*`` file among those with the
+fewest at-fault collisions, chosen on these very seeds, which favours the rules.
+
+    .venv/bin/python docs/experiments/roads_table.py runs/eval30b [--json docs/results/roads.json]
+
+Prints a Markdown table; ``--json`` keeps every figure with the provenance of each input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drive.runs.comparison import collision_interval, mean_interval, paired_difference
+from sims.files import write_json
+
+
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """One planner on one road: the figures of the table."""
+    episodes = document["episodes"]
+    speeds = {int(e["seed"]): float(e["mean_speed_mps"]) for e in episodes}
+    collided = sum(bool(e["collided"]) for e in episodes)
+    at_fault = sum(bool(e["at_fault_collision"]) for e in episodes)
+    completions = [e["route_completion"] for e in episodes if e["route_completion"] is not None]
+    return {
+        "episodes": len(episodes),
+        "collisions": collided,
+        "collision_interval": collision_interval(collided, len(episodes)),
+        "at_fault": at_fault,
+        "at_fault_interval": collision_interval(at_fault, len(episodes)),
+        "mean_speed_mps": float(np.mean(list(speeds.values()))),
+        "speed_interval_mps": mean_interval(list(speeds.values())),
+        "route_completion": float(np.mean(completions)) if completions else None,
+        "min_route_completion": float(np.min(completions)) if completions else None,
+        "speeds_by_seed": speeds,
+        "provenance": document.get("provenance"),
+    }
+
+
+def best_rules(rows: dict[str, dict[str, Any]]) -> str:
+    """The fastest rule variant among those with the fewest at-fault collisions."""
+    rules = {name: row for name, row in rows.items() if name.startswith("rules")}
+    fewest = min(row["at_fault"] for row in rules.values())
+    return max(
+        (name for name, row in rules.items() if row["at_fault"] == fewest),
+        key=lambda name: rules[name]["mean_speed_mps"],
+    )
+
+
+def table(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every road of ``folder``: its rows, its best rule variant and the paired differences."""
+    roads: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*-*.json")):
+        road, planner = path.stem.split("-", 1)
+        roads.setdefault(road, {})[planner] = summary(json.loads(path.read_text()))
+    result: dict[str, dict[str, Any]] = {}
+    for road, rows in roads.items():
+        best = best_rules(rows) if any(name.startswith("rules") for name in rows) else None
+        for row in rows.values():
+            difference = (
+                paired_difference(row["speeds_by_seed"], rows[best]["speeds_by_seed"])
+                if best is not None
+                else None
+            )
+            row["paired_speed_vs_best_rules_mps"] = (
+                None
+                if difference is None
+                else [difference.mean_mps, difference.low_mps, difference.high_mps]
+            )
+        result[road] = {"best_rules": best, "planners": rows}
+    return result
+
+
+def markdown(result: dict[str, dict[str, Any]]) -> str:
+    """The table as Markdown, one block of rows per road."""
+    lines = [
+        "| road | planner | episodes | collisions (at fault) | at-fault 95% | speed m/s [95%] "
+        "| route done (min) | Δspeed vs best rules [95%] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for road, entry in result.items():
+        for name, row in entry["planners"].items():
+            low, high = row["at_fault_interval"]
+            speed = row["speed_interval_mps"] or (np.nan, np.nan)
+            route = (
+                "—"
+                if row["route_completion"] is None
+                else f"{row['route_completion']:.3f} ({row['min_route_completion']:.2f})"
+            )
+            paired = row["paired_speed_vs_best_rules_mps"]
+            delta = (
+                "—"
+                if paired is None or name == entry["best_rules"]
+                else f"{paired[0]:+.2f} [{paired[1]:+.2f}, {paired[2]:+.2f}]"
+            )
+            marker = " (best rules)" if name == entry["best_rules"] else ""
+            lines.append(
+                f"| {road} | {name}{marker} | {row['episodes']} | {row['collisions']} "
+                f"({row['at_fault']}) | {low:.3f}–{high:.3f} | {row['mean_speed_mps']:.2f} "
+                f"[{speed[0]:.2f}, {speed[1]:.2f}] | {route} | {delta} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = table(args.folder)
+    print(markdown(result))
+    if args.json is not None:
+        for entry in result.values():
+            for row in entry["planners"].values():
+                row["speeds_by_seed"] = {str(k): v for k, v in row["speeds_by_seed"].items()}
+        write_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
