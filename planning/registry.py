@@ -9,10 +9,13 @@ from planning.base import Planner
 from planning.rl.checkpoint import card_path, resolve
 from planning.rl.planner import (
     POLITE_POLICY,
+    ROAD_POLICY,
     SHIPPED_POLICY,
     PoliteRLPlanner,
     RLPlanner,
+    RoadRLPlanner,
     UnguardedRLPlanner,
+    UnguardedRoadRLPlanner,
 )
 from planning.rules import BoldRulePlanner, IdmPlusRulePlanner, RulePlanner
 from sims.registered import load_registered, registered, valid_names
@@ -25,6 +28,8 @@ PLANNERS: dict[str, type[Planner]] = {
     "default": RLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
     "polite": PoliteRLPlanner,  # an earlier default: the rule planner's margins, 1.0 s gap
+    "road": RoadRLPlanner,  # the all-roads policy (issue 30), with its safety layer
+    "road-unguarded": UnguardedRoadRLPlanner,  # the all-roads policy alone
 }
 
 
@@ -58,6 +63,8 @@ POLICY_FOLDERS: dict[str, Path] = {
     "default": SHIPPED_POLICY,
     "default-unguarded": SHIPPED_POLICY,
     "polite": POLITE_POLICY,
+    "road": ROAD_POLICY,
+    "road-unguarded": ROAD_POLICY,
 }
 
 

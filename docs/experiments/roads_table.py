@@ -30,14 +30,18 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
     episodes = document["episodes"]
     speeds = {int(e["seed"]): float(e["mean_speed_mps"]) for e in episodes}
     collided = sum(bool(e["collided"]) for e in episodes)
-    at_fault = sum(bool(e["at_fault_collision"]) for e in episodes)
-    completions = [e["route_completion"] for e in episodes if e["route_completion"] is not None]
+    # highway-env's own baseline (drive baseline eval) records collisions, not who was at fault
+    judged = all("at_fault_collision" in e for e in episodes)
+    at_fault = sum(bool(e["at_fault_collision"]) for e in episodes) if judged else None
+    completions = [e["route_completion"] for e in episodes if e.get("route_completion") is not None]
     return {
         "episodes": len(episodes),
         "collisions": collided,
         "collision_interval": collision_interval(collided, len(episodes)),
         "at_fault": at_fault,
-        "at_fault_interval": collision_interval(at_fault, len(episodes)),
+        "at_fault_interval": None
+        if at_fault is None
+        else collision_interval(at_fault, len(episodes)),
         "mean_speed_mps": float(np.mean(list(speeds.values()))),
         "speed_interval_mps": mean_interval(list(speeds.values())),
         "route_completion": float(np.mean(completions)) if completions else None,
@@ -90,7 +94,8 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
     ]
     for road, entry in result.items():
         for name, row in entry["planners"].items():
-            low, high = row["at_fault_interval"]
+            fault = "?" if row["at_fault"] is None else row["at_fault"]
+            low, high = row["at_fault_interval"] or (np.nan, np.nan)
             speed = row["speed_interval_mps"] or (np.nan, np.nan)
             route = (
                 "—"
@@ -106,7 +111,7 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
             marker = " (best rules)" if name == entry["best_rules"] else ""
             lines.append(
                 f"| {road} | {name}{marker} | {row['episodes']} | {row['collisions']} "
-                f"({row['at_fault']}) | {low:.3f}–{high:.3f} | {row['mean_speed_mps']:.2f} "
+                f"({fault}) | {low:.3f}–{high:.3f} | {row['mean_speed_mps']:.2f} "
                 f"[{speed[0]:.2f}, {speed[1]:.2f}] | {route} | {delta} |"
             )
     return "\n".join(lines)

@@ -6,7 +6,7 @@ They are registered on the ``drive`` app in :mod:`drive.cli`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from drive.cli.progress import progress_bar
 from perception.train import PerceptionTrainConfig
 from sims.files import write_json
 from sims.strict import ConfigError
+
+if TYPE_CHECKING:
+    from sims.parallel import Workers
 
 console = Console()
 
@@ -68,7 +71,7 @@ def dataset(
     from sims.parallel import Workers
 
     if dynamics:
-        _dynamics_dataset(out, scenario, episodes, seed, plant)
+        _dynamics_dataset(out, scenario, episodes, seed, plant, Workers(workers, ray))
         return
     if plant is not None:
         raise ConfigError("--plant applies to --dynamics datasets; frames use the scenario's car")
@@ -94,7 +97,7 @@ def dataset(
 
 
 def _dynamics_dataset(
-    out: Path, scenario: str, episodes: int, seed: int, plant: str | None
+    out: Path, scenario: str, episodes: int, seed: int, plant: str | None, workers: Workers
 ) -> None:
     """``drive dataset --dynamics``: :mod:`drive.runs.dynamics_dataset`."""
     from drive.runs.dynamics_dataset import DynamicsDatasetConfig, generate_dynamics
@@ -108,7 +111,9 @@ def _dynamics_dataset(
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)
-        paths = generate_dynamics(config, out, on_episode=lambda seed: progress.advance(task))
+        paths = generate_dynamics(
+            config, out, on_episode=lambda seed: progress.advance(task), workers=workers
+        )
     console.print(f"{len(paths)} episodes on plant '{config.plant}': {out}")
 
 

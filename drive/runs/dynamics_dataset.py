@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from planning.base import Plan
 from sims.env import SimEnv
 from sims.files import atomic_path, remove_temporaries, write_json
 from sims.groundtruth import EgoState
+from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.plants import DEFAULT_PLANT, PLANTS
 from sims.reading import read_json
 from sims.scenario import load_scenario
@@ -168,10 +170,17 @@ def episode_path(out: Path, seed: int) -> Path:
 
 
 def generate_dynamics(
-    config: DynamicsDatasetConfig, out: Path, *, on_episode: Callable[[int], None] | None = None
+    config: DynamicsDatasetConfig,
+    out: Path,
+    *,
+    on_episode: Callable[[int], None] | None = None,
+    workers: Workers = IN_PROCESS,
 ) -> list[Path]:
     """Write the dataset's missing episodes to ``out``; call ``on_episode(seed)`` after each.
 
+    :param workers: where the episodes run (:mod:`sims.parallel`: processes or Ray); each episode
+        is written by this process as it comes back, so an interrupted run keeps those finished.
+    :return: every episode's path, in seed order.
     :raises ConfigError: ``out`` holds a dataset of other settings.
     """
     settings = {"config": asdict(config), "dt_s": load_scenario(config.scenario).dt_s}
@@ -182,17 +191,26 @@ def generate_dynamics(
         remove_temporaries(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(existing, settings)
-    paths = []
-    for seed in range(config.seed, config.seed + config.episodes):
-        path = episode_path(out, seed)
-        if not path.exists():
-            records: dict[str, Any] = episode_records(config, seed)
-            with atomic_path(path) as temporary:
-                np.savez(temporary, **records)
-        paths.append(path)
-        if on_episode is not None:
+    seeds = range(config.seed, config.seed + config.episodes)
+    missing = [seed for seed in seeds if not episode_path(out, seed).exists()]
+    for seed in seeds:
+        if on_episode is not None and seed not in missing:
             on_episode(seed)
-    return paths
+    with closing(
+        run_jobs(
+            _numbered_records, [(seed,) for seed in missing], workers=workers, shared=(config,)
+        )
+    ) as results:
+        for seed, records in results:
+            with atomic_path(episode_path(out, seed)) as temporary:
+                np.savez(temporary, **records)
+            if on_episode is not None:
+                on_episode(seed)
+    return [episode_path(out, seed) for seed in seeds]
+
+
+def _numbered_records(config: DynamicsDatasetConfig, seed: int) -> tuple[int, dict[str, Any]]:
+    return seed, episode_records(config, seed)
 
 
 def load_dynamics_dataset(folder: Path) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:

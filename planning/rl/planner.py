@@ -14,6 +14,8 @@ from planning.rl.reward import DECISION_PERIOD_S
 SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
 # An earlier default: trained with the rule planner's margins and a 1.0 s time gap.
 POLITE_POLICY = Path(__file__).parent / "policies" / "polite"
+# The all-roads policy (issue 30): the road interface, trained on five roads of the suite.
+ROAD_POLICY = Path(__file__).parent / "policies" / "road"
 
 
 class RLPlanner(Planner):
@@ -66,3 +68,17 @@ class PoliteRLPlanner(RLPlanner):
 
     def __init__(self, path: Path = POLITE_POLICY) -> None:
         super().__init__(path)
+
+
+class RoadRLPlanner(RLPlanner):
+    """The all-roads policy (:data:`ROAD_POLICY`, the ``road`` interface), with its safety layer."""
+
+    def __init__(self, path: Path = ROAD_POLICY) -> None:
+        super().__init__(path)
+
+
+class UnguardedRoadRLPlanner(RLPlanner):
+    """The all-roads policy without the safety layer."""
+
+    def __init__(self, path: Path = ROAD_POLICY) -> None:
+        super().__init__(path, safety_layer=False)

@@ -14,6 +14,7 @@ from drive.runs.dynamics_dataset import (
     load_dynamics_dataset,
 )
 from drive.training.train_dynamics import DynamicsTrainConfig, DynamicsTrainer
+from sims.parallel import Workers
 from sims.strict import ConfigError
 from tests.helpers import drive_in_process
 
@@ -27,6 +28,10 @@ def test_log_the_lagged_car_fit_it_keep_the_best_and_resume(tmp_path):
     step = episodes[0]
     assert step["state"].shape == step["next_state"].shape == (60, 4)
     np.testing.assert_array_equal(step["state"][1:], step["next_state"][:-1])
+    # Two worker processes write the same episodes, byte for byte.
+    generate_dynamics(DynamicsDatasetConfig(**tiny, seed=0), tmp_path / "pool", workers=Workers(2))
+    for name in ("episode-00000.npz", "episode-00001.npz"):
+        assert (tmp_path / "pool" / name).read_bytes() == (tmp_path / "train" / name).read_bytes()
     # The same folder resumes; other settings are refused.
     generate_dynamics(DynamicsDatasetConfig(**tiny, seed=0), tmp_path / "train")
     with pytest.raises(ConfigError, match="a dataset of other settings"):
