@@ -3,7 +3,7 @@
 Reads rollout JSON files (``drive rollout ... --json``, or ``rules_frontier.py --scenario``) named
 ``ROAD-PLANNER.json`` in one folder, and writes, per road, one row per planner: episodes,
 collisions and at-fault collisions (Wilson 95% intervals), mean speed (t 95% interval), route
-completion where the road has a route, and the speed difference paired seed by seed with the best
+completion where the road has a route, the safety layer's overrides per episode, and the speed difference paired seed by seed with the best
 rule variant of that road. The best rule variant is the fastest ``rules*`` file among those with the
 fewest at-fault collisions, chosen on these very seeds, which favours the rules.
 
@@ -46,6 +46,8 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
         "speed_interval_mps": mean_interval(list(speeds.values())),
         "route_completion": float(np.mean(completions)) if completions else None,
         "min_route_completion": float(np.min(completions)) if completions else None,
+        # the safety layer's vetoes and aborts per episode (0 for a planner without one)
+        "overrides_per_episode": float(np.mean([e.get("planner_overrides", 0) for e in episodes])),
         "speeds_by_seed": speeds,
         "provenance": document.get("provenance"),
     }
@@ -89,13 +91,14 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
     """The table as Markdown, one block of rows per road."""
     lines = [
         "| road | planner | episodes | collisions (at fault) | at-fault 95% | speed m/s [95%] "
-        "| route done (min) | Δspeed vs best rules [95%] |",
-        "|---|---|---|---|---|---|---|---|",
+        "| route done (min) | overrides/episode | Δspeed vs best rules [95%] |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for road, entry in result.items():
         for name, row in entry["planners"].items():
             fault = "?" if row["at_fault"] is None else row["at_fault"]
-            low, high = row["at_fault_interval"] or (np.nan, np.nan)
+            interval = row["at_fault_interval"]
+            fault_interval = "—" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}"
             speed = row["speed_interval_mps"] or (np.nan, np.nan)
             route = (
                 "—"
@@ -111,8 +114,9 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
             marker = " (best rules)" if name == entry["best_rules"] else ""
             lines.append(
                 f"| {road} | {name}{marker} | {row['episodes']} | {row['collisions']} "
-                f"({fault}) | {low:.3f}–{high:.3f} | {row['mean_speed_mps']:.2f} "
-                f"[{speed[0]:.2f}, {speed[1]:.2f}] | {route} | {delta} |"
+                f"({fault}) | {fault_interval} | {row['mean_speed_mps']:.2f} "
+                f"[{speed[0]:.2f}, {speed[1]:.2f}] | {route} | {row['overrides_per_episode']:.2f} "
+                f"| {delta} |"
             )
     return "\n".join(lines)
 
