@@ -14,6 +14,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ TASK_RETRIES = 3
 
 LOCAL = "local"
 """``--ray local``: start a Ray instance on this machine for the run, and stop it after."""
+
+CONNECT_TIMEOUT_S = 5.0  # [s] a HOST:PORT given to --ray must accept a connection this soon
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ def connect(workers: Workers) -> None:
     """
     ray = ray_module()
     settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if workers.ray not in (LOCAL, "auto"):
+        _check_reachable(workers.ray)
     try:
         if workers.ray == LOCAL:
             ray.init(address="local", num_cpus=workers.processes, **settings)
@@ -207,6 +212,20 @@ def connect(workers: Workers) -> None:
             ray.init(address=workers.ray, **settings)
     except ConnectionError as error:
         raise ConfigError(f"--ray {workers.ray}: no Ray cluster there ({error})") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a ``HOST:PORT`` where nothing listens, in seconds: ``ray.init`` would retry for
+    minutes before it gives up on an address with no cluster behind it."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address}: expected local, auto or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise ConfigError(
+            f"--ray {address}: no Ray cluster answers there within {CONNECT_TIMEOUT_S:g} s ({error})"
+        ) from None
 
 
 IN_PROCESS = Workers()

@@ -3,11 +3,20 @@ carries to worker nodes, and the in-process path. tests/drive/test_cluster.py ru
 
 from __future__ import annotations
 
+import socket
 import sys
+import time
 
 import pytest
 
-from sims.parallel import FileBundle, Workers, ray_module, run_jobs
+from sims.parallel import (
+    CONNECT_TIMEOUT_S,
+    FileBundle,
+    Workers,
+    connect,
+    ray_module,
+    run_jobs,
+)
 from sims.strict import ConfigError
 
 
@@ -33,6 +42,18 @@ def test_a_missing_ray_is_one_line_saying_how_to_install_it(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray then raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'drive-stack\[cluster\]'"):
         ray_module()
+
+
+def test_an_address_where_nothing_listens_is_refused_in_seconds() -> None:
+    with socket.socket() as unused:  # a port just freed: nothing listens there
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"--ray 127.0.0.1:{port}: no Ray cluster answers"):
+        connect(Workers(1, f"127.0.0.1:{port}"))
+    assert time.perf_counter() - started < CONNECT_TIMEOUT_S + 1.0
+    with pytest.raises(ConfigError, match="expected local, auto or HOST:PORT"):
+        connect(Workers(1, "nowhere"))
 
 
 def test_a_node_without_the_policy_gets_its_bytes_and_one_with_other_bytes_refuses(
