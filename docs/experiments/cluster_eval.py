@@ -98,8 +98,8 @@ def task_overhead(tasks: int) -> dict[str, Any]:
 
 
 def journal_cost(episodes: int, folder: Path) -> dict[str, Any]:
-    """Seconds ``drive eval --json``'s journal spends on ``episodes`` episodes: it rewrites its
-    whole file after each (a regression-baseline episode, repeated)."""
+    """Seconds ``drive eval --json``'s journal spends on ``episodes`` episodes: it appends a line
+    after each (a regression-baseline episode, repeated)."""
     from drive.episode.loop import EpisodeResult
     from drive.episode.metrics import EpisodeMetrics
     from drive.runs.eval_suite import JudgedEpisode, SuiteJournal

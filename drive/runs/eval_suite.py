@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ from drive.episode.metrics import EpisodeMetrics
 from drive.episode.predicates import PredicateResult, evaluate
 from drive.episode.series import episode_series
 from drive.episode.stack import StackSpec
-from sims.files import remove_stale, write_json
+from sims.files import atomic_path, remove_stale
 from sims.machine import machine_description
 from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.provenance import package_versions, provenance
@@ -99,9 +100,14 @@ def _judge_with(spec: StackSpec, scenario: Scenario, seed: int) -> JudgedEpisode
 
 
 class SuiteJournal:
-    """The finished episodes of a ``drive eval --json F`` still running, in ``F.partial``: written
-    atomically after each episode, so that a run killed at any moment loses at most the episodes
-    in flight, and ``--resume`` runs only the others. Removed once ``F`` is written.
+    """The finished episodes of a ``drive eval --json F`` still running, in ``F.partial``, so that
+    a run killed at any moment loses at most the episodes in flight, and ``--resume`` runs only the
+    others. Removed once ``F`` is written.
+
+    The journal is JSON Lines: the eval's key, then one line per episode, appended and flushed to
+    disk as each episode ends. Appending costs the same at the 1,000th episode as at the first,
+    where rewriting the whole file would grow with the run (docs/cluster.md). A line cut short by
+    a kill is the episode in flight, and is dropped when the journal is read back.
 
     :param json_path: the eval's ``--json``.
     :param suite_id: the suite, as given.
@@ -124,7 +130,7 @@ class SuiteJournal:
         if plant is not None:  # --plant: every scenario drives this car
             self.key["plant"] = plant
         self.records: list[dict[str, Any]] = []
-        if resume:  # what a killed eval was writing: F's and F.partial's temporaries, nothing else
+        if resume:  # what a killed eval was writing: F's temporaries, nothing else
             remove_stale(json_path.parent, f".{json_path.name}.*")
         if not self.path.exists():
             return
@@ -132,14 +138,30 @@ class SuiteJournal:
             raise ConfigError(
                 f"{self.path}: an interrupted eval left its episodes here; --resume continues it"
             )
-        document = read_json(self.path, "partial eval")
+        key, self.records = self._read()
+        if key != self.key:
+            raise ConfigError(
+                f"{self.path}: from an eval of {key}, not {self.key}; "
+                "give the same suite and stack, or another --json"
+            )
+        # Rewritten whole, once: without the line a kill cut short, appends start on a new line.
+        self._rewrite()
+
+    def _read(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The journal's key and its whole episode lines."""
+        lines = self.path.read_text().split("\n")
+        # Every whole line ends with a newline: the last piece is empty, or the line in flight.
+        whole = lines[:-1]
         with refusing(self.path, "partial eval"):
-            if document["key"] != self.key:
-                raise ConfigError(
-                    f"{self.path}: from an eval of {document['key']}, not {self.key}; "
-                    "give the same suite and stack, or another --json"
-                )
-            self.records = list(document["episodes"])
+            if not whole:
+                raise ValueError("no key line")
+            key = json.loads(whole[0])["key"]
+            return key, [json.loads(line) for line in whole[1:]]
+
+    def _rewrite(self) -> None:
+        lines = [_line({"key": self.key}), *map(_line, self.records)]
+        with atomic_path(self.path) as temporary:
+            temporary.write_text("".join(lines))
 
     def finished(self, scenarios: list[Scenario]) -> dict[tuple[str, int], JudgedEpisode]:
         """The journal's episodes, judged again by their scenario's criteria."""
@@ -158,22 +180,32 @@ class SuiteJournal:
         return done
 
     def add(self, judged: JudgedEpisode) -> None:
-        """Record one more finished episode."""
+        """Record one more finished episode: one line appended, on disk before this returns."""
         result = judged.result
-        self.records.append(
-            {
-                "scenario": result.scenario,
-                "seed": result.seed,
-                "metrics": asdict(result.metrics),
-                "timing": result.timing,
-                "series": judged.series,
-            }
-        )
-        write_json(self.path, {"key": self.key, "episodes": self.records})
+        record = {
+            "scenario": result.scenario,
+            "seed": result.seed,
+            "metrics": asdict(result.metrics),
+            "timing": result.timing,
+            "series": judged.series,
+        }
+        self.records.append(record)
+        if not self.path.exists():  # the first episode: the key and it, atomically
+            self._rewrite()
+            return
+        with self.path.open("a") as journal:
+            journal.write(_line(record))
+            journal.flush()
+            os.fsync(journal.fileno())
 
     def close(self) -> None:
         """The eval's JSON is written: the journal is done with."""
         self.path.unlink(missing_ok=True)
+
+
+def _line(document: dict[str, Any]) -> str:
+    """One journal line: strict JSON (NaN refused, as write_json does), ended by a newline."""
+    return json.dumps(document, allow_nan=False) + "\n"
 
 
 def suite_document(
