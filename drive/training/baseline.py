@@ -31,6 +31,7 @@ from sims.machine import machine_description
 from sims.parallel import Workers, run_jobs
 from sims.provenance import package_versions, provenance
 from sims.scenario import Scenario
+from sims.strict import ConfigError
 
 TRAINING_ENV = "highway-fast-v0"
 HIGHWAY_ENVS = ("highway-v0", "highway-fast-v0")  # trained in TRAINING_ENV, as documented
@@ -137,13 +138,24 @@ class BaselineEpisode:
 
 
 def meta_action_env(scenario: Scenario) -> Any:
-    """The scenario's highway-env environment with highway-env's default Kinematics observation and
-    ``DiscreteMetaAction`` controller, one decision per second: where the baseline trains off the
-    highway, and where it is evaluated on every road."""
+    """The scenario's highway-env environment as its documentation's agents see it: the
+    environment's own default observation and ``DiscreteMetaAction`` settings (roundabout-v0's
+    target speeds of 0, 8 and 16 m/s; intersection-v0's longitudinal-only actions), one decision
+    per second. The baseline trains here off the highway, and is evaluated here on every road.
+
+    :raises ConfigError: for an environment documented with continuous control (racetrack-v0,
+        whose ego highway-env cannot make under meta-actions).
+    """
+    defaults = highway_env_defaults(scenario.env)
+    if defaults["action"]["type"] != "DiscreteMetaAction":
+        raise ConfigError(
+            f"scenario '{scenario.id}': highway-env documents {scenario.env} with "
+            f"{defaults['action']['type']}, and its baseline acts through DiscreteMetaAction"
+        )
     config = {
         **scenario.env_config,
-        "observation": {"type": "Kinematics"},
-        "action": {"type": "DiscreteMetaAction"},
+        "observation": defaults["observation"],
+        "action": defaults["action"],
         "simulation_frequency": scenario.simulation_hz,
         "policy_frequency": 1,
         "duration": int(round(scenario.duration_s)),
@@ -151,6 +163,14 @@ def meta_action_env(scenario: Scenario) -> Any:
     env = ENVIRONMENTS[scenario.env](config=config)
     restore_behaviour_defaults()
     return env
+
+
+def highway_env_defaults(env_id: str) -> dict[str, Any]:
+    """highway-env's own default configuration of ``env_id`` (the suite's continuous-control
+    variants of merge-v0 and roundabout-v0 change it: their highway-env parent class is asked)."""
+    own = next(c for c in ENVIRONMENTS[env_id].__mro__ if c.__module__.startswith("highway_env"))
+    defaults: dict[str, Any] = own.default_config()  # type: ignore[attr-defined]
+    return defaults
 
 
 def run_baseline_episode(scenario: Scenario, policy: Path, seed: int) -> BaselineEpisode:
