@@ -203,7 +203,7 @@ def connect(workers: Workers) -> None:
     """
     ray = ray_module()
     settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if workers.ray not in (LOCAL, "auto"):
+    if workers.ray is not None and workers.ray not in (LOCAL, "auto"):
         _check_reachable(workers.ray)
     try:
         if workers.ray == LOCAL:

@@ -57,9 +57,9 @@ def best_rules(rows: dict[str, dict[str, Any]]) -> str:
     """The fastest rule variant among those with the fewest at-fault collisions."""
     rules = {name: row for name, row in rows.items() if name.startswith("rules")}
     fewest = min(row["at_fault"] for row in rules.values())
-    return max(
+    return max(  # on a tie in speed, the simpler variant (the shorter name)
         (name for name, row in rules.items() if row["at_fault"] == fewest),
-        key=lambda name: rules[name]["mean_speed_mps"],
+        key=lambda name: (rules[name]["mean_speed_mps"], -len(name)),
     )
 
 
