@@ -21,6 +21,9 @@ import typer
 from sims.strict import ConfigError
 
 UNIT_SUFFIXES = ("_mps2", "_mps", "_m", "_s")
+PLANT_OPTION = typer.Option(
+    help="The car every scenario drives (sims/plants.py); default: each scenario's own."
+)
 
 
 def config_command(

@@ -23,6 +23,10 @@ class StackSpec:
     planner: str = "rules"
     controller: str = "mpc"
 
+    def describe(self) -> str:
+        """One line naming the three stages, for a command's banner."""
+        return f"perception={self.perception}, planner={self.planner}, controller={self.controller}"
+
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
