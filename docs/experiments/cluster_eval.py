@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from drive.episode.stack import StackSpec
@@ -97,20 +98,29 @@ def task_overhead(tasks: int) -> dict[str, Any]:
     return figures
 
 
-def journal_cost(episodes: int, folder: Path) -> dict[str, Any]:
+def journal_cost(episodes: int, folder: Path, journals: ModuleType | None = None) -> dict[str, Any]:
     """Seconds ``drive eval --json``'s journal spends on ``episodes`` episodes: it appends a line
-    after each (a regression-baseline episode, repeated)."""
+    after each (a regression-baseline episode, repeated).
+
+    :param journals: the module whose ``SuiteJournal`` and ``JudgedEpisode`` to time (an earlier
+        version of ``drive.runs.eval_suite``, ``docs/experiments/journal_cost.py``); this one's by
+        default.
+    """
     from drive.episode.loop import EpisodeResult
     from drive.episode.metrics import EpisodeMetrics
-    from drive.runs.eval_suite import JudgedEpisode, SuiteJournal
+    from drive.runs import eval_suite
 
+    journals = journals or eval_suite
     record = json.loads(SHIPPED_BASELINE.read_text())["scenarios"]["highway"]["episodes"][0]
     metrics = EpisodeMetrics(**{k: v for k, v in record.items() if k not in ("seed", "passed")})
-    journal = SuiteJournal(folder / "journal.json", "regression", StackSpec(), resume=False)
+    journal = journals.SuiteJournal(
+        folder / "journal.json", "regression", StackSpec(), resume=False
+    )
     started, last = time.perf_counter(), 0.0
     for seed in range(episodes):
         before = time.perf_counter()
-        journal.add(JudgedEpisode(EpisodeResult("highway", seed, metrics, {"wall_s": 1.0}), ()))
+        result = EpisodeResult("highway", seed, metrics, {"wall_s": 1.0})
+        journal.add(journals.JudgedEpisode(result, ()))
         last = time.perf_counter() - before
     journal.close()
     return {

@@ -79,8 +79,7 @@ def main(seed: int, steps: int) -> None:
             errors(rows, near, measured["detections"])
             rows = [(t.x_m, t.y_m, t.speed_mps, t.heading_rad) for t in tracks]
             errors(rows, near, measured["tracks"])
-        scene = stack.perceiver.perceive(frame)
-        command = stack.controller.control(scene.ego, stack.planner.plan(scene))
+        command = stack.command(frame)
         result = sim.step(
             acceleration_mps2=command.acceleration_mps2, steering_rad=command.steering_rad
         )

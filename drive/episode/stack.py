@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from control.base import Controller
+from control.base import Command, Controller
 from control.registry import controller_files, make_controller
 from perception.base import Perceiver
 from perception.registry import make_perceiver, perceiver_files
 from planning.base import Planner
 from planning.registry import make_planner, planner_files
+from sims.env import SimFrame
 from sims.plants import DEFAULT_PLANT
 
 
@@ -61,6 +62,12 @@ class Stack:
             planner=make_planner(spec.planner),
             controller=make_controller(spec.controller, dt_s=dt_s, plant=plant),
         )
+
+    def command(self, frame: SimFrame) -> Command:
+        """The stages in turn on one frame: perceive, plan, control (untimed: the episode loop
+        times each stage itself)."""
+        scene = self.perceiver.perceive(frame)
+        return self.controller.control(scene.ego, self.planner.plan(scene))
 
     def reset(self) -> None:
         """Start a new episode in every stage."""

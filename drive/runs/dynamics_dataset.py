@@ -192,13 +192,16 @@ def generate_dynamics(
     out.mkdir(parents=True, exist_ok=True)
     write_json(existing, settings)
     seeds = range(config.seed, config.seed + config.episodes)
-    missing = [seed for seed in seeds if not episode_path(out, seed).exists()]
+    missing = {seed for seed in seeds if not episode_path(out, seed).exists()}
     for seed in seeds:
         if on_episode is not None and seed not in missing:
             on_episode(seed)
     with closing(
         run_jobs(
-            _numbered_records, [(seed,) for seed in missing], workers=workers, shared=(config,)
+            _numbered_records,
+            [(seed,) for seed in seeds if seed in missing],
+            workers=workers,
+            shared=(config,),
         )
     ) as results:
         for seed, records in results:

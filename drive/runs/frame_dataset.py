@@ -78,8 +78,7 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
                         }
                     )
                 pending, scenes = [], []
-            scene = stack.perceiver.perceive(frame)
-            command = stack.controller.control(scene.ego, stack.planner.plan(scene))
+            command = stack.command(frame)
             step = sim.step(
                 acceleration_mps2=command.acceleration_mps2, steering_rad=command.steering_rad
             )
