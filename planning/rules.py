@@ -28,6 +28,8 @@ from sims.idm import (
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
 CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
+CONFLICT_STEP_S = 0.1  # [s] time step of the conflict prediction
+PATH_STEP_M = 0.5  # [m] spacing of the points of the ego's path that the conflict test looks at
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,11 @@ class RulesConfig:
     cooldown_s: float = 3.0  # [s] no new change this soon after the last one ended
     max_change_curvature_per_m: float = 0.01  # [1/m] no lane change where the road bends more
     crossing_angle_rad: float = 0.5  # [rad] vehicles this far off our heading are crossing traffic
-    conflict_horizon_s: float = 4.0  # [s] crossing traffic is predicted this far ahead
-    conflict_distance_m: float = 3.5  # [m] predicted centres this close are a conflict
+    conflict_horizon_s: float = 6.0  # [s] crossing traffic is predicted this far ahead
+    conflict_distance_m: float = 3.5  # [m] a crossing vehicle's centre this close to our path is in it
+    conflict_time_buffer_s: float = 0.5  # [s] least time between a crossing vehicle and the ego in
+    # the same stretch of the path (a post-encroachment time): the margin for predictions that err
+    go_acceleration_mps2: float = 1.5  # [m/s2] how the ego is predicted to speed up when it goes
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
@@ -137,33 +142,66 @@ def max_curvature(
 def first_conflict_gap_m(
     scene: SceneState, lane: LaneGeometry, config: RulesConfig
 ) -> float | None:
-    """Bumper gap [m] along ``lane`` to the first point where crossing traffic would meet the ego.
+    """Bumper gap [m] along ``lane`` to the nearest stretch of it that crossing traffic takes while
+    the ego would be there; None when there is none.
 
     Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
-    constant velocity and the ego at constant speed along its lane, over
-    :attr:`RulesConfig.conflict_horizon_s`; where they would come within
-    :attr:`RulesConfig.conflict_distance_m`, that spot is a conflict. None when there is none.
+    constant velocity over :attr:`RulesConfig.conflict_horizon_s`; the stretch of our path that one
+    comes within :attr:`RulesConfig.conflict_distance_m` of, and the time window it does so, are its
+    conflict zone. The ego is predicted to go: to speed up at :attr:`RulesConfig.go_acceleration_mps2`
+    to its lane's limit. A zone conflicts when the ego's time in it (from its centre reaching the zone
+    to its tail leaving it) comes within :attr:`RulesConfig.conflict_time_buffer_s` of the vehicle's.
+    Comparing windows, not positions at the same instant, sees the vehicle that will have crossed a
+    moment before the ego arrives: the ego that went on such a near miss used to speed up into it.
+    A zone the ego's centre is already in is ignored: it is committed, and stopping there would
+    block the crossing vehicle's way.
     """
     ego = scene.ego
-    times = np.arange(0.0, config.conflict_horizon_s + 1e-9, 0.25)
-    ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
-    stations = float(ego_station) + max(ego.speed_mps, 2.0) * times
-    ego_x = np.interp(stations, lane.centreline.station_m, lane.centreline.x_m)
-    ego_y = np.interp(stations, lane.centreline.station_m, lane.centreline.y_m)
-    nearest_gap: float | None = None
-    for vehicle in scene.vehicles:
-        crossing = abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
-        if crossing < config.crossing_angle_rad:
+    crossing = [
+        vehicle
+        for vehicle in scene.vehicles
+        if abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
+        >= config.crossing_angle_rad
+    ]
+    if not crossing:
+        return None
+    line = lane.centreline
+    ego_station = float(to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))[0])
+    times = np.arange(0.0, config.conflict_horizon_s + 1e-9, CONFLICT_STEP_S)
+    # the ego going: its speed and the distance it covers over time
+    top_speed = max(lane.speed_limit_mps, ego.speed_mps)
+    speeds = np.minimum(ego.speed_mps + config.go_acceleration_mps2 * times, top_speed)
+    covered = np.concatenate([[0.0], np.cumsum((speeds[1:] + speeds[:-1]) / 2 * CONFLICT_STEP_S)])
+    ahead = np.arange(0.0, covered[-1] + PATH_STEP_M, PATH_STEP_M)
+    path_x = np.interp(ego_station + ahead, line.station_m, line.x_m)
+    path_y = np.interp(ego_station + ahead, line.station_m, line.y_m)
+    ego_time = np.interp(ahead, covered, times)  # when the ego's centre gets there [s]
+    tail = int(round(ego.length_m / PATH_STEP_M))
+
+    x, y, speed, heading = (
+        np.array([[getattr(v, name)] for v in crossing])
+        for name in ("x_m", "y_m", "speed_mps", "heading_rad")
+    )
+    their_x = x + speed * np.cos(heading) * times  # [vehicle, time]
+    their_y = y + speed * np.sin(heading) * times
+    # in_path[vehicle, time, station]: the vehicle is this close to this point of the ego's path
+    in_path = (
+        np.hypot(their_x[:, :, None] - path_x, their_y[:, :, None] - path_y)
+        < config.conflict_distance_m
+    )
+    nearest: float | None = None
+    for zone in in_path:
+        stations = np.flatnonzero(zone.any(axis=0))
+        if len(stations) == 0 or stations[0] == 0:
             continue
-        vx = vehicle.x_m + vehicle.speed_mps * math.cos(vehicle.heading_rad) * times
-        vy = vehicle.y_m + vehicle.speed_mps * math.sin(vehicle.heading_rad) * times
-        close = np.hypot(vx - ego_x, vy - ego_y) < config.conflict_distance_m
-        if not np.any(close):
-            continue
-        gap = float(stations[np.argmax(close)] - ego_station) - ego.length_m
-        if nearest_gap is None or gap < nearest_gap:
-            nearest_gap = gap
-    return nearest_gap
+        their_times = times[zone.any(axis=1)]
+        ego_in = ego_time[stations[0]]
+        ego_out = ego_time[min(stations[-1] + tail, len(ahead) - 1)]
+        buffer_s = config.conflict_time_buffer_s
+        if ego_in - buffer_s < their_times[-1] and their_times[0] < ego_out + buffer_s:
+            gap = float(ahead[stations[0]]) - ego.length_m
+            nearest = gap if nearest is None else min(nearest, gap)
+    return nearest
 
 
 class RulePlanner(Planner):

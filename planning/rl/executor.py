@@ -14,8 +14,11 @@ vehicle in the lane beyond is beside the gap, and aborts a change whose gap clos
 ``cut_in_check`` it also vetoes and aborts a change while a vehicle of the lane beyond moves into the
 target lane ahead of the ego. With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
-next decision, at which the layer allows it. With the layer off, every requested change is carried
-out. The checks themselves live in :mod:`planning.safety`, shared with the rule planner and with the
+next decision, at which the layer allows it. On roads with crossing traffic, a decision to go (the
+``road`` interface's) is held back, and the ego yields as the rule planner would, while the rule
+planner's conflict test (:func:`~planning.rules.first_conflict_gap_m`) finds crossing traffic it
+can still stop for. With the layer off, every requested change is carried out, and the ego goes
+when told. The checks themselves live in :mod:`planning.safety`, shared with the rule planner and with the
 batched engine's layer (:mod:`planning.rl.batched_safety`).
 """
 
@@ -163,7 +166,8 @@ DEFAULT_EXECUTOR = ExecutorConfig()  # highway-env's IDM at its 1.5 s, as the tr
 class PolicyExecutor(RulePlanner):
     """Executes a policy's decisions at the control rate; see the module docstring.
 
-    :param safety_layer: veto and abort lane changes into gaps smaller than the margins allow.
+    :param safety_layer: veto and abort lane changes into gaps smaller than the margins allow, and
+        yield at conflicts with crossing traffic whatever the decision.
     :param executor_config: the ego's car following and the safety layer's margins.
     """
 
@@ -178,13 +182,15 @@ class PolicyExecutor(RulePlanner):
         super().reset()
         self.cruise_mps = INITIAL_CRUISE_MPS
         self.decisions = 0
-        self._overrides = 0  # requested lane changes vetoed or aborted by the safety layer
+        self._overrides = 0  # lane changes vetoed or aborted, decisions to go held back
+        self._held_back = False  # the safety layer made the current decision to go yield
         self._waiting = 0  # a vetoed change (-1 left, +1 right) waiting for its gap; 0: none
         self.yields = True  # the last decision yields to crossing traffic
 
     @property
     def overrides(self) -> int:
-        """Lane changes the safety layer vetoed or aborted this episode."""
+        """Lane changes the safety layer vetoed or aborted, and decisions to go it held back at a
+        conflict with crossing traffic, this episode."""
         return self._overrides
 
     @property
@@ -201,6 +207,7 @@ class PolicyExecutor(RulePlanner):
         """
         self.decisions += 1
         self.yields = action.yields
+        self._held_back = False
         self.cruise_mps = float(
             np.clip(
                 self.cruise_mps + action.speed_change * SPEED_STEP_MPS,
@@ -279,8 +286,18 @@ class PolicyExecutor(RulePlanner):
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """The rule planner's yielding, unless the last decision was to go."""
-        return super()._yield_acceleration(scene, lane) if self.yields else math.inf
+        """The rule planner's yielding where the last decision yields. Where it goes, the safety
+        layer (if on) still yields to a conflict the ego can stop for, as it vetoes an unsafe lane
+        change: one override per decision held back."""
+        yielding = super()._yield_acceleration(scene, lane)
+        if self.yields or not math.isfinite(yielding):
+            return yielding
+        if not self.safety_layer:
+            return math.inf
+        if not self._held_back:
+            self._overrides += 1
+            self._held_back = True
+        return yielding
 
 
 def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:

@@ -27,19 +27,41 @@ def crossing(x_m: float, y_m: float, speed_mps: float = 10.0) -> VehicleState:
     )  # fmt: skip
 
 
-# The ego at x = 0 in lane 1 (y = 4 m) at 10 m/s; a car 20 m ahead and 20 m to the right of the lane,
-# crossing at 10 m/s, reaches the ego's path when the ego does, 2 s from now. Sampled every 0.25 s,
-# they are first closer than 3.5 m at t = 2 (at 1.75 s they are 2.5 m apart on each axis, 3.54 m):
-# a conflict 20 m along the lane, a bumper gap of 20 - 5 = 15 m.
+# The ego at x = 0 in lane 1 (y = 4 m) at 10 m/s, going on at 1.5 m/s2 (its lane allows 30 m/s):
+# it covers 10 t + 0.75 t^2 metres in t seconds. A car at x = 20 m crossing towards +y at 10 m/s is
+# within 3.5 m of the ego's path from x = 17 m (the first path point, every 0.5 m, closer than 3.5 m
+# to x = 20 when the car is on the line), at times y = -16 + 10 t in (0.5, 7.5): 1.7 to 2.3 s on the
+# 0.1 s grid. The ego's centre reaches 17 m at 1.52 s: within the 0.5 s buffer of that window, a
+# conflict; the gap to it is 17 - 5 = 12 m.
 CROSSING_SCENE = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(20.0, 4.0 - 20.0),))
 
 
 def test_the_gap_to_a_crossing_conflict_is_computed_by_hand():
     lane = CROSSING_SCENE.lane(1)
-    assert first_conflict_gap_m(CROSSING_SCENE, lane, RulesConfig()) == pytest.approx(15.0)
+    assert first_conflict_gap_m(CROSSING_SCENE, lane, RulesConfig()) == pytest.approx(12.0)
     # a car of our own road, driving our way, is never a conflict
     same_way = highway_scene(ego_speed_mps=10.0, vehicles=(car(3, 1, 20.0, 5.0),))
     assert first_conflict_gap_m(same_way, same_way.lane(1), RulesConfig()) is None
+
+
+def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
+    lane = CROSSING_SCENE.lane(1)
+
+    def gap(y_m: float, buffer_s: float = 0.5) -> float | None:
+        scene = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(20.0, y_m),))
+        return first_conflict_gap_m(scene, lane, RulesConfig(conflict_time_buffer_s=buffer_s))
+
+    # 14 m further, the car takes the path from 3.1 s: the ego's tail has left it (28.5 m, 2.3 s)
+    # 0.8 s before, more than the buffer
+    assert gap(-30.0) is None
+    assert gap(-30.0, buffer_s=1.0) == pytest.approx(12.0)
+    # 6 m nearer, it is in the path from 1.1 to 1.7 s: gone before the ego arrives (1.52 s), yet
+    # within the buffer: still a conflict, where positions at the same instant would miss it
+    assert gap(-10.0) == pytest.approx(12.0)
+    assert gap(-2.0, buffer_s=0.0) is None
+    # a zone the ego's centre is already in is ignored: it is committed there
+    inside = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(1.0, 0.0),))
+    assert first_conflict_gap_m(inside, lane, RulesConfig()) is None
 
 
 def test_road_actions_are_each_highway_action_yielding_then_going():
@@ -81,7 +103,7 @@ def test_the_road_interface_adds_the_road_columns_to_the_ego_row_only():
     executor = PolicyExecutor(safety_layer=False)
     assert interface.observe(scene, executor).shape == interface.observation_shape
     crossing_road = road_features(CROSSING_SCENE, RulesConfig())
-    assert crossing_road[0] == pytest.approx(15.0 / 100.0)
+    assert crossing_road[0] == pytest.approx(12.0 / 100.0)
 
 
 def test_an_unknown_interface_is_refused_with_the_valid_names():
