@@ -52,7 +52,7 @@ class RulesConfig:
     max_change_curvature_per_m: float = 0.01  # [1/m] no lane change where the road bends more
     crossing_angle_rad: float = 0.5  # [rad] vehicles this far off our heading are crossing traffic
     conflict_horizon_s: float = 6.0  # [s] crossing traffic is predicted this far ahead
-    conflict_distance_m: float = 3.5  # [m] a crossing vehicle's centre this close to our path is in it
+    conflict_distance_m: float = 3.5  # [m] a crossing centre this close to our path is in it
     conflict_time_buffer_s: float = 0.5  # [s] least time between a crossing vehicle and the ego in
     # the same stretch of the path (a post-encroachment time): the margin for predictions that err
     go_acceleration_mps2: float = 1.5  # [m/s2] how the ego is predicted to speed up when it goes
