@@ -88,6 +88,26 @@ def test_a_go_decision_drives_through_crossing_traffic_and_a_yield_decision_brak
     assert yielding < CROSSING_SCENE.ego.speed_mps < going
 
 
+def test_the_safety_layer_holds_a_go_decision_back_at_a_conflict_once_per_decision():
+    guarded = PolicyExecutor(safety_layer=True)
+    keep_yield, keep_go = ROAD_ACTIONS[8], ROAD_ACTIONS[9]
+    guarded.decide(keep_yield, CROSSING_SCENE)
+    yielding = guarded.plan(CROSSING_SCENE).target_speed_mps
+    assert guarded.overrides == 0  # yielding as told is no override
+    guarded.decide(keep_go, CROSSING_SCENE)
+    held_back = [guarded.plan(CROSSING_SCENE).target_speed_mps for _ in range(3)]
+    assert held_back == [yielding] * 3
+    assert guarded.overrides == 1  # one decision held back, whatever the control steps
+    guarded.decide(keep_go, CROSSING_SCENE)
+    guarded.plan(CROSSING_SCENE)
+    assert guarded.overrides == 2
+    # with nothing crossing, a decision to go is no override
+    clear = highway_scene(ego_speed_mps=10.0)
+    guarded.decide(keep_go, clear)
+    guarded.plan(clear)
+    assert guarded.overrides == 2
+
+
 def test_the_road_interface_adds_the_road_columns_to_the_ego_row_only():
     scene = highway_scene(vehicles=(car(1, 1, 30.0, 20.0), car(2, 2, -15.0, 25.0)))
     highway = encode(scene, cruise_mps=25.0, changing_direction=0)
