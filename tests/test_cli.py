@@ -226,7 +226,7 @@ def test_baseline_trains_on_the_batched_engine(tmp_path):
     assert wrong.returncode == 2 and "carla" in wrong.stderr
 
 
-def test_baseline_trains_in_another_roads_environment_and_not_on_the_batched_engine(tmp_path):
+def test_baseline_trains_in_another_roads_environment_in_highway_env_and_on_the_engine(tmp_path):
     out = tmp_path / "merge"
     trained = drive_in_process(
         "baseline", "train", "--out", str(out), "--steps", "40", "--scenario", "merge"
@@ -234,11 +234,18 @@ def test_baseline_trains_in_another_roads_environment_and_not_on_the_batched_eng
     assert trained.returncode == 0, trained.stderr
     card = json.loads((out / "policy.json").read_text())
     assert card["scenario"] == "merge (merge-v0)" and card["env_steps"] == 40
-    refused = drive_in_process(
-        "baseline", "train", "--out", str(out), "--scenario", "merge", "--sim", "batched"
+    batched = drive_in_process(
+        "baseline", "train", "--out", str(tmp_path / "engine"), "--steps", "64", "--envs", "8",
+        "--scenario", "merge", "--sim", "batched",
     )  # fmt: skip
-    assert refused.returncode != 0 and "merge-v0" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    assert batched.returncode == 0, batched.stderr
+    card = json.loads((tmp_path / "engine" / "policy.json").read_text())
+    assert card["scenario"] == "merge (merge-v0, sims.batched)" and card["env_steps"] == 64
+    refused = drive_in_process(
+        "baseline", "train", "--out", str(out), "--scenario", "racetrack", "--sim", "batched"
+    )  # fmt: skip
+    assert refused.returncode != 0 and "racetrack-v0" in refused.stderr
+    assert "Traceback" not in refused.stderr and "steps" not in refused.stdout
 
 
 def test_bench_sim_writes_the_figures(tmp_path):

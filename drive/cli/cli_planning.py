@@ -20,7 +20,6 @@ from drive.training.planning_env import scenario_names
 from drive.training.train_config import TrainConfig
 from sims.files import write_json
 from sims.scenario import load_scenario
-from sims.strict import ConfigError
 
 console = Console()
 errors = Console(stderr=True)
@@ -84,30 +83,37 @@ def baseline_train(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     sim: Annotated[
         str,
-        typer.Option(help="highway-env (highway-fast-v0, as documented) or batched (highway-v0)."),
+        typer.Option(
+            help="highway-env (highway-fast-v0, as documented) or batched (the engine: highway-v0, "
+            "or the scenario's road)."
+        ),
     ] = "highway-env",
     envs: Annotated[int, typer.Option(min=1, help="Environments at once (batched only).")] = 256,
     scenario: Annotated[
         str,
-        typer.Option(
-            help="Scenario id or TOML: off the highway, train in its environment "
-            "(highway-env only)."
-        ),
+        typer.Option(help="Scenario id or TOML: off the highway, train in its environment."),
     ] = "highway",
 ) -> None:
     """Train the documentation's DQN for ``--steps`` decisions, in highway-env or the batched engine."""
     import torch
 
-    from drive.training.baseline import HIGHWAY_ENVS, SIMS, TRAINING_ENV, train_baseline
+    from drive.training.baseline import (
+        HIGHWAY_ENVS,
+        SIMS,
+        TRAINING_ENV,
+        check_batched,
+        train_baseline,
+    )
 
     if sim not in SIMS:
         raise typer.BadParameter(f"--sim {sim!r} is not one of: {', '.join(SIMS)}")
     road = load_scenario(scenario)
-    if sim == "batched" and road.env not in HIGHWAY_ENVS:
-        raise ConfigError(f"--sim batched trains the baseline on highway-v0 only, not {road.env}")
+    if sim == "batched":
+        check_batched(road)  # before any training starts
     torch.set_num_threads(1)  # a [256, 256] MLP on batches of 32 gains nothing from more threads
     where = (
-        f"highway-v0 on the batched engine ({envs} envs)"
+        f"{'highway-v0' if road.env in HIGHWAY_ENVS else road.env} on the batched engine "
+        f"({envs} envs)"
         if sim == "batched"
         else TRAINING_ENV
         if road.env in HIGHWAY_ENVS

@@ -91,17 +91,22 @@ def train_baseline(
 
     ``sim="highway-env"`` trains as the documentation does, in highway-fast-v0, or, given another
     road's ``scenario``, in that scenario's environment as :func:`run_baseline_episode` drives it.
-    ``sim="batched"`` trains in highway-v0 itself on the batched engine (:mod:`sims.batched`),
-    ``envs`` environments at once, with :func:`batched_recipe`.
+    ``sim="batched"`` trains on the batched engine (:mod:`sims.batched`), ``envs`` environments at
+    once, with :func:`batched_recipe`: in highway-v0 itself for the highway's scenarios, else in the
+    scenario's road as :func:`batched_meta_env` makes it.
     """
     if sim not in SIMS:
         raise ValueError(f"unknown simulator {sim!r}; valid: {', '.join(SIMS)}")
     started = time.perf_counter()
-    if sim == "batched":
+    env: Any
+    if sim == "batched" and scenario is not None and scenario.env not in HIGHWAY_ENVS:
+        env = batched_meta_env(scenario, envs, seed=seed)
+        recipe, where = batched_recipe(envs), f"{scenario.id} ({scenario.env}, sims.batched)"
+    elif sim == "batched":
         from sims.batched.state import BatchConfig
         from sims.batched.vecenv import BatchedVecEnv
 
-        env: Any = BatchedVecEnv(envs, BatchConfig(ego_control="meta"), seed=seed)
+        env = BatchedVecEnv(envs, BatchConfig(ego_control="meta"), seed=seed)
         recipe = batched_recipe(envs)
         where = "highway-v0 (sims.batched)"
     elif scenario is not None and scenario.env not in HIGHWAY_ENVS:
@@ -163,6 +168,50 @@ def meta_action_env(scenario: Scenario) -> Any:
     env = ENVIRONMENTS[scenario.env](config=config)
     restore_behaviour_defaults()
     return env
+
+
+def check_batched(scenario: Scenario) -> None:
+    """Refuse, by name, what of ``scenario`` the batched engine cannot honour: a road it has no task
+    for, a scripted event, an ``env_config`` key it does not read.
+
+    :raises ConfigError: naming the scenario and what is refused.
+    """
+    from sims.batched.network_task import DRAWS, check_honoured
+
+    source = f"scenario '{scenario.id}'"
+    if scenario.env in HIGHWAY_ENVS:
+        return
+    if scenario.env not in DRAWS:
+        raise ConfigError(
+            f"{source}: the batched engine has no task for {scenario.env}; "
+            f"it has {', '.join(sorted(DRAWS))} and highway-v0"
+        )
+    if scenario.events:
+        raise ConfigError(f"{source}: the batched engine does not script events ([[events]])")
+    check_honoured(scenario.env_config, source=source)
+
+
+def batched_meta_env(scenario: Scenario, envs: int, *, seed: int) -> Any:
+    """The scenario's road on the batched engine as :func:`meta_action_env` makes it in highway-env
+    (the road's documented observation and meta-actions, one decision per second, the scenario's
+    duration), ``envs`` environments at once, as a Stable-Baselines3 ``VecEnv``.
+
+    :raises ConfigError: for what the engine cannot honour (:func:`check_batched`).
+    """
+    from sims.batched.vecenv import RoadsVecEnv
+
+    check_batched(scenario)
+    defaults = highway_env_defaults(scenario.env)
+    config = {
+        **scenario.env_config,
+        "observation": defaults["observation"],
+        "action": defaults["action"],
+        "simulation_frequency": scenario.simulation_hz,
+        "policy_frequency": 1,
+    }
+    return RoadsVecEnv(
+        scenario.env, envs, env_config=config, duration_s=scenario.duration_s, seed=seed
+    )
 
 
 def highway_env_defaults(env_id: str) -> dict[str, Any]:

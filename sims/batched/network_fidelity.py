@@ -45,8 +45,14 @@ NETWORK_ENVIRONMENTS = (
 )
 
 
-def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
-    """A highway-env environment of the suite's registry with the given ego action space."""
+def make_environment(
+    env_id: str, ego_control: NetworkEgoControl, config: dict[str, Any] | None = None
+) -> Any:
+    """A highway-env environment of the suite's registry with the given ego action space.
+
+    :param config: highway-env configuration overrides (a meta-action ego keeps the ``action`` it
+        names, e.g. the road's documented meta-actions).
+    """
     from sims.environments import ENVIRONMENTS
 
     if env_id not in NETWORK_ENVIRONMENTS:
@@ -55,9 +61,15 @@ def make_environment(env_id: str, ego_control: NetworkEgoControl) -> Any:
         )
     environment = ENVIRONMENTS[env_id]
     action = "ContinuousAction" if ego_control == "continuous" else "DiscreteMetaAction"
-    if ego_control == "meta" and environment.default_config()["action"]["type"] == action:
-        return environment()  # the road's own meta-actions (their target speeds)
-    return environment(config={"action": {"type": action}})
+    overrides = dict(config or {})
+    if overrides.get("action", {}).get("type", action) != action:
+        raise ValueError(
+            f"an ego under {ego_control} control acts through {action}, not {overrides['action']}"
+        )
+    if ego_control != "meta" or environment.default_config()["action"]["type"] != action:
+        overrides.setdefault("action", {"type": action})
+    # else: the road's own meta-actions (their target speeds), unless the overrides name others
+    return environment(config=overrides) if overrides else environment()
 
 
 def reset(env: Any, seed: int) -> None:

@@ -31,6 +31,7 @@ from sims.batched.network_spawn import (
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult
 from sims.constants import LANE_WIDTH_M
+from sims.strict import ConfigError
 
 PERCEPTION_DISTANCE_M = 5.0 * physics.MAX_SPEED_MPS  # AbstractEnv.PERCEPTION_DISTANCE
 MERGE_END_M = 370.0  # [m] MergeEnv._is_terminated: the ramp has been passed
@@ -258,6 +259,35 @@ DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
 """Each road's draw of initial scenes, and the destinations its routes are planned to."""
 
 
+HONOURED_CONFIG = frozenset(
+    {
+        "action", "arrived_reward", "collision_reward", "destination", "duration", "ego_spacing",
+        "goal_reward", "high_speed_reward", "initial_vehicle_count", "lanes_count",
+        "merging_speed_reward", "normalize_reward", "observation", "other_vehicles_type",
+        "policy_frequency", "reward_speed_range", "right_lane_reward", "simulation_frequency",
+        "spawn_probability", "vehicles_count", "vehicles_density",
+        # rendering only: the engine draws nothing, so these change nothing it computes
+        "centering_position", "manual_control", "offscreen_rendering", "real_time_rendering",
+        "render_agent", "scaling", "screen_height", "screen_width", "show_trajectories",
+    }
+)  # fmt: skip
+"""The highway-env configuration keys the engine reads (or that change nothing it computes)."""
+
+
+def check_honoured(env_config: dict[str, Any], *, source: str) -> None:
+    """Refuse a highway-env configuration override the engine would not honour, by name.
+
+    :param source: where the override comes from, for the message (a scenario file).
+    :raises ConfigError: naming the key, ``source`` and the keys the engine honours.
+    """
+    for key in env_config:
+        if key not in HONOURED_CONFIG:
+            raise ConfigError(
+                f"{source}: env_config key {key!r} is not honoured by the batched engine; "
+                f"it honours: {', '.join(sorted(HONOURED_CONFIG))}"
+            )
+
+
 class BatchedRoads:
     """``B`` environments of one highway-env road as tensors on one device, stepped together."""
 
@@ -272,14 +302,17 @@ class BatchedRoads:
         seed: int = 0,
         duration_s: float | None = None,
         compiled: bool = False,
+        env_config: dict[str, Any] | None = None,
     ) -> None:
         """:param compiled: run the step's fixed-shape parts as ``torch.compile`` graphs: faster on
-        large batches, after a compilation of a minute or so (:func:`network_step.kernels`)."""
+        large batches, after a compilation of a minute or so (:func:`network_step.kernels`).
+        :param env_config: highway-env configuration overrides of the road (its observation, its
+            meta-actions, its frequencies), read as highway-env would read them."""
         if env_id not in DRAWS:
             raise ValueError(
                 f"the batched engine has no task for {env_id!r}; it has {sorted(DRAWS)}"
             )
-        env = make_environment(env_id, ego_control)
+        env = make_environment(env_id, ego_control, env_config)
         reset(env, 0)
         self.env_id = env_id
         self.compiled = compiled

@@ -7,6 +7,8 @@
 
 Both see highway-v0's Kinematics observation ``(5, 5)`` and either the meta-actions (``Discrete(5)``)
 or continuous actions (``Box(-1, 1, (2,))``), like highway-env's ``highway-v0``.
+:class:`RoadsVecEnv` is the SB3 ``VecEnv`` of another road (:class:`~sims.batched.network_task.BatchedRoads`)
+under meta-actions, with that road's observation and meta-actions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from sims.batched.network_task import BatchedRoads
 from sims.batched.state import BatchConfig
 from sims.batched.task import BatchedHighway, StepResult
 
@@ -166,6 +169,48 @@ class BatchedVecEnv(TaskVecEnv):
     ) -> None:
         self.engine = BatchedHighway(num_envs, config, device=device, seed=seed)
         super().__init__(num_envs, *_spaces(self.engine.config))
+
+    def _reset(self, seed: int | None) -> torch.Tensor:
+        return self.engine.reset(seed=seed)
+
+    def _step(self, actions: torch.Tensor) -> tuple[StepResult, list[dict[str, Any]]]:
+        return self.engine.step(actions), [{} for _ in range(self.num_envs)]
+
+
+class RoadsVecEnv(TaskVecEnv):
+    """``num_envs`` environments of one road network under meta-actions, as an SB3 ``VecEnv``.
+
+    :param env_id: merge-v0, exit-v0, roundabout-v0 or intersection-v0.
+    :param env_config: highway-env configuration overrides (observation, meta-actions, frequencies).
+    :param duration_s: episode length [s] (default: the environment's).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        *,
+        env_config: dict[str, Any] | None = None,
+        duration_s: float | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.engine = BatchedRoads(
+            env_id,
+            num_envs,
+            ego_control="meta",
+            device=device,
+            seed=seed,
+            duration_s=duration_s,
+            env_config=env_config,
+        )
+        seen = self.engine.observation
+        observation = spaces.Box(
+            -np.inf, np.inf, shape=(seen.vehicles, len(seen.features)), dtype=np.float32
+        )
+        super().__init__(
+            num_envs, observation, spaces.Discrete(len(self.engine.config.meta_actions))
+        )
 
     def _reset(self, seed: int | None) -> torch.Tensor:
         return self.engine.reset(seed=seed)
