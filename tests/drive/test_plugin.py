@@ -308,5 +308,5 @@ def test_the_results_file_is_a_baseline_for_the_plugin_and_for_drive_eval(tmp_pa
 
 def test_the_plugin_is_active_in_this_repository(request):
     # It collects tests/scenarios/suite_regression.toml: without it (an install older than its
-    # pytest11 entry point; rerun `pip install -e .`) those 48 items would silently not be there.
+    # pytest11 entry point; rerun `pip install -e .`) those 76 items would silently not be there.
     assert request.config.pluginmanager.has_plugin("drive_stack")
