@@ -8,7 +8,7 @@ data=(); for folder in data/roads/train/*/; do data+=(--data "$folder"); done
 val=(); for folder in data/roads/val/*/; do val+=(--validation "$folder"); done
 case "${1:?train, adversarial or bench}" in
   train)  # fine-tuned from the shipped weights, a render variation drawn per sample (--augment)
-    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 8 \
+    drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 16 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn --select f1 \
       --learning-rate 0.0005 --augment ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
