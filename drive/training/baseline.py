@@ -157,7 +157,17 @@ def meta_action_env(scenario: Scenario) -> Any:
             f"scenario '{scenario.id}': highway-env documents {scenario.env} with "
             f"{defaults['action']['type']}, and its baseline acts through DiscreteMetaAction"
         )
-    config = {
+    env = ENVIRONMENTS[scenario.env](config=meta_action_config(scenario))
+    restore_behaviour_defaults()
+    return env
+
+
+def meta_action_config(scenario: Scenario) -> dict[str, Any]:
+    """highway-env's configuration of ``scenario``'s road as its documentation's agents see it: the
+    scenario's overrides, the road's own default observation and meta-actions, the scenario's
+    simulation rate and duration, one decision per second (highway-env and the engine alike)."""
+    defaults = highway_env_defaults(scenario.env)
+    return {
         **scenario.env_config,
         "observation": defaults["observation"],
         "action": defaults["action"],
@@ -165,9 +175,6 @@ def meta_action_env(scenario: Scenario) -> Any:
         "policy_frequency": 1,
         "duration": int(round(scenario.duration_s)),
     }
-    env = ENVIRONMENTS[scenario.env](config=config)
-    restore_behaviour_defaults()
-    return env
 
 
 def check_batched(scenario: Scenario) -> None:
@@ -201,16 +208,12 @@ def batched_meta_env(scenario: Scenario, envs: int, *, seed: int) -> Any:
     from sims.batched.vecenv import RoadsVecEnv
 
     check_batched(scenario)
-    defaults = highway_env_defaults(scenario.env)
-    config = {
-        **scenario.env_config,
-        "observation": defaults["observation"],
-        "action": defaults["action"],
-        "simulation_frequency": scenario.simulation_hz,
-        "policy_frequency": 1,
-    }
     return RoadsVecEnv(
-        scenario.env, envs, env_config=config, duration_s=scenario.duration_s, seed=seed
+        scenario.env,
+        envs,
+        env_config=meta_action_config(scenario),
+        duration_s=scenario.duration_s,
+        seed=seed,
     )
 
 

@@ -289,11 +289,11 @@ class PolicyExecutor(RulePlanner):
         """The rule planner's yielding where the last decision yields. Where it goes, the safety
         layer (if on) still yields to a conflict the ego can stop for, as it vetoes an unsafe lane
         change: one override per decision held back."""
+        if not (self.yields or self.safety_layer):
+            return math.inf  # going, unguarded: no conflict test to run
         yielding = super()._yield_acceleration(scene, lane)
         if self.yields or not math.isfinite(yielding):
             return yielding
-        if not self.safety_layer:
-            return math.inf
         if not self._held_back:
             self._overrides += 1
             self._held_back = True
