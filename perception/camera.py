@@ -46,7 +46,12 @@ def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet
             raise ConfigError(f"{folder}: no {path.name}; train one with `drive train-perception`")
     card = read_json(card_path, "perception card", allow_nan=True)
     with refusing(card_path, "perception card"):
-        network = StnPerceptionNet(FrameSpec(**card["frame_spec"]), width=card["config"]["width"])
+        network = StnPerceptionNet(
+            FrameSpec(**card["frame_spec"]),
+            width=card["config"]["width"],
+            # Cards written before the option was added trained on raw pixels.
+            normalise=card["config"].get("normalise", False),
+        )
     with refusing(weights, "safetensors weights file"):
         tensors = load_file(weights)
     network.load_state_dict(checked_state(tensors, network.state_dict(), path=weights))

@@ -72,6 +72,9 @@ class PerceptionTrainConfig:
     init: str = described(
         "", "Start from the weights in this folder (best.safetensors); empty: from scratch."
     )
+    normalise: bool = described(
+        False, "Read each frame relative to its mean colour (perception.cnn.relative_to_frame)."
+    )
     adversarial_steps: int = described(3, "PGD steps per adversarial batch.", minimum=1)
     adversarial_share: float = described(
         0.5, "Share of each batch replaced by its PGD perturbation.", minimum=0.0
@@ -178,7 +181,9 @@ class PerceptionTrainer(OneNetworkTrainer):
                 raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
         self.train_set, self.val_set = load_frames(*folders), load_frames(*self.validation)
         torch.manual_seed(config.seed)
-        self.model = StnPerceptionNet(self.frames, width=config.width).to(self.device)
+        self.model = StnPerceptionNet(
+            self.frames, width=config.width, normalise=config.normalise
+        ).to(self.device)
         if config.init:
             weights = Path(config.init) / "best.safetensors"
             if not weights.exists():

@@ -186,6 +186,14 @@ class DatasetConfig:
         for name in ("episodes", "episodes_per_shard", "sample_every_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        # A sample's stack must be rendered whole before the next one starts (the generator keeps
+        # one stack pending); a shorter period silently gave datasets without a sample.
+        reach = (self.frames.stack - 1) * self.frames.stride_steps
+        if self.sample_every_steps <= reach:
+            raise ConfigError(
+                f"sample_every_steps must be > {reach} (a stack of {self.frames.stack} frames "
+                f"{self.frames.stride_steps} steps apart), got {self.sample_every_steps}"
+            )
 
     @property
     def shards(self) -> int:

@@ -2,6 +2,10 @@
 # Issue 31: perception datasets from every road of the regression suite (sims/suites/regression.toml).
 #   train: 4 episodes per road, seeds 1000.., render variations drawn per episode ("train");
 #   val:   2 episodes per road, seeds 90000.., the same variations (picks the kept epoch);
+#   train-clean: 4 episodes per road, seeds 2000.., frames as highway-env draws them ("none"; the
+#          render variations then come from per-sample augmentation in the pixels, --augment);
+#   val-clean: 1 episode per road, seeds 91000.., as highway-env draws them (picks the kept epoch
+#          of a run trained on train-clean);
 #   test:  1 episode per road, seeds 95000.., frames as highway-env draws them ("none");
 #   test-unseen-colours: 1 episode per road, seeds 96000.., vehicles in hues no training frame shows.
 # Usage: bash docs/experiments/perception_roads_data.sh SPLIT...   (resumable: rerun to finish)
@@ -14,11 +18,13 @@ for split in "$@"; do
     case "$road" in highway|highway-dense) every=10 ;; esac
     case "$split" in
       train) args=(--episodes 4 --episodes-per-shard 1 --seed 1000 --variation train --sample-every-steps "$every") ;;
+      train-clean) args=(--episodes 4 --episodes-per-shard 1 --seed 2000 --variation none --sample-every-steps "$every") ;;
       val) args=(--episodes 2 --episodes-per-shard 2 --seed 90000 --variation train --sample-every-steps 15) ;;
+      val-clean) args=(--episodes 1 --episodes-per-shard 1 --seed 91000 --variation none --sample-every-steps 10) ;;
       test) args=(--episodes 1 --episodes-per-shard 1 --seed 95000 --variation none --sample-every-steps "$every") ;;
       test-unseen-colours) args=(--episodes 1 --episodes-per-shard 1 --seed 96000 --variation unseen-colours --sample-every-steps 10) ;;
       *) echo "unknown split $split" >&2; exit 2 ;;
     esac
-    drive dataset --out "data/roads/$split/$road" --scenario "$road" "${args[@]}"
+    drive dataset --out "data/roads/$split/$road" --scenario "$road" "${args[@]}" --workers "${WORKERS:-1}"
   done
 done

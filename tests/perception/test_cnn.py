@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from drive.runs.frame_dataset import generate
-from perception.cnn import StnPerceptionNet, scale_targets, stack_channels, unscale_slots
+from perception.cnn import (
+    StnPerceptionNet,
+    relative_to_frame,
+    scale_targets,
+    stack_channels,
+    unscale_slots,
+)
 from perception.evaluate import figures
 from perception.losses import match_slots, perception_loss
 from perception.train import PerceptionTrainConfig, train_perception
@@ -49,6 +55,25 @@ def test_slots_sit_on_their_cells_and_inference_folding_changes_nothing():
         reference, fused = model(images), model.for_inference()(images)
     torch.testing.assert_close(fused.slots, reference.slots, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(fused.occupancy, reference.occupancy, atol=1e-4, rtol=1e-4)
+
+
+def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gains():
+    # A grey road (0.4) with a white marking and a dark blue vehicle, two frames of a stack.
+    frame = torch.full((1, 6, 4, 8), 0.4)
+    frame[:, :, 0, :] = 1.0
+    frame[:, 0:2, 2, 3:5] = 0.1
+    normalised = relative_to_frame(frame)
+    mean = frame.mean(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(normalised, (frame - mean) / mean)
+    gains = torch.tensor([0.6, 1.2, 0.9, 0.6, 1.2, 0.9]).view(1, 6, 1, 1)
+    torch.testing.assert_close(relative_to_frame(frame * gains), normalised)
+    # A channel black on average is divided by the floor, not by zero.
+    assert torch.isfinite(relative_to_frame(torch.zeros(1, 3, 4, 8))).all()
+    model = StnPerceptionNet(SMALL, width=4, normalise=True).eval()
+    images = torch.randint(20, 120, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    with torch.no_grad():
+        dim, bright = model(images).slots, model(images * 2).slots
+    torch.testing.assert_close(dim, bright, atol=1e-4, rtol=1e-4)
 
 
 def test_frame_stacks_become_channels_oldest_first():

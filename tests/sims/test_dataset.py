@@ -112,3 +112,11 @@ def test_a_seed_whose_scripted_event_cannot_be_placed_gives_no_samples(tmp_path)
     config = DatasetConfig(scenario="cut-in", episodes=1, seed=1000, frames=SMALL)
     store = generate(config, tmp_path)
     assert store.manifest["shards"] == [{"shard": 0, "file": None, "seeds": [1000], "samples": 0}]
+
+
+def test_a_sampling_period_shorter_than_the_stack_is_refused():
+    # Three frames two steps apart span four steps: sampling every four steps never filled a stack
+    # and wrote datasets without a single sample.
+    with pytest.raises(ConfigError, match="sample_every_steps must be > 4.*got 4"):
+        DatasetConfig(sample_every_steps=4, frames=FrameSpec(stack=3, stride_steps=2))
+    assert DatasetConfig(sample_every_steps=5, frames=FrameSpec(stack=3, stride_steps=2))
