@@ -22,14 +22,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from perception.augment import augment
+from perception.augment import AugmentRanges, augment
 from perception.cnn import StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import batch_loss
 from perception.robustness import pgd
 from perception.trainer import OneNetworkTrainer
-from sims.dataset import MANIFEST, FrameSpec, load_shards
+from sims.dataset import MANIFEST, SLOTS, FrameSpec, load_shards
 from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError, described
 
@@ -72,6 +72,9 @@ class PerceptionTrainConfig:
     init: str = described(
         "", "Start from the weights in this folder (best.safetensors); empty: from scratch."
     )
+    augment_zoom: float = described(
+        0.12, "With --augment, the zoom drawn per sample lies in 1 +- this.", minimum=0.0
+    )
     normalise: bool = described(
         False, "Read each frame relative to its mean colour (perception.cnn.relative_to_frame)."
     )
@@ -88,6 +91,8 @@ class PerceptionTrainConfig:
             raise ConfigError(f"adversarial_epsilon must be >= 0, got {self.adversarial_epsilon}")
         if not 0 <= self.adversarial_share <= 1:
             raise ConfigError(f"adversarial_share must lie in [0, 1], got {self.adversarial_share}")
+        if not 0 <= self.augment_zoom < 1:
+            raise ConfigError(f"augment_zoom must lie in [0, 1), got {self.augment_zoom}")
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
 
@@ -113,12 +118,19 @@ def load_frames(*folders: Path) -> dict[str, np.ndarray]:
 
 def with_defaults(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A dataset's arrays with the labels that datasets before issue 31 lack: frames at the
-    window's own scale (``zoom`` 1) of a straight highway (``lane_labels`` 1)."""
+    window's own scale (``zoom`` 1) of a straight highway (``lane_labels`` 1), and vehicle rows
+    padded to :data:`~sims.dataset.SLOTS` (such a dataset labelled the nearest 10 only)."""
     samples = len(data["images"])
+    vehicles = data["vehicles"]
+    if (
+        vehicles.shape[1] < SLOTS
+    ):  # datasets labelled 10 vehicles before issue 31: empty slots after
+        vehicles = np.pad(vehicles, ((0, 0), (0, SLOTS - vehicles.shape[1]), (0, 0)))
     return {
         "zoom": np.ones(samples, dtype=np.float32),
         "lane_labels": np.ones(samples, dtype=np.uint8),
         **data,
+        "vehicles": vehicles,
     }
 
 
@@ -242,7 +254,9 @@ class PerceptionTrainer(OneNetworkTrainer):
             if config.augment:
                 draws = torch.Generator().manual_seed(config.seed + epoch * self.batches + index)
                 half_m = (self.frames.half_length_m, self.frames.half_width_m)
-                pixels, batch = augment(pixels, batch, draws, half_m=half_m)
+                zoom = (1 - config.augment_zoom, 1 + config.augment_zoom)
+                ranges = AugmentRanges(zoom=zoom)
+                pixels, batch = augment(pixels, batch, draws, half_m=half_m, ranges=ranges)
             if config.adversarial_epsilon > 0:
                 pixels = self._adversarial(pixels, batch, seed=epoch * self.batches + index)
             with torch.autocast(device_type=device, enabled=device == "cuda"):

@@ -17,7 +17,7 @@ from perception.cnn import (
 )
 from perception.evaluate import figures
 from perception.losses import match_slots, perception_loss
-from perception.train import PerceptionTrainConfig, train_perception
+from perception.train import PerceptionTrainConfig, train_perception, with_defaults
 from sims.dataset import LANE_ROWS, SLOTS, DatasetConfig, FrameSpec
 from sims.strict import ConfigError
 
@@ -219,3 +219,16 @@ def test_adversarial_training_perturbs_the_batch_within_its_ball(tmp_path):
     assert trainer.model.training
     with pytest.raises(ConfigError, match="adversarial_share"):
         PerceptionTrainConfig(adversarial_share=1.5)
+
+
+def test_datasets_labelled_before_issue_31_load_with_their_defaults_and_padded_slots():
+    old = {
+        "images": np.zeros((2, 1, 4, 8, 3), dtype=np.uint8),
+        "vehicles": np.ones((2, 10, 7), dtype=np.float32),
+    }
+    loaded = with_defaults(old)
+    assert loaded["vehicles"].shape == (2, SLOTS, 7)
+    assert (loaded["vehicles"][:, :10] == 1).all() and (loaded["vehicles"][:, 10:] == 0).all()
+    assert (loaded["zoom"] == 1).all() and (loaded["lane_labels"] == 1).all()
+    with pytest.raises(ConfigError, match="augment_zoom"):
+        PerceptionTrainConfig(augment_zoom=1.5)
