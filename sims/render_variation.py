@@ -8,6 +8,9 @@ the ranges they are drawn from:
 * ``none``: frames as highway-env draws them (the datasets before issue 31);
 * ``train``: every change at once, for training; the vehicles' hues avoid
   :data:`HELD_OUT_HUES`, which no training frame shows;
+* ``colours``: the vehicles' and the road's colours only (hues outside :data:`HELD_OUT_HUES`), in
+  every episode; training adds brightness, blur and noise per sample in the pixels
+  (:mod:`perception.augment`), and no zoom, which the network cannot read off a frame (issue 31);
 * ``unseen-colours``: only the vehicles' colours change, to hues in :data:`HELD_OUT_HUES`, for the
   held-out test of colours never seen in training.
 
@@ -70,6 +73,11 @@ VARIATIONS: dict[str, VariationRanges] = {
         blur_px=(0.0, 1.0),
         noise_std=(0.0, 8 / 255),
         colour_share=0.7,
+        vehicle_hues=((0.0, HELD_OUT_HUES[0]), (HELD_OUT_HUES[1], 1.0)),
+        recolour_road=True,
+    ),
+    "colours": VariationRanges(
+        colour_share=1.0,
         vehicle_hues=((0.0, HELD_OUT_HUES[0]), (HELD_OUT_HUES[1], 1.0)),
         recolour_road=True,
     ),

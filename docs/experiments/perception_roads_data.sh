@@ -4,6 +4,10 @@
 #   val:   2 episodes per road, seeds 90000.., the same variations (picks the kept epoch);
 #   train-clean: 4 episodes per road, seeds 2000.., frames as highway-env draws them ("none"; the
 #          render variations then come from per-sample augmentation in the pixels, --augment);
+#   train-clean-curves: 8 more episodes of each road that is not a straight highway, seeds 3000..,
+#          "none" (those roads show vehicles at every heading, and their first episodes few of them);
+#   train-colours: 4 episodes per road, seeds 5000.., vehicles and road in colours drawn per
+#          episode ("colours": hues outside the held-out band, no zoom);
 #   val-clean: 1 episode per road, seeds 91000.., as highway-env draws them (picks the kept epoch
 #          of a run trained on train-clean);
 #   test:  1 episode per road, seeds 95000.., frames as highway-env draws them ("none");
@@ -18,6 +22,10 @@ for split in "$@"; do
     case "$road" in highway|highway-dense) every=10 ;; esac
     case "$split" in
       train) args=(--episodes 4 --episodes-per-shard 1 --seed 1000 --variation train --sample-every-steps "$every") ;;
+      train-clean-curves)
+        case "$road" in roundabout|intersection|racetrack|u-turn|two-way|exit|merge) ;; *) continue ;; esac
+        args=(--episodes 8 --episodes-per-shard 1 --seed 3000 --variation none --sample-every-steps 5) ;;
+      train-colours) args=(--episodes 4 --episodes-per-shard 1 --seed 5000 --variation colours --sample-every-steps $((2 * every))) ;;
       train-clean) args=(--episodes 4 --episodes-per-shard 1 --seed 2000 --variation none --sample-every-steps "$every") ;;
       val) args=(--episodes 2 --episodes-per-shard 2 --seed 90000 --variation train --sample-every-steps 15) ;;
       val-clean) args=(--episodes 1 --episodes-per-shard 1 --seed 91000 --variation none --sample-every-steps 10) ;;

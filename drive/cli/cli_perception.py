@@ -47,7 +47,8 @@ def dataset(
         str,
         typer.Option(
             help="How frames are drawn, per episode: none, train (zoom, colours, brightness, "
-            "blur, noise) or unseen-colours (sims/render_variation.py)."
+            "blur, noise), colours (vehicles' and road's only) or unseen-colours "
+            "(sims/render_variation.py)."
         ),
     ] = "none",
     dynamics: Annotated[

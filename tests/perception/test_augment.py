@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import colorsys
+
 import torch
 
-from perception.augment import AugmentRanges, augment
+from perception.augment import PERMUTATIONS, AugmentRanges, augment
+from sims.render_variation import HELD_OUT_HUES
 
 
 def test_a_draw_is_reproducible_keeps_pixels_in_range_and_crops_what_a_zoom_pushes_out():
@@ -29,3 +32,19 @@ def test_a_draw_is_reproducible_keeps_pixels_in_range_and_crops_what_a_zoom_push
     assert first_labels["vehicles"][:, 0, 0].tolist() == [0.0, 0.0, 1.0, 0.0]
     assert (first_labels["vehicles"][:, 1, 0] == 1).all()
     assert (labels["vehicles"][:, 0, 0] == 1).all()  # the batch's own labels are left alone
+
+
+def test_no_channel_order_paints_a_training_hue_in_the_held_out_band():
+    # Every hue outside sims.render_variation.HELD_OUT_HUES stays outside under every order drawn,
+    # and highway-env's yellow, green and blue vehicles among them.
+    hues = [h / 200 for h in range(200) if not HELD_OUT_HUES[0] <= h / 200 <= HELD_OUT_HUES[1]]
+    colours = [colorsys.hsv_to_rgb(hue, 1.0, 1.0) for hue in hues]
+    colours += [
+        (200 / 255, 200 / 255, 0.0),
+        (50 / 255, 200 / 255, 0.0),
+        (100 / 255, 200 / 255, 1.0),
+    ]
+    for order in PERMUTATIONS.tolist():
+        for colour in colours:
+            hue = colorsys.rgb_to_hsv(*(colour[channel] for channel in order))[0]
+            assert not HELD_OUT_HUES[0] + 1e-9 < hue < HELD_OUT_HUES[1] - 1e-9, (order, colour)

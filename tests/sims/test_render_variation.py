@@ -33,6 +33,19 @@ def test_draws_are_reproducible_within_their_ranges_and_training_avoids_the_held
     assert HELD_OUT_HUES[0] - 0.01 <= hue <= HELD_OUT_HUES[1] + 0.01
 
 
+def test_the_colours_variation_recolours_every_episode_outside_the_held_out_hues_and_nothing_else():
+    draws = [
+        RenderVariation.draw(VARIATIONS["colours"], np.random.default_rng([31, seed]))
+        for seed in range(100)
+    ]
+    for d in draws:
+        assert (d.zoom, d.brightness, d.blur_px, d.noise_std) == (1.0, 1.0, 0.0, 0.0)
+        assert None not in (d.traffic_rgb, d.ego_rgb, d.road_rgb, d.marking_rgb)
+        for rgb in (d.traffic_rgb, d.ego_rgb):
+            hue = colorsys.rgb_to_hsv(*(channel / 255 for channel in rgb))[0]
+            assert not HELD_OUT_HUES[0] + 0.01 < hue < HELD_OUT_HUES[1] - 0.01
+
+
 def test_the_road_and_markings_are_recoloured_then_the_brightness_scales_every_pixel():
     image = np.zeros((4, 4, 3), dtype=np.uint8)
     image[:2] = ROAD_RGB
