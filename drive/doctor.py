@@ -29,7 +29,7 @@ SHIPPED_FILES: dict[str, tuple[Path, Path]] = {
             PERCEPTION_WEIGHTS / name / "best.safetensors",
             PERCEPTION_WEIGHTS / name / "card.json",
         )
-        for name in ("stn-cnn", "detector", "cgan", "dcgan")
+        for name in ("stn-cnn", "stn-cnn-highway", "detector", "cgan", "dcgan")
     },
     "policy default": (SHIPPED_POLICY / "policy.zip", SHIPPED_POLICY / "policy.json"),
     "policy polite": (POLITE_POLICY / "policy.zip", POLITE_POLICY / "policy.json"),

@@ -33,6 +33,8 @@ from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
+# The first shipped network, trained on highway-v0 frames only (issue 31 retrained it on every road).
+HIGHWAY_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn-highway"
 
 
 def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet, dict]:
@@ -49,8 +51,8 @@ def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet
         network = StnPerceptionNet(
             FrameSpec(**card["frame_spec"]),
             width=card["config"]["width"],
-            # Cards written before the option was added trained on raw pixels.
-            normalise=card["config"].get("normalise", False),
+            # Cards written before the option was added trained on the pixels as drawn.
+            pixels=card["config"].get("pixels", "rgb"),
         )
     with refusing(weights, "safetensors weights file"):
         tensors = load_file(weights)
@@ -202,3 +204,14 @@ def _vehicle_state(
         length_m=VEHICLE_LENGTH_M,
         width_m=VEHICLE_WIDTH_M,
     )
+
+
+class HighwayTrackedCnnPerceiver(TrackedCnnPerceiver):
+    """:class:`TrackedCnnPerceiver` with the network trained on highway-v0 frames only, kept for
+    comparison (``--perception cnn-highway``).
+
+    :param device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    """
+
+    def __init__(self, *, device: str = "auto") -> None:
+        super().__init__(HIGHWAY_WEIGHTS, device=device)

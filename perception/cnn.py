@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,12 +94,12 @@ class StnPerceptionNet(nn.Module):
     :param frames: the dataset's frame spec (window size and stack length); the window's sides must
         be multiples of :data:`CELL_PX`.
     :param width: channels of the first convolution (doubled twice deeper).
-    :param normalise: read each frame relative to its own colour (:func:`relative_to_frame`).
+    :param pixels: how the frames' pixels are read (a key of :data:`PIXEL_READINGS`).
     """
 
     cell_centres: Tensor  # (K, 2) [m], a buffer
 
-    def __init__(self, frames: FrameSpec, width: int = 16, *, normalise: bool = False) -> None:
+    def __init__(self, frames: FrameSpec, width: int = 16, *, pixels: str = "rgb") -> None:
         super().__init__()
         if frames.width_px % CELL_PX or frames.height_px % CELL_PX:
             raise ValueError(
@@ -106,8 +107,11 @@ class StnPerceptionNet(nn.Module):
                 f"multiples of {CELL_PX}"
             )
         self.frames = frames
-        self.normalise = normalise
-        self.stem = nn.Sequential(_conv(3 * frames.stack, width), _conv(width, 2 * width))
+        if pixels not in PIXEL_READINGS:
+            raise ValueError(f"unknown pixels {pixels!r}; valid: {', '.join(PIXEL_READINGS)}")
+        self.pixels = pixels
+        channels, self.read_pixels = PIXEL_READINGS[pixels]
+        self.stem = nn.Sequential(_conv(channels * frames.stack, width), _conv(width, 2 * width))
         self.transformer = SpatialTransformer(2 * width)
         self.backbone = nn.Sequential(
             _conv(2 * width, 4 * width), _conv(4 * width, 4 * width, stride=1)
@@ -137,10 +141,7 @@ class StnPerceptionNet(nn.Module):
     def forward_pixels(self, x: Tensor) -> PerceptionOutput:
         """:param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1] (what attacks perturb)."""
         batch = x.shape[0]
-        if self.normalise:
-            x = relative_to_frame(x)
-        warped, theta = self.transformer(self.stem(x))
-        features = self.backbone(warped)
+        features, theta = self.feature_map(x)
         raw = self.slot_head(features).flatten(2).transpose(1, 2)  # (B, K, 7), row-major cells
         cell_m = CELL_PX / self.frames.scaling_px_per_m
         position = (self.cell_centres + raw[..., 1:3] * cell_m) / self.cell_centres.new_tensor(
@@ -155,6 +156,15 @@ class StnPerceptionNet(nn.Module):
             ego_lane=self.ego_lane(hidden),
             theta=theta,
         )
+
+    def feature_map(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The backbone's feature map of the warped frames, and the warp.
+
+        :param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1].
+        :return: ``(B, 4 * width, H / 8, W / 8)`` features and the ``(B, 2, 3)`` warp.
+        """
+        warped, theta = self.transformer(self.stem(self.read_pixels(x)))
+        return self.backbone(warped), theta
 
     def for_inference(self) -> StnPerceptionNet:
         """A copy in evaluation mode with each batch norm folded into its convolution and the
@@ -175,11 +185,36 @@ def relative_to_frame(x: Tensor) -> Tensor:
     the perceiver fell from F1 0.99 to 0.63 at 60% brightness). The mean, not the median: the
     same invariance, at a fraction of the cost.
 
-    :param x: ``(B, C, H, W)`` pixels in [0, 1].
+    :param x: ``(B, C, H, W)`` pixels in [0, 1], three colour channels per frame.
     :return: the same shape; 0 where a pixel has its frame's mean colour.
     """
     mean = x.mean(dim=(2, 3), keepdim=True)
     return (x - mean) / mean.clamp(min=CHANNEL_MEAN_FLOOR)
+
+
+def hue_blind(x: Tensor) -> Tensor:
+    """Each pixel's largest and smallest channel of :func:`relative_to_frame`, per frame.
+
+    A colour's hue moves its middle channel only (its largest and smallest are its value and its
+    value less its chroma), so on a grey road a vehicle reads the same whatever its hue, and the
+    order of the colour channels does not matter either: a vehicle in a colour never seen in
+    training looks like one of the same saturation and brightness that was (issue 31).
+
+    :param x: ``(B, 3 * stack, H, W)`` pixels in [0, 1].
+    :return: ``(B, 2 * stack, H, W)``: per frame, the largest then the smallest channel.
+    """
+    batch, channels, height, width = x.shape
+    frames = relative_to_frame(x).view(batch, channels // 3, 3, height, width)
+    extremes = torch.stack([frames.amax(dim=2), frames.amin(dim=2)], dim=2)
+    return extremes.view(batch, 2 * (channels // 3), height, width)
+
+
+PIXEL_READINGS: dict[str, tuple[int, Callable[[Tensor], Tensor]]] = {
+    "rgb": (3, lambda x: x),  # the pixels as drawn
+    "relative": (3, relative_to_frame),
+    "hue-blind": (2, hue_blind),
+}
+"""How the network reads a frame's pixels: its channels per frame and the function."""
 
 
 def stack_channels(frames: np.ndarray) -> np.ndarray:

@@ -20,8 +20,12 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from perception.camera import SHIPPED_WEIGHTS, load_network
+from perception.camera import HIGHWAY_WEIGHTS, load_network
 from perception.cnn import StnPerceptionNet
+
+# The network whose features the GANs' Frechet distances were measured with (docs/perception.md):
+# the first shipped perceiver, trained on highway-v0 frames, kept when the shipped one changed.
+FRECHET_WEIGHTS = HIGHWAY_WEIGHTS
 
 
 class OwnEncoderFeatures(nn.Module):
@@ -39,11 +43,11 @@ class OwnEncoderFeatures(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """:param images: ``(N, 3, H, W)`` uint8 frames. :return: ``(N, 128)`` features."""
         x = images.float().div(255).repeat(1, self.stack, 1, 1)  # a still stack
-        warped, _ = self.network.transformer(self.network.stem(x))
-        return self.network.trunk(self.network.backbone(warped))
+        features, _ = self.network.feature_map(x)
+        return self.network.trunk(features)
 
 
-def frechet_metric(weights: Path = SHIPPED_WEIGHTS, *, device: str) -> FrechetInceptionDistance:
+def frechet_metric(weights: Path = FRECHET_WEIGHTS, *, device: str) -> FrechetInceptionDistance:
     """A Frechet distance on our perception features, on ``device``."""
     network, _ = load_network(weights, device=device)
     # The feature sums and covariances are kept in float64 by torchmetrics whatever the network's

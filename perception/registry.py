@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from perception.base import Perceiver
-from perception.camera import SHIPPED_WEIGHTS, CnnPerceiver, TrackedCnnPerceiver
-from perception.ground_truth_perceiver import GroundTruthPerceiver
+from perception.camera import (
+    HIGHWAY_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    CnnPerceiver,
+    HighwayTrackedCnnPerceiver,
+    TrackedCnnPerceiver,
+)
+from perception.ground_truth_perceiver import CameraWindowOracle, GroundTruthPerceiver
 from sims.registered import load_registered, registered, valid_names
 from sims.strict import ConfigError
 
@@ -16,6 +22,9 @@ PERCEIVERS: dict[str, type[Perceiver]] = {
     # the shipped CNN + spatial transformer, from rendered frames, with the multi-object tracker
     "cnn": TrackedCnnPerceiver,
     "cnn-untracked": CnnPerceiver,  # the same detections, each frame on its own (no tracker)
+    "cnn-highway": HighwayTrackedCnnPerceiver,  # tracked, the network trained on highway-v0 only
+    # exact states of the vehicles the camera's window shows: the camera's reach, no detection error
+    "camera-oracle": CameraWindowOracle,
 }
 
 
@@ -43,7 +52,11 @@ def make_perceiver(name: str) -> Perceiver:
 
 
 # The weights each registered perceiver loads; ground truth loads none.
-WEIGHTS_FOLDERS: dict[str, Path] = {"cnn": SHIPPED_WEIGHTS, "cnn-untracked": SHIPPED_WEIGHTS}
+WEIGHTS_FOLDERS: dict[str, Path] = {
+    "cnn": SHIPPED_WEIGHTS,
+    "cnn-untracked": SHIPPED_WEIGHTS,
+    "cnn-highway": HIGHWAY_WEIGHTS,
+}
 
 
 def perceiver_files(name: str) -> tuple[Path, ...]:

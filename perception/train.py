@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from perception.augment import AugmentRanges, augment
-from perception.cnn import StnPerceptionNet, stack_channels
+from perception.cnn import PIXEL_READINGS, StnPerceptionNet, stack_channels
 from perception.device import resolve_device
 from perception.evaluate import evaluate
 from perception.losses import batch_loss
@@ -75,8 +75,10 @@ class PerceptionTrainConfig:
     augment_zoom: float = described(
         0.12, "With --augment, the zoom drawn per sample lies in 1 +- this.", minimum=0.0
     )
-    normalise: bool = described(
-        False, "Read each frame relative to its mean colour (perception.cnn.relative_to_frame)."
+    pixels: str = described(
+        "rgb",
+        "How the network reads pixels: rgb (as drawn), relative (to the frame's mean colour) or "
+        "hue-blind (relative, the largest and smallest channel; perception.cnn.PIXEL_READINGS).",
     )
     adversarial_steps: int = described(3, "PGD steps per adversarial batch.", minimum=1)
     adversarial_share: float = described(
@@ -93,6 +95,10 @@ class PerceptionTrainConfig:
             raise ConfigError(f"adversarial_share must lie in [0, 1], got {self.adversarial_share}")
         if not 0 <= self.augment_zoom < 1:
             raise ConfigError(f"augment_zoom must lie in [0, 1), got {self.augment_zoom}")
+        if self.pixels not in PIXEL_READINGS:
+            raise ConfigError(
+                f"pixels must be one of {', '.join(PIXEL_READINGS)}, got {self.pixels!r}"
+            )
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
 
@@ -193,9 +199,9 @@ class PerceptionTrainer(OneNetworkTrainer):
                 raise ConfigError(f"{folder} was rendered with other frames than {folders[0]}")
         self.train_set, self.val_set = load_frames(*folders), load_frames(*self.validation)
         torch.manual_seed(config.seed)
-        self.model = StnPerceptionNet(
-            self.frames, width=config.width, normalise=config.normalise
-        ).to(self.device)
+        self.model = StnPerceptionNet(self.frames, width=config.width, pixels=config.pixels).to(
+            self.device
+        )
         if config.init:
             weights = Path(config.init) / "best.safetensors"
             if not weights.exists():

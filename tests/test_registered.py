@@ -99,7 +99,14 @@ def test_registered_perceivers_and_controllers_too(installed):
     assert isinstance(make_perceiver("truth"), GroundTruthPerceiver)
     controller = make_controller("coast", dt_s=0.1)
     assert isinstance(controller, CoastingController) and controller.dt_s == 0.1
-    assert perceiver_names() == ["groundtruth", "cnn", "cnn-untracked", "truth"]
+    assert perceiver_names() == [
+        "groundtruth",
+        "cnn",
+        "cnn-untracked",
+        "cnn-highway",
+        "camera-oracle",
+        "truth",
+    ]
     assert controller_names() == ["tracker", "mpc", "builtin", "mpc-learned", "coast"]
     with pytest.raises(
         ConfigError, match=r"valid: tracker, mpc, builtin, mpc-learned, coast \(from c\)$"

@@ -8,17 +8,17 @@ set -euo pipefail
 data=(); for folder in data/roads/train-clean/*/ data/roads/train-clean-curves/*/; do data+=(--data "$folder"); done
 val=(); for folder in data/roads/val-clean/*/; do val+=(--validation "$folder"); done
 case "${1:?train, adversarial or bench}" in
-  train)  # from scratch on frames as highway-env draws them, each frame read relative to its own
-    # colour (--normalise) and a brightness, colour-gain, red-blue swap, blur and noise drawn per
-    # sample (--augment; no zoom: the spatial transformer does not learn to read one, see
-    # docs/perception.md)
+  train)  # from scratch on frames as highway-env draws them, read hue-blind (--pixels hue-blind:
+    # each pixel's largest and smallest channel relative to the frame's mean colour), with a
+    # brightness, channel gains, a red-blue swap, blur and noise drawn per sample (--augment; no
+    # zoom: the spatial transformer does not learn to read one, see docs/perception.md)
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 30 \
       --batch-size 64 --width 8 --device cpu --seed 0 --select f1 --learning-rate 0.001 \
-      --normalise --augment --augment-zoom 0 ;;
+      --pixels hue-blind --augment --augment-zoom 0 ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
-      --learning-rate 0.0005 --normalise --augment --augment-zoom 0 \
+      --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 \
       --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
   bench)
     for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd; do

@@ -10,6 +10,7 @@ from torch import nn
 from drive.runs.frame_dataset import generate
 from perception.cnn import (
     StnPerceptionNet,
+    hue_blind,
     relative_to_frame,
     scale_targets,
     stack_channels,
@@ -69,11 +70,32 @@ def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gain
     torch.testing.assert_close(relative_to_frame(frame * gains), normalised)
     # A channel black on average is divided by the floor, not by zero.
     assert torch.isfinite(relative_to_frame(torch.zeros(1, 3, 4, 8))).all()
-    model = StnPerceptionNet(SMALL, width=4, normalise=True).eval()
+    model = StnPerceptionNet(SMALL, width=4, pixels="relative").eval()
     images = torch.randint(20, 120, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
     with torch.no_grad():
         dim, bright = model(images).slots, model(images * 2).slots
     torch.testing.assert_close(dim, bright, atol=1e-4, rtol=1e-4)
+
+
+def test_hue_blind_pixels_read_a_vehicle_alike_whatever_its_hue_or_channel_order():
+    # A grey road with one vehicle, drawn in two hues of the same saturation and value.
+    def frame(rgb: tuple[float, float, float]) -> torch.Tensor:
+        pixels = torch.full((1, 3, 8, 16), 0.4)
+        pixels[0, :, 2:4, 5:9] = torch.tensor(rgb).view(3, 1, 1)
+        return pixels
+
+    yellow, pale_blue = frame((0.8, 0.8, 0.1)), frame((0.5, 0.6, 0.8))
+    violet_like_yellow = frame((0.45, 0.1, 0.8))  # hue 0.75: yellow's value and chroma
+    read = hue_blind(yellow)
+    assert read.shape == (1, 2, 8, 16)
+    torch.testing.assert_close(hue_blind(violet_like_yellow), read)
+    torch.testing.assert_close(hue_blind(frame((0.8, 0.1, 0.8))), read)  # magenta
+    torch.testing.assert_close(hue_blind(yellow[:, [2, 0, 1]]), read)
+    assert not torch.allclose(hue_blind(pale_blue), read)  # another chroma reads otherwise
+    model = StnPerceptionNet(SMALL, width=4, pixels="hue-blind").eval()
+    assert model.stem[0][0].in_channels == 2 * SMALL.stack
+    with pytest.raises(ValueError, match="unknown pixels 'grey'; valid: rgb, relative, hue-blind"):
+        StnPerceptionNet(SMALL, pixels="grey")
 
 
 def test_frame_stacks_become_channels_oldest_first():

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from perception.camera import SHIPPED_WEIGHTS, load_network
-from perception.frechet import OwnEncoderFeatures, frechet_distance, frechet_metric, shuffle_pixels
+from perception.camera import load_network
+from perception.frechet import (
+    FRECHET_WEIGHTS,
+    OwnEncoderFeatures,
+    frechet_distance,
+    frechet_metric,
+    shuffle_pixels,
+)
 
 
 def _frames(count: int, seed: int) -> np.ndarray:
@@ -24,7 +30,7 @@ def _frames(count: int, seed: int) -> np.ndarray:
 
 
 def test_features_are_the_networks_128_scene_features_of_a_still_stack():
-    network, _ = load_network(SHIPPED_WEIGHTS, device="cpu")
+    network, _ = load_network(FRECHET_WEIGHTS, device="cpu")
     features = OwnEncoderFeatures(network)
     frames = torch.from_numpy(_frames(2, 0)).permute(0, 3, 1, 2)
     with torch.inference_mode():

@@ -1,0 +1,40 @@
+"""Ground truth within a range, and within the camera's window (the camera perceiver's oracle)."""
+
+from __future__ import annotations
+
+from perception.ground_truth_perceiver import CameraWindowOracle, GroundTruthPerceiver
+from sims.dataset import FrameSpec
+from sims.env import SimFrame
+from sims.groundtruth import EgoState, GroundTruth, LaneId, VehicleState
+
+
+def _frame(*offsets: tuple[float, float]) -> SimFrame:
+    ego = EgoState(
+        x_m=100.0,
+        y_m=4.0,
+        heading_rad=0.0,
+        speed_mps=25.0,
+        length_m=5.0,
+        width_m=2.0,
+        lane=LaneId("0", "1", 1),
+        crashed=False,
+        on_road=True,
+        box_on_road=True,
+    )
+    others = tuple(
+        VehicleState(k, 100.0 + dx, 4.0 + dy, 0.0, 20.0, 5.0, 2.0)
+        for k, (dx, dy) in enumerate(offsets)
+    )
+    return SimFrame(GroundTruth(time_s=0.0, ego=ego, vehicles=others, lanes=()), image=None)
+
+
+def test_the_camera_oracle_reports_exactly_the_vehicles_its_window_shows():
+    # The shipped window: 256 x 64 px at 2 px/m, so 64 m ahead and behind, 16 m to each side.
+    frame = _frame((63.0, 0.0), (65.0, 0.0), (-64.0, 15.9), (10.0, 16.5), (150.0, 0.0))
+    seen = CameraWindowOracle().perceive(frame)
+    assert [vehicle.vehicle_id for vehicle in seen.vehicles] == [0, 2]
+    assert seen.vehicles[0] == frame.truth.vehicles[0]  # exact states, nothing estimated
+    small = CameraWindowOracle(FrameSpec(width_px=128, height_px=32, scaling_px_per_m=2.0))
+    assert [vehicle.vehicle_id for vehicle in small.perceive(frame).vehicles] == []
+    everything = GroundTruthPerceiver().perceive(frame)
+    assert len(everything.vehicles) == 5
