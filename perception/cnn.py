@@ -163,7 +163,11 @@ class StnPerceptionNet(nn.Module):
         :param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1].
         :return: ``(B, 4 * width, H / 8, W / 8)`` features and the ``(B, 2, 3)`` warp.
         """
-        warped, theta = self.transformer(self.stem(self.read_pixels(x)))
+        if self.pixels != "rgb":
+            # The readings work on each pixel's channels, contiguous in a channels-last layout
+            # (``forward`` hands over such a view, so this costs no copy there).
+            x = self.read_pixels(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        warped, theta = self.transformer(self.stem(x))
         return self.backbone(warped), theta
 
     def for_inference(self) -> StnPerceptionNet:
@@ -185,10 +189,10 @@ def relative_to_frame(x: Tensor) -> Tensor:
     the perceiver fell from F1 0.99 to 0.63 at 60% brightness). The mean, not the median: the
     same invariance, at a fraction of the cost.
 
-    :param x: ``(B, C, H, W)`` pixels in [0, 1], three colour channels per frame.
+    :param x: ``(B, H, W, C)`` channels-last pixels in [0, 1], three colour channels per frame.
     :return: the same shape; 0 where a pixel has its frame's mean colour.
     """
-    mean = x.mean(dim=(2, 3), keepdim=True)
+    mean = x.mean(dim=(1, 2), keepdim=True)
     return (x - mean) / mean.clamp(min=CHANNEL_MEAN_FLOOR)
 
 
@@ -200,13 +204,13 @@ def hue_blind(x: Tensor) -> Tensor:
     order of the colour channels does not matter either: a vehicle in a colour never seen in
     training looks like one of the same saturation and brightness that was (issue 31).
 
-    :param x: ``(B, 3 * stack, H, W)`` pixels in [0, 1].
-    :return: ``(B, 2 * stack, H, W)``: per frame, the largest then the smallest channel.
+    :param x: ``(B, H, W, 3 * stack)`` channels-last pixels in [0, 1].
+    :return: ``(B, H, W, 2 * stack)``: per frame, the largest then the smallest channel.
     """
-    batch, channels, height, width = x.shape
-    frames = relative_to_frame(x).view(batch, channels // 3, 3, height, width)
-    extremes = torch.stack([frames.amax(dim=2), frames.amin(dim=2)], dim=2)
-    return extremes.view(batch, 2 * (channels // 3), height, width)
+    batch, height, width, channels = x.shape
+    frames = relative_to_frame(x).view(batch, height, width, channels // 3, 3)
+    extremes = torch.stack([frames.amax(dim=-1), frames.amin(dim=-1)], dim=-1)
+    return extremes.view(batch, height, width, 2 * (channels // 3))
 
 
 PIXEL_READINGS: dict[str, tuple[int, Callable[[Tensor], Tensor]]] = {

@@ -60,16 +60,16 @@ def test_slots_sit_on_their_cells_and_inference_folding_changes_nothing():
 
 def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gains():
     # A grey road (0.4) with a white marking and a dark blue vehicle, two frames of a stack.
-    frame = torch.full((1, 6, 4, 8), 0.4)
-    frame[:, :, 0, :] = 1.0
-    frame[:, 0:2, 2, 3:5] = 0.1
+    frame = torch.full((1, 4, 8, 6), 0.4)  # channels last
+    frame[:, 0, :, :] = 1.0
+    frame[:, 2, 3:5, 0:2] = 0.1
     normalised = relative_to_frame(frame)
-    mean = frame.mean(dim=(2, 3), keepdim=True)
+    mean = frame.mean(dim=(1, 2), keepdim=True)
     torch.testing.assert_close(normalised, (frame - mean) / mean)
-    gains = torch.tensor([0.6, 1.2, 0.9, 0.6, 1.2, 0.9]).view(1, 6, 1, 1)
+    gains = torch.tensor([0.6, 1.2, 0.9, 0.6, 1.2, 0.9])
     torch.testing.assert_close(relative_to_frame(frame * gains), normalised)
     # A channel black on average is divided by the floor, not by zero.
-    assert torch.isfinite(relative_to_frame(torch.zeros(1, 3, 4, 8))).all()
+    assert torch.isfinite(relative_to_frame(torch.zeros(1, 4, 8, 3))).all()
     model = StnPerceptionNet(SMALL, width=4, pixels="relative").eval()
     images = torch.randint(20, 120, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
     with torch.no_grad():
@@ -80,20 +80,25 @@ def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gain
 def test_hue_blind_pixels_read_a_vehicle_alike_whatever_its_hue_or_channel_order():
     # A grey road with one vehicle, drawn in two hues of the same saturation and value.
     def frame(rgb: tuple[float, float, float]) -> torch.Tensor:
-        pixels = torch.full((1, 3, 8, 16), 0.4)
-        pixels[0, :, 2:4, 5:9] = torch.tensor(rgb).view(3, 1, 1)
+        pixels = torch.full((1, 8, 16, 3), 0.4)  # channels last
+        pixels[0, 2:4, 5:9, :] = torch.tensor(rgb)
         return pixels
 
     yellow, pale_blue = frame((0.8, 0.8, 0.1)), frame((0.5, 0.6, 0.8))
     violet_like_yellow = frame((0.45, 0.1, 0.8))  # hue 0.75: yellow's value and chroma
     read = hue_blind(yellow)
-    assert read.shape == (1, 2, 8, 16)
+    assert read.shape == (1, 8, 16, 2)
     torch.testing.assert_close(hue_blind(violet_like_yellow), read)
     torch.testing.assert_close(hue_blind(frame((0.8, 0.1, 0.8))), read)  # magenta
-    torch.testing.assert_close(hue_blind(yellow[:, [2, 0, 1]]), read)
+    torch.testing.assert_close(hue_blind(yellow[..., [2, 0, 1]]), read)
     assert not torch.allclose(hue_blind(pale_blue), read)  # another chroma reads otherwise
     model = StnPerceptionNet(SMALL, width=4, pixels="hue-blind").eval()
     assert model.stem[0][0].in_channels == 2 * SMALL.stack
+    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    with torch.no_grad():  # frames as uint8 stacks and as float pixels read alike
+        from_images = model(images).slots
+        from_pixels = model.forward_pixels(images.permute(0, 3, 1, 2).float() / 255).slots
+    torch.testing.assert_close(from_images, from_pixels)
     with pytest.raises(ValueError, match="unknown pixels 'grey'; valid: rgb, relative, hue-blind"):
         StnPerceptionNet(SMALL, pixels="grey")
 
