@@ -5,22 +5,12 @@ from __future__ import annotations
 from perception.ground_truth_perceiver import CameraWindowOracle, GroundTruthPerceiver
 from sims.dataset import FrameSpec
 from sims.env import SimFrame
-from sims.groundtruth import EgoState, GroundTruth, LaneId, VehicleState
+from sims.groundtruth import GroundTruth, VehicleState
+from tests.helpers import ego_at
 
 
 def _frame(*offsets: tuple[float, float]) -> SimFrame:
-    ego = EgoState(
-        x_m=100.0,
-        y_m=4.0,
-        heading_rad=0.0,
-        speed_mps=25.0,
-        length_m=5.0,
-        width_m=2.0,
-        lane=LaneId("0", "1", 1),
-        crashed=False,
-        on_road=True,
-        box_on_road=True,
-    )
+    ego = ego_at(1, x_m=100.0)  # y 4 m
     others = tuple(
         VehicleState(k, 100.0 + dx, 4.0 + dy, 0.0, 20.0, 5.0, 2.0)
         for k, (dx, dy) in enumerate(offsets)

@@ -103,7 +103,7 @@ def test_off_the_straight_highway_and_zoomed_frames_are_labelled_without_lanes_a
     assert zoomed["zoom"] == np.float32(2.5) and zoomed["lane_labels"] == 1
     np.testing.assert_allclose(zoomed["vehicles"][0, :3], [1, -10, 4])
     assert zoomed["vehicles"][1:].sum() == 0
-    with pytest.raises(ConfigError, match="valid: none, train, unseen-colours"):
+    with pytest.raises(ConfigError, match="valid: none, train, colours, unseen-colours"):
         DatasetConfig(variation="sepia")
 
 
