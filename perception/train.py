@@ -128,9 +128,8 @@ def with_defaults(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     padded to :data:`~sims.dataset.SLOTS` (such a dataset labelled the nearest 10 only)."""
     samples = len(data["images"])
     vehicles = data["vehicles"]
-    if (
-        vehicles.shape[1] < SLOTS
-    ):  # datasets labelled 10 vehicles before issue 31: empty slots after
+    # Datasets before issue 31 labelled 10 vehicles: their rows end with empty slots.
+    if vehicles.shape[1] < SLOTS:
         vehicles = np.pad(vehicles, ((0, 0), (0, SLOTS - vehicles.shape[1]), (0, 0)))
     return {
         "zoom": np.ones(samples, dtype=np.float32),
