@@ -163,10 +163,9 @@ class StnPerceptionNet(nn.Module):
         :param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1].
         :return: ``(B, 4 * width, H / 8, W / 8)`` features and the ``(B, 2, 3)`` warp.
         """
-        if self.pixels != "rgb":
-            # The readings work on each pixel's channels, contiguous in a channels-last layout
-            # (``forward`` hands over such a view, so this costs no copy there).
-            x = self.read_pixels(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        # The readings work on each pixel's channels, contiguous in a channels-last layout
+        # (``forward`` hands over such a view; the permutations are views, never copies).
+        x = self.read_pixels(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         warped, theta = self.transformer(self.stem(x))
         return self.backbone(warped), theta
 

@@ -27,7 +27,8 @@ class GroundTruthPerceiver(Perceiver):
 
 
 class CameraWindowOracle(Perceiver):
-    """Reports the simulator's exact state of every vehicle whose centre the camera's window shows.
+    """Reports the simulator's exact state of every vehicle whose centre the camera's window shows
+    (:meth:`~sims.dataset.FrameSpec.shows`, the rule the datasets' labels follow).
 
     The window is the shipped network's (:class:`~sims.dataset.FrameSpec`: 128 m by 32 m, aligned
     with the world's axes and centred on the ego). Driving with it measures what the camera's
@@ -44,11 +45,9 @@ class CameraWindowOracle(Perceiver):
     def _perceive(self, frame: SimFrame) -> SceneState:
         truth = frame.truth
         ego = truth.ego
-        half_length_m, half_width_m = self.frames.half_length_m, self.frames.half_width_m
         seen = tuple(
             vehicle
             for vehicle in truth.vehicles
-            if abs(vehicle.x_m - ego.x_m) <= half_length_m
-            and abs(vehicle.y_m - ego.y_m) <= half_width_m
+            if self.frames.shows(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m)
         )
         return SceneState(time_s=truth.time_s, ego=ego, vehicles=seen, lanes=truth.lanes)

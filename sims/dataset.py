@@ -76,6 +76,17 @@ class FrameSpec:
         """Half the window's width [m]."""
         return self.height_px / self.scaling_px_per_m / 2
 
+    def shows(self, dx_m: float, dy_m: float, *, zoom: float = 1.0) -> bool:
+        """Whether a point this far from the ego (world axes) lies in the window, drawn at ``zoom``
+        times the pixels per metre (a zoom above 1 shows less; one below shows more, but only
+        the window's own extent is labelled).
+
+        :param dx_m: offset along x [m].
+        :param dy_m: offset along y [m].
+        """
+        reach = max(zoom, 1.0)
+        return abs(dx_m) <= self.half_length_m / reach and abs(dy_m) <= self.half_width_m / reach
+
     @property
     def cells(self) -> int:
         """Occupancy columns over the window's length."""
@@ -105,8 +116,6 @@ def label(
     :return: ``vehicles``, ``occupancy``, ``ego_lane``, ``zoom`` and ``lane_labels``.
     """
     ego = truth.ego
-    half_length_m = spec.half_length_m / max(zoom, 1.0)
-    half_width_m = spec.half_width_m / max(zoom, 1.0)
     ego_vx = ego.speed_mps * math.cos(ego.heading_rad)
     ego_vy = ego.speed_mps * math.sin(ego.heading_rad)
     lane_centre_y = ego.lane.index * LANE_WIDTH_M  # the straight highway's lanes
@@ -114,7 +123,7 @@ def label(
     occupancy = np.zeros((LANE_ROWS, spec.cells), dtype=np.uint8)
     for vehicle in truth.vehicles:
         dx, dy = vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m
-        if abs(dx) > half_length_m or abs(dy) > half_width_m:
+        if not spec.shows(dx, dy, zoom=zoom):
             continue
         relative_heading = vehicle.heading_rad - ego.heading_rad
         rows.append(

@@ -32,6 +32,7 @@ from sims.strict import ConfigError
 ROAD_RGB = (100, 100, 100)  # highway-env's WorldSurface.GREY, the road's fill
 MARKING_RGB = (255, 255, 255)  # its WorldSurface.WHITE, the lane markings
 HELD_OUT_HUES = (0.75, 0.92)  # hues (of 1) that no ``train`` vehicle shows: violet to magenta
+TRAINING_HUES = ((0.0, HELD_OUT_HUES[0]), (HELD_OUT_HUES[1], 1.0))  # every other hue
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,12 @@ VARIATIONS: dict[str, VariationRanges] = {
         blur_px=(0.0, 1.0),
         noise_std=(0.0, 8 / 255),
         colour_share=0.7,
-        vehicle_hues=((0.0, HELD_OUT_HUES[0]), (HELD_OUT_HUES[1], 1.0)),
+        vehicle_hues=TRAINING_HUES,
         recolour_road=True,
     ),
     "colours": VariationRanges(
         colour_share=1.0,
-        vehicle_hues=((0.0, HELD_OUT_HUES[0]), (HELD_OUT_HUES[1], 1.0)),
+        vehicle_hues=TRAINING_HUES,
         recolour_road=True,
     ),
     "unseen-colours": VariationRanges(colour_share=1.0, vehicle_hues=(HELD_OUT_HUES,)),
