@@ -9,15 +9,26 @@ lanes' leaders bound the speed, and the change is aborted if the target lane's g
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+import torch
 
 from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
+from planning.conflict import (
+    ConflictRules,
+    Movers,
+    first_conflict_gaps_m,
+    max_curvatures,
+)
 from planning.safety import GapMargins, gap_accepted
+from sims.arrays import at_least, smaller, square_root
+from sims.batched.centreline import Centrelines
 from sims.frenet import to_frenet
-from sims.groundtruth import Centreline, LaneGeometry
+from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
 from sims.idm import (
     CAR_FOLLOWING,
     CarFollowing,
@@ -26,10 +37,10 @@ from sims.idm import (
     idm_acceleration,
 )
 
+Value = TypeVar("Value", float, torch.Tensor)
+
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
 CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
-CONFLICT_STEP_S = 0.1  # [s] time step of the conflict prediction
-PATH_STEP_M = 0.5  # [m] spacing of the points of the ego's path that the conflict test looks at
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,17 @@ class RulesConfig:
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
+
+    @property
+    def conflict_rules(self) -> ConflictRules:
+        """The settings of the junction test (:mod:`planning.conflict`)."""
+        return ConflictRules(
+            crossing_angle_rad=self.crossing_angle_rad,
+            horizon_s=self.conflict_horizon_s,
+            distance_m=self.conflict_distance_m,
+            time_buffer_s=self.conflict_time_buffer_s,
+            go_acceleration_mps2=self.go_acceleration_mps2,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,87 +143,78 @@ def neighbours_in(
 def max_curvature(
     centreline: Centreline, from_station_m: float, to_station_m: float, *, baseline_m: float = 10.0
 ) -> float:
-    """Largest |curvature| [1/m] of a centreline between two stations.
-
-    Curvature is the heading change over ``baseline_m`` of arc: highway-env's lane graphs are not
-    always continuous where one lane hands over to the next (its roundabout has gaps of several
-    metres), and a short baseline would read those seams as hairpins.
-    """
-    stations = centreline.station_m
-    step = max(1, int(round(baseline_m / max(stations[1] - stations[0], 1e-6))))
-    if len(stations) <= step:
-        return 0.0
-    curvature = np.abs(centreline.heading_rad[step:] - centreline.heading_rad[:-step]) / (
-        stations[step:] - stations[:-step]
+    """Largest |curvature| [1/m] of a centreline between two stations
+    (:func:`planning.conflict.max_curvatures` with a batch of one)."""
+    return float(
+        max_curvatures(
+            _centrelines(centreline), from_station_m, to_station_m, baseline_m=baseline_m
+        )[0]
     )
-    middle = (stations[step:] + stations[:-step]) / 2
-    window = (middle >= from_station_m) & (middle <= to_station_m)
-    return float(np.max(curvature[window])) if np.any(window) else 0.0
 
 
 def first_conflict_gap_m(
     scene: SceneState, lane: LaneGeometry, config: RulesConfig
 ) -> float | None:
     """Bumper gap [m] along ``lane`` to the nearest stretch of it that crossing traffic takes while
-    the ego would be there; None when there is none.
+    the ego would be there; None when there is none
+    (:func:`planning.conflict.first_conflict_gaps_m` with a batch of one).
 
     Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
-    constant velocity over :attr:`RulesConfig.conflict_horizon_s`; the stretch of our path that one
-    comes within :attr:`RulesConfig.conflict_distance_m` of, and the time window it does so, are its
-    conflict zone. The ego is predicted to go: to speed up at :attr:`RulesConfig.go_acceleration_mps2`
-    to its lane's limit. A zone conflicts when the ego's time in it (from its centre reaching the zone
-    to its tail leaving it) comes within :attr:`RulesConfig.conflict_time_buffer_s` of the vehicle's.
-    Comparing windows, not positions at the same instant, sees the vehicle that will have crossed a
-    moment before the ego arrives: the ego that went on such a near miss used to speed up into it.
-    A zone the ego's centre is already in is ignored: it is committed, and stopping there would
-    block the crossing vehicle's way.
+    constant velocity over :attr:`RulesConfig.conflict_horizon_s`; the ego is predicted to go, at
+    :attr:`RulesConfig.go_acceleration_mps2` up to its lane's limit.
     """
-    ego = scene.ego
-    crossing = [
-        vehicle
-        for vehicle in scene.vehicles
-        if abs(math.remainder(vehicle.heading_rad - ego.heading_rad, 2 * math.pi))
-        >= config.crossing_angle_rad
-    ]
-    if not crossing:
+    ego, vehicles = scene.ego, scene.vehicles
+    if not vehicles:
         return None
     line = lane.centreline
     ego_station = float(to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))[0])
-    times = np.arange(0.0, config.conflict_horizon_s + 1e-9, CONFLICT_STEP_S)
-    # the ego going: its speed and the distance it covers over time
-    top_speed = max(lane.speed_limit_mps, ego.speed_mps)
-    speeds = np.minimum(ego.speed_mps + config.go_acceleration_mps2 * times, top_speed)
-    covered = np.concatenate([[0.0], np.cumsum((speeds[1:] + speeds[:-1]) / 2 * CONFLICT_STEP_S)])
-    ahead = np.arange(0.0, covered[-1] + PATH_STEP_M, PATH_STEP_M)
-    path_x = np.interp(ego_station + ahead, line.station_m, line.x_m)
-    path_y = np.interp(ego_station + ahead, line.station_m, line.y_m)
-    ego_time = np.interp(ahead, covered, times)  # when the ego's centre gets there [s]
-    tail = int(round(ego.length_m / PATH_STEP_M))
 
-    x, y, speed, heading = (
-        np.array([[getattr(v, name)] for v in crossing])
-        for name in ("x_m", "y_m", "speed_mps", "heading_rad")
+    def row(*values: float) -> torch.Tensor:
+        return torch.tensor([values], dtype=torch.float64)
+
+    def movers(items: Sequence[VehicleState | EgoState], shape: tuple[int, ...]) -> Movers:
+        return Movers(
+            *(
+                torch.tensor([getattr(v, name) for v in items], dtype=torch.float64).reshape(shape)
+                for name in ("x_m", "y_m", "speed_mps", "heading_rad")
+            )
+        )
+
+    gap = first_conflict_gaps_m(
+        _centrelines(line),
+        row(ego_station)[0],
+        movers([ego], (1,)),
+        row(ego.length_m)[0],
+        row(lane.speed_limit_mps)[0],
+        movers(vehicles, (1, len(vehicles))),
+        torch.ones(1, len(vehicles), dtype=torch.bool),
+        config.conflict_rules,
     )
-    their_x = x + speed * np.cos(heading) * times  # [vehicle, time]
-    their_y = y + speed * np.sin(heading) * times
-    # in_path[vehicle, time, station]: the vehicle is this close to this point of the ego's path
-    in_path = (
-        np.hypot(their_x[:, :, None] - path_x, their_y[:, :, None] - path_y)
-        < config.conflict_distance_m
+    return float(gap[0]) if math.isfinite(float(gap[0])) else None
+
+
+def desired_speed_mps(curvature_per_m: Value, speed_limit_mps: Value, config: RulesConfig) -> Value:
+    """The cruise speed, bounded by the speed limit and by the curvature ahead [m/s]; floats for one
+    scene, tensors for the batched engine's planning environment.
+
+    :param curvature_per_m: the largest curvature ahead [1/m] (:func:`max_curvature`).
+    :param speed_limit_mps: the lane's speed limit [m/s].
+    """
+    curve_speed = square_root(
+        config.comfort_lateral_acceleration_mps2 / at_least(curvature_per_m, 1e-6)
     )
-    nearest: float | None = None
-    for zone in in_path:
-        stations = np.flatnonzero(zone.any(axis=0))
-        if len(stations) == 0 or stations[0] == 0:
-            continue
-        their_times = times[zone.any(axis=1)]
-        ego_in = ego_time[stations[0]]
-        ego_out = ego_time[min(stations[-1] + tail, len(ahead) - 1)]
-        buffer_s = config.conflict_time_buffer_s
-        if ego_in - buffer_s < their_times[-1] and their_times[0] < ego_out + buffer_s:
-            gap = float(ahead[stations[0]]) - ego.length_m
-            nearest = gap if nearest is None else min(nearest, gap)
-    return nearest
+    bound = smaller(smaller(speed_limit_mps, curve_speed), config.cruise_speed_mps)
+    return at_least(bound, 1.0)
+
+
+def _centrelines(line: Centreline) -> Centrelines:
+    """One perceived centreline as a batch of one."""
+    return Centrelines(
+        *(
+            torch.tensor(getattr(line, name), dtype=torch.float64)[None]
+            for name in ("x_m", "y_m", "heading_rad", "station_m")
+        )
+    )
 
 
 class RulePlanner(Planner):
@@ -352,10 +365,7 @@ class RulePlanner(Planner):
         """Cruise speed, bounded by the speed limit and by the curvature ahead."""
         preview_m = max(20.0, self.config.curve_preview_s * speed_mps)
         curvature = max_curvature(lane.centreline, 0.0, preview_m)
-        curve_speed = math.sqrt(
-            self.config.comfort_lateral_acceleration_mps2 / max(curvature, 1e-6)
-        )
-        return max(1.0, min(self.config.cruise_speed_mps, lane.speed_limit_mps, curve_speed))
+        return desired_speed_mps(curvature, lane.speed_limit_mps, self.config)
 
     def _decision(self, scene: SceneState, target: LaneGeometry, acceleration: float) -> Decision:
         if self._changing_to is not None:

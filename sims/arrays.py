@@ -7,10 +7,13 @@ are Python's own ``max`` and ``min``, so the scalar path computes exactly what i
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def at_least(value: Any, floor: float) -> Any:
@@ -29,3 +32,41 @@ def smaller(first: Any, second: Any) -> Any:
     if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
         return np.minimum(first, second)
     return min(first, second)
+
+
+def square_root(value: Any) -> Any:
+    """The square root of ``value`` (``math.sqrt`` for a float)."""
+    if isinstance(value, torch.Tensor):
+        return torch.sqrt(value)
+    if isinstance(value, np.ndarray):
+        return np.sqrt(value)
+    return math.sqrt(value)
+
+
+def argmin_last(values: Array) -> Array:
+    """The index of the smallest value along the last axis (the first of equal ones)."""
+    if isinstance(values, torch.Tensor):
+        return torch.argmin(values, dim=-1)
+    return np.argmin(values, axis=-1)
+
+
+def take_last(values: Array, index: Array) -> Array:
+    """``values[..., index]`` row by row: ``values`` ``(..., K)`` read at ``index`` ``(...)``; an
+    unbatched ``values`` ``(K,)`` is read at every index."""
+    if isinstance(values, torch.Tensor):
+        if values.dim() == 1:
+            return values[index]
+        return values.gather(-1, index[..., None])[..., 0]
+    if values.ndim == 1:
+        return values[index]
+    return np.take_along_axis(values, index[..., None], axis=-1)[..., 0]
+
+
+def cosine(value: Array) -> Array:
+    """The cosine of an array or tensor."""
+    return torch.cos(value) if isinstance(value, torch.Tensor) else np.cos(value)
+
+
+def sine(value: Array) -> Array:
+    """The sine of an array or tensor."""
+    return torch.sin(value) if isinstance(value, torch.Tensor) else np.sin(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sims.arrays import Array, argmin_last, cosine, sine, take_last
 from sims.groundtruth import Centreline
 
 
@@ -21,16 +22,34 @@ def to_frenet(
     :param y_m: point y coordinates [m], same shape.
     :return: ``(station_m, offset_m)``: arc length along the centreline and signed lateral offset [m].
     """
-    px = np.asarray(x_m, dtype=np.float64)[..., None]
-    py = np.asarray(y_m, dtype=np.float64)[..., None]
-    squared = (px - centreline.x_m) ** 2 + (py - centreline.y_m) ** 2
-    nearest = np.argmin(squared, axis=-1)
-    dx = px[..., 0] - centreline.x_m[nearest]
-    dy = py[..., 0] - centreline.y_m[nearest]
-    heading = centreline.heading_rad[nearest]
-    along = dx * np.cos(heading) + dy * np.sin(heading)
-    across = -dx * np.sin(heading) + dy * np.cos(heading)
-    return centreline.station_m[nearest] + along, across
+    px = np.asarray(x_m, dtype=np.float64)
+    py = np.asarray(y_m, dtype=np.float64)
+    return project(
+        centreline.x_m, centreline.y_m, centreline.heading_rad, centreline.station_m, px, py
+    )
+
+
+def project(
+    line_x_m: Array,
+    line_y_m: Array,
+    line_heading_rad: Array,
+    line_station_m: Array,
+    x_m: Array,
+    y_m: Array,
+) -> tuple[Array, Array]:
+    """:func:`to_frenet` on the centreline's samples (``(..., K)``) for points ``(...)``: numpy
+    arrays for one perceived lane, torch tensors for a batch of the engine's (one lane per point).
+
+    :return: ``(station_m, offset_m)`` [m], shaped as the points.
+    """
+    squared = (x_m[..., None] - line_x_m) ** 2 + (y_m[..., None] - line_y_m) ** 2
+    nearest = argmin_last(squared)
+    dx = x_m - take_last(line_x_m, nearest)
+    dy = y_m - take_last(line_y_m, nearest)
+    heading = take_last(line_heading_rad, nearest)
+    along = dx * cosine(heading) + dy * sine(heading)
+    across = -dx * sine(heading) + dy * cosine(heading)
+    return take_last(line_station_m, nearest) + along, across
 
 
 def point_at(centreline: Centreline, station_m: float) -> tuple[float, float, float]:

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import torch
 
+from sims.arrays import at_least
 from sims.constants import REWARD_SPEED_RANGE_MPS
 
 DECISION_PERIOD_S = 1.0  # [s] one policy decision per second, as highway-env's policy frequency
@@ -40,7 +41,7 @@ def decision_reward(
     mean_squared_acceleration_mps4: Value,
     crashed: Value,
     *,
-    speed_range_mps: tuple[float, float] = REWARD_SPEED_RANGE_MPS,
+    speed_range_mps: tuple[float, float] | tuple[Value, Value] = REWARD_SPEED_RANGE_MPS,
 ) -> Value:
     """The reward of one decision; see the module docstring.
 
@@ -66,15 +67,15 @@ def decision_reward(
     return reward - COLLISION_PENALTY * crash
 
 
-def arrival_reward(remaining_s: float) -> float:
+def arrival_reward(remaining_s: Value) -> Value:
     """The reward for reaching the route's end with ``remaining_s`` [s] of the episode left: a full
     progress term for each decision period left (see the module docstring)."""
-    return max(remaining_s, 0.0) / DECISION_PERIOD_S
+    return at_least(remaining_s, 0.0) / DECISION_PERIOD_S
 
 
 def road_speed_range_mps(
-    configured: tuple[float, float] | None, speed_limit_mps: float
-) -> tuple[float, float]:
+    configured: tuple[float, float] | None, speed_limit_mps: Value
+) -> tuple[float, float] | tuple[Value, Value]:
     """The speeds a road's progress term maps to 0 and 1 [m/s]: highway-env's ``reward_speed_range``
     of that environment where it has one, else half the ego lane's speed limit to the limit.
 

@@ -63,6 +63,7 @@ class Spawner:
         self.ego_control = ego_control
         self.config = env.unwrapped.config
         self.meta_target_speeds_mps = meta_target_speeds_mps
+        self.destinations = destinations  # the nodes that `routes` lead to, in its order
         # The engine's configuration, for a road whose initial scene is simulated (intersection-v0).
         self.network_config: NetworkConfig | None = None
         network = env.unwrapped.road.network

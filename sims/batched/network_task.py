@@ -33,6 +33,9 @@ from sims.batched.task import StepResult
 from sims.constants import LANE_WIDTH_M
 from sims.strict import ConfigError
 
+EgoLimit = Callable[[NetworkState], Tensor]
+"""Before each simulation step: may set the ego's target speed; returns a bound on its acceleration."""
+
 PERCEPTION_DISTANCE_M = 5.0 * physics.MAX_SPEED_MPS  # AbstractEnv.PERCEPTION_DISTANCE
 MERGE_END_M = 370.0  # [m] MergeEnv._is_terminated: the ramp has been passed
 DEFAULT_SPEEDS_MPS = (20.0, 25.0, 30.0)  # MDPVehicle.DEFAULT_TARGET_SPEEDS
@@ -352,48 +355,41 @@ class BatchedRoads:
         self.ego_road_lanes = self.road.road_lanes[self.state.lane[:, 0]]
         return observe(self.state, self.road, self.observation, self.ego_road_lanes)
 
-    def simulate(self, action: Tensor) -> None:
-        """Run one policy step's simulation steps on the current state (no reward, no reset)."""
+    def simulate(self, action: Tensor, *, ego_limit: EgoLimit | None = None) -> Tensor:
+        """Run one policy step's simulation steps on the current state (no reward, no reset).
+
+        :param ego_limit: called before each simulation step's decisions with the state; it may set
+            the ego's target speed, and returns a bound on its acceleration [m/s2] (``inf``: none).
+        :return: ``(frames, B)`` the ego's commanded acceleration at each simulation step [m/s2].
+        """
         state, road, config = self.state, self.road, self.config
+        commanded = []
         for frame in range(config.frames):
             if frame == 0:
                 network_step.apply_ego_action(state, road, config, action.to(self.device))
+            bound = None if ego_limit is None else ego_limit(state)
             steering, acceleration = network_step.act(state, road, config, compiled=self.compiled)
+            if bound is not None:
+                limited = torch.minimum(acceleration[:, 0], bound.to(acceleration.dtype))
+                acceleration = acceleration.clone()
+                acceleration[:, 0] = limited.clamp(-physics.ACC_MAX_MPS2, physics.ACC_MAX_MPS2)
             network_step.step(state, road, config, steering, acceleration, compiled=self.compiled)
+            commanded.append(acceleration[:, 0])
         state.steps = state.steps + 1
+        return torch.stack(commanded)
 
     def step(self, action: Tensor) -> StepResult:
         """One policy step of every environment, resetting those whose episode ended."""
         self.simulate(action)
-        state = self.state
-        observation = observe(state, self.road, self.observation, self.ego_road_lanes)
+        observation = observe(self.state, self.road, self.observation, self.ego_road_lanes)
         reward = REWARDS[self.env_id](self, action.to(self.device)).float()
-        crashed = state.crashed[:, 0].clone()
-        terminated = crashed
-        if self.env_id == "merge-v0":
-            terminated = terminated | (state.x_m[:, 0] > MERGE_END_M)
-        if self.env_id == "intersection-v0":
-            terminated = terminated | intersection.has_arrived(state, self.road)
-            # IntersectionEnv.step: after the observation and reward, vehicles leave and arrive.
-            state = self.state = intersection.clear_vehicles(state, self.road)
-            intersection.spawn_vehicle(
-                state,
-                self.spawner,
-                self.generator,
-                probability=float(self.env_config["spawn_probability"]),
-            )
-        truncated = state.steps >= self.config.max_steps
-        ego_speed = state.speed_mps[:, 0].clone()
+        ego_speed = self.state.speed_mps[:, 0].clone()
+        crashed = self.state.crashed[:, 0].clone()
+        terminated, truncated = self.end_step()
         done = terminated | truncated
         final_observation = observation
         if bool(done.any()):
-            # New scenes for the finished environments alone, placed where they finished.
-            fresh = self._spawn(int(done.sum()))
-            slot = (torch.cumsum(done.long(), 0) - 1).clamp(min=0)
-            fresh = NetworkState(**{key: value[slot] for key, value in vars(fresh).items()})
-            self.state = state.select(done, fresh)
-            lanes = self.road.road_lanes[fresh.lane[:, 0]]
-            self.ego_road_lanes = torch.where(done, lanes, self.ego_road_lanes)
+            self.restart(done)
             restarted = observe(self.state, self.road, self.observation, self.ego_road_lanes)
             observation = torch.where(done[:, None, None], restarted, observation)
         return StepResult(
@@ -406,6 +402,34 @@ class BatchedRoads:
             ego_crashed=crashed,
             collision_window_misses=0,
         )
+
+    def end_step(self) -> tuple[Tensor, Tensor]:
+        """The end of a policy step, after its observation and reward: which episodes ended
+        (``terminated``: a crash or the road's own end; ``truncated``: the time limit), and
+        intersection-v0's traffic leaving and arriving, as ``IntersectionEnv.step`` orders it."""
+        state = self.state
+        terminated = state.crashed[:, 0].clone()
+        if self.env_id == "merge-v0":
+            terminated = terminated | (state.x_m[:, 0] > MERGE_END_M)
+        if self.env_id == "intersection-v0":
+            terminated = terminated | intersection.has_arrived(state, self.road)
+            state = self.state = intersection.clear_vehicles(state, self.road)
+            intersection.spawn_vehicle(
+                state,
+                self.spawner,
+                self.generator,
+                probability=float(self.env_config["spawn_probability"]),
+            )
+        return terminated, state.steps >= self.config.max_steps
+
+    def restart(self, where: Tensor) -> None:
+        """New scenes for the environments ``where`` is true, placed where they were."""
+        fresh = self._spawn(int(where.sum()))
+        slot = (torch.cumsum(where.long(), 0) - 1).clamp(min=0)
+        fresh = NetworkState(**{key: value[slot] for key, value in vars(fresh).items()})
+        self.state = self.state.select(where, fresh)
+        lanes = self.road.road_lanes[fresh.lane[:, 0]]
+        self.ego_road_lanes = torch.where(where, lanes, self.ego_road_lanes)
 
     def ego_lane(self) -> Tensor:
         """The ego's lane as highway-env's rewards read it: the target lane of a controlled ego."""

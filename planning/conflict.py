@@ -1,0 +1,176 @@
+"""Where crossing traffic meets the ego's path, and how fast the road ahead lets it drive: the
+junction and curve rules, written once in torch for ``B`` scenes.
+
+The rule planner and the policy executor call them with a batch of one
+(:func:`planning.rules.first_conflict_gap_m`, :func:`planning.rules.max_curvature`); the batched
+engine's planning environment (:mod:`planning.rl.batched_roads`) with every environment at once.
+
+The conflict test predicts each crossing vehicle at constant velocity on a grid of times
+(``CONFLICT_STEP_S``). Whether it is within the conflict distance of one point of the ego's path is
+a quadratic inequality in time, so the grid times at which it is are read from the quadratic's roots
+rather than tested one by one: ``(B, vehicles, path points)`` numbers instead of
+``(B, vehicles, times, path points)``, which is what lets the engine run the test at every
+simulation step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sims.batched.centreline import Centrelines
+from sims.batched.physics import wrap_to_pi
+
+CONFLICT_STEP_S = 0.1  # [s] time step of the conflict prediction
+PATH_STEP_M = 0.5  # [m] spacing of the points of the ego's path that the conflict test looks at
+CURVATURE_BASELINE_M = 10.0  # [m] curvature is the heading change over this much arc
+
+
+@dataclass(frozen=True)
+class Movers:
+    """Vehicles as the conflict test sees them: every field ``(B,)`` for the ego, ``(B, N)`` for
+    the others."""
+
+    x_m: Tensor
+    y_m: Tensor
+    speed_mps: Tensor
+    heading_rad: Tensor
+
+
+@dataclass(frozen=True)
+class ConflictRules:
+    """The conflict test's settings (:class:`planning.rules.RulesConfig` carries them)."""
+
+    crossing_angle_rad: float  # vehicles this far off the ego's heading are crossing traffic
+    horizon_s: float  # crossing traffic is predicted this far ahead
+    distance_m: float  # a crossing centre this close to the ego's path is in it
+    time_buffer_s: float  # least time between a crossing vehicle and the ego in the same stretch
+    go_acceleration_mps2: float  # how the ego is predicted to speed up when it goes
+
+
+def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """``numpy.interp`` row by row: ``x`` ``(B, M)`` on the increasing ``xp`` ``(B, K)`` with
+    values ``fp`` ``(B, K)``; constant beyond either end."""
+    last = xp.shape[1] - 1
+    right = torch.searchsorted(xp.contiguous(), x.contiguous(), right=True).clamp(1, last)
+    left = right - 1
+    x0, x1 = xp.gather(1, left), xp.gather(1, right)
+    f0, f1 = fp.gather(1, left), fp.gather(1, right)
+    inside = f0 + (x - x0) * (f1 - f0) / (x1 - x0).clamp(min=1e-12)
+    return torch.where(x <= xp[:, :1], fp[:, :1], torch.where(x >= xp[:, -1:], fp[:, -1:], inside))
+
+
+def first_conflict_gaps_m(
+    centreline: Centrelines,
+    ego_station_m: Tensor,
+    ego: Movers,
+    ego_length_m: Tensor,
+    speed_limit_mps: Tensor,
+    others: Movers,
+    present: Tensor,
+    rules: ConflictRules,
+) -> Tensor:
+    """Bumper gap [m] along each ego's lane to the nearest stretch of it that crossing traffic takes
+    while the ego would be there; ``inf`` where there is none.
+
+    Vehicles heading across the ego's lane are predicted at constant velocity over the horizon; the
+    stretch of the ego's path that one comes within the conflict distance of, and the time window
+    it does so, are its conflict zone. The ego is predicted to go: to speed up at the go
+    acceleration to its lane's limit. A zone conflicts when the ego's time in it (from its centre
+    reaching the zone to its tail leaving it) comes within the time buffer of the vehicle's.
+    Comparing windows, not positions at the same instant, sees the vehicle that will have crossed a
+    moment before the ego arrives. A zone the ego's centre is already in is ignored: it is
+    committed, and stopping there would block the crossing vehicle's way.
+
+    :param centreline: the ego's lane ahead, ``(B, K)``.
+    :param ego_station_m: ``(B,)`` the ego's station on it [m].
+    :param ego: the egos, ``(B,)``; ``ego_length_m`` their lengths [m].
+    :param speed_limit_mps: ``(B,)`` the speed limit of each ego's lane [m/s].
+    :param others: the other vehicles ``(B, N)``; ``present`` marks the real ones.
+    :return: ``(B,)`` gaps [m].
+    """
+    dtype, device = ego.x_m.dtype, ego.x_m.device
+    crossing = present & (
+        wrap_to_pi(others.heading_rad - ego.heading_rad[:, None]).abs() >= rules.crossing_angle_rad
+    )
+    times = torch.arange(0.0, rules.horizon_s + 1e-9, CONFLICT_STEP_S, dtype=dtype, device=device)
+    steps = times.shape[0]
+    # The ego going: its speed and the distance it covers over time.
+    top_speed = torch.maximum(speed_limit_mps, ego.speed_mps)[:, None]
+    speeds = torch.minimum(ego.speed_mps[:, None] + rules.go_acceleration_mps2 * times, top_speed)
+    covered = torch.cumsum((speeds[:, 1:] + speeds[:, :-1]) / 2 * CONFLICT_STEP_S, dim=1)
+    covered = torch.cat([torch.zeros_like(covered[:, :1]), covered], dim=1)
+    points = torch.ceil((covered[:, -1] + PATH_STEP_M) / PATH_STEP_M).long().clamp(min=1)  # (B,)
+    ahead = torch.arange(int(points.max()), dtype=dtype, device=device) * PATH_STEP_M
+    ahead = ahead.expand(ego.x_m.shape[0], -1)
+    valid = torch.arange(ahead.shape[1], device=device) < points[:, None]
+    stations = ego_station_m[:, None] + ahead
+    path_x = interpolate(stations, centreline.station_m, centreline.x_m)
+    path_y = interpolate(stations, centreline.station_m, centreline.y_m)
+    ego_time = interpolate(ahead, covered, times.expand_as(covered))  # (B, S) [s]
+    tail = torch.round(ego_length_m / PATH_STEP_M).long()
+
+    # The grid times each vehicle is within the conflict distance of each path point: the roots of
+    # |p + v t - q|^2 = d^2, a t^2 + b t + c = 0, bound the times strictly inside.
+    vx = others.speed_mps * torch.cos(others.heading_rad)
+    vy = others.speed_mps * torch.sin(others.heading_rad)
+    dx = others.x_m[:, :, None] - path_x[:, None, :]
+    dy = others.y_m[:, :, None] - path_y[:, None, :]
+    a = (vx * vx + vy * vy)[:, :, None]
+    b = 2 * (vx[:, :, None] * dx + vy[:, :, None] * dy)
+    c = dx * dx + dy * dy - rules.distance_m**2
+    root = torch.sqrt((b * b - 4 * a * c).clamp(min=0))
+    moving = a > 0
+    safe_a = torch.where(moving, a, 1.0)
+    first_time = torch.where(moving, (-b - root) / (2 * safe_a), -torch.inf)
+    last_time = torch.where(moving, (-b + root) / (2 * safe_a), torch.inf)
+    low = (torch.floor(first_time / CONFLICT_STEP_S) + 1).clamp(min=0)
+    high = (torch.ceil(last_time / CONFLICT_STEP_S) - 1).clamp(max=steps - 1)
+    reaches = torch.where(moving, b * b - 4 * a * c > 0, c < 0)
+    in_path = reaches & (low <= high) & valid[:, None, :] & crossing[:, :, None]  # (B, N, S)
+
+    index = torch.arange(ahead.shape[1], device=device)
+    zone = in_path.any(dim=2)
+    first = torch.where(in_path, index, ahead.shape[1]).amin(dim=2).clamp(max=ahead.shape[1] - 1)
+    last = torch.where(in_path, index, -1).amax(dim=2).clamp(min=0)
+    their_in = times[torch.where(in_path, low, steps - 1).amin(dim=2).long().clamp(0, steps - 1)]
+    their_out = times[torch.where(in_path, high, 0).amax(dim=2).long().clamp(0, steps - 1)]
+    ego_in = ego_time.gather(1, first)
+    out_index = torch.minimum(last + tail[:, None], points[:, None] - 1)
+    ego_out = ego_time.gather(1, out_index)
+    buffer_s = rules.time_buffer_s
+    conflicts = (
+        zone & (first > 0) & (ego_in - buffer_s < their_out) & (their_in < ego_out + buffer_s)
+    )
+    gaps = ahead.gather(1, first) - ego_length_m[:, None]
+    return torch.where(conflicts, gaps, torch.inf).amin(dim=1)
+
+
+def max_curvatures(
+    centreline: Centrelines,
+    from_station_m: Tensor | float,
+    to_station_m: Tensor | float,
+    *,
+    baseline_m: float = CURVATURE_BASELINE_M,
+) -> Tensor:
+    """Largest |curvature| [1/m] of each centreline between two stations, 0 where none is sampled.
+
+    Curvature is the heading change over ``baseline_m`` of arc: highway-env's lane graphs are not
+    always continuous where one lane hands over to the next (its roundabout has gaps of several
+    metres), and a short baseline would read those seams as hairpins. Stations are evenly spaced.
+    """
+    stations, heading = centreline.station_m, centreline.heading_rad
+    spacing = float(stations[0, 1] - stations[0, 0]) if stations.shape[1] > 1 else 1.0
+    step = max(1, int(round(baseline_m / max(spacing, 1e-6))))
+    if stations.shape[1] <= step:
+        return torch.zeros_like(stations[:, 0])
+    curvature = (heading[:, step:] - heading[:, :-step]).abs() / (
+        stations[:, step:] - stations[:, :-step]
+    )
+    middle = (stations[:, step:] + stations[:, :-step]) / 2
+    low = torch.as_tensor(from_station_m, dtype=stations.dtype, device=stations.device)
+    high = torch.as_tensor(to_station_m, dtype=stations.dtype, device=stations.device)
+    window = (middle >= low.reshape(-1, 1)) & (middle <= high.reshape(-1, 1))
+    return torch.where(window, curvature, 0.0).amax(dim=1)
