@@ -62,6 +62,11 @@ def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
     return torch.where(x <= xp[:, :1], fp[:, :1], torch.where(x >= xp[:, -1:], fp[:, -1:], inside))
 
 
+def crossing_traffic(heading_rad: Tensor, ego_heading_rad: Tensor, rules: ConflictRules) -> Tensor:
+    """Which vehicles ``(B, N)`` head across the ego's way ``(B,)``: this far off its heading."""
+    return wrap_to_pi(heading_rad - ego_heading_rad[:, None]).abs() >= rules.crossing_angle_rad
+
+
 def first_conflict_gaps_m(
     centreline: Centrelines,
     ego_station_m: Tensor,
@@ -92,9 +97,7 @@ def first_conflict_gaps_m(
     :return: ``(B,)`` gaps [m].
     """
     dtype, device = ego.x_m.dtype, ego.x_m.device
-    crossing = present & (
-        wrap_to_pi(others.heading_rad - ego.heading_rad[:, None]).abs() >= rules.crossing_angle_rad
-    )
+    crossing = present & crossing_traffic(others.heading_rad, ego.heading_rad, rules)
     times = torch.arange(0.0, rules.horizon_s + 1e-9, CONFLICT_STEP_S, dtype=dtype, device=device)
     steps = times.shape[0]
     # The ego going: its speed and the distance it covers over time.

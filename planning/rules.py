@@ -21,6 +21,7 @@ from planning.base import Decision, Plan, Planner
 from planning.conflict import (
     ConflictRules,
     Movers,
+    crossing_traffic,
     first_conflict_gaps_m,
     max_curvatures,
 )
@@ -164,8 +165,10 @@ def first_conflict_gap_m(
     :attr:`RulesConfig.go_acceleration_mps2` up to its lane's limit.
     """
     ego, vehicles = scene.ego, scene.vehicles
-    if not vehicles:
-        return None
+    headings = torch.tensor([[v.heading_rad for v in vehicles]], dtype=torch.float64)
+    ego_heading = torch.tensor([ego.heading_rad], dtype=torch.float64)
+    if not bool(crossing_traffic(headings, ego_heading, config.conflict_rules).any()):
+        return None  # the common case, and the cheap one: no crossing traffic at all
     line = lane.centreline
     ego_station = float(to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))[0])
 

@@ -62,26 +62,13 @@ class TrainConfig:
             )
         if self.sim not in SIMS:
             raise ConfigError(f"unknown sim '{self.sim}'; valid: {', '.join(SIMS)}")
-        if self.sim == "batched" and self.scenario != "highway":
-            raise ConfigError(
-                f"--sim batched simulates the highway scenario only, not '{self.scenario}'"
-            )
-        if self.sim == "batched" and self.interface != "highway":
-            raise ConfigError(
-                f"--sim batched trains the highway interface only, not '{self.interface}'"
-            )
         try:
             interface_of(self.interface)
-            scenario_names(self.scenario)
+            roads = scenario_names(self.scenario)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        plant = load_scenario(self.scenario).plant if self.sim == "batched" else DEFAULT_PLANT
-        if plant != DEFAULT_PLANT:
-            # The batched engine integrates highway-env's own vehicle; it has no other plant.
-            raise ConfigError(
-                f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
-                f"scenario '{self.scenario}'"
-            )
+        if self.sim == "batched":
+            self._check_batched(roads)
         try:
             self.executor_config  # noqa: B018 (ExecutorConfig's ValueError names the value)
         except ValueError as error:
@@ -89,6 +76,41 @@ class TrainConfig:
         for name in ("steps", "envs", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def _check_batched(self, roads: tuple[str, ...]) -> None:
+        """Refuse what the batched engine cannot train, by name."""
+        if self.interface == "highway" and self.scenario != "highway":
+            raise ConfigError(
+                f"--sim batched trains the highway interface on the highway scenario only, not "
+                f"'{self.scenario}' (the road interface, --interface road, trains on the other roads)"
+            )
+        if self.interface == "road":
+            if self.safety_layer:
+                raise ConfigError(
+                    "--sim batched has no safety layer for the road interface; drop --safety-layer"
+                )
+            if (self.car_following, self.time_gap_s) != ("idm", TIME_GAP_S):
+                # The engine's ego follows with the traffic's IDM (sims.batched.network_step).
+                raise ConfigError(
+                    "--sim batched drives the road interface's ego with highway-env's IDM at "
+                    f"{TIME_GAP_S} s; drop --car-following and --time-gap"
+                )
+            if self.envs % len(roads):
+                raise ConfigError(
+                    f"--envs {self.envs} does not split evenly over the {len(roads)} roads of "
+                    f"'{self.scenario}'"
+                )
+            from drive.training.validation import road_specs
+
+            road_specs(self.scenario)  # refuses, by name, what the engine cannot honour
+        for road in roads:
+            plant = load_scenario(road).plant
+            if plant != DEFAULT_PLANT:
+                # The batched engine integrates highway-env's own vehicle; it has no other plant.
+                raise ConfigError(
+                    f"--sim batched drives highway-env's vehicle only, not plant '{plant}' of "
+                    f"scenario '{road}'"
+                )
 
     @property
     def executor_config(self) -> ExecutorConfig:

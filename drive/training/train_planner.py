@@ -158,6 +158,19 @@ def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
 
 
 def _vector_env(config: TrainConfig) -> VecEnv:
+    if config.sim == "batched" and config.interface == "road":
+        from drive.training.validation import road_specs
+        from planning.rl.batched_roads import RoadVecEnv
+
+        specs = road_specs(config.scenario)
+        roads = RoadVecEnv(
+            specs,
+            envs_per_road=config.envs // len(specs),
+            seed=config.seed,
+            executor_config=config.executor_config,
+        )
+        roads.seed(config.seed)
+        return roads
     if config.sim == "batched":
         from planning.rl.batched import PlanningVecEnv
 

@@ -32,7 +32,13 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from planning.conflict import Movers, first_conflict_gaps_m, interpolate, max_curvatures
+from planning.conflict import (
+    Movers,
+    crossing_traffic,
+    first_conflict_gaps_m,
+    interpolate,
+    max_curvatures,
+)
 from planning.rl.encoding import (
     CURVATURE_SCALE_M,
     DISTANCE_SCALE_M,
@@ -64,7 +70,6 @@ from sims.batched import roads
 from sims.batched.centreline import Centrelines, centrelines
 from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
-from sims.batched.physics import wrap_to_pi
 from sims.batched.roads import LaneView
 from sims.batched.vecenv import TaskVecEnv
 from sims.frenet import project
@@ -332,9 +337,8 @@ class BatchedRoadPlanning:
         """The junction test on the ego lane of every environment, or of those ``rows`` marks,
         where there is crossing traffic at all (``inf``: no conflict)."""
         state = self.task.state
-        crossing = state.present[:, 1:] & (
-            wrap_to_pi(state.heading_rad[:, 1:] - state.heading_rad[:, :1]).abs()
-            >= self.rules.crossing_angle_rad
+        crossing = state.present[:, 1:] & crossing_traffic(
+            state.heading_rad[:, 1:], state.heading_rad[:, 0], self.rules.conflict_rules
         )
         asked = crossing.any(dim=1) if rows is None else crossing.any(dim=1) & rows
         gaps = torch.full_like(state.x_m[:, 0], torch.inf)
@@ -481,3 +485,53 @@ class RoadVecEnv(TaskVecEnv):
                 "scenario": self.specs[index // self.envs_per_road].label,
             }
         return result, infos
+
+
+def evaluate_roads_batched(
+    predict: Any,
+    specs: list[RoadSpec],
+    *,
+    episodes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
+) -> dict[str, dict[str, float]]:
+    """Drive ``episodes`` whole episodes of each road at once with ``predict`` (observations to
+    actions, both numpy); per road, the mean return (this module's reward), collision rate and
+    mean speed.
+
+    :param seed: seeds the scenes; keep it apart from training's.
+    """
+    figures = {}
+    for spec in specs:
+        task = BatchedRoadPlanning(
+            spec.env_id,
+            episodes,
+            env_config=spec.env_config,
+            destination=spec.destination,
+            duration_s=spec.duration_s,
+            device=device,
+            seed=seed,
+            executor_config=executor_config,
+        )
+        observation = task.reset(seed=seed)
+        running = torch.ones(episodes, dtype=torch.bool, device=task.device)
+        returns = torch.zeros(episodes, device=task.device)
+        crashed, speeds = torch.zeros_like(running), torch.zeros_like(returns)
+        for _ in range(task.task.config.max_steps):
+            action = torch.as_tensor(np.asarray(predict(observation.cpu().numpy())))
+            result = task.step(action)
+            returns += torch.where(running, result.reward, 0.0)
+            done = running & (result.terminated | result.truncated)
+            crashed |= done & result.crashed
+            speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
+            running &= ~done
+            observation = result.observation
+            if not bool(running.any()):
+                break
+        figures[spec.label] = {
+            "return": float(returns.mean()),
+            "collision_rate": float(crashed.float().mean()),
+            "speed_mps": float(speeds.mean()),
+        }
+    return figures

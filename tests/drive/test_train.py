@@ -174,9 +174,45 @@ def test_an_unknown_algorithm_is_refused_by_name(tmp_path):
         make_planner(str(tmp_path / "policy"))
 
 
-def test_batched_training_is_refused_outside_the_highway_scenario():
-    with pytest.raises(ConfigError, match="highway scenario only"):
+def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
+    with pytest.raises(ConfigError, match="highway interface on the highway scenario only"):
         TrainConfig(scenario="merge", sim="batched")
+    road = {"sim": "batched", "interface": "road", "envs": 4}
+    with pytest.raises(ConfigError, match="no task for racetrack-v0"):
+        TrainConfig(scenario="merge,racetrack", **road)
+    with pytest.raises(ConfigError, match="highway-v0 is on its straight-road engine"):
+        TrainConfig(scenario="highway,merge", **road)
+    with pytest.raises(ConfigError, match="no safety layer for the road interface"):
+        TrainConfig(scenario="merge", safety_layer=True, **road)
+    with pytest.raises(ConfigError, match="drop --car-following"):
+        TrainConfig(scenario="merge", car_following="idm_plus", **road)
+    with pytest.raises(ConfigError, match="--envs 4 does not split evenly over the 3 roads"):
+        TrainConfig(scenario="merge,exit,roundabout", **road)
+
+
+def test_road_training_on_the_batched_engine_validates_each_road_there_and_reloads(tmp_path):
+    config = TrainConfig(
+        scenario="merge,intersection",
+        interface="road",
+        sim="batched",
+        lateral_acceleration_mps2=4.0,
+        steps=256,
+        envs=16,
+        device="cpu",
+        eval_every=256,
+        eval_episodes=4,
+        checkpoint_every=128,
+    )
+    state = train(config, tmp_path, resume=False, command="test")
+    point = state.curve[-1]
+    assert point["steps"] == 256
+    for road in ("merge", "intersection"):
+        assert 0 <= point[f"{road}/collision_rate"] <= 1 and point[f"{road}/speed_mps"] > 0
+    model, card = load_policy(tmp_path / "best")
+    assert card.scenario == "merge,intersection (sims.batched)" and card.interface == "road"
+    assert model.observation_space.shape == (11, 10) and model.action_space.n == 18
+    planner = make_planner(str(tmp_path / "best"))  # drives the stack like any road policy
+    assert planner.plan(highway_scene()).target_speed_mps > 0
 
 
 def test_resume_continues_where_the_run_stopped(tmp_path):
@@ -275,5 +311,5 @@ def test_an_unknown_interface_or_an_empty_road_is_refused_by_name():
         TrainConfig(interface="roads")
     with pytest.raises(ConfigError, match="empty name"):
         TrainConfig(scenario="merge,,roundabout")
-    with pytest.raises(ConfigError, match="highway interface only"):
+    with pytest.raises(ConfigError, match="straight-road engine"):
         TrainConfig(sim="batched", interface="road")
