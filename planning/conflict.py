@@ -15,13 +15,19 @@ simulation step.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from perception.base import SceneState
 from sims.batched.centreline import Centrelines
 from sims.batched.physics import wrap_to_pi
+from sims.frenet import to_frenet
+from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
 
 CONFLICT_STEP_S = 0.1  # [s] time step of the conflict prediction
 PATH_STEP_M = 0.5  # [m] spacing of the points of the ego's path that the conflict test looks at
@@ -177,3 +183,71 @@ def max_curvatures(
     high = torch.as_tensor(to_station_m, dtype=stations.dtype, device=stations.device)
     window = (middle >= low.reshape(-1, 1)) & (middle <= high.reshape(-1, 1))
     return torch.where(window, curvature, 0.0).amax(dim=1)
+
+
+# -- one perceived scene: the rule planner's and the policy executor's calls ---------------------
+
+
+def max_curvature(
+    centreline: Centreline, from_station_m: float, to_station_m: float, *, baseline_m: float = 10.0
+) -> float:
+    """Largest |curvature| [1/m] of a centreline between two stations
+    (:func:`planning.conflict.max_curvatures` with a batch of one)."""
+    return float(
+        max_curvatures(
+            _centrelines(centreline), from_station_m, to_station_m, baseline_m=baseline_m
+        )[0]
+    )
+
+
+def first_conflict_gap_m(
+    scene: SceneState, lane: LaneGeometry, rules: ConflictRules
+) -> float | None:
+    """Bumper gap [m] along ``lane`` to the nearest stretch of it that crossing traffic takes while
+    the ego would be there; None when there is none
+    (:func:`planning.conflict.first_conflict_gaps_m` with a batch of one).
+
+    Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
+    constant velocity over the rules' horizon; the ego is predicted to go, at
+    the go acceleration up to its lane's limit.
+    """
+    ego, vehicles = scene.ego, scene.vehicles
+    headings = torch.tensor([[v.heading_rad for v in vehicles]], dtype=torch.float64)
+    ego_heading = torch.tensor([ego.heading_rad], dtype=torch.float64)
+    if not bool(crossing_traffic(headings, ego_heading, rules).any()):
+        return None  # the common case, and the cheap one: no crossing traffic at all
+    line = lane.centreline
+    ego_station = float(to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))[0])
+
+    def row(*values: float) -> torch.Tensor:
+        return torch.tensor([values], dtype=torch.float64)
+
+    def movers(items: Sequence[VehicleState | EgoState], shape: tuple[int, ...]) -> Movers:
+        return Movers(
+            *(
+                torch.tensor([getattr(v, name) for v in items], dtype=torch.float64).reshape(shape)
+                for name in ("x_m", "y_m", "speed_mps", "heading_rad")
+            )
+        )
+
+    gap = first_conflict_gaps_m(
+        _centrelines(line),
+        row(ego_station)[0],
+        movers([ego], (1,)),
+        row(ego.length_m)[0],
+        row(lane.speed_limit_mps)[0],
+        movers(vehicles, (1, len(vehicles))),
+        torch.ones(1, len(vehicles), dtype=torch.bool),
+        rules,
+    )
+    return float(gap[0]) if math.isfinite(float(gap[0])) else None
+
+
+def _centrelines(line: Centreline) -> Centrelines:
+    """One perceived centreline as a batch of one."""
+    return Centrelines(
+        *(
+            torch.tensor(getattr(line, name), dtype=torch.float64)[None]
+            for name in ("x_m", "y_m", "heading_rad", "station_m")
+        )
+    )

@@ -9,7 +9,6 @@ lanes' leaders bound the speed, and the change is aborted if the target lane's g
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -20,16 +19,13 @@ from perception.base import SceneState
 from planning.base import Decision, Plan, Planner
 from planning.conflict import (
     ConflictRules,
-    Movers,
-    crossing_traffic,
-    first_conflict_gaps_m,
-    max_curvatures,
+    first_conflict_gap_m,
+    max_curvature,
 )
 from planning.safety import GapMargins, gap_accepted
 from sims.arrays import at_least, smaller, square_root
-from sims.batched.centreline import Centrelines
 from sims.frenet import to_frenet
-from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
+from sims.groundtruth import LaneGeometry
 from sims.idm import (
     CAR_FOLLOWING,
     CarFollowing,
@@ -141,61 +137,6 @@ def neighbours_in(
     )
 
 
-def max_curvature(
-    centreline: Centreline, from_station_m: float, to_station_m: float, *, baseline_m: float = 10.0
-) -> float:
-    """Largest |curvature| [1/m] of a centreline between two stations
-    (:func:`planning.conflict.max_curvatures` with a batch of one)."""
-    return float(
-        max_curvatures(
-            _centrelines(centreline), from_station_m, to_station_m, baseline_m=baseline_m
-        )[0]
-    )
-
-
-def first_conflict_gap_m(
-    scene: SceneState, lane: LaneGeometry, config: RulesConfig
-) -> float | None:
-    """Bumper gap [m] along ``lane`` to the nearest stretch of it that crossing traffic takes while
-    the ego would be there; None when there is none
-    (:func:`planning.conflict.first_conflict_gaps_m` with a batch of one).
-
-    Vehicles heading across our lane (intersections, roundabout rings, merges) are predicted at
-    constant velocity over :attr:`RulesConfig.conflict_horizon_s`; the ego is predicted to go, at
-    :attr:`RulesConfig.go_acceleration_mps2` up to its lane's limit.
-    """
-    ego, vehicles = scene.ego, scene.vehicles
-    headings = torch.tensor([[v.heading_rad for v in vehicles]], dtype=torch.float64)
-    ego_heading = torch.tensor([ego.heading_rad], dtype=torch.float64)
-    if not bool(crossing_traffic(headings, ego_heading, config.conflict_rules).any()):
-        return None  # the common case, and the cheap one: no crossing traffic at all
-    line = lane.centreline
-    ego_station = float(to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))[0])
-
-    def row(*values: float) -> torch.Tensor:
-        return torch.tensor([values], dtype=torch.float64)
-
-    def movers(items: Sequence[VehicleState | EgoState], shape: tuple[int, ...]) -> Movers:
-        return Movers(
-            *(
-                torch.tensor([getattr(v, name) for v in items], dtype=torch.float64).reshape(shape)
-                for name in ("x_m", "y_m", "speed_mps", "heading_rad")
-            )
-        )
-
-    gap = first_conflict_gaps_m(
-        _centrelines(line),
-        row(ego_station)[0],
-        movers([ego], (1,)),
-        row(ego.length_m)[0],
-        row(lane.speed_limit_mps)[0],
-        movers(vehicles, (1, len(vehicles))),
-        torch.ones(1, len(vehicles), dtype=torch.bool),
-        config.conflict_rules,
-    )
-    return float(gap[0]) if math.isfinite(float(gap[0])) else None
-
-
 def desired_speed_mps(curvature_per_m: Value, speed_limit_mps: Value, config: RulesConfig) -> Value:
     """The cruise speed, bounded by the speed limit and by the curvature ahead [m/s]; floats for one
     scene, tensors for the batched engine's planning environment.
@@ -208,16 +149,6 @@ def desired_speed_mps(curvature_per_m: Value, speed_limit_mps: Value, config: Ru
     )
     bound = smaller(smaller(speed_limit_mps, curve_speed), config.cruise_speed_mps)
     return at_least(bound, 1.0)
-
-
-def _centrelines(line: Centreline) -> Centrelines:
-    """One perceived centreline as a batch of one."""
-    return Centrelines(
-        *(
-            torch.tensor(getattr(line, name), dtype=torch.float64)[None]
-            for name in ("x_m", "y_m", "heading_rad", "station_m")
-        )
-    )
 
 
 class RulePlanner(Planner):
@@ -351,7 +282,7 @@ class RulePlanner(Planner):
         (:func:`first_conflict_gap_m`), treated as a standing obstacle, unless the ego could not
         stop before it anyway (then it clears the conflict rather than stop in it)."""
         ego = scene.ego
-        nearest_gap = first_conflict_gap_m(scene, lane, self.config)
+        nearest_gap = first_conflict_gap_m(scene, lane, self.config.conflict_rules)
         if nearest_gap is None:
             return math.inf
         if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > self.config.max_yield_deceleration_mps2:

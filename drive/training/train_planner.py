@@ -160,7 +160,7 @@ def _stop_on_interrupt(monitor: TrainingMonitor) -> Iterator[None]:
 def _vector_env(config: TrainConfig) -> VecEnv:
     if config.sim == "batched" and config.interface == "road":
         from drive.training.validation import road_specs
-        from planning.rl.batched_roads import RoadVecEnv
+        from planning.rl.roads_vecenv import RoadVecEnv
 
         specs = road_specs(config.scenario)
         roads = RoadVecEnv(

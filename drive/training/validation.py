@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from drive.episode.stack import StackSpec
 from drive.runs.rollout import RolloutRequest, aggregate, run_rollout
 from drive.training.planning_env import VALIDATION_SEED, scenario_names
-from planning.rl.batched_roads import RoadSpec
+from planning.rl.roads_vecenv import RoadSpec
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
 
@@ -31,7 +31,7 @@ def validate_batched(config: TrainConfig, predict: Any) -> dict[str, float]:
     from planning.rl.batched import evaluate_batched
 
     if config.interface == "road":
-        from planning.rl.batched_roads import evaluate_roads_batched
+        from planning.rl.roads_vecenv import evaluate_roads_batched
 
         per_road = evaluate_roads_batched(
             predict,

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 
 from perception.base import SceneState
+from planning.conflict import first_conflict_gap_m, max_curvature
 from planning.rl.executor import MAX_CRUISE_MPS
-from planning.rules import RulesConfig, first_conflict_gap_m, max_curvature
+from planning.rules import RulesConfig
 from sims.frenet import to_frenet
 
 VEHICLES = 10  # the nearest vehicles observed
@@ -141,7 +142,7 @@ def road_features(scene: SceneState, rules: RulesConfig) -> tuple[float, float, 
     """
     lane = scene.lane(scene.ego.lane.index)
     assert lane is not None, "perception always reports the ego's lane"
-    gap_m = first_conflict_gap_m(scene, lane, rules)
+    gap_m = first_conflict_gap_m(scene, lane, rules.conflict_rules)
     conflict = 1.0 if gap_m is None else min(max(gap_m / DISTANCE_SCALE_M, -1.0), 1.0)
     curvature = max_curvature(lane.centreline, 0.0, ROAD_PREVIEW_M) * CURVATURE_SCALE_M
     return conflict, min(curvature, 2.0), lane.speed_limit_mps / SPEED_SCALE_MPS

@@ -10,11 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from planning.conflict import first_conflict_gap_m
 from planning.rl.encoding import FEATURES, ROAD_FEATURES, VEHICLES, encode, road_features
 from planning.rl.executor import ACTIONS, ROAD_ACTIONS, PolicyExecutor
 from planning.rl.interface import INTERFACES, interface_of
 from planning.rl.reward import arrival_reward, decision_reward, road_speed_range_mps
-from planning.rules import RulesConfig, first_conflict_gap_m
+from planning.rules import RulesConfig
 from sims.groundtruth import VehicleState
 from tests.helpers import car, highway_scene
 
@@ -38,10 +39,12 @@ CROSSING_SCENE = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(20.0, 4.0 
 
 def test_the_gap_to_a_crossing_conflict_is_computed_by_hand():
     lane = CROSSING_SCENE.lane(1)
-    assert first_conflict_gap_m(CROSSING_SCENE, lane, RulesConfig()) == pytest.approx(12.0)
+    assert first_conflict_gap_m(
+        CROSSING_SCENE, lane, RulesConfig().conflict_rules
+    ) == pytest.approx(12.0)
     # a car of our own road, driving our way, is never a conflict
     same_way = highway_scene(ego_speed_mps=10.0, vehicles=(car(3, 1, 20.0, 5.0),))
-    assert first_conflict_gap_m(same_way, same_way.lane(1), RulesConfig()) is None
+    assert first_conflict_gap_m(same_way, same_way.lane(1), RulesConfig().conflict_rules) is None
 
 
 def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
@@ -49,7 +52,9 @@ def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
 
     def gap(y_m: float, buffer_s: float = 0.5) -> float | None:
         scene = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(20.0, y_m),))
-        return first_conflict_gap_m(scene, lane, RulesConfig(conflict_time_buffer_s=buffer_s))
+        return first_conflict_gap_m(
+            scene, lane, RulesConfig(conflict_time_buffer_s=buffer_s).conflict_rules
+        )
 
     # 14 m further, the car takes the path from 3.1 s: the ego's tail has left it (28.5 m, 2.3 s)
     # 0.8 s before, more than the buffer
@@ -61,7 +66,7 @@ def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
     assert gap(-2.0, buffer_s=0.0) is None
     # a zone the ego's centre is already in is ignored: it is committed there
     inside = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(1.0, 0.0),))
-    assert first_conflict_gap_m(inside, lane, RulesConfig()) is None
+    assert first_conflict_gap_m(inside, lane, RulesConfig().conflict_rules) is None
 
 
 def test_road_actions_are_each_highway_action_yielding_then_going():

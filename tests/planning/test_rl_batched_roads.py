@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from perception.registry import make_perceiver
-from planning.rl.batched_roads import BatchedRoadPlanning, RoadSpec, RoadVecEnv
+from planning.rl.batched_roads import BatchedRoadPlanning
 from planning.rl.executor import (
     DEFAULT_EXECUTOR,
     INITIAL_CRUISE_MPS,
@@ -18,6 +18,7 @@ from planning.rl.executor import (
     PolicyExecutor,
 )
 from planning.rl.interface import interface_of
+from planning.rl.roads_vecenv import RoadSpec, RoadVecEnv
 from sims.batched.network import from_highway_env
 from sims.env import SimEnv
 from sims.scenario import load_scenario
