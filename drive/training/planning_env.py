@@ -28,9 +28,11 @@ from perception.registry import make_perceiver
 from planning.rl.executor import DEFAULT_EXECUTOR, ExecutorConfig, PolicyExecutor
 from planning.rl.interface import interface_of
 from planning.rl.reward import (
+    COLLISION_PENALTY,
     DECISION_PERIOD_S,
     arrival_reward,
     decision_reward,
+    road_collision_penalty,
     road_speed_range_mps,
 )
 from sims.constants import REWARD_SPEED_RANGE_MPS
@@ -94,6 +96,7 @@ class PlanningEnv(gym.Env):
         )
         self._speeds: list[float] = []
         self._speed_range_mps = REWARD_SPEED_RANGE_MPS
+        self._collision_penalty = COLLISION_PENALTY
 
     @property
     def scenario(self) -> Scenario:
@@ -139,6 +142,11 @@ class PlanningEnv(gym.Env):
         self.loop.reset(seed=episode_seed)
         self._speeds = []
         self._speed_range_mps = self._road_speed_range()
+        self._collision_penalty = (
+            road_collision_penalty(self.scenario.duration_s)
+            if self.interface.road
+            else COLLISION_PENALTY
+        )
         info = {"episode_seed": episode_seed, "scenario": self.config.scenarios[self.road]}
         return self._observe(), info
 
@@ -163,6 +171,7 @@ class PlanningEnv(gym.Env):
             float(np.mean(np.square(accelerations))),
             float(crashed),
             speed_range_mps=self._speed_range_mps,
+            collision_penalty=self._collision_penalty,
         )
         if self.interface.road and terminated and not crashed and step.sim.frame.truth.ego.on_road:
             # the end of the route

@@ -13,8 +13,8 @@ interface (:mod:`planning.rl.interface`) for ``B`` episodes of one highway-env r
   curvature ahead (:func:`~planning.conflict.max_curvatures`) and the speed limit;
 * the executor's speed rule (:func:`~planning.rules.desired_speed_mps`) and its yielding (IDM
   towards the first conflict as towards a standing car), both recomputed at every simulation step;
-* the reward, :func:`~planning.rl.reward.decision_reward` with the road's speed range, and
-  :func:`~planning.rl.reward.arrival_reward` at the route's end.
+* the reward, :func:`~planning.rl.reward.decision_reward` with the road's speed range and
+  collision penalty, and :func:`~planning.rl.reward.arrival_reward` at the route's end.
 
 What executes a decision differs, as on the straight road (:mod:`planning.rl.batched`): the ego is
 an IDM vehicle of the engine (``ego_control="follow"``) with highway-env's steering and no tracking
@@ -58,6 +58,7 @@ from planning.rl.reward import (
     DECISION_PERIOD_S,
     arrival_reward,
     decision_reward,
+    road_collision_penalty,
     road_speed_range_mps,
 )
 from planning.rules import desired_speed_mps
@@ -165,6 +166,7 @@ class BatchedRoadPlanning:
             squared,
             crashed,
             speed_range_mps=(self.speed_range[:, 0], self.speed_range[:, 1]),
+            collision_penalty=road_collision_penalty(self.task.config.duration_s),
         )
         final_observation = self.observe()
         arrived_on_road = self.task.on_road() > 0

@@ -14,7 +14,12 @@ from planning.conflict import first_conflict_gap_m
 from planning.rl.encoding import FEATURES, ROAD_FEATURES, VEHICLES, encode, road_features
 from planning.rl.executor import ACTIONS, ROAD_ACTIONS, PolicyExecutor
 from planning.rl.interface import INTERFACES, interface_of
-from planning.rl.reward import arrival_reward, decision_reward, road_speed_range_mps
+from planning.rl.reward import (
+    arrival_reward,
+    decision_reward,
+    road_collision_penalty,
+    road_speed_range_mps,
+)
 from planning.rules import RulesConfig
 from sims.groundtruth import VehicleState
 from tests.helpers import car, highway_scene
@@ -144,6 +149,16 @@ def test_the_road_reward_maps_speed_over_the_roads_range_and_pays_for_arriving_e
     assert decision_reward(25.0, 0.0, 0.0, 0.0) == pytest.approx(0.5)  # highway-v0's [20, 30]
     assert arrival_reward(4.0) == pytest.approx(4.0)  # 4 decisions of full progress left
     assert arrival_reward(-0.5) == 0.0
+
+
+def test_on_the_roads_a_crash_costs_all_the_progress_an_episode_could_earn():
+    # intersection-v0's 13 s: 13 decisions of full progress; the highway's 5 where that is more
+    assert road_collision_penalty(13.0) == 13.0 and road_collision_penalty(3.0) == 5.0
+    crash = decision_reward(9.0, 0.0, 0.0, 1.0, speed_range_mps=(7.0, 9.0), collision_penalty=13.0)
+    assert crash == pytest.approx(1.0 - 13.0)
+    # so that no episode that ends in a crash, at full speed until then, earns more than waiting
+    # (a return of 0): with the arrival reward, going through crossing traffic paid at 5
+    assert all(last * 1.0 + crash <= 0 for last in range(13))
 
 
 def test_a_card_names_its_interface_and_lateral_acceleration_and_old_cards_mean_the_highway(
