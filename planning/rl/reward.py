@@ -5,7 +5,7 @@ Reward of one decision:
 * speed, highway-env's progress term: mean speed over the period mapped from [20, 30] m/s to [0, 1]
   (the road interface maps it from its road's range, :func:`road_speed_range_mps`);
 * collision: ``-COLLISION_PENALTY`` and the episode ends (the road interface:
-  :func:`road_collision_penalty`, the episode's whole possible progress);
+  :func:`road_collision_penalty`, four times the episode's whole possible progress);
 * a requested lane change costs ``LANE_CHANGE_COST`` (whether or not it was carried out);
 * discomfort: ``COMFORT_WEIGHT`` times the mean squared commanded acceleration over (3 m/s2)^2.
 
@@ -32,6 +32,7 @@ COLLISION_PENALTY = 5.0
 LANE_CHANGE_COST = 0.05
 COMFORT_WEIGHT = 0.05
 COMFORT_ACCELERATION_MPS2 = 3.0  # [m/s2]
+ROAD_COLLISION_EPISODES = 4.0  # a crash on the roads costs this many episodes' whole progress
 
 Value = TypeVar("Value", float, torch.Tensor)
 
@@ -77,11 +78,13 @@ def arrival_reward(remaining_s: Value) -> Value:
 
 
 def road_collision_penalty(duration_s: float) -> float:
-    """The road interface's collision penalty: all the progress an episode of ``duration_s`` [s]
-    could earn (one per decision period), and at least :data:`COLLISION_PENALTY`. With the arrival
-    reward, a crash must cost more than the arrival it might buy: at 5, going through
-    intersection-v0's crossing traffic paid, at a 44% collision rate, on the batched engine."""
-    return max(COLLISION_PENALTY, duration_s / DECISION_PERIOD_S)
+    """The road interface's collision penalty: :data:`ROAD_COLLISION_EPISODES` times all the
+    progress an episode of ``duration_s`` [s] could earn (one per decision period), and at least
+    :data:`COLLISION_PENALTY`. With the arrival reward, going through intersection-v0's crossing
+    traffic paid at a penalty of 5 (44% of the episodes crashed, on the batched engine), and was
+    worth as much as yielding at one episode's progress (13): always going and always yielding both
+    earn about -0.6 there."""
+    return max(COLLISION_PENALTY, ROAD_COLLISION_EPISODES * duration_s / DECISION_PERIOD_S)
 
 
 def road_speed_range_mps(

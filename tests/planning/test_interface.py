@@ -151,14 +151,14 @@ def test_the_road_reward_maps_speed_over_the_roads_range_and_pays_for_arriving_e
     assert arrival_reward(-0.5) == 0.0
 
 
-def test_on_the_roads_a_crash_costs_all_the_progress_an_episode_could_earn():
-    # intersection-v0's 13 s: 13 decisions of full progress; the highway's 5 where that is more
-    assert road_collision_penalty(13.0) == 13.0 and road_collision_penalty(3.0) == 5.0
-    crash = decision_reward(9.0, 0.0, 0.0, 1.0, speed_range_mps=(7.0, 9.0), collision_penalty=13.0)
-    assert crash == pytest.approx(1.0 - 13.0)
-    # so that no episode that ends in a crash, at full speed until then, earns more than waiting
-    # (a return of 0): with the arrival reward, going through crossing traffic paid at 5
-    assert all(last * 1.0 + crash <= 0 for last in range(13))
+def test_on_the_roads_a_crash_costs_four_times_the_progress_an_episode_could_earn():
+    # intersection-v0's 13 s: 13 decisions of full progress, four times; at least the highway's 5
+    assert road_collision_penalty(13.0) == 52.0 and road_collision_penalty(1.0) == 5.0
+    crash = decision_reward(9.0, 0.0, 0.0, 1.0, speed_range_mps=(7.0, 9.0), collision_penalty=52.0)
+    assert crash == pytest.approx(1.0 - 52.0)
+    # so that an episode ending in a crash earns less than waiting (a return of 0), whatever
+    # progress came before it and whatever arriving early would have paid
+    assert all(last * 1.0 + crash + arrival_reward(13.0 - last) < 0 for last in range(13))
 
 
 def test_a_card_names_its_interface_and_lateral_acceleration_and_old_cards_mean_the_highway(
