@@ -33,6 +33,7 @@ from planning.rl.reward import (
     arrival_reward,
     decision_reward,
     road_collision_penalty,
+    road_reward_scale,
     road_speed_range_mps,
 )
 from sims.constants import REWARD_SPEED_RANGE_MPS
@@ -176,6 +177,8 @@ class PlanningEnv(gym.Env):
         if self.interface.road and terminated and not crashed and step.sim.frame.truth.ego.on_road:
             # the end of the route
             reward += arrival_reward(self.scenario.duration_s - step.sim.frame.truth.time_s)
+        if self.interface.road:
+            reward *= road_reward_scale(self.scenario.duration_s)
         info: dict[str, Any] = {
             "crashed": crashed,
             "overridden": self.executor.overrides > overrides_before,

@@ -14,7 +14,8 @@ interface (:mod:`planning.rl.interface`) for ``B`` episodes of one highway-env r
 * the executor's speed rule (:func:`~planning.rules.desired_speed_mps`) and its yielding (IDM
   towards the first conflict as towards a standing car), both recomputed at every simulation step;
 * the reward, :func:`~planning.rl.reward.decision_reward` with the road's speed range and
-  collision penalty, and :func:`~planning.rl.reward.arrival_reward` at the route's end.
+  collision penalty, and :func:`~planning.rl.reward.arrival_reward` at the route's end, scaled
+  by :func:`~planning.rl.reward.road_reward_scale`.
 
 What executes a decision differs, as on the straight road (:mod:`planning.rl.batched`): the ego is
 an IDM vehicle of the engine (``ego_control="follow"``) with highway-env's steering and no tracking
@@ -59,6 +60,7 @@ from planning.rl.reward import (
     arrival_reward,
     decision_reward,
     road_collision_penalty,
+    road_reward_scale,
     road_speed_range_mps,
 )
 from planning.rules import desired_speed_mps
@@ -174,6 +176,7 @@ class BatchedRoadPlanning:
         remaining_s = self.task.config.duration_s - state.steps * DECISION_PERIOD_S
         arrived = terminated & ~crashed & arrived_on_road
         reward = reward + torch.where(arrived, arrival_reward(remaining_s), 0.0)
+        reward = reward * road_reward_scale(self.task.config.duration_s)
         mean_speed = self._speed_sum / self._frames.clamp(min=1)
         done = terminated | truncated
         observation = final_observation

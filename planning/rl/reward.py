@@ -5,7 +5,8 @@ Reward of one decision:
 * speed, highway-env's progress term: mean speed over the period mapped from [20, 30] m/s to [0, 1]
   (the road interface maps it from its road's range, :func:`road_speed_range_mps`);
 * collision: ``-COLLISION_PENALTY`` and the episode ends (the road interface:
-  :func:`road_collision_penalty`, four times the episode's whole possible progress);
+  :func:`road_collision_penalty`, four times the episode's whole possible progress, and the road
+  interface's whole reward is scaled by :func:`road_reward_scale`, so that it counts in episodes);
 * a requested lane change costs ``LANE_CHANGE_COST`` (whether or not it was carried out);
 * discomfort: ``COMFORT_WEIGHT`` times the mean squared commanded acceleration over (3 m/s2)^2.
 
@@ -78,13 +79,20 @@ def arrival_reward(remaining_s: Value) -> Value:
 
 
 def road_collision_penalty(duration_s: float) -> float:
-    """The road interface's collision penalty: :data:`ROAD_COLLISION_EPISODES` times all the
-    progress an episode of ``duration_s`` [s] could earn (one per decision period), and at least
-    :data:`COLLISION_PENALTY`. With the arrival reward, going through intersection-v0's crossing
-    traffic paid at a penalty of 5 (44% of the episodes crashed, on the batched engine), and was
-    worth as much as yielding at one episode's progress (13): always going and always yielding both
-    earn about -0.6 there."""
+    """The road interface's collision penalty, before :func:`road_reward_scale`:
+    :data:`ROAD_COLLISION_EPISODES` times all the progress an episode of ``duration_s`` [s] could
+    earn (one per decision period), and at least :data:`COLLISION_PENALTY`. With the arrival reward,
+    going through intersection-v0's crossing traffic paid at a penalty of 5 (44% of the episodes
+    crashed, on the batched engine), and was worth as much as yielding at one episode's progress."""
     return max(COLLISION_PENALTY, ROAD_COLLISION_EPISODES * duration_s / DECISION_PERIOD_S)
+
+
+def road_reward_scale(duration_s: float) -> float:
+    """The road interface counts its reward in episodes: one episode's whole progress is 1, a crash
+    about -:data:`ROAD_COLLISION_EPISODES`. Unscaled, intersection-v0's crash cost 52, and DQN's
+    Huber loss, whose gradient is bounded, had not learnt it after 20,000 decisions: its values
+    stayed near +2 where always going earns -18."""
+    return DECISION_PERIOD_S / max(duration_s, DECISION_PERIOD_S)
 
 
 def road_speed_range_mps(

@@ -18,6 +18,7 @@ from planning.rl.reward import (
     arrival_reward,
     decision_reward,
     road_collision_penalty,
+    road_reward_scale,
     road_speed_range_mps,
 )
 from planning.rules import RulesConfig
@@ -159,6 +160,9 @@ def test_on_the_roads_a_crash_costs_four_times_the_progress_an_episode_could_ear
     # so that an episode ending in a crash earns less than waiting (a return of 0), whatever
     # progress came before it and whatever arriving early would have paid
     assert all(last * 1.0 + crash + arrival_reward(13.0 - last) < 0 for last in range(13))
+    # counted in episodes: a whole episode's progress is 1, that crash about -4
+    assert road_reward_scale(13.0) * crash == pytest.approx(-51.0 / 13.0)
+    assert road_reward_scale(0.5) == 1.0
 
 
 def test_a_card_names_its_interface_and_lateral_acceleration_and_old_cards_mean_the_highway(
