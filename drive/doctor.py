@@ -18,7 +18,7 @@ from pathlib import Path
 
 from control.dynamics_model import dynamics_files, shipped_plants
 from perception.camera import SHIPPED_WEIGHTS
-from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY
+from planning.rl.planner import POLITE_POLICY, ROAD_ENGINE_POLICY, ROAD_POLICY, SHIPPED_POLICY
 from sims.provenance import display_path, sha256
 
 PERCEPTION_WEIGHTS = SHIPPED_WEIGHTS.parent
@@ -33,6 +33,8 @@ SHIPPED_FILES: dict[str, tuple[Path, Path]] = {
     },
     "policy default": (SHIPPED_POLICY / "policy.zip", SHIPPED_POLICY / "policy.json"),
     "policy polite": (POLITE_POLICY / "policy.zip", POLITE_POLICY / "policy.json"),
+    "policy road": (ROAD_POLICY / "policy.zip", ROAD_POLICY / "policy.json"),
+    "policy road-engine": (ROAD_ENGINE_POLICY / "policy.zip", ROAD_ENGINE_POLICY / "policy.json"),
     **{f"dynamics model {plant}": dynamics_files(plant) for plant in shipped_plants()},
 }
 

@@ -9,12 +9,15 @@ from planning.base import Planner
 from planning.rl.checkpoint import card_path, resolve
 from planning.rl.planner import (
     POLITE_POLICY,
+    ROAD_ENGINE_POLICY,
     ROAD_POLICY,
     SHIPPED_POLICY,
     PoliteRLPlanner,
     RLPlanner,
+    RoadEngineRLPlanner,
     RoadRLPlanner,
     UnguardedRLPlanner,
+    UnguardedRoadEngineRLPlanner,
     UnguardedRoadRLPlanner,
 )
 from planning.rules import BoldRulePlanner, IdmPlusRulePlanner, RulePlanner
@@ -30,6 +33,8 @@ PLANNERS: dict[str, type[Planner]] = {
     "polite": PoliteRLPlanner,  # an earlier default: the rule planner's margins, 1.0 s gap
     "road": RoadRLPlanner,  # the all-roads policy (issue 30), with its safety layer
     "road-unguarded": UnguardedRoadRLPlanner,  # the all-roads policy alone
+    "road-engine": RoadEngineRLPlanner,  # the all-roads policy trained on the batched engine
+    "road-engine-unguarded": UnguardedRoadEngineRLPlanner,  # the same, alone
 }
 
 
@@ -65,6 +70,8 @@ POLICY_FOLDERS: dict[str, Path] = {
     "polite": POLITE_POLICY,
     "road": ROAD_POLICY,
     "road-unguarded": ROAD_POLICY,
+    "road-engine": ROAD_ENGINE_POLICY,
+    "road-engine-unguarded": ROAD_ENGINE_POLICY,
 }
 
 

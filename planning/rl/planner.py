@@ -16,6 +16,8 @@ SHIPPED_POLICY = Path(__file__).parent / "policies" / "default"
 POLITE_POLICY = Path(__file__).parent / "policies" / "polite"
 # The all-roads policy (issue 30): the road interface, trained on five roads of the suite.
 ROAD_POLICY = Path(__file__).parent / "policies" / "road"
+# The same interface trained on the batched engine's roads (merge, roundabout, exit, intersection).
+ROAD_ENGINE_POLICY = Path(__file__).parent / "policies" / "road-engine"
 
 
 class RLPlanner(Planner):
@@ -81,4 +83,19 @@ class UnguardedRoadRLPlanner(RLPlanner):
     """The all-roads policy without the safety layer."""
 
     def __init__(self, path: Path = ROAD_POLICY) -> None:
+        super().__init__(path, safety_layer=False)
+
+
+class RoadEngineRLPlanner(RLPlanner):
+    """The all-roads policy trained on the batched engine (:data:`ROAD_ENGINE_POLICY`), with its
+    safety layer."""
+
+    def __init__(self, path: Path = ROAD_ENGINE_POLICY) -> None:
+        super().__init__(path)
+
+
+class UnguardedRoadEngineRLPlanner(RLPlanner):
+    """The all-roads policy trained on the batched engine, without the safety layer."""
+
+    def __init__(self, path: Path = ROAD_ENGINE_POLICY) -> None:
         super().__init__(path, safety_layer=False)
