@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from perception.base import SceneState
+from sims.arrays import Array, column, max_last, where
 from sims.batched.centreline import Centrelines
-from sims.batched.physics import wrap_to_pi
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
 
@@ -68,9 +68,11 @@ def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
     return torch.where(x <= xp[:, :1], fp[:, :1], torch.where(x >= xp[:, -1:], fp[:, -1:], inside))
 
 
-def crossing_traffic(heading_rad: Tensor, ego_heading_rad: Tensor, rules: ConflictRules) -> Tensor:
-    """Which vehicles ``(B, N)`` head across the ego's way ``(B,)``: this far off its heading."""
-    return wrap_to_pi(heading_rad - ego_heading_rad[:, None]).abs() >= rules.crossing_angle_rad
+def crossing_traffic(heading_rad: Array, ego_heading_rad: Array, rules: ConflictRules) -> Array:
+    """Which vehicles ``(B, N)`` head across the ego's way ``(B,)``: this far off its heading.
+    Numpy arrays or tensors (``%`` is the floored modulo in both)."""
+    relative = (heading_rad - ego_heading_rad[:, None] + math.pi) % (2 * math.pi) - math.pi
+    return abs(relative) >= rules.crossing_angle_rad
 
 
 def first_conflict_gaps_m(
@@ -158,31 +160,31 @@ def first_conflict_gaps_m(
 
 
 def max_curvatures(
-    centreline: Centrelines,
-    from_station_m: Tensor | float,
-    to_station_m: Tensor | float,
+    heading_rad: Array,
+    station_m: Array,
+    from_station_m: Array | float,
+    to_station_m: Array | float,
     *,
     baseline_m: float = CURVATURE_BASELINE_M,
-) -> Tensor:
-    """Largest |curvature| [1/m] of each centreline between two stations, 0 where none is sampled.
+) -> Array:
+    """Largest |curvature| [1/m] of each centreline ``(B, K)`` (headings unwrapped, evenly spaced
+    stations) between two stations, 0 where none is sampled: numpy arrays for one perceived lane,
+    tensors for the engine's batch.
 
     Curvature is the heading change over ``baseline_m`` of arc: highway-env's lane graphs are not
     always continuous where one lane hands over to the next (its roundabout has gaps of several
-    metres), and a short baseline would read those seams as hairpins. Stations are evenly spaced.
+    metres), and a short baseline would read those seams as hairpins.
     """
-    stations, heading = centreline.station_m, centreline.heading_rad
-    spacing = float(stations[0, 1] - stations[0, 0]) if stations.shape[1] > 1 else 1.0
+    spacing = float(station_m[0, 1] - station_m[0, 0]) if station_m.shape[1] > 1 else 1.0
     step = max(1, int(round(baseline_m / max(spacing, 1e-6))))
-    if stations.shape[1] <= step:
-        return torch.zeros_like(stations[:, 0])
-    curvature = (heading[:, step:] - heading[:, :-step]).abs() / (
-        stations[:, step:] - stations[:, :-step]
+    if station_m.shape[1] <= step:
+        return station_m[:, 0] * 0.0
+    curvature = abs(heading_rad[:, step:] - heading_rad[:, :-step]) / (
+        station_m[:, step:] - station_m[:, :-step]
     )
-    middle = (stations[:, step:] + stations[:, :-step]) / 2
-    low = torch.as_tensor(from_station_m, dtype=stations.dtype, device=stations.device)
-    high = torch.as_tensor(to_station_m, dtype=stations.dtype, device=stations.device)
-    window = (middle >= low.reshape(-1, 1)) & (middle <= high.reshape(-1, 1))
-    return torch.where(window, curvature, 0.0).amax(dim=1)
+    middle = (station_m[:, step:] + station_m[:, :-step]) / 2
+    window = (middle >= column(from_station_m, middle)) & (middle <= column(to_station_m, middle))
+    return max_last(where(window, curvature, 0.0))
 
 
 # -- one perceived scene: the rule planner's and the policy executor's calls ---------------------
@@ -192,12 +194,15 @@ def max_curvature(
     centreline: Centreline, from_station_m: float, to_station_m: float, *, baseline_m: float = 10.0
 ) -> float:
     """Largest |curvature| [1/m] of a centreline between two stations
-    (:func:`planning.conflict.max_curvatures` with a batch of one)."""
-    return float(
-        max_curvatures(
-            _centrelines(centreline), from_station_m, to_station_m, baseline_m=baseline_m
-        )[0]
+    (:func:`max_curvatures` with a batch of one, in numpy)."""
+    curvature = max_curvatures(
+        centreline.heading_rad[None],
+        centreline.station_m[None],
+        from_station_m,
+        to_station_m,
+        baseline_m=baseline_m,
     )
+    return float(curvature[0])
 
 
 def first_conflict_gap_m(
@@ -212,8 +217,8 @@ def first_conflict_gap_m(
     the go acceleration up to its lane's limit.
     """
     ego, vehicles = scene.ego, scene.vehicles
-    headings = torch.tensor([[v.heading_rad for v in vehicles]], dtype=torch.float64)
-    ego_heading = torch.tensor([ego.heading_rad], dtype=torch.float64)
+    headings = np.array([[v.heading_rad for v in vehicles]], dtype=np.float64).reshape(1, -1)
+    ego_heading = np.array([ego.heading_rad], dtype=np.float64)
     if not bool(crossing_traffic(headings, ego_heading, rules).any()):
         return None  # the common case, and the cheap one: no crossing traffic at all
     line = lane.centreline

@@ -70,3 +70,24 @@ def cosine(value: Array) -> Array:
 def sine(value: Array) -> Array:
     """The sine of an array or tensor."""
     return torch.sin(value) if isinstance(value, torch.Tensor) else np.sin(value)
+
+
+def where(condition: Array, value: Array, otherwise: float) -> Array:
+    """``value`` where ``condition`` holds, else ``otherwise``."""
+    if isinstance(value, torch.Tensor):
+        return torch.where(condition, value, otherwise)
+    return np.where(condition, value, otherwise)
+
+
+def max_last(values: Array) -> Array:
+    """The largest value along the last axis."""
+    if isinstance(values, torch.Tensor):
+        return values.amax(dim=-1)
+    return np.max(values, axis=-1)
+
+
+def column(value: Array | float, like: Array) -> Array:
+    """``value`` (a number, or one per row) as a column ``(B, 1)`` of ``like``'s kind."""
+    if isinstance(like, torch.Tensor):
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(-1, 1)
+    return np.asarray(value, dtype=like.dtype).reshape(-1, 1)

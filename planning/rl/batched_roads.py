@@ -259,7 +259,7 @@ class BatchedRoadPlanning:
             if (len(alive) - 1) % EXECUTOR_EVERY_STEPS == 0:
                 line = self._centreline()
                 preview_m = (self.rules.curve_preview_s * state.speed_mps[:, 0]).clamp(min=20.0)
-                curvature = max_curvatures(line, 0.0, preview_m)
+                curvature = max_curvatures(line.heading_rad, line.station_m, 0.0, preview_m)
                 limit = self.task.road.speed_limit_mps[state.lane[:, 0]]
                 held["desired"] = torch.minimum(
                     self.cruise_mps, desired_speed_mps(curvature, limit, self.rules)
@@ -382,7 +382,8 @@ class BatchedRoadPlanning:
         position = torch.where(high == low, 0.0, 2 * (road.lane_id[lane] - low) / span - 1)
         gap = self._conflict_gap_m(line)
         conflict = torch.where(torch.isfinite(gap), (gap / DISTANCE_SCALE_M).clamp(-1, 1), 1.0)
-        curvature = (max_curvatures(line, 0.0, ROAD_PREVIEW_M) * CURVATURE_SCALE_M).clamp(max=2.0)
+        curvature = max_curvatures(line.heading_rad, line.station_m, 0.0, ROAD_PREVIEW_M)
+        curvature = (curvature * CURVATURE_SCALE_M).clamp(max=2.0)
         road_columns = torch.stack(
             [conflict, curvature, road.speed_limit_mps[lane] / SPEED_SCALE_MPS], 1
         )

@@ -115,10 +115,14 @@ def test_curvature_of_a_circle_is_one_over_its_radius_and_zero_on_a_line():
     station = torch.arange(-20.0, 100.0, 2.0, dtype=torch.float64)
     heading = torch.stack([station / 25.0, 0 * station])
     line = Centrelines(0 * heading, 0 * heading, heading, station.expand(2, -1))
-    got = max_curvatures(line, 0.0, 50.0)
+    got = max_curvatures(line.heading_rad, line.station_m, 0.0, 50.0)
     assert got.tolist() == pytest.approx([1 / 25.0, 0.0])
     # nothing sampled in the window: 0
-    assert max_curvatures(line, 500.0, 600.0).tolist() == [0.0, 0.0]
+    assert max_curvatures(line.heading_rad, line.station_m, 500.0, 600.0).tolist() == [0.0, 0.0]
+    # numpy arrays, as one perceived lane passes them: the same
+    assert max_curvatures(
+        heading.numpy(), line.station_m.numpy(), 0.0, 50.0
+    ).tolist() == pytest.approx([1 / 25.0, 0.0])
 
 
 def test_unwrapped_is_numpy_unwrap():
