@@ -83,7 +83,7 @@ def road_collision_penalty(duration_s: float) -> float:
     :data:`ROAD_COLLISION_EPISODES` times all the progress an episode of ``duration_s`` [s] could
     earn (one per decision period), and at least :data:`COLLISION_PENALTY`. With the arrival reward,
     going through intersection-v0's crossing traffic paid at a penalty of 5 (44% of the episodes
-    crashed, on the batched engine), and was worth as much as yielding at one episode's progress."""
+    crashed, on the batched engine), and a run at one episode's progress still went everywhere."""
     return max(COLLISION_PENALTY, ROAD_COLLISION_EPISODES * duration_s / DECISION_PERIOD_S)
 
 
