@@ -18,15 +18,19 @@ class GroundTruthPerceiver(Perceiver):
     def _perceive(self, frame: SimFrame) -> SceneState:
         truth = frame.truth
         ego = truth.ego
-        nearby = tuple(
+        reported = tuple(
             vehicle
             for vehicle in truth.vehicles
-            if math.hypot(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m) <= SENSING_RANGE_M
+            if self._reports(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m)
         )
-        return SceneState(time_s=truth.time_s, ego=ego, vehicles=nearby, lanes=truth.lanes)
+        return SceneState(time_s=truth.time_s, ego=ego, vehicles=reported, lanes=truth.lanes)
+
+    def _reports(self, dx_m: float, dy_m: float) -> bool:
+        """Whether a vehicle this far from the ego [m] is reported."""
+        return math.hypot(dx_m, dy_m) <= SENSING_RANGE_M
 
 
-class CameraWindowOracle(Perceiver):
+class CameraWindowOracle(GroundTruthPerceiver):
     """Reports the simulator's exact state of every vehicle whose centre the camera's window shows
     (:meth:`~sims.dataset.FrameSpec.shows`, the rule the datasets' labels follow).
 
@@ -42,12 +46,5 @@ class CameraWindowOracle(Perceiver):
         super().__init__()
         self.frames = frames or FrameSpec()
 
-    def _perceive(self, frame: SimFrame) -> SceneState:
-        truth = frame.truth
-        ego = truth.ego
-        seen = tuple(
-            vehicle
-            for vehicle in truth.vehicles
-            if self.frames.shows(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m)
-        )
-        return SceneState(time_s=truth.time_s, ego=ego, vehicles=seen, lanes=truth.lanes)
+    def _reports(self, dx_m: float, dy_m: float) -> bool:
+        return self.frames.shows(dx_m, dy_m)

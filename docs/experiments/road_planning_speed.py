@@ -45,13 +45,7 @@ def highway_env_rate(road: str, decisions: int) -> float:
 def engine_rate(road: str, batch: int, decisions: int) -> float:
     """Decisions per second of the engine's road planning environment, ``batch`` at once."""
     (spec,) = road_specs(road)
-    task = BatchedRoadPlanning(
-        spec.env_id,
-        batch,
-        env_config=spec.env_config,
-        destination=spec.destination,
-        duration_s=spec.duration_s,
-    )
+    task = BatchedRoadPlanning.of(spec, batch)
     generator = torch.Generator().manual_seed(0)
     task.step(torch.randint(len(ROAD_ACTIONS), (batch,), generator=generator))  # warm-up
     steps = max(1, decisions // batch)

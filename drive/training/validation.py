@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from drive.episode.stack import StackSpec
 from drive.runs.rollout import RolloutRequest, aggregate, run_rollout
 from drive.training.planning_env import VALIDATION_SEED, scenario_names
-from planning.rl.roads_vecenv import RoadSpec
+from planning.rl.batched_roads import RoadSpec
 from sims.scenario import load_scenario
 from sims.strict import ConfigError
 

@@ -20,6 +20,7 @@ measured in the README:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -345,24 +346,49 @@ def evaluate_batched(
         safety_layer=safety_layer,
         executor_config=executor_config,
     )
-    observation = task.reset(seed=seed)
-    running = torch.ones(episodes, dtype=torch.bool, device=task.device)
-    returns = torch.zeros(episodes, device=task.device)
-    crashed, speeds = torch.zeros_like(running), torch.zeros_like(returns)
-    overrides = torch.zeros_like(returns)
-    for _ in range(task.config.max_steps):
-        action = torch.as_tensor(np.asarray(predict(observation.cpu().numpy())))
-        result = task.step(action)
-        returns += torch.where(running, result.reward, 0.0)
-        done = running & (result.terminated | result.truncated)
-        crashed |= done & result.terminated
-        speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
-        overrides = torch.where(done, result.episode_overrides.float(), overrides)
-        running &= ~done
-        observation = result.observation
+    returns, final = whole_episodes(
+        task.step,
+        task.reset(seed=seed),
+        predict=predict,
+        max_steps=task.config.max_steps,
+        kept=("terminated", "episode_mean_speed_mps", "episode_overrides"),
+    )
     return {
         "return": float(returns.mean()),
-        "collision_rate": float(crashed.float().mean()),
-        "speed_mps": float(speeds.mean()),
-        "overrides": float(overrides.mean()),
+        "collision_rate": float(final["terminated"].float().mean()),
+        "speed_mps": float(final["episode_mean_speed_mps"].mean()),
+        "overrides": float(final["episode_overrides"].float().mean()),
     }
+
+
+def whole_episodes(
+    step: Callable[[Tensor], Any],
+    observation: Tensor,
+    *,
+    predict: Any,
+    max_steps: int,
+    kept: tuple[str, ...],
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Drive a batch of episodes once each, to their end, with ``predict`` (observations to
+    actions, both numpy): each episode's return, and the fields ``kept`` of the step result at the
+    step its episode ended (a batched task's step result: ``reward``, ``terminated``,
+    ``truncated``, ``observation`` and those fields).
+
+    :param step: the task's step, from actions to its step result.
+    :param observation: the batch's first observation.
+    """
+    running = torch.ones(observation.shape[0], dtype=torch.bool, device=observation.device)
+    returns = torch.zeros(observation.shape[0], device=observation.device)
+    final: dict[str, Tensor] = {}
+    for _ in range(max_steps):
+        result = step(torch.as_tensor(np.asarray(predict(observation.cpu().numpy()))))
+        returns += torch.where(running, result.reward, 0.0)
+        done = running & (result.terminated | result.truncated)
+        for name in kept:
+            value = getattr(result, name)
+            final[name] = torch.where(done, value, final.get(name, torch.zeros_like(value)))
+        running &= ~done
+        observation = result.observation
+        if not bool(running.any()):
+            break
+    return returns, final

@@ -90,6 +90,21 @@ class RoadStep:
     episode_mean_speed_mps: Tensor  # the finished episodes' mean speed (meaningful where done)
 
 
+@dataclass(frozen=True)
+class RoadSpec:
+    """One road to train on: its highway-env id and what a scenario file asks of it."""
+
+    env_id: str
+    name: str = ""  # how infos and validation name it; the env id by default
+    destination: str | None = None
+    env_config: dict[str, Any] | None = None
+    duration_s: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.env_id
+
+
 class BatchedRoadPlanning:
     """``B`` road-interface planning environments of one road; see the module docstring.
 
@@ -146,6 +161,28 @@ class BatchedRoadPlanning:
         self._speed_sum, self._frames = zero.clone(), zero.clone()
         self._started(torch.ones(batch, dtype=torch.bool, device=self.device))
 
+    @classmethod
+    def of(
+        cls,
+        spec: RoadSpec,
+        batch: int,
+        *,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
+    ) -> BatchedRoadPlanning:
+        """``batch`` environments of the road ``spec`` names, as its scenario asks."""
+        return cls(
+            spec.env_id,
+            batch,
+            env_config=spec.env_config,
+            destination=spec.destination,
+            duration_s=spec.duration_s,
+            device=device,
+            seed=seed,
+            executor_config=executor_config,
+        )
+
     # -- episodes ------------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None) -> Tensor:
@@ -158,8 +195,8 @@ class BatchedRoadPlanning:
         """One decision of every environment (indices into ``ROAD_ACTIONS``), resetting finished
         ones."""
         action = action.to(self.device).long().reshape(-1)
-        lane_change = self._decide(action)
-        speeds, squared = self._simulate()
+        lane_change, follow = self._decide(action)
+        speeds, squared = self._simulate(follow)
         state = self.task.state
         crashed = state.crashed[:, 0].clone()
         reward = decision_reward(
@@ -229,9 +266,9 @@ class BatchedRoadPlanning:
 
     # -- the executor ---------------------------------------------------------------------------
 
-    def _decide(self, action: Tensor) -> Tensor:
+    def _decide(self, action: Tensor) -> tuple[Tensor, Tensor]:
         """``PolicyExecutor.decide``: the new cruise speed, yielding and lane change; returns the
-        lane changes asked for."""
+        lane changes asked for and the follow-mode action ``(B, 2)`` (lane id, cruise speed)."""
         state, road = self.task.state, self.task.road
         lane_change = self.lane_change[action]
         self.yields = self.yields_of[action].bool()
@@ -244,10 +281,9 @@ class BatchedRoadPlanning:
         starts &= (wanted >= 0) & (wanted < road.road_lanes[lane])
         lane_id = torch.where(starts, wanted, road.lane_id[target])
         self.direction = torch.where(starts, lane_change, self.direction)
-        self._action = torch.stack([lane_id.to(self.cruise_mps.dtype), self.cruise_mps], 1)
-        return lane_change
+        return lane_change, torch.stack([lane_id.to(self.cruise_mps.dtype), self.cruise_mps], 1)
 
-    def _simulate(self) -> tuple[Tensor, Tensor]:
+    def _simulate(self, follow: Tensor) -> tuple[Tensor, Tensor]:
         """One decision period; the ego's mean speed and mean squared acceleration until a crash."""
         alive, speeds = [], []
 
@@ -270,7 +306,7 @@ class BatchedRoadPlanning:
             stop = -state.speed_mps[:, 0].clamp(min=0) / self.task.config.dt_s
             return torch.maximum(self._yield_acceleration(held["gap"], held["desired"]), stop)
 
-        commanded = self.task.simulate(self._action, ego_limit=ego_limit)
+        commanded = self.task.simulate(follow, ego_limit=ego_limit)
         counted = torch.stack(alive).to(commanded.dtype)  # (frames, B): alive before each step
         after = torch.stack([*speeds[1:], self.task.state.speed_mps[:, 0]])  # after each step
         frames = counted.sum(0)

@@ -4,7 +4,7 @@ validation: :class:`RoadVecEnv` behind Stable-Baselines3's ``VecEnv`` API, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -12,25 +12,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from planning.rl.batched_roads import BatchedRoadPlanning, RoadStep
+from planning.rl.batched import whole_episodes
+from planning.rl.batched_roads import BatchedRoadPlanning, RoadSpec, RoadStep
 from planning.rl.encoding import FEATURES, ROAD_FEATURES, VEHICLES
 from planning.rl.executor import DEFAULT_EXECUTOR, ROAD_ACTIONS, ExecutorConfig
 from sims.batched.vecenv import TaskVecEnv
-
-
-@dataclass(frozen=True)
-class RoadSpec:
-    """One road to train on: its highway-env id and what a scenario file asks of it."""
-
-    env_id: str
-    name: str = ""  # how infos and validation name it; the env id by default
-    destination: str | None = None
-    env_config: dict[str, Any] | None = None
-    duration_s: float | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.env_id
 
 
 class RoadVecEnv(TaskVecEnv):
@@ -48,12 +34,9 @@ class RoadVecEnv(TaskVecEnv):
     ) -> None:
         self.specs = specs
         self.tasks = [
-            BatchedRoadPlanning(
-                spec.env_id,
+            BatchedRoadPlanning.of(
+                spec,
                 envs_per_road,
-                env_config=spec.env_config,
-                destination=spec.destination,
-                duration_s=spec.duration_s,
                 device=device,
                 seed=seed + 7919 * k,
                 executor_config=executor_config,
@@ -116,34 +99,19 @@ def evaluate_roads_batched(
     """
     figures = {}
     for spec in specs:
-        task = BatchedRoadPlanning(
-            spec.env_id,
-            episodes,
-            env_config=spec.env_config,
-            destination=spec.destination,
-            duration_s=spec.duration_s,
-            device=device,
-            seed=seed,
-            executor_config=executor_config,
+        task = BatchedRoadPlanning.of(
+            spec, episodes, device=device, seed=seed, executor_config=executor_config
         )
-        observation = task.reset(seed=seed)
-        running = torch.ones(episodes, dtype=torch.bool, device=task.device)
-        returns = torch.zeros(episodes, device=task.device)
-        crashed, speeds = torch.zeros_like(running), torch.zeros_like(returns)
-        for _ in range(task.task.config.max_steps):
-            action = torch.as_tensor(np.asarray(predict(observation.cpu().numpy())))
-            result = task.step(action)
-            returns += torch.where(running, result.reward, 0.0)
-            done = running & (result.terminated | result.truncated)
-            crashed |= done & result.crashed
-            speeds = torch.where(done, result.episode_mean_speed_mps, speeds)
-            running &= ~done
-            observation = result.observation
-            if not bool(running.any()):
-                break
+        returns, final = whole_episodes(
+            task.step,
+            task.reset(seed=seed),
+            predict=predict,
+            max_steps=task.task.config.max_steps,
+            kept=("crashed", "episode_mean_speed_mps"),
+        )
         figures[spec.label] = {
             "return": float(returns.mean()),
-            "collision_rate": float(crashed.float().mean()),
-            "speed_mps": float(speeds.mean()),
+            "collision_rate": float(final["crashed"].float().mean()),
+            "speed_mps": float(final["episode_mean_speed_mps"].mean()),
         }
     return figures

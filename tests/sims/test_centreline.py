@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import highway_env  # noqa: F401  (registers the environments)
 import numpy as np
 import pytest
@@ -11,21 +10,9 @@ import torch
 
 from sims.batched import roads
 from sims.batched.centreline import centrelines
-from sims.batched.network_fidelity import NETWORK_ENVIRONMENTS
-from sims.environments import restore_behaviour_defaults
 from sims.groundtruth import lane_geometry
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module", params=list(NETWORK_ENVIRONMENTS))
-def network(request):
-    env = gym.make(request.param)
-    env.reset(seed=0)
-    net = env.unwrapped.road.network
-    env.close()
-    restore_behaviour_defaults()  # intersection-v0 edits highway-env's traffic constants
-    return net
 
 
 def _routes(net, table, rng):

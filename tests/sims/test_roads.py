@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import highway_env  # noqa: F401  (registers the environments)
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import torch
 
 from sims.batched import roads
 from sims.batched.network_fidelity import NETWORK_ENVIRONMENTS
-from sims.environments import restore_behaviour_defaults
 
 ENVIRONMENTS = list(NETWORK_ENVIRONMENTS)  # every road the engine drives
 TOLERANCE = 1e-9
@@ -18,16 +16,6 @@ TOLERANCE = 1e-9
 
 def _real(value):
     return torch.tensor(value, dtype=torch.float64)
-
-
-@pytest.fixture(scope="module", params=ENVIRONMENTS)
-def network(request):
-    env = gym.make(request.param)
-    env.reset(seed=0)
-    net = env.unwrapped.road.network
-    env.close()
-    restore_behaviour_defaults()  # intersection-v0 edits highway-env's traffic constants
-    return net
 
 
 def _points(net, rng, count=40):
