@@ -18,7 +18,13 @@ from pathlib import Path
 
 from control.dynamics_model import dynamics_files, shipped_plants
 from perception.camera import SHIPPED_WEIGHTS
-from planning.rl.planner import POLITE_POLICY, ROAD_ENGINE_POLICY, ROAD_POLICY, SHIPPED_POLICY
+from planning.rl.planner import (
+    POLITE_POLICY,
+    ROAD_BOLD_POLICY,
+    ROAD_ENGINE_POLICY,
+    ROAD_POLICY,
+    SHIPPED_POLICY,
+)
 from sims.provenance import display_path, sha256
 
 PERCEPTION_WEIGHTS = SHIPPED_WEIGHTS.parent
@@ -35,6 +41,7 @@ SHIPPED_FILES: dict[str, tuple[Path, Path]] = {
     "policy polite": (POLITE_POLICY / "policy.zip", POLITE_POLICY / "policy.json"),
     "policy road": (ROAD_POLICY / "policy.zip", ROAD_POLICY / "policy.json"),
     "policy road-engine": (ROAD_ENGINE_POLICY / "policy.zip", ROAD_ENGINE_POLICY / "policy.json"),
+    "policy road-bold": (ROAD_BOLD_POLICY / "policy.zip", ROAD_BOLD_POLICY / "policy.json"),
     **{f"dynamics model {plant}": dynamics_files(plant) for plant in shipped_plants()},
 }
 

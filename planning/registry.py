@@ -9,14 +9,17 @@ from planning.base import Planner
 from planning.rl.checkpoint import card_path, resolve
 from planning.rl.planner import (
     POLITE_POLICY,
+    ROAD_BOLD_POLICY,
     ROAD_ENGINE_POLICY,
     ROAD_POLICY,
     SHIPPED_POLICY,
     PoliteRLPlanner,
     RLPlanner,
+    RoadBoldRLPlanner,
     RoadEngineRLPlanner,
     RoadRLPlanner,
     UnguardedRLPlanner,
+    UnguardedRoadBoldRLPlanner,
     UnguardedRoadEngineRLPlanner,
     UnguardedRoadRLPlanner,
 )
@@ -35,6 +38,8 @@ PLANNERS: dict[str, type[Planner]] = {
     "road-unguarded": UnguardedRoadRLPlanner,  # the all-roads policy alone
     "road-engine": RoadEngineRLPlanner,  # the all-roads policy trained on the batched engine
     "road-engine-unguarded": UnguardedRoadEngineRLPlanner,  # the same, alone
+    "road-bold": RoadBoldRLPlanner,  # the same with IDM+ at 0.6 s, as bold as default
+    "road-bold-unguarded": UnguardedRoadBoldRLPlanner,  # the same, alone
 }
 
 
@@ -72,6 +77,8 @@ POLICY_FOLDERS: dict[str, Path] = {
     "road-unguarded": ROAD_POLICY,
     "road-engine": ROAD_ENGINE_POLICY,
     "road-engine-unguarded": ROAD_ENGINE_POLICY,
+    "road-bold": ROAD_BOLD_POLICY,
+    "road-bold-unguarded": ROAD_BOLD_POLICY,
 }
 
 

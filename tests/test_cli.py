@@ -72,8 +72,8 @@ def test_unknown_planner_is_one_line():
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: unknown planner 'telepathy'; valid: rules, rules-idm-plus, rules-bold, default, "
-        "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, or the "
-        "path of a trained policy"
+        "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, "
+        "road-bold, road-bold-unguarded, or the path of a trained policy"
     )
 
 

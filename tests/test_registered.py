@@ -80,8 +80,8 @@ def test_a_registered_planner_is_built_by_name_and_listed(installed):
         make_planner("nope")
     assert str(refused.value) == (
         "unknown planner 'nope'; valid: rules, rules-idm-plus, rules-bold, default, "
-        "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, slow "
-        "(from slow-dist), or the path of a trained policy"
+        "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, "
+        "road-bold, road-bold-unguarded, slow (from slow-dist), or the path of a trained policy"
     )
 
 

@@ -89,12 +89,6 @@ class TrainConfig:
                 raise ConfigError(
                     "--sim batched has no safety layer for the road interface; drop --safety-layer"
                 )
-            if (self.car_following, self.time_gap_s) != ("idm", TIME_GAP_S):
-                # The engine's ego follows with the traffic's IDM (sims.batched.network_step).
-                raise ConfigError(
-                    "--sim batched drives the road interface's ego with highway-env's IDM at "
-                    f"{TIME_GAP_S} s; drop --car-following and --time-gap"
-                )
             if self.envs % len(roads):
                 raise ConfigError(
                     f"--envs {self.envs} does not split evenly over the {len(roads)} roads of "

@@ -19,7 +19,9 @@ interface (:mod:`planning.rl.interface`) for ``B`` episodes of one highway-env r
 
 What executes a decision differs, as on the straight road (:mod:`planning.rl.batched`): the ego is
 an IDM vehicle of the engine (``ego_control="follow"``) with highway-env's steering and no tracking
-lag, its car following is the traffic's IDM, and the safety layer is not available here.
+lag, following its leader with the executor's model and time gap
+(:class:`~sims.batched.physics.EgoFollowing`; IDM's gaps centre to centre, as the traffic's), and
+the safety layer is not available here.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from sims.batched import roads
 from sims.batched.centreline import Centrelines, centrelines
 from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
+from sims.batched.physics import EgoFollowing
 from sims.batched.roads import LaneView
 from sims.frenet import project
 from sims.idm import CAR_FOLLOWING
@@ -140,6 +143,7 @@ class BatchedRoadPlanning:
             seed=seed,
             duration_s=duration_s,
             env_config=env_config,
+            ego_following=EgoFollowing(executor_config.time_gap_s, executor_config.car_following),
         )
         period_s = self.task.config.frames * self.task.config.dt_s
         if not math.isclose(period_s, DECISION_PERIOD_S):
@@ -220,7 +224,14 @@ class BatchedRoadPlanning:
         if bool(done.any()):
             self.task.restart(done)
             self._started(done)
-            observation = torch.where(done[:, None, None], self.observe(), final_observation)
+            # Only the restarted scenes are observed again, not the whole batch a second time.
+            (index,) = torch.nonzero(done, as_tuple=True)
+            observation = final_observation.clone()
+            observation[index] = self._observe(
+                self.task.state.scenes(index),
+                self.cruise_mps[index],
+                self.changing_direction()[index],
+            )
         return RoadStep(
             observation=observation.float(),
             reward=reward.float(),
@@ -293,14 +304,14 @@ class BatchedRoadPlanning:
             alive.append(~state.crashed[:, 0])
             speeds.append(state.speed_mps[:, 0])  # the last step's outcome
             if (len(alive) - 1) % EXECUTOR_EVERY_STEPS == 0:
-                line = self._centreline()
+                line = self._centreline(state)
                 preview_m = (self.rules.curve_preview_s * state.speed_mps[:, 0]).clamp(min=20.0)
                 curvature = max_curvatures(line.heading_rad, line.station_m, 0.0, preview_m)
                 limit = self.task.road.speed_limit_mps[state.lane[:, 0]]
                 held["desired"] = torch.minimum(
                     self.cruise_mps, desired_speed_mps(curvature, limit, self.rules)
                 )
-                held["gap"] = self._conflict_gap_m(line, rows=self.yields)
+                held["gap"] = self._conflict_gap_m(line, state, rows=self.yields)
             state.target_speed_mps[:, 0] = held["desired"]
             # The executor plans speeds of at least 0: a yielding ego stops, it never reverses.
             stop = -state.speed_mps[:, 0].clamp(min=0) / self.task.config.dt_s
@@ -349,8 +360,7 @@ class BatchedRoadPlanning:
 
     # -- what the policy sees -------------------------------------------------------------------
 
-    def _centreline(self) -> Centrelines:
-        state = self.task.state
+    def _centreline(self, state: NetworkState) -> Centrelines:
         return centrelines(
             self.task.road,
             state.lane[:, 0],
@@ -360,18 +370,18 @@ class BatchedRoadPlanning:
             state.route_lane[:, 0],
         )
 
-    def _station(self, line: Centrelines) -> tuple[Tensor, Tensor]:
+    def _station(self, line: Centrelines, state: NetworkState) -> tuple[Tensor, Tensor]:
         """The ego's station and offset on its lane's centreline [m], as the stack's
         :func:`~sims.frenet.to_frenet` reads them."""
-        state = self.task.state
         return project(
             line.x_m, line.y_m, line.heading_rad, line.station_m, state.x_m[:, 0], state.y_m[:, 0]
         )
 
-    def _conflict_gap_m(self, line: Centrelines, rows: Tensor | None = None) -> Tensor:
-        """The junction test on the ego lane of every environment, or of those ``rows`` marks,
-        where there is crossing traffic at all (``inf``: no conflict)."""
-        state = self.task.state
+    def _conflict_gap_m(
+        self, line: Centrelines, state: NetworkState, rows: Tensor | None = None
+    ) -> Tensor:
+        """The junction test on the ego lane of every scene of ``state``, or of those ``rows``
+        marks, where there is crossing traffic at all (``inf``: no conflict)."""
         crossing = state.present[:, 1:] & crossing_traffic(
             state.heading_rad[:, 1:], state.heading_rad[:, 0], self.rules.conflict_rules
         )
@@ -389,7 +399,7 @@ class BatchedRoadPlanning:
 
         gaps[index] = first_conflict_gaps_m(
             Centrelines(*(getattr(line, item.name)[index] for item in fields(Centrelines))),
-            self._station(line)[0][index],
+            self._station(line, state)[0][index],
             Movers(ego(state.x_m), ego(state.y_m), ego(state.speed_mps), ego(state.heading_rad)),
             ego(state.length_m),
             self.task.road.speed_limit_mps[ego(state.lane)],
@@ -407,16 +417,21 @@ class BatchedRoadPlanning:
     def observe(self) -> Tensor:
         """:func:`~planning.rl.encoding.encode_observed` of every environment's ground truth, with
         the road's columns."""
-        state, road = self.task.state, self.task.road
+        return self._observe(self.task.state, self.cruise_mps, self.changing_direction())
+
+    def _observe(self, state: NetworkState, cruise_mps: Tensor, direction: Tensor) -> Tensor:
+        """The observation of the scenes of ``state`` (all, or some), whose executors cruise at
+        ``cruise_mps`` and change lane in ``direction``."""
+        road = self.task.road
         lane = state.lane[:, 0]
-        line = self._centreline()
-        station, offset = self._station(line)
+        line = self._centreline(state)
+        station, offset = self._station(line, state)
         left, right = (road.left[lane] >= 0), (road.right[lane] >= 0)
         low = road.lane_id[lane] - left.long()
         high = road.lane_id[lane] + right.long()
         span = (high - low).clamp(min=1).to(offset.dtype)
         position = torch.where(high == low, 0.0, 2 * (road.lane_id[lane] - low) / span - 1)
-        gap = self._conflict_gap_m(line)
+        gap = self._conflict_gap_m(line, state)
         conflict = torch.where(torch.isfinite(gap), (gap / DISTANCE_SCALE_M).clamp(-1, 1), 1.0)
         curvature = max_curvatures(line.heading_rad, line.station_m, 0.0, ROAD_PREVIEW_M)
         curvature = (curvature * CURVATURE_SCALE_M).clamp(max=2.0)
@@ -439,4 +454,4 @@ class BatchedRoadPlanning:
             heading_rad=state.heading_rad[:, others],
             present=state.present[:, others],
         )
-        return encode_observed(observed, self.cruise_mps, self.changing_direction(), road_columns)
+        return encode_observed(observed, cruise_mps, direction, road_columns)

@@ -18,6 +18,8 @@ POLITE_POLICY = Path(__file__).parent / "policies" / "polite"
 ROAD_POLICY = Path(__file__).parent / "policies" / "road"
 # The same interface trained on the batched engine's roads (merge, roundabout, exit, intersection).
 ROAD_ENGINE_POLICY = Path(__file__).parent / "policies" / "road-engine"
+# The same, with the highway policy's boldness: IDM+ at 0.6 s, and its thin lane-change margins.
+ROAD_BOLD_POLICY = Path(__file__).parent / "policies" / "road-bold"
 
 
 class RLPlanner(Planner):
@@ -98,4 +100,20 @@ class UnguardedRoadEngineRLPlanner(RLPlanner):
     """The all-roads policy trained on the batched engine, without the safety layer."""
 
     def __init__(self, path: Path = ROAD_ENGINE_POLICY) -> None:
+        super().__init__(path, safety_layer=False)
+
+
+class RoadBoldRLPlanner(RLPlanner):
+    """The all-roads policy trained on the batched engine with IDM+ at 0.6 s
+    (:data:`ROAD_BOLD_POLICY`), with its safety layer."""
+
+    def __init__(self, path: Path = ROAD_BOLD_POLICY) -> None:
+        super().__init__(path)
+
+
+class UnguardedRoadBoldRLPlanner(RLPlanner):
+    """The all-roads policy trained on the batched engine with IDM+ at 0.6 s, without the safety
+    layer."""
+
+    def __init__(self, path: Path = ROAD_BOLD_POLICY) -> None:
         super().__init__(path, safety_layer=False)

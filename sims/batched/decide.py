@@ -240,10 +240,12 @@ def _idm(
     x, speed = motion.x_m.view(-1), motion.speed_mps.view(-1)
     cos, sin = motion.cos.view(-1), motion.sin.view(-1)
     my_speed = mine(motion.speed_mps)
-    time_gap_s: Tensor | float = physics.TIME_WANTED_S
-    ego_model = own and config.ego_control == "follow"
-    if ego_model and config.ego_time_gap_s != physics.TIME_WANTED_S:
-        time_gap_s = torch.where(me == 0, config.ego_time_gap_s, physics.TIME_WANTED_S)
+    following = (
+        physics.EgoFollowing(config.ego_time_gap_s, config.ego_car_following)
+        if own and config.ego_control == "follow"
+        else None
+    )
+    is_ego = me == 0
     star = physics.desired_gap_m(
         my_speed,
         mine(motion.cos),
@@ -251,7 +253,7 @@ def _idm(
         speed[ahead],
         cos[ahead],
         sin[ahead],
-        time_gap_s,
+        physics.ego_time_gap_s(is_ego, following),
     )
     terms = (
         my_speed,
@@ -262,10 +264,9 @@ def _idm(
         star,
         has_front,
     )
-    acceleration = physics.idm_acceleration_mps2(*terms)
-    if ego_model and config.ego_car_following == "idm_plus":
-        plus = physics.idm_plus_acceleration_mps2(*terms)
-        acceleration = torch.where(me == 0, plus, acceleration)
+    acceleration = physics.ego_model_acceleration_mps2(
+        physics.idm_acceleration_mps2(*terms), terms, is_ego, following
+    )
     if vehicle is None:
         return acceleration
     # ``IDMVehicle.acceleration`` returns 0 when asked about no vehicle.

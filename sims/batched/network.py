@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import roads
-from sims.batched.physics import HIGHWAY_ENV_IDM, IdmConstants
+from sims.batched.physics import HIGHWAY_ENV_IDM, TRAFFIC_FOLLOWING, EgoFollowing, IdmConstants
 from sims.batched.roads import RoadTensors
 from sims.batched.state import Clock, select_rows
 
@@ -46,6 +46,9 @@ class NetworkConfig(Clock):
     meta_actions: tuple[str, ...] = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
     idm: IdmConstants = HIGHWAY_ENV_IDM  # the traffic's IDM constants
     regulated: bool = False  # a junction whose traffic yields by priority (intersection-v0)
+    # How the ego drives behind its leader under ego_control "follow" (the planning executor's time
+    # gap and model); the traffic's IDM by default.
+    ego_following: EgoFollowing = TRAFFIC_FOLLOWING
 
     def __post_init__(self) -> None:
         if self.ego_control not in NETWORK_EGO_CONTROLS:
@@ -95,6 +98,10 @@ class NetworkState:
     def select(self, mask: Tensor, other: NetworkState) -> NetworkState:
         """Scenes where ``mask`` is true from ``other``, the rest from ``self`` (same shapes)."""
         return NetworkState(**select_rows(self, other, mask))
+
+    def scenes(self, index: Tensor) -> NetworkState:
+        """The scenes ``index`` (a long tensor) names, as a smaller batch (copies)."""
+        return NetworkState(**{item.name: getattr(self, item.name)[index] for item in fields(self)})
 
 
 def from_highway_env(

@@ -14,20 +14,27 @@ from torch import Tensor
 
 from sims.batched import physics, roads
 from sims.batched.network import NetworkState
-from sims.batched.physics import IdmConstants
+from sims.batched.physics import EgoFollowing, IdmConstants
 from sims.batched.roads import LaneView, RoadTensors
 
 NEIGHBOUR_MARGIN_M = 1.0  # Road.neighbour_vehicles: on_lane(..., margin=1)
 
 
 def own_lane(
-    state: NetworkState, road: RoadTensors, constants: IdmConstants
+    state: NetworkState,
+    road: RoadTensors,
+    constants: IdmConstants,
+    ego_following: EgoFollowing | None = None,
 ) -> tuple[Lanes, Tensor]:
-    """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front."""
+    """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front
+    (the ego's by ``ego_following``, where given)."""
     every = every_row(state)
     own = Lanes.of(state, road, every.env, state.lane.reshape(-1))
     front, _ = own.neighbours(every.row)
-    return own, idm(state, road, own, every, front, constants=constants).view_as(state.x_m)
+    acceleration = idm(
+        state, road, own, every, front, constants=constants, ego_following=ego_following
+    )
+    return own, acceleration.view_as(state.x_m)
 
 
 class Query:
@@ -89,6 +96,7 @@ def idm(
     vehicle: Tensor | None = None,
     *,
     constants: IdmConstants,
+    ego_following: EgoFollowing | None = None,
 ) -> Tensor:
     """``IDMVehicle.acceleration`` asked by the rows of ``asking``: of ``vehicle`` (default the
     asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
@@ -96,12 +104,16 @@ def idm(
 
     :param own: every row's own-lane coordinates (all rows, in :func:`_every`'s order): the gap is
         measured along the lane of the vehicle asked about (``lane_distance_to``).
+    :param ego_following: the ego's own time gap and model, where the ego (row 0) asks about itself;
+        None: the traffic's for every row.
     """
     count = state.x_m.shape[1]
     vehicle = asking.row if vehicle is None else vehicle
     me = asking.env * count + vehicle.clamp(min=0)
     ahead = asking.env * count + front.clamp(min=0)
     speed, heading = state.speed_mps.reshape(-1), state.heading_rad.reshape(-1)
+    # The ego's own model applies where it asks about itself, not to another vehicle's prediction.
+    is_ego = (asking.row == 0) & (vehicle == asking.row)
     star = physics.desired_gap_m(
         speed[me],
         torch.cos(heading[me]),
@@ -109,20 +121,19 @@ def idm(
         speed[ahead],
         torch.cos(heading[ahead]),
         torch.sin(heading[ahead]),
+        physics.ego_time_gap_s(is_ego, ego_following),
         constants=constants,
     )
     gap = own.along[me, front.clamp(min=0)] - own.along[me, vehicle.clamp(min=0)]
     # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
     limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
     target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
-    acceleration = physics.idm_acceleration_mps2(
-        speed[me],
-        target,
-        asking.gather(state.delta),
-        float("inf"),
-        gap,
-        star,
-        front >= 0,
+    terms = (speed[me], target, asking.gather(state.delta), float("inf"), gap, star, front >= 0)
+    acceleration = physics.ego_model_acceleration_mps2(
+        physics.idm_acceleration_mps2(*terms, constants=constants),
+        terms,
+        is_ego,
+        ego_following,
         constants=constants,
     )
     is_vehicle = (vehicle >= 0) & ~state.static.reshape(-1)[me]

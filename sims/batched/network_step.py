@@ -127,7 +127,8 @@ def act(
     following = ego & ~state.crashed & (config.ego_control == "follow")
     old_target = state.target_lane.clone()
     follow_road(state, road, acting | (ego & (config.ego_control != "continuous")))
-    own, own_lane_mps2 = run.own_lane(state, road, config.idm)
+    ego_following = config.ego_following if config.ego_control == "follow" else None
+    own, own_lane_mps2 = run.own_lane(state, road, config.idm, ego_following)
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -147,7 +148,15 @@ def act(
     if changing.env.numel():
         target = decide.Lanes.of(state, road, changing.env, changing.gather(state.target_lane))
         target_front, _ = target.neighbours(changing.row)
-        behind = decide.idm(state, road, own, changing, target_front, constants=config.idm)
+        behind = decide.idm(
+            state,
+            road,
+            own,
+            changing,
+            target_front,
+            constants=config.idm,
+            ego_following=ego_following,
+        )
         acceleration = acceleration.clone()
         acceleration[changing.env, changing.row] = torch.minimum(
             acceleration[changing.env, changing.row], behind

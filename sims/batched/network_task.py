@@ -11,14 +11,14 @@ ended is reset in the same call, as :class:`sims.batched.task.BatchedHighway` do
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from sims.batched import intersection, network_step, physics, roads
-from sims.batched.network import NetworkConfig, NetworkEgoControl, NetworkState
+from sims.batched.network import NetworkEgoControl, NetworkState
 from sims.batched.network_fidelity import config_of, make_environment, reset
 from sims.batched.network_spawn import (
     ROUNDABOUT_DESTINATIONS,
@@ -28,6 +28,7 @@ from sims.batched.network_spawn import (
     spawn_merge,
     spawn_roundabout,
 )
+from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult
 from sims.constants import LANE_WIDTH_M
@@ -306,11 +307,13 @@ class BatchedRoads:
         duration_s: float | None = None,
         compiled: bool = False,
         env_config: dict[str, Any] | None = None,
+        ego_following: EgoFollowing = TRAFFIC_FOLLOWING,
     ) -> None:
         """:param compiled: run the step's fixed-shape parts as ``torch.compile`` graphs: faster on
         large batches, after a compilation of a minute or so (:func:`network_step.kernels`).
         :param env_config: highway-env configuration overrides of the road (its observation, its
-            meta-actions, its frequencies), read as highway-env would read them."""
+            meta-actions, its frequencies), read as highway-env would read them.
+        :param ego_following: the ego's time gap and car following under ``ego_control="follow"``."""
         if env_id not in DRAWS:
             raise ValueError(
                 f"the batched engine has no task for {env_id!r}; it has {sorted(DRAWS)}"
@@ -321,8 +324,11 @@ class BatchedRoads:
         self.compiled = compiled
         self.env_config = env.unwrapped.config
         config = config_of(env, ego_control)
+        if ego_following != TRAFFIC_FOLLOWING and ego_control != "follow":
+            raise ValueError(f"ego_following applies to ego_control 'follow', not {ego_control!r}")
+        config = replace(config, ego_following=ego_following)
         if duration_s is not None:
-            config = NetworkConfig(**{**config.__dict__, "duration_s": duration_s})
+            config = replace(config, duration_s=duration_s)
         self.config = config
         self.device, self.dtype, self.batch = torch.device(device), dtype, batch
         self.road = roads.from_network(env.unwrapped.road.network).to(self.device, dtype)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from sims.constants import MAX_STEERING_RAD, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
-from sims.idm import idm_plus_rule
+from sims.idm import CarFollowing, check_car_following, idm_plus_rule
 
 # Kinematics (highway_env.vehicle.kinematics.Vehicle)
 LENGTH_M = VEHICLE_LENGTH_M  # [m] short names for this module's formulas
@@ -53,6 +53,50 @@ class IdmConstants:
 
 
 HIGHWAY_ENV_IDM = IdmConstants()
+
+
+@dataclass(frozen=True)
+class EgoFollowing:
+    """How an ego that follows (the planning executor's) drives behind its leader, where it differs
+    from the traffic: its IDM time gap and its model, highway-env's IDM or IDM+
+    (:func:`sims.idm.idm_plus_rule`: the smaller of the two IDM terms wins). It applies to the ego's
+    own acceleration only; a vehicle's MOBIL predicts how the ego, as its new follower, would brake
+    with the asking vehicle's constants, as highway-env predicts."""
+
+    time_gap_s: float = TIME_WANTED_S  # [s]
+    car_following: CarFollowing = "idm"
+
+    def __post_init__(self) -> None:
+        check_car_following(self.car_following)
+        if not self.time_gap_s > 0:
+            raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
+
+
+TRAFFIC_FOLLOWING = EgoFollowing()  # the ego follows as the traffic does
+
+
+def ego_time_gap_s(is_ego: Tensor, following: EgoFollowing | None) -> Tensor | float:
+    """The IDM time gap [s] of each vehicle asked about: the following ego's own where ``is_ego``,
+    the traffic's elsewhere (a float when they are the same)."""
+    if following is None or following.time_gap_s == TIME_WANTED_S:
+        return TIME_WANTED_S
+    return torch.where(is_ego, following.time_gap_s, TIME_WANTED_S)
+
+
+def ego_model_acceleration_mps2(
+    acceleration_mps2: Tensor,
+    terms: tuple[Tensor, Tensor, Tensor, float, Tensor, Tensor, Tensor],
+    is_ego: Tensor,
+    following: EgoFollowing | None,
+    *,
+    constants: IdmConstants = HIGHWAY_ENV_IDM,
+) -> Tensor:
+    """IDM's ``acceleration_mps2``, with IDM+ on the same ``terms`` (the arguments of
+    :func:`idm_acceleration_mps2`) where ``is_ego`` and the following ego drives IDM+."""
+    if following is None or following.car_following != "idm_plus":
+        return acceleration_mps2
+    plus = idm_plus_acceleration_mps2(*terms, constants=constants)
+    return torch.where(is_ego, plus, acceleration_mps2)
 
 
 def not_zero(value: Tensor) -> Tensor:
@@ -121,15 +165,25 @@ def idm_plus_acceleration_mps2(
     gap_m: Tensor,
     desired_gap_m: Tensor,
     has_front: Tensor,
+    *,
+    constants: IdmConstants = HIGHWAY_ENV_IDM,
 ) -> Tensor:
     """IDM+ on highway-env's IDM terms: :func:`sims.idm.idm_plus_rule` (the one copy of IDM+'s
     rule) of :func:`idm_acceleration_mps2`'s free-road term and closeness; arguments as there."""
     no_front = torch.zeros_like(has_front)
     free = idm_acceleration_mps2(
-        speed_mps, target_speed_mps, delta, speed_limit_mps, gap_m, desired_gap_m, no_front
+        speed_mps,
+        target_speed_mps,
+        delta,
+        speed_limit_mps,
+        gap_m,
+        desired_gap_m,
+        no_front,
+        constants=constants,
     )
     closeness = desired_gap_m / not_zero(gap_m)
-    return torch.where(has_front, idm_plus_rule(free, closeness, COMFORT_ACC_MAX_MPS2), free)
+    plus = idm_plus_rule(free, closeness, constants.comfort_acc_max_mps2)
+    return torch.where(has_front, plus, free)
 
 
 def steering_control_rad(

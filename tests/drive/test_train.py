@@ -184,8 +184,6 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
         TrainConfig(scenario="highway,merge", **road)
     with pytest.raises(ConfigError, match="no safety layer for the road interface"):
         TrainConfig(scenario="merge", safety_layer=True, **road)
-    with pytest.raises(ConfigError, match="drop --car-following"):
-        TrainConfig(scenario="merge", car_following="idm_plus", **road)
     with pytest.raises(ConfigError, match="--envs 4 does not split evenly over the 3 roads"):
         TrainConfig(scenario="merge,exit,roundabout", **road)
 

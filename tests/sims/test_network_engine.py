@@ -3,6 +3,8 @@ actions give the same trajectories and crashes, on every road the engine drives.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -15,6 +17,8 @@ from sims.batched.network_fidelity import (
     make_environment,
     reset,
 )
+from sims.batched.network_task import BatchedRoads
+from sims.batched.physics import EgoFollowing
 
 # highway-env's racetrack-v0 cannot make its ego under meta-actions (make_on_lane on a partial).
 CASES = [
@@ -100,3 +104,50 @@ def test_a_following_ego_drives_as_highway_envs_lane_keeping_idm_vehicle(env_id)
     got = torch.stack([state.x_m[0, : len(items)], state.y_m[0, : len(items)]], -1)
     assert float((expected - got).abs().max()) <= TOLERANCE_M
     assert bool(state.crashed[0, 0]) == ego.crashed
+
+
+def test_a_following_ego_keeps_its_own_time_gap_and_model_and_the_traffic_keeps_highway_envs():
+    # merge-v0 (its first lane's limit is 20 m/s): the ego at 15 m/s, 40 m (centre to centre) behind
+    # a vehicle at 10 m/s in its lane, cruising at 19 m/s; a third vehicle follows the ego 30 m
+    # behind at 15 m/s; no one else.
+    env = make_environment("merge-v0", "meta")
+    reset(env, seed=0)
+    road = roads.from_network(env.unwrapped.road.network)
+    got = {}
+    for following in (
+        EgoFollowing(1.5, "idm"),
+        EgoFollowing(0.6, "idm"),
+        EgoFollowing(0.6, "idm_plus"),
+        EgoFollowing(3.0, "idm_plus"),
+    ):
+        config = NetworkConfig(ego_control="follow", ego_following=following)
+        state = from_highway_env([env], road)
+        state.present[0, 3:] = False
+        x0, y0 = float(state.x_m[0, 0]), float(state.y_m[0, 0])
+        state.x_m[0, :3] = torch.tensor([x0, x0 + 40.0, x0 - 30.0], dtype=torch.float64)
+        state.y_m[0, :3], state.heading_rad[0, :3] = y0, 0.0
+        state.lane[0, :3] = state.target_lane[0, :3] = state.lane[0, 0]
+        state.speed_mps[0, :3] = torch.tensor([15.0, 10.0, 15.0], dtype=torch.float64)
+        state.target_speed_mps[0, :3] = torch.tensor([19.0, 10.0, 15.0], dtype=torch.float64)
+        state.delta[0, :3] = 4.0
+        _, acceleration = network_step.act(state, road, config)
+        assert float(road.speed_limit_mps[state.lane[0, 0]]) == 20.0
+        got[following] = acceleration[0]
+
+    for following, acceleration in got.items():  # highway-env's IDMVehicle terms, by hand
+        star = 10.0 + 15.0 * following.time_gap_s + 15.0 * 5.0 / (2 * math.sqrt(3.0 * 5.0))
+        free, interaction = 3.0 * (1 - (15.0 / 19.0) ** 4), 3.0 * (star / 40.0) ** 2
+        # IDM+ takes the smaller of the two terms (Schakel et al. 2010) instead of their sum
+        ego = (
+            free - interaction if following.car_following == "idm" else min(free, 3.0 - interaction)
+        )
+        assert float(acceleration[0]) == pytest.approx(max(ego, -6.0), rel=1e-6)
+    traffic = got[EgoFollowing(1.5, "idm")]
+    assert float(got[EgoFollowing(0.6, "idm")][0]) > float(traffic[0])  # a shorter gap brakes less
+    for acceleration in got.values():  # the traffic behind keeps its own gap and model
+        assert float(acceleration[2]) == float(traffic[2])
+
+
+def test_a_following_ego_model_is_refused_where_the_ego_does_not_follow():
+    with pytest.raises(ValueError, match="ego_following applies to ego_control 'follow'"):
+        BatchedRoads("merge-v0", 1, ego_control="meta", ego_following=EgoFollowing(0.6, "idm_plus"))

@@ -1,0 +1,97 @@
+"""How fast can any planner drive a road within its speed limits? The same stack on the same
+scenario with every other vehicle taken off the road after the reset: an upper bound on the mean
+speed of any planner that keeps to the road's limits and rules, since traffic can only slow it.
+
+merge-v0 starts the ego at 30 m/s on lanes limited to 20 m/s, so every planner's mean speed is
+mostly its braking to the limit; this measures how much room the best rule variant leaves. Writes
+the bound beside the given planners' per-seed speeds from rollout JSON files.
+
+    .venv/bin/python docs/experiments/free_road_bound.py --scenario merge --planner rules-bold
+        [--seeds 3] [--compare runs/eval43/merge-rules-bold.json ...] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from drive.episode.loop import ClosedLoop
+from drive.episode.metrics import episode_metrics
+from drive.episode.record import Recorder
+from drive.episode.stack import Stack, StackSpec
+from sims.files import write_json
+from sims.provenance import provenance
+from sims.scenario import load_scenario
+
+FIRST_SEED = 100_000
+
+
+def free_road_speed_mps(scenario_id: str, planner: str, seed: int) -> float:
+    """The mean speed of one episode of ``planner`` with the traffic removed [m/s]."""
+    scenario = load_scenario(scenario_id)
+    stack = Stack.build(StackSpec(planner=planner), dt_s=scenario.dt_s, plant=scenario.plant)
+    loop = ClosedLoop(scenario, stack)
+    loop.reset(seed=seed)
+    road = loop.sim.highway_env.road
+    road.vehicles[:] = [loop.sim.highway_env.vehicle]  # the ego alone; obstacles stay
+    loop.frame = loop.sim._frame()  # the first frame read again, without them
+    recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)
+    try:
+        while True:
+            step = loop.step()
+            recorder.record(step.sim, step.plan)
+            if step.sim.terminated or step.sim.truncated:
+                break
+    finally:
+        loop.close()
+    trajectory = recorder.trajectory(controller_fallbacks=0, planner_overrides=0)
+    return episode_metrics(trajectory, ended_by_environment=step.sim.terminated).mean_speed_mps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="merge")
+    parser.add_argument("--planner", default="rules-bold")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--compare", type=Path, nargs="*", default=[])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    seeds = range(FIRST_SEED, FIRST_SEED + args.seeds)
+    bound = {seed: free_road_speed_mps(args.scenario, args.planner, seed) for seed in seeds}
+    top = max(bound.values())
+    print(
+        f"{args.scenario}, {args.planner} alone on the road: "
+        + ", ".join(f"seed {seed} {speed:.3f} m/s" for seed, speed in bound.items())
+    )
+    compared = {}
+    for path in args.compare:
+        episodes = json.loads(path.read_text())["episodes"]
+        speeds = np.array([episode["mean_speed_mps"] for episode in episodes])
+        compared[path.stem] = {
+            "episodes": len(speeds),
+            "mean_speed_mps": float(speeds.mean()),
+            "room_to_bound_mps": float(top - speeds.mean()),
+            "seeds_at_bound": int(np.sum(speeds >= top - 0.01)),
+        }
+        print(
+            f"{path.stem}: mean {speeds.mean():.3f} m/s; at most {top - speeds.mean():+.3f} m/s "
+            f"to gain; {compared[path.stem]['seeds_at_bound']} of {len(speeds)} seeds at the bound"
+        )
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "scenario": args.scenario,
+                "planner": args.planner,
+                "free_road_speed_mps": {str(seed): speed for seed, speed in bound.items()},
+                "compared": compared,
+                "provenance": provenance(),
+            },
+        )
+
+
+if __name__ == "__main__":
+    main()
