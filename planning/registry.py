@@ -48,9 +48,14 @@ def planner_names() -> list[str]:
     return [*PLANNERS, *registered("planner", built_in=tuple(PLANNERS))]
 
 
+# ``unguarded:PATH``: the trained policy at PATH without its safety layer, as the ``-unguarded``
+# planners are the shipped ones without it.
+UNGUARDED_PREFIX = "unguarded:"
+
+
 def make_planner(name: str) -> Planner:
     """Build the planner registered as ``name`` (built in or from an installed package), or an
-    :class:`RLPlanner` from a checkpoint path.
+    :class:`RLPlanner` from a checkpoint path (``unguarded:PATH``: without its safety layer).
 
     :raises ConfigError: (a ``ValueError``) for a name that is none of these, listing the valid names.
     """
@@ -60,12 +65,20 @@ def make_planner(name: str) -> Planner:
     if name in extra:
         implementation: type[Planner] = load_registered(extra[name], base=Planner, kind="planner")
         return implementation()
-    if Path(name).exists():
-        return RLPlanner(Path(name))
+    path, guarded = _policy_path(name)
+    if path.exists():
+        return RLPlanner(path, safety_layer=guarded)
     raise ConfigError(
         f"unknown planner '{name}'; valid: {valid_names(tuple(PLANNERS), extra)}, "
-        "or the path of a trained policy"
+        "or the path of a trained policy (unguarded:PATH: without its safety layer)"
     )
+
+
+def _policy_path(name: str) -> tuple[Path, bool]:
+    """The policy path a planner name gives, and whether its safety layer is on."""
+    if name.startswith(UNGUARDED_PREFIX):
+        return Path(name.removeprefix(UNGUARDED_PREFIX)), False
+    return Path(name), True
 
 
 # The policy each registered RL planner loads; the other planners load no file.
@@ -92,5 +105,5 @@ def planner_files(name: str) -> tuple[Path, ...]:
         return ()
     if name not in PLANNERS and name in registered("planner", built_in=tuple(PLANNERS)):
         return ()  # an installed package's planner: its files are its package's
-    policy = resolve(POLICY_FOLDERS.get(name, Path(name)))
+    policy = resolve(POLICY_FOLDERS.get(name, _policy_path(name)[0]))
     return policy, card_path(policy)

@@ -81,7 +81,8 @@ def test_a_registered_planner_is_built_by_name_and_listed(installed):
     assert str(refused.value) == (
         "unknown planner 'nope'; valid: rules, rules-idm-plus, rules-bold, default, "
         "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, "
-        "road-bold, road-bold-unguarded, slow (from slow-dist), or the path of a trained policy"
+        "road-bold, road-bold-unguarded, slow (from slow-dist), or the path of a trained policy "
+        "(unguarded:PATH: without its safety layer)"
     )
 
 
@@ -169,3 +170,15 @@ def test_the_command_line_drives_a_registered_planner(installed, write_scenario)
     unknown = drive_in_process("rollout", "--scenario", str(scenario), "--planner", "slower")
     assert unknown.returncode == 2
     assert "valid: rules" in unknown.stderr and "slow (from slow-dist)" in unknown.stderr
+
+
+def test_a_policy_path_loads_with_or_without_its_safety_layer():
+    from planning.registry import planner_files
+    from planning.rl.planner import ROAD_BOLD_POLICY
+
+    guarded = make_planner(str(ROAD_BOLD_POLICY))
+    unguarded = make_planner(f"unguarded:{ROAD_BOLD_POLICY}")
+    assert guarded.executor.safety_layer and not unguarded.executor.safety_layer
+    assert planner_files(f"unguarded:{ROAD_BOLD_POLICY}") == planner_files("road-bold-unguarded")
+    with pytest.raises(ConfigError, match="unguarded:PATH"):
+        make_planner("unguarded:no/such/policy")
