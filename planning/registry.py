@@ -8,16 +8,13 @@ from pathlib import Path
 from planning.base import Planner
 from planning.rl.checkpoint import card_path, resolve
 from planning.rl.planner import (
-    POLITE_POLICY,
-    ROAD_BOLD_POLICY,
-    ROAD_ENGINE_POLICY,
-    ROAD_POLICY,
-    SHIPPED_POLICY,
+    DefaultRLPlanner,
     PoliteRLPlanner,
     RLPlanner,
     RoadBoldRLPlanner,
     RoadEngineRLPlanner,
     RoadRLPlanner,
+    ShippedRLPlanner,
     UnguardedRLPlanner,
     UnguardedRoadBoldRLPlanner,
     UnguardedRoadEngineRLPlanner,
@@ -31,7 +28,7 @@ PLANNERS: dict[str, type[Planner]] = {
     "rules": RulePlanner,
     "rules-idm-plus": IdmPlusRulePlanner,  # the rules with polite's car following
     "rules-bold": BoldRulePlanner,  # the rules with default's car following and margins
-    "default": RLPlanner,  # the shipped policy, with its safety layer
+    "default": DefaultRLPlanner,  # the shipped policy, with its safety layer
     "default-unguarded": UnguardedRLPlanner,  # the shipped policy alone
     "polite": PoliteRLPlanner,  # an earlier default: the rule planner's margins, 1.0 s gap
     "road": RoadRLPlanner,  # the all-roads policy (issue 30), with its safety layer
@@ -81,17 +78,11 @@ def _policy_path(name: str) -> tuple[Path, bool]:
     return Path(name), True
 
 
-# The policy each registered RL planner loads; the other planners load no file.
+# The policy each registered RL planner loads (its class's); the other planners load no file.
 POLICY_FOLDERS: dict[str, Path] = {
-    "default": SHIPPED_POLICY,
-    "default-unguarded": SHIPPED_POLICY,
-    "polite": POLITE_POLICY,
-    "road": ROAD_POLICY,
-    "road-unguarded": ROAD_POLICY,
-    "road-engine": ROAD_ENGINE_POLICY,
-    "road-engine-unguarded": ROAD_ENGINE_POLICY,
-    "road-bold": ROAD_BOLD_POLICY,
-    "road-bold-unguarded": ROAD_BOLD_POLICY,
+    name: implementation.POLICY
+    for name, implementation in PLANNERS.items()
+    if issubclass(implementation, ShippedRLPlanner)
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from perception.base import SceneState
 from planning.base import Plan, Planner
@@ -59,61 +60,69 @@ class RLPlanner(Planner):
         return self.executor.plan(scene)
 
 
-class UnguardedRLPlanner(RLPlanner):
+class ShippedRLPlanner(RLPlanner):
+    """A policy shipped in ``planning/rl/policies``: the folder :attr:`POLICY`, with or without the
+    safety layer (:attr:`SAFETY_LAYER`). Each registered name is a subclass that sets the two, so
+    that the registry reads which files a planner loads off its class."""
+
+    POLICY: ClassVar[Path] = SHIPPED_POLICY
+    SAFETY_LAYER: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__(self.POLICY, safety_layer=self.SAFETY_LAYER)
+
+
+class DefaultRLPlanner(ShippedRLPlanner):
+    """The shipped policy (:data:`SHIPPED_POLICY`), with its safety layer."""
+
+
+class UnguardedRLPlanner(ShippedRLPlanner):
     """The shipped policy without the safety layer, to measure what the policy does on its own."""
 
-    def __init__(self, path: Path = SHIPPED_POLICY) -> None:
-        super().__init__(path, safety_layer=False)
+    SAFETY_LAYER = False
 
 
-class PoliteRLPlanner(RLPlanner):
+class PoliteRLPlanner(ShippedRLPlanner):
     """An earlier default (:data:`POLITE_POLICY`), with its safety layer: IDM+ at 1.0 s, and lane
     changes only into gaps that the rule planner would take."""
 
-    def __init__(self, path: Path = POLITE_POLICY) -> None:
-        super().__init__(path)
+    POLICY = POLITE_POLICY
 
 
-class RoadRLPlanner(RLPlanner):
+class RoadRLPlanner(ShippedRLPlanner):
     """The all-roads policy (:data:`ROAD_POLICY`, the ``road`` interface), with its safety layer."""
 
-    def __init__(self, path: Path = ROAD_POLICY) -> None:
-        super().__init__(path)
+    POLICY = ROAD_POLICY
 
 
-class UnguardedRoadRLPlanner(RLPlanner):
+class UnguardedRoadRLPlanner(ShippedRLPlanner):
     """The all-roads policy without the safety layer."""
 
-    def __init__(self, path: Path = ROAD_POLICY) -> None:
-        super().__init__(path, safety_layer=False)
+    POLICY, SAFETY_LAYER = ROAD_POLICY, False
 
 
-class RoadEngineRLPlanner(RLPlanner):
+class RoadEngineRLPlanner(ShippedRLPlanner):
     """The all-roads policy trained on the batched engine (:data:`ROAD_ENGINE_POLICY`), with its
     safety layer."""
 
-    def __init__(self, path: Path = ROAD_ENGINE_POLICY) -> None:
-        super().__init__(path)
+    POLICY = ROAD_ENGINE_POLICY
 
 
-class UnguardedRoadEngineRLPlanner(RLPlanner):
+class UnguardedRoadEngineRLPlanner(ShippedRLPlanner):
     """The all-roads policy trained on the batched engine, without the safety layer."""
 
-    def __init__(self, path: Path = ROAD_ENGINE_POLICY) -> None:
-        super().__init__(path, safety_layer=False)
+    POLICY, SAFETY_LAYER = ROAD_ENGINE_POLICY, False
 
 
-class RoadBoldRLPlanner(RLPlanner):
+class RoadBoldRLPlanner(ShippedRLPlanner):
     """The all-roads policy trained on the batched engine with IDM+ at 0.6 s
     (:data:`ROAD_BOLD_POLICY`), with its safety layer."""
 
-    def __init__(self, path: Path = ROAD_BOLD_POLICY) -> None:
-        super().__init__(path)
+    POLICY = ROAD_BOLD_POLICY
 
 
-class UnguardedRoadBoldRLPlanner(RLPlanner):
+class UnguardedRoadBoldRLPlanner(ShippedRLPlanner):
     """The all-roads policy trained on the batched engine with IDM+ at 0.6 s, without the safety
     layer."""
 
-    def __init__(self, path: Path = ROAD_BOLD_POLICY) -> None:
-        super().__init__(path, safety_layer=False)
+    POLICY, SAFETY_LAYER = ROAD_BOLD_POLICY, False

@@ -240,11 +240,7 @@ def _idm(
     x, speed = motion.x_m.view(-1), motion.speed_mps.view(-1)
     cos, sin = motion.cos.view(-1), motion.sin.view(-1)
     my_speed = mine(motion.speed_mps)
-    following = (
-        physics.EgoFollowing(config.ego_time_gap_s, config.ego_car_following)
-        if own and config.ego_control == "follow"
-        else None
-    )
+    following = config.ego_following if own and config.ego_control == "follow" else None
     is_ego = me == 0
     star = physics.desired_gap_m(
         my_speed,

@@ -8,6 +8,7 @@ scenes with the same distributions as highway-env (``HighwayEnv._create_vehicles
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor
 
 from sims.batched.neighbours import LANE_WIDTH_M, MAX_VEHICLES, station_order
-from sims.batched.physics import TIME_WANTED_S
+from sims.batched.physics import TIME_WANTED_S, EgoFollowing
 
 # continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
 # drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
@@ -117,6 +118,12 @@ class BatchConfig(Clock):
             raise ValueError(f"ego_time_gap_s must be positive, got {self.ego_time_gap_s}")
         if self.collision_window < 0:
             raise ValueError(f"collision_window must be >= 0, got {self.collision_window}")
+
+    @functools.cached_property
+    def ego_following(self) -> EgoFollowing:
+        """``ego_time_gap_s`` and ``ego_car_following`` as both engines' IDM takes them (made once,
+        not at every step)."""
+        return EgoFollowing(self.ego_time_gap_s, self.ego_car_following)
 
 
 @dataclass
