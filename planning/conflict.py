@@ -6,9 +6,12 @@ The rule planner and the policy executor call them with a batch of one
 engine's planning environment (:mod:`planning.rl.batched_roads`) with every environment at once.
 
 The conflict test predicts each crossing vehicle at constant velocity on a grid of times
-(``CONFLICT_STEP_S``). Whether it is within the conflict distance of one point of the ego's path is
-a quadratic inequality in time, so the grid times at which it is are read from the quadratic's roots
-rather than tested one by one: ``(B, vehicles, path points)`` numbers instead of
+(``CONFLICT_STEP_S``). A vehicle is its body's axis, a segment of its length along its heading, not
+its centre: a car standing in the junction, or nosing towards the ego's path, reaches half its
+length (2.5 m in highway-env) closer to it than its centre does. It moves along that axis, so its
+distance to one point of the ego's path is within the conflict distance during one interval of
+time, whose ends are linear in the point's coordinates; the grid times inside it are read from the
+ends rather than tested one by one: ``(B, vehicles, path points)`` numbers instead of
 ``(B, vehicles, times, path points)``, which is what lets the engine run the test at every
 simulation step.
 """
@@ -25,7 +28,8 @@ from torch import Tensor
 
 from perception.base import SceneState
 from sims.arrays import Array, column, max_last, where
-from sims.batched.centreline import Centrelines
+from sims.batched.centreline import Centrelines, unwrapped
+from sims.batched.physics import wrap_to_pi
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
 
@@ -43,6 +47,7 @@ class Movers:
     y_m: Tensor
     speed_mps: Tensor
     heading_rad: Tensor
+    length_m: Tensor
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class ConflictRules:
     distance_m: float  # a crossing centre this close to the ego's path is in it
     time_buffer_s: float  # least time between a crossing vehicle and the ego in the same stretch
     go_acceleration_mps2: float  # how the ego is predicted to speed up when it goes
+    min_turn_radius_m: float  # a crossing vehicle may turn onto the ego's path on radii from this
+    max_turn_radius_m: float  # to this
+    max_turn_rad: float  # and by no more than this (no U-turns)
 
 
 def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
@@ -79,7 +87,6 @@ def first_conflict_gaps_m(
     centreline: Centrelines,
     ego_station_m: Tensor,
     ego: Movers,
-    ego_length_m: Tensor,
     speed_limit_mps: Tensor,
     others: Movers,
     present: Tensor,
@@ -99,7 +106,7 @@ def first_conflict_gaps_m(
 
     :param centreline: the ego's lane ahead, ``(B, K)``.
     :param ego_station_m: ``(B,)`` the ego's station on it [m].
-    :param ego: the egos, ``(B,)``; ``ego_length_m`` their lengths [m].
+    :param ego: the egos, ``(B,)``.
     :param speed_limit_mps: ``(B,)`` the speed limit of each ego's lane [m/s].
     :param others: the other vehicles ``(B, N)``; ``present`` marks the real ones.
     :return: ``(B,)`` gaps [m].
@@ -121,42 +128,135 @@ def first_conflict_gaps_m(
     path_x = interpolate(stations, centreline.station_m, centreline.x_m)
     path_y = interpolate(stations, centreline.station_m, centreline.y_m)
     ego_time = interpolate(ahead, covered, times.expand_as(covered))  # (B, S) [s]
-    tail = torch.round(ego_length_m / PATH_STEP_M).long()
+    tail = torch.round(ego.length_m / PATH_STEP_M).long()
 
-    # The grid times each vehicle is within the conflict distance of each path point: the roots of
-    # |p + v t - q|^2 = d^2, a t^2 + b t + c = 0, bound the times strictly inside.
-    vx = others.speed_mps * torch.cos(others.heading_rad)
-    vy = others.speed_mps * torch.sin(others.heading_rad)
-    dx = others.x_m[:, :, None] - path_x[:, None, :]
-    dy = others.y_m[:, :, None] - path_y[:, None, :]
-    a = (vx * vx + vy * vy)[:, :, None]
-    b = 2 * (vx[:, :, None] * dx + vy[:, :, None] * dy)
-    c = dx * dx + dy * dy - rules.distance_m**2
-    root = torch.sqrt((b * b - 4 * a * c).clamp(min=0))
-    moving = a > 0
-    safe_a = torch.where(moving, a, 1.0)
-    first_time = torch.where(moving, (-b - root) / (2 * safe_a), -torch.inf)
-    last_time = torch.where(moving, (-b + root) / (2 * safe_a), torch.inf)
+    # Each crossing vehicle twice: going straight on, and turning onto the ego's path where it
+    # could join it; each its own zone and time window.
+    cos, sin = torch.cos(others.heading_rad)[:, :, None], torch.sin(others.heading_rad)[:, :, None]
+    dx = path_x[:, None, :] - others.x_m[:, :, None]
+    dy = path_y[:, None, :] - others.y_m[:, :, None]
+    along, across = dx * cos + dy * sin, dy * cos - dx * sin  # the path points seen from each
+    path_heading = interpolate(stations, centreline.station_m, unwrapped(centreline.heading_rad))
+    turn = wrap_to_pi(path_heading[:, None, :] - others.heading_rad[:, :, None])
+    windows = (
+        _straight_on(along, across, others, rules),
+        _turning_onto(along, across, turn, others, rules),
+    )
+    first_time, last_time = (torch.cat(ends, dim=1) for ends in zip(*windows, strict=True))
     low = (torch.floor(first_time / CONFLICT_STEP_S) + 1).clamp(min=0)
     high = (torch.ceil(last_time / CONFLICT_STEP_S) - 1).clamp(max=steps - 1)
-    reaches = torch.where(moving, b * b - 4 * a * c > 0, c < 0)
-    in_path = reaches & (low <= high) & valid[:, None, :] & crossing[:, :, None]  # (B, N, S)
+    crossing = crossing.repeat(1, len(windows))
+    in_path = (low <= high) & valid[:, None, :] & crossing[:, :, None]  # (B, 2N, S)
 
+    # Point by point: the ego is at a point from its centre reaching it to its tail leaving it (its
+    # centre one length further); it meets the vehicle there if that comes within the buffer of
+    # the vehicle's time there. A vehicle's zone conflicts if they meet at any of its points; the
+    # ego then stops before the whole zone, not only before the points they meet at.
     index = torch.arange(ahead.shape[1], device=device)
+    ego_in = ego_time
+    ego_out = ego_time.gather(1, torch.minimum(index + tail[:, None], points[:, None] - 1))
+    their_in = times[torch.where(in_path, low, 0).long()]
+    their_out = times[torch.where(in_path, high, 0).long()]
+    buffer_s = rules.time_buffer_s
+    meet = (
+        in_path
+        & (ego_in[:, None, :] - buffer_s < their_out)
+        & (their_in < ego_out[:, None, :] + buffer_s)
+    )
     zone = in_path.any(dim=2)
     first = torch.where(in_path, index, ahead.shape[1]).amin(dim=2).clamp(max=ahead.shape[1] - 1)
-    last = torch.where(in_path, index, -1).amax(dim=2).clamp(min=0)
-    their_in = times[torch.where(in_path, low, steps - 1).amin(dim=2).long().clamp(0, steps - 1)]
-    their_out = times[torch.where(in_path, high, 0).amax(dim=2).long().clamp(0, steps - 1)]
-    ego_in = ego_time.gather(1, first)
-    out_index = torch.minimum(last + tail[:, None], points[:, None] - 1)
-    ego_out = ego_time.gather(1, out_index)
-    buffer_s = rules.time_buffer_s
-    conflicts = (
-        zone & (first > 0) & (ego_in - buffer_s < their_out) & (their_in < ego_out + buffer_s)
-    )
-    gaps = ahead.gather(1, first) - ego_length_m[:, None]
+    conflicts = zone & (first > 0) & meet.any(dim=2)
+    gaps = ahead.gather(1, first) - ego.length_m[:, None]
     return torch.where(conflicts, gaps, torch.inf).amin(dim=1)
+
+
+def yield_gaps_m(
+    conflict_gap_m: Tensor,
+    lane_end_m: Tensor,
+    ego_length_m: Tensor,
+    speed_mps: Tensor,
+    deceleration_mps2: float,
+) -> Tensor:
+    """Bumper gap [m] ahead of each ego ``(B,)`` to where it stops to yield to the conflict
+    :func:`first_conflict_gaps_m` found, ``inf`` where it goes.
+
+    It stops at its lane's end, a junction's stop line, when the conflict lies beyond it and the
+    ego's nose has not passed it: waiting there rather than at the edge of the conflict zone
+    keeps it out of the junction while it waits, where a car turning across the corner would
+    catch it (highway-env's left turn from the right passes 1.5 m from the approach lane's edge)
+    and where a zone found a moment later would find it committed. Else it stops before the zone,
+    if it can before its centre enters it; else it is committed and clears the zone rather than
+    stop in the crossing vehicle's way. Stopping at most ``deceleration_mps2`` either way.
+
+    :param conflict_gap_m: ``(B,)`` the bumper gap to the first conflict, ``inf`` where none [m].
+    :param lane_end_m: ``(B,)`` the ego's centre to its lane's end along the lane [m] (``inf``
+        where the lane does not end in view).
+    """
+    nose_to_line = lane_end_m - ego_length_m / 2
+    zone_m = conflict_gap_m + ego_length_m  # the ego's centre to the zone's first point
+    braking = 2 * deceleration_mps2
+    at_line = (
+        torch.isfinite(conflict_gap_m)
+        & (zone_m > lane_end_m)
+        & (nose_to_line > 0)
+        & (speed_mps**2 <= braking * nose_to_line)
+    )
+    at_zone = speed_mps**2 <= braking * zone_m
+    return torch.where(at_line, nose_to_line, torch.where(at_zone, conflict_gap_m, torch.inf))
+
+
+def _straight_on(
+    along: Tensor, across: Tensor, others: Movers, rules: ConflictRules
+) -> tuple[Tensor, Tensor]:
+    """When each vehicle's axis, going straight on at constant speed, is within the conflict
+    distance of each path point: the times ``(B, N, S)`` [s] that bound it, ``(inf, -inf)`` where
+    it never is. The point is ``along`` ahead of the vehicle's centre and ``across`` to its side;
+    the axis reaches it while |along - speed t| < length/2 + sqrt(d^2 - across^2)."""
+    side = rules.distance_m**2 - across * across
+    reach = others.length_m[:, :, None] / 2 + torch.sqrt(side.clamp(min=0))
+    speed = others.speed_mps[:, :, None]
+    moving = speed != 0
+    safe_speed = torch.where(moving, speed, 1.0)
+    ends = ((along - reach) / safe_speed, (along + reach) / safe_speed)
+    first = torch.where(moving, torch.minimum(*ends), -torch.inf)
+    last = torch.where(moving, torch.maximum(*ends), torch.inf)
+    reaches = (side > 0) & (moving | (along.abs() < reach))
+    return torch.where(reaches, first, torch.inf), torch.where(reaches, last, -torch.inf)
+
+
+def _turning_onto(
+    along: Tensor, across: Tensor, turn_rad: Tensor, others: Movers, rules: ConflictRules
+) -> tuple[Tensor, Tensor]:
+    """When each moving vehicle would pass each path point if it turned onto the ego's path there:
+    the times ``(B, N, S)`` [s] that bound it, ``(inf, -inf)`` where it cannot.
+
+    Constant velocity misses the car that turns into the ego's exit: at highway-env's
+    intersection, the oncoming car turning right joins the exit lane of the ego's left turn, and
+    as it has the right of way it never yields (issue 30's at-fault collisions). Such a car drives
+    straight on, then along an arc of radius ``R`` that leaves it on the path at the path's
+    heading, ``turn`` off its own. The point is ``along`` ahead and ``across`` to the side (to the
+    left for ``turn > 0``), so ``R = |across| / (1 - cos turn)`` and the straight part is
+    ``along - R sin|turn|``: a join is possible where that is not negative and ``R`` is a
+    radius a road bends with. The car covers ``along - R sin|turn| + R |turn|`` at its speed.
+    """
+    magnitude = turn_rad.abs()
+    radius = across.abs() / (1 - torch.cos(turn_rad)).clamp(min=1e-9)
+    straight = along - radius * torch.sin(magnitude)
+    speed = others.speed_mps[:, :, None]
+    possible = (
+        (across * turn_rad > 0)
+        & (magnitude <= rules.max_turn_rad)
+        & (radius >= rules.min_turn_radius_m)
+        & (radius <= rules.max_turn_radius_m)
+        & (straight >= 0)
+        & (speed > 0)
+    )
+    covered = straight + radius * magnitude
+    reach = others.length_m[:, :, None] / 2 + rules.distance_m
+    speed = speed.clamp(min=1e-9)
+    first = torch.where(possible, (covered - reach) / speed, torch.inf)
+    last = torch.where(possible, (covered + reach) / speed, -torch.inf)
+    return first, last
 
 
 def max_curvatures(
@@ -231,7 +331,7 @@ def first_conflict_gap_m(
         return Movers(
             *(
                 torch.tensor([getattr(v, name) for v in items], dtype=torch.float64).reshape(shape)
-                for name in ("x_m", "y_m", "speed_mps", "heading_rad")
+                for name in ("x_m", "y_m", "speed_mps", "heading_rad", "length_m")
             )
         )
 
@@ -239,7 +339,6 @@ def first_conflict_gap_m(
         _centrelines(line),
         row(ego_station)[0],
         movers([ego], (1,)),
-        row(ego.length_m)[0],
         row(lane.speed_limit_mps)[0],
         movers(vehicles, (1, len(vehicles))),
         torch.ones(1, len(vehicles), dtype=torch.bool),

@@ -21,6 +21,7 @@ from planning.conflict import (
     ConflictRules,
     first_conflict_gap_m,
     max_curvature,
+    yield_gaps_m,
 )
 from planning.safety import GapMargins, gap_accepted
 from sims.arrays import at_least, smaller, square_root
@@ -65,6 +66,10 @@ class RulesConfig:
     # the same stretch of the path (a post-encroachment time): the margin for predictions that err
     go_acceleration_mps2: float = 1.5  # [m/s2] how the ego is predicted to speed up when it goes
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
+    min_turn_radius_m: float = 4.0  # [m] crossing traffic may turn onto our path on radii from this
+    max_turn_radius_m: float = 30.0  # [m] to this (highway-env: 9 m and 13 m at the intersection,
+    # 20 m to 24 m round the roundabout)
+    max_turn_rad: float = 2.0  # [rad] and by no more than this (about 115 degrees: no U-turns)
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
     car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (sims.idm)
@@ -81,6 +86,9 @@ class RulesConfig:
             distance_m=self.conflict_distance_m,
             time_buffer_s=self.conflict_time_buffer_s,
             go_acceleration_mps2=self.go_acceleration_mps2,
+            min_turn_radius_m=self.min_turn_radius_m,
+            max_turn_radius_m=self.max_turn_radius_m,
+            max_turn_rad=self.max_turn_rad,
         )
 
 
@@ -278,19 +286,32 @@ class RulePlanner(Planner):
         )
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """IDM acceleration towards the first point where crossing traffic would meet us
-        (:func:`first_conflict_gap_m`), treated as a standing obstacle, unless the ego could not
-        stop before it anyway (then it clears the conflict rather than stop in it)."""
+        """IDM acceleration towards where the ego waits for crossing traffic
+        (:func:`first_conflict_gap_m`): its lane's end, or the conflict's first point, treated
+        as a standing obstacle; ``inf`` where it goes (:func:`yield_gaps_m`)."""
         ego = scene.ego
         nearest_gap = first_conflict_gap_m(scene, lane, self.config.conflict_rules)
         if nearest_gap is None:
             return math.inf
-        if ego.speed_mps**2 / (2 * max(nearest_gap, 0.1)) > self.config.max_yield_deceleration_mps2:
+
+        def row(value: float) -> torch.Tensor:
+            return torch.tensor([value], dtype=torch.float64)
+
+        stop_gap = float(
+            yield_gaps_m(
+                row(nearest_gap),
+                row(lane.end_station_m),
+                row(ego.length_m),
+                row(ego.speed_mps),
+                self.config.max_yield_deceleration_mps2,
+            )[0]
+        )
+        if not math.isfinite(stop_gap):
             return math.inf  # too late to stop before the conflict: keep going and clear it
         return CAR_FOLLOWING[self.config.car_following](
             ego.speed_mps,
             self._desired_speed(lane, ego.speed_mps),
-            gap_m=max(nearest_gap, 0.1),
+            gap_m=max(stop_gap, 0.1),
             lead_speed_mps=0.0,
             parameters=self.config.idm,
         )

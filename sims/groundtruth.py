@@ -6,6 +6,7 @@ same types it is scored against.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,12 +54,15 @@ class Centreline:
 
 @dataclass(frozen=True)
 class LaneGeometry:
-    """A lane near the ego: its id, width, speed limit and centreline (following the ego's route)."""
+    """A lane near the ego: its id, width, speed limit and centreline (following the ego's route),
+    and the station of its end on that centreline (``inf`` where it does not end in view), where
+    it hands over to the next lane of the route: a junction's stop line."""
 
     lane: LaneId
     width_m: float
     speed_limit_mps: float
     centreline: Centreline
+    end_station_m: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ def lane_geometry(
         lane=LaneId.of(lane_index),
         width_m=float(lane.width_at(s_ego)),
         speed_limit_mps=float(lane.speed_limit),
+        end_station_m=float(lane.length - s_ego),
         centreline=Centreline(
             x_m=_frozen(x),
             y_m=_frozen(y),

@@ -39,6 +39,7 @@ from planning.conflict import (
     first_conflict_gaps_m,
     interpolate,
     max_curvatures,
+    yield_gaps_m,
 )
 from planning.rl.encoding import (
     CURVATURE_SCALE_M,
@@ -312,10 +313,16 @@ class BatchedRoadPlanning:
                     self.cruise_mps, desired_speed_mps(curvature, limit, self.rules)
                 )
                 held["gap"] = self._conflict_gap_m(line, state, rows=self.yields)
+                lane = state.lane[:, 0]
+                longitudinal, _ = roads.local_coordinates(
+                    LaneView.of(self.task.road, lane), state.x_m[:, 0], state.y_m[:, 0]
+                )
+                held["lane_end"] = self.task.road.length_m[lane] - longitudinal
             state.target_speed_mps[:, 0] = held["desired"]
             # The executor plans speeds of at least 0: a yielding ego stops, it never reverses.
             stop = -state.speed_mps[:, 0].clamp(min=0) / self.task.config.dt_s
-            return torch.maximum(self._yield_acceleration(held["gap"], held["desired"]), stop)
+            yielding = self._yield_acceleration(held["gap"], held["lane_end"], held["desired"])
+            return torch.maximum(yielding, stop)
 
         commanded = self.task.simulate(follow, ego_limit=ego_limit)
         counted = torch.stack(alive).to(commanded.dtype)  # (frames, B): alive before each step
@@ -327,14 +334,17 @@ class BatchedRoadPlanning:
         frames = frames.clamp(min=1)
         return speed_sum / frames, (counted * commanded**2).sum(0) / frames
 
-    def _yield_acceleration(self, gap_m: Tensor, desired_mps: Tensor) -> Tensor:
-        """``RulePlanner._yield_acceleration`` where the decision yields: IDM towards the first
-        conflict, ``gap_m`` ahead, as towards a standing car, unless the ego could not stop before
-        it anyway."""
+    def _yield_acceleration(self, gap_m: Tensor, lane_end_m: Tensor, desired_mps: Tensor) -> Tensor:
+        """``RulePlanner._yield_acceleration`` where the decision yields: IDM towards where the ego
+        waits for the conflict ``gap_m`` ahead (its lane's end ``lane_end_m`` ahead, or the
+        conflict), as towards a standing car; ``inf`` where it goes
+        (:func:`~planning.conflict.yield_gaps_m`)."""
         state = self.task.state
         speed = state.speed_mps[:, 0]
-        safe_gap = gap_m.clamp(min=0.1)
-        stoppable = speed**2 / (2 * safe_gap) <= self.rules.max_yield_deceleration_mps2
+        stop_gap = yield_gaps_m(
+            gap_m, lane_end_m, state.length_m[:, 0], speed, self.rules.max_yield_deceleration_mps2
+        )
+        safe_gap = stop_gap.clamp(min=0.1)
         follow = CAR_FOLLOWING[self.rules.car_following](
             speed,
             desired_mps,
@@ -342,7 +352,7 @@ class BatchedRoadPlanning:
             lead_speed_mps=torch.zeros_like(speed),
             parameters=self.rules.idm,
         )
-        applies = self.yields & torch.isfinite(gap_m) & stoppable
+        applies = self.yields & torch.isfinite(stop_gap)
         return torch.where(applies, follow, torch.inf)
 
     def changing_direction(self) -> Tensor:
@@ -400,15 +410,9 @@ class BatchedRoadPlanning:
         gaps[index] = first_conflict_gaps_m(
             Centrelines(*(getattr(line, item.name)[index] for item in fields(Centrelines))),
             self._station(line, state)[0][index],
-            Movers(ego(state.x_m), ego(state.y_m), ego(state.speed_mps), ego(state.heading_rad)),
-            ego(state.length_m),
+            Movers(*(ego(getattr(state, item.name)) for item in fields(Movers))),
             self.task.road.speed_limit_mps[ego(state.lane)],
-            Movers(
-                others(state.x_m),
-                others(state.y_m),
-                others(state.speed_mps),
-                others(state.heading_rad),
-            ),
+            Movers(*(others(getattr(state, item.name)) for item in fields(Movers))),
             others(state.present),
             self.rules.conflict_rules,
         )

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from planning.conflict import Movers, first_conflict_gaps_m, interpolate, max_curvatures
+from planning.conflict import (
+    Movers,
+    _turning_onto,
+    first_conflict_gaps_m,
+    interpolate,
+    max_curvatures,
+)
 from planning.rules import RulesConfig
 from sims.batched.centreline import Centrelines, unwrapped
 
@@ -19,7 +25,8 @@ RULES = RulesConfig()
 
 
 def reference_gap_m(line, ego, others, limit_mps, config=RULES):
-    """The conflict test as it was written before (one scene, numpy, every time of the grid)."""
+    """The conflict test written plainly: one scene, numpy, every time of the grid, each crossing
+    vehicle a segment of its length along its heading, going straight on."""
     x_line, y_line, station = line
     ego_x, ego_y, ego_speed, ego_heading, ego_length = ego
     crossing = [v for v in others if abs(math.remainder(v[3] - ego_heading, 2 * math.pi)) >= 0.5]
@@ -35,18 +42,26 @@ def reference_gap_m(line, ego, others, limit_mps, config=RULES):
     ego_time = np.interp(ahead, covered, times)
     tail = int(round(ego_length / 0.5))
     nearest = math.inf
-    for x, y, speed, heading in crossing:
+    tail_of = np.minimum(np.arange(len(ahead)) + tail, len(ahead) - 1)
+    for x, y, speed, heading, length in crossing:
+        # the distance from each path point to the vehicle's axis (a segment) at each time
         their_x = x + speed * math.cos(heading) * times
         their_y = y + speed * math.sin(heading) * times
-        zone = np.hypot(their_x[:, None] - path_x, their_y[:, None] - path_y) < 3.5
-        hit = np.flatnonzero(zone.any(axis=0))
+        dx, dy = path_x - their_x[:, None], path_y - their_y[:, None]
+        along = dx * math.cos(heading) + dy * math.sin(heading)
+        nearest_along = np.clip(along, -length / 2, length / 2)
+        off_x = dx - nearest_along * math.cos(heading)
+        off_y = dy - nearest_along * math.sin(heading)
+        within = np.hypot(off_x, off_y) < 3.5  # (times, points)
+        hit = np.flatnonzero(within.any(axis=0))
         if len(hit) == 0 or hit[0] == 0:
             continue
-        their_times = times[zone.any(axis=1)]
-        ego_in = ego_time[hit[0]]
-        ego_out = ego_time[min(hit[-1] + tail, len(ahead) - 1)]
-        if ego_in - 0.5 < their_times[-1] and their_times[0] < ego_out + 0.5:
-            nearest = min(nearest, float(ahead[hit[0]]) - ego_length)
+        for k in hit:  # they meet at a point if their times there come within the buffer
+            their_times = times[within[:, k]]
+            ego_in, ego_out = ego_time[k], ego_time[tail_of[k]]
+            if ego_in - 0.5 < their_times[-1] and their_times[0] < ego_out + 0.5:
+                nearest = min(nearest, float(ahead[hit[0]]) - ego_length)
+                break
     return nearest
 
 
@@ -62,8 +77,9 @@ def random_scene(rng):
         (
             rng.uniform(-10, 80),
             rng.uniform(-60, 60),
-            rng.uniform(0, 15),
+            rng.uniform(0, 15) * (rng.uniform() > 0.2),  # some standing
             rng.uniform(-math.pi, math.pi),
+            rng.choice([0.0, 5.0, 12.0]),  # a point, a car, a truck
         )
         for _ in range(int(rng.integers(1, 7)))
     ]
@@ -80,21 +96,21 @@ def batch_of(scenes):
         return torch.tensor(np.array(values), dtype=torch.float64)
 
     line = Centrelines(*(tensor([scene[0][k] for scene in scenes]) for k in (0, 1, 3, 2)))
-    ego = Movers(*(tensor([scene[1][k] for scene in scenes]) for k in range(4)))
-    others = Movers(*(tensor([padded(scene[2], k) for scene in scenes]) for k in range(4)))
+    ego = Movers(*(tensor([scene[1][k] for scene in scenes]) for k in range(5)))
+    others = Movers(*(tensor([padded(scene[2], k) for scene in scenes]) for k in range(5)))
     present = torch.tensor([[i < len(s[2]) for i in range(count)] for s in scenes])
-    lengths = tensor([scene[1][4] for scene in scenes])
     limits = tensor([scene[3] for scene in scenes])
-    return line, ego, lengths, limits, others, present
+    return line, ego, limits, others, present
 
 
 def test_the_conflict_gaps_equal_the_per_time_step_test_on_random_scenes():
     rng = np.random.default_rng(3)
     scenes = [random_scene(rng) for _ in range(300)]
-    line, ego, lengths, limits, others, present = batch_of(scenes)
+    line, ego, limits, others, present = batch_of(scenes)
+    straight_on = RulesConfig(max_turn_rad=0.0).conflict_rules  # the reference does not turn
     gaps = first_conflict_gaps_m(
-        line, torch.zeros(len(scenes), dtype=torch.float64), ego, lengths, limits, others, present,
-        RULES.conflict_rules,
+        line, torch.zeros(len(scenes), dtype=torch.float64), ego, limits, others, present,
+        straight_on,
     )  # fmt: skip
     expected = [reference_gap_m(s[0][:3], s[1], s[2], s[3]) for s in scenes]
     assert sum(math.isfinite(g) for g in expected) > 30  # the scenes do conflict
@@ -128,3 +144,36 @@ def test_curvature_of_a_circle_is_one_over_its_radius_and_zero_on_a_line():
 def test_unwrapped_is_numpy_unwrap():
     angles = np.array([[3.0, -3.1, 3.05, -3.0, 0.1, 6.0]])
     np.testing.assert_allclose(unwrapped(torch.from_numpy(angles)).numpy(), np.unwrap(angles))
+
+
+@pytest.mark.parametrize("turn_rad", [math.pi / 2, -math.pi / 2, 0.6, -1.9])
+@pytest.mark.parametrize("radius_m", [5.0, 13.0, 29.0])
+def test_a_car_turning_onto_the_path_is_due_where_a_straight_then_an_arc_leaves_it(
+    turn_rad, radius_m
+):
+    # A car at the origin heading along +x at 8 m/s, 5 m long, drives 7 m straight on and then
+    # turns by turn_rad on radius_m (left for turn_rad > 0): it ends at a point of the path, with
+    # the path's heading, having covered 7 + radius_m * |turn_rad|. Built forwards here, read
+    # backwards by the conflict test.
+    side = math.copysign(1.0, turn_rad)
+    end_x = 7.0 + radius_m * math.sin(abs(turn_rad))
+    end_y = side * radius_m * (1 - math.cos(turn_rad))
+    car = Movers(*(torch.tensor([[value]], dtype=torch.float64) for value in (0, 0, 8, 0, 5)))
+    along, across = torch.tensor([[[end_x]]]), torch.tensor([[[end_y]]])
+    first, last = _turning_onto(
+        along, across, torch.tensor([[[turn_rad]]]), car, RULES.conflict_rules
+    )
+    covered = 7.0 + radius_m * abs(turn_rad)
+    reach = 2.5 + RULES.conflict_distance_m
+    assert first.item() == pytest.approx((covered - reach) / 8)
+    assert last.item() == pytest.approx((covered + reach) / 8)
+    # the same point with the path heading the other way, or past the car's reach, cannot be joined
+    assert (
+        _turning_onto(along, across, torch.tensor([[[-turn_rad]]]), car, RULES.conflict_rules)[0]
+        .isinf()
+        .all()
+    )
+    too_sharp = RulesConfig(min_turn_radius_m=radius_m + 1).conflict_rules
+    assert (
+        _turning_onto(along, across, torch.tensor([[[turn_rad]]]), car, too_sharp)[0].isinf().all()
+    )

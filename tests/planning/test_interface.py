@@ -35,11 +35,12 @@ def crossing(x_m: float, y_m: float, speed_mps: float = 10.0) -> VehicleState:
 
 
 # The ego at x = 0 in lane 1 (y = 4 m) at 10 m/s, going on at 1.5 m/s2 (its lane allows 30 m/s):
-# it covers 10 t + 0.75 t^2 metres in t seconds. A car at x = 20 m crossing towards +y at 10 m/s is
-# within 3.5 m of the ego's path from x = 17 m (the first path point, every 0.5 m, closer than 3.5 m
-# to x = 20 when the car is on the line), at times y = -16 + 10 t in (0.5, 7.5): 1.7 to 2.3 s on the
-# 0.1 s grid. The ego's centre reaches 17 m at 1.52 s: within the 0.5 s buffer of that window, a
-# conflict; the gap to it is 17 - 5 = 12 m.
+# its centre is at x at T(x), where 10 T + 0.75 T^2 = x. A car 5 m long at x = 20 m crossing
+# towards +y at 10 m/s comes within 3.5 m of the ego's path at points x = 17..23 m (every 0.5 m;
+# closer than 3.5 m to x = 20): its zone, at a gap of 17 - 5 = 12 m. At the point x = 20 its body
+# (centre +- 2.5 m) is within 3.5 m while its centre's y = -16 + 10 t is in (-2, 10), from 1.4 to
+# 2.6 s; the ego's centre is there at T(20) = 1.77 s and its tail leaves at T(25) = 2.16 s:
+# they meet, a conflict.
 CROSSING_SCENE = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(20.0, 4.0 - 20.0),))
 
 
@@ -62,17 +63,32 @@ def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
             scene, lane, RulesConfig(conflict_time_buffer_s=buffer_s).conflict_rules
         )
 
-    # 14 m further, the car takes the path from 3.1 s: the ego's tail has left it (28.5 m, 2.3 s)
-    # 0.8 s before, more than the buffer
-    assert gap(-30.0) is None
-    assert gap(-30.0, buffer_s=1.0) == pytest.approx(12.0)
-    # 6 m nearer, it is in the path from 1.1 to 1.7 s: gone before the ego arrives (1.52 s), yet
-    # within the buffer: still a conflict, where positions at the same instant would miss it
-    assert gap(-10.0) == pytest.approx(12.0)
+    # 16.5 m further, the car's body reaches the point x = 23 at 3.22 s: the ego's tail has left it
+    # (its centre at 28 m) at 2.38 s, more than the buffer before
+    assert gap(-32.5) is None
+    assert gap(-32.5, buffer_s=1.0) == pytest.approx(12.0)
+    # 12 m nearer, it is within 3.5 m of the point x = 17 from 0.4 to 1.2 s (on the 0.1 s grid):
+    # gone before the ego arrives there (1.52 s), yet within the buffer: still a conflict, where
+    # positions at the same instant would miss it
+    assert gap(-4.0) == pytest.approx(12.0)
     assert gap(-2.0, buffer_s=0.0) is None
-    # a zone the ego's centre is already in is ignored: it is committed there
+    # its body, not its centre: a standing car pointing at the path, its centre 4 m from it and its
+    # nose 1.5 m, blocks the points x = 17..23; as a point it would not
+    for length_m, expected in ((5.0, 12.0), (0.0, None)):
+        standing = VehicleState(
+            vehicle_id=7, x_m=20.0, y_m=0.0, heading_rad=math.pi / 2, speed_mps=0.0,
+            length_m=length_m, width_m=2.0,
+        )  # fmt: skip
+        scene = highway_scene(ego_speed_mps=10.0, vehicles=(standing,))
+        assert first_conflict_gap_m(scene, lane, RulesConfig().conflict_rules) == (
+            pytest.approx(expected) if expected else None
+        )
+    # a zone the ego's centre is already in is ignored: it is committed there (the car going
+    # straight on; turning right it could still join the path 5 m ahead, a zone of its own)
     inside = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(1.0, 0.0),))
-    assert first_conflict_gap_m(inside, lane, RulesConfig().conflict_rules) is None
+    straight_on = RulesConfig(max_turn_rad=0.0).conflict_rules
+    assert first_conflict_gap_m(inside, lane, straight_on) is None
+    assert first_conflict_gap_m(inside, lane, RulesConfig().conflict_rules) == pytest.approx(0.0)
 
 
 def test_road_actions_are_each_highway_action_yielding_then_going():
