@@ -28,8 +28,7 @@ from torch import Tensor
 
 from perception.base import SceneState
 from sims.arrays import Array, column, max_last, where
-from sims.batched.centreline import Centrelines, unwrapped
-from sims.batched.physics import wrap_to_pi
+from sims.batched.centreline import Centrelines
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState, LaneGeometry, VehicleState
 
@@ -59,9 +58,6 @@ class ConflictRules:
     distance_m: float  # a crossing centre this close to the ego's path is in it
     time_buffer_s: float  # least time between a crossing vehicle and the ego in the same stretch
     go_acceleration_mps2: float  # how the ego is predicted to speed up when it goes
-    min_turn_radius_m: float  # a crossing vehicle may turn onto the ego's path on radii from this
-    max_turn_radius_m: float  # to this
-    max_turn_rad: float  # and by no more than this (no U-turns)
 
 
 def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
@@ -130,23 +126,16 @@ def first_conflict_gaps_m(
     ego_time = interpolate(ahead, covered, times.expand_as(covered))  # (B, S) [s]
     tail = torch.round(ego.length_m / PATH_STEP_M).long()
 
-    # Each crossing vehicle twice: going straight on, and turning onto the ego's path where it
-    # could join it; each its own zone and time window.
+    # The path points as each crossing vehicle sees them: ``along`` ahead of its centre, ``across``
+    # to its side.
     cos, sin = torch.cos(others.heading_rad)[:, :, None], torch.sin(others.heading_rad)[:, :, None]
     dx = path_x[:, None, :] - others.x_m[:, :, None]
     dy = path_y[:, None, :] - others.y_m[:, :, None]
-    along, across = dx * cos + dy * sin, dy * cos - dx * sin  # the path points seen from each
-    path_heading = interpolate(stations, centreline.station_m, unwrapped(centreline.heading_rad))
-    turn = wrap_to_pi(path_heading[:, None, :] - others.heading_rad[:, :, None])
-    windows = (
-        _straight_on(along, across, others, rules),
-        _turning_onto(along, across, turn, others, rules),
-    )
-    first_time, last_time = (torch.cat(ends, dim=1) for ends in zip(*windows, strict=True))
+    along, across = dx * cos + dy * sin, dy * cos - dx * sin
+    first_time, last_time = _straight_on(along, across, others, rules)
     low = (torch.floor(first_time / CONFLICT_STEP_S) + 1).clamp(min=0)
     high = (torch.ceil(last_time / CONFLICT_STEP_S) - 1).clamp(max=steps - 1)
-    crossing = crossing.repeat(1, len(windows))
-    in_path = (low <= high) & valid[:, None, :] & crossing[:, :, None]  # (B, 2N, S)
+    in_path = (low <= high) & valid[:, None, :] & crossing[:, :, None]  # (B, N, S)
 
     # Point by point: the ego is at a point from its centre reaching it to its tail leaving it (its
     # centre one length further); it meets the vehicle there if that comes within the buffer of
@@ -222,41 +211,6 @@ def _straight_on(
     last = torch.where(moving, torch.maximum(*ends), torch.inf)
     reaches = (side > 0) & (moving | (along.abs() < reach))
     return torch.where(reaches, first, torch.inf), torch.where(reaches, last, -torch.inf)
-
-
-def _turning_onto(
-    along: Tensor, across: Tensor, turn_rad: Tensor, others: Movers, rules: ConflictRules
-) -> tuple[Tensor, Tensor]:
-    """When each moving vehicle would pass each path point if it turned onto the ego's path there:
-    the times ``(B, N, S)`` [s] that bound it, ``(inf, -inf)`` where it cannot.
-
-    Constant velocity misses the car that turns into the ego's exit: at highway-env's
-    intersection, the oncoming car turning right joins the exit lane of the ego's left turn, and
-    as it has the right of way it never yields (issue 30's at-fault collisions). Such a car drives
-    straight on, then along an arc of radius ``R`` that leaves it on the path at the path's
-    heading, ``turn`` off its own. The point is ``along`` ahead and ``across`` to the side (to the
-    left for ``turn > 0``), so ``R = |across| / (1 - cos turn)`` and the straight part is
-    ``along - R sin|turn|``: a join is possible where that is not negative and ``R`` is a
-    radius a road bends with. The car covers ``along - R sin|turn| + R |turn|`` at its speed.
-    """
-    magnitude = turn_rad.abs()
-    radius = across.abs() / (1 - torch.cos(turn_rad)).clamp(min=1e-9)
-    straight = along - radius * torch.sin(magnitude)
-    speed = others.speed_mps[:, :, None]
-    possible = (
-        (across * turn_rad > 0)
-        & (magnitude <= rules.max_turn_rad)
-        & (radius >= rules.min_turn_radius_m)
-        & (radius <= rules.max_turn_radius_m)
-        & (straight >= 0)
-        & (speed > 0)
-    )
-    covered = straight + radius * magnitude
-    reach = others.length_m[:, :, None] / 2 + rules.distance_m
-    speed = speed.clamp(min=1e-9)
-    first = torch.where(possible, (covered - reach) / speed, torch.inf)
-    last = torch.where(possible, (covered + reach) / speed, -torch.inf)
-    return first, last
 
 
 def max_curvatures(

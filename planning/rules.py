@@ -66,10 +66,6 @@ class RulesConfig:
     # the same stretch of the path (a post-encroachment time): the margin for predictions that err
     go_acceleration_mps2: float = 1.5  # [m/s2] how the ego is predicted to speed up when it goes
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
-    min_turn_radius_m: float = 4.0  # [m] crossing traffic may turn onto our path on radii from this
-    max_turn_radius_m: float = 30.0  # [m] to this (highway-env: 9 m and 13 m at the intersection,
-    # 20 m to 24 m round the roundabout)
-    max_turn_rad: float = 2.0  # [rad] and by no more than this (about 115 degrees: no U-turns)
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
     car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (sims.idm)
@@ -86,9 +82,6 @@ class RulesConfig:
             distance_m=self.conflict_distance_m,
             time_buffer_s=self.conflict_time_buffer_s,
             go_acceleration_mps2=self.go_acceleration_mps2,
-            min_turn_radius_m=self.min_turn_radius_m,
-            max_turn_radius_m=self.max_turn_radius_m,
-            max_turn_rad=self.max_turn_rad,
         )
 
 

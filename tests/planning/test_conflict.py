@@ -11,10 +11,10 @@ import torch
 
 from planning.conflict import (
     Movers,
-    _turning_onto,
     first_conflict_gaps_m,
     interpolate,
     max_curvatures,
+    yield_gaps_m,
 )
 from planning.rules import RulesConfig
 from sims.batched.centreline import Centrelines, unwrapped
@@ -26,7 +26,7 @@ RULES = RulesConfig()
 
 def reference_gap_m(line, ego, others, limit_mps, config=RULES):
     """The conflict test written plainly: one scene, numpy, every time of the grid, each crossing
-    vehicle a segment of its length along its heading, going straight on."""
+    vehicle a segment of its length along its heading."""
     x_line, y_line, station = line
     ego_x, ego_y, ego_speed, ego_heading, ego_length = ego
     crossing = [v for v in others if abs(math.remainder(v[3] - ego_heading, 2 * math.pi)) >= 0.5]
@@ -107,10 +107,9 @@ def test_the_conflict_gaps_equal_the_per_time_step_test_on_random_scenes():
     rng = np.random.default_rng(3)
     scenes = [random_scene(rng) for _ in range(300)]
     line, ego, limits, others, present = batch_of(scenes)
-    straight_on = RulesConfig(max_turn_rad=0.0).conflict_rules  # the reference does not turn
     gaps = first_conflict_gaps_m(
         line, torch.zeros(len(scenes), dtype=torch.float64), ego, limits, others, present,
-        straight_on,
+        RULES.conflict_rules,
     )  # fmt: skip
     expected = [reference_gap_m(s[0][:3], s[1], s[2], s[3]) for s in scenes]
     assert sum(math.isfinite(g) for g in expected) > 30  # the scenes do conflict
@@ -146,34 +145,23 @@ def test_unwrapped_is_numpy_unwrap():
     np.testing.assert_allclose(unwrapped(torch.from_numpy(angles)).numpy(), np.unwrap(angles))
 
 
-@pytest.mark.parametrize("turn_rad", [math.pi / 2, -math.pi / 2, 0.6, -1.9])
-@pytest.mark.parametrize("radius_m", [5.0, 13.0, 29.0])
-def test_a_car_turning_onto_the_path_is_due_where_a_straight_then_an_arc_leaves_it(
-    turn_rad, radius_m
-):
-    # A car at the origin heading along +x at 8 m/s, 5 m long, drives 7 m straight on and then
-    # turns by turn_rad on radius_m (left for turn_rad > 0): it ends at a point of the path, with
-    # the path's heading, having covered 7 + radius_m * |turn_rad|. Built forwards here, read
-    # backwards by the conflict test.
-    side = math.copysign(1.0, turn_rad)
-    end_x = 7.0 + radius_m * math.sin(abs(turn_rad))
-    end_y = side * radius_m * (1 - math.cos(turn_rad))
-    car = Movers(*(torch.tensor([[value]], dtype=torch.float64) for value in (0, 0, 8, 0, 5)))
-    along, across = torch.tensor([[[end_x]]]), torch.tensor([[[end_y]]])
-    first, last = _turning_onto(
-        along, across, torch.tensor([[[turn_rad]]]), car, RULES.conflict_rules
-    )
-    covered = 7.0 + radius_m * abs(turn_rad)
-    reach = 2.5 + RULES.conflict_distance_m
-    assert first.item() == pytest.approx((covered - reach) / 8)
-    assert last.item() == pytest.approx((covered + reach) / 8)
-    # the same point with the path heading the other way, or past the car's reach, cannot be joined
-    assert (
-        _turning_onto(along, across, torch.tensor([[[-turn_rad]]]), car, RULES.conflict_rules)[0]
-        .isinf()
-        .all()
-    )
-    too_sharp = RulesConfig(min_turn_radius_m=radius_m + 1).conflict_rules
-    assert (
-        _turning_onto(along, across, torch.tensor([[[turn_rad]]]), car, too_sharp)[0].isinf().all()
-    )
+def test_the_ego_waits_at_the_stop_line_before_a_conflict_beyond_it_else_before_the_zone():
+    # An ego 5 m long; the conflict's bumper gap g puts the zone's first point g + 5 m from its
+    # centre; the lane ends L m from its centre, so its nose is L - 2.5 m from the line. Braking at
+    # most 6 m/s2 it stops within v^2 / 12 m.
+    def stop_gap(gap_m, lane_end_m, speed_mps):
+        rows = (torch.tensor([v], dtype=torch.float64) for v in (gap_m, lane_end_m, 5.0, speed_mps))
+        return yield_gaps_m(*rows, 6.0).item()
+
+    # the zone starts 15 m ahead, past the line 8 m ahead: wait with the nose at the line, 5.5 m on
+    assert stop_gap(10.0, 8.0, 5.0) == pytest.approx(5.5)
+    # the zone starts before the line: stop before the zone, as towards a standing car
+    assert stop_gap(2.0, 8.0, 5.0) == pytest.approx(2.0)
+    # the nose is past the line (in the junction): the zone
+    assert stop_gap(10.0, 2.0, 5.0) == pytest.approx(10.0)
+    # too fast to stop at the line (7 m/s needs 4.1 m, 1.5 m left) but not before the zone
+    assert stop_gap(10.0, 4.0, 7.0) == pytest.approx(10.0)
+    # too fast for either (15 m/s needs 18.75 m; the zone is 12 m on): committed, it goes
+    assert math.isinf(stop_gap(7.0, 30.0, 15.0))
+    # no conflict: it goes, whatever the line
+    assert math.isinf(stop_gap(math.inf, 8.0, 1.0))

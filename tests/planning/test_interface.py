@@ -83,12 +83,9 @@ def test_a_crossing_car_conflicts_by_its_time_window_not_by_meeting_the_ego():
         assert first_conflict_gap_m(scene, lane, RulesConfig().conflict_rules) == (
             pytest.approx(expected) if expected else None
         )
-    # a zone the ego's centre is already in is ignored: it is committed there (the car going
-    # straight on; turning right it could still join the path 5 m ahead, a zone of its own)
+    # a zone the ego's centre is already in is ignored: it is committed there
     inside = highway_scene(ego_speed_mps=10.0, vehicles=(crossing(1.0, 0.0),))
-    straight_on = RulesConfig(max_turn_rad=0.0).conflict_rules
-    assert first_conflict_gap_m(inside, lane, straight_on) is None
-    assert first_conflict_gap_m(inside, lane, RulesConfig().conflict_rules) == pytest.approx(0.0)
+    assert first_conflict_gap_m(inside, lane, RulesConfig().conflict_rules) is None
 
 
 def test_road_actions_are_each_highway_action_yielding_then_going():
