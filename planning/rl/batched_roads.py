@@ -68,7 +68,7 @@ from planning.rl.reward import (
 )
 from planning.rules import desired_speed_mps
 from sims.batched import roads
-from sims.batched.centreline import Centrelines, centrelines
+from sims.batched.centreline import Centrelines, centrelines, lane_end_m
 from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
 from sims.batched.physics import EgoFollowing
@@ -313,11 +313,9 @@ class BatchedRoadPlanning:
                     self.cruise_mps, desired_speed_mps(curvature, limit, self.rules)
                 )
                 held["gap"] = self._conflict_gap_m(line, state, rows=self.yields)
-                lane = state.lane[:, 0]
-                longitudinal, _ = roads.local_coordinates(
-                    LaneView.of(self.task.road, lane), state.x_m[:, 0], state.y_m[:, 0]
+                held["lane_end"] = lane_end_m(
+                    self.task.road, state.lane[:, 0], state.x_m[:, 0], state.y_m[:, 0]
                 )
-                held["lane_end"] = self.task.road.length_m[lane] - longitudinal
             state.target_speed_mps[:, 0] = held["desired"]
             # The executor plans speeds of at least 0: a yielding ego stops, it never reverses.
             stop = -state.speed_mps[:, 0].clamp(min=0) / self.task.config.dt_s

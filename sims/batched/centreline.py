@@ -98,6 +98,14 @@ def centrelines(
     return Centrelines(x_m=x, y_m=y, heading_rad=heading, station_m=station)
 
 
+def lane_end_m(road: RoadTensors, lane: Tensor, x_m: Tensor, y_m: Tensor) -> Tensor:
+    """How far along each lane ``(B,)`` its end lies ahead of a point on it [m], as
+    :attr:`sims.groundtruth.LaneGeometry.end_station_m` gives it for the stack: where the lane hands
+    over to the next of the route, a junction's stop line."""
+    longitudinal, _ = roads.local_coordinates(LaneView.of(road, lane), x_m, y_m)
+    return road.length_m[lane] - longitudinal
+
+
 def _next_lane(
     road: RoadTensors, lane: Tensor, head: Tensor, route_road: Tensor, route_lane: Tensor
 ) -> tuple[Tensor, Tensor]:

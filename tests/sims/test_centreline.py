@@ -1,4 +1,4 @@
-"""The engine's centrelines (sims.batched.centreline) against the stack's ground truth
+"""The engine's centrelines and lane ends (sims.batched.centreline) against the stack's ground truth
 (sims.groundtruth.lane_geometry), on every road the engine drives, with and without a route."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sims.batched import roads
-from sims.batched.centreline import centrelines
+from sims.batched.centreline import centrelines, lane_end_m
 from sims.groundtruth import lane_geometry
 
 pytestmark = pytest.mark.unit
@@ -44,8 +44,11 @@ def test_centrelines_equal_the_ground_truths_lane_geometry(network):
     y = torch.tensor([point[1] for _, point, _ in cases], dtype=torch.float64)
     route_road = torch.tensor([route_tensor(route) for _, _, route in cases])
     got = centrelines(table, lane, x, y, route_road, torch.full_like(route_road, roads.NONE))
+    ends = lane_end_m(table, lane, x, y)
     for k, (name, point, route) in enumerate(cases):
-        expected = lane_geometry(network, name, point, route).centreline
+        geometry = lane_geometry(network, name, point, route)
+        assert ends[k].item() == pytest.approx(geometry.end_station_m, abs=1e-6), name
+        expected = geometry.centreline
         np.testing.assert_allclose(got.x_m[k].numpy(), expected.x_m, atol=1e-6, err_msg=str(name))
         np.testing.assert_allclose(got.y_m[k].numpy(), expected.y_m, atol=1e-6, err_msg=str(name))
         np.testing.assert_allclose(got.station_m[k].numpy(), expected.station_m)
