@@ -91,13 +91,13 @@ def first_conflict_gaps_m(
     """Bumper gap [m] along each ego's lane to the nearest stretch of it that crossing traffic takes
     while the ego would be there; ``inf`` where there is none.
 
-    Vehicles heading across the ego's lane are predicted at constant velocity over the horizon; the
-    stretch of the ego's path that one comes within the conflict distance of, and the time window
-    it does so, are its conflict zone. The ego is predicted to go: to speed up at the go
-    acceleration to its lane's limit. A zone conflicts when the ego's time in it (from its centre
-    reaching the zone to its tail leaving it) comes within the time buffer of the vehicle's.
-    Comparing windows, not positions at the same instant, sees the vehicle that will have crossed a
-    moment before the ego arrives. A zone the ego's centre is already in is ignored: it is
+    Vehicles heading across the ego's lane are predicted at constant velocity over the horizon, each
+    as its body's axis; the stretch of the ego's path that one comes within the conflict distance
+    of is its conflict zone. The ego is predicted to go: to speed up at the go acceleration to its
+    lane's limit. A zone conflicts when, at one of its points, the ego's time there (from its
+    centre reaching the point to its tail leaving it) comes within the time buffer of the
+    vehicle's. Comparing times, not positions at the same instant, sees the vehicle that will have
+    crossed a moment before the ego arrives. A zone the ego's centre is already in is ignored: it is
     committed, and stopping there would block the crossing vehicle's way.
 
     :param centreline: the ego's lane ahead, ``(B, K)``.
@@ -180,6 +180,10 @@ def yield_gaps_m(
     :param conflict_gap_m: ``(B,)`` the bumper gap to the first conflict, ``inf`` where none [m].
     :param lane_end_m: ``(B,)`` the ego's centre to its lane's end along the lane [m] (``inf``
         where the lane does not end in view).
+    :param ego_length_m: ``(B,)`` the egos' lengths [m].
+    :param speed_mps: ``(B,)`` the egos' speeds [m/s].
+    :param deceleration_mps2: the hardest braking a stop may take [m/s2].
+    :return: ``(B,)`` bumper gaps [m] as to a standing car, or ``inf``.
     """
     nose_to_line = lane_end_m - ego_length_m / 2
     zone_m = conflict_gap_m + ego_length_m  # the ego's centre to the zone's first point
