@@ -305,6 +305,25 @@ def first_conflict_gap_m(
     return float(gap[0]) if math.isfinite(float(gap[0])) else None
 
 
+def yield_gap_m(
+    conflict_gap_m: float,
+    lane_end_m: float,
+    ego_length_m: float,
+    speed_mps: float,
+    deceleration_mps2: float,
+) -> float | None:
+    """Bumper gap [m] to where the ego stops to yield, None where it goes
+    (:func:`yield_gaps_m` with a batch of one)."""
+
+    def row(value: float) -> Tensor:
+        return torch.tensor([value], dtype=torch.float64)
+
+    gap = yield_gaps_m(
+        row(conflict_gap_m), row(lane_end_m), row(ego_length_m), row(speed_mps), deceleration_mps2
+    )
+    return float(gap[0]) if math.isfinite(float(gap[0])) else None
+
+
 def _centrelines(line: Centreline) -> Centrelines:
     """One perceived centreline as a batch of one."""
     return Centrelines(

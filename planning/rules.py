@@ -21,7 +21,7 @@ from planning.conflict import (
     ConflictRules,
     first_conflict_gap_m,
     max_curvature,
-    yield_gaps_m,
+    yield_gap_m,
 )
 from planning.safety import GapMargins, gap_accepted
 from sims.arrays import at_least, smaller, square_root
@@ -281,25 +281,19 @@ class RulePlanner(Planner):
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration towards where the ego waits for crossing traffic
         (:func:`first_conflict_gap_m`): its lane's end, or the conflict's first point, treated
-        as a standing obstacle; ``inf`` where it goes (:func:`yield_gaps_m`)."""
+        as a standing obstacle; ``inf`` where it goes (:func:`~planning.conflict.yield_gaps_m`)."""
         ego = scene.ego
         nearest_gap = first_conflict_gap_m(scene, lane, self.config.conflict_rules)
         if nearest_gap is None:
             return math.inf
-
-        def row(value: float) -> torch.Tensor:
-            return torch.tensor([value], dtype=torch.float64)
-
-        stop_gap = float(
-            yield_gaps_m(
-                row(nearest_gap),
-                row(lane.end_station_m),
-                row(ego.length_m),
-                row(ego.speed_mps),
-                self.config.max_yield_deceleration_mps2,
-            )[0]
+        stop_gap = yield_gap_m(
+            nearest_gap,
+            lane.end_station_m,
+            ego.length_m,
+            ego.speed_mps,
+            self.config.max_yield_deceleration_mps2,
         )
-        if not math.isfinite(stop_gap):
+        if stop_gap is None:
             return math.inf  # too late to stop before the conflict: keep going and clear it
         return CAR_FOLLOWING[self.config.car_following](
             ego.speed_mps,

@@ -56,8 +56,8 @@ def remove_stale(folder: Path, pattern: str) -> None:
             stale.unlink(missing_ok=True)
 
 
-# The names atomic_path's and save_policy's temporaries take: ".NAME.XXXXXXXX[.suffix]" (mkstemp's
-# eight random characters) and ".STEM-staging-XXXXXXXX".
+# The names atomic_path's and save_policy's temporaries take: ".NAME.<random>[.suffix]" and
+# ".STEM-staging-<random>", where <random> is mkstemp's eight random characters.
 _TEMPORARY = re.compile(r"^\.(.+\.[a-z0-9_]{8}(\.[^.]+)?|.+-staging-[a-z0-9_]{8})$")
 
 
