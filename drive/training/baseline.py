@@ -183,15 +183,24 @@ def check_batched(scenario: Scenario) -> None:
 
     :raises ConfigError: naming the scenario and what is refused.
     """
+    if scenario.env in HIGHWAY_ENVS:
+        return
+    check_network(scenario)
+
+
+def check_network(scenario: Scenario) -> None:
+    """Refuse, by name, what of ``scenario`` the road-network engine cannot honour: a road it has
+    no task for, a scripted event, an ``env_config`` key it does not read.
+
+    :raises ConfigError: naming the scenario and what is refused.
+    """
     from sims.batched.network_task import DRAWS, check_honoured
 
     source = f"scenario '{scenario.id}'"
-    if scenario.env in HIGHWAY_ENVS:
-        return
     if scenario.env not in DRAWS:
         raise ConfigError(
             f"{source}: the batched engine has no task for {scenario.env}; "
-            f"it has {', '.join(sorted(DRAWS))} and highway-v0"
+            f"it has {', '.join(sorted(DRAWS))}"
         )
     if scenario.events:
         raise ConfigError(f"{source}: the batched engine does not script events ([[events]])")

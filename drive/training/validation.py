@@ -16,7 +16,6 @@ from drive.runs.rollout import RolloutRequest, aggregate, run_rollout
 from drive.training.planning_env import VALIDATION_SEED, scenario_names
 from planning.rl.batched_roads import RoadSpec
 from sims.scenario import load_scenario
-from sims.strict import ConfigError
 
 if TYPE_CHECKING:
     from drive.training.train_config import TrainConfig
@@ -74,17 +73,12 @@ def road_specs(scenario: str) -> list[RoadSpec]:
 
     :raises ConfigError: for a scenario the engine cannot honour, naming it and why.
     """
-    from drive.training.baseline import HIGHWAY_ENVS, check_batched
+    from drive.training.baseline import check_network
 
     specs = []
     for name in scenario_names(scenario):
         road = load_scenario(name)
-        check_batched(road)
-        if road.env in HIGHWAY_ENVS:
-            raise ConfigError(
-                f"scenario '{road.id}': the road interface runs on the engine's road networks; "
-                f"highway-v0 is on its straight-road engine (train the highway interface there)"
-            )
+        check_network(road)
         specs.append(
             RoadSpec(
                 road.env,

@@ -1,5 +1,5 @@
 """Initial scenes of highway-env's roads, drawn in batches with the distributions of highway-env's own
-``_make_vehicles`` (merge-v0, roundabout-v0) and ``_create_vehicles`` (exit-v0).
+``_make_vehicles`` (merge-v0, roundabout-v0) and ``_create_vehicles`` (highway-v0, exit-v0).
 
 Each spawner draws from a seeded ``torch.Generator``: the same distributions as highway-env, not the
 same draws. Vehicles are placed as highway-env places them (``make_on_lane``: a point and heading of
@@ -22,7 +22,7 @@ from sims.batched import roads
 from sims.batched.ego import meta_target_speed_mps
 from sims.batched.network import IDM_DELTA, NetworkConfig, NetworkEgoControl, NetworkState
 from sims.batched.roads import LaneView, RoadTensors
-from sims.batched.state import DELTA_RANGE
+from sims.batched.state import DELTA_RANGE, EGO_INITIAL_SPEED_MPS, random_stations_m
 from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 
 OBSTACLE_SIZE_M = 2.0  # RoadObject.LENGTH and WIDTH
@@ -297,21 +297,22 @@ def spawn_exit(
     lane_id = torch.multinomial(
         weights.expand(batch, -1), count, replacement=True, generator=generator
     )
-    lane = torch.tensor([road.index(("0", "1", i)) for i in range(lanes_count)], device=device)[
-        lane_id
-    ]
+    lane = _lanes(road, "0", "1", lanes_count, device)[lane_id]
     speed = road.speed_limit_mps.to(device, like.dtype)[lane]
-    shrink = math.exp(-5 / 40 * lanes_count)
-    ego_offset = float(config["ego_spacing"]) * (12 + 25.0) * shrink
-    ego_x = 3 * ego_offset + ego_offset * _uniform(generator, 0.9, 1.1, (batch, 1), like)
-    spacing = (1 / float(config["vehicles_density"])) * (12 + speed) * shrink
-    spacing = spacing * _uniform(generator, 0.9, 1.1, (batch, count), like)
-    x = torch.cat([ego_x, ego_x + torch.cumsum(spacing, dim=1)], dim=1)
+    x = random_stations_m(
+        speed,
+        _uniform(generator, 0.9, 1.1, (batch, 1), like),
+        _uniform(generator, 0.9, 1.1, (batch, count), like),
+        lanes=lanes_count,
+        ego_spacing=float(config["ego_spacing"]),
+        vehicles_density=float(config["vehicles_density"]),
+    )
     lanes = torch.cat(
         [torch.full((batch, 1), road.index(("0", "1", 0)), device=device), lane], dim=1
     )
     speeds = torch.cat(
-        [torch.full((batch, 1), 25.0, device=device, dtype=like.dtype), speed], dim=1
+        [torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=like.dtype), speed],
+        dim=1,
     )
     placement = Placement(
         lane=lanes,
@@ -322,6 +323,50 @@ def spawn_exit(
         destination=torch.zeros_like(lanes),  # plan_route_to("3")
     )
     return spawner.state(placement, lane_changes=False)
+
+
+def spawn_highway(
+    spawner: Spawner, batch: int, generator: torch.Generator, like: Tensor
+) -> NetworkState:
+    """``HighwayEnv._create_vehicles``: the ego at 25 m/s in a random lane (or the configuration's
+    ``initial_lane_id``), then ``vehicles_count`` vehicles, each in a random lane at 0.7-0.8 times
+    the speed limit with a random IDM exponent, placed one after another (``Vehicle.create_random``,
+    as the straight-road engine's :func:`sims.batched.state.spawn` draws them); no routes."""
+    road, device = spawner.road, like.device
+    config = spawner.config
+    lanes_count = int(config["lanes_count"])
+    count = int(config["vehicles_count"])
+    lane_id = torch.randint(lanes_count, (batch, 1 + count), generator=generator, device=device)
+    if config.get("initial_lane_id") is not None:
+        lane_id[:, 0] = int(config["initial_lane_id"])
+    lane = _lanes(road, "0", "1", lanes_count, device)[lane_id]
+    limit = road.speed_limit_mps.to(device, like.dtype)[lane[:, 1:]]
+    speed = limit * _uniform(generator, 0.7, 0.8, (batch, count), like)
+    x = random_stations_m(
+        speed,
+        _uniform(generator, 0.9, 1.1, (batch, 1), like),
+        _uniform(generator, 0.9, 1.1, (batch, count), like),
+        lanes=lanes_count,
+        ego_spacing=float(config["ego_spacing"]),
+        vehicles_density=float(config["vehicles_density"]),
+    )
+    ego = torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=like.dtype)
+    speeds = torch.cat([ego, speed], dim=1)
+    delta = _uniform(generator, *DELTA_RANGE, (batch, count), like)
+    placement = Placement(
+        lane=lane,
+        longitudinal_m=x,
+        speed_mps=speeds,
+        target_speed_mps=speeds,
+        delta=torch.cat([torch.full_like(ego, IDM_DELTA), delta], dim=1),
+        destination=torch.full_like(lane, -1),
+    )
+    return spawner.state(placement)
+
+
+def _lanes(road: RoadTensors, start: str, end: str, count: int, device: torch.device) -> Tensor:
+    """The tensor indices of the lanes ``0..count-1`` of the road from ``start`` to ``end``."""
+    return torch.tensor([road.index((start, end, i)) for i in range(count)], device=device)
 
 
 Draw = Callable[[Spawner, int, torch.Generator, Tensor], NetworkState]

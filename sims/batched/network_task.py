@@ -25,6 +25,7 @@ from sims.batched.network_spawn import (
     Draw,
     Spawner,
     spawn_exit,
+    spawn_highway,
     spawn_merge,
     spawn_roundabout,
 )
@@ -179,6 +180,26 @@ def _lmap(value: Tensor, low: float, high: float) -> Tensor:
 Reward = Callable[["BatchedRoads", Tensor], Tensor]
 
 
+def highway_reward(task: BatchedRoads, action: Tensor) -> Tensor:
+    """``HighwayEnv._reward``: collision, right lane (the lane's index over the road's last) and
+    forward speed terms, normalised, times on-road (no lane-change term: highway-env's is 0)."""
+    state, road, config = task.state, task.road, task.env_config
+    speed = state.speed_mps[:, 0]
+    lane = task.ego_lane()
+    last_lane = (road.road_lanes[lane] - 1).clamp(min=1).to(speed.dtype)
+    forward_speed = speed * torch.cos(state.heading_rad[:, 0])
+    reward = (
+        config["collision_reward"] * state.crashed[:, 0].to(speed.dtype)
+        + config["right_lane_reward"] * road.lane_id[lane].to(speed.dtype) / last_lane
+        + config["high_speed_reward"]
+        * _lmap(forward_speed, *config["reward_speed_range"]).clamp(0, 1)
+    )
+    if config["normalize_reward"]:
+        best = config["high_speed_reward"] + config["right_lane_reward"]
+        reward = _lmap(reward, config["collision_reward"], best)
+    return reward * task.on_road()
+
+
 def merge_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     """``MergeEnv._reward``: collision, right lane, speed and the altruistic penalty for slow
     vehicles on the ramp's last stretch, normalised. No lane-change term: the suite's merge-v0
@@ -249,12 +270,14 @@ def intersection_reward(task: BatchedRoads, action: Tensor) -> Tensor:
 
 
 REWARDS: dict[str, Reward] = {
+    "highway-v0": highway_reward,
     "merge-v0": merge_reward,
     "roundabout-v0": roundabout_reward,
     "exit-v0": exit_reward,
     "intersection-v0": intersection_reward,
 }
 DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
+    "highway-v0": (spawn_highway, ()),
     "merge-v0": (spawn_merge, ()),
     "roundabout-v0": (spawn_roundabout, ROUNDABOUT_DESTINATIONS),
     "exit-v0": (spawn_exit, ("3",)),
@@ -266,7 +289,7 @@ DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
 HONOURED_CONFIG = frozenset(
     {
         "action", "arrived_reward", "collision_reward", "destination", "duration", "ego_spacing",
-        "goal_reward", "high_speed_reward", "initial_vehicle_count", "lanes_count",
+        "goal_reward", "high_speed_reward", "initial_lane_id", "initial_vehicle_count", "lanes_count",
         "merging_speed_reward", "normalize_reward", "observation", "other_vehicles_type",
         "policy_frequency", "reward_speed_range", "right_lane_reward", "simulation_frequency",
         "spawn_probability", "vehicles_count", "vehicles_density",

@@ -163,6 +163,34 @@ def initial_timer_s(x_m: Tensor, y_m: Tensor) -> Tensor:
     return torch.remainder((x_m + y_m) * math.pi, 1.0)
 
 
+def random_stations_m(
+    speeds_mps: Tensor,
+    ego_factor: Tensor,
+    factors: Tensor,
+    *,
+    lanes: int,
+    ego_spacing: float,
+    vehicles_density: float,
+    ego_speed_mps: float = EGO_INITIAL_SPEED_MPS,
+) -> Tensor:
+    """``Vehicle.create_random``'s stations on a straight road of ``lanes`` lanes: the ego first,
+    then each vehicle ahead of the one before by its speed-dependent spacing (``12 + speed`` metres,
+    shrunk by the lane count) times a factor drawn in [0.9, 1.1]. Shared by the straight-road engine
+    and the road-network engine's highway-v0 and exit-v0 draws.
+
+    :param speeds_mps: ``(B, N)`` the vehicles' initial speeds [m/s].
+    :param ego_factor: ``(B, 1)`` the ego's factor; ``factors``: ``(B, N)`` the vehicles'.
+    :param ego_spacing: ``ego_spacing`` of highway-env's configuration; ``vehicles_density`` its
+        density (the vehicles' spacing is its inverse).
+    :return: ``(B, 1 + N)`` longitudinal positions [m].
+    """
+    shrink = math.exp(-5 / 40 * lanes)
+    ego_offset = ego_spacing * (12 + ego_speed_mps) * shrink
+    ego_x = 3 * ego_offset + ego_offset * ego_factor
+    spacing = (1 / vehicles_density) * (12 + speeds_mps) * shrink * factors
+    return torch.cat([ego_x, ego_x + torch.cumsum(spacing, dim=1)], dim=1)
+
+
 def spawn(
     config: BatchConfig,
     batch: int,
@@ -183,15 +211,17 @@ def spawn(
         return low + (high - low) * draw
 
     count = config.vehicles
-    shrink = math.exp(-5 / 40 * config.lanes)
     lanes = torch.randint(config.lanes, (batch, 1 + count), generator=generator, device=device)
-    ego_offset = config.ego_spacing * (12 + EGO_INITIAL_SPEED_MPS) * shrink
-    ego_x = 3 * ego_offset + ego_offset * uniform(0.9, 1.1, batch, 1)
+    ego_factor = uniform(0.9, 1.1, batch, 1)
     speeds = uniform(0.7 * config.speed_limit_mps, 0.8 * config.speed_limit_mps, batch, count)
-    spacing = (
-        (1 / config.vehicles_density) * (12 + speeds) * shrink * uniform(0.9, 1.1, batch, count)
+    x_m = random_stations_m(
+        speeds,
+        ego_factor,
+        uniform(0.9, 1.1, batch, count),
+        lanes=config.lanes,
+        ego_spacing=config.ego_spacing,
+        vehicles_density=config.vehicles_density,
     )
-    x_m = torch.cat([ego_x, ego_x + torch.cumsum(spacing, dim=1)], dim=1)
     y_m = lanes.to(dtype) * LANE_WIDTH_M
     ego_speed = torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=dtype)
     speed = torch.cat([ego_speed, speeds], dim=1)

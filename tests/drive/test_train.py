@@ -180,8 +180,11 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
     road = {"sim": "batched", "interface": "road", "envs": 4}
     with pytest.raises(ConfigError, match="no task for racetrack-v0"):
         TrainConfig(scenario="merge,racetrack", **road)
-    with pytest.raises(ConfigError, match="highway-v0 is on its straight-road engine"):
-        TrainConfig(scenario="highway,merge", **road)
+    with pytest.raises(ConfigError, match="no task for highway-fast-v0"):
+        TrainConfig(scenario="highway-fast,merge", **road)
+    with pytest.raises(ConfigError, match="does not script events"):
+        TrainConfig(scenario="highway,lead-brake", **road)
+    TrainConfig(scenario="highway,merge", **road)  # highway-v0 has a road-network task
     with pytest.raises(ConfigError, match="no safety layer for the road interface"):
         TrainConfig(scenario="merge", safety_layer=True, **road)
     with pytest.raises(ConfigError, match="--envs 4 does not split evenly over the 3 roads"):

@@ -13,7 +13,7 @@ from sims.batched.network import from_highway_env
 from sims.batched.network_fidelity import make_environment, reset
 from sims.batched.network_task import BatchedRoads
 
-ROADS = ["merge-v0", "roundabout-v0", "exit-v0", "intersection-v0"]
+ROADS = ["merge-v0", "roundabout-v0", "exit-v0", "intersection-v0", "highway-v0"]
 
 
 @pytest.mark.parametrize("env_id", ROADS)
@@ -51,7 +51,7 @@ def test_observation_reward_and_end_match_highway_env(env_id, ego_control):
                 break
 
 
-@pytest.mark.parametrize("env_id", ROADS[:3])
+@pytest.mark.parametrize("env_id", [*ROADS[:3], "highway-v0"])
 def test_initial_scenes_follow_highway_env_distributions(env_id):
     """Each vehicle's mean position and speed over 60 highway-env resets lies within five
     standard errors of the engine's mean over 2,000 drawn scenes."""
