@@ -41,14 +41,18 @@ class Criteria:
     keeps_gap_s: float | None = None  # [s] smallest time headway to the vehicle ahead
     min_score: float | None = None  # driving score in [0, 1]
     max_lane_changes_per_min: float | None = None
+    min_route_completion: float | None = None  # share of the route's edges reached, in [0, 1]
+    min_mean_speed_mps: float | None = None  # [m/s] the episode's mean speed
 
     def __post_init__(self) -> None:
-        for name in ("min_ttc_s", "keeps_gap_s", "max_lane_changes_per_min"):
+        for name in ("min_ttc_s", "keeps_gap_s", "max_lane_changes_per_min", "min_mean_speed_mps"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if self.min_score is not None and not 0 <= self.min_score <= 1:
-            raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
+        for name in ("min_score", "min_route_completion"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class Scenario:
     :param id: short name, the file name without ``.toml``.
     :param description: one line shown by ``drive scenarios``.
     :param env: a highway-env environment id from :data:`sims.environments.ENVIRONMENTS`.
-    :param duration_s: episode length [s]; the episode also ends when the environment ends it.
+    :param duration_s: episode length [s] (highway-env's ``duration`` is set to it); the episode
+        ends earlier only when the environment terminates it (a crash, an arrival).
     :param seeds: default seeds for tests and suites.
     :param simulation_hz: simulation and control rate [Hz]; every step is rendered.
     :param destination: road-network node the ego drives to (roundabout, intersection...), if any.

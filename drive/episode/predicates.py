@@ -64,4 +64,12 @@ def evaluate(criteria: Criteria, metrics: EpisodeMetrics) -> list[PredicateResul
             m.lane_changes_per_min,
             criteria.max_lane_changes_per_min,
         )
+    if criteria.min_route_completion is not None:
+        # A road without a route (no destination) has nothing to complete: the predicate fails.
+        share = m.route_completion
+        passed = share is not None and share >= criteria.min_route_completion
+        check("min_route_completion", passed, share, criteria.min_route_completion)
+    if criteria.min_mean_speed_mps is not None:
+        passed = m.mean_speed_mps >= criteria.min_mean_speed_mps
+        check("min_mean_speed_mps", passed, m.mean_speed_mps, criteria.min_mean_speed_mps)
     return results

@@ -133,6 +133,28 @@ def test_route_completion():
     assert scoring.route_completion(t) == pytest.approx(2 / 3)
 
 
+def test_route_completion_and_mean_speed_predicates():
+    from drive.episode.predicates import evaluate
+    from sims.scenario import Criteria
+
+    edges = tuple(["a>b"] * 20 + ["b>c"] * 21)
+    on_route = episode_metrics(
+        make(edges=edges, route_edges=("a>b", "b>c", "c>d")), ended_by_environment=False
+    )
+    no_route = episode_metrics(make(), ended_by_environment=False)
+    criteria = Criteria(min_route_completion=0.6, min_mean_speed_mps=10.0)
+    verdicts = {r.name: (r.passed, r.value) for r in evaluate(criteria, on_route)}
+    assert verdicts["min_route_completion"] == (True, pytest.approx(2 / 3, abs=1e-4))
+    assert verdicts["min_mean_speed_mps"] == (True, pytest.approx(10.0))
+    strict = Criteria(min_route_completion=0.7, min_mean_speed_mps=10.5)
+    assert [r.passed for r in evaluate(strict, on_route)][-2:] == [False, False]
+    # nothing to complete where the scenario has no route: the predicate fails, naming no value
+    [verdict] = [r for r in evaluate(criteria, no_route) if r.name == "min_route_completion"]
+    assert (verdict.passed, verdict.value) == (False, None)
+    with pytest.raises(ValueError, match="min_route_completion must be in"):
+        Criteria(min_route_completion=1.5)
+
+
 def test_lane_changes_per_minute():
     started = np.zeros(41, bool)
     started[[5, 25]] = True
