@@ -98,6 +98,8 @@ class SimEnv:
             },
             "simulation_frequency": scenario.simulation_hz,
             "policy_frequency": scenario.simulation_hz,
+            # The scenario's length rules: highway-env's own (roundabout-v0: 11 s) never cuts it short.
+            "duration": scenario.duration_s,
         }
         self._env = ENVIRONMENTS[scenario.env](
             config=config, render_mode="rgb_array" if render or view else None

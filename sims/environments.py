@@ -86,6 +86,7 @@ STACK_OWNED_KEYS = frozenset(
     {
         "action",
         "observation",
+        "duration",
         "simulation_frequency",
         "policy_frequency",
         "offscreen_rendering",
@@ -93,7 +94,9 @@ STACK_OWNED_KEYS = frozenset(
         "real_time_rendering",
     }
 )
-"""Config keys the stack sets itself: the ego is driven by our controller at the simulation rate."""
+"""Config keys the stack sets itself: the ego is driven by our controller at the simulation rate,
+and an episode lasts the scenario's ``duration_s`` (highway-env's own ``duration`` would end
+roundabout-v0's at 11 s whatever the scenario asks)."""
 
 
 _PATCHED_BY_ENVS = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")

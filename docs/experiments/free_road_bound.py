@@ -1,6 +1,7 @@
-"""How fast can any planner drive a road within its speed limits? The same stack on the same
-scenario with every other vehicle taken off the road after the reset: an upper bound on the mean
-speed of any planner that keeps to the road's limits and rules, since traffic can only slow it.
+"""How fast, and how far along its route, can any planner drive a road within its speed limits?
+The same stack on the same scenario with every other vehicle taken off the road after the reset:
+an upper bound on the mean speed and the route completion of any planner that keeps to the road's
+limits and rules as this one does, since traffic can only slow it.
 
 merge-v0 starts the ego at 30 m/s on lanes limited to 20 m/s, so every planner's mean speed is
 mostly its braking to the limit; this measures how much room the best rule variant leaves. Writes
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from drive.episode.loop import ClosedLoop
-from drive.episode.metrics import episode_metrics
+from drive.episode.metrics import EpisodeMetrics, episode_metrics
 from drive.episode.record import Recorder
 from drive.episode.stack import Stack, StackSpec
 from sims.files import write_json
@@ -29,8 +30,8 @@ from sims.scenario import load_scenario
 FIRST_SEED = 100_000
 
 
-def free_road_speed_mps(scenario_id: str, planner: str, seed: int) -> float:
-    """The mean speed of one episode of ``planner`` with the traffic removed [m/s]."""
+def free_road_episode(scenario_id: str, planner: str, seed: int) -> EpisodeMetrics:
+    """The metrics of one episode of ``planner`` with the traffic removed."""
     scenario = load_scenario(scenario_id)
     stack = Stack.build(StackSpec(planner=planner), dt_s=scenario.dt_s, plant=scenario.plant)
     loop = ClosedLoop(scenario, stack)
@@ -48,7 +49,7 @@ def free_road_speed_mps(scenario_id: str, planner: str, seed: int) -> float:
     finally:
         loop.close()
     trajectory = recorder.trajectory(controller_fallbacks=0, planner_overrides=0)
-    return episode_metrics(trajectory, ended_by_environment=step.sim.terminated).mean_speed_mps
+    return episode_metrics(trajectory, ended_by_environment=step.sim.terminated)
 
 
 def main() -> None:
@@ -60,11 +61,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     seeds = range(FIRST_SEED, FIRST_SEED + args.seeds)
-    bound = {seed: free_road_speed_mps(args.scenario, args.planner, seed) for seed in seeds}
+    alone = {seed: free_road_episode(args.scenario, args.planner, seed) for seed in seeds}
+    bound = {seed: metrics.mean_speed_mps for seed, metrics in alone.items()}
+    route = {seed: metrics.route_completion for seed, metrics in alone.items()}
     top = max(bound.values())
     print(
         f"{args.scenario}, {args.planner} alone on the road: "
-        + ", ".join(f"seed {seed} {speed:.3f} m/s" for seed, speed in bound.items())
+        + ", ".join(
+            f"seed {seed} {metrics.mean_speed_mps:.3f} m/s, {metrics.distance_m:.1f} m, "
+            f"route {metrics.route_completion}"
+            for seed, metrics in alone.items()
+        )
     )
     compared = {}
     for path in args.compare:
@@ -87,6 +94,7 @@ def main() -> None:
                 "scenario": args.scenario,
                 "planner": args.planner,
                 "free_road_speed_mps": {str(seed): speed for seed, speed in bound.items()},
+                "free_road_route_completion": {str(seed): share for seed, share in route.items()},
                 "compared": compared,
                 "provenance": provenance(),
             },

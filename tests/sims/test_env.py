@@ -63,6 +63,22 @@ def test_episode_is_truncated_at_the_scenario_duration():
     assert steps == 15
 
 
+def test_an_episode_outlasts_the_environments_own_duration_when_the_scenario_asks():
+    """roundabout-v0 ends its episodes at 11 s by itself; a scenario of 12 s lasts 12 s (180 steps),
+    the ego held still at its entry so that nothing else ends it."""
+    sim = SimEnv(_scenario(env="roundabout-v0", duration_s=12.0, env_config={}))
+    sim.reset(seed=0)
+    sim.highway_env.road.vehicles[:] = [sim.highway_env.vehicle]
+    sim.highway_env.vehicle.speed = 0.0
+    steps = 0
+    while True:
+        steps += 1
+        step = sim.step(acceleration_mps2=0.0, steering_rad=0.0)
+        if step.terminated or step.truncated:
+            break
+    assert (steps, step.terminated) == (180, False)
+
+
 def test_same_seed_same_world():
     positions = []
     for _ in range(2):
