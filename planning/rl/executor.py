@@ -12,7 +12,9 @@ The optional safety layer is separate and counted: it vetoes a requested lane ch
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
 vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes; with
 ``cut_in_check`` it also vetoes and aborts a change while a vehicle of the lane beyond moves into the
-target lane ahead of the ego. With
+target lane ahead of the ego. It never changes into a lane with oncoming traffic ahead, and it holds the car
+following to the braking that stops the ego closing on its leader in time
+(:func:`~planning.safety.stopping_acceleration_mps2`). With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
 next decision, at which the layer allows it. On roads with crossing traffic, a decision to go (the
 ``road`` interface's) is held back, and the ego yields as the rule planner would, while the rule
@@ -30,8 +32,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.rules import RulePlanner, RulesConfig
-from planning.safety import FarLane, cut_in, far_lane_conflict
+from planning.rules import RulePlanner, RulesConfig, neighbours_in
+from planning.safety import FarLane, cut_in, far_lane_conflict, stopping_acceleration_mps2
 from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
@@ -232,6 +234,8 @@ class PolicyExecutor(RulePlanner):
         """The safety layer (if on) refuses to start a change into ``target`` now."""
         if not self.safety_layer:
             return False
+        if _oncoming(scene, target):
+            return True  # no overtaking into oncoming traffic (two-way-v0)
         if not self._is_safe(scene, target, fraction=1.0) or self._bends(
             target, scene.ego.speed_mps
         ):
@@ -285,6 +289,20 @@ class PolicyExecutor(RulePlanner):
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
 
+    def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """The car following; with the safety layer, bounded by the braking that stops the ego
+        closing in on its leader in time (:func:`~planning.safety.stopping_acceleration_mps2`)."""
+        following = super()._acceleration(scene, lane)
+        if not self.safety_layer:
+            return following
+        near = neighbours_in(lane, scene)
+        if near.lead_gap_m is None or near.lead_speed_mps is None:
+            return following
+        bound = stopping_acceleration_mps2(
+            scene.ego.speed_mps, near.lead_gap_m, near.lead_speed_mps
+        )
+        return min(following, bound)
+
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """The rule planner's yielding where the last decision yields. Where it goes, the safety
         layer (if on) still yields to a conflict the ego can stop for, as it vetoes an unsafe lane
@@ -298,6 +316,22 @@ class PolicyExecutor(RulePlanner):
             self._overrides += 1
             self._held_back = True
         return yielding
+
+
+def _oncoming(scene: SceneState, target: LaneGeometry) -> bool:
+    """A vehicle drives towards the ego in ``target``, ahead of it: two-way-v0's oncoming traffic,
+    whose lane lies on the ego's left lane (highway-env names them as two lanes)."""
+    if not scene.vehicles:
+        return False
+    ego = scene.ego
+    xs = np.array([v.x_m for v in scene.vehicles], dtype=np.float64)
+    ys = np.array([v.y_m for v in scene.vehicles], dtype=np.float64)
+    stations, offsets = to_frenet(target.centreline, xs, ys)
+    ego_station, _ = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    headings = np.array([v.heading_rad for v in scene.vehicles])
+    towards = np.cos(headings - ego.heading_rad) < 0
+    in_lane = np.abs(offsets) < target.width_m / 2
+    return bool(np.any(towards & in_lane & (stations > ego_station)))
 
 
 def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:
