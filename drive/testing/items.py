@@ -165,6 +165,7 @@ class ScenarioItem(pytest.Item):
             + "; ".join(change.describe() for change in found)
             + " (if the change is meant, regenerate the baseline with drive eval --json and say "
             "why in the commit)"
+            + _simd_hint(self.config.stash[EXACT_BASELINE])
         )
 
     def baseline(self) -> Baseline | None:
@@ -195,3 +196,20 @@ class ScenarioItem(pytest.Item):
 
 def _describe(stack: dict[str, str]) -> str:
     return ", ".join(f"{stage}={name}" for stage, name in stack.items())
+
+
+def _simd_hint(baseline: dict[str, Any]) -> str:
+    """Where the baseline was made on a CPU that numpy drives with other SIMD extensions, say so:
+    an exact replay holds only on the same arithmetic (:func:`sims.provenance.numpy_simd`)."""
+    from sims.provenance import numpy_simd
+
+    made_on = baseline.get("provenance", {}).get("versions", {}).get("numpy-simd")
+    here = numpy_simd()
+    if made_on is None or made_on == here:
+        return ""
+    return (
+        f"; the baseline was made where numpy dispatched to {made_on!r}, this machine to "
+        f"{here!r}: run with NPY_DISABLE_CPU_FEATURES naming the extensions it lacks, or "
+        "regenerate the baseline here"
+    )
+

@@ -10,7 +10,7 @@ from drive.cli.report import comparison_rows
 from drive.episode.stack import StackSpec
 from drive.runs.comparison import describe_provenance, provenance_warnings
 from planning.rl.planner import SHIPPED_POLICY
-from sims.provenance import REPOSITORY, provenance
+from sims.provenance import REPOSITORY, package_versions, provenance
 from tests.helpers import drive_in_process
 
 
@@ -65,3 +65,16 @@ def test_compare_warns_when_one_stack_ran_different_weights(tmp_path):
 
 def test_a_result_without_provenance_is_said_so():
     assert describe_provenance(None) == "no provenance recorded"
+
+
+def test_an_exact_baseline_made_under_other_simd_extensions_says_so():
+    from drive.testing.items import _simd_hint
+    from sims.provenance import numpy_simd
+
+    here = numpy_simd()
+    assert here and here == package_versions()["numpy-simd"]
+    same = {"provenance": {"versions": {"numpy-simd": here}}}
+    assert _simd_hint(same) == "" and _simd_hint({}) == ""
+    elsewhere = "SSE42" if here != "SSE42" else "X86_V3"
+    hint = _simd_hint({"provenance": {"versions": {"numpy-simd": elsewhere}}})
+    assert repr(elsewhere) in hint and repr(here) in hint and "NPY_DISABLE_CPU_FEATURES" in hint
