@@ -20,6 +20,7 @@ from control.dynamics_model import dynamics_files, shipped_plants
 from perception.camera import SHIPPED_WEIGHTS
 from planning.rl.planner import (
     POLITE_POLICY,
+    ROAD_ALL_POLICY,
     ROAD_BOLD_POLICY,
     ROAD_ENGINE_POLICY,
     ROAD_POLICY,
@@ -42,6 +43,7 @@ SHIPPED_FILES: dict[str, tuple[Path, Path]] = {
     "policy road": (ROAD_POLICY / "policy.zip", ROAD_POLICY / "policy.json"),
     "policy road-engine": (ROAD_ENGINE_POLICY / "policy.zip", ROAD_ENGINE_POLICY / "policy.json"),
     "policy road-bold": (ROAD_BOLD_POLICY / "policy.zip", ROAD_BOLD_POLICY / "policy.json"),
+    "policy road-all": (ROAD_ALL_POLICY / "policy.zip", ROAD_ALL_POLICY / "policy.json"),
     **{f"dynamics model {plant}": dynamics_files(plant) for plant in shipped_plants()},
 }
 

@@ -11,11 +11,13 @@ from planning.rl.planner import (
     DefaultRLPlanner,
     PoliteRLPlanner,
     RLPlanner,
+    RoadAllRLPlanner,
     RoadBoldRLPlanner,
     RoadEngineRLPlanner,
     RoadRLPlanner,
     ShippedRLPlanner,
     UnguardedRLPlanner,
+    UnguardedRoadAllRLPlanner,
     UnguardedRoadBoldRLPlanner,
     UnguardedRoadEngineRLPlanner,
     UnguardedRoadRLPlanner,
@@ -37,6 +39,8 @@ PLANNERS: dict[str, type[Planner]] = {
     "road-engine-unguarded": UnguardedRoadEngineRLPlanner,  # the same, alone
     "road-bold": RoadBoldRLPlanner,  # the same with IDM+ at 0.6 s, as bold as default
     "road-bold-unguarded": UnguardedRoadBoldRLPlanner,  # the same, alone
+    "road-all": RoadAllRLPlanner,  # road-bold's recipe on six roads, highway-v0 among them
+    "road-all-unguarded": UnguardedRoadAllRLPlanner,  # the same, alone
 }
 
 

@@ -21,6 +21,8 @@ ROAD_POLICY = Path(__file__).parent / "policies" / "road"
 ROAD_ENGINE_POLICY = Path(__file__).parent / "policies" / "road-engine"
 # The same, with the highway policy's boldness: IDM+ at 0.6 s, and its thin lane-change margins.
 ROAD_BOLD_POLICY = Path(__file__).parent / "policies" / "road-bold"
+# The same interface and boldness trained on six roads of the engine, highway-v0 among them.
+ROAD_ALL_POLICY = Path(__file__).parent / "policies" / "road-all"
 
 
 class RLPlanner(Planner):
@@ -126,3 +128,17 @@ class UnguardedRoadBoldRLPlanner(ShippedRLPlanner):
     layer."""
 
     POLICY, SAFETY_LAYER = ROAD_BOLD_POLICY, False
+
+
+class RoadAllRLPlanner(ShippedRLPlanner):
+    """The all-roads policy trained on the engine's highway-v0 beside its other roads
+    (:data:`ROAD_ALL_POLICY`), with its safety layer."""
+
+    POLICY = ROAD_ALL_POLICY
+
+
+class UnguardedRoadAllRLPlanner(ShippedRLPlanner):
+    """The all-roads policy trained with highway-v0, without the safety layer."""
+
+    POLICY, SAFETY_LAYER = ROAD_ALL_POLICY, False
+
