@@ -8,8 +8,11 @@ rule variant of that road. The best rule variant is the fastest ``rules*`` file 
 fewest at-fault collisions, chosen on these very seeds, which favours the rules.
 
     .venv/bin/python docs/experiments/roads_table.py runs/eval30b [--json docs/results/roads.json]
+        [--carry docs/results/roads.json ROAD/PLANNER ...]
 
 Prints a Markdown table; ``--json`` keeps every figure with the provenance of each input file.
+``--carry FILE ROAD/PLANNER ...`` takes those rows as measured before, from an earlier ``--json``
+(with their speeds by seed and their provenance), for runs whose code path has not changed since.
 """
 
 from __future__ import annotations
@@ -63,12 +66,38 @@ def best_rules(rows: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def table(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every road of ``folder``: its rows, its best rule variant and the paired differences."""
+def carried(path: Path, names: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The rows ``ROAD/PLANNER`` of an earlier ``--json`` file, as :func:`summary` makes them."""
+    earlier = json.loads(path.read_text())
+    roads: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in names:
+        road, planner = name.split("/", 1)
+        try:
+            row = dict(earlier[road]["planners"][planner])
+        except KeyError:
+            raise SystemExit(f"{path}: no row {name!r} to carry") from None
+        row.pop("paired_speed_vs_best_rules_mps", None)
+        row["speeds_by_seed"] = {int(k): v for k, v in row["speeds_by_seed"].items()}
+        row["carried_from"] = str(path)
+        roads.setdefault(road, {})[planner] = row
+    return roads
+
+
+def table(
+    folder: Path, carry: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every road of ``folder`` (and the ``carry`` rows): its rows, its best rule variant and the
+    paired differences."""
     roads: dict[str, dict[str, dict[str, Any]]] = {}
     for path in sorted(folder.glob("*-*.json")):
         road, planner = path.stem.split("-", 1)
         roads.setdefault(road, {})[planner] = summary(json.loads(path.read_text()))
+    for road, rows in (carry or {}).items():
+        for planner, row in rows.items():
+            if planner in roads.get(road, {}):
+                raise SystemExit(f"{road}/{planner}: both measured in {folder} and carried")
+            roads.setdefault(road, {})[planner] = row
+    roads = {road: dict(sorted(rows.items(), key=_order)) for road, rows in sorted(roads.items())}
     result: dict[str, dict[str, Any]] = {}
     for road, rows in roads.items():
         best = best_rules(rows) if any(name.startswith("rules") for name in rows) else None
@@ -85,6 +114,12 @@ def table(folder: Path) -> dict[str, dict[str, Any]]:
             )
         result[road] = {"best_rules": best, "planners": rows}
     return result
+
+
+def _order(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
+    """Learned policies first, then the rule variants, then highway-env's DQN; by name within."""
+    name = item[0]
+    return (1 if name.startswith("rules") else 2 if name.startswith("sb3") else 0, name)
 
 
 def markdown(result: dict[str, dict[str, Any]]) -> str:
@@ -125,8 +160,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--carry", nargs="+", metavar="FILE ROAD/PLANNER")
     args = parser.parse_args()
-    result = table(args.folder)
+    carry = carried(Path(args.carry[0]), args.carry[1:]) if args.carry else None
+    result = table(args.folder, carry)
     print(markdown(result))
     if args.json is not None:
         for entry in result.values():

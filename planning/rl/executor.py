@@ -319,19 +319,21 @@ class PolicyExecutor(RulePlanner):
 
 
 def _oncoming(scene: SceneState, target: LaneGeometry) -> bool:
-    """A vehicle drives towards the ego in ``target``, ahead of it: two-way-v0's oncoming traffic,
-    whose lane lies on the ego's left lane (highway-env names them as two lanes)."""
+    """A vehicle ahead in ``target`` drives against it: two-way-v0's oncoming traffic, whose lane
+    lies over the ego's left lane (highway-env names them as two lanes). Headings are compared with
+    the lane's where each vehicle is, so that a ring road's traffic is not taken for oncoming."""
     if not scene.vehicles:
         return False
-    ego = scene.ego
+    ego, line = scene.ego, target.centreline
     xs = np.array([v.x_m for v in scene.vehicles], dtype=np.float64)
     ys = np.array([v.y_m for v in scene.vehicles], dtype=np.float64)
-    stations, offsets = to_frenet(target.centreline, xs, ys)
-    ego_station, _ = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    stations, offsets = to_frenet(line, xs, ys)
+    ego_station, _ = to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))
+    lane_headings = np.interp(stations, line.station_m, np.unwrap(line.heading_rad))
     headings = np.array([v.heading_rad for v in scene.vehicles])
-    towards = np.cos(headings - ego.heading_rad) < 0
+    against = np.cos(headings - lane_headings) < 0
     in_lane = np.abs(offsets) < target.width_m / 2
-    return bool(np.any(towards & in_lane & (stations > ego_station)))
+    return bool(np.any(against & in_lane & (stations > ego_station)))
 
 
 def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:

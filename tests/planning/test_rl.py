@@ -255,3 +255,32 @@ def test_safety_layer_never_changes_into_a_lane_with_oncoming_traffic_ahead():
     unguarded = PolicyExecutor(safety_layer=False)
     unguarded.decide(LEFT_SAME, highway_scene(vehicles=(oncoming,)))
     assert unguarded.changing_direction == -1
+
+
+def test_a_ring_roads_traffic_ahead_is_not_oncoming():
+    """Half-way round a ring of radius 20 m a car of the same lane heads opposite to the ego, yet
+    drives with its lane: the oncoming check compares headings with the lane's, not the ego's."""
+    from perception.base import SceneState
+    from planning.rl.executor import _oncoming
+    from sims.groundtruth import Centreline, LaneGeometry, LaneId
+
+    radius, station = 20.0, np.arange(0.0, 120.0, 2.0)
+    angle = station / radius  # counter-clockwise from (20, 0), heading angle + pi/2
+    line = Centreline(
+        x_m=radius * np.cos(angle),
+        y_m=radius * np.sin(angle),
+        heading_rad=angle + math.pi / 2,
+        station_m=station,
+    )
+    ring = LaneGeometry(LaneId("a", "b", 0), 4.0, 10.0, line)
+    ego = replace(ego_at(0, speed_mps=8.0), x_m=radius, y_m=0.0, heading_rad=math.pi / 2)
+    across = math.pi * radius  # half-way round: at (-20, 0), the lane heading -pi/2
+    ahead = replace(car(1, 0, -radius, 8.0), y_m=0.0, heading_rad=-math.pi / 2)
+    against = replace(ahead, heading_rad=math.pi / 2)
+    assert np.interp(across, station, line.heading_rad) == pytest.approx(1.5 * math.pi)
+
+    def scene(vehicle):
+        return SceneState(time_s=0.0, ego=ego, vehicles=(vehicle,), lanes=(ring,))
+
+    assert not _oncoming(scene(ahead), ring)
+    assert _oncoming(scene(against), ring)
