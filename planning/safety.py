@@ -15,13 +15,10 @@ quantities these functions judge (gaps in the target lane, the vehicles of the l
 * :func:`cut_in`: a vehicle of the lane beyond moves towards the target lane at more than
   :data:`CUT_IN_LATERAL_SPEED_MPS`, alongside the ego or ahead by less than the clearance plus what the
   ego closes on it in :data:`CUT_IN_HORIZON_S`, about the time a lane change takes.
-* :func:`stopping_acceleration_mps2`: the braking that brings the ego down to its leader's speed
-  before the gap closes, the bound the policy executor's safety layer holds its car following to.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +31,6 @@ from sims.idm import IdmParameters, idm_acceleration
 CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's drift stays below
 CUT_IN_HORIZON_S = 3.0  # [s]
 TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
-STANDSTILL_GAP_M = 2.0  # [m] the bumper gap the stopping bound keeps to a leader it closes on
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 # A float, a numpy array or a torch tensor: the same code serves one scene and a batch of them.
@@ -126,27 +122,3 @@ def _any(flags: Quantity) -> Quantity:
     if isinstance(flags, torch.Tensor):
         return flags.any(dim=-1)
     return np.any(flags, axis=-1)
-
-
-def stopping_acceleration_mps2(
-    speed_mps: float,
-    gap_m: float,
-    lead_speed_mps: float,
-    *,
-    standstill_gap_m: float = STANDSTILL_GAP_M,
-) -> float:
-    """The constant acceleration that slows the ego to its leader's speed before their bumper gap
-    shrinks to ``standstill_gap_m``, the leader holding its speed: ``-(v - v_lead)^2 / (2 (gap -
-    standstill))``; ``inf`` where the ego is not closing in. IDM+ at a short time gap starts braking
-    for a standing car only within about its dynamic gap, then asks for more than the car can give
-    (found on the suite's stalled-vehicle scenario: 26 m/s, a car standing 114 m ahead, a collision
-    at 2 m/s); this bound starts braking as soon as a constant deceleration is needed.
-
-    :param speed_mps: the ego's speed [m/s]; ``lead_speed_mps``: its leader's, along the lane.
-    :param gap_m: the bumper gap to the leader [m].
-    :return: the acceleration bound [m/s2] (negative, or ``inf``).
-    """
-    closing_mps = speed_mps - lead_speed_mps
-    if closing_mps <= 0:
-        return math.inf
-    return -(closing_mps**2) / (2 * max(gap_m - standstill_gap_m, 0.1))

@@ -12,9 +12,7 @@ The optional safety layer is separate and counted: it vetoes a requested lane ch
 smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a bend, or while a
 vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes; with
 ``cut_in_check`` it also vetoes and aborts a change while a vehicle of the lane beyond moves into the
-target lane ahead of the ego. It never changes into a lane with oncoming traffic ahead, and it holds the car
-following to the braking that stops the ego closing on its leader in time
-(:func:`~planning.safety.stopping_acceleration_mps2`). With
+target lane ahead of the ego. It never changes into a lane with oncoming traffic ahead. With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
 next decision, at which the layer allows it. On roads with crossing traffic, a decision to go (the
 ``road`` interface's) is held back, and the ego yields as the rule planner would, while the rule
@@ -32,8 +30,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.rules import RulePlanner, RulesConfig, neighbours_in
-from planning.safety import FarLane, cut_in, far_lane_conflict, stopping_acceleration_mps2
+from planning.rules import RulePlanner, RulesConfig
+from planning.safety import FarLane, cut_in, far_lane_conflict
 from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
@@ -288,20 +286,6 @@ class PolicyExecutor(RulePlanner):
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
-
-    def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """The car following; with the safety layer, bounded by the braking that stops the ego
-        closing in on its leader in time (:func:`~planning.safety.stopping_acceleration_mps2`)."""
-        following = super()._acceleration(scene, lane)
-        if not self.safety_layer:
-            return following
-        near = neighbours_in(lane, scene)
-        if near.lead_gap_m is None or near.lead_speed_mps is None:
-            return following
-        bound = stopping_acceleration_mps2(
-            scene.ego.speed_mps, near.lead_gap_m, near.lead_speed_mps
-        )
-        return min(following, bound)
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """The rule planner's yielding where the last decision yields. Where it goes, the safety

@@ -141,4 +141,3 @@ class UnguardedRoadAllRLPlanner(ShippedRLPlanner):
     """The all-roads policy trained with highway-v0, without the safety layer."""
 
     POLICY, SAFETY_LAYER = ROAD_ALL_POLICY, False
-

@@ -218,40 +218,13 @@ def test_attention_extractor_ignores_vehicle_order_and_absent_rows():
     torch.testing.assert_close(extractor(noisy), extractor(observations))
 
 
-def test_stopping_bound_by_hand():
-    from planning.safety import stopping_acceleration_mps2
-
-    # 20 m/s onto a standing car 52 m ahead: (20^2) / (2 * (52 - 2)) = 4 m/s2
-    assert stopping_acceleration_mps2(20.0, 52.0, 0.0) == pytest.approx(-4.0)
-    # closing at 5 m/s over 14.5 m of room: 25 / 25 = 1 m/s2
-    assert stopping_acceleration_mps2(25.0, 14.5, 20.0) == pytest.approx(-1.0)
-    assert stopping_acceleration_mps2(20.0, 10.0, 25.0) == math.inf  # falling back
-    assert stopping_acceleration_mps2(20.0, 1.0, 0.0) == pytest.approx(-400 / 0.2)  # no room left
-
-
-def test_safety_layer_brakes_for_a_standing_car_that_the_car_following_sees_late():
-    # IDM+ at 0.6 s (the bold executor) 100 m behind a standing car at 26 m/s still brakes gently;
-    # the layer holds it to the stopping bound, 26^2 / (2 * (95 - 2)) = 3.63 m/s2.
-    bold = ExecutorConfig("idm_plus", 0.6)
-    scene = highway_scene(ego_speed_mps=26.0, vehicles=(car(1, 1, 100.0, 0.0),))
-    guarded = PolicyExecutor(safety_layer=True, executor_config=bold)
-    unguarded = PolicyExecutor(safety_layer=False, executor_config=bold)
-    lane = scene.lane(1)
-    following = unguarded._acceleration(scene, lane)
-    assert -3.63 < following < 0  # too gentle: 26 m/s cannot stop in 93 m at this rate
-    assert guarded._acceleration(scene, lane) == pytest.approx(-(26.0**2) / (2 * 93.0))
-    assert guarded.plan(scene).target_speed_mps < unguarded.plan(scene).target_speed_mps
-
-
 def test_safety_layer_never_changes_into_a_lane_with_oncoming_traffic_ahead():
     oncoming = replace(car(1, 0, 150.0, 20.0), heading_rad=math.pi)
     behind = replace(car(1, 0, -80.0, 20.0), heading_rad=math.pi)  # has passed: no conflict
     for vehicles, vetoed in (((oncoming,), True), ((behind,), False), ((), False)):
         executor = PolicyExecutor(safety_layer=True)
         executor.decide(LEFT_SAME, highway_scene(vehicles=vehicles))
-        assert (executor.overrides, executor.changing_direction) == (
-            (1, 0) if vetoed else (0, -1)
-        )
+        assert (executor.overrides, executor.changing_direction) == ((1, 0) if vetoed else (0, -1))
     unguarded = PolicyExecutor(safety_layer=False)
     unguarded.decide(LEFT_SAME, highway_scene(vehicles=(oncoming,)))
     assert unguarded.changing_direction == -1
