@@ -42,7 +42,7 @@ def numpy_simd() -> str:
     result holds only where this matches (``NPY_DISABLE_CPU_FEATURES`` lowers it).
     """
     try:  # numpy's own record of what it dispatches to; private, so read defensively
-        from numpy._core._multiarray_umath import (  # type: ignore[attr-defined]
+        from numpy._core._multiarray_umath import (
             __cpu_dispatch__,
             __cpu_features__,
         )

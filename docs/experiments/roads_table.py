@@ -47,6 +47,7 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
         else collision_interval(at_fault, len(episodes)),
         "mean_speed_mps": float(np.mean(list(speeds.values()))),
         "speed_interval_mps": mean_interval(list(speeds.values())),
+        "off_road": sum(bool(e.get("off_road")) for e in episodes),
         "route_completion": float(np.mean(completions)) if completions else None,
         "min_route_completion": float(np.min(completions)) if completions else None,
         # the safety layer's vetoes and aborts per episode (0 for a planner without one)
@@ -125,9 +126,9 @@ def _order(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
 def markdown(result: dict[str, dict[str, Any]]) -> str:
     """The table as Markdown, one block of rows per road."""
     lines = [
-        "| road | planner | episodes | collisions (at fault) | at-fault 95% | speed m/s [95%] "
-        "| route done (min) | overrides/episode | Δspeed vs best rules [95%] |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| road | planner | episodes | collisions (at fault) | at-fault 95% | off road "
+        "| speed m/s [95%] | route done (min) | overrides/episode | Δspeed vs best rules [95%] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for road, entry in result.items():
         for name, row in entry["planners"].items():
@@ -149,7 +150,8 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
             marker = " (best rules)" if name == entry["best_rules"] else ""
             lines.append(
                 f"| {road} | {name}{marker} | {row['episodes']} | {row['collisions']} "
-                f"({fault}) | {fault_interval} | {row['mean_speed_mps']:.2f} "
+                f"({fault}) | {fault_interval} | {row.get('off_road', '?')} "
+                f"| {row['mean_speed_mps']:.2f} "
                 f"[{speed[0]:.2f}, {speed[1]:.2f}] | {route} | {row['overrides_per_episode']:.2f} "
                 f"| {delta} |"
             )

@@ -164,8 +164,7 @@ class ScenarioItem(pytest.Item):
             f"{len(found)} metric(s) differ from {settings.baseline}: "
             + "; ".join(change.describe() for change in found)
             + " (if the change is meant, regenerate the baseline with drive eval --json and say "
-            "why in the commit)"
-            + _simd_hint(self.config.stash[EXACT_BASELINE])
+            "why in the commit)" + _simd_hint(self.config.stash[EXACT_BASELINE])
         )
 
     def baseline(self) -> Baseline | None:
@@ -212,4 +211,3 @@ def _simd_hint(baseline: dict[str, Any]) -> str:
         f"{here!r}: run with NPY_DISABLE_CPU_FEATURES naming the extensions it lacks, or "
         "regenerate the baseline here"
     )
-
