@@ -299,14 +299,7 @@ def spawn_exit(
     )
     lane = _lanes(road, "0", "1", lanes_count, device)[lane_id]
     speed = road.speed_limit_mps.to(device, like.dtype)[lane]
-    x = random_stations_m(
-        speed,
-        _uniform(generator, 0.9, 1.1, (batch, 1), like),
-        _uniform(generator, 0.9, 1.1, (batch, count), like),
-        lanes=lanes_count,
-        ego_spacing=float(config["ego_spacing"]),
-        vehicles_density=float(config["vehicles_density"]),
-    )
+    x = _stations_m(config, speed, generator, like)
     lanes = torch.cat(
         [torch.full((batch, 1), road.index(("0", "1", 0)), device=device), lane], dim=1
     )
@@ -342,14 +335,7 @@ def spawn_highway(
     lane = _lanes(road, "0", "1", lanes_count, device)[lane_id]
     limit = road.speed_limit_mps.to(device, like.dtype)[lane[:, 1:]]
     speed = limit * _uniform(generator, 0.7, 0.8, (batch, count), like)
-    x = random_stations_m(
-        speed,
-        _uniform(generator, 0.9, 1.1, (batch, 1), like),
-        _uniform(generator, 0.9, 1.1, (batch, count), like),
-        lanes=lanes_count,
-        ego_spacing=float(config["ego_spacing"]),
-        vehicles_density=float(config["vehicles_density"]),
-    )
+    x = _stations_m(config, speed, generator, like)
     ego = torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=like.dtype)
     speeds = torch.cat([ego, speed], dim=1)
     delta = _uniform(generator, *DELTA_RANGE, (batch, count), like)
@@ -362,6 +348,23 @@ def spawn_highway(
         destination=torch.full_like(lane, -1),
     )
     return spawner.state(placement)
+
+
+def _stations_m(
+    config: dict[str, Any], speeds_mps: Tensor, generator: torch.Generator, like: Tensor
+) -> Tensor:
+    """:func:`~sims.batched.state.random_stations_m` for a road of highway-env configuration
+    ``config`` (its lane count, ``ego_spacing`` and density), drawing the ego's spacing factor,
+    then each vehicle's."""
+    batch, count = speeds_mps.shape
+    return random_stations_m(
+        speeds_mps,
+        _uniform(generator, 0.9, 1.1, (batch, 1), like),
+        _uniform(generator, 0.9, 1.1, (batch, count), like),
+        lanes=int(config["lanes_count"]),
+        ego_spacing=float(config["ego_spacing"]),
+        vehicles_density=float(config["vehicles_density"]),
+    )
 
 
 def _lanes(road: RoadTensors, start: str, end: str, count: int, device: torch.device) -> Tensor:
