@@ -73,7 +73,7 @@ def test_unknown_planner_is_one_line():
     assert result.stderr.strip() == (
         "error: unknown planner 'telepathy'; valid: rules, rules-idm-plus, rules-bold, default, "
         "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, "
-        "road-bold, road-bold-unguarded, or the path of a trained policy (unguarded:PATH: without "
+        "road-bold, road-bold-unguarded, road-all, road-all-unguarded, or the path of a trained policy (unguarded:PATH: without "
         "its safety layer)"
     )
 

@@ -81,7 +81,7 @@ def test_a_registered_planner_is_built_by_name_and_listed(installed):
     assert str(refused.value) == (
         "unknown planner 'nope'; valid: rules, rules-idm-plus, rules-bold, default, "
         "default-unguarded, polite, road, road-unguarded, road-engine, road-engine-unguarded, "
-        "road-bold, road-bold-unguarded, slow (from slow-dist), or the path of a trained policy "
+        "road-bold, road-bold-unguarded, road-all, road-all-unguarded, slow (from slow-dist), or the path of a trained policy "
         "(unguarded:PATH: without its safety layer)"
     )
 

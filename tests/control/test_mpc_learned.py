@@ -45,12 +45,19 @@ def test_weights_round_trip_and_a_bad_file_is_refused(tmp_path):
         load_dynamics(tmp_path / "bad.safetensors")
 
 
-def test_on_the_nominal_model_it_commands_exactly_what_mpc_does():
+def test_on_the_nominal_model_it_commands_what_mpc_does_to_rounding():
+    # Equal bit for bit where numpy runs without AVX-512; with it, the two ways of building the
+    # same matrices round apart in the last digit (2e-15 rad seen), so the test allows 1e-12.
     nominal = LearnedMpcController(dt_s=1 / 15, model=DynamicsParameters())
     mpc = MpcController(dt_s=1 / 15)
     for step in range(4):
         ego = ego_at(1, x_m=2.0 * step, speed_mps=25.0, y_offset_m=0.1 * step)
-        assert nominal.control(ego, cruise_plan(0, 27.0)) == mpc.control(ego, cruise_plan(0, 27.0))
+        learned, plain = (
+            nominal.control(ego, cruise_plan(0, 27.0)),
+            mpc.control(ego, cruise_plan(0, 27.0)),
+        )
+        assert learned.acceleration_mps2 == pytest.approx(plain.acceleration_mps2, abs=1e-12)
+        assert learned.steering_rad == pytest.approx(plain.steering_rad, abs=1e-12)
 
 
 def test_the_command_makes_the_lagged_car_apply_what_the_qp_planned():

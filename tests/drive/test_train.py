@@ -312,5 +312,5 @@ def test_an_unknown_interface_or_an_empty_road_is_refused_by_name():
         TrainConfig(interface="roads")
     with pytest.raises(ConfigError, match="empty name"):
         TrainConfig(scenario="merge,,roundabout")
-    with pytest.raises(ConfigError, match="straight-road engine"):
-        TrainConfig(sim="batched", interface="road")
+    with pytest.raises(ConfigError, match="no task for highway-fast-v0"):
+        TrainConfig(sim="batched", interface="road", scenario="highway-fast", envs=4)
