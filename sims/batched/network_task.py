@@ -31,7 +31,7 @@ from sims.batched.network_spawn import (
 )
 from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
 from sims.batched.roads import LaneView, RoadTensors
-from sims.batched.task import StepResult
+from sims.batched.task import StepResult, highway_reward_of
 from sims.constants import LANE_WIDTH_M
 from sims.strict import ConfigError
 
@@ -181,23 +181,23 @@ Reward = Callable[["BatchedRoads", Tensor], Tensor]
 
 
 def highway_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``HighwayEnv._reward``: collision, right lane (the lane's index over the road's last) and
-    forward speed terms, normalised, times on-road (no lane-change term: highway-env's is 0)."""
+    """``HighwayEnv._reward`` on a road network (:func:`~sims.batched.task.highway_reward_of`):
+    the right-lane term is the lane's index over the road's last."""
     state, road, config = task.state, task.road, task.env_config
     speed = state.speed_mps[:, 0]
     lane = task.ego_lane()
     last_lane = (road.road_lanes[lane] - 1).clamp(min=1).to(speed.dtype)
-    forward_speed = speed * torch.cos(state.heading_rad[:, 0])
-    reward = (
-        config["collision_reward"] * state.crashed[:, 0].to(speed.dtype)
-        + config["right_lane_reward"] * road.lane_id[lane].to(speed.dtype) / last_lane
-        + config["high_speed_reward"]
-        * _lmap(forward_speed, *config["reward_speed_range"]).clamp(0, 1)
+    return highway_reward_of(
+        state.crashed[:, 0],
+        road.lane_id[lane].to(speed.dtype) / last_lane,
+        speed * torch.cos(state.heading_rad[:, 0]),
+        task.on_road() > 0,
+        collision_reward=config["collision_reward"],
+        right_lane_reward=config["right_lane_reward"],
+        high_speed_reward=config["high_speed_reward"],
+        speed_range_mps=tuple(config["reward_speed_range"]),
+        normalize=bool(config["normalize_reward"]),
     )
-    if config["normalize_reward"]:
-        best = config["high_speed_reward"] + config["right_lane_reward"]
-        reward = _lmap(reward, config["collision_reward"], best)
-    return reward * task.on_road()
 
 
 def merge_reward(task: BatchedRoads, action: Tensor) -> Tensor:

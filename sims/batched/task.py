@@ -150,20 +150,48 @@ def observe(state: BatchState, config: BatchConfig) -> Tensor:
 
 
 def highway_reward(state: BatchState, config: BatchConfig) -> Tensor:
-    """``HighwayEnv._reward``: collision, right lane and speed terms, normalised, times on-road."""
+    """``HighwayEnv._reward`` on the straight road (:func:`highway_reward_of`)."""
     lane = state.target_lane[:, 0] if config.ego_control == "meta" else state.lane[:, 0]
-    right_lane = lane.to(state.x_m.dtype) / max(config.lanes - 1, 1)
-    forward_speed = state.speed_mps[:, 0] * torch.cos(state.heading_rad[:, 0])
-    low, high = config.reward_speed_range_mps
-    high_speed = ((forward_speed - low) / (high - low)).clamp(0, 1)
-    crashed = state.crashed[:, 0].to(state.x_m.dtype)
-    reward = (
-        config.collision_reward * crashed
-        + config.right_lane_reward * right_lane
-        + config.high_speed_reward * high_speed
-    )
-    worst, best = config.collision_reward, config.high_speed_reward + config.right_lane_reward
-    reward = (reward - worst) / (best - worst)
     offset = state.y_m[:, 0] - state.lane[:, 0].to(state.x_m.dtype) * LANE_WIDTH_M
-    on_road = offset.abs() <= LANE_WIDTH_M / 2
-    return (reward * on_road.to(reward.dtype)).float()
+    return highway_reward_of(
+        state.crashed[:, 0],
+        lane.to(state.x_m.dtype) / max(config.lanes - 1, 1),
+        state.speed_mps[:, 0] * torch.cos(state.heading_rad[:, 0]),
+        offset.abs() <= LANE_WIDTH_M / 2,
+        collision_reward=config.collision_reward,
+        right_lane_reward=config.right_lane_reward,
+        high_speed_reward=config.high_speed_reward,
+        speed_range_mps=config.reward_speed_range_mps,
+    ).float()
+
+
+def highway_reward_of(
+    crashed: Tensor,
+    right_lane: Tensor,
+    forward_speed_mps: Tensor,
+    on_road: Tensor,
+    *,
+    collision_reward: float,
+    right_lane_reward: float,
+    high_speed_reward: float,
+    speed_range_mps: tuple[float, float],
+    normalize: bool = True,
+) -> Tensor:
+    """``HighwayEnv._reward`` from its terms, for both engines: collision, right lane and speed,
+    normalised to [0, 1] by the worst and best sums, times on-road.
+
+    :param crashed: ``(B,)`` bool; ``on_road``: ``(B,)`` bool.
+    :param right_lane: ``(B,)`` the lane's index over the road's last index, in [0, 1].
+    :param forward_speed_mps: ``(B,)`` the speed along the x axis [m/s].
+    """
+    low, high = speed_range_mps
+    high_speed = ((forward_speed_mps - low) / (high - low)).clamp(0, 1)
+    reward = (
+        collision_reward * crashed.to(forward_speed_mps.dtype)
+        + right_lane_reward * right_lane
+        + high_speed_reward * high_speed
+    )
+    if normalize:
+        worst, best = collision_reward, high_speed_reward + right_lane_reward
+        reward = (reward - worst) / (best - worst)
+    return reward * on_road.to(reward.dtype)

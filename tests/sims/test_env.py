@@ -51,15 +51,21 @@ def test_step_applies_the_command_through_continuous_action():
     assert step.frame.truth.time_s == pytest.approx(sim.dt_s)
 
 
-def test_episode_is_truncated_at_the_scenario_duration():
-    sim = SimEnv(_scenario(duration_s=1.0, env_config={"vehicles_count": 1}))
-    sim.reset(seed=0)
+def _coast_to_the_end(sim: SimEnv) -> tuple[int, bool]:
+    """Step with a zero command until the episode ends: the steps taken, and whether the
+    environment terminated it (rather than the time limit)."""
     steps = 0
     while True:
         steps += 1
         step = sim.step(acceleration_mps2=0.0, steering_rad=0.0)
         if step.terminated or step.truncated:
-            break
+            return steps, step.terminated
+
+
+def test_episode_is_truncated_at_the_scenario_duration():
+    sim = SimEnv(_scenario(duration_s=1.0, env_config={"vehicles_count": 1}))
+    sim.reset(seed=0)
+    steps, _ = _coast_to_the_end(sim)
     assert steps == 15
 
 
@@ -70,13 +76,8 @@ def test_an_episode_outlasts_the_environments_own_duration_when_the_scenario_ask
     sim.reset(seed=0)
     sim.highway_env.road.vehicles[:] = [sim.highway_env.vehicle]
     sim.highway_env.vehicle.speed = 0.0
-    steps = 0
-    while True:
-        steps += 1
-        step = sim.step(acceleration_mps2=0.0, steering_rad=0.0)
-        if step.terminated or step.truncated:
-            break
-    assert (steps, step.terminated) == (180, False)
+    steps, terminated = _coast_to_the_end(sim)
+    assert (steps, terminated) == (180, False)
 
 
 def test_same_seed_same_world():
