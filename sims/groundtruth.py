@@ -20,6 +20,11 @@ OFF_ROAD_MARGIN_M = (
 LOOKAHEAD_M = 150.0  # [m] centreline sampled this far ahead of the ego
 LOOKBEHIND_M = 60.0  # [m] and this far behind, to see who is closing in
 CENTRELINE_STEP_M = 2.0  # [m] spacing of centreline samples
+# [m] a lane that starts more than SEAM_MIN_M and less than SEAM_MAX_M from where the lane before it
+# ends leaves a seam, which the road bridges with a straight connector (roundabout-v0: 5.6 m from
+# the ring's outer lane to an exit).
+SEAM_MIN_M = 0.5
+SEAM_MAX_M = 30.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ def read_ground_truth(
     :param vehicle_ids: maps ``id(vehicle)`` to a stable number, extended in place for new vehicles.
     :return: the ground truth.
     """
-    lane_id = LaneId.of(ego.lane_index)
+    followed = followed_lane(road.network, ego.lane_index, ego.position, route)
     ego_state = EgoState(
         x_m=float(ego.position[0]),
         y_m=float(ego.position[1]),
@@ -134,7 +139,7 @@ def read_ground_truth(
         speed_mps=float(ego.speed),
         length_m=float(ego.LENGTH),
         width_m=float(ego.WIDTH),
-        lane=lane_id,
+        lane=LaneId.of(followed),
         crashed=bool(ego.crashed),
         on_road=bool(ego.on_road),
         box_on_road=box_on_road(road.network, ego.polygon()[:4]),
@@ -154,7 +159,7 @@ def read_ground_truth(
     )
     lanes = tuple(
         lane_geometry(road.network, index, ego.position, route)
-        for index in sorted({*road.network.side_lanes(ego.lane_index), ego.lane_index})
+        for index in sorted({*road.network.side_lanes(followed), followed})
     )
     return GroundTruth(time_s=time_s, ego=ego_state, vehicles=others, lanes=lanes)
 
@@ -187,7 +192,7 @@ def drivable_lanes(network: RoadNetwork) -> list[AbstractLane]:
                     for nxt in following:
                         begin = nxt.position(0.0, 0.0)
                         gap = float(np.hypot(*(begin - finish)))
-                        if 0.5 < gap < 30.0:
+                        if SEAM_MIN_M < gap < SEAM_MAX_M:
                             lanes.append(
                                 StraightLane(
                                     finish,
@@ -202,13 +207,19 @@ def drivable_lanes(network: RoadNetwork) -> list[AbstractLane]:
 def lane_geometry(
     network: RoadNetwork, lane_index: tuple[str, str, int], position: np.ndarray, route: list
 ) -> LaneGeometry:
-    """Sample a lane's centreline around ``position``, continuing along ``route`` past its end."""
+    """Sample a lane's centreline around ``position``, continuing along ``route`` past its end.
+
+    Where the next lane starts ahead of the lane's end (a seam, :func:`seam_m`), the centreline
+    crosses it on the straight connector that :func:`drivable_lanes` counts as road, then follows
+    the next lane from its start; elsewhere it goes on at the next lane's point abreast of the end.
+    """
     lane = network.get_lane(lane_index)
     s_ego, _ = lane.local_coordinates(position)
     x, y, heading = [], [], []
     current_index, current = lane_index, lane
     remaining_route = route_from(route, lane_index)
     s = s_ego - LOOKBEHIND_M
+    connector = None  # (start, direction) of the seam before `current`, while s < 0 on it
     for _ in range(int((LOOKAHEAD_M + LOOKBEHIND_M) / CENTRELINE_STEP_M) + 1):
         if s > current.length:
             end_point = current.position(current.length, 0.0)
@@ -216,11 +227,21 @@ def lane_geometry(
             if following != current_index:
                 overshoot_m = s - current.length
                 current_index, current = following, network.get_lane(following)
-                s = current.local_coordinates(end_point)[0] + overshoot_m
-        point = current.position(s, 0.0)
+                gap_m = seam_m(end_point, current)
+                if gap_m > 0:
+                    start = current.position(0.0, 0.0)
+                    connector = (start, (start - end_point) / gap_m)
+                    s = overshoot_m - gap_m
+                else:
+                    s = current.local_coordinates(end_point)[0] + overshoot_m
+        if connector is not None and s < 0:
+            start, direction = connector
+            point, lane_heading = start + s * direction, math.atan2(direction[1], direction[0])
+        else:
+            point, lane_heading = current.position(s, 0.0), current.heading_at(s)
         x.append(point[0])
         y.append(point[1])
-        heading.append(current.heading_at(s))
+        heading.append(lane_heading)
         s += CENTRELINE_STEP_M
     station = np.arange(len(x)) * CENTRELINE_STEP_M - LOOKBEHIND_M
     return LaneGeometry(
@@ -235,6 +256,46 @@ def lane_geometry(
             station_m=_frozen(station),
         ),
     )
+
+
+def followed_lane(
+    network: RoadNetwork, lane_index: tuple[str, str, int], position: np.ndarray, route: list
+) -> tuple[str, str, int]:
+    """The lane a vehicle on ``route`` follows: its closest lane ``lane_index``, unless that lane
+    leaves the route at a fork, where it is the route's lane from the same node nearest to
+    ``position`` (highway-env's ``AbstractLane.distance``; the first on a tie).
+
+    highway-env's closest lane is blind to the route: past the seam between roundabout-v0's ring and
+    an exit, the next ring segment is often closer than the exit the vehicle is turning into, and a
+    centreline that goes on round the ring steers the vehicle back, 0.7 rad off the exit's heading.
+    :func:`sims.batched.centreline.followed_lane` is the same rule on the engine's tensors.
+
+    :param lane_index: the vehicle's closest lane (highway-env's ``lane_index``).
+    :param position: the vehicle's position [m].
+    :param route: highway-env lane indices (lane ``None``: any lane of the edge); may be empty.
+    :return: the lane index to follow.
+    """
+    if not route or route_from(route, lane_index):
+        return lane_index
+    for start, end, lane_id in route:
+        if start == lane_index[0]:
+            count = len(network.graph[start][end])
+            candidates = range(count) if lane_id is None else [lane_id]
+            return min(
+                ((start, end, k) for k in candidates),
+                key=lambda index: network.get_lane(index).distance(position),
+            )
+    return lane_index
+
+
+def seam_m(end_point: np.ndarray, following: AbstractLane) -> float:
+    """The length [m] of the connector from a lane's end ``end_point`` to the start of the lane
+    ``following`` it, where that lane starts more than :data:`SEAM_MIN_M` ahead of the end and
+    less than :data:`SEAM_MAX_M` from it; 0 elsewhere (a lane that starts abreast of the end, as
+    where a merging lane ends beside the next, is followed from its point abreast)."""
+    entry, _ = following.local_coordinates(end_point)
+    gap = float(np.hypot(*(following.position(0.0, 0.0) - end_point)))
+    return gap if entry < -SEAM_MIN_M and gap < SEAM_MAX_M else 0.0
 
 
 def route_from(route: list, lane_index: tuple[str, str, int]) -> list:

@@ -68,7 +68,7 @@ from planning.rl.reward import (
 )
 from planning.rules import desired_speed_mps
 from sims.batched import roads
-from sims.batched.centreline import Centrelines, centrelines, lane_end_m
+from sims.batched.centreline import Centrelines, centrelines, followed_lane, lane_end_m
 from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
 from sims.batched.physics import EgoFollowing
@@ -305,16 +305,17 @@ class BatchedRoadPlanning:
             alive.append(~state.crashed[:, 0])
             speeds.append(state.speed_mps[:, 0])  # the last step's outcome
             if (len(alive) - 1) % EXECUTOR_EVERY_STEPS == 0:
-                line = self._centreline(state)
+                lane = self._followed_lane(state)
+                line = self._centreline(state, lane)
                 preview_m = (self.rules.curve_preview_s * state.speed_mps[:, 0]).clamp(min=20.0)
                 curvature = max_curvatures(line.heading_rad, line.station_m, 0.0, preview_m)
-                limit = self.task.road.speed_limit_mps[state.lane[:, 0]]
+                limit = self.task.road.speed_limit_mps[lane]
                 held["desired"] = torch.minimum(
                     self.cruise_mps, desired_speed_mps(curvature, limit, self.rules)
                 )
                 held["gap"] = self._conflict_gap_m(line, state, rows=self.yields)
                 held["lane_end"] = lane_end_m(
-                    self.task.road, state.lane[:, 0], state.x_m[:, 0], state.y_m[:, 0]
+                    self.task.road, lane, state.x_m[:, 0], state.y_m[:, 0]
                 )
             state.target_speed_mps[:, 0] = held["desired"]
             # The executor plans speeds of at least 0: a yielding ego stops, it never reverses.
@@ -368,10 +369,22 @@ class BatchedRoadPlanning:
 
     # -- what the policy sees -------------------------------------------------------------------
 
-    def _centreline(self, state: NetworkState) -> Centrelines:
-        return centrelines(
+    def _followed_lane(self, state: NetworkState) -> Tensor:
+        """The ego's lane as the stack's ground truth reports it: its closest lane, or the route's
+        where that one leaves the route at a fork (:func:`sims.groundtruth.followed_lane`)."""
+        return followed_lane(
             self.task.road,
             state.lane[:, 0],
+            state.x_m[:, 0],
+            state.y_m[:, 0],
+            state.route_road[:, 0],
+            state.route_lane[:, 0],
+        )
+
+    def _centreline(self, state: NetworkState, lane: Tensor) -> Centrelines:
+        return centrelines(
+            self.task.road,
+            lane,
             state.x_m[:, 0],
             state.y_m[:, 0],
             state.route_road[:, 0],
@@ -425,8 +438,8 @@ class BatchedRoadPlanning:
         """The observation of the scenes of ``state`` (all, or some), whose executors cruise at
         ``cruise_mps`` and change lane in ``direction``."""
         road = self.task.road
-        lane = state.lane[:, 0]
-        line = self._centreline(state)
+        lane = self._followed_lane(state)
+        line = self._centreline(state, lane)
         station, offset = self._station(line, state)
         left, right = (road.left[lane] >= 0), (road.right[lane] >= 0)
         low = road.lane_id[lane] - left.long()
