@@ -4,8 +4,9 @@
 sampled every :data:`~sims.groundtruth.CENTRELINE_STEP_M` from :data:`~sims.groundtruth.LOOKBEHIND_M`
 behind the vehicle to :data:`~sims.groundtruth.LOOKAHEAD_M` ahead, continuing past the lane's end
 into the lane that follows on the vehicle's route (highway-env's ``RoadNetwork.next_lane``, which
-drops the route's steps as it goes), across a seam on its straight connector. Each lane end is handled for the whole batch at once, so the
-work grows with the number of lane ends within reach, not with the number of samples.
+drops the route's steps as it goes), across a seam on its straight connector. Each lane end is
+handled for the whole batch at once, so the work grows with the number of lane ends within reach,
+not with the number of samples.
 """
 
 from __future__ import annotations
