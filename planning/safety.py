@@ -15,6 +15,9 @@ quantities these functions judge (gaps in the target lane, the vehicles of the l
 * :func:`cut_in`: a vehicle of the lane beyond moves towards the target lane at more than
   :data:`CUT_IN_LATERAL_SPEED_MPS`, alongside the ego or ahead by less than the clearance plus what the
   ego closes on it in :data:`CUT_IN_HORIZON_S`, about the time a lane change takes.
+* :func:`safe_following_speed_mps`: the fastest speed from which the ego, reacting after
+  :data:`STOPPING_RESPONSE_S` and then braking at :data:`STOPPING_BRAKING_MPS2`, still stops behind a
+  leader that brakes at :data:`LEAD_BRAKING_MPS2` now (the stopping check of the policy executor).
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ from sims.idm import IdmParameters, idm_acceleration
 CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's drift stays below
 CUT_IN_HORIZON_S = 3.0  # [s]
 TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
+# The stopping check's worst case (RSS's safe longitudinal distance, Shalev-Shwartz et al. 2017, "On
+# a Formal Model of Safe and Scalable Self-driving Cars"): the ego's MPC and plant take about half a
+# second to build up braking, and then brake at up to 6 m/s2, as hard as the suite's braking leaders.
+STOPPING_RESPONSE_S = 1.0  # [s]
+STOPPING_BRAKING_MPS2 = 5.0  # [m/s2] what the ego counts on
+LEAD_BRAKING_MPS2 = 6.0  # [m/s2] what a leader may do
+STOPPING_GAP_M = 2.0  # [m] left between the bumpers once both stand (IDM's jam distance)
+# [m/s] RSS's response to a distance found unsafe is to brake at least at its assumed rate: here in
+# proportion to the excess speed, at the full rate from this excess on, so that steady following at
+# the bound does not alternate between braking hard and not at all.
+STOPPING_EXCESS_MPS = 1.0
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 # A float, a numpy array or a torch tensor: the same code serves one scene and a batch of them.
@@ -122,3 +136,44 @@ def _any(flags: Quantity) -> Quantity:
     if isinstance(flags, torch.Tensor):
         return flags.any(dim=-1)
     return np.any(flags, axis=-1)
+
+
+def safe_following_speed_mps(
+    gap_m: float,
+    lead_speed_mps: float,
+    *,
+    response_s: float = STOPPING_RESPONSE_S,
+    braking_mps2: float = STOPPING_BRAKING_MPS2,
+    lead_braking_mps2: float = LEAD_BRAKING_MPS2,
+) -> float:
+    """The fastest speed [m/s] from which the ego still stops :data:`STOPPING_GAP_M` behind its
+    leader if the leader brakes to a stop now: RSS's safe distance
+    ``v r + v^2 / (2 b) = gap - stopping gap + v_lead^2 / (2 B)`` solved for ``v`` (the ego's
+    acceleration during its response left out).
+
+    :param gap_m: bumper gap to the leader [m].
+    :param lead_speed_mps: the leader's speed [m/s].
+    :param response_s: how long the ego takes to build up braking [s].
+    :param braking_mps2: the ego's braking after that [m/s2].
+    :param lead_braking_mps2: the leader's braking [m/s2].
+    :return: the speed [m/s].
+    """
+    reach_m = max(gap_m - STOPPING_GAP_M, 0.0) + max(lead_speed_mps, 0.0) ** 2 / (
+        2 * lead_braking_mps2
+    )
+    return braking_mps2 * (-response_s + float(np.sqrt(response_s**2 + 2 * reach_m / braking_mps2)))
+
+
+def stopping_acceleration_mps2(speed_mps: float, safe_speed_mps: float) -> float:
+    """RSS's proper response above the safe speed: braking in proportion to the excess, at
+    :data:`STOPPING_BRAKING_MPS2` from :data:`STOPPING_EXCESS_MPS` on; ``inf`` (no bound) at or
+    below it.
+
+    :param speed_mps: the ego's speed [m/s].
+    :param safe_speed_mps: :func:`safe_following_speed_mps` [m/s].
+    :return: the bound on the ego's acceleration [m/s2].
+    """
+    excess = speed_mps - safe_speed_mps
+    if excess <= 0:
+        return float("inf")
+    return -STOPPING_BRAKING_MPS2 * min(1.0, excess / STOPPING_EXCESS_MPS)

@@ -93,6 +93,11 @@ class BatchedPlanning:
             ego_time_gap_s=executor_config.time_gap_s,
             ego_car_following=executor_config.car_following,
         )
+        if safety_layer and executor_config.margins.stopping_check:
+            raise ValueError(
+                "the batched engine's safety layer has no stopping_check; evaluate this policy "
+                "with its layer in highway-env (drive rollout), or without the layer here"
+            )
         self.safety_layer = safety_layer
         self.executor_config = executor_config
         self.overrides = torch.zeros(batch, dtype=torch.long, device=device)

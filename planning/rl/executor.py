@@ -13,6 +13,9 @@ smaller than its :class:`SafetyMargins` (by default the rule planner's) or on a 
 vehicle in the lane beyond is beside the gap, and aborts a change whose gap closes; with
 ``cut_in_check`` it also vetoes and aborts a change while a vehicle of the lane beyond moves into the
 target lane ahead of the ego. It never changes into a lane with oncoming traffic ahead. With
+``stopping_check`` it holds the ego's speed to one from which it can still stop behind its leader
+braking hard (RSS's safe distance, :func:`~planning.safety.safe_following_speed_mps`), and vetoes a
+change into a lane whose leader it is already too fast to stop behind. With
 ``wait_for_gap`` a vetoed change is not dropped: it starts at the first control step, before the
 next decision, at which the layer allows it. On roads with crossing traffic, a decision to go (the
 ``road`` interface's) is held back, and the ego yields as the rule planner would, while the rule
@@ -30,8 +33,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.rules import RulePlanner, RulesConfig
-from planning.safety import FarLane, cut_in, far_lane_conflict
+from planning.rules import RulePlanner, RulesConfig, neighbours_in
+from planning.safety import (
+    FarLane,
+    cut_in,
+    far_lane_conflict,
+    safe_following_speed_mps,
+    stopping_acceleration_mps2,
+)
 from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
@@ -108,9 +117,13 @@ class SafetyMargins:
     cut_in_check: bool = described(
         False, "Safety layer: no change, and abort one, while the lane beyond cuts in ahead."
     )
+    stopping_check: bool = described(
+        False,
+        "Safety layer: no faster than the ego can still stop from behind a leader braking hard.",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("far_lane_check", "wait_for_gap", "cut_in_check"):
+        for name in ("far_lane_check", "wait_for_gap", "cut_in_check", "stopping_check"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("min_front_gap_m", "min_rear_gap_m", "far_lane_clearance_m"):
@@ -184,13 +197,15 @@ class PolicyExecutor(RulePlanner):
         self.decisions = 0
         self._overrides = 0  # lane changes vetoed or aborted, decisions to go held back
         self._held_back = False  # the safety layer made the current decision to go yield
+        self._slowed = False  # the stopping check bounded the speed since the last decision
         self._waiting = 0  # a vetoed change (-1 left, +1 right) waiting for its gap; 0: none
         self.yields = True  # the last decision yields to crossing traffic
 
     @property
     def overrides(self) -> int:
-        """Lane changes the safety layer vetoed or aborted, and decisions to go it held back at a
-        conflict with crossing traffic, this episode."""
+        """Lane changes the safety layer vetoed or aborted, decisions to go it held back at a
+        conflict with crossing traffic, and decisions whose speed its stopping check bounded, this
+        episode."""
         return self._overrides
 
     @property
@@ -208,6 +223,7 @@ class PolicyExecutor(RulePlanner):
         self.decisions += 1
         self.yields = action.yields
         self._held_back = False
+        self._slowed = False
         self.cruise_mps = float(
             np.clip(
                 self.cruise_mps + action.speed_change * SPEED_STEP_MPS,
@@ -234,6 +250,8 @@ class PolicyExecutor(RulePlanner):
             return False
         if _oncoming(scene, target):
             return True  # no overtaking into oncoming traffic (two-way-v0)
+        if self.executor_config.margins.stopping_check and self._too_fast_behind(scene, target):
+            return True  # e.g. into merge-v0's ending lane, towards the obstacle at its end
         if not self._is_safe(scene, target, fraction=1.0) or self._bends(
             target, scene.ego.speed_mps
         ):
@@ -286,6 +304,33 @@ class PolicyExecutor(RulePlanner):
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
+
+    def _too_fast_behind(self, scene: SceneState, lane: LaneGeometry) -> bool:
+        """The ego is faster than it could still stop from behind its leader in ``lane``
+        (:func:`planning.safety.safe_following_speed_mps`)."""
+        near = neighbours_in(lane, scene)
+        if near.lead_gap_m is None or near.lead_speed_mps is None:
+            return False
+        return scene.ego.speed_mps > safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
+
+    def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """Car following; with the layer's stopping check, braking wherever the ego is faster than
+        it can still stop from behind its leader braking hard (RSS's proper response,
+        :func:`planning.safety.stopping_acceleration_mps2`), one override per decision it brakes."""
+        following = super()._acceleration(scene, lane)
+        if not (self.safety_layer and self.executor_config.margins.stopping_check):
+            return following
+        near = neighbours_in(lane, scene)
+        if near.lead_gap_m is None or near.lead_speed_mps is None:
+            return following
+        safe_mps = safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
+        bound = stopping_acceleration_mps2(scene.ego.speed_mps, safe_mps)
+        if bound >= following:
+            return following
+        if not self._slowed:
+            self._overrides += 1
+            self._slowed = True
+        return bound
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """The rule planner's yielding where the last decision yields. Where it goes, the safety
