@@ -79,6 +79,11 @@ class TrainConfig:
 
     def _check_batched(self, roads: tuple[str, ...]) -> None:
         """Refuse what the batched engine cannot train, by name."""
+        if self.safety_layer and self.margins.stopping_check:
+            raise ConfigError(
+                "--sim batched's safety layer has no stopping check; drop --stopping-check (it "
+                "can be added to the card after training) or --safety-layer"
+            )
         if self.interface == "highway" and self.scenario != "highway":
             raise ConfigError(
                 f"--sim batched trains the highway interface on the highway scenario only, not "

@@ -189,6 +189,8 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
         TrainConfig(scenario="merge", safety_layer=True, **road)
     with pytest.raises(ConfigError, match="--envs 4 does not split evenly over the 3 roads"):
         TrainConfig(scenario="merge,exit,roundabout", **road)
+    with pytest.raises(ConfigError, match="has no stopping check"):
+        TrainConfig(sim="batched", safety_layer=True, margins=SafetyMargins(stopping_check=True))
 
 
 def test_road_training_on_the_batched_engine_validates_each_road_there_and_reloads(tmp_path):
