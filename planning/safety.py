@@ -35,8 +35,9 @@ CUT_IN_LATERAL_SPEED_MPS = 1.0  # [m/s] towards the target lane; a lane keeper's
 CUT_IN_HORIZON_S = 3.0  # [s]
 TRAFFIC_IDM = IdmParameters()  # highway-env's IDMVehicle: how a new follower in traffic will brake
 # The stopping check's worst case (RSS's safe longitudinal distance, Shalev-Shwartz et al. 2017, "On
-# a Formal Model of Safe and Scalable Self-driving Cars"): the ego's MPC and plant take about half a
-# second to build up braking, and then brake at up to 6 m/s2, as hard as the suite's braking leaders.
+# a Formal Model of Safe and Scalable Self-driving Cars"): the ego's MPC takes about a second to build
+# up its braking (with 0.5 s here the ego still hit the suite's braking and standing cars at 1-3 m/s),
+# then brakes at up to 6 m/s2, as hard as the suite's braking leaders.
 STOPPING_RESPONSE_S = 1.0  # [s]
 STOPPING_BRAKING_MPS2 = 5.0  # [m/s2] what the ego counts on
 LEAD_BRAKING_MPS2 = 6.0  # [m/s2] what a leader may do

@@ -305,13 +305,16 @@ class PolicyExecutor(RulePlanner):
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
 
-    def _too_fast_behind(self, scene: SceneState, lane: LaneGeometry) -> bool:
-        """The ego is faster than it could still stop from behind its leader in ``lane``
-        (:func:`planning.safety.safe_following_speed_mps`)."""
+    def _safe_speed_mps(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """The fastest speed from which the ego still stops behind its leader in ``lane``
+        (:func:`planning.safety.safe_following_speed_mps`); ``inf`` without a leader."""
         near = neighbours_in(lane, scene)
         if near.lead_gap_m is None or near.lead_speed_mps is None:
-            return False
-        return scene.ego.speed_mps > safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
+            return math.inf
+        return safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
+
+    def _too_fast_behind(self, scene: SceneState, lane: LaneGeometry) -> bool:
+        return scene.ego.speed_mps > self._safe_speed_mps(scene, lane)
 
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """Car following; with the layer's stopping check, braking wherever the ego is faster than
@@ -320,11 +323,7 @@ class PolicyExecutor(RulePlanner):
         following = super()._acceleration(scene, lane)
         if not (self.safety_layer and self.executor_config.margins.stopping_check):
             return following
-        near = neighbours_in(lane, scene)
-        if near.lead_gap_m is None or near.lead_speed_mps is None:
-            return following
-        safe_mps = safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
-        bound = stopping_acceleration_mps2(scene.ego.speed_mps, safe_mps)
+        bound = stopping_acceleration_mps2(scene.ego.speed_mps, self._safe_speed_mps(scene, lane))
         if bound >= following:
             return following
         if not self._slowed:
