@@ -269,7 +269,10 @@ class RulePlanner(Planner):
 
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration of the ego behind its leader in ``lane``."""
-        near = neighbours_in(lane, scene)
+        return self._following(scene, lane, neighbours_in(lane, scene))
+
+    def _following(self, scene: SceneState, lane: LaneGeometry, near: Neighbours) -> float:
+        """The car-following model's acceleration behind ``near``'s leader in ``lane``."""
         return CAR_FOLLOWING[self.config.car_following](
             scene.ego.speed_mps,
             self._desired_speed(lane, scene.ego.speed_mps),

@@ -22,6 +22,7 @@ quantities these functions judge (gaps in the target lane, the vehicles of the l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -176,5 +177,5 @@ def stopping_acceleration_mps2(speed_mps: float, safe_speed_mps: float) -> float
     """
     excess = speed_mps - safe_speed_mps
     if excess <= 0:
-        return float("inf")
+        return math.inf
     return -STOPPING_BRAKING_MPS2 * min(1.0, excess / STOPPING_EXCESS_MPS)

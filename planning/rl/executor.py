@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.rules import RulePlanner, RulesConfig, neighbours_in
+from planning.rules import Neighbours, RulePlanner, RulesConfig, neighbours_in
 from planning.safety import (
     FarLane,
     cut_in,
@@ -305,25 +305,18 @@ class PolicyExecutor(RulePlanner):
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))
 
-    def _safe_speed_mps(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """The fastest speed from which the ego still stops behind its leader in ``lane``
-        (:func:`planning.safety.safe_following_speed_mps`); ``inf`` without a leader."""
-        near = neighbours_in(lane, scene)
-        if near.lead_gap_m is None or near.lead_speed_mps is None:
-            return math.inf
-        return safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
-
     def _too_fast_behind(self, scene: SceneState, lane: LaneGeometry) -> bool:
-        return scene.ego.speed_mps > self._safe_speed_mps(scene, lane)
+        """The ego is faster than it could still stop from behind its leader in ``lane``."""
+        return scene.ego.speed_mps > _safe_speed_mps(neighbours_in(lane, scene))
 
-    def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
+    def _following(self, scene: SceneState, lane: LaneGeometry, near: Neighbours) -> float:
         """Car following; with the layer's stopping check, braking wherever the ego is faster than
         it can still stop from behind its leader braking hard (RSS's proper response,
         :func:`planning.safety.stopping_acceleration_mps2`), one override per decision it brakes."""
-        following = super()._acceleration(scene, lane)
+        following = super()._following(scene, lane, near)
         if not (self.safety_layer and self.executor_config.margins.stopping_check):
             return following
-        bound = stopping_acceleration_mps2(scene.ego.speed_mps, self._safe_speed_mps(scene, lane))
+        bound = stopping_acceleration_mps2(scene.ego.speed_mps, _safe_speed_mps(near))
         if bound >= following:
             return following
         if not self._slowed:
@@ -344,6 +337,14 @@ class PolicyExecutor(RulePlanner):
             self._overrides += 1
             self._held_back = True
         return yielding
+
+
+def _safe_speed_mps(near: Neighbours) -> float:
+    """The fastest speed from which the ego still stops behind ``near``'s leader
+    (:func:`planning.safety.safe_following_speed_mps`); ``inf`` without a leader."""
+    if near.lead_gap_m is None or near.lead_speed_mps is None:
+        return math.inf
+    return safe_following_speed_mps(near.lead_gap_m, near.lead_speed_mps)
 
 
 def _oncoming(scene: SceneState, target: LaneGeometry) -> bool:
