@@ -194,6 +194,7 @@ def check_network(scenario: Scenario) -> None:
 
     :raises ConfigError: naming the scenario and what is refused.
     """
+    from sims.batched.network_events import check_events
     from sims.batched.network_task import DRAWS, check_honoured
 
     source = f"scenario '{scenario.id}'"
@@ -202,8 +203,7 @@ def check_network(scenario: Scenario) -> None:
             f"{source}: the batched engine has no task for {scenario.env}; "
             f"it has {', '.join(sorted(DRAWS))}"
         )
-    if scenario.events:
-        raise ConfigError(f"{source}: the batched engine does not script events ([[events]])")
+    check_events(scenario.events, scenario.env, source=source)
     check_honoured(scenario.env_config, source=source)
 
 
@@ -222,6 +222,7 @@ def batched_meta_env(scenario: Scenario, envs: int, *, seed: int) -> Any:
         envs,
         env_config=meta_action_config(scenario),
         duration_s=scenario.duration_s,
+        events=tuple(scenario.events),
         seed=seed,
     )
 

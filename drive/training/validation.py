@@ -86,6 +86,7 @@ def road_specs(scenario: str) -> list[RoadSpec]:
                 destination=road.destination,
                 env_config=dict(road.env_config),
                 duration_s=road.duration_s,
+                events=tuple(road.events),
             )
         )
     return specs

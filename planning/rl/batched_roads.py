@@ -73,6 +73,7 @@ from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
 from sims.batched.physics import EgoFollowing
 from sims.batched.roads import LaneView
+from sims.events import EventSpec
 from sims.frenet import project
 from sims.idm import CAR_FOLLOWING
 
@@ -103,6 +104,7 @@ class RoadSpec:
     destination: str | None = None
     env_config: dict[str, Any] | None = None
     duration_s: float | None = None
+    events: tuple[EventSpec, ...] = ()  # a scenario's scripted events (highway-v0's only)
 
     @property
     def label(self) -> str:
@@ -119,6 +121,7 @@ class BatchedRoadPlanning:
     :param destination: the node the ego's route leads to (a scenario's ``destination``); None:
         the road's own choice for the ego, or none.
     :param duration_s: episode length [s]; None: the road's.
+    :param events: a scenario's scripted events (:mod:`sims.batched.network_events`).
     :param seed: seeds the engine's generator (initial scenes, traffic behaviour).
     :param executor_config: the executor's speed in curves and yielding rules.
     """
@@ -131,6 +134,7 @@ class BatchedRoadPlanning:
         env_config: dict[str, Any] | None = None,
         destination: str | None = None,
         duration_s: float | None = None,
+        events: tuple[EventSpec, ...] = (),
         device: str | torch.device = "cpu",
         seed: int = 0,
         executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
@@ -145,6 +149,7 @@ class BatchedRoadPlanning:
             duration_s=duration_s,
             env_config=env_config,
             ego_following=EgoFollowing(executor_config.time_gap_s, executor_config.car_following),
+            events=events,
         )
         period_s = self.task.config.frames * self.task.config.dt_s
         if not math.isclose(period_s, DECISION_PERIOD_S):
@@ -183,6 +188,7 @@ class BatchedRoadPlanning:
             env_config=spec.env_config,
             destination=spec.destination,
             duration_s=spec.duration_s,
+            events=spec.events,
             device=device,
             seed=seed,
             executor_config=executor_config,

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from sims.batched import intersection, network_step, physics, roads
 from sims.batched.network import NetworkEgoControl, NetworkState
+from sims.batched.network_events import Script, check_events, place, scripted_acceleration_mps2
 from sims.batched.network_fidelity import config_of, make_environment, reset
 from sims.batched.network_spawn import (
     ROUNDABOUT_DESTINATIONS,
@@ -33,6 +34,7 @@ from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult, highway_reward_of
 from sims.constants import LANE_WIDTH_M
+from sims.events import EventSpec
 from sims.strict import ConfigError
 
 EgoLimit = Callable[[NetworkState], Tensor]
@@ -331,16 +333,19 @@ class BatchedRoads:
         compiled: bool = False,
         env_config: dict[str, Any] | None = None,
         ego_following: EgoFollowing = TRAFFIC_FOLLOWING,
+        events: tuple[EventSpec, ...] = (),
     ) -> None:
         """:param compiled: run the step's fixed-shape parts as ``torch.compile`` graphs: faster on
         large batches, after a compilation of a minute or so (:func:`network_step.kernels`).
         :param env_config: highway-env configuration overrides of the road (its observation, its
             meta-actions, its frequencies), read as highway-env would read them.
-        :param ego_following: the ego's time gap and car following under ``ego_control="follow"``."""
+        :param ego_following: the ego's time gap and car following under ``ego_control="follow"``.
+        :param events: a scenario file's scripted events (:mod:`sims.batched.network_events`)."""
         if env_id not in DRAWS:
             raise ValueError(
                 f"the batched engine has no task for {env_id!r}; it has {sorted(DRAWS)}"
             )
+        self.script: Script | None = check_events(events, env_id, source=env_id)
         env = make_environment(env_id, ego_control, env_config)
         reset(env, 0)
         self.env_id = env_id
@@ -374,7 +379,8 @@ class BatchedRoads:
     def _spawn(self, count: int | None = None) -> NetworkState:
         """``count`` new scenes (by default the whole batch)."""
         like = torch.zeros((), device=self.device, dtype=self.dtype)
-        return self._draw(self.spawner, count or self.batch, self.generator, like)
+        state = self._draw(self.spawner, count or self.batch, self.generator, like)
+        return state if self.script is None else place(state, self.road, self.script)
 
     def reset(self, seed: int | None = None) -> Tensor:
         """Start new episodes everywhere; return the observation ``(B, vehicles, features)``."""
@@ -398,6 +404,11 @@ class BatchedRoads:
                 network_step.apply_ego_action(state, road, config, action.to(self.device))
             bound = None if ego_limit is None else ego_limit(state)
             steering, acceleration = network_step.act(state, road, config, compiled=self.compiled)
+            if self.script is not None:
+                time_s = (state.steps * config.frames + frame) * config.dt_s
+                acceleration = scripted_acceleration_mps2(
+                    acceleration, state, self.script, time_s, config.dt_s
+                )
             if bound is not None:
                 limited = torch.minimum(acceleration[:, 0], bound.to(acceleration.dtype))
                 acceleration = acceleration.clone()

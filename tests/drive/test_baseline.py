@@ -53,7 +53,7 @@ def test_what_the_engine_cannot_honour_is_refused_by_name() -> None:
         batched_meta_env(unread, 2, seed=0)
     scripted = load_scenario("cut-in")
     check_batched(scripted)  # a highway scenario trains on the highway's engine, as before
-    with pytest.raises(ConfigError, match="does not script events"):
+    with pytest.raises(ConfigError, match="scripts events on highway-v0 only, not on merge-v0"):
         check_batched(replace(scripted, env="merge-v0"))
     with pytest.raises(ConfigError, match="no task for racetrack-v0"):
         check_batched(load_scenario("racetrack"))

@@ -182,8 +182,9 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
         TrainConfig(scenario="merge,racetrack", **road)
     with pytest.raises(ConfigError, match="no task for highway-fast-v0"):
         TrainConfig(scenario="highway-fast,merge", **road)
-    with pytest.raises(ConfigError, match="does not script events"):
-        TrainConfig(scenario="highway,lead-brake", **road)
+    with pytest.raises(ConfigError, match="does not script cut_in events"):
+        TrainConfig(scenario="highway,cut-in", **road)
+    TrainConfig(scenario="highway,lead-brake", **road)  # the engine scripts a braking lead
     TrainConfig(scenario="highway,merge", **road)  # highway-v0 has a road-network task
     with pytest.raises(ConfigError, match="no safety layer for the road interface"):
         TrainConfig(scenario="merge", safety_layer=True, **road)

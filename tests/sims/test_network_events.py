@@ -1,0 +1,98 @@
+"""A scenario file's scripted event on the road-network engine: placed, and driven for 10 s, as
+highway-env places and drives it (sims.events), and refused by name where the engine cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sims.batched import roads
+from sims.batched.network import from_highway_env
+from sims.batched.network_events import Script, check_events, place
+from sims.batched.network_fidelity import make_environment, reset
+from sims.batched.network_task import BatchedRoads
+from sims.events import CutIn, LeadBrake, StalledVehicle
+from sims.strict import ConfigError
+
+pytestmark = pytest.mark.contract
+
+EVENTS = [StalledVehicle(gap_m=150.0), LeadBrake(trigger_s=2.0, gap_m=20.0, decel_mps2=6.0)]
+# One simulation step per policy step, so that the script is read before each, as sims.env does.
+CONFIG = {"vehicles_count": 20, "policy_frequency": 15}
+
+
+def _positions(state) -> np.ndarray:
+    present = state.present[0]
+    return torch.stack([state.x_m[0][present], state.y_m[0][present]], 1).numpy()
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda event: type(event).__name__)
+def test_event_scene_and_ten_seconds_match_highway_env(event):
+    for seed in (0, 1):
+        env = make_environment("highway-v0", "continuous", CONFIG)
+        reset(env, seed)
+        road = roads.from_network(env.unwrapped.road.network)
+        task = BatchedRoads(
+            "highway-v0", 1, dtype=torch.float64, env_config=CONFIG, events=(event,)
+        )
+        state = from_highway_env([env], road)
+        active = event.start(env.unwrapped.road, env.unwrapped.vehicle)
+        task.state = place(state, task.road, Script.of(event))
+        vehicles = env.unwrapped.road.vehicles
+        np.testing.assert_allclose(
+            _positions(task.state), [vehicle.position for vehicle in vehicles], atol=1e-9
+        )
+        rng = np.random.default_rng(seed)
+        dt_s = task.config.dt_s
+        for step in range(150):
+            active.update(step * dt_s)
+            action = rng.uniform(-1, 1, 2)
+            task.simulate(torch.tensor(action[None]))
+            env.step(action)
+            np.testing.assert_allclose(
+                _positions(task.state), [vehicle.position for vehicle in vehicles], atol=1e-6
+            )
+            assert task.state.crashed[0][task.state.present[0]].tolist() == [
+                bool(vehicle.crashed) for vehicle in vehicles
+            ]
+            if vehicles[0].crashed:
+                break
+        scripted = vehicles[-1]
+        assert float(task.state.speed_mps[0, -1]) == pytest.approx(scripted.speed, abs=1e-6)
+
+
+def test_a_lead_brake_stops_and_stays_stopped():
+    task = BatchedRoads(
+        "highway-v0",
+        4,
+        ego_control="follow",
+        dtype=torch.float64,
+        env_config={"vehicles_count": 20},
+        events=(LeadBrake(trigger_s=2.0, gap_m=20.0, decel_mps2=6.0),),
+    )
+    torch.testing.assert_close(task.state.speed_mps[:, -1], task.state.speed_mps[:, 0])
+    # The ego keeps its lane at 10 m/s: it stays clear of the braking car.
+    keep = torch.stack(
+        [task.road.lane_id[task.state.lane[:, 0]].double(), torch.full((4,), 10.0)], 1
+    )
+    task.simulate(keep)
+    task.simulate(keep)
+    before = task.state.speed_mps[:, -1].clone()
+    task.simulate(keep)
+    # Braking from 2 s on at 6 m/s2, and never below a standstill.
+    torch.testing.assert_close(task.state.speed_mps[:, -1], (before - 6.0).clamp(min=0))
+    for _ in range(4):
+        task.simulate(keep)
+    assert torch.all(task.state.speed_mps[:, -1] == 0.0)
+    assert torch.all(task.state.present[:, -1])
+
+
+def test_events_the_engine_cannot_script_are_refused_by_name():
+    with pytest.raises(ConfigError, match="cut_in"):
+        check_events([CutIn()], "highway-v0", source="scenario 'x'")
+    with pytest.raises(ConfigError, match="merge-v0"):
+        check_events([StalledVehicle()], "merge-v0", source="scenario 'x'")
+    with pytest.raises(ConfigError, match="one event"):
+        check_events([StalledVehicle(), LeadBrake()], "highway-v0", source="scenario 'x'")
+    assert check_events([], "merge-v0", source="scenario 'x'") is None
