@@ -68,6 +68,9 @@ class LaneGeometry:
     speed_limit_mps: float
     centreline: Centreline
     end_station_m: float = math.inf
+    # A lane of the opposite direction lies over it where the ego is: two-way-v0's overtaking lane,
+    # which its oncoming traffic drives down (highway-env draws them as two lanes).
+    carries_oncoming: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,22 @@ def drivable_lanes(network: RoadNetwork) -> list[AbstractLane]:
     return lanes
 
 
+def _carries_oncoming_traffic(
+    network: RoadNetwork, lane_index: tuple[str, str, int], point: np.ndarray
+) -> bool:
+    """A lane of the road back (``end`` to ``start``) has ``point``, on ``lane_index``'s centre,
+    within half its width and runs against it there."""
+    start, end, _ = lane_index
+    lane = network.get_lane(lane_index)
+    heading = lane.heading_at(lane.local_coordinates(point)[0])
+    for other in network.graph.get(end, {}).get(start, []):
+        along, across = other.local_coordinates(point)
+        beside = 0.0 <= along <= other.length and abs(across) <= other.width_at(along) / 2
+        if beside and math.cos(other.heading_at(along) - heading) < 0:
+            return True
+    return False
+
+
 def lane_geometry(
     network: RoadNetwork, lane_index: tuple[str, str, int], position: np.ndarray, route: list
 ) -> LaneGeometry:
@@ -249,6 +268,7 @@ def lane_geometry(
         width_m=float(lane.width_at(s_ego)),
         speed_limit_mps=float(lane.speed_limit),
         end_station_m=float(lane.length - s_ego),
+        carries_oncoming=_carries_oncoming_traffic(network, lane_index, lane.position(s_ego, 0.0)),
         centreline=Centreline(
             x_m=_frozen(x),
             y_m=_frozen(y),

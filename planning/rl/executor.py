@@ -232,6 +232,8 @@ class PolicyExecutor(RulePlanner):
             )
         )
         self._waiting = 0
+        if self._changing_to is None and self._leaves_oncoming_lane(scene):
+            return
         if action.lane_change == 0 or self._changing_to is not None:
             return
         target = scene.lane(scene.ego.lane.index + action.lane_change)
@@ -244,12 +246,28 @@ class PolicyExecutor(RulePlanner):
             return
         self._start_change(target, action.lane_change)
 
+    def _leaves_oncoming_lane(self, scene: SceneState) -> bool:
+        """With the layer, start back to the right lane from a lane that oncoming traffic drives
+        down (two-way-v0's overtaking lane, where the policy may have started), as soon as that
+        change is safe; one override."""
+        current = scene.lane(scene.ego.lane.index)
+        right = scene.lane(scene.ego.lane.index + 1)
+        if not self.safety_layer or current is None or right is None:
+            return False
+        if not (current.carries_oncoming or _oncoming(scene, current)):
+            return False
+        if self._vetoes(scene, right):
+            return False
+        self._overrides += 1
+        self._start_change(right, 1)
+        return True
+
     def _vetoes(self, scene: SceneState, target: LaneGeometry) -> bool:
         """The safety layer (if on) refuses to start a change into ``target`` now."""
         if not self.safety_layer:
             return False
-        if _oncoming(scene, target):
-            return True  # no overtaking into oncoming traffic (two-way-v0)
+        if target.carries_oncoming or _oncoming(scene, target):
+            return True  # no overtaking in oncoming traffic's lane (two-way-v0)
         if self.executor_config.margins.stopping_check and self._too_fast_behind(scene, target):
             return True  # e.g. into merge-v0's ending lane, towards the obstacle at its end
         if not self._is_safe(scene, target, fraction=1.0) or self._bends(

@@ -230,6 +230,39 @@ def test_safety_layer_never_changes_into_a_lane_with_oncoming_traffic_ahead():
     assert unguarded.changing_direction == -1
 
 
+def test_safety_layer_keeps_out_of_and_leaves_a_lane_oncoming_traffic_drives_down():
+    """two-way-v0's overtaking lane, known from the map (``carries_oncoming``) before any oncoming
+    car is in sight: the layer vetoes a change into it and, from it, heads back right."""
+    scene = highway_scene(ego_lane=1, lanes=2)
+    two_way = replace(scene, lanes=(replace(scene.lanes[0], carries_oncoming=True), scene.lanes[1]))
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(LEFT_SAME, two_way)
+    assert (executor.overrides, executor.changing_direction) == (1, 0)
+    unguarded = PolicyExecutor(safety_layer=False)
+    unguarded.decide(LEFT_SAME, two_way)
+    assert unguarded.changing_direction == -1
+    in_it = highway_scene(ego_lane=0, lanes=2)
+    in_it = replace(in_it, lanes=(replace(in_it.lanes[0], carries_oncoming=True), in_it.lanes[1]))
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(KEEP_FASTER, in_it)
+    assert (executor.overrides, executor.changing_direction) == (1, 1)
+    blocked = replace(in_it, vehicles=(car(1, 1, 0.0, 25.0),))  # a car beside it in the right lane
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(KEEP_FASTER, blocked)
+    assert executor.changing_direction == 0
+
+
+def test_two_way_ground_truth_marks_the_lane_oncoming_traffic_drives_down():
+    from sims.env import SimEnv
+    from sims.scenario import load_scenario
+
+    for scenario, flagged in (("two-way", {0}), ("highway", set())):
+        env = SimEnv(load_scenario(scenario))
+        lanes = env.reset(seed=0).truth.lanes
+        env.close()
+        assert {lane.lane.index for lane in lanes if lane.carries_oncoming} == flagged
+
+
 def test_a_ring_roads_traffic_ahead_is_not_oncoming():
     """Half-way round a ring of radius 20 m a car of the same lane heads opposite to the ego, yet
     drives with its lane: the oncoming check compares headings with the lane's, not the ego's."""
