@@ -196,7 +196,7 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
 
 def test_road_training_on_the_batched_engine_validates_each_road_there_and_reloads(tmp_path):
     config = TrainConfig(
-        scenario="merge,intersection",
+        scenario="stalled-vehicle,intersection",  # a scripted event, and a junction
         interface="road",
         sim="batched",
         lateral_acceleration_mps2=4.0,
@@ -210,10 +210,10 @@ def test_road_training_on_the_batched_engine_validates_each_road_there_and_reloa
     state = train(config, tmp_path, resume=False, command="test")
     point = state.curve[-1]
     assert point["steps"] == 256
-    for road in ("merge", "intersection"):
+    for road in ("stalled-vehicle", "intersection"):
         assert 0 <= point[f"{road}/collision_rate"] <= 1 and point[f"{road}/speed_mps"] > 0
     model, card = load_policy(tmp_path / "best")
-    assert card.scenario == "merge,intersection (sims.batched)" and card.interface == "road"
+    assert card.scenario == "stalled-vehicle,intersection (sims.batched)" and card.interface == "road"
     assert model.observation_space.shape == (11, 10) and model.action_space.n == 18
     planner = make_planner(str(tmp_path / "best"))  # drives the stack like any road policy
     assert planner.plan(highway_scene()).target_speed_mps > 0
