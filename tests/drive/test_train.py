@@ -213,7 +213,9 @@ def test_road_training_on_the_batched_engine_validates_each_road_there_and_reloa
     for road in ("stalled-vehicle", "intersection"):
         assert 0 <= point[f"{road}/collision_rate"] <= 1 and point[f"{road}/speed_mps"] > 0
     model, card = load_policy(tmp_path / "best")
-    assert card.scenario == "stalled-vehicle,intersection (sims.batched)" and card.interface == "road"
+    assert (
+        card.scenario == "stalled-vehicle,intersection (sims.batched)" and card.interface == "road"
+    )
     assert model.observation_space.shape == (11, 10) and model.action_space.n == 18
     planner = make_planner(str(tmp_path / "best"))  # drives the stack like any road policy
     assert planner.plan(highway_scene()).target_speed_mps > 0
