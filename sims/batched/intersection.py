@@ -10,18 +10,16 @@ list differs from highway-env's, which only the order of simultaneous collisions
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from sims.batched import network_step, roads
 from sims.batched.ego import meta_target_speed_mps
-from sims.batched.network import NetworkState, keep_rows, reorder_rows
+from sims.batched.network import NetworkState, keep_rows, reorder_rows, write_idm_vehicle
 from sims.batched.network_spawn import Placement, Spawner
 from sims.batched.roads import LaneView
 from sims.batched.state import DELTA_RANGE
-from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
+from sims.constants import VEHICLE_LENGTH_M
 
 ROWS = 16  # vehicles a scene holds at most (highway-env's scenes hold about five to twelve)
 DESTINATIONS = ("o0", "o1", "o2", "o3")
@@ -106,36 +104,18 @@ def _write(
     if routes.shape[1] > steps:
         raise ValueError(f"a route of {routes.shape[1]} steps does not fit {steps}")
     padding = torch.full((env.numel(), steps - routes.shape[1]), roads.NONE, device=env.device)
-    values = {
-        "x_m": x,
-        "y_m": y,
-        "heading_rad": heading,
-        "speed_mps": speed,
-        "target_speed_mps": speed,
-        "lane": lane,
-        "target_lane": lane,
-        "delta": delta,
-        "timer_s": torch.remainder((x + y) * math.pi, 1.0),
-        "length_m": torch.full_like(x, VEHICLE_LENGTH_M),
-        "width_m": torch.full_like(x, VEHICLE_WIDTH_M),
-        "impact_x_m": torch.zeros_like(x),
-        "impact_y_m": torch.zeros_like(x),
-        "route_head": torch.zeros_like(lane),
-        "yield_timer": torch.zeros_like(lane),
-    }
-    for name, value in values.items():
-        getattr(state, name)[where] = value.to(getattr(state, name).dtype)
-    for name, flag in (
-        ("crashed", False),
-        ("has_impact", False),
-        ("present", True),
-        ("static", False),
-        ("idm", True),
-        ("controlled", True),
-        ("lane_changes", True),
-        ("yielding", False),
-    ):
-        getattr(state, name)[where] = flag
+    write_idm_vehicle(
+        state,
+        where,
+        x=x,
+        y=y,
+        heading=heading,
+        speed=speed,
+        lane=lane,
+        target_lane=lane,
+        delta=delta,
+        lane_changes=True,
+    )
     state.route_road[where] = torch.cat([routes[..., 0], padding], 1)
     state.route_lane[where] = torch.cat([routes[..., 1], padding], 1)
 

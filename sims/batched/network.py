@@ -13,6 +13,7 @@ fidelity checks and for any initial scene that highway-env can draw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from sims.batched import roads
 from sims.batched.physics import HIGHWAY_ENV_IDM, TRAFFIC_FOLLOWING, EgoFollowing, IdmConstants
 from sims.batched.roads import RoadTensors
 from sims.batched.state import Clock, select_rows
+from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
 
 # continuous and meta: highway-env's ContinuousAction and DiscreteMetaAction; follow: the ego drives
 # as an IDM vehicle along its route, towards a lane of its road and a speed set from outside (no
@@ -257,6 +259,54 @@ def reorder_rows(state: NetworkState, order: Tensor) -> NetworkState:
             value = value.gather(1, index)
         values[field.name] = value
     return NetworkState(**values)
+
+
+def write_idm_vehicle(
+    state: NetworkState,
+    where: tuple[Any, Any],
+    *,
+    x: Tensor,
+    y: Tensor,
+    heading: Tensor,
+    speed: Tensor,
+    lane: Tensor,
+    target_lane: Tensor,
+    delta: Tensor,
+    lane_changes: bool,
+) -> None:
+    """A new highway-env ``IDMVehicle`` at ``where`` (scenes, rows) of ``state``, aiming for
+    ``speed``, its lane-change timer at ``IDMVehicle.__init__``'s pseudo-random phase; its route
+    is left as it is. Updates ``state`` in place."""
+    values = {
+        "x_m": x,
+        "y_m": y,
+        "heading_rad": heading,
+        "speed_mps": speed,
+        "target_speed_mps": speed,
+        "lane": lane,
+        "target_lane": target_lane,
+        "delta": delta,
+        "timer_s": torch.remainder((x + y) * math.pi, 1.0),
+        "length_m": torch.full_like(x, VEHICLE_LENGTH_M),
+        "width_m": torch.full_like(x, VEHICLE_WIDTH_M),
+        "impact_x_m": torch.zeros_like(x),
+        "impact_y_m": torch.zeros_like(x),
+        "route_head": torch.zeros_like(lane),
+        "yield_timer": torch.zeros_like(lane),
+    }
+    for name, value in values.items():
+        getattr(state, name)[where] = value.to(getattr(state, name).dtype)
+    for name, flag in (
+        ("crashed", False),
+        ("has_impact", False),
+        ("present", True),
+        ("static", False),
+        ("idm", True),
+        ("controlled", True),
+        ("lane_changes", lane_changes),
+        ("yielding", False),
+    ):
+        getattr(state, name)[where] = flag
 
 
 def copy_vehicle(state: NetworkState, scene: int, row: int, item: Any, road: RoadTensors) -> None:

@@ -11,7 +11,6 @@ straight road, where the placement was checked against highway-env's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -19,9 +18,9 @@ import torch
 from torch import Tensor
 
 from sims.batched import roads
-from sims.batched.network import NetworkState, keep_rows
+from sims.batched.network import NetworkState, keep_rows, write_idm_vehicle
 from sims.batched.roads import LaneView, RoadTensors
-from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
+from sims.constants import VEHICLE_LENGTH_M
 from sims.events import CLEARANCE_M, CutIn, EventSpec, LeadBrake, StalledVehicle
 from sims.strict import ConfigError
 
@@ -164,27 +163,15 @@ def _write_last_row(
     """The scripted vehicle in the last row: an IDM vehicle that never changes lane, at ``speed``
     and aiming for it, with no route (``ScriptedVehicle(..., target_lane_index, target_speed)``)."""
     lane = roads.closest_lane(road, x[:, None], y[:, None], heading[:, None])[:, 0]
-    values = {
-        "x_m": x,
-        "y_m": y,
-        "heading_rad": heading,
-        "speed_mps": speed,
-        "target_speed_mps": speed,
-        "lane": lane,
-        "target_lane": target_lane,
-        "delta": torch.full_like(x, 4.0),  # IDMVehicle.DELTA: no randomize_behavior
-        # IDMVehicle.__init__: the lane-change timer's pseudo-random phase.
-        "timer_s": torch.remainder((x + y) * math.pi, 1.0),
-        "length_m": torch.full_like(x, VEHICLE_LENGTH_M),
-        "width_m": torch.full_like(x, VEHICLE_WIDTH_M),
-    }
-    for name, value in values.items():
-        getattr(state, name)[:, -1] = value.to(getattr(state, name).dtype)
-    for name, flag in (
-        ("present", True),
-        ("static", False),
-        ("idm", True),
-        ("controlled", True),
-        ("lane_changes", False),
-    ):
-        getattr(state, name)[:, -1] = flag
+    write_idm_vehicle(
+        state,
+        (slice(None), -1),
+        x=x,
+        y=y,
+        heading=heading,
+        speed=speed,
+        lane=lane,
+        target_lane=target_lane,
+        delta=torch.full_like(x, 4.0),  # IDMVehicle.DELTA: no randomize_behavior
+        lane_changes=False,
+    )
