@@ -108,7 +108,12 @@ class SimEnv:
         self._events: list[ActiveEvent] = []
         self._route: list = []
         self._vehicle_ids: dict[int, int] = {}
-        self.time_s = 0.0
+        self._steps = 0
+
+    @property
+    def time_s(self) -> float:
+        """Time since the reset [s], counted in whole steps so that no rounding builds up."""
+        return self._steps * self.dt_s
 
     @property
     def dt_s(self) -> float:
@@ -140,7 +145,7 @@ class SimEnv:
         install_plant(env.vehicle, self.scenario.plant)
         if ego_speed_mps is not None:
             env.vehicle.speed = ego_speed_mps
-        self.time_s = 0.0
+        self._steps = 0
         self._vehicle_ids = {}
         try:
             self._events = [spec.start(env.road, env.vehicle) for spec in self.scenario.events]
@@ -162,7 +167,7 @@ class SimEnv:
             steering_rad / STEERING_LIMIT_RAD,
         ]  # a list, not an array: merge-v0's reward tests `action in [0, 2]`
         _, reward, terminated, truncated, _ = self._env.step(action)
-        self.time_s += self.dt_s
+        self._steps += 1
         truncated = bool(truncated) or self.time_s >= self.scenario.duration_s - 1e-9
         return SimStep(self._frame(), float(reward), bool(terminated), truncated)
 

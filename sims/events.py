@@ -20,6 +20,7 @@ EVENT_COLOUR = (255, 140, 0)
 """Scripted vehicles are drawn orange in the video, so a viewer sees which vehicle is the test."""
 
 CLEARANCE_M = 60.0  # [m] traffic is cleared this far past a scripted vehicle, so it keeps its speed
+TRIGGER_TOLERANCE_S = 1e-9  # [s] a script starts at its time despite rounding in the clock
 
 
 class ScriptedVehicle(IDMVehicle):
@@ -149,7 +150,7 @@ class _BrakeRun(ActiveEvent):
         self.vehicle, self.trigger_s, self.acceleration_mps2 = vehicle, trigger_s, acceleration_mps2
 
     def update(self, time_s: float) -> None:
-        if time_s >= self.trigger_s:
+        if time_s >= self.trigger_s - TRIGGER_TOLERANCE_S:
             self.vehicle.scripted_acceleration_mps2 = self.acceleration_mps2
 
 

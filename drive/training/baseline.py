@@ -179,7 +179,7 @@ def meta_action_config(scenario: Scenario) -> dict[str, Any]:
 
 def check_batched(scenario: Scenario) -> None:
     """Refuse, by name, what of ``scenario`` the batched engine cannot honour: a road it has no task
-    for, a scripted event, an ``env_config`` key it does not read.
+    for, a scripted event it does not script, an ``env_config`` key it does not read.
 
     :raises ConfigError: naming the scenario and what is refused.
     """
@@ -190,7 +190,8 @@ def check_batched(scenario: Scenario) -> None:
 
 def check_network(scenario: Scenario) -> None:
     """Refuse, by name, what of ``scenario`` the road-network engine cannot honour: a road it has
-    no task for, a scripted event, an ``env_config`` key it does not read.
+    no task for, a scripted event it does not script
+    (:func:`sims.batched.network_events.check_events`), an ``env_config`` key it does not read.
 
     :raises ConfigError: naming the scenario and what is refused.
     """

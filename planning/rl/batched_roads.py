@@ -114,8 +114,8 @@ class RoadSpec:
 class BatchedRoadPlanning:
     """``B`` road-interface planning environments of one road; see the module docstring.
 
-    :param env_id: the highway-env road (``merge-v0``, ``roundabout-v0``, ``exit-v0``,
-        ``intersection-v0``).
+    :param env_id: the highway-env road (``highway-v0``, ``merge-v0``, ``roundabout-v0``,
+        ``exit-v0``, ``intersection-v0``).
     :param batch: environments at once.
     :param env_config: highway-env configuration overrides (a scenario's ``env_config``).
     :param destination: the node the ego's route leads to (a scenario's ``destination``); None:

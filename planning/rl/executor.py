@@ -232,7 +232,7 @@ class PolicyExecutor(RulePlanner):
             )
         )
         self._waiting = 0
-        if self._changing_to is None and self._leaves_oncoming_lane(scene):
+        if self._changing_to is None and self._leaves_oncoming_lane(scene, action):
             return
         if action.lane_change == 0 or self._changing_to is not None:
             return
@@ -246,20 +246,23 @@ class PolicyExecutor(RulePlanner):
             return
         self._start_change(target, action.lane_change)
 
-    def _leaves_oncoming_lane(self, scene: SceneState) -> bool:
-        """With the layer, start back to the right lane from a lane that oncoming traffic drives
-        down (two-way-v0's overtaking lane, where the policy may have started), as soon as that
-        change is safe; one override."""
+    def _leaves_oncoming_lane(self, scene: SceneState, action: Action) -> bool:
+        """With the layer, head back right from a lane that the map says oncoming traffic drives
+        down (two-way-v0's overtaking lane, where the policy may have pulled out), at once if that
+        change is safe, else as soon as it is (waiting for the gap); one override unless the policy
+        asked for it. Returns whether that took the decision's lane change."""
         current = scene.lane(scene.ego.lane.index)
         right = scene.lane(scene.ego.lane.index + 1)
         if not self.safety_layer or current is None or right is None:
             return False
-        if not (current.carries_oncoming or _oncoming(scene, current)):
+        if not current.carries_oncoming:
             return False
+        if action.lane_change != 1:
+            self._overrides += 1
         if self._vetoes(scene, right):
-            return False
-        self._overrides += 1
-        self._start_change(right, 1)
+            self._waiting = 1
+        else:
+            self._start_change(right, 1)
         return True
 
     def _vetoes(self, scene: SceneState, target: LaneGeometry) -> bool:

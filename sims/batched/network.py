@@ -265,32 +265,39 @@ def write_idm_vehicle(
     state: NetworkState,
     where: tuple[Any, Any],
     *,
-    x: Tensor,
-    y: Tensor,
-    heading: Tensor,
-    speed: Tensor,
+    x_m: Tensor,
+    y_m: Tensor,
+    heading_rad: Tensor,
+    speed_mps: Tensor,
     lane: Tensor,
     target_lane: Tensor,
     delta: Tensor,
     lane_changes: bool,
 ) -> None:
     """A new highway-env ``IDMVehicle`` at ``where`` (scenes, rows) of ``state``, aiming for
-    ``speed``, its lane-change timer at ``IDMVehicle.__init__``'s pseudo-random phase; its route
-    is left as it is. Updates ``state`` in place."""
+    ``speed_mps``, its lane-change timer at ``IDMVehicle.__init__``'s pseudo-random phase; its
+    route is left as it is. Updates ``state`` in place.
+
+    :param where: an index of ``(B, N)`` tensors: (scenes, rows).
+    :param x_m: the vehicles' positions, headings [rad] and speeds [m/s], one per place.
+    :param lane: their closest lanes; ``target_lane`` the lanes they aim for.
+    :param delta: their IDM exponents.
+    :param lane_changes: whether they may change lane (``enable_lane_change``).
+    """
     values = {
-        "x_m": x,
-        "y_m": y,
-        "heading_rad": heading,
-        "speed_mps": speed,
-        "target_speed_mps": speed,
+        "x_m": x_m,
+        "y_m": y_m,
+        "heading_rad": heading_rad,
+        "speed_mps": speed_mps,
+        "target_speed_mps": speed_mps,
         "lane": lane,
         "target_lane": target_lane,
         "delta": delta,
-        "timer_s": torch.remainder((x + y) * math.pi, 1.0),
-        "length_m": torch.full_like(x, VEHICLE_LENGTH_M),
-        "width_m": torch.full_like(x, VEHICLE_WIDTH_M),
-        "impact_x_m": torch.zeros_like(x),
-        "impact_y_m": torch.zeros_like(x),
+        "timer_s": torch.remainder((x_m + y_m) * math.pi, 1.0),
+        "length_m": torch.full_like(x_m, VEHICLE_LENGTH_M),
+        "width_m": torch.full_like(x_m, VEHICLE_WIDTH_M),
+        "impact_x_m": torch.zeros_like(x_m),
+        "impact_y_m": torch.zeros_like(x_m),
         "route_head": torch.zeros_like(lane),
         "yield_timer": torch.zeros_like(lane),
     }

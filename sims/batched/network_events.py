@@ -18,10 +18,17 @@ import torch
 from torch import Tensor
 
 from sims.batched import roads
-from sims.batched.network import NetworkState, keep_rows, write_idm_vehicle
+from sims.batched.network import IDM_DELTA, NetworkState, keep_rows, write_idm_vehicle
 from sims.batched.roads import LaneView, RoadTensors
 from sims.constants import VEHICLE_LENGTH_M
-from sims.events import CLEARANCE_M, CutIn, EventSpec, LeadBrake, StalledVehicle
+from sims.events import (
+    CLEARANCE_M,
+    TRIGGER_TOLERANCE_S,
+    CutIn,
+    EventSpec,
+    LeadBrake,
+    StalledVehicle,
+)
 from sims.strict import ConfigError
 
 EVENT_ROADS = ("highway-v0",)
@@ -120,10 +127,17 @@ def scripted_acceleration_mps2(
     crashed) and bounded so that it stops at 0 m/s, as ``ScriptedVehicle.act`` and ``step`` do.
 
     :param acceleration_mps2: ``(B, N)`` the accelerations the engine decided [m/s2].
+    :param state: the scenes, the scripted vehicle in their last row (:func:`place`).
+    :param script: what that vehicle is made to do.
     :param time_s: ``(B,)`` each scene's time into its episode [s].
+    :param dt_s: the simulation step [s].
     """
     speed = state.speed_mps[:, -1]
-    active = (time_s >= script.trigger_s - 1e-9) & ~state.crashed[:, -1] & state.present[:, -1]
+    active = (
+        (time_s >= script.trigger_s - TRIGGER_TOLERANCE_S)
+        & ~state.crashed[:, -1]
+        & state.present[:, -1]
+    )
     scripted = torch.clamp(torch.full_like(speed, script.acceleration_mps2), min=-speed / dt_s)
     result = acceleration_mps2.clone()
     result[:, -1] = torch.where(active, scripted, acceleration_mps2[:, -1])
@@ -154,24 +168,24 @@ def _with_free_row(state: NetworkState) -> NetworkState:
 def _write_last_row(
     state: NetworkState,
     road: RoadTensors,
-    x: Tensor,
-    y: Tensor,
-    heading: Tensor,
-    speed: Tensor,
+    x_m: Tensor,
+    y_m: Tensor,
+    heading_rad: Tensor,
+    speed_mps: Tensor,
     target_lane: Tensor,
 ) -> None:
     """The scripted vehicle in the last row: an IDM vehicle that never changes lane, at ``speed``
-    and aiming for it, with no route (``ScriptedVehicle(..., target_lane_index, target_speed)``)."""
-    lane = roads.closest_lane(road, x[:, None], y[:, None], heading[:, None])[:, 0]
+    and aiming for it, with no route; ``(B,)`` tensors, ``target_lane`` the lane it keeps to (``ScriptedVehicle(..., target_lane_index, target_speed)``)."""
+    lane = roads.closest_lane(road, x_m[:, None], y_m[:, None], heading_rad[:, None])[:, 0]
     write_idm_vehicle(
         state,
         (slice(None), -1),
-        x=x,
-        y=y,
-        heading=heading,
-        speed=speed,
+        x_m=x_m,
+        y_m=y_m,
+        heading_rad=heading_rad,
+        speed_mps=speed_mps,
         lane=lane,
         target_lane=target_lane,
-        delta=torch.full_like(x, 4.0),  # IDMVehicle.DELTA: no randomize_behavior
+        delta=torch.full_like(x_m, IDM_DELTA),  # no randomize_behavior
         lane_changes=False,
     )

@@ -405,7 +405,8 @@ class BatchedRoads:
             bound = None if ego_limit is None else ego_limit(state)
             steering, acceleration = network_step.act(state, road, config, compiled=self.compiled)
             if self.script is not None:
-                time_s = (state.steps * config.frames + frame) * config.dt_s
+                frames_done = (state.steps * config.frames + frame).to(state.x_m.dtype)
+                time_s = frames_done * config.dt_s
                 acceleration = scripted_acceleration_mps2(
                     acceleration, state, self.script, time_s, config.dt_s
                 )

@@ -246,10 +246,15 @@ def test_safety_layer_keeps_out_of_and_leaves_a_lane_oncoming_traffic_drives_dow
     executor = PolicyExecutor(safety_layer=True)
     executor.decide(KEEP_FASTER, in_it)
     assert (executor.overrides, executor.changing_direction) == (1, 1)
+    executor = PolicyExecutor(safety_layer=True)
+    executor.decide(RIGHT_SAME, in_it)  # the policy's own choice: no override
+    assert (executor.overrides, executor.changing_direction) == (0, 1)
     blocked = replace(in_it, vehicles=(car(1, 1, 0.0, 25.0),))  # a car beside it in the right lane
     executor = PolicyExecutor(safety_layer=True)
     executor.decide(KEEP_FASTER, blocked)
     assert executor.changing_direction == 0
+    executor.plan(in_it)  # the car gone: it goes at once, not at the next decision
+    assert executor.changing_direction == 1
 
 
 def test_two_way_ground_truth_marks_the_lane_oncoming_traffic_drives_down():

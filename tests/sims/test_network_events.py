@@ -15,8 +15,6 @@ from sims.batched.network_task import BatchedRoads
 from sims.events import CutIn, LeadBrake, StalledVehicle
 from sims.strict import ConfigError
 
-pytestmark = pytest.mark.contract
-
 EVENTS = [StalledVehicle(gap_m=150.0), LeadBrake(trigger_s=2.0, gap_m=20.0, decel_mps2=6.0)]
 # One simulation step per policy step, so that the script is read before each, as sims.env does.
 CONFIG = {"vehicles_count": 20, "policy_frequency": 15}
@@ -27,6 +25,7 @@ def _positions(state) -> np.ndarray:
     return torch.stack([state.x_m[0][present], state.y_m[0][present]], 1).numpy()
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("event", EVENTS, ids=lambda event: type(event).__name__)
 def test_event_scene_and_ten_seconds_match_highway_env(event):
     for seed in (0, 1):
@@ -62,6 +61,7 @@ def test_event_scene_and_ten_seconds_match_highway_env(event):
         assert float(task.state.speed_mps[0, -1]) == pytest.approx(scripted.speed, abs=1e-6)
 
 
+@pytest.mark.contract
 def test_a_lead_brake_stops_and_stays_stopped():
     task = BatchedRoads(
         "highway-v0",
@@ -88,6 +88,7 @@ def test_a_lead_brake_stops_and_stays_stopped():
     assert torch.all(task.state.present[:, -1])
 
 
+@pytest.mark.unit
 def test_events_the_engine_cannot_script_are_refused_by_name():
     with pytest.raises(ConfigError, match="cut_in"):
         check_events([CutIn()], "highway-v0", source="scenario 'x'")
@@ -96,3 +97,27 @@ def test_events_the_engine_cannot_script_are_refused_by_name():
     with pytest.raises(ConfigError, match="one event"):
         check_events([StalledVehicle(), LeadBrake()], "highway-v0", source="scenario 'x'")
     assert check_events([], "merge-v0", source="scenario 'x'") is None
+
+
+@pytest.mark.contract
+def test_restarted_scenes_get_their_event_again():
+    task = BatchedRoads(
+        "highway-v0",
+        3,
+        dtype=torch.float64,
+        env_config={"vehicles_count": 10},
+        duration_s=2.0,
+        events=(StalledVehicle(gap_m=50.0),),
+    )
+    rows = task.state.x_m.shape[1]
+    for _ in range(2):
+        result = task.step(torch.zeros(3, 2))
+    assert bool(result.truncated.all())  # every scene ended and was drawn again
+    state = task.state
+    assert state.x_m.shape[1] == rows and bool(state.present[:, -1].all())
+    # A new stalled car 50 m beyond the ego's front bumper, standing, in the ego's lane.
+    torch.testing.assert_close(
+        state.x_m[:, -1] - state.x_m[:, 0], torch.full((3,), 55.0, dtype=torch.float64)
+    )
+    assert bool((state.speed_mps[:, -1] == 0).all())
+    assert bool((state.lane[:, -1] == state.lane[:, 0]).all())
