@@ -230,30 +230,32 @@ def test_safety_layer_never_changes_into_a_lane_with_oncoming_traffic_ahead():
     assert unguarded.changing_direction == -1
 
 
+def _two_way(ego_lane: int):
+    """Two lanes, the left one (0) carrying oncoming traffic by the map, none of it in sight."""
+    scene = highway_scene(ego_lane=ego_lane, lanes=2)
+    return replace(scene, lanes=(replace(scene.lanes[0], carries_oncoming=True), scene.lanes[1]))
+
+
+def _decided(action, scene, *, safety_layer: bool = True) -> PolicyExecutor:
+    executor = PolicyExecutor(safety_layer=safety_layer)
+    executor.decide(action, scene)
+    return executor
+
+
 def test_safety_layer_keeps_out_of_and_leaves_a_lane_oncoming_traffic_drives_down():
     """two-way-v0's overtaking lane, known from the map (``carries_oncoming``) before any oncoming
     car is in sight: the layer vetoes a change into it and, from it, heads back right."""
-    scene = highway_scene(ego_lane=1, lanes=2)
-    two_way = replace(scene, lanes=(replace(scene.lanes[0], carries_oncoming=True), scene.lanes[1]))
-    executor = PolicyExecutor(safety_layer=True)
-    executor.decide(LEFT_SAME, two_way)
+    executor = _decided(LEFT_SAME, _two_way(1))
     assert (executor.overrides, executor.changing_direction) == (1, 0)
-    unguarded = PolicyExecutor(safety_layer=False)
-    unguarded.decide(LEFT_SAME, two_way)
-    assert unguarded.changing_direction == -1
-    in_it = highway_scene(ego_lane=0, lanes=2)
-    in_it = replace(in_it, lanes=(replace(in_it.lanes[0], carries_oncoming=True), in_it.lanes[1]))
-    executor = PolicyExecutor(safety_layer=True)
-    executor.decide(KEEP_FASTER, in_it)
+    assert _decided(LEFT_SAME, _two_way(1), safety_layer=False).changing_direction == -1
+    executor = _decided(KEEP_FASTER, _two_way(0))
     assert (executor.overrides, executor.changing_direction) == (1, 1)
-    executor = PolicyExecutor(safety_layer=True)
-    executor.decide(RIGHT_SAME, in_it)  # the policy's own choice: no override
+    executor = _decided(RIGHT_SAME, _two_way(0))  # the policy's own choice: no override
     assert (executor.overrides, executor.changing_direction) == (0, 1)
-    blocked = replace(in_it, vehicles=(car(1, 1, 0.0, 25.0),))  # a car beside it in the right lane
-    executor = PolicyExecutor(safety_layer=True)
-    executor.decide(KEEP_FASTER, blocked)
+    beside = car(1, 1, 0.0, 25.0)  # a car beside it in the right lane
+    executor = _decided(KEEP_FASTER, replace(_two_way(0), vehicles=(beside,)))
     assert executor.changing_direction == 0
-    executor.plan(in_it)  # the car gone: it goes at once, not at the next decision
+    executor.plan(_two_way(0))  # the car gone: it goes at once, not at the next decision
     assert executor.changing_direction == 1
 
 
