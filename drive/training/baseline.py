@@ -223,7 +223,6 @@ def batched_meta_env(scenario: Scenario, envs: int, *, seed: int) -> Any:
         envs,
         env_config=meta_action_config(scenario),
         duration_s=scenario.duration_s,
-        events=tuple(scenario.events),
         seed=seed,
     )
 

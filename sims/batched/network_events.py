@@ -92,8 +92,8 @@ def place(state: NetworkState, road: RoadTensors, script: Script) -> NetworkStat
     """``state`` with the scripted vehicle in a new last row of every scene, ``gap_m`` ahead of the
     ego in the ego's lane, after the traffic in that lane from beside the ego to
     :data:`~sims.events.CLEARANCE_M` past it is removed (``sims.events._spawn_ahead``)."""
-    state = _with_free_row(state)
-    batch, count = state.x_m.shape
+    state = _with_one_more_row(state)
+    count = state.x_m.shape[1]
     view = LaneView.of(road, state.lane[:, :1])
     ego_s, _ = roads.local_coordinates(view, state.x_m[:, :1], state.y_m[:, :1])
     station = ego_s + script.gap_m + VEHICLE_LENGTH_M
@@ -102,13 +102,13 @@ def place(state: NetworkState, road: RoadTensors, script: Script) -> NetworkStat
     # _clear: beside the ego or ahead, within the lane's full width of its centre, as highway-env tests.
     cleared = (
         (rows > 0)
-        & state.present
         & ~state.static
         & (across.abs() < view.width_m)
         & (along > ego_s - VEHICLE_LENGTH_M)
         & (along < station + CLEARANCE_M)
     )
-    state = keep_rows(state, state.present & ~cleared)
+    # The repeated last row is dropped too: keep_rows leaves it last, as padding, for the new car.
+    state = keep_rows(state, state.present & ~cleared & (rows < count - 1))
     x, y = roads.position(view, station, torch.zeros_like(station))
     speed = (
         state.speed_mps[:, :1].clone()
@@ -144,23 +144,14 @@ def scripted_acceleration_mps2(
     return result
 
 
-def _with_free_row(state: NetworkState) -> NetworkState:
-    """``state`` with one row of padding appended to every scene."""
-    values = {}
+def _with_one_more_row(state: NetworkState) -> NetworkState:
+    """``state`` with each scene's last row repeated at its end (``place`` makes it padding)."""
     count = state.x_m.shape[1]
-    padding = {"present": False, "static": True, "x_m": 1e9, "y_m": 1e9}
+    values = {}
     for field in fields(state):
         value = getattr(state, field.name)
         if value.dim() >= 2 and value.shape[1] == count:
-            extra = value[:, -1:].clone()
-            fill = padding.get(field.name)
-            if field.name in ("route_road", "route_lane"):
-                extra.fill_(roads.NONE)
-            elif fill is not None:
-                extra.fill_(fill)
-            else:
-                extra.zero_()
-            value = torch.cat([value, extra], dim=1)
+            value = torch.cat([value, value[:, -1:]], dim=1)
         values[field.name] = value
     return NetworkState(**values)
 
@@ -174,9 +165,12 @@ def _write_last_row(
     speed_mps: Tensor,
     target_lane: Tensor,
 ) -> None:
-    """The scripted vehicle in the last row: an IDM vehicle that never changes lane, at ``speed``
-    and aiming for it, with no route; ``(B,)`` tensors, ``target_lane`` the lane it keeps to (``ScriptedVehicle(..., target_lane_index, target_speed)``)."""
+    """The scripted vehicle in the last row: an IDM vehicle that never changes lane, at
+    ``speed_mps`` and aiming for it, with no route (``ScriptedVehicle(..., target_lane_index,
+    target_speed)``); ``(B,)`` tensors, ``target_lane`` the lane it keeps to."""
     lane = roads.closest_lane(road, x_m[:, None], y_m[:, None], heading_rad[:, None])[:, 0]
+    state.route_road[:, -1] = roads.NONE
+    state.route_lane[:, -1] = roads.NONE
     write_idm_vehicle(
         state,
         (slice(None), -1),

@@ -27,7 +27,6 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from sims.batched.network_task import BatchedRoads
 from sims.batched.state import BatchConfig
 from sims.batched.task import BatchedHighway, StepResult
-from sims.events import EventSpec
 
 
 def _spaces(config: BatchConfig) -> tuple[spaces.Box, spaces.Space]:
@@ -184,7 +183,6 @@ class RoadsVecEnv(TaskVecEnv):
     :param env_id: merge-v0, exit-v0, roundabout-v0 or intersection-v0.
     :param env_config: highway-env configuration overrides (observation, meta-actions, frequencies).
     :param duration_s: episode length [s] (default: the environment's).
-    :param events: a scenario's scripted events (:mod:`sims.batched.network_events`).
     """
 
     def __init__(
@@ -194,7 +192,6 @@ class RoadsVecEnv(TaskVecEnv):
         *,
         env_config: dict[str, Any] | None = None,
         duration_s: float | None = None,
-        events: tuple[EventSpec, ...] = (),
         device: str = "cpu",
         seed: int = 0,
     ) -> None:
@@ -206,7 +203,6 @@ class RoadsVecEnv(TaskVecEnv):
             seed=seed,
             duration_s=duration_s,
             env_config=env_config,
-            events=events,
         )
         seen = self.engine.observation
         observation = spaces.Box(

@@ -41,8 +41,7 @@ def _executor(*, layer: bool, check: bool) -> PolicyExecutor:
     config = ExecutorConfig(
         "idm_plus", 0.6, SafetyMargins(0.0, 0.0, math.inf, stopping_check=check)
     )
-    executor = PolicyExecutor(safety_layer=layer, executor_config=config)
-    return executor
+    return PolicyExecutor(safety_layer=layer, executor_config=config)
 
 
 def test_the_check_brakes_where_idm_plus_at_0_6_s_follows_too_close_to_stop():
