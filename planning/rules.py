@@ -68,7 +68,7 @@ class RulesConfig:
     max_yield_deceleration_mps2: float = 6.0  # [m/s2] yield only if we can stop this gently
     arrival_offset_m: float = 0.4  # [m] a change has ended when this close to the target centre
     idm: IdmParameters = field(default_factory=IdmParameters)
-    car_following: CarFollowing = "idm"  # the ego's longitudinal model: IDM or IDM+ (sims.idm)
+    car_following: CarFollowing = "idm_acc"  # the ego's longitudinal model (sims.idm)
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
@@ -186,7 +186,11 @@ class RulePlanner(Planner):
             acceleration = min(acceleration, self._acceleration(scene, current))
         acceleration = min(acceleration, self._yield_acceleration(scene, target))
         speed = scene.ego.speed_mps + acceleration * self.config.speed_horizon_s
-        speed = float(np.clip(speed, 0.0, self._desired_speed(target, scene.ego.speed_mps)))
+        # Never plan above the cruise speed, nor above the present speed where that is higher:
+        # the car-following model slows down from there, gently (sims.idm.gentle_free_road). Above
+        # the speed limit, the law comes first: back under it now.
+        ceiling = max(self._desired_speed(target, scene.ego.speed_mps), scene.ego.speed_mps)
+        speed = float(np.clip(speed, 0.0, min(ceiling, target.speed_limit_mps)))
         return Plan(
             target_lane=target.lane,
             target_speed_mps=speed,

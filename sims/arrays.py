@@ -79,6 +79,24 @@ def where(condition: Array, value: Array, otherwise: float) -> Array:
     return np.where(condition, value, otherwise)
 
 
+def hyperbolic_tangent(value: Any) -> Any:
+    """``tanh`` of a float, an array or a tensor (``math.tanh`` for a float)."""
+    if isinstance(value, torch.Tensor):
+        return torch.tanh(value)
+    if isinstance(value, np.ndarray):
+        return np.tanh(value)
+    return math.tanh(value)
+
+
+def choose(condition: Any, value: Any, otherwise: Any) -> Any:
+    """``value`` where ``condition`` holds, else ``otherwise``; for a single bool, the one chosen."""
+    if isinstance(condition, torch.Tensor):
+        return torch.where(condition, value, otherwise)
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, value, otherwise)
+    return value if condition else otherwise
+
+
 def max_last(values: Array) -> Array:
     """The largest value along the last axis."""
     if isinstance(values, torch.Tensor):

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
-from sims.arrays import at_least, smaller
+from sims.arrays import at_least, choose, hyperbolic_tangent, smaller
 
 Value = TypeVar("Value", float, np.ndarray, torch.Tensor)
 
@@ -93,10 +93,96 @@ def idm_plus_rule(free_mps2: Value, closeness: Value, max_acceleration_mps2: flo
     return smaller(free_mps2, max_acceleration_mps2 * interaction)
 
 
-CarFollowing = Literal["idm", "idm_plus"]
+COOLNESS = 0.99  # the ACC model's coolness factor c (Treiber & Kesting 2013, section 11.3.7)
+ACC_BRAKING_MPS2 = 3.5  # [m/s2] the ACC models' comfortable braking: under nuPlan's 4.05 bound
+
+
+def acc_rule(
+    idm_mps2: Value,
+    speed_mps: Value,
+    gap_m: Value,
+    lead_speed_mps: Value,
+    comfortable_deceleration_mps2: float = ACC_BRAKING_MPS2,
+) -> Value:
+    """The ACC model's rule over an IDM acceleration [m/s2] (Kesting, Treiber & Helbing 2010).
+
+    IDM over-reacts when a gap is short but not closing, as when a car cuts in ahead at our speed:
+    it brakes far harder than the kinematics need. The ACC model compares IDM with the constant-
+    acceleration heuristic (CAH: the braking that just matches the leader's speed at zero gap, the
+    leader's own acceleration taken as 0), and where IDM brakes harder it blends towards the CAH:
+    the result lies between the two, at most about ``b`` below the CAH. Where IDM brakes less than
+    the CAH, it is kept (its own anticipation copes).
+
+    :param idm_mps2: IDM's (or IDM+'s) acceleration [m/s2].
+    :param speed_mps: own speed [m/s].
+    :param gap_m: bumper-to-bumper gap to the leader [m].
+    :param lead_speed_mps: the leader's speed [m/s].
+    :param comfortable_deceleration_mps2: the ``b`` of the blend [m/s2].
+    :return: the acceleration [m/s2].
+    """
+    closing = at_least(speed_mps - lead_speed_mps, 0.0)
+    cah = -(closing**2) / (2.0 * at_least(gap_m, 0.1))
+    b = comfortable_deceleration_mps2
+    blended = (1.0 - COOLNESS) * idm_mps2 + COOLNESS * (
+        cah + b * hyperbolic_tangent((idm_mps2 - cah) / b)
+    )
+    return choose(idm_mps2 >= cah, idm_mps2, blended)
+
+
+def idm_acc_acceleration(
+    speed_mps: Value,
+    desired_speed_mps: Value,
+    *,
+    gap_m: Value | None = None,
+    lead_speed_mps: Value | None = None,
+    parameters: IdmParameters = IdmParameters(),
+) -> Value:
+    """The ACC model over IDM [m/s2]: IDM with the improved IDM's free-road term above the desired
+    speed (:func:`gentle_free_road`) and :func:`acc_rule`; arguments as :func:`idm_acceleration`."""
+    p = parameters
+    free = gentle_free_road(speed_mps, desired_speed_mps, p)
+    if gap_m is None or lead_speed_mps is None:
+        return free
+    idm = free - p.max_acceleration_mps2 * _closeness(speed_mps, gap_m, lead_speed_mps, p) ** 2
+    return acc_rule(idm, speed_mps, gap_m, lead_speed_mps)
+
+
+def idm_plus_acc_acceleration(
+    speed_mps: Value,
+    desired_speed_mps: Value,
+    *,
+    gap_m: Value | None = None,
+    lead_speed_mps: Value | None = None,
+    parameters: IdmParameters = IdmParameters(),
+) -> Value:
+    """The ACC model over IDM+ [m/s2], as :func:`idm_acc_acceleration` is over IDM."""
+    p = parameters
+    free = gentle_free_road(speed_mps, desired_speed_mps, p)
+    if gap_m is None or lead_speed_mps is None:
+        return free
+    closeness = _closeness(speed_mps, gap_m, lead_speed_mps, p)
+    idm_plus = idm_plus_rule(free, closeness, p.max_acceleration_mps2)
+    return acc_rule(idm_plus, speed_mps, gap_m, lead_speed_mps)
+
+
+def gentle_free_road(speed_mps: Value, desired_speed_mps: Value, p: IdmParameters) -> Value:
+    """IDM's free-road term, braking no harder than :data:`ACC_BRAKING_MPS2` above the desired
+    speed [m/s2].
+
+    Above the desired speed IDM brakes ever harder (-9 m/s2 at 1.5 times it with highway-env's
+    parameters); the improved IDM (Treiber & Kesting 2013, section 11.3.5) brakes at most ``b`` but
+    eases off so early that it stays over a new speed limit for seconds. This keeps IDM's term,
+    floored: a comfortable, steady slow-down that eases off near the desired speed.
+    """
+    return at_least(_free_road(speed_mps, desired_speed_mps, p), -ACC_BRAKING_MPS2)
+
+
+CarFollowing = Literal["idm", "idm_plus", "idm_acc", "idm_plus_acc"]
 CAR_FOLLOWING: dict[CarFollowing, Callable[..., Any]] = {
     "idm": idm_acceleration,
     "idm_plus": idm_plus_acceleration,
+    "idm_acc": idm_acc_acceleration,
+    "idm_plus_acc": idm_plus_acc_acceleration,
 }
 
 

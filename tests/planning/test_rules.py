@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from perception.base import SceneState
 from planning.rules import BoldRulePlanner, RulePlanner, neighbours_in
-from tests.helpers import car, highway_scene
+from sims.idm import ACC_BRAKING_MPS2
+from tests.helpers import car, ego_at, highway_scene, straight_lane
 
 
 def test_free_road_accelerates_towards_cruise_speed():
@@ -78,3 +80,16 @@ def test_a_vehicle_halfway_across_counts_in_both_lanes():
     scene = highway_scene(ego_lane=0, lanes=2, vehicles=[straddling])
     assert neighbours_in(scene.lanes[0], scene).lead_gap_m == pytest.approx(25.0)
     assert neighbours_in(scene.lanes[1], scene).lead_gap_m == pytest.approx(25.0)
+
+
+def test_above_the_cruise_speed_it_slows_gently_above_the_limit_at_once():
+    # 40 m/s on a free road: the rules cruise at 30 m/s, here under a 50 m/s limit, and IDM would
+    # brake at 3 (1 - (40 / 30)^4) = -6.5 m/s2: a second of comfortable braking instead
+    lane = straight_lane(1, speed_limit_mps=50.0)
+    free = SceneState(time_s=0.0, ego=ego_at(1, speed_mps=40.0), vehicles=(), lanes=(lane,))
+    assert RulePlanner().plan(free).target_speed_mps == pytest.approx(40.0 - ACC_BRAKING_MPS2)
+    # the same speed over a 30 m/s limit: back under it now
+    limited = SceneState(
+        time_s=0.0, ego=ego_at(1, speed_mps=34.0), vehicles=(), lanes=(straight_lane(1),)
+    )
+    assert RulePlanner().plan(limited).target_speed_mps == pytest.approx(30.0)
