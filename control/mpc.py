@@ -179,20 +179,21 @@ class MpcController(Controller):
             steps = h * np.arange(1, config.horizon_steps + 1)
             return np.maximum(speed_mps + np.clip(wanted * steps, change, 0.0), 0.0)
         jerk = config.comfort_jerk_mps3
-        speeds = np.empty(config.horizon_steps)
+        step = jerk * h  # the most the acceleration changes in a step [m/s2]
+        lag = 1.5 * jerk * h
+        speeds = []
         speed, acceleration = speed_mps, acceleration_mps2
-        for k in range(config.horizon_steps):
+        for _ in range(config.horizon_steps):  # plain floats: numpy's per-call cost would dominate
             # An S-curve: the acceleration moves towards the wanted one at the jerk allowed, and
             # eases off in time to arrive at the target without a jolt: no larger than one from
             # which, after this step, that jerk still brings it to 0 at the target.
             remaining = target_mps - speed
-            lag = 1.5 * jerk * h
             easing = math.sqrt(lag**2 + 2.0 * jerk * abs(remaining)) - lag
             aim = math.copysign(min(abs(wanted), easing), remaining)
-            acceleration += float(np.clip(aim - acceleration, -jerk * h, jerk * h))
+            acceleration += max(-step, min(step, aim - acceleration))
             speed += acceleration * h
-            speeds[k] = speed
-        return np.maximum(speeds, 0.0)
+            speeds.append(speed)
+        return np.maximum(np.array(speeds), 0.0)
 
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""
