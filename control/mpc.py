@@ -25,7 +25,6 @@ from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState
-from sims.idm import ACC_BRAKING_MPS2
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,6 @@ class MpcConfig:
     comfort_acceleration_mps2: float = 1.5  # [m/s2] the speed reference rises no faster
     max_acceleration_mps2: float = 2.4  # [m/s2] nuPlan's comfort bound
     max_braking_mps2: float = 6.0  # [m/s2]
-    # [m/s2] a plan asking to brake no harder than this is served comfortably: the reference's
-    # acceleration changes at comfort_jerk_mps3 only. The ego's car following brakes no harder
-    # where it need not (sims.idm.acc_rule).
-    comfort_braking_mps2: float = ACC_BRAKING_MPS2
-    comfort_jerk_mps3: float = 3.5  # [m/s3] under nuPlan's 4.13 once filtered
     max_jerk_mps3: float = 12.0  # [m/s3] hard limit; the jerk cost keeps it far lower normally
     max_steering_rate_radps: float = 0.6  # [rad/s]
     max_yaw_rate_radps: float = 0.95  # [rad/s] nuPlan's comfort bound
@@ -96,7 +90,7 @@ class MpcController(Controller):
         heading_error = math.remainder(ego.heading_rad - path_heading, 2 * math.pi)
         self.reference.update(plan.target_lane, offset, self._time_s)
 
-        speeds = self._speed_reference(ego.speed_mps, plan.target_speed_mps, self._previous[0])
+        speeds = self._speed_reference(ego.speed_mps, plan.target_speed_mps)
         stations = station + np.cumsum(speeds) * h
         midpoints = 0.5 * (line.station_m[1:] + line.station_m[:-1])
         curvature = np.diff(line.heading_rad) / np.diff(line.station_m)
@@ -152,19 +146,15 @@ class MpcController(Controller):
         offsets = states[:, 0]
         return PredictedPath(x_m=x - offsets * np.sin(heading), y_m=y + offsets * np.cos(heading))
 
-    def _speed_reference(
-        self, speed_mps: float, target_mps: float, acceleration_mps2: float
-    ) -> np.ndarray:
+    def _speed_reference(self, speed_mps: float, target_mps: float) -> np.ndarray:
         """Speed over the horizon: reach the planned speed at the rate the plan implies.
 
         A planner's target speed is the speed it wants ``plan_horizon_s`` from now, so the gap over
-        that horizon is the acceleration it asks for, bounded by comfort (up) and full braking
-        (down). The reference's acceleration moves there from the one applied last
-        (``acceleration_mps2``) at a comfortable jerk and eases off to arrive at the target, while
-        the plan asks for no more than comfortable braking; when it asks for more (an emergency),
-        or to stop, the reference brakes at that rate from now on.
+        that horizon is the acceleration it asks for; the ramp follows it, bounded by comfort (up)
+        and full braking (down), and stops at the target.
         """
         config, h = self.config, self.step_s
+        steps = h * np.arange(1, config.horizon_steps + 1)
         change = target_mps - speed_mps
         wanted = float(
             np.clip(
@@ -173,27 +163,8 @@ class MpcController(Controller):
                 config.comfort_acceleration_mps2,
             )
         )
-        if wanted < -config.comfort_braking_mps2 or target_mps <= 0.0:
-            # An emergency, or a stop (before a car or a line, at any speed): the plan's rate from
-            # now on; the QP's own jerk limit shapes the onset.
-            steps = h * np.arange(1, config.horizon_steps + 1)
-            return np.maximum(speed_mps + np.clip(wanted * steps, change, 0.0), 0.0)
-        jerk = config.comfort_jerk_mps3
-        step = jerk * h  # the most the acceleration changes in a step [m/s2]
-        lag = 1.5 * jerk * h
-        speeds = []
-        speed, acceleration = speed_mps, acceleration_mps2
-        for _ in range(config.horizon_steps):  # plain floats: numpy's per-call cost would dominate
-            # An S-curve: the acceleration moves towards the wanted one at the jerk allowed, and
-            # eases off in time to arrive at the target without a jolt: no larger than one from
-            # which, after this step, that jerk still brings it to 0 at the target.
-            remaining = target_mps - speed
-            easing = math.sqrt(lag**2 + 2.0 * jerk * abs(remaining)) - lag
-            aim = math.copysign(min(abs(wanted), easing), remaining)
-            acceleration += max(-step, min(step, aim - acceleration))
-            speed += acceleration * h
-            speeds.append(speed)
-        return np.maximum(np.array(speeds), 0.0)
+        ramp = np.clip(wanted * steps, -abs(change), abs(change))
+        return np.maximum(speed_mps + ramp, 0.0)
 
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""

@@ -146,32 +146,3 @@ def test_the_fallback_brakes_only_down_to_a_standstill(monkeypatch):
     monkeypatch.setattr(controller.qp, "solve", lambda **kwargs: None)
     command = controller.control(ego_at(1, speed_mps=0.2), cruise_plan(1, 0.0))
     assert command.acceleration_mps2 == pytest.approx(-2.0)  # 0.2 m/s gone in one 0.1 s step
-
-
-def _reference_accelerations(controller: MpcController, speed, target, applied=0.0):
-    speeds = controller._speed_reference(speed, target, applied)
-    return np.diff(np.concatenate([[speed], speeds])) / controller.step_s, speeds
-
-
-def test_a_comfortable_request_is_served_at_a_comfortable_jerk_and_arrives_smoothly():
-    controller = MpcController(dt_s=1 / 15)
-    config, h = controller.config, controller.step_s
-    for target in (22.0, 24.0, 26.0):
-        accelerations, speeds = _reference_accelerations(controller, 25.0, target)
-        jerks = np.diff(np.concatenate([[0.0], accelerations])) / h
-        assert np.max(np.abs(jerks)) <= config.comfort_jerk_mps3 + 1e-9
-        assert -config.comfort_braking_mps2 - 1e-9 <= accelerations.min()
-        # never past the target: the S-curve eases off in time
-        assert np.all((speeds - target) * np.sign(25.0 - target) >= -1e-9)
-    _, speeds = _reference_accelerations(controller, 25.0, 24.0)
-    assert speeds[-1] == pytest.approx(24.0, abs=0.02)
-
-
-def test_an_emergency_request_brakes_at_the_full_rate_at_once():
-    controller = MpcController(dt_s=1 / 15)
-    accelerations, speeds = _reference_accelerations(controller, 25.0, 15.0)  # asks for -10 m/s2
-    assert accelerations[:15] == pytest.approx(np.full(15, -controller.config.max_braking_mps2))
-    assert speeds[-1] == pytest.approx(15.0)
-    accelerations, speeds = _reference_accelerations(controller, 5.0, 0.0)  # -5: stops, then holds
-    assert accelerations[0] == pytest.approx(-5.0)
-    assert speeds.min() == 0.0
