@@ -9,18 +9,39 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from highway_env.road.road import Road
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
+from sims.arrays import at_least
+
 EVENT_COLOUR = (255, 140, 0)
 """Scripted vehicles are drawn orange in the video, so a viewer sees which vehicle is the test."""
 
 CLEARANCE_M = 60.0  # [m] traffic is cleared this far past a scripted vehicle, so it keeps its speed
 TRIGGER_TOLERANCE_S = 1e-9  # [s] a script starts at its time despite rounding in the clock
+
+
+def braking_to_a_stop(acceleration_mps2: Any, speed_mps: Any, dt_s: float) -> Any:
+    """``acceleration_mps2``, but braking no further than a standstill within the step [m/s2]:
+    highway-env lets speeds go negative otherwise. Floats here, ``(B,)`` tensors on the engine
+    (:func:`sims.batched.network_events.scripted_acceleration_mps2`)."""
+    return at_least(acceleration_mps2, -speed_mps / dt_s)
+
+
+def cleared_for_event(
+    along_m: Any, across_m: Any, width_m: Any, *, ego_station_m: Any, until_m: Any
+) -> Any:
+    """Whether a vehicle at lane coordinates (``along_m``, ``across_m``) is in the stretch that an
+    event clears: within the lane's full width of its centre, as highway-env tests lane membership,
+    from beside the ego (``ego_station_m``, less a vehicle length) to ``until_m``. Floats here,
+    tensors on the engine (:func:`sims.batched.network_events.place`)."""
+    return (
+        (abs(across_m) < width_m) & (along_m > ego_station_m - Vehicle.LENGTH) & (along_m < until_m)
+    )
 
 
 class ScriptedVehicle(IDMVehicle):
@@ -38,8 +59,9 @@ class ScriptedVehicle(IDMVehicle):
 
     def step(self, dt: float) -> None:
         if self.scripted_acceleration_mps2 is not None and not self.crashed:
-            # Brake to a standstill and stay there: highway-env lets speeds go negative otherwise.
-            self.action["acceleration"] = max(self.action["acceleration"], -self.speed / dt)
+            self.action["acceleration"] = braking_to_a_stop(
+                self.action["acceleration"], self.speed, dt
+            )
         super().step(dt)
 
 
@@ -194,7 +216,9 @@ def _clear(road: Road, ego: Vehicle, lane_indices: set, *, until_m: float) -> No
             if other is ego:
                 continue
             other_s, other_d = lane.local_coordinates(other.position)
-            if abs(other_d) < lane.width_at(other_s) and ego_s - Vehicle.LENGTH < other_s < until_m:
+            if cleared_for_event(
+                other_s, other_d, lane.width_at(other_s), ego_station_m=ego_s, until_m=until_m
+            ):
                 road.vehicles.remove(other)
 
 

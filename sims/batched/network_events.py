@@ -28,6 +28,8 @@ from sims.events import (
     EventSpec,
     LeadBrake,
     StalledVehicle,
+    braking_to_a_stop,
+    cleared_for_event,
 )
 from sims.strict import ConfigError
 
@@ -99,13 +101,12 @@ def place(state: NetworkState, road: RoadTensors, script: Script) -> NetworkStat
     station = ego_s + script.gap_m + VEHICLE_LENGTH_M
     along, across = roads.local_coordinates(view, state.x_m, state.y_m)
     rows = torch.arange(count, device=state.x_m.device)
-    # _clear: beside the ego or ahead, within the lane's full width of its centre, as highway-env tests.
     cleared = (
         (rows > 0)
         & ~state.static
-        & (across.abs() < view.width_m)
-        & (along > ego_s - VEHICLE_LENGTH_M)
-        & (along < station + CLEARANCE_M)
+        & cleared_for_event(
+            along, across, view.width_m, ego_station_m=ego_s, until_m=station + CLEARANCE_M
+        )
     )
     # The repeated last row is dropped too: keep_rows leaves it last, as padding, for the new car.
     state = keep_rows(state, state.present & ~cleared & (rows < count - 1))
@@ -138,7 +139,7 @@ def scripted_acceleration_mps2(
         & ~state.crashed[:, -1]
         & state.present[:, -1]
     )
-    scripted = torch.clamp(torch.full_like(speed, script.acceleration_mps2), min=-speed / dt_s)
+    scripted = braking_to_a_stop(torch.full_like(speed, script.acceleration_mps2), speed, dt_s)
     result = acceleration_mps2.clone()
     result[:, -1] = torch.where(active, scripted, acceleration_mps2[:, -1])
     return result

@@ -12,7 +12,13 @@ from sims.batched.network import from_highway_env
 from sims.batched.network_events import Script, check_events, place
 from sims.batched.network_fidelity import make_environment, reset
 from sims.batched.network_task import BatchedRoads
-from sims.events import CutIn, LeadBrake, StalledVehicle
+from sims.events import (
+    CutIn,
+    LeadBrake,
+    StalledVehicle,
+    braking_to_a_stop,
+    cleared_for_event,
+)
 from sims.strict import ConfigError
 
 EVENTS = [StalledVehicle(gap_m=150.0), LeadBrake(trigger_s=2.0, gap_m=20.0, decel_mps2=6.0)]
@@ -121,3 +127,21 @@ def test_restarted_scenes_get_their_event_again():
     )
     assert bool((state.speed_mps[:, -1] == 0).all())
     assert bool((state.lane[:, -1] == state.lane[:, 0]).all())
+
+
+def test_the_stop_bound_and_the_cleared_stretch_are_one_function_for_both_simulators():
+    speeds = [0.0, 0.3, 6.0, 25.0]
+    batch = braking_to_a_stop(torch.full((4,), -6.0), torch.tensor(speeds), 1 / 15)
+    assert batch.tolist() == pytest.approx([braking_to_a_stop(-6.0, v, 1 / 15) for v in speeds])
+    assert braking_to_a_stop(-6.0, 0.3, 1 / 15) == pytest.approx(-4.5)  # 0.3 m/s gone in 1/15 s
+    along = [-6.0, -4.0, 10.0, 89.0, 91.0, 10.0]
+    across = [0.0, 0.0, 3.9, 0.0, 0.0, 4.1]
+    flags = [
+        cleared_for_event(s, d, 4.0, ego_station_m=0.0, until_m=90.0)
+        for s, d in zip(along, across, strict=True)
+    ]
+    assert [bool(f) for f in flags] == [False, True, True, True, False, False]
+    batch = cleared_for_event(
+        torch.tensor(along), torch.tensor(across), 4.0, ego_station_m=0.0, until_m=90.0
+    )
+    assert batch.tolist() == [bool(f) for f in flags]
