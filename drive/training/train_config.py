@@ -9,6 +9,7 @@ from planning.rl.checkpoint import ALGORITHMS
 from planning.rl.executor import TIME_GAP_S, ExecutorConfig, SafetyMargins
 from planning.rl.extractors import EXTRACTORS
 from planning.rl.interface import interface_of
+from sims.batched.physics import ENGINE_CAR_FOLLOWING
 from sims.plants import DEFAULT_PLANT
 from sims.scenario import load_scenario
 from sims.strict import ConfigError, described
@@ -42,7 +43,10 @@ class TrainConfig:
         False,
         "Train with the executor's safety layer vetoing unsafe lane changes (validation too).",
     )
-    car_following: str = described("idm", "The executor's car following: idm or idm_plus.")
+    car_following: str = described(
+        "idm",
+        "The executor's car following: idm, idm_plus, or (highway-env only) idm_acc, idm_plus_acc.",
+    )
     time_gap_s: float = described(TIME_GAP_S, "The executor's time gap behind its leader [s].")
     lateral_acceleration_mps2: float = described(
         ExecutorConfig().lateral_acceleration_mps2,
@@ -79,6 +83,11 @@ class TrainConfig:
 
     def _check_batched(self, roads: tuple[str, ...]) -> None:
         """Refuse what the batched engine cannot train, by name."""
+        if self.car_following not in ENGINE_CAR_FOLLOWING:
+            raise ConfigError(
+                f"--sim batched's ego follows with {' or '.join(ENGINE_CAR_FOLLOWING)}, not "
+                f"--car-following {self.car_following} (train with it in highway-env)"
+            )
         if self.safety_layer and self.margins.stopping_check:
             raise ConfigError(
                 "--sim batched's safety layer has no stopping check; drop --stopping-check (it "

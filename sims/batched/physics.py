@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -55,6 +56,11 @@ class IdmConstants:
 HIGHWAY_ENV_IDM = IdmConstants()
 
 
+ENGINE_CAR_FOLLOWING: dict[str, Literal["idm", "idm_plus"]] = {"idm": "idm", "idm_plus": "idm_plus"}
+"""The car following an engine's ego can drive, highway-env's two forms; the ACC models of
+:mod:`sims.idm` drive the rule planner and highway-env's executor only."""
+
+
 @dataclass(frozen=True)
 class EgoFollowing:
     """How an ego that follows (the planning executor's) drives behind its leader, where it differs
@@ -68,6 +74,11 @@ class EgoFollowing:
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
+        if self.car_following not in ENGINE_CAR_FOLLOWING:
+            raise ValueError(
+                f"the batched engine's ego follows with {' or '.join(ENGINE_CAR_FOLLOWING)}, not "
+                f"{self.car_following!r} (train with it in highway-env)"
+            )
         if not self.time_gap_s > 0:
             raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
 

@@ -17,6 +17,7 @@ from planning.registry import make_planner
 from planning.rl.checkpoint import load_policy
 from planning.rl.executor import ExecutorConfig, SafetyMargins
 from planning.rl.planner import SHIPPED_POLICY
+from sims.batched.physics import EgoFollowing
 from sims.strict import ConfigError
 from tests.helpers import StreamLines, highway_scene, wait_for
 
@@ -162,6 +163,15 @@ def test_an_unknown_car_following_model_is_refused_by_name(tmp_path):
     card.write_text(json.dumps({**json.loads(card.read_text()), "car_following": "gipps"}))
     with pytest.raises(ConfigError, match="policy.json.*gipps"):
         make_planner(str(tmp_path / "policy"))
+
+
+def test_the_batched_engine_refuses_the_acc_models_by_name():
+    TrainConfig(car_following="idm_acc")  # highway-env's executor drives it
+    for sim_interface in ({"interface": "highway", "scenario": "highway"}, {"interface": "road"}):
+        with pytest.raises(ConfigError, match="not --car-following idm_plus_acc"):
+            TrainConfig(sim="batched", car_following="idm_plus_acc", **sim_interface)
+    with pytest.raises(ValueError, match="not 'idm_acc'"):
+        EgoFollowing(car_following="idm_acc")
 
 
 def test_an_unknown_algorithm_is_refused_by_name(tmp_path):
