@@ -137,14 +137,9 @@ def idm_acc_acceleration(
     lead_speed_mps: Value | None = None,
     parameters: IdmParameters = IdmParameters(),
 ) -> Value:
-    """The ACC model over IDM [m/s2]: IDM with the improved IDM's free-road term above the desired
-    speed (:func:`gentle_free_road`) and :func:`acc_rule`; arguments as :func:`idm_acceleration`."""
-    p = parameters
-    free = gentle_free_road(speed_mps, desired_speed_mps, p)
-    if gap_m is None or lead_speed_mps is None:
-        return free
-    idm = free - p.max_acceleration_mps2 * _closeness(speed_mps, gap_m, lead_speed_mps, p) ** 2
-    return acc_rule(idm, speed_mps, gap_m, lead_speed_mps)
+    """The ACC model over IDM [m/s2]: IDM with :func:`gentle_free_road` and :func:`acc_rule`;
+    arguments as :func:`idm_acceleration`."""
+    return _acc_over(idm_rule, speed_mps, desired_speed_mps, gap_m, lead_speed_mps, parameters)
 
 
 def idm_plus_acc_acceleration(
@@ -156,13 +151,28 @@ def idm_plus_acc_acceleration(
     parameters: IdmParameters = IdmParameters(),
 ) -> Value:
     """The ACC model over IDM+ [m/s2], as :func:`idm_acc_acceleration` is over IDM."""
-    p = parameters
+    return _acc_over(idm_plus_rule, speed_mps, desired_speed_mps, gap_m, lead_speed_mps, parameters)
+
+
+def idm_rule(free_mps2: Value, closeness: Value, max_acceleration_mps2: float) -> Value:
+    """IDM's rule: the free-road term less ``a closeness^2`` [m/s2] (:func:`idm_plus_rule`'s
+    arguments)."""
+    return free_mps2 - max_acceleration_mps2 * closeness**2
+
+
+def _acc_over(
+    rule: Callable[[Value, Value, float], Value],
+    speed_mps: Value,
+    desired_speed_mps: Value,
+    gap_m: Value | None,
+    lead_speed_mps: Value | None,
+    p: IdmParameters,
+) -> Value:
     free = gentle_free_road(speed_mps, desired_speed_mps, p)
     if gap_m is None or lead_speed_mps is None:
         return free
-    closeness = _closeness(speed_mps, gap_m, lead_speed_mps, p)
-    idm_plus = idm_plus_rule(free, closeness, p.max_acceleration_mps2)
-    return acc_rule(idm_plus, speed_mps, gap_m, lead_speed_mps)
+    following = rule(free, _closeness(speed_mps, gap_m, lead_speed_mps, p), p.max_acceleration_mps2)
+    return acc_rule(following, speed_mps, gap_m, lead_speed_mps)
 
 
 def gentle_free_road(speed_mps: Value, desired_speed_mps: Value, p: IdmParameters) -> Value:
