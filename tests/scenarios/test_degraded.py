@@ -9,11 +9,18 @@ import pytest
 from perception.base import SceneState
 from planning.base import Plan
 from planning.registry import PLANNERS
-from planning.rules import RulePlanner
+from planning.rules import RulePlanner, RulesConfig
 
 
 class NeverBrakes(RulePlanner):
-    """The rule planner with its brakes cut: it never asks for a speed below the current one."""
+    """The rule planner with its brakes cut: it never asks for a speed below the current one.
+
+    It follows with plain IDM, as the rules did before the ACC model: MOBIL then weighs IDM's hard
+    braking behind a standing car, and the change it makes comes too late for a safe margin.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(RulesConfig(car_following="idm"))
 
     def _plan(self, scene: SceneState) -> Plan:
         plan = super()._plan(scene)
