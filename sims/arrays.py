@@ -72,11 +72,13 @@ def sine(value: Array) -> Array:
     return torch.sin(value) if isinstance(value, torch.Tensor) else np.sin(value)
 
 
-def where(condition: Array, value: Array, otherwise: float) -> Array:
-    """``value`` where ``condition`` holds, else ``otherwise``."""
-    if isinstance(value, torch.Tensor):
+def where(condition: Any, value: Any, otherwise: Any) -> Any:
+    """``value`` where ``condition`` holds, else ``otherwise``; for a single bool, the one chosen."""
+    if isinstance(condition, torch.Tensor):
         return torch.where(condition, value, otherwise)
-    return np.where(condition, value, otherwise)
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, value, otherwise)
+    return value if condition else otherwise
 
 
 def hyperbolic_tangent(value: Any) -> Any:
@@ -86,15 +88,6 @@ def hyperbolic_tangent(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return np.tanh(value)
     return math.tanh(value)
-
-
-def choose(condition: Any, value: Any, otherwise: Any) -> Any:
-    """``value`` where ``condition`` holds, else ``otherwise``; for a single bool, the one chosen."""
-    if isinstance(condition, torch.Tensor):
-        return torch.where(condition, value, otherwise)
-    if isinstance(condition, np.ndarray):
-        return np.where(condition, value, otherwise)
-    return value if condition else otherwise
 
 
 def max_last(values: Array) -> Array:

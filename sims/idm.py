@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
-from sims.arrays import at_least, choose, hyperbolic_tangent, smaller
+from sims.arrays import at_least, hyperbolic_tangent, smaller, where
 
 Value = TypeVar("Value", float, np.ndarray, torch.Tensor)
 
@@ -126,7 +126,7 @@ def acc_rule(
     blended = (1.0 - COOLNESS) * idm_mps2 + COOLNESS * (
         cah + b * hyperbolic_tangent((idm_mps2 - cah) / b)
     )
-    return choose(idm_mps2 >= cah, idm_mps2, blended)
+    return where(idm_mps2 >= cah, idm_mps2, blended)
 
 
 def idm_acc_acceleration(

@@ -44,7 +44,7 @@ from planning.rl.executor import (
 from planning.rl.reward import decision_reward
 from sims.batched import engine
 from sims.batched.neighbours import LANE_WIDTH_M
-from sims.batched.physics import ENGINE_CAR_FOLLOWING
+from sims.batched.physics import engine_car_following
 from sims.batched.state import BatchConfig, BatchState, spawn
 from sims.batched.vecenv import TaskVecEnv
 
@@ -88,17 +88,11 @@ class BatchedPlanning:
         safety_layer: bool = False,
         executor_config: ExecutorConfig = DEFAULT_EXECUTOR,
     ) -> None:
-        following = ENGINE_CAR_FOLLOWING.get(executor_config.car_following)
-        if following is None:
-            raise ValueError(
-                f"the batched engine's ego follows with {' or '.join(ENGINE_CAR_FOLLOWING)}, not "
-                f"{executor_config.car_following!r}; train with that one in highway-env"
-            )
         self.config = BatchConfig(
             ego_control="follow",
             duration_s=duration_s,
             ego_time_gap_s=executor_config.time_gap_s,
-            ego_car_following=following,
+            ego_car_following=engine_car_following(executor_config.car_following),
         )
         if safety_layer and executor_config.margins.stopping_check:
             raise ValueError(

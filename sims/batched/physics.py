@@ -56,9 +56,21 @@ class IdmConstants:
 HIGHWAY_ENV_IDM = IdmConstants()
 
 
-ENGINE_CAR_FOLLOWING: dict[str, Literal["idm", "idm_plus"]] = {"idm": "idm", "idm_plus": "idm_plus"}
+ENGINE_CAR_FOLLOWING = ("idm", "idm_plus")
 """The car following an engine's ego can drive, highway-env's two forms; the ACC models of
 :mod:`sims.idm` drive the rule planner and highway-env's executor only."""
+
+
+def engine_car_following(name: str) -> Literal["idm", "idm_plus"]:
+    """``name`` if an engine's ego can drive that car following; else ``ValueError`` naming it."""
+    if name == "idm":
+        return "idm"
+    if name == "idm_plus":
+        return "idm_plus"
+    raise ValueError(
+        f"the batched engine's ego follows with {' or '.join(ENGINE_CAR_FOLLOWING)}, not {name!r} "
+        "(train with it in highway-env)"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,7 @@ class EgoFollowing:
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
-        if self.car_following not in ENGINE_CAR_FOLLOWING:
-            raise ValueError(
-                f"the batched engine's ego follows with {' or '.join(ENGINE_CAR_FOLLOWING)}, not "
-                f"{self.car_following!r} (train with it in highway-env)"
-            )
+        engine_car_following(self.car_following)
         if not self.time_gap_s > 0:
             raise ValueError(f"time_gap_s must be positive, got {self.time_gap_s}")
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from sims.batched.neighbours import LANE_WIDTH_M, MAX_VEHICLES, station_order
-from sims.batched.physics import TIME_WANTED_S, EgoFollowing
+from sims.batched.physics import TIME_WANTED_S, EgoFollowing, engine_car_following
 
 # continuous: highway-env's ContinuousAction; meta: its DiscreteMetaAction controller; follow: the ego
 # drives as an IDM vehicle towards a target lane and speed set from outside (no MOBIL, no aborts),
@@ -110,10 +110,7 @@ class BatchConfig(Clock):
                 f"at most {MAX_VEHICLES - 1} vehicles besides the ego (the lane masks of "
                 f"sims.batched.neighbours are 64-bit words), got {self.vehicles}"
             )
-        if self.ego_car_following not in ("idm", "idm_plus"):
-            raise ValueError(
-                f"ego_car_following must be 'idm' or 'idm_plus', got {self.ego_car_following!r}"
-            )
+        engine_car_following(self.ego_car_following)
         if self.ego_time_gap_s <= 0:
             raise ValueError(f"ego_time_gap_s must be positive, got {self.ego_time_gap_s}")
         if self.collision_window < 0:
