@@ -155,9 +155,12 @@ def spawn_intersection(
     traffic = spawner.network_config
     if traffic is None:
         raise ValueError("intersection-v0's spawner needs the engine's configuration")
+    compiled = spawner.compiled
     for _ in range(round(WARM_UP_S * traffic.simulation_hz)):
-        steering, acceleration = network_step.act(state, spawner.road, traffic)
-        network_step.step(state, spawner.road, traffic, steering, acceleration)
+        steering, acceleration = network_step.act(state, spawner.road, traffic, compiled=compiled)
+        network_step.step(
+            state, spawner.road, traffic, steering, acceleration, compiled=compiled
+        )
     spawn_vehicle(
         state,
         spawner,

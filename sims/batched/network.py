@@ -105,6 +105,15 @@ class NetworkState:
         """The scenes ``index`` (a long tensor) names, as a smaller batch (copies)."""
         return NetworkState(**{item.name: getattr(self, item.name)[index] for item in fields(self)})
 
+    def then(self, other: NetworkState) -> NetworkState:
+        """These scenes followed by ``other``'s, as one batch (copies; same rows and route steps)."""
+        return NetworkState(
+            **{
+                item.name: torch.cat([getattr(self, item.name), getattr(other, item.name)])
+                for item in fields(self)
+            }
+        )
+
 
 def from_highway_env(
     envs: list[Any],

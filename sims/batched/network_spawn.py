@@ -66,6 +66,7 @@ class Spawner:
         self.destinations = destinations  # the nodes that `routes` lead to, in its order
         # The engine's configuration, for a road whose initial scene is simulated (intersection-v0).
         self.network_config: NetworkConfig | None = None
+        self.compiled = False  # whether that simulation runs the engine's compiled kernels
         network = env.unwrapped.road.network
         self.obstacles = [
             (float(item.position[0]), float(item.position[1]))

@@ -207,17 +207,19 @@ def step(
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
         state.ego_steering_rad, state.ego_acceleration_mps2 = steering[:, 0], acceleration[:, 0]
-    _collide(state, dt_s)
+    _collide(state, dt_s, kernels(compiled).near_pairs)
 
 
 @dataclass(frozen=True)
 class Kernels:
     """The fixed-shape parts of a simulation step, run eagerly or as compiled graphs: every
-    vehicle's own-lane neighbours and IDM, its steering, and the closest lane of every vehicle."""
+    vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, and
+    the collision loop's pre-test of every pair."""
 
     own_lane: Callable[..., tuple[decide.Lanes, Tensor]]
     steering: Callable[..., Tensor]
     closest_lane: Callable[..., Tensor]
+    near_pairs: Callable[..., Tensor]
 
 
 @functools.cache
@@ -230,7 +232,10 @@ def kernels(compiled: bool) -> Kernels:
     the neighbour search fails to build in torch 2.14.
     """
     parts = Kernels(
-        own_lane=decide.own_lane, steering=decide.steering, closest_lane=roads.closest_lane
+        own_lane=decide.own_lane,
+        steering=decide.steering,
+        closest_lane=roads.closest_lane,
+        near_pairs=near_pairs,
     )
     if not compiled:
         return parts
@@ -244,11 +249,10 @@ def kernels(compiled: bool) -> Kernels:
     )
 
 
-def _collide(state: NetworkState, dt_s: float) -> None:
-    """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
-    spherical pre-test with the first one's speed, then, for the few pairs that pass it, the
-    separating-axis test. Each vehicle keeps the impact of its last pair in loop order, half of
-    it against a vehicle and all of it against an obstacle."""
+def near_pairs(state: NetworkState, dt_s: float) -> Tensor:
+    """``Road.step``'s spherical pre-test of every pair (vehicle, later vehicle or object)
+    ``(B, P)``, pairs in ``torch.triu_indices`` order: both present, the first moving, their
+    centres within half their diagonals plus the first one's travel in ``dt_s``."""
     count = state.x_m.shape[1]
     first, second = torch.triu_indices(count, count, offset=1, device=state.x_m.device)
     tested = state.present[:, first] & state.present[:, second] & ~state.static[:, first]
@@ -256,15 +260,26 @@ def _collide(state: NetworkState, dt_s: float) -> None:
     dy = state.y_m[:, first] - state.y_m[:, second]
     diagonal = torch.sqrt(state.length_m**2 + state.width_m**2)
     reach = (diagonal[:, first] + diagonal[:, second]) / 2 + state.speed_mps[:, first] * dt_s
-    env, pair = torch.nonzero(tested & (torch.sqrt(dx * dx + dy * dy) <= reach), as_tuple=True)
+    return tested & (torch.sqrt(dx * dx + dy * dy) <= reach)
+
+
+def _collide(state: NetworkState, dt_s: float, near: Callable[..., Tensor]) -> None:
+    """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
+    spherical pre-test (``near``, :func:`near_pairs` or its compiled graph), then, for the few
+    pairs that pass it, the separating-axis test. Each vehicle keeps the impact of its last pair in
+    loop order, half of it against a vehicle and all of it against an obstacle."""
+    count = state.x_m.shape[1]
+    first, second = torch.triu_indices(count, count, offset=1, device=state.x_m.device)
+    env, pair = torch.nonzero(near(state, dt_s), as_tuple=True)
     if env.numel() == 0:
         return
     a, b = env * count + first[pair], env * count + second[pair]
+    x, y = state.x_m.reshape(-1), state.y_m.reshape(-1)
     heading, speed = state.heading_rad.reshape(-1), state.speed_mps.reshape(-1)
     length, width = state.length_m.reshape(-1), state.width_m.reshape(-1)
     intersecting, will_intersect, move_x, move_y = physics.box_collisions(
-        dx[env, pair],
-        dy[env, pair],
+        x[a] - x[b],
+        y[a] - y[b],
         heading[a],
         heading[b],
         (speed[a] * torch.cos(heading[a]) * dt_s, speed[a] * torch.sin(heading[a]) * dt_s),

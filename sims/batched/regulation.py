@@ -227,12 +227,10 @@ def regulate(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> N
     period = int(1 / config.dt_s / REGULATION_HZ)
     due = state.road_steps % period == 0
     if bool(due.any()):
-        enforce_road_rules(state, road, config, torch.nonzero(due).flatten())
+        enforce_road_rules(state, road, torch.nonzero(due).flatten())
 
 
-def enforce_road_rules(
-    state: NetworkState, road: RoadTensors, config: NetworkConfig, envs: Tensor
-) -> None:
+def enforce_road_rules(state: NetworkState, road: RoadTensors, envs: Tensor) -> None:
     """``RegulatedRoad.enforce_road_rules`` in scenes ``envs``: release the vehicles stopped at the
     last check (their target speed back to their lane's limit), then stop the yielding one of every
     conflicting pair, if it is a controlled vehicle of the traffic (never the ego)."""
@@ -242,85 +240,86 @@ def enforce_road_rules(
     state.target_speed_mps[envs] = torch.where(release, limit, state.target_speed_mps[envs])
     state.yield_timer[envs] = torch.where(yielding & ~release, timer + 1, timer)
     yielding = yielding & ~release
-    x, y, heading = _paths(state, road, config, envs)
-    count = x.shape[1]
+    x, y, heading = _paths(state, road, envs)
+    count = state.x_m.shape[1]
     first, second = torch.triu_indices(count, count, offset=1, device=x.device)
     vehicle = state.present[envs] & ~state.static[envs]
-    pair = vehicle[:, first] & vehicle[:, second]
-    length, width = state.length_m[envs], state.width_m[envs]
-    flat = x.shape[0] * first.numel()
-
-    def paired(values: Tensor, rows: Tensor) -> Tensor:
-        return values[:, rows].reshape(flat, *values.shape[2:])
-
-    conflict = (
-        conflicts(
-            (paired(x, first), paired(y, first), paired(heading, first)),
-            (paired(x, second), paired(y, second), paired(heading, second)),
-            (paired(length, first), paired(width, first)),
-            (paired(length, second), paired(width, second)),
-        ).view(-1, first.numel())
-        & pair
+    # Only the pairs of two vehicles are compared: the padding rows share one far position, and
+    # a scene holds far fewer vehicles than rows.
+    scene, pair = torch.nonzero(vehicle[:, first] & vehicle[:, second], as_tuple=True)
+    one, other = scene * count + first[pair], scene * count + second[pair]
+    length, width = state.length_m[envs].flatten(), state.width_m[envs].flatten()
+    hit = conflicts(
+        (x[one], y[one], heading[one]),
+        (x[other], y[other], heading[other]),
+        (length[one], width[one]),
+        (length[other], width[other]),
     )
-    x_now, y_now, heading_now = state.x_m[envs], state.y_m[envs], state.heading_rad[envs]
-    priority = road.priority[state.lane[envs]]
+    one, other = one[hit], other[hit]
+    priority = road.priority[state.lane[envs]].flatten()
+    x_now, y_now = state.x_m[envs].flatten(), state.y_m[envs].flatten()
+    heading_now = state.heading_rad[envs].flatten()
     first_yields_now = first_yields(
-        priority[:, first],
-        priority[:, second],
-        (x_now[:, first], y_now[:, first], heading_now[:, first]),
-        (x_now[:, second], y_now[:, second], heading_now[:, second]),
+        priority[one],
+        priority[other],
+        (x_now[one], y_now[one], heading_now[one]),
+        (x_now[other], y_now[other], heading_now[other]),
     )
-    stops = torch.zeros_like(yielding, dtype=torch.long)
-    stops.scatter_add_(1, first.expand_as(conflict), (conflict & first_yields_now).long())
-    stops.scatter_add_(1, second.expand_as(conflict), (conflict & ~first_yields_now).long())
+    stops = torch.zeros_like(vehicle).flatten()
+    stops[torch.where(first_yields_now, one, other)] = True
+    stops = stops.view_as(vehicle)
     rows = torch.arange(count, device=x.device)
     # Only a ControlledVehicle that is not an MDPVehicle yields: the traffic, never the ego.
-    stopped = (stops > 0) & state.controlled[envs] & (rows != 0)
+    stopped = stops & state.controlled[envs] & (rows != 0)
     state.target_speed_mps[envs] = torch.where(stopped, 0.0, state.target_speed_mps[envs])
     state.yielding[envs] = yielding | stopped
     state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
 
 
-def _paths(
-    state: NetworkState, road: RoadTensors, config: NetworkConfig, envs: Tensor
-) -> tuple[Tensor, ...]:
-    """Every row's predicted path in scenes ``envs`` ``(E, N, T)``: along its route for a
-    controlled vehicle, with its steering held for any other (the ego under continuous control)."""
-    batch, count = envs.numel(), state.x_m.shape[1]
-    times = prediction_times(state.x_m.device, state.x_m.dtype)
+def _paths(state: NetworkState, road: RoadTensors, envs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The predicted paths (x [m], y [m], heading [rad]) of the rows of scenes ``envs``, flattened
+    to ``(E * N, T)``: along its route for a controlled vehicle, with its steering held for any
+    other (the ego under continuous control); zero on padding rows and obstacles, never compared."""
+    count, dtype = state.x_m.shape[1], state.x_m.dtype
+    times = prediction_times(state.x_m.device, dtype)
 
-    def rows(values: Tensor) -> Tensor:
-        return values[envs].reshape(batch * count, *values.shape[2:])
+    def rows(values: Tensor, which: Tensor) -> Tensor:
+        return values[envs].flatten(0, 1)[which]
 
+    vehicle = (state.present[envs] & ~state.static[envs]).flatten()
+    controlled = state.controlled[envs].flatten()
+    routed = torch.nonzero(vehicle & controlled).flatten()
+    held = torch.nonzero(vehicle & ~controlled).flatten()
+    paths = torch.zeros(3, envs.numel() * count, times.numel(), dtype=dtype, device=times.device)
     lanes = route_lanes(
         road,
-        rows(state.lane),
-        rows(state.route_road),
-        rows(state.route_lane),
-        rows(state.route_head),
+        rows(state.lane, routed),
+        rows(state.route_road, routed),
+        rows(state.route_lane, routed),
+        rows(state.route_head, routed),
     )
-    routed = predict_along_route(
-        road,
-        rows(state.lane),
-        lanes,
-        rows(state.x_m),
-        rows(state.y_m),
-        rows(state.speed_mps),
-        times,
+    paths[:, routed] = torch.stack(
+        predict_along_route(
+            road,
+            rows(state.lane, routed),
+            lanes,
+            rows(state.x_m, routed),
+            rows(state.y_m, routed),
+            rows(state.speed_mps, routed),
+            times,
+        )
     )
     steering = torch.zeros_like(state.x_m[envs])
     steering[:, 0] = state.ego_steering_rad[envs]
-    held = predict_constant_steering(
-        rows(state.x_m),
-        rows(state.y_m),
-        rows(state.heading_rad),
-        rows(state.speed_mps),
-        steering.reshape(-1),
-        rows(state.crashed),
-        times,
+    paths[:, held] = torch.stack(
+        predict_constant_steering(
+            rows(state.x_m, held),
+            rows(state.y_m, held),
+            rows(state.heading_rad, held),
+            rows(state.speed_mps, held),
+            steering.flatten()[held],
+            rows(state.crashed, held),
+            times,
+        )
     )
-    controlled = rows(state.controlled)[:, None]
-    return tuple(
-        torch.where(controlled, along, kept).view(batch, count, -1)
-        for along, kept in zip(routed, held, strict=True)
-    )
+    return paths[0], paths[1], paths[2]
