@@ -158,9 +158,7 @@ def spawn_intersection(
     compiled = spawner.compiled
     for _ in range(round(WARM_UP_S * traffic.simulation_hz)):
         steering, acceleration = network_step.act(state, spawner.road, traffic, compiled=compiled)
-        network_step.step(
-            state, spawner.road, traffic, steering, acceleration, compiled=compiled
-        )
+        network_step.step(state, spawner.road, traffic, steering, acceleration, compiled=compiled)
     spawn_vehicle(
         state,
         spawner,
