@@ -196,7 +196,9 @@ def mobil(
 ) -> None:
     """``IDMVehicle.change_lane_policy``'s decision for the rows ``due``: each side lane of the road,
     left then right, reachable, while moving, when ``mobil`` approves."""
-    asking = Query.of(due & (state.speed_mps.abs() >= 1))
+    # Only a vehicle on a lane with a side lane has a change to weigh (none at intersection-v0).
+    sided = (road.left >= 0) | (road.right >= 0)
+    asking = Query.of(due & (state.speed_mps.abs() >= 1) & sided[state.lane])
     if asking.env.numel() == 0:
         return
     steps = state.route_road.shape[-1]
