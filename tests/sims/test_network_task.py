@@ -106,6 +106,24 @@ def test_finished_episodes_restart_in_the_same_step():
     assert not task.state.crashed[:, 0][task.state.steps == 0].any()
 
 
+def test_restarts_take_scenes_drawn_a_batch_ahead_in_order():
+    task = BatchedRoads("merge-v0", 4, dtype=torch.float64, seed=3)
+    twin = BatchedRoads("merge-v0", 4, dtype=torch.float64, seed=3)
+    first = torch.tensor([True, False, True, False])
+    task.restart(first)
+    drawn = twin._spawn(4)  # the batch the first restart drew, from the same generator state
+    assert torch.equal(task.state.x_m[first], drawn.x_m[:2])
+    second = torch.tensor([False, True, False, False])
+    task.restart(second)  # the third scene of that batch: nothing new is drawn
+    assert torch.equal(task.state.x_m[second], drawn.x_m[2:3])
+    assert torch.equal(task.generator.get_state(), twin.generator.get_state())
+    task.reset(seed=3)  # a reset draws afresh, and forgets the scenes drawn ahead
+    twin.reset(seed=3)
+    task.restart(first)
+    twin.restart(first)
+    assert torch.equal(task.state.x_m, twin.state.x_m)
+
+
 def test_an_unknown_road_is_refused_by_name():
     with pytest.raises(ValueError, match="racetrack-v0"):
         BatchedRoads("racetrack-v0", 2)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The road engine's throughput before and after a change, alternating on the same machine in one
+# run (two rounds; compiled, 4096 environments, float32): machine speed drifts by 20% or more
+# within a session here, so only figures taken side by side compare.
+#   bash docs/experiments/engine_before_after.sh BEFORE_REV [AFTER_DIR]   (AFTER_DIR: this tree)
+set -euo pipefail
+before_rev=${1:?a revision to compare against}
+after=$(cd "${2:-.}" && pwd)
+before=$(mktemp -d)/before
+git worktree add -f --detach "$before" "$before_rev" >/dev/null
+trap 'git worktree remove --force "$before"' EXIT
+python=${PYTHON:-python}
+for round in 1 2; do
+  for road in intersection exit merge roundabout; do
+    for version in before after; do
+      tree=$before; [ "$version" = after ] && tree=$after
+      (cd "$tree" && PYTHONPATH="$tree" "$python" "$after/docs/experiments/engine_rate.py" "$road-v0" 4096 1 2>&1 \
+        | grep steps/s | sed "s/^/$version round$round /")
+    done
+  done
+done
