@@ -26,4 +26,6 @@ while time.perf_counter() - start < 20:
     engine.step(torch.rand(batch, 2, generator=generator) * 2 - 1)
     steps += 1
 rate = steps * batch / (time.perf_counter() - start)
-print(f"{env} B={batch} compiled={compiled}: {rate:.0f} steps/s (warm {warm_s:.0f}s, {steps} steps)")
+print(
+    f"{env} B={batch} compiled={compiled}: {rate:.0f} steps/s (warm {warm_s:.0f}s, {steps} steps)"
+)
