@@ -3,7 +3,8 @@
 # it per road and render variation beside the shipped weights. Resumable: add --resume to a
 # train-perception line to continue an interrupted run.
 #   bash docs/experiments/perception_roads_data.sh train-clean train-clean-curves val-clean test test-unseen-colours
-#   bash docs/experiments/perception_roads_train.sh train|adversarial|bench
+#   bash docs/experiments/perception_roads_data.sh train-more-curves   (for "curves")
+#   bash docs/experiments/perception_roads_train.sh train|curves|adversarial|bench
 set -euo pipefail
 data=(); for folder in data/roads/train-clean/*/ data/roads/train-clean-curves/*/; do data+=(--data "$folder"); done
 val=(); for folder in data/roads/val-clean/*/; do val+=(--validation "$folder"); done
@@ -15,13 +16,18 @@ case "${1:?train, adversarial or bench}" in
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 30 \
       --batch-size 64 --width 8 --device cpu --seed 0 --select f1 --learning-rate 0.001 \
       --pixels hue-blind --augment --augment-zoom 0 ;;
+  curves)  # fine-tuned from the shipped weights with 16 more episodes of each curved road
+    more=(); for folder in data/roads/train-more-curves/*/; do more+=(--data "$folder"); done
+    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out runs/perception-roads-curves \
+      --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn \
+      --select f1 --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
       --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 \
       --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
   bench)
-    for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd; do
+    for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd runs/perception-roads-curves; do
       [ -f "$weights/best.safetensors" ] || continue
       drive bench perception --weights "$weights" --roads data/roads/test \
         --unseen-colours data/roads/test-unseen-colours --json "out/roads-$(basename "$weights").json"
