@@ -101,8 +101,9 @@ class NetworkState:
         """Scenes where ``mask`` is true from ``other``, the rest from ``self`` (same shapes)."""
         return NetworkState(**select_rows(self, other, mask))
 
-    def scenes(self, index: Tensor) -> NetworkState:
-        """The scenes ``index`` (a long tensor) names, as a smaller batch (copies)."""
+    def scenes(self, index: Tensor | slice) -> NetworkState:
+        """The scenes ``index`` names, as a smaller batch: copies for a long tensor, views of
+        these tensors for a slice."""
         return NetworkState(**{item.name: getattr(self, item.name)[index] for item in fields(self)})
 
     def then(self, other: NetworkState) -> NetworkState:

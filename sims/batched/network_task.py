@@ -377,6 +377,7 @@ class BatchedRoads:
         self.state = self._spawn()
         self.ego_road_lanes = self.road.road_lanes[self.state.lane[:, 0]]
         self._drawn: NetworkState | None = None  # fresh scenes drawn ahead, for restarts
+        self._taken = 0  # how many of them restarts have taken
 
     def _spawn(self, count: int | None = None) -> NetworkState:
         """``count`` new scenes (by default the whole batch)."""
@@ -388,7 +389,7 @@ class BatchedRoads:
         """Start new episodes everywhere; return the observation ``(B, vehicles, features)``."""
         if seed is not None:
             self.generator.manual_seed(seed)
-        self._drawn = None
+        self._drawn, self._taken = None, 0
         self.state = self._spawn()
         self.ego_road_lanes = self.road.road_lanes[self.state.lane[:, 0]]
         return observe(self.state, self.road, self.observation, self.ego_road_lanes)
@@ -468,9 +469,8 @@ class BatchedRoads:
 
     def restart(self, where: Tensor) -> None:
         """New scenes for the environments ``where`` is true, placed where they were."""
-        fresh = self._fresh(int(where.sum()))
         slot = (torch.cumsum(where.long(), 0) - 1).clamp(min=0)
-        fresh = NetworkState(**{key: value[slot] for key, value in vars(fresh).items()})
+        fresh = self._fresh(int(where.sum())).scenes(slot)
         self.state = self.state.select(where, fresh)
         lanes = self.road.road_lanes[fresh.lane[:, 0]]
         self.ego_road_lanes = torch.where(where, lanes, self.ego_road_lanes)
@@ -483,13 +483,14 @@ class BatchedRoads:
         before the ego is placed. Drawn a batch ahead, the restarts of many policy steps share
         those steps.
         """
-        drawn = self._drawn
-        if drawn is None or drawn.x_m.shape[0] < count:
+        if self._drawn is None or self._drawn.x_m.shape[0] - self._taken < count:
             more = self._spawn(self.batch)
-            drawn = more if drawn is None else drawn.then(more)
-        rows = torch.arange(drawn.x_m.shape[0], device=self.device)
-        self._drawn = drawn.scenes(rows[count:])
-        return drawn.scenes(rows[:count])
+            if self._drawn is not None:  # the scenes left, then the new batch
+                more = self._drawn.scenes(slice(self._taken, None)).then(more)
+            self._drawn, self._taken = more, 0
+        taken = self._drawn.scenes(slice(self._taken, self._taken + count))  # views, no copy
+        self._taken += count
+        return taken
 
     def ego_lane(self) -> Tensor:
         """The ego's lane as highway-env's rewards read it: the target lane of a controlled ego."""
