@@ -37,6 +37,16 @@ SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
 HIGHWAY_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn-highway"
 
 
+def card_frames(folder: Path) -> FrameSpec:
+    """The window the network in ``folder`` reads (its card's frame spec)."""
+    card_path = folder / "card.json"
+    if not card_path.exists():
+        raise ConfigError(f"{folder}: no card.json; train one with `drive train-perception`")
+    card = read_json(card_path, "perception card", allow_nan=True)
+    with refusing(card_path, "perception card"):
+        return FrameSpec(**card["frame_spec"])
+
+
 def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet, dict]:
     """The network in ``folder`` (``best.safetensors`` and ``card.json``), ready for inference.
 
@@ -49,7 +59,7 @@ def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet
     card = read_json(card_path, "perception card", allow_nan=True)
     with refusing(card_path, "perception card"):
         network = StnPerceptionNet(
-            FrameSpec(**card["frame_spec"]),
+            card_frames(folder),
             width=card["config"]["width"],
             # Cards written before the option was added trained on the pixels as drawn.
             pixels=card["config"].get("pixels", "rgb"),

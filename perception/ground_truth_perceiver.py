@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from perception.base import Perceiver, SceneState
+from perception.camera import SHIPPED_WEIGHTS, card_frames
 from sims.dataset import FrameSpec
 from sims.env import SimFrame
 
@@ -34,17 +35,17 @@ class CameraWindowOracle(GroundTruthPerceiver):
     """Reports the simulator's exact state of every vehicle whose centre the camera's window shows
     (:meth:`~sims.dataset.FrameSpec.shows`, the rule the datasets' labels follow).
 
-    The window is the shipped network's (:class:`~sims.dataset.FrameSpec`: 128 m by 32 m, aligned
+    The window is the shipped network's (its card's :class:`~sims.dataset.FrameSpec`, aligned
     with the world's axes and centred on the ego). Driving with it measures what the camera's
     reach alone costs, with no detection error: the bound that a perfect network reading those
     frames would meet (issue 31).
 
-    :param frames: the window (the dataset's default, which the shipped network reads).
+    :param frames: the window (by default the one the shipped network reads).
     """
 
     def __init__(self, frames: FrameSpec | None = None) -> None:
         super().__init__()
-        self.frames = frames or FrameSpec()
+        self.frames = frames or card_frames(SHIPPED_WEIGHTS)
 
     def _reports(self, dx_m: float, dy_m: float) -> bool:
         return self.frames.shows(dx_m, dy_m)

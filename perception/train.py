@@ -113,6 +113,21 @@ def frame_spec(data: Path) -> FrameSpec:
         return FrameSpec(**document["config"]["frames"])
 
 
+def check_window(data: Path, frames: FrameSpec) -> None:
+    """Refuse held-out frames drawn in another window than the network reads.
+
+    :raises ConfigError: naming the dataset, both windows and the option that draws the right one.
+    """
+    drawn = frame_spec(data)
+    if drawn != frames:
+        raise ConfigError(
+            f"{data}: frames {drawn.width_px}x{drawn.height_px} px at {drawn.scaling_px_per_m:g} "
+            f"px/m, but the network reads {frames.width_px}x{frames.height_px} px at "
+            f"{frames.scaling_px_per_m:g} px/m; draw them with `drive dataset --frame-width-px "
+            f"{frames.width_px}`"
+        )
+
+
 def load_frames(*folders: Path) -> dict[str, np.ndarray]:
     """The shards of one or more datasets (:func:`sims.dataset.load_shards`), concatenated, with
     the images as network input (:func:`~perception.cnn.stack_channels`)."""

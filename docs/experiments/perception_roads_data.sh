@@ -15,6 +15,8 @@
 #   test:  1 episode per road, seeds 95000.., frames as highway-env draws them ("none");
 #   test-unseen-colours: 1 episode per road, seeds 96000.., vehicles in hues no training frame shows.
 # Usage: bash docs/experiments/perception_roads_data.sh SPLIT...   (resumable: rerun to finish)
+#   WIDTH=320 ROOT=data/roads-320 bash ...: frames 320 px long (80 m ahead and behind, not 64) in
+#   another folder; WORKERS=2: two worker processes.
 set -euo pipefail
 ROADS="highway highway-dense highway-fast dense-slow cut-in merge-closing-gap lead-brake lead-brake-close
 stalled-vehicle merge exit racetrack roundabout intersection two-way u-turn"
@@ -38,6 +40,7 @@ for split in "$@"; do
       test-unseen-colours) args=(--episodes 1 --episodes-per-shard 1 --seed 96000 --variation unseen-colours --sample-every-steps 10) ;;
       *) echo "unknown split $split" >&2; exit 2 ;;
     esac
-    drive dataset --out "data/roads/$split/$road" --scenario "$road" "${args[@]}" --workers "${WORKERS:-1}"
+    drive dataset --out "${ROOT:-data/roads}/$split/$road" --scenario "$road" "${args[@]}" \
+      --workers "${WORKERS:-1}" ${WIDTH:+--frame-width-px "$WIDTH"}
   done
 done

@@ -28,7 +28,7 @@ from perception.camera import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, load_network  #
 from perception.cnn import StnPerceptionNet  # noqa: E402
 from perception.evaluate import bands, figures, predict  # noqa: E402
 from perception.robustness import suite  # noqa: E402
-from perception.train import load_frames  # noqa: E402
+from perception.train import check_window, load_frames  # noqa: E402
 from sims.dataset import FrameSpec  # noqa: E402
 from sims.env import SimEnv  # noqa: E402
 from sims.machine import machine_description  # noqa: E402
@@ -101,6 +101,7 @@ def run_perception_bench(
             on_stage(name)
 
     network, _ = load_network(weights)
+    check_window(data, network.frames)
     held_out = load_frames(data)
     stage("figures")
     found = predict(network, held_out)

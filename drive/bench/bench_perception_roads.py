@@ -27,7 +27,7 @@ from perception.cnn import StnPerceptionNet
 from perception.evaluate import Perturbation, Predictions, figures, predict
 from perception.robustness import blur, brightness, noise, pgd, scale
 from perception.tracker import Detection, MultiObjectTracker
-from perception.train import load_frames
+from perception.train import check_window, load_frames
 from sims.machine import machine_description
 from sims.provenance import package_versions, provenance
 
@@ -97,6 +97,10 @@ def run_roads_bench(
     frames = network.frames
     half_m = (frames.half_length_m, frames.half_width_m)
     folders = sorted(path for path in roads.iterdir() if (path / "manifest.json").exists())
+    for folder in folders:  # all refused before any is measured
+        check_window(folder, frames)
+        if unseen_colours is not None and (unseen_colours / folder.name / "manifest.json").exists():
+            check_window(unseen_colours / folder.name, frames)
     columns: dict[str, list] = {}
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for folder in folders:

@@ -51,6 +51,14 @@ def dataset(
             "(sims/render_variation.py)."
         ),
     ] = "none",
+    frame_width_px: Annotated[
+        int | None,
+        typer.Option(
+            min=8,
+            help="The rendered window's length in pixels at 2 px/m, centred on the ego, a "
+            "multiple of 8 (the network's cell); default 256: 64 m ahead and behind.",
+        ),
+    ] = None,
     dynamics: Annotated[
         bool,
         typer.Option(
@@ -68,7 +76,8 @@ def dataset(
     """Rendered frame stacks around the ego with exact labels, for perception (resumes in --out);
     with --dynamics, the car's own driving, for its dynamics model."""
     from drive.runs.frame_dataset import generate
-    from sims.dataset import DatasetConfig
+    from perception.cnn import CELL_PX
+    from sims.dataset import DatasetConfig, FrameSpec
     from sims.parallel import Workers
 
     if dynamics:
@@ -76,6 +85,11 @@ def dataset(
         return
     if plant is not None:
         raise ConfigError("--plant applies to --dynamics datasets; frames use the scenario's car")
+    if frame_width_px is not None and frame_width_px % CELL_PX:
+        raise ConfigError(
+            f"--frame-width-px must be a multiple of {CELL_PX} (the network's cell), "
+            f"got {frame_width_px}"
+        )
 
     config = DatasetConfig(
         scenario=scenario,
@@ -84,6 +98,7 @@ def dataset(
         seed=seed,
         sample_every_steps=sample_every_steps,
         variation=variation,
+        frames=FrameSpec() if frame_width_px is None else FrameSpec(width_px=frame_width_px),
     )
     with progress_bar(console, "episodes", remaining=True) as progress:
         task = progress.add_task("episodes", total=episodes)

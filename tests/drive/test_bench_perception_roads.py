@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 from safetensors.torch import save_file
@@ -65,3 +65,23 @@ def test_bench_perception_over_roads_writes_one_row_per_road_and_every_variation
     assert document["tracker"]["tracker_ms_per_step"] > 0
     missing = CliRunner().invoke(app, ["bench", "perception", "--roads", str(tmp_path / "none")])
     assert "no dataset folders" in str(missing.exception)
+
+
+def test_bench_perception_refuses_held_out_frames_of_another_window(vision_data, tmp_path):
+    weights = tmp_path / "net"
+    weights.mkdir()
+    wider = replace(VISION_FRAMES, width_px=VISION_FRAMES.width_px + 64)
+    network = StnPerceptionNet(wider, width=4)
+    save_file(
+        {k: v.contiguous() for k, v in network.state_dict().items()}, weights / "best.safetensors"
+    )
+    card = {"config": asdict(PerceptionTrainConfig(width=4)), "frame_spec": asdict(wider)}
+    (weights / "card.json").write_text(json.dumps(card))
+    roads = tmp_path / "roads"
+    roads.mkdir()
+    (roads / "lead-brake-close").symlink_to(vision_data)
+    arguments = ["bench", "perception", "--weights", str(weights), "--roads", str(roads)]
+    result = CliRunner().invoke(app, [*arguments, "--json", str(tmp_path / "roads.json")])
+    assert result.exit_code != 0
+    assert f"--frame-width-px {wider.width_px}" in str(result.exception)
+    assert not (tmp_path / "roads.json").exists()
