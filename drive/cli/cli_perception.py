@@ -214,8 +214,16 @@ def bench_perception(
         return
 
     if not (data / "manifest.json").exists():
+        from perception.camera import card_frames
+
         console.print(f"No held-out frames in {data}: generating them (seeds {HELD_OUT_SEED}+).")
-        dataset(out=data, episodes=HELD_OUT_EPISODES, episodes_per_shard=4, seed=HELD_OUT_SEED)
+        dataset(
+            out=data,
+            episodes=HELD_OUT_EPISODES,
+            episodes_per_shard=4,
+            seed=HELD_OUT_SEED,
+            frame_width_px=card_frames(weights).width_px,  # the window the network reads
+        )
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("loading")
         document, held_out, network = run_perception_bench(
