@@ -113,10 +113,15 @@ class CnnPerceiver(Perceiver):
         slots = unscale_slots(output.slots[0]).cpu().numpy()
         truth = frame.truth
         detections = tuple(
-            detection(row, truth.ego) for row in slots if row[0] > PRESENCE_THRESHOLD
+            detection(row, truth.ego) for row in slots if row[0] > self._least_presence
         )
         vehicles = self._vehicles(detections, time_s=truth.time_s)
         return SceneState(time_s=truth.time_s, ego=truth.ego, vehicles=vehicles, lanes=truth.lanes)
+
+    @property
+    def _least_presence(self) -> float:
+        """Slots more present than this become detections."""
+        return PRESENCE_THRESHOLD
 
     def _vehicles(
         self, detections: tuple[Detection, ...], *, time_s: float
@@ -167,6 +172,11 @@ class TrackedCnnPerceiver(CnnPerceiver):
         super().reset()
         self.tracker.reset()
 
+    @property
+    def _least_presence(self) -> float:
+        """Fainter slots too: they may continue a confirmed track (the tracker's ``keep_score``)."""
+        return self.tracker.config.keep_score
+
     def _vehicles(
         self, detections: tuple[Detection, ...], *, time_s: float
     ) -> tuple[VehicleState, ...]:
@@ -191,13 +201,14 @@ def detection(row: np.ndarray, ego: EgoState) -> Detection:
     :param ego: the ego's state at the frame.
     :return: the detection's world position, velocity and heading.
     """
-    _, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
+    presence, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
     return Detection(
         x_m=ego.x_m + dx,
         y_m=ego.y_m + dy,
         vx_mps=ego.speed_mps * math.cos(ego.heading_rad) + dvx,
         vy_mps=ego.speed_mps * math.sin(ego.heading_rad) + dvy,
         heading_rad=ego.heading_rad + math.atan2(sin, cos),
+        score=presence,
     )
 
 

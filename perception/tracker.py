@@ -7,10 +7,16 @@ positions and relative velocities off a stack of frames, and the ego's own veloc
 latter into world velocities. Every step the tracker
 
 1. predicts every track to the detections' time;
-2. pairs tracks and detections by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``)
-   on the distance from the predicted position, pairs farther apart than ``gate_m`` refused;
+2. pairs tracks and confident detections by the Hungarian algorithm
+   (``scipy.optimize.linear_sum_assignment``) on the distance from the predicted position, pairs
+   farther apart than ``gate_m`` refused; then pairs the confirmed tracks left over with the
+   faint detections (presence between ``keep_score`` and ``birth_score``) the same way, as
+   ByteTrack does (Zhang et al. 2022, "ByteTrack: Multi-Object Tracking by Associating Every
+   Detection Box"): a vehicle the network reads faintly for a few frames (one standing on the
+   border of two of its cells shares its presence between them) keeps its track, while a faint
+   detection never starts one;
 3. updates each paired track with its detection;
-4. starts a tentative track from every unpaired detection (birth), confirms a track after
+4. starts a tentative track from every unpaired confident detection (birth), confirms a track after
    ``confirm_hits`` paired steps, and drops a track missed ``max_misses`` steps in a row, or a
    tentative track missed once (death).
 
@@ -56,6 +62,12 @@ class TrackerConfig:
         4.0, "A detection farther than this from a track's prediction is not its [m].", minimum=0.0
     )
     confirm_hits: int = described(2, "Paired steps before a track is reported.", minimum=1)
+    birth_score: float = described(
+        0.5, "A detection this confident or more may start a track (presence probability)."
+    )
+    keep_score: float = described(
+        0.2, "A fainter detection down to this may only continue a confirmed track.", minimum=0.0
+    )
     max_misses: int = described(4, "Missed steps in a row before a track is dropped.", minimum=1)
 
     def __post_init__(self) -> None:
@@ -69,6 +81,11 @@ class TrackerConfig:
         for name in ("confirm_hits", "max_misses"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.keep_score <= self.birth_score <= 1:
+            raise ConfigError(
+                f"need 0 <= keep_score <= birth_score <= 1, got keep_score {self.keep_score} "
+                f"and birth_score {self.birth_score}"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,7 @@ class Detection:
     :param vx_mps: velocity [m/s].
     :param vy_mps: velocity [m/s].
     :param heading_rad: the heading the detector read [rad].
+    :param score: the detector's confidence, a presence probability in [0, 1].
     """
 
     x_m: float
@@ -87,6 +105,7 @@ class Detection:
     vx_mps: float
     vy_mps: float
     heading_rad: float
+    score: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -215,7 +234,13 @@ class MultiObjectTracker:
         measured = np.array(
             [(d.x_m, d.y_m, d.vx_mps, d.vy_mps) for d in detections], dtype=float
         ).reshape(-1, STATE)
-        tracks, paired = self._associate(measured)
+        scores = np.array([d.score for d in detections], dtype=float)
+        confident = np.flatnonzero(scores >= config.birth_score)
+        faint = np.flatnonzero((scores >= config.keep_score) & (scores < config.birth_score))
+        tracks, paired = self._associate(measured, np.arange(len(self._ids)), confident)
+        left = np.setdiff1d(np.flatnonzero(self._hits >= config.confirm_hits), tracks)
+        kept, faintly = self._associate(measured, left, faint)
+        tracks, paired = np.concatenate([tracks, kept]), np.concatenate([paired, faintly])
         if len(tracks):
             self._means[tracks], self._covariances[tracks] = kalman_update(
                 self._means[tracks],
@@ -230,19 +255,24 @@ class MultiObjectTracker:
         self._misses = np.where(missed, self._misses + 1, 0)
         confirmed = self._hits >= config.confirm_hits
         self._keep((self._misses == 0) | (confirmed & (self._misses < config.max_misses)))
-        born = np.setdiff1d(np.arange(len(detections)), paired)
+        born = np.setdiff1d(confident, paired)
         self._birth(measured[born], [detections[index].heading_rad for index in born])
         reported = np.flatnonzero(self._hits >= config.confirm_hits)
         return tuple(self._report(int(row)) for row in reported)
 
-    def _associate(self, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hungarian pairing on predicted-position distance, gated: paired track and detection rows."""
-        if not len(self._ids) or not len(measured):
+    def _associate(
+        self, measured: np.ndarray, tracks: np.ndarray, candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hungarian pairing of the track rows ``tracks`` with the detection rows ``candidates``
+        on predicted-position distance, gated: the paired track and detection rows."""
+        if not len(tracks) or not len(candidates):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        distance = np.linalg.norm(self._means[:, None, :2] - measured[None, :, :2], axis=-1)
+        distance = np.linalg.norm(
+            self._means[tracks, None, :2] - measured[None, candidates, :2], axis=-1
+        )
         rows, columns = linear_sum_assignment(distance)
         within = distance[rows, columns] <= self.config.gate_m
-        return rows[within], columns[within]
+        return tracks[rows[within]], candidates[columns[within]]
 
     def _keep(self, keep: np.ndarray) -> None:
         self._means, self._covariances = self._means[keep], self._covariances[keep]

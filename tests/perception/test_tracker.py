@@ -121,3 +121,26 @@ def test_a_tentative_track_missed_once_is_dropped_and_time_cannot_go_back():
         tracker.update((), time_s=1.0)
     with pytest.raises(ConfigError, match="gate_m"):
         TrackerConfig(gate_m=0.0)
+
+
+def test_faint_detections_continue_confirmed_tracks_but_never_start_one():
+    # ByteTrack's second association: a vehicle read faintly (presence 0.3) for longer than a
+    # track may coast keeps its identity and is updated; faint detections alone start nothing.
+    tracker = MultiObjectTracker(TrackerConfig(max_misses=2, birth_score=0.5, keep_score=0.2))
+
+    def seen(x_m: float, score: float, vx_mps: float = 10.0) -> tuple[Detection, ...]:
+        return (Detection(x_m, 0.0, vx_mps, 0.0, 0.0, score=score),)
+
+    tracker.update(seen(0.0, 0.9), time_s=0.0)
+    tracker.update(seen(1.0, 0.9), time_s=0.1)
+    for step in range(2, 6):  # four faint steps (two misses would have dropped it), standing
+        (track,) = tracker.update(seen(2.0, 0.3, 0.0), time_s=step / 10)
+        assert track.track_id == 1
+    # Updated by the faint detections of a car standing at 2 m, not coasting on to 5 m at 10 m/s.
+    assert track.x_m < 3.5 and track.vx_mps < 5.0
+    assert tracker.update(seen(2.0, 0.1, 0.0), time_s=0.6)[0].track_id == 1  # too faint: a miss
+    far = MultiObjectTracker()
+    for step in range(4):
+        assert far.update(seen(50.0 + step, 0.3), time_s=step / 10) == ()
+    with pytest.raises(ConfigError, match="keep_score"):
+        TrackerConfig(keep_score=0.6, birth_score=0.5)
