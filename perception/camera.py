@@ -26,7 +26,7 @@ from perception.device import resolve_device
 from perception.evaluate import PRESENCE_THRESHOLD
 from perception.tracker import Detection, MultiObjectTracker, TrackerConfig
 from sims.constants import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
-from sims.dataset import FrameSpec
+from sims.dataset import FrameSpec, card_frame_spec
 from sims.env import SimFrame
 from sims.groundtruth import EgoState, VehicleState
 from sims.reading import checked_state, read_json, refusing
@@ -39,12 +39,7 @@ HIGHWAY_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn-highway"
 
 def card_frames(folder: Path) -> FrameSpec:
     """The window the network in ``folder`` reads (its card's frame spec)."""
-    card_path = folder / "card.json"
-    if not card_path.exists():
-        raise ConfigError(f"{folder}: no card.json; train one with `drive train-perception`")
-    card = read_json(card_path, "perception card", allow_nan=True)
-    with refusing(card_path, "perception card"):
-        return FrameSpec(**card["frame_spec"])
+    return card_frame_spec(folder, kind="perception", trainer="drive train-perception")
 
 
 def load_network(folder: Path, *, device: str = "cpu") -> tuple[StnPerceptionNet, dict]:

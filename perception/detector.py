@@ -38,7 +38,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign
 
 from perception.vision_data import VisionFrames
-from sims.dataset import FrameSpec
+from sims.dataset import FrameSpec, card_frame_spec
 from sims.reading import checked_state, read_json, refusing
 from sims.strict import ConfigError
 from sims.video import VideoWriter
@@ -267,12 +267,7 @@ def load_detector(weights_dir: Path, *, device: str) -> nn.Module:
 
 def detector_spec(weights_dir: Path) -> FrameSpec:
     """The window the detector in ``weights_dir`` was trained on (its scale above all)."""
-    card_path = weights_dir / "card.json"
-    if not card_path.exists():
-        raise ConfigError(f"{weights_dir}: no card.json; train one with `drive train-detector`")
-    card = read_json(card_path, "detector card", allow_nan=True)
-    with refusing(card_path, "detector card"):
-        return FrameSpec(**card["frame_spec"])
+    return card_frame_spec(weights_dir, kind="detector", trainer="drive train-detector")
 
 
 def draw_detections(image: np.ndarray, detection: Detection, *, threshold: float) -> np.ndarray:

@@ -102,6 +102,21 @@ class FrameSpec:
         }
 
 
+def card_frame_spec(folder: Path, *, kind: str, trainer: str) -> FrameSpec:
+    """The window a trained network's card (``folder/card.json``) records.
+
+    :param kind: what the card describes, for messages ("perception", "detector").
+    :param trainer: the command that trains one, named when the card is missing.
+    :raises ConfigError: no card, or a card without a valid frame spec, naming the file.
+    """
+    card_path = folder / "card.json"
+    if not card_path.exists():
+        raise ConfigError(f"{folder}: no card.json; train one with `{trainer}`")
+    card = read_json(card_path, f"{kind} card", allow_nan=True)
+    with refusing(card_path, f"{kind} card"):
+        return FrameSpec(**card["frame_spec"])
+
+
 def label(
     truth: GroundTruth, spec: FrameSpec, *, zoom: float = 1.0, straight: bool = True
 ) -> dict[str, np.ndarray]:
