@@ -3,12 +3,12 @@
 Usage: python docs/experiments/camera_reach.py WIDTH_PX FIRST_SEED EPISODES
 The oracle reports the exact state of every vehicle whose centre a WIDTH_PX x 64 px window at
 2 px/m shows; the rule planner and the MPC drive. Writes out/camera-reach-WIDTH_PX-FIRST.json after
-every episode and prints the comfortable rate and the lane changes a minute.
+every episode (with the commit and versions that made it) and prints the comfortable rate and
+the lane changes a minute.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,15 +19,26 @@ from drive.episode.loop import run_episode
 from drive.episode.stack import StackSpec
 from perception.ground_truth_perceiver import CameraWindowOracle
 from sims.dataset import FrameSpec
+from sims.files import write_json
+from sims.machine import machine_description
+from sims.provenance import provenance
 from sims.scenario import load_scenario
 
 
 def main(width_px: int, first: int, episodes: int) -> None:
-    registry.PERCEIVERS["camera-oracle"] = lambda: CameraWindowOracle(FrameSpec(width_px=width_px))
+    class LongerOracle(CameraWindowOracle):
+        """The camera oracle through a window ``width_px`` long."""
+
+        def __init__(self) -> None:
+            super().__init__(FrameSpec(width_px=width_px))
+
+    # In this process only (no worker processes), the registry's oracle reads the longer window.
+    registry.PERCEIVERS["camera-oracle"] = LongerOracle
     scenario = load_scenario("highway")
     out = Path(f"out/camera-reach-{width_px}-{first}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
+    config = {"scenario": "highway", "planner": "rules", "controller": "mpc", "width_px": width_px}
+    document = {"config": config, "provenance": provenance(), "machine": machine_description()}
+    rows: list[dict] = []
     for seed in range(first, first + episodes):
         metrics = run_episode(scenario, StackSpec(perception="camera-oracle"), seed).metrics
         rows.append(
@@ -39,7 +50,7 @@ def main(width_px: int, first: int, episodes: int) -> None:
                 "mean_speed_mps": metrics.mean_speed_mps,
             }
         )
-        out.write_text(json.dumps(rows, indent=1))
+        write_json(out, {**document, "episodes": rows})  # atomic: an interrupted run keeps its rows
     comfortable = np.mean([row["comfortable"] for row in rows])
     changes = np.mean([row["lane_changes_per_min"] for row in rows])
     print(
