@@ -19,16 +19,12 @@ case "${1:?train, adversarial or bench}" in
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads --epochs 30 \
       --batch-size 64 --width 8 --device cpu --seed 0 --select f1 --learning-rate 0.001 \
       --pixels hue-blind --augment --augment-zoom 0 ;;
-  curves)  # fine-tuned from the shipped weights with 16 more episodes of each curved road
+  curves|wide)  # fine-tuned from the shipped weights on all three training sets, 16 more episodes
+    # of each curved road included. "wide" with ROOT=data/roads-320: the network is fully
+    # convolutional, so its weights read any window; seeing 80 m ahead, not 64, the rule planner
+    # drives highway-v0 as comfortably as from ground truth (docs/perception.md, "The camera's reach")
     more=(); for folder in "$root"/train-more-curves/*/; do more+=(--data "$folder"); done
-    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out runs/perception-roads-curves \
-      --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn \
-      --select f1 --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 ;;
-  wide)  # the shipped network (fully convolutional, so its weights read any window) fine-tuned
-    # on frames 320 px long: seeing 80 m ahead, not 64, the rule planner drives highway-v0 as
-    # comfortably as from ground truth (docs/perception.md, "The camera's reach")
-    more=(); for folder in "$root"/train-more-curves/*/; do more+=(--data "$folder"); done
-    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out runs/perception-roads-wide \
+    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out "runs/perception-roads-$1" \
       --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn \
       --select f1 --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
