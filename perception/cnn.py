@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -42,6 +42,15 @@ POSITION_SCALE_M = (64.0, 16.0)  # [m] dx and dy are predicted divided by these
 VELOCITY_SCALE_MPS = 10.0  # [m/s] dvx and dvy are predicted divided by this
 PRESENCE_PRIOR = 0.01  # a slot's presence probability before training: almost every cell is empty
 CHANNEL_MEAN_FLOOR = 0.05  # [of 1] a channel darker than this on average is divided by this instead
+INFERENCE_BLOCK_FRAMES = 16
+"""Frame stacks an inference copy (:meth:`StnPerceptionNet.for_inference`) reads at once.
+
+A batch of 256 stacks 320 px long is 190 MB of float pixels. glibc serves an allocation that large
+with fresh pages from the kernel each time (above its mmap threshold, at most 32 MB), and touching
+them cost as long as the network's arithmetic on this 2-core VM: 0.21 million page faults a batch.
+Blocks of 16 keep every intermediate tensor under 12 MB, which the allocator reuses; the outputs are
+the same to float rounding (issue 31: frames/s at batch 256 about doubled, measured side by side in
+``docs/results/bench-perception-speed-blocks.md``)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class StnPerceptionNet(nn.Module):
     """
 
     cell_centres: Tensor  # (K, 2) [m], a buffer
+    block_frames: int | None = None  # set by :meth:`for_inference`: see INFERENCE_BLOCK_FRAMES
 
     def __init__(self, frames: FrameSpec, width: int = 16, *, pixels: str = "rgb") -> None:
         super().__init__()
@@ -135,8 +145,19 @@ class StnPerceptionNet(nn.Module):
 
     def forward(self, images: Tensor) -> PerceptionOutput:
         """:param images: ``(B, H, W, 3 * stack)`` uint8 frame stacks (:func:`stack_channels`)."""
-        # A channels-last view, converted in one pass: the CPU's convolutions prefer that layout.
-        return self.forward_pixels(images.permute(0, 3, 1, 2).float().mul_(1 / 255))
+        if self.block_frames is None or len(images) <= self.block_frames:
+            return self._forward_images(images)
+        blocks = [self._forward_images(block) for block in images.split(self.block_frames)]
+        return PerceptionOutput(
+            **{f.name: torch.cat([getattr(b, f.name) for b in blocks]) for f in fields(blocks[0])}
+        )
+
+    def _forward_images(self, images: Tensor) -> PerceptionOutput:
+        batch, height, width, channels = images.shape
+        # One pass transposes to channels-first and converts: the readings want each channel's
+        # plane contiguous.
+        pixels = images.new_empty((batch, channels, height, width), dtype=torch.float32)
+        return self.forward_pixels(pixels.copy_(images.permute(0, 3, 1, 2)).mul_(1 / 255))
 
     def forward_pixels(self, x: Tensor) -> PerceptionOutput:
         """:param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1] (what attacks perturb)."""
@@ -163,19 +184,18 @@ class StnPerceptionNet(nn.Module):
         :param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1].
         :return: ``(B, 4 * width, H / 8, W / 8)`` features and the ``(B, 2, 3)`` warp.
         """
-        # The readings work on each pixel's channels, contiguous in a channels-last layout
-        # (``forward`` hands over such a view; the permutations are views, never copies).
-        x = self.read_pixels(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        warped, theta = self.transformer(self.stem(x))
+        warped, theta = self.transformer(self.stem(self.read_pixels(x)))
         return self.backbone(warped), theta
 
     def for_inference(self) -> StnPerceptionNet:
-        """A copy in evaluation mode with each batch norm folded into its convolution and the
-        weights in channels-last order (together about 1.3 times faster on the CPU)."""
+        """A copy in evaluation mode with each batch norm folded into its convolution, the weights
+        in channels-last order (together about 1.3 times faster on the CPU), reading large batches
+        in blocks of :data:`INFERENCE_BLOCK_FRAMES`."""
         fused = copy.deepcopy(self).eval()
         for block in (*fused.stem, *fused.backbone):
             block[0] = fuse_conv_bn_eval(block[0], block[1])
             block[1] = nn.Identity()
+        fused.block_frames = INFERENCE_BLOCK_FRAMES
         return fused.to(memory_format=torch.channels_last)
 
 
@@ -188,11 +208,12 @@ def relative_to_frame(x: Tensor) -> Tensor:
     the perceiver fell from F1 0.99 to 0.63 at 60% brightness). The mean, not the median: the
     same invariance, at a fraction of the cost.
 
-    :param x: ``(B, H, W, C)`` channels-last pixels in [0, 1], three colour channels per frame.
+    :param x: ``(B, C, H, W)`` pixels in [0, 1], three colour channels per frame.
     :return: the same shape; 0 where a pixel has its frame's mean colour.
     """
-    mean = x.mean(dim=(1, 2), keepdim=True)
-    return (x - mean) / mean.clamp(min=CHANNEL_MEAN_FLOOR)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    scale = 1 / mean.clamp(min=CHANNEL_MEAN_FLOOR)
+    return torch.addcmul(-mean * scale, x, scale)  # (x - mean) * scale, in one pass
 
 
 def hue_blind(x: Tensor) -> Tensor:
@@ -203,13 +224,13 @@ def hue_blind(x: Tensor) -> Tensor:
     order of the colour channels does not matter either: a vehicle in a colour never seen in
     training looks like one of the same saturation and brightness that was (issue 31).
 
-    :param x: ``(B, H, W, 3 * stack)`` channels-last pixels in [0, 1].
-    :return: ``(B, H, W, 2 * stack)``: per frame, the largest then the smallest channel.
+    :param x: ``(B, 3 * stack, H, W)`` pixels in [0, 1].
+    :return: ``(B, 2 * stack, H, W)``: per frame, the largest then the smallest channel.
     """
-    batch, height, width, channels = x.shape
-    frames = relative_to_frame(x).view(batch, height, width, channels // 3, 3)
-    extremes = torch.stack([frames.amax(dim=-1), frames.amin(dim=-1)], dim=-1)
-    return extremes.view(batch, height, width, 2 * (channels // 3))
+    batch, channels, height, width = x.shape
+    frames = relative_to_frame(x).reshape(batch, channels // 3, 3, height, width)
+    extremes = torch.stack([frames.amax(dim=2), frames.amin(dim=2)], dim=2)
+    return extremes.view(batch, 2 * (channels // 3), height, width)
 
 
 PIXEL_READINGS: dict[str, tuple[int, Callable[[Tensor], Tensor]]] = {

@@ -9,6 +9,7 @@ from torch import nn
 
 from drive.runs.frame_dataset import generate
 from perception.cnn import (
+    INFERENCE_BLOCK_FRAMES,
     StnPerceptionNet,
     hue_blind,
     relative_to_frame,
@@ -37,15 +38,16 @@ def test_spatial_transformer_starts_as_the_identity_warp():
     torch.testing.assert_close(model(images).theta, identity)
 
 
-def test_slots_sit_on_their_cells_and_inference_folding_changes_nothing():
+def test_slots_sit_on_their_cells_and_inference_folding_and_blocks_change_nothing():
     torch.manual_seed(0)
     model = StnPerceptionNet(SMALL, width=8).eval()
     nn.init.zeros_(model.slot_head.weight)
     nn.init.zeros_(model.slot_head.bias[1:])
-    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    batch = INFERENCE_BLOCK_FRAMES + 3  # the inference copy reads two blocks, the last short
+    images = torch.randint(0, 255, (batch, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
     slots = unscale_slots(model(images).slots)
     # 128 x 32 px at 1 px/m in cells of 8 px: 16 x 4 cells, the first centred 60 m behind, 12 m left
-    assert slots.shape == (2, 64, 7)
+    assert slots.shape == (batch, 64, 7)
     torch.testing.assert_close(slots[0, 0, 1:3], torch.tensor([-60.0, -12.0]))
     torch.testing.assert_close(slots[0, 17, 1:3], torch.tensor([-52.0, -4.0]))
     with torch.no_grad():
@@ -53,23 +55,27 @@ def test_slots_sit_on_their_cells_and_inference_folding_changes_nothing():
             if isinstance(module, nn.BatchNorm2d):
                 module.running_mean.uniform_(-1, 1)
                 module.running_var.uniform_(0.5, 2)
-        reference, fused = model(images), model.for_inference()(images)
-    torch.testing.assert_close(fused.slots, reference.slots, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(fused.occupancy, reference.occupancy, atol=1e-4, rtol=1e-4)
+        inference = model.for_inference()
+        reference, fused = model(images), inference(images)
+    assert inference.block_frames == INFERENCE_BLOCK_FRAMES and model.block_frames is None
+    for name in ("slots", "occupancy", "ego_lane", "theta"):
+        torch.testing.assert_close(
+            getattr(fused, name), getattr(reference, name), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gains():
     # A grey road (0.4) with a white marking and a dark blue vehicle, two frames of a stack.
-    frame = torch.full((1, 4, 8, 6), 0.4)  # channels last
-    frame[:, 0, :, :] = 1.0
-    frame[:, 2, 3:5, 0:2] = 0.1
+    frame = torch.full((1, 6, 4, 8), 0.4)  # channels first
+    frame[:, :, 0, :] = 1.0
+    frame[:, 0:2, 2, 3:5] = 0.1
     normalised = relative_to_frame(frame)
-    mean = frame.mean(dim=(1, 2), keepdim=True)
+    mean = frame.mean(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(normalised, (frame - mean) / mean)
-    gains = torch.tensor([0.6, 1.2, 0.9, 0.6, 1.2, 0.9])
+    gains = torch.tensor([0.6, 1.2, 0.9, 0.6, 1.2, 0.9]).view(1, 6, 1, 1)
     torch.testing.assert_close(relative_to_frame(frame * gains), normalised)
     # A channel black on average is divided by the floor, not by zero.
-    assert torch.isfinite(relative_to_frame(torch.zeros(1, 4, 8, 3))).all()
+    assert torch.isfinite(relative_to_frame(torch.zeros(1, 3, 4, 8))).all()
     model = StnPerceptionNet(SMALL, width=4, pixels="relative").eval()
     images = torch.randint(20, 120, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
     with torch.no_grad():
@@ -80,17 +86,17 @@ def test_frames_read_relative_to_their_colour_ignore_brightness_and_channel_gain
 def test_hue_blind_pixels_read_a_vehicle_alike_whatever_its_hue_or_channel_order():
     # A grey road with one vehicle, drawn in two hues of the same saturation and value.
     def frame(rgb: tuple[float, float, float]) -> torch.Tensor:
-        pixels = torch.full((1, 8, 16, 3), 0.4)  # channels last
-        pixels[0, 2:4, 5:9, :] = torch.tensor(rgb)
+        pixels = torch.full((1, 3, 8, 16), 0.4)  # channels first
+        pixels[0, :, 2:4, 5:9] = torch.tensor(rgb).view(3, 1, 1)
         return pixels
 
     yellow, pale_blue = frame((0.8, 0.8, 0.1)), frame((0.5, 0.6, 0.8))
     violet_like_yellow = frame((0.45, 0.1, 0.8))  # hue 0.75: yellow's value and chroma
     read = hue_blind(yellow)
-    assert read.shape == (1, 8, 16, 2)
+    assert read.shape == (1, 2, 8, 16)
     torch.testing.assert_close(hue_blind(violet_like_yellow), read)
     torch.testing.assert_close(hue_blind(frame((0.8, 0.1, 0.8))), read)  # magenta
-    torch.testing.assert_close(hue_blind(yellow[..., [2, 0, 1]]), read)
+    torch.testing.assert_close(hue_blind(yellow[:, [2, 0, 1]]), read)
     assert not torch.allclose(hue_blind(pale_blue), read)  # another chroma reads otherwise
     model = StnPerceptionNet(SMALL, width=4, pixels="hue-blind").eval()
     assert model.stem[0][0].in_channels == 2 * SMALL.stack
