@@ -49,8 +49,8 @@ A batch of 256 stacks 320 px long is 190 MB of float pixels. glibc serves an all
 with fresh pages from the kernel each time (above its mmap threshold, at most 32 MB), and touching
 them cost as long as the network's arithmetic on this 2-core VM: 0.21 million page faults a batch.
 Blocks of 16 keep every intermediate tensor under 12 MB, which the allocator reuses; the outputs are
-the same to float rounding (issue 31: frames/s at batch 256 about doubled, measured side by side in
-``docs/results/bench-perception-speed-blocks.md``)."""
+the same to float rounding (issue 31: frames/s at batch 256 went from 374-383 to 911-931, measured
+side by side by ``docs/experiments/perception_speed_before_after.sh``)."""
 
 
 @dataclass(frozen=True)
