@@ -18,7 +18,11 @@ latter into world velocities. Every step the tracker
 3. updates each paired track with its detection;
 4. starts a tentative track from every unpaired confident detection (birth), confirms a track after
    ``confirm_hits`` paired steps, and drops a track missed ``max_misses`` steps in a row, or a
-   tentative track missed once (death).
+   tentative track missed once (death). Tracks born on the first step after a reset are confirmed
+   at once: no earlier step could have confirmed them, and a planner shown an empty road acts on
+   it (issue 31: on highway-v0 the rule planner, driving from pixels, started its first lane
+   change on an empty scene). SORT reports tracks during its first ``min_hits`` frames for the
+   same reason (Bewley et al. 2016, "Simple Online and Realtime Tracking").
 
 Confirmed tracks are reported with identities that persist for as long as the track lives, and
 with the filter's velocities, which are far steadier than one frame's, and headings along them
@@ -69,6 +73,9 @@ class TrackerConfig:
         0.2, "A fainter detection down to this may only continue a confirmed track.", minimum=0.0
     )
     max_misses: int = described(4, "Missed steps in a row before a track is dropped.", minimum=1)
+    confirm_first_step: bool = described(
+        True, "Tracks born on an episode's first step are reported at once."
+    )
 
     def __post_init__(self) -> None:
         for name in ("position_std_m", "velocity_std_mps", "gate_m"):
@@ -223,7 +230,8 @@ class MultiObjectTracker:
         :return: the confirmed tracks, ordered by identity.
         :raises ValueError: ``time_s`` earlier than the previous step's.
         """
-        dt_s = 0.0 if self._time_s is None else time_s - self._time_s
+        first_step = self._time_s is None
+        dt_s = 0.0 if first_step else time_s - self._time_s
         if dt_s < 0:
             raise ValueError(f"time went back from {self._time_s} s to {time_s} s")
         self._time_s = time_s
@@ -256,7 +264,12 @@ class MultiObjectTracker:
         confirmed = self._hits >= config.confirm_hits
         self._keep((self._misses == 0) | (confirmed & (self._misses < config.max_misses)))
         born = np.setdiff1d(confident, paired)
-        self._birth(measured[born], [detections[index].heading_rad for index in born])
+        confirmed_at_birth = first_step and config.confirm_first_step
+        self._birth(
+            measured[born],
+            [detections[index].heading_rad for index in born],
+            hits=config.confirm_hits if confirmed_at_birth else 1,
+        )
         reported = np.flatnonzero(self._hits >= config.confirm_hits)
         return tuple(self._report(int(row)) for row in reported)
 
@@ -279,8 +292,9 @@ class MultiObjectTracker:
         self._ids, self._headings = self._ids[keep], self._headings[keep]
         self._hits, self._misses = self._hits[keep], self._misses[keep]
 
-    def _birth(self, measured: np.ndarray, headings: list[float]) -> None:
-        """Start a tentative track at each measurement, its covariance the measurement's."""
+    def _birth(self, measured: np.ndarray, headings: list[float], *, hits: int) -> None:
+        """Start a track at each measurement, its covariance the measurement's, with ``hits``
+        paired steps (1: tentative)."""
         count = len(measured)
         self._means = np.concatenate([self._means, measured])
         noise = np.broadcast_to(self._measurement_noise, (count, STATE, STATE))
@@ -288,7 +302,7 @@ class MultiObjectTracker:
         self._ids = np.concatenate([self._ids, self._next_id + np.arange(count)])
         self._next_id += count
         self._headings = np.concatenate([self._headings, headings])
-        self._hits = np.concatenate([self._hits, np.ones(count, dtype=np.int64)])
+        self._hits = np.concatenate([self._hits, np.full(count, hits, dtype=np.int64)])
         self._misses = np.concatenate([self._misses, np.zeros(count, dtype=np.int64)])
 
     def _report(self, row: int) -> TrackedObject:

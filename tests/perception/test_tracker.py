@@ -59,10 +59,7 @@ def test_tracks_keep_their_identities_and_smooth_the_velocities():
         detections = _detections(time_s, rng, noise_mps=1.5)
         # The detector shuffles its output order; the tracker must not care.
         tracks = tracker.update(detections[::-1] if step % 2 else detections, time_s=time_s)
-        if step == 0:
-            assert tracks == ()  # born, not yet confirmed
-            continue
-        assert [track.track_id for track in tracks] == [1, 2]
+        assert [track.track_id for track in tracks] == [1, 2]  # from the first step on
         if step >= 30:
             for track, speed in zip(tracks, (20.0, 25.0), strict=True):
                 errors_filtered.append(abs(track.speed_mps - speed))
@@ -88,7 +85,8 @@ def test_a_missed_track_coasts_then_dies_and_a_far_detection_is_a_new_track():
     def seen(x_m: float) -> tuple[Detection, ...]:
         return (Detection(x_m, 0.0, 10.0, 0.0, 0.0),)
 
-    assert tracker.update(seen(0.0), time_s=0.0) == ()
+    assert tracker.update((), time_s=-0.1) == ()  # past the first step
+    assert tracker.update(seen(0.0), time_s=0.0) == ()  # born, not yet confirmed
     (track,) = tracker.update(seen(1.0), time_s=0.1)
     assert track.track_id == 1
     # Missed twice: still reported, coasting at its velocity, and less certain.
@@ -108,12 +106,25 @@ def test_a_missed_track_coasts_then_dies_and_a_far_detection_is_a_new_track():
     (fresh,) = tracker.update(seen(101.0), time_s=0.9)
     assert fresh.track_id == 2
     tracker.reset()
-    tracker.update(seen(0.0), time_s=0.0)
+    assert tracker.update(seen(0.0), time_s=0.0)[0].track_id == 1  # the first step's: at once
     assert tracker.update(seen(1.0), time_s=0.1)[0].track_id == 1
+
+
+def test_tracks_born_on_the_first_step_are_reported_at_once_unless_told_otherwise():
+    standing = (Detection(5.0, 2.0, 0.0, 0.0, 0.0),)
+    tracker = MultiObjectTracker()
+    (track,) = tracker.update(standing, time_s=0.0)
+    assert track.track_id == 1 and track.x_m == 5.0
+    patient = MultiObjectTracker(TrackerConfig(confirm_first_step=False))
+    assert patient.update(standing, time_s=0.0) == ()
+    assert len(patient.update(standing, time_s=0.1)) == 1
+    # Only the first step's births: a track born later waits for its confirmation.
+    assert len(tracker.update((*standing, Detection(40.0, 0.0, 0.0, 0.0, 0.0)), time_s=0.1)) == 1
 
 
 def test_a_tentative_track_missed_once_is_dropped_and_time_cannot_go_back():
     tracker = MultiObjectTracker()
+    tracker.update((), time_s=0.9)
     tracker.update((Detection(0.0, 0.0, 0.0, 0.0, 0.0),), time_s=1.0)  # a one-frame false positive
     assert tracker.update((), time_s=1.1) == ()
     assert tracker.update((Detection(0.0, 0.0, 0.0, 0.0, 0.0),), time_s=1.2) == ()
