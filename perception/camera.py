@@ -79,6 +79,7 @@ class CnnPerceiver(Perceiver):
         self.frames: FrameSpec = self.network.frames
         self.camera = self.frames
         self._frames: deque[np.ndarray] = deque(maxlen=self._history)
+        self._frames_seen = 0  # since the last reset
         self._next_id = 0
 
     @property
@@ -88,6 +89,7 @@ class CnnPerceiver(Perceiver):
 
     def reset(self) -> None:
         self._frames.clear()
+        self._frames_seen = 0
 
     def _perceive(self, frame: SimFrame) -> SceneState:
         if frame.image is None:
@@ -102,13 +104,19 @@ class CnnPerceiver(Perceiver):
         if not self._frames:
             self._frames.extend([frame.image] * (self._history - 1))
         self._frames.append(frame.image)
+        self._frames_seen += 1
+        # Until the stack has filled, repeated frames show the others not moving, or moving over
+        # fewer steps than the network was trained on: its velocities are guesses then.
+        velocity_read = self._frames_seen >= self._history
         stack = np.concatenate(list(self._frames)[:: self.frames.stride_steps], axis=-1)
         with torch.inference_mode():
             output = self.network(torch.from_numpy(stack[None]).to(self.device))
         slots = unscale_slots(output.slots[0]).cpu().numpy()
         truth = frame.truth
         detections = tuple(
-            detection(row, truth.ego) for row in slots if row[0] > self._least_presence
+            detection(row, truth.ego, velocity_read=velocity_read)
+            for row in slots
+            if row[0] > self._least_presence
         )
         vehicles = self._vehicles(detections, time_s=truth.time_s)
         return SceneState(time_s=truth.time_s, ego=truth.ego, vehicles=vehicles, lanes=truth.lanes)
@@ -189,11 +197,12 @@ class TrackedCnnPerceiver(CnnPerceiver):
         )
 
 
-def detection(row: np.ndarray, ego: EgoState) -> Detection:
+def detection(row: np.ndarray, ego: EgoState, *, velocity_read: bool = True) -> Detection:
     """A detected slot (presence, dx, dy, dvx, dvy, cos, sin) in world coordinates.
 
     :param row: the slot in metres and m/s relative to the ego (:func:`~perception.cnn.unscale_slots`).
     :param ego: the ego's state at the frame.
+    :param velocity_read: whether the frames showed motion (:attr:`Detection.velocity_read`).
     :return: the detection's world position, velocity and heading.
     """
     presence, dx, dy, dvx, dvy, cos, sin = (float(value) for value in row)
@@ -204,6 +213,7 @@ def detection(row: np.ndarray, ego: EgoState) -> Detection:
         vy_mps=ego.speed_mps * math.sin(ego.heading_rad) + dvy,
         heading_rad=ego.heading_rad + math.atan2(sin, cos),
         score=presence,
+        velocity_read=velocity_read,
     )
 
 

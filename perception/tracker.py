@@ -62,6 +62,11 @@ class TrackerConfig:
     velocity_std_mps: float = described(
         1.0, "A detection's velocity error, standard deviation [m/s].", minimum=0.0
     )
+    unread_velocity_std_mps: float = described(
+        5.0,
+        "A detection's velocity error before its frames show motion, standard deviation [m/s].",
+        minimum=0.0,
+    )
     gate_m: float = described(
         4.0, "A detection farther than this from a track's prediction is not its [m].", minimum=0.0
     )
@@ -78,7 +83,7 @@ class TrackerConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("position_std_m", "velocity_std_mps", "gate_m"):
+        for name in ("position_std_m", "velocity_std_mps", "unread_velocity_std_mps", "gate_m"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.acceleration_std_mps2 < 0:
@@ -105,6 +110,9 @@ class Detection:
     :param vy_mps: velocity [m/s].
     :param heading_rad: the heading the detector read [rad].
     :param score: the detector's confidence, a presence probability in [0, 1].
+    :param velocity_read: False where the frames the detector read showed no motion yet (a camera's
+        first steps, before its stack of frames has filled): the velocity is then a guess, and the
+        tracker trusts it as :attr:`TrackerConfig.unread_velocity_std_mps` says.
     """
 
     x_m: float
@@ -113,6 +121,7 @@ class Detection:
     vy_mps: float
     heading_rad: float
     score: float = 1.0
+    velocity_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -180,7 +189,7 @@ def kalman_update(
     :param mean: ``(..., 4)`` the predicted states.
     :param covariance: ``(..., 4, 4)`` their covariances.
     :param measured: ``(..., 4)`` the measured x, y [m], vx, vy [m/s].
-    :param noise: ``(4, 4)`` the measurement's covariance.
+    :param noise: ``(..., 4, 4)`` the measurements' covariances.
     :return: the updated means and covariances (Joseph's form, which stays symmetric).
     """
     innovation_covariance = covariance + noise
@@ -205,9 +214,21 @@ class MultiObjectTracker:
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self.config = config or TrackerConfig()
-        variances = [self.config.position_std_m**2] * 2 + [self.config.velocity_std_mps**2] * 2
-        self._measurement_noise = np.diag(variances)
         self.reset()
+
+    def _measurement_noise(self, detections: tuple[Detection, ...]) -> np.ndarray:
+        """``(n, 4, 4)``: each detection's measurement covariance (diagonal)."""
+        config = self.config
+        velocity_std = np.array(
+            [
+                config.velocity_std_mps if d.velocity_read else config.unread_velocity_std_mps
+                for d in detections
+            ]
+        ).reshape(-1)
+        variances = np.zeros((len(detections), STATE))
+        variances[:, :2] = config.position_std_m**2
+        variances[:, 2:] = velocity_std[:, None] ** 2
+        return variances[:, :, None] * np.eye(STATE)
 
     def reset(self) -> None:
         """Forget every track (a new episode); identities start again from 1."""
@@ -231,7 +252,7 @@ class MultiObjectTracker:
         :raises ValueError: ``time_s`` earlier than the previous step's.
         """
         first_step = self._time_s is None
-        dt_s = 0.0 if first_step else time_s - self._time_s
+        dt_s = 0.0 if self._time_s is None else time_s - self._time_s
         if dt_s < 0:
             raise ValueError(f"time went back from {self._time_s} s to {time_s} s")
         self._time_s = time_s
@@ -243,6 +264,7 @@ class MultiObjectTracker:
             [(d.x_m, d.y_m, d.vx_mps, d.vy_mps) for d in detections], dtype=float
         ).reshape(-1, STATE)
         scores = np.array([d.score for d in detections], dtype=float)
+        noise = self._measurement_noise(detections)
         confident = np.flatnonzero(scores >= config.birth_score)
         faint = np.flatnonzero((scores >= config.keep_score) & (scores < config.birth_score))
         tracks, paired = self._associate(measured, np.arange(len(self._ids)), confident)
@@ -254,7 +276,7 @@ class MultiObjectTracker:
                 self._means[tracks],
                 self._covariances[tracks],
                 measured[paired],
-                self._measurement_noise,
+                noise[paired],
             )
             self._headings[tracks] = [detections[index].heading_rad for index in paired]
             self._hits[tracks] += 1
@@ -267,6 +289,7 @@ class MultiObjectTracker:
         confirmed_at_birth = first_step and config.confirm_first_step
         self._birth(
             measured[born],
+            noise[born],
             [detections[index].heading_rad for index in born],
             hits=config.confirm_hits if confirmed_at_birth else 1,
         )
@@ -292,12 +315,13 @@ class MultiObjectTracker:
         self._ids, self._headings = self._ids[keep], self._headings[keep]
         self._hits, self._misses = self._hits[keep], self._misses[keep]
 
-    def _birth(self, measured: np.ndarray, headings: list[float], *, hits: int) -> None:
-        """Start a track at each measurement, its covariance the measurement's, with ``hits``
-        paired steps (1: tentative)."""
+    def _birth(
+        self, measured: np.ndarray, noise: np.ndarray, headings: list[float], *, hits: int
+    ) -> None:
+        """Start a track at each measurement, its covariance the measurement's (``noise``), with
+        ``hits`` paired steps (1: tentative)."""
         count = len(measured)
         self._means = np.concatenate([self._means, measured])
-        noise = np.broadcast_to(self._measurement_noise, (count, STATE, STATE))
         self._covariances = np.concatenate([self._covariances, noise])
         self._ids = np.concatenate([self._ids, self._next_id + np.arange(count)])
         self._next_id += count

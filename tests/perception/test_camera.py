@@ -114,8 +114,8 @@ def test_the_perceiver_refuses_frames_of_another_size(tmp_path):
         sim.close()
 
 
-def test_the_tracked_perceiver_confirms_tracks_and_keeps_their_identities(tmp_path):
-    frames = FrameSpec()
+def test_the_tracked_perceiver_keeps_identities_and_knows_when_its_frames_show_motion(tmp_path):
+    frames = FrameSpec()  # a stack of 3 frames 2 steps apart: 5 frames fill it
     _weights(tmp_path / "net", frames)
     perceiver = TrackedCnnPerceiver(tmp_path / "net", device="cpu")
     vehicles = np.array(
@@ -123,19 +123,26 @@ def test_the_tracked_perceiver_confirms_tracks_and_keeps_their_identities(tmp_pa
         dtype=np.float32,
     )
     perceiver.network = _FixedSlots(vehicles, frames.cells)
+    read: list[bool] = []
+    tracked = perceiver._vehicles
+
+    def spy(detections, *, time_s):  # the detections' flags, on their way to the tracker
+        read.append(all(found.velocity_read for found in detections))
+        return tracked(detections, time_s=time_s)
+
+    perceiver._vehicles = spy
     sim = SimEnv(load_scenario("highway"), render=True, view=frames.view())
     try:
         scenes = [perceiver.perceive(sim.reset(seed=3, ego_speed_mps=22.0))]
-        for _ in range(3):
+        for _ in range(5):
             step = sim.step(acceleration_mps2=0.0, steering_rad=0.0)
             scenes.append(perceiver.perceive(step.frame))
         perceiver.reset()
         after_reset = perceiver.perceive(sim.reset(seed=4, ego_speed_mps=22.0))
     finally:
         sim.close()
-    assert scenes[0].vehicles == ()  # one detection is not yet a track
-    for scene in scenes[1:]:
+    for scene in [*scenes, after_reset]:  # the first step's detections are tracks at once
         ahead, behind = sorted(scene.vehicles, key=lambda vehicle: -vehicle.x_m)
         assert (ahead.vehicle_id, behind.vehicle_id) == (1, 2)
         assert ahead.x_m - scene.ego.x_m == pytest.approx(30.0, abs=0.5)
-    assert after_reset.vehicles == ()
+    assert read == [False] * 4 + [True] * 2 + [False]

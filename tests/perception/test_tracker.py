@@ -155,3 +155,20 @@ def test_faint_detections_continue_confirmed_tracks_but_never_start_one():
         assert far.update(seen(50.0 + step, 0.3), time_s=step / 10) == ()
     with pytest.raises(ConfigError, match="keep_score"):
         TrackerConfig(keep_score=0.6, birth_score=0.5)
+
+
+def test_a_velocity_read_before_the_frames_showed_motion_counts_for_little():
+    # A camera's first frames repeat: a car at 20 m/s reads as the ego's 25 m/s. Born from such
+    # a guess, a track takes the first real reading nearly whole; born from a reading, it does not.
+    def after_a_real_reading(velocity_read: bool) -> float:
+        tracker = MultiObjectTracker()
+        tracker.update(
+            (Detection(0.0, 0.0, 25.0, 0.0, 0.0, velocity_read=velocity_read),), time_s=0.0
+        )
+        (track,) = tracker.update((Detection(2.0, 0.0, 20.0, 0.0, 0.0),), time_s=0.1)
+        return track.vx_mps
+
+    assert after_a_real_reading(velocity_read=False) == pytest.approx(20.0, abs=0.3)
+    assert after_a_real_reading(velocity_read=True) > 22.0
+    with pytest.raises(ConfigError, match="unread_velocity_std_mps"):
+        TrackerConfig(unread_velocity_std_mps=0.0)
