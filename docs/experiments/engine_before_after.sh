@@ -4,12 +4,8 @@
 # within a session here, so only figures taken side by side compare.
 #   bash docs/experiments/engine_before_after.sh BEFORE_REV [AFTER_DIR]   (AFTER_DIR: this tree)
 set -euo pipefail
-before_rev=${1:?a revision to compare against}
 after=$(cd "${2:-.}" && pwd)
-before=$(mktemp -d)/before
-git worktree add -f --detach "$before" "$before_rev" >/dev/null
-trap 'git worktree remove --force "$before"' EXIT
-python=${PYTHON:-python}
+source "$(dirname "$0")/before_worktree.sh"
 for round in 1 2; do
   for road in intersection exit merge roundabout; do
     for version in before after; do

@@ -7,13 +7,9 @@
 #   WIDTH=320 ROOT=data/roads-320 bash docs/experiments/perception_roads_data.sh test)
 # Writes docs/results/bench-perception-speed-{before,after}-{1,2}.json and prints a table.
 set -euo pipefail
-before_rev=${1:?a revision to compare against}
 after=$(pwd)
 data=$(cd "${2:-data/roads-320/test/highway}" && pwd)
-before=$(mktemp -d)/before
-git worktree add -f --detach "$before" "$before_rev" >/dev/null
-trap 'git worktree remove --force "$before"' EXIT
-python=${PYTHON:-python}
+source "$(dirname "$0")/before_worktree.sh"
 for round in 1 2; do
   for version in before after; do
     tree=$before; [ "$version" = after ] && tree=$after
