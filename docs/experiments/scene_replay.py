@@ -5,7 +5,8 @@ The rule planner drives highway-v0 from pixels (``--perception cnn``). For steps
 vehicle within RADIUS metres prints as (dx, dy, speed, heading relative to the ego's), from the
 ground truth, from the tracker's scene, and as the network's detections with their presence.
 
-Usage: python docs/experiments/scene_replay.py SEED FIRST LAST RADIUS_M
+Usage: python docs/experiments/scene_replay.py SEED FIRST LAST RADIUS_M [ACCELERATION_STD]
+ACCELERATION_STD [m/s2] replaces the tracker's process noise (``TrackerConfig.acceleration_std_mps2``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from drive.episode.loop import ClosedLoop
 from drive.episode.stack import Stack, StackSpec
 from perception.camera import TrackedCnnPerceiver
 from perception.ground_truth_perceiver import GroundTruthPerceiver
-from perception.tracker import Detection
+from perception.tracker import Detection, MultiObjectTracker, TrackerConfig
 from sims.groundtruth import EgoState, VehicleState
 from sims.scenario import load_scenario
 
@@ -35,11 +36,15 @@ def near(
     )
 
 
-def main(seed: int, first: int, last: int, radius_m: float) -> None:
+def main(seed: int, first: int, last: int, radius_m: float, acceleration_std: float | None) -> None:
     scenario = load_scenario("highway")
     stack = Stack.build(StackSpec(perception="cnn"), dt_s=scenario.dt_s, plant=scenario.plant)
     perceiver = stack.perceiver
     assert isinstance(perceiver, TrackedCnnPerceiver)
+    if acceleration_std is not None:
+        perceiver.tracker = MultiObjectTracker(
+            TrackerConfig(acceleration_std_mps2=acceleration_std)
+        )
     seen: list[tuple[Detection, ...]] = [()]
     tracked = perceiver._vehicles
 
@@ -69,10 +74,11 @@ def main(seed: int, first: int, last: int, radius_m: float) -> None:
             ]
             print("    network", near(ego, detections, radius_m))
         if done.sim.terminated or done.sim.truncated:
-            print("end: collision" if done.sim.terminated else "end: time")
+            print(f"end at step {step}: {'collision' if done.sim.terminated else 'time'}")
             break
     loop.close()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    extra = float(sys.argv[5]) if len(sys.argv) > 5 else None
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), extra)
