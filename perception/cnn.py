@@ -43,7 +43,7 @@ VELOCITY_SCALE_MPS = 10.0  # [m/s] dvx and dvy are predicted divided by this
 PRESENCE_PRIOR = 0.01  # a slot's presence probability before training: almost every cell is empty
 CHANNEL_MEAN_FLOOR = 0.05  # [of 1] a channel darker than this on average is divided by this instead
 INFERENCE_BLOCK_FRAMES = 16
-"""Frame stacks an inference copy (:meth:`StnPerceptionNet.for_inference`) reads at once.
+"""Frame stacks an inference copy (:meth:`StnPerceptionNet.for_inference`) reads at once on the CPU.
 
 A batch of 256 stacks 320 px long is 190 MB of float pixels. glibc serves an allocation that large
 with fresh pages from the kernel each time (above its mmap threshold, at most 32 MB), and touching
@@ -145,7 +145,9 @@ class StnPerceptionNet(nn.Module):
 
     def forward(self, images: Tensor) -> PerceptionOutput:
         """:param images: ``(B, H, W, 3 * stack)`` uint8 frame stacks (:func:`stack_channels`)."""
-        if self.block_frames is None or len(images) <= self.block_frames:
+        # Blocks are for the CPU's allocator (INFERENCE_BLOCK_FRAMES); a GPU wants whole batches.
+        on_cpu = images.device.type == "cpu"
+        if self.block_frames is None or not on_cpu or len(images) <= self.block_frames:
             return self._forward_images(images)
         blocks = [self._forward_images(block) for block in images.split(self.block_frames)]
         return PerceptionOutput(
@@ -190,7 +192,7 @@ class StnPerceptionNet(nn.Module):
     def for_inference(self) -> StnPerceptionNet:
         """A copy in evaluation mode with each batch norm folded into its convolution, the weights
         in channels-last order (together about 1.3 times faster on the CPU), reading large batches
-        in blocks of :data:`INFERENCE_BLOCK_FRAMES`."""
+        on the CPU in blocks of :data:`INFERENCE_BLOCK_FRAMES`."""
         fused = copy.deepcopy(self).eval()
         for block in (*fused.stem, *fused.backbone):
             block[0] = fuse_conv_bn_eval(block[0], block[1])
