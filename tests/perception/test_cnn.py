@@ -187,6 +187,31 @@ def test_loss_has_every_term():
     assert scale_targets(vehicles)[0, 0, 1] == pytest.approx(10 / 64)
 
 
+def test_the_heading_weight_scales_the_headings_part_of_the_kinematics_loss():
+    torch.manual_seed(0)
+    model = StnPerceptionNet(SMALL, width=8)
+    images = torch.randint(0, 255, (2, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    vehicles = torch.zeros(2, SLOTS, 7)
+    vehicles[:, 0] = torch.tensor([1.0, 10.0, 0.0, 1.0, 0.0, 0.8, 0.6])  # turned 37 degrees
+    labels = (torch.zeros(2, LANE_ROWS, SMALL.cells), torch.tensor([0, 1]))
+    with torch.no_grad():
+        output = model(images)
+        one, three = (
+            perception_loss(output, vehicles, *labels, heading_weight=w).kinematics for w in (1, 3)
+        )
+    # The slots the loss pairs with the two vehicles, and their headings' L1 (cos and sin).
+    targets = scale_targets(vehicles)
+    pairs = match_slots(output.slots, targets)
+    headings = sum(
+        float((output.slots[b, rows[0], 5:] - targets[b, 0, 5:]).abs().sum())
+        for b, (rows, _) in enumerate(pairs)
+    )
+    # Weight 3 adds twice the headings' L1 to weight 1's mean over 2 pairs x 6 terms.
+    assert three - one == pytest.approx(2 * headings / 12, rel=1e-4)
+    with pytest.raises(ConfigError, match="heading_weight"):
+        PerceptionTrainConfig(heading_weight=-1.0)
+
+
 def test_the_kept_epoch_is_the_lowest_loss_or_the_best_f1():
     from perception.train import selection_key
 
