@@ -1,4 +1,4 @@
-"""How the shipped perceiver reads vehicles by how far they are turned from the ego's heading
+"""How a perceiver reads vehicles by how far they are turned from the ego's heading
 (issue 31: a car cutting in at 20 degrees was read at -1 to 10 degrees and late).
 
 Runs the network over held-out frames, pairs its detections with the labelled vehicles within
@@ -6,7 +6,8 @@ Runs the network over held-out frames, pairs its detections with the labelled ve
 band of the label's absolute relative heading: the labels, the recall, and over the paired ones
 the mean absolute heading error [deg], lateral (dy) error [m] and position error [m].
 
-Usage: python docs/experiments/turned_vehicles.py DATA_FOLDER [DATA_FOLDER ...]
+Usage: python docs/experiments/turned_vehicles.py WEIGHTS DATA_FOLDER [DATA_FOLDER ...]
+(WEIGHTS: a trained network's folder, e.g. perception/weights/stn-cnn, the shipped one)
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from perception.camera import SHIPPED_WEIGHTS, load_network
+from perception.camera import load_network
 from perception.evaluate import MATCH_GATE_M, NEAR_M, PRESENCE_THRESHOLD, predict
 from perception.train import load_frames
 
 BANDS_DEG = (0.0, 2.0, 5.0, 10.0, 20.0, 45.0, 180.0)
 
 
-def main(folders: list[Path]) -> None:
-    network, _ = load_network(SHIPPED_WEIGHTS)
+def main(weights: Path, folders: list[Path]) -> None:
+    network, _ = load_network(weights)
     data = load_frames(*folders)
     slots = predict(network, data).slots
     rows = []  # (|heading| deg, found, heading error deg, dy error m, position error m)
@@ -66,4 +67,4 @@ def main(folders: list[Path]) -> None:
 
 
 if __name__ == "__main__":
-    main([Path(folder) for folder in sys.argv[1:]])
+    main(Path(sys.argv[1]), [Path(folder) for folder in sys.argv[2:]])
