@@ -58,6 +58,30 @@ class Pairs:
     false_positives: int
 
 
+@dataclass(frozen=True)
+class FrameMatch:
+    """One frame's present slots and labelled vehicles, paired (see the module docstring)."""
+
+    predicted: np.ndarray  # (P, 7) the slots present
+    truth: np.ndarray  # (T, 7) the labelled vehicles
+    pairs: list[tuple[int, int]]  # (slot row, label row), closer than MATCH_GATE_M
+    distance_m: np.ndarray  # (P, T) centre distances [m]
+
+
+def match_frame(slots: np.ndarray, vehicles: np.ndarray) -> FrameMatch:
+    """Pair one frame's predicted slots (presence probability, metres, m/s) with its labels."""
+    predicted = slots[slots[:, 0] > PRESENCE_THRESHOLD]
+    truth = vehicles[vehicles[:, 0] > 0.5]
+    distance = np.linalg.norm(predicted[:, None, 1:3] - truth[None, :, 1:3], axis=-1)
+    rows, columns = linear_sum_assignment(distance) if distance.size else ([], [])
+    pairs = [
+        (int(r), int(c))
+        for r, c in zip(rows, columns, strict=True)
+        if distance[r, c] < MATCH_GATE_M
+    ]
+    return FrameMatch(predicted=predicted, truth=truth, pairs=pairs, distance_m=distance)
+
+
 def pair(slots: np.ndarray, vehicles: np.ndarray) -> Pairs:
     """Pair predicted slots (presence probability, metres, m/s) with labelled vehicles per frame."""
     label_distance: list[float] = []
@@ -66,20 +90,15 @@ def pair(slots: np.ndarray, vehicles: np.ndarray) -> Pairs:
     position: list[float] = []
     velocity: list[float] = []
     false_positives = 0
-    for predicted, truth in zip(slots, vehicles, strict=True):
-        predicted = predicted[predicted[:, 0] > PRESENCE_THRESHOLD]
-        truth = truth[truth[:, 0] > 0.5]
-        distance = np.linalg.norm(predicted[:, None, 1:3] - truth[None, :, 1:3], axis=-1)
-        rows, columns = linear_sum_assignment(distance) if distance.size else ([], [])
-        matched = [
-            (r, c) for r, c in zip(rows, columns, strict=True) if distance[r, c] < MATCH_GATE_M
-        ]
-        false_positives += len(predicted) - len(matched)
+    for frame_slots, frame_vehicles in zip(slots, vehicles, strict=True):
+        match = match_frame(frame_slots, frame_vehicles)
+        predicted, truth = match.predicted, match.truth
+        false_positives += len(predicted) - len(match.pairs)
         found = np.zeros(len(truth), dtype=bool)
-        for r, c in matched:
+        for r, c in match.pairs:
             found[c] = True
             match_distance.append(float(np.linalg.norm(truth[c, 1:3])))
-            position.append(float(distance[r, c]))
+            position.append(float(match.distance_m[r, c]))
             velocity.append(float(np.linalg.norm(predicted[r, 3:5] - truth[c, 3:5])))
         label_distance.extend(np.linalg.norm(truth[:, 1:3], axis=-1))
         label_found.extend(found)
