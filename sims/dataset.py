@@ -172,6 +172,27 @@ def label(
     }
 
 
+def shows_turned(truth: GroundTruth, spec: FrameSpec, *, min_turn_deg: float) -> bool:
+    """Whether the window shows a vehicle whose heading differs from the ego's by at least
+    ``min_turn_deg`` (either way, up to 90 degrees: oncoming traffic does not count).
+
+    :param truth: the ground truth at the frame.
+    :param spec: the rendered window, centred on the ego.
+    :param min_turn_deg: the least difference [deg]; 0: always true.
+    """
+    if min_turn_deg <= 0:
+        return True
+    ego = truth.ego
+    for vehicle in truth.vehicles:
+        if not spec.shows(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m):
+            continue
+        relative = vehicle.heading_rad - ego.heading_rad
+        turn_deg = abs(math.degrees(math.atan2(math.sin(relative), math.cos(relative))))
+        if min_turn_deg <= turn_deg <= 90:
+            return True
+    return False
+
+
 def scene_rows(truth: GroundTruth, spec: FrameSpec) -> np.ndarray:
     """The ``scene`` block of one frame; see the module docstring.
 
@@ -206,9 +227,15 @@ class DatasetConfig:
     sample_every_steps: int = 15  # one sample per second at highway-env's 15 Hz
     frames: FrameSpec = FrameSpec()
     variation: str = "none"  # how the frames are drawn: a name of sims.render_variation.VARIATIONS
+    # [deg] keep only stacks that start with a vehicle in view turned at least this much from the
+    # ego's heading (0: every stack). Lane changers are one vehicle in thirty of the plain
+    # datasets, and the network read them as driving straight (issue 31, turned_vehicles.py).
+    min_turn_deg: float = 0.0
 
     def __post_init__(self) -> None:
         variation_ranges(self.variation)  # an unknown name is refused here, naming the valid ones
+        if not 0 <= self.min_turn_deg < 90:
+            raise ConfigError(f"min_turn_deg must lie in [0, 90), got {self.min_turn_deg}")
         for name in ("episodes", "episodes_per_shard", "sample_every_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

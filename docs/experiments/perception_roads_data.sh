@@ -12,6 +12,11 @@
 #          episode ("colours": hues outside the held-out band, no zoom);
 #   val-clean: 1 episode per road, seeds 91000.., as highway-env draws them (picks the kept epoch
 #          of a run trained on train-clean);
+#   train-turned: 16 more episodes of each road with lane changes (the highways, cut-in, the merges,
+#          lead-brake; exit-v0's traffic never turns 5 degrees), seeds 6000.., "none", only the
+#          stacks that start with a vehicle turned at least 5 degrees from the ego's heading
+#          (--min-turn-deg): lane changers are one vehicle in thirty elsewhere, and the network
+#          read them as driving straight
 #   test:  1 episode per road, seeds 95000.., frames as highway-env draws them ("none");
 #   test-unseen-colours: 1 episode per road, seeds 96000.., vehicles in hues no training frame shows.
 # Usage: bash docs/experiments/perception_roads_data.sh SPLIT...   (resumable: rerun to finish)
@@ -32,6 +37,9 @@ for split in "$@"; do
       train-more-curves)
         case "$road" in roundabout|intersection|racetrack|u-turn) ;; *) continue ;; esac
         args=(--episodes 16 --episodes-per-shard 1 --seed 4000 --variation none --sample-every-steps 5) ;;
+      train-turned)
+        case "$road" in highway|highway-dense|highway-fast|dense-slow|cut-in|merge-closing-gap|lead-brake|merge) ;; *) continue ;; esac
+        args=(--episodes 16 --episodes-per-shard 1 --seed 6000 --variation none --sample-every-steps 5 --min-turn-deg 5) ;;
       train-colours) args=(--episodes 4 --episodes-per-shard 1 --seed 5000 --variation colours --sample-every-steps $((2 * every))) ;;
       train-clean) args=(--episodes 4 --episodes-per-shard 1 --seed 2000 --variation none --sample-every-steps "$every") ;;
       val) args=(--episodes 2 --episodes-per-shard 2 --seed 90000 --variation train --sample-every-steps 15) ;;

@@ -59,6 +59,15 @@ def dataset(
             "multiple of 8 (the network's cell); default 256: 64 m ahead and behind.",
         ),
     ] = None,
+    min_turn_deg: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=89.9,
+            help="Keep only stacks that start with a vehicle in view turned at least this many "
+            "degrees from the ego's heading (lane changers); 0: every stack.",
+        ),
+    ] = 0.0,
     dynamics: Annotated[
         bool,
         typer.Option(
@@ -80,6 +89,8 @@ def dataset(
     from sims.dataset import DatasetConfig, FrameSpec
     from sims.parallel import Workers
 
+    if min_turn_deg and dynamics:
+        raise ConfigError("--min-turn-deg applies to frame datasets, not --dynamics")
     if dynamics:
         _dynamics_dataset(out, scenario, episodes, seed, plant, Workers(workers, ray))
         return
@@ -98,6 +109,7 @@ def dataset(
         seed=seed,
         sample_every_steps=sample_every_steps,
         variation=variation,
+        min_turn_deg=min_turn_deg,
         frames=FrameSpec() if frame_width_px is None else FrameSpec(width_px=frame_width_px),
     )
     with progress_bar(console, "episodes", remaining=True) as progress:

@@ -4,7 +4,8 @@ The ego is driven by the rule planner and the MPC on ground truth, so the frames
 driving ego meets; every ``sample_every_steps`` steps (once the stack has filled), the last
 ``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`). Any road
 of the scenarios will do; off the straight highway the lane labels are left out. The dataset's
-``variation`` draws, per episode, how its frames are drawn (:mod:`sims.render_variation`) from a
+``min_turn_deg`` keeps only the stacks whose first frame shows a vehicle turned that much from the
+ego's heading (those stacks alone are rendered). The dataset's ``variation`` draws, per episode, how its frames are drawn (:mod:`sims.render_variation`) from a
 generator seeded by the episode's seed and the scenario (:func:`episode_generator`), so a resumed
 or repeated run draws the same, and the same seeds on two roads draw differently.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from drive.episode.stack import Stack, StackSpec
-from sims.dataset import DatasetConfig, ShardStore, label, scene_rows
+from sims.dataset import DatasetConfig, ShardStore, label, scene_rows, shows_turned
 from sims.env import SimEnv
 from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.render_variation import RenderVariation, variation_ranges
@@ -53,6 +54,7 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
     samples: list[dict[str, np.ndarray]] = []
     pending: list[np.ndarray] = []
     scenes: list[np.ndarray] = []
+    wanted = True  # whether the stack under way is rendered (decided at its first frame)
     try:
         try:
             frame = sim.reset(seed=seed)
@@ -62,7 +64,9 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
             return samples
         for step_index in itertools.count():
             until_sample = -step_index % config.sample_every_steps
-            if until_sample <= reach and until_sample % frames.stride_steps == 0:
+            if until_sample == reach:
+                wanted = shows_turned(frame.truth, frames, min_turn_deg=config.min_turn_deg)
+            if wanted and until_sample <= reach and until_sample % frames.stride_steps == 0:
                 road = sim.highway_env.road
                 variation.paint(road.vehicles, sim.highway_env.vehicle)
                 pending.append(variation.apply(sim.render(), rng))

@@ -18,6 +18,7 @@ from sims.dataset import (
     FrameSpec,
     label,
     load_shards,
+    shows_turned,
 )
 from sims.groundtruth import EgoState, GroundTruth, LaneId, VehicleState
 from sims.strict import ConfigError
@@ -120,3 +121,35 @@ def test_a_sampling_period_shorter_than_the_stack_is_refused():
     with pytest.raises(ConfigError, match="sample_every_steps must be > 4.*got 4"):
         DatasetConfig(sample_every_steps=4, frames=FrameSpec(stack=3, stride_steps=2))
     assert DatasetConfig(sample_every_steps=5, frames=FrameSpec(stack=3, stride_steps=2))
+
+
+def test_a_stack_is_kept_for_a_turned_vehicle_in_view_and_not_for_oncoming_traffic():
+    def truth_with(heading_rad: float, dx_m: float = 20.0) -> GroundTruth:
+        truth = _truth((dx_m, 4.0, 25.0))
+        vehicle = truth.vehicles[0]
+        turned = VehicleState(0, vehicle.x_m, vehicle.y_m, heading_rad, 25.0, 5.0, 2.0)
+        return GroundTruth(time_s=0.0, ego=truth.ego, vehicles=(turned,), lanes=())
+
+    assert shows_turned(truth_with(math.radians(6)), SMALL, min_turn_deg=5)
+    assert shows_turned(truth_with(math.radians(-6)), SMALL, min_turn_deg=5)
+    assert not shows_turned(truth_with(math.radians(4)), SMALL, min_turn_deg=5)
+    assert not shows_turned(truth_with(math.pi), SMALL, min_turn_deg=5)  # oncoming
+    assert not shows_turned(truth_with(math.radians(30), dx_m=200.0), SMALL, min_turn_deg=5)
+    assert shows_turned(truth_with(0.0), SMALL, min_turn_deg=0)  # 0 keeps every stack
+    with pytest.raises(ConfigError, match="min_turn_deg must lie in"):
+        DatasetConfig(min_turn_deg=90)
+
+
+def test_only_stacks_that_start_with_a_turned_vehicle_are_kept(tmp_path):
+    config = DatasetConfig(
+        scenario="highway-dense", episodes=1, seed=6000, sample_every_steps=7, frames=SMALL
+    )
+    every = load_shards(generate(config, tmp_path / "every").out)
+    turned = DatasetConfig(**{**config.__dict__, "min_turn_deg": 5.0})
+    kept = load_shards(generate(turned, tmp_path / "turned").out)
+    assert 0 < len(kept["images"]) < len(every["images"])
+    first = kept["scene"][:, 0]  # each sample's first frame: presence, x, y, heading...
+    relative = np.abs(np.degrees(first[:, 1:, 3] - first[:, :1, 3]))
+    in_view = (first[:, 1:, 0] > 0) & (np.abs(first[:, 1:, 1] - first[:, :1, 1]) <= 64)
+    in_view &= np.abs(first[:, 1:, 2] - first[:, :1, 2]) <= 16
+    assert ((relative >= 5) & in_view).any(axis=1).all()
