@@ -89,6 +89,12 @@ class PerceptionTrainConfig:
         "Weight of the heading in the kinematics loss, against 1 for positions and velocities.",
         minimum=0.0,
     )
+    turn_weight: float = described(
+        0.0,
+        "Each vehicle's kinematics count 1 + this x |sin| of its heading relative to the ego's "
+        "(lane changers weigh more); 0: every vehicle alike.",
+        minimum=0.0,
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "width", "adversarial_steps"):
@@ -98,8 +104,9 @@ class PerceptionTrainConfig:
             raise ConfigError(f"adversarial_epsilon must be >= 0, got {self.adversarial_epsilon}")
         if not 0 <= self.adversarial_share <= 1:
             raise ConfigError(f"adversarial_share must lie in [0, 1], got {self.adversarial_share}")
-        if self.heading_weight < 0:
-            raise ConfigError(f"heading_weight must be >= 0, got {self.heading_weight}")
+        for name in ("heading_weight", "turn_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.augment_zoom < 1:
             raise ConfigError(f"augment_zoom must lie in [0, 1), got {self.augment_zoom}")
         if self.pixels not in PIXEL_READINGS:
@@ -288,7 +295,12 @@ class PerceptionTrainer(OneNetworkTrainer):
                 pixels = self._adversarial(pixels, batch, seed=epoch * self.batches + index)
             with torch.autocast(device_type=device, enabled=device == "cuda"):
                 output = self.model.forward_pixels(pixels)
-            terms = batch_loss(output, batch, heading_weight=config.heading_weight)
+            terms = batch_loss(
+                output,
+                batch,
+                heading_weight=config.heading_weight,
+                turn_weight=config.turn_weight,
+            )
             self.optimiser.zero_grad(set_to_none=True)
             scaler.scale(terms.total).backward()
             scaler.step(self.optimiser)

@@ -6,7 +6,8 @@
 #   bash docs/experiments/perception_roads_data.sh train-more-curves   (for "curves")
 #   bash docs/experiments/perception_roads_train.sh train|curves|adversarial|bench
 #   ROOT=data/roads-320 bash ... heading: the wide network fine-tuned with the heading weighted;
-#   ... turned: fine-tuned with the lane changers of train-turned added
+#   ... turned: fine-tuned with the lane changers of train-turned added; turned-weighted: the same,
+#   each vehicle weighted by how far it is turned
 #   ROOT=data/roads-320 bash ... wide|bench: the same splits drawn 320 px long (WIDTH=320 in
 #   perception_roads_data.sh): 80 m ahead and behind instead of 64 m
 set -euo pipefail
@@ -41,17 +42,21 @@ case "${1:?train, adversarial or bench}" in
     # stack twice an epoch (perception_roads_data.sh train-turned: stacks that start with a
     # vehicle turned >= 5 degrees; once, they would still be under a tenth of the samples)
     more=(); for folder in "$root"/train-more-curves/*/ "$root"/train-turned/*/ "$root"/train-turned/*/; do more+=(--data "$folder"); done
-    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out runs/perception-roads-turned \
-      --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init perception/weights/stn-cnn \
+    # INIT: the weights it starts from (the shipped ones at 914bd8b, before this step, made it)
+    drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out "runs/perception-roads-turned${OUT_SUFFIX:-}" \
+      --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init "${INIT:-perception/weights/stn-cnn}" \
       --select f1 --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 \
-      --heading-weight "${HEADING_WEIGHT:-1}" ;;
+      --heading-weight "${HEADING_WEIGHT:-1}" --turn-weight "${TURN_WEIGHT:-0}" ;;
+  turned-weighted)  # "turned" with each vehicle's kinematics weighted by how far it is turned
+    # (--turn-weight TURN_WEIGHT, default 10: a lane changer at 15 degrees counts 3.6 times)
+    TURN_WEIGHT=${TURN_WEIGHT:-10} OUT_SUFFIX=-weighted "$0" turned ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
       --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 \
       --adversarial-epsilon 4 --adversarial-steps 3 --adversarial-share 0.5 ;;
   bench)
-    for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd runs/perception-roads-curves runs/perception-roads-wide runs/perception-roads-heading runs/perception-roads-turned; do
+    for weights in perception/weights/stn-cnn runs/perception-roads runs/perception-roads-pgd runs/perception-roads-curves runs/perception-roads-wide runs/perception-roads-heading runs/perception-roads-turned runs/perception-roads-turned-weighted; do
       [ -f "$weights/best.safetensors" ] || continue
       # each network on the held-out frames of its own window (the others are refused)
       width=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['frame_spec']['width_px'])" "$weights/card.json")

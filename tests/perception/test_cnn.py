@@ -212,6 +212,32 @@ def test_the_heading_weight_scales_the_headings_part_of_the_kinematics_loss():
         PerceptionTrainConfig(heading_weight=-1.0)
 
 
+def test_the_turn_weight_counts_a_turned_vehicle_more_in_the_kinematics_mean():
+    torch.manual_seed(0)
+    model = StnPerceptionNet(SMALL, width=8)
+    images = torch.randint(0, 255, (1, SMALL.height_px, SMALL.width_px, 3 * SMALL.stack))
+    vehicles = torch.zeros(1, SLOTS, 7)
+    vehicles[0, 0] = torch.tensor([1.0, 10.0, 0.0, 1.0, 0.0, 0.8, 0.6])  # turned 37 degrees
+    vehicles[0, 1] = torch.tensor([1.0, -20.0, 4.0, 0.0, 0.0, 1.0, 0.0])  # straight
+    labels = (torch.zeros(1, LANE_ROWS, SMALL.cells), torch.tensor([0]))
+    with torch.no_grad():
+        output = model(images)
+        plain, weighted = (
+            perception_loss(output, vehicles, *labels, turn_weight=w).kinematics for w in (0, 5)
+        )
+    targets = scale_targets(vehicles)
+    rows, columns = match_slots(output.slots, targets)[0]
+    l1 = {
+        int(c): float((output.slots[0, r, 1:] - targets[0, c, 1:]).abs().mean())
+        for r, c in zip(rows, columns, strict=True)
+    }
+    assert plain == pytest.approx((l1[0] + l1[1]) / 2, rel=1e-5)
+    # The turned vehicle counts 1 + 5 x 0.6 = 4 times, the straight one once.
+    assert weighted == pytest.approx((4 * l1[0] + l1[1]) / 5, rel=1e-5)
+    with pytest.raises(ConfigError, match="turn_weight"):
+        PerceptionTrainConfig(turn_weight=-1.0)
+
+
 def test_the_kept_epoch_is_the_lowest_loss_or_the_best_f1():
     from perception.train import selection_key
 
