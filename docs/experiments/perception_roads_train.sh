@@ -49,7 +49,7 @@ case "${1:?train, adversarial or bench}" in
       --heading-weight "${HEADING_WEIGHT:-1}" --turn-weight "${TURN_WEIGHT:-0}" ;;
   turned-weighted)  # "turned" with each vehicle's kinematics weighted by how far it is turned
     # (--turn-weight TURN_WEIGHT, default 10: a lane changer at 15 degrees counts 3.6 times)
-    TURN_WEIGHT=${TURN_WEIGHT:-10} OUT_SUFFIX=-weighted "$0" turned ;;
+    TURN_WEIGHT=${TURN_WEIGHT:-10} OUT_SUFFIX=-weighted bash "$0" turned ;;
   adversarial)  # PGD training (4/255, 3 steps, half of each batch), fine-tuned from the above
     drive train-perception "${data[@]}" "${val[@]}" --out runs/perception-roads-pgd --epochs 3 \
       --batch-size 64 --width 8 --device cpu --seed 0 --init runs/perception-roads --select f1 \
