@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from perception.zoom import read_zoom, undo_zoom
 from sims.dataset import LANE_ROWS, FrameSpec
 
 LANES = 4  # highway-v0's lanes: the ego-lane head's classes
@@ -108,6 +109,9 @@ class StnPerceptionNet(nn.Module):
 
     cell_centres: Tensor  # (K, 2) [m], a buffer
     block_frames: int | None = None  # set by :meth:`for_inference`: see INFERENCE_BLOCK_FRAMES
+    # Set by :meth:`for_inference`: frames are read at zoom 1 (:mod:`perception.zoom`). Training
+    # sees frames as drawn, its transformer learning any zoom (``--augment-zoom``).
+    reads_zoom: bool = False
 
     def __init__(self, frames: FrameSpec, width: int = 16, *, pixels: str = "rgb") -> None:
         super().__init__()
@@ -164,6 +168,8 @@ class StnPerceptionNet(nn.Module):
     def forward_pixels(self, x: Tensor) -> PerceptionOutput:
         """:param x: ``(B, 3 * stack, H, W)`` float pixels in [0, 1] (what attacks perturb)."""
         batch = x.shape[0]
+        if self.reads_zoom:
+            x = undo_zoom(x, read_zoom(x, px_per_m=self.frames.scaling_px_per_m))
         features, theta = self.feature_map(x)
         raw = self.slot_head(features).flatten(2).transpose(1, 2)  # (B, K, 7), row-major cells
         cell_m = CELL_PX / self.frames.scaling_px_per_m
@@ -192,12 +198,14 @@ class StnPerceptionNet(nn.Module):
     def for_inference(self) -> StnPerceptionNet:
         """A copy in evaluation mode with each batch norm folded into its convolution, the weights
         in channels-last order (together about 1.3 times faster on the CPU), reading large batches
-        on the CPU in blocks of :data:`INFERENCE_BLOCK_FRAMES`."""
+        on the CPU in blocks of :data:`INFERENCE_BLOCK_FRAMES`, and each frame at zoom 1
+        (:mod:`perception.zoom`)."""
         fused = copy.deepcopy(self).eval()
         for block in (*fused.stem, *fused.backbone):
             block[0] = fuse_conv_bn_eval(block[0], block[1])
             block[1] = nn.Identity()
         fused.block_frames = INFERENCE_BLOCK_FRAMES
+        fused.reads_zoom = True
         return fused.to(memory_format=torch.channels_last)
 
 

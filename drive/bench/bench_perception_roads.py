@@ -68,7 +68,7 @@ def _figures(found: Predictions, data: dict[str, np.ndarray]) -> dict[str, float
     return asdict(figures(found.slots, found.occupancy, found.lanes, data))
 
 
-def _pool(parts: list[tuple[Predictions, dict[str, np.ndarray]]]) -> dict[str, float]:
+def pooled_figures(parts: list[tuple[Predictions, dict[str, np.ndarray]]]) -> dict[str, float]:
     """The figures over every road's frames together."""
     keys = ("vehicles", "occupancy", "ego_lane", "lane_labels")
     data = {key: np.concatenate([labels[key] for _, labels in parts]) for key in keys}
@@ -123,7 +123,7 @@ def run_roads_bench(
             row[name] = _figures(found, labels)
             columns.setdefault(name, []).append((found, labels))
         rows[folder.name] = row
-    rows["all roads"] = {name: _pool(parts) for name, parts in columns.items()}
+    rows["all roads"] = {name: pooled_figures(parts) for name, parts in columns.items()}
     return {
         "machine": machine_description(),
         "versions": package_versions(),
