@@ -50,9 +50,7 @@ def read_zoom(pixels: Tensor, *, px_per_m: float) -> Tensor:
         whiteness = pixels[:, -3:].amin(dim=1)  # markings are white: every channel high
         profile = whiteness.mean(dim=1).double()  # (B, W): each column's mean
         profile = profile - profile.mean(dim=1, keepdim=True)
-        zooms, cosine, sine = (
-            part.to(pixels.device) for part in _basis(profile.shape[1], px_per_m)
-        )
+        zooms, cosine, sine = _basis(profile.shape[1], px_per_m, str(pixels.device))
         power = (profile @ cosine) ** 2 + (profile @ sine) ** 2  # (B, candidate zooms)
         best, index = power.max(dim=1)
         strength = best / (profile**2).sum(dim=1).clamp(min=1e-12)
@@ -61,12 +59,13 @@ def read_zoom(pixels: Tensor, *, px_per_m: float) -> Tensor:
 
 
 @lru_cache(maxsize=8)
-def _basis(width_px: int, px_per_m: float) -> tuple[Tensor, Tensor, Tensor]:
-    """The candidate zooms and the cosines and sines of each column at each one's dash period."""
+def _basis(width_px: int, px_per_m: float, device: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The candidate zooms and the cosines and sines of each column at each one's dash period,
+    on ``device`` (made once per window and device)."""
     zooms = torch.arange(ZOOM_RANGE[0], ZOOM_RANGE[1], PERIOD_STEP, dtype=torch.float64)
     columns = torch.arange(width_px, dtype=torch.float64)
     phase = 2 * torch.pi * columns[:, None] / (STRIPE_SPACING_M * px_per_m * zooms[None, :])
-    return zooms, torch.cos(phase), torch.sin(phase)
+    return zooms.to(device), torch.cos(phase).to(device), torch.sin(phase).to(device)
 
 
 def undo_zoom(pixels: Tensor, zoom: Tensor) -> Tensor:

@@ -5,7 +5,8 @@
 #   bash docs/experiments/perception_speed_before_after.sh BEFORE_REV [DATA]
 #   (DATA: held-out frames at the network's window, default data/roads-320/test/highway, made by
 #   WIDTH=320 ROOT=data/roads-320 bash docs/experiments/perception_roads_data.sh test)
-# Writes docs/results/bench-perception-speed-{before,after}-{1,2}.json and prints a table.
+# Writes docs/results/$NAME-{before,after}-{1,2}.json (NAME default bench-perception-speed) and
+# prints a table.
 set -euo pipefail
 after=$(pwd)
 data=$(cd "${2:-data/roads-320/test/highway}" && pwd)
@@ -13,7 +14,7 @@ source "$(dirname "$0")/before_worktree.sh"
 for round in 1 2; do
   for version in before after; do
     tree=$before; [ "$version" = after ] && tree=$after
-    out=$after/docs/results/bench-perception-speed-$version-$round.json
+    out=$after/docs/results/${NAME:-bench-perception-speed}-$version-$round.json
     # python -c puts the working directory first on the path: each side imports its own tree.
     (cd "$tree" && "$python" -c "import sys; from drive.cli import main; sys.exit(main())" \
       bench perception --weights "$after/perception/weights/stn-cnn" --data "$data" \
