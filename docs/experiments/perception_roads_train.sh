@@ -42,7 +42,9 @@ case "${1:?train, adversarial or bench}" in
     # stack twice an epoch (perception_roads_data.sh train-turned: stacks that start with a
     # vehicle turned >= 5 degrees; once, they would still be under a tenth of the samples)
     more=(); for folder in "$root"/train-more-curves/*/ "$root"/train-turned/*/ "$root"/train-turned/*/; do more+=(--data "$folder"); done
-    # INIT: the weights it starts from (the shipped ones at 914bd8b, before this step, made it)
+    # INIT: the weights it starts from, default the shipped ones. The shipped network was made
+    # from those shipped at 914bd8b; to repeat it: mkdir DIR; for f in best.safetensors card.json;
+    # do git show 914bd8b:perception/weights/stn-cnn/$f > DIR/$f; done; INIT=DIR bash ... turned
     drive train-perception "${data[@]}" "${more[@]}" "${val[@]}" --out "runs/perception-roads-turned${OUT_SUFFIX:-}" \
       --epochs 10 --batch-size 64 --width 8 --device cpu --seed 0 --init "${INIT:-perception/weights/stn-cnn}" \
       --select f1 --learning-rate 0.0005 --pixels hue-blind --augment --augment-zoom 0 \

@@ -5,9 +5,10 @@ driving ego meets; every ``sample_every_steps`` steps (once the stack has filled
 ``stack`` frames and the labels of the last one become a sample (:mod:`sims.dataset`). Any road
 of the scenarios will do; off the straight highway the lane labels are left out. The dataset's
 ``min_turn_deg`` keeps only the stacks whose first frame shows a vehicle turned that much from the
-ego's heading (those stacks alone are rendered). The dataset's ``variation`` draws, per episode, how its frames are drawn (:mod:`sims.render_variation`) from a
-generator seeded by the episode's seed and the scenario (:func:`episode_generator`), so a resumed
-or repeated run draws the same, and the same seeds on two roads draw differently.
+ego's heading (those stacks alone are rendered). Its ``variation`` draws, per episode, how its
+frames are drawn (:mod:`sims.render_variation`) from a generator seeded by the episode's seed and
+the scenario (:func:`episode_generator`), so a resumed or repeated run draws the same, and the same
+seeds on two roads draw differently.
 """
 
 from __future__ import annotations
