@@ -88,8 +88,9 @@ def perception_loss(
         docs/experiments/turned_vehicles.py).
     :param turn_weight: each paired vehicle's kinematics count ``1 + turn_weight |sin h|``
         times, ``h`` its heading relative to the ego's (a weighted mean over the pairs): a lane
-        changer at 15 degrees counts 3.6 times at 10. 0: every vehicle alike. Lane changers are
-        rare, and the network read their sideways speed at 0.6 of the truth (issue 31).
+        changer at 15 degrees counts 3.6 times at 10 (and an oncoming vehicle 10 degrees off
+        straight as much as one at 10). 0: every vehicle alike. Lane changers are rare, and the
+        network read their sideways speed at 0.6 of the truth (issue 31).
     """
     targets = scale_targets(vehicles)
     pairs = match_slots(output.slots, targets)

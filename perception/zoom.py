@@ -30,12 +30,17 @@ STRIPE_SPACING_M = 4.33  # [m] highway-env's LaneGraphics.STRIPE_SPACING: one da
 ZOOM_RANGE = (0.8, 1.25)  # the zooms looked for
 PERIOD_STEP = 0.001  # candidate periods' spacing, relative to the nominal period
 # A frame's profile counts as periodic when its strongest candidate holds this much more power
-# than an average frequency would (a pure sinusoid over n columns: n / 2; the straight roads'
-# held-out frames 21-74, the curved roads' 3-7).
-MIN_STRENGTH = 12.0
+# than an average frequency would (Parseval; a pure sinusoid over n columns: n / 2, so the figure
+# is tuned to 320 px windows: the straight roads' held-out frames read 48-68 at the tenth
+# percentile and median, merge 14-28, the curved roads 1-9 at the ninetieth).
+MIN_STRENGTH = 15.0
 # Frames read within 2.5% of zoom 1 are left as they are: on clean held-out frames of exit and
 # merge, whose slanted ramps add their own period, a sixth of the readings are up to 2.1% off.
 ZOOM_TOLERANCE = 0.025
+# A frame is read only where its whitest pixels stand this far above its mean (markings: 0.6 on
+# highway-env's grey road, 0.3 at half brightness): on a frame without markings, the threshold
+# halfway up would fall within a faint pattern's reach.
+MIN_CONTRAST = 0.15
 
 
 def read_zoom(pixels: Tensor, *, px_per_m: float) -> Tensor:
@@ -48,13 +53,20 @@ def read_zoom(pixels: Tensor, *, px_per_m: float) -> Tensor:
     """
     with torch.no_grad():
         whiteness = pixels[:, -3:].amin(dim=1)  # markings are white: every channel high
-        profile = whiteness.mean(dim=1).double()  # (B, W): each column's mean
+        # Markings, binarised halfway between the frame's mean whiteness (the road's grey) and
+        # its largest (the markings' white): the column means of raw whiteness wave by ~0.01,
+        # which a 4/255 pattern of stripes could imitate; no pixel of grey road or white
+        # marking is that close to the threshold.
+        mean, top = whiteness.mean(dim=(1, 2)), whiteness.amax(dim=(1, 2))
+        marking = whiteness > ((mean + top) / 2)[:, None, None]
+        contrasted = top - mean >= MIN_CONTRAST
+        profile = marking.double().mean(dim=1)  # (B, W): each column's share of marked rows
         profile = profile - profile.mean(dim=1, keepdim=True)
         zooms, cosine, sine = _basis(profile.shape[1], px_per_m, str(pixels.device))
         power = (profile @ cosine) ** 2 + (profile @ sine) ** 2  # (B, candidate zooms)
         best, index = power.max(dim=1)
         strength = best / (profile**2).sum(dim=1).clamp(min=1e-12)
-        zoom = torch.where(strength >= MIN_STRENGTH, zooms[index], 1.0)
+        zoom = torch.where((strength >= MIN_STRENGTH) & contrasted, zooms[index], 1.0)
     return zoom.to(pixels.dtype)
 
 
@@ -75,6 +87,7 @@ def undo_zoom(pixels: Tensor, zoom: Tensor) -> Tensor:
 
     :param pixels: ``(B, C, H, W)`` float pixels.
     :param zoom: ``(B,)`` each frame's zoom (:func:`read_zoom`).
+    :return: ``(B, C, H, W)`` pixels (``pixels`` itself where no frame is warped).
     """
     zoomed = (zoom - 1).abs() > ZOOM_TOLERANCE
     if not bool(zoomed.any()):

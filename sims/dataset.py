@@ -172,19 +172,23 @@ def label(
     }
 
 
-def shows_turned(truth: GroundTruth, spec: FrameSpec, *, min_turn_deg: float) -> bool:
+def shows_turned(
+    truth: GroundTruth, spec: FrameSpec, *, min_turn_deg: float, zoom: float = 1.0
+) -> bool:
     """Whether the window shows a vehicle whose heading differs from the ego's by at least
     ``min_turn_deg`` (either way, up to 90 degrees: oncoming traffic does not count).
 
     :param truth: the ground truth at the frame.
     :param spec: the rendered window, centred on the ego.
     :param min_turn_deg: the least difference [deg]; 0: always true.
+    :param zoom: the frame is drawn at ``zoom`` times ``spec``'s pixels per metre (as
+        :func:`label`: only vehicles within both windows count).
     """
     if min_turn_deg <= 0:
         return True
     ego = truth.ego
     for vehicle in truth.vehicles:
-        if not spec.shows(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m):
+        if not spec.shows(vehicle.x_m - ego.x_m, vehicle.y_m - ego.y_m, zoom=zoom):
             continue
         relative = vehicle.heading_rad - ego.heading_rad
         turn_deg = abs(math.degrees(math.atan2(math.sin(relative), math.cos(relative))))
@@ -287,7 +291,7 @@ class ShardStore:
         for key, value in wanted.items():
             if made.get(key, defaults[key]) != value:
                 raise ConfigError(
-                    f"{path}: made with {key}={made.get(key)!r}, asked for "
+                    f"{path}: made with {key}={made.get(key, defaults[key])!r}, asked for "
                     f"{value!r}; choose another --out or the same settings"
                 )
         return manifest

@@ -62,8 +62,6 @@ def dataset(
     min_turn_deg: Annotated[
         float,
         typer.Option(
-            min=0.0,
-            max=89.9,
             help="Keep only stacks that start with a vehicle in view turned at least this many "
             "degrees from the ego's heading (lane changers); 0: every stack.",
         ),
@@ -90,7 +88,9 @@ def dataset(
     from sims.parallel import Workers
 
     if min_turn_deg and dynamics:
-        raise ConfigError("--min-turn-deg applies to frame datasets, not --dynamics")
+        raise ConfigError(
+            f"--min-turn-deg {min_turn_deg:g} applies to frame datasets, not --dynamics"
+        )
     if dynamics:
         _dynamics_dataset(out, scenario, episodes, seed, plant, Workers(workers, ray))
         return

@@ -66,7 +66,9 @@ def episode_samples(config: DatasetConfig, seed: int) -> list[dict[str, np.ndarr
         for step_index in itertools.count():
             until_sample = -step_index % config.sample_every_steps
             if until_sample == reach:
-                wanted = shows_turned(frame.truth, frames, min_turn_deg=config.min_turn_deg)
+                wanted = shows_turned(
+                    frame.truth, frames, min_turn_deg=config.min_turn_deg, zoom=variation.zoom
+                )
             if wanted and until_sample <= reach and until_sample % frames.stride_steps == 0:
                 road = sim.highway_env.road
                 variation.paint(road.vehicles, sim.highway_env.vehicle)

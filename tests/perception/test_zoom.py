@@ -13,12 +13,19 @@ from sims.dataset import FrameSpec
 PX_PER_M = 2.0
 
 
-def _road(zoom: float, *, stack: int = 2, height: int = 64, width: int = 320) -> torch.Tensor:
+def _road(
+    zoom: float,
+    *,
+    stack: int = 2,
+    height: int = 64,
+    width: int = 320,
+    line_half_width_m: float = 0.3,
+) -> torch.Tensor:
     """A grey road with dashed white lane lines every 4 m, drawn at ``zoom`` times 2 px/m."""
     x = (torch.arange(width) - width / 2 + 0.5) / (PX_PER_M * zoom)  # [m] from the centre
     y = (torch.arange(height) - height / 2 + 0.5) / (PX_PER_M * zoom)
     dashes = torch.remainder(x, STRIPE_SPACING_M) < 3.0  # highway-env's 3 m stripes
-    lines = torch.remainder(y + 2.0, 4.0).sub(2.0).abs() < 0.3
+    lines = torch.remainder(y + 2.0, 4.0).sub(2.0).abs() < line_half_width_m
     white = lines[:, None] & dashes[None, :]
     frame = torch.full((3, height, width), 100 / 255).masked_fill(white, 1.0)
     return frame.repeat(stack, 1, 1)[None]
@@ -37,6 +44,22 @@ def test_a_frame_without_dashed_lines_reads_as_zoom_one():
     solid = _road(1.1)
     solid[:, :, :, :] = solid.amax(dim=3, keepdim=True)  # unbroken lines: no period along x
     assert read_zoom(torch.cat([blank, noisy, solid]), px_per_m=PX_PER_M).tolist() == [1, 1, 1]
+
+
+def test_a_faint_pattern_of_stripes_does_not_move_the_reading():
+    # Column means of raw whiteness wave by ~0.01 along a real road: a 4/255 square wave at
+    # another zoom's period out-weighed the dashes until the markings were binarised first.
+    def striped(frame: torch.Tensor, zoom: float) -> torch.Tensor:
+        period_px = STRIPE_SPACING_M * PX_PER_M * zoom
+        columns = torch.arange(frame.shape[-1], dtype=torch.float32)
+        wave = torch.where(torch.remainder(columns, period_px) < period_px / 2, 4 / 255, -4 / 255)
+        return (frame + wave).clamp(0, 1)
+
+    # Thin lines: at zoom 1 no row of pixels shows them (the frame has no markings), at 1.1 some.
+    thin = [_road(zoom, line_half_width_m=0.15) for zoom in (1.0, 1.1)]
+    frames = torch.cat([striped(thin[0], 1.2), striped(thin[1], 0.85)])
+    read = read_zoom(frames, px_per_m=PX_PER_M)
+    assert read.tolist() == pytest.approx([1.0, 1.1], rel=0.003)
 
 
 def test_undoing_the_zoom_restores_the_frame_and_leaves_frames_at_zoom_one_alone():

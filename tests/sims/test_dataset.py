@@ -135,6 +135,11 @@ def test_a_stack_is_kept_for_a_turned_vehicle_in_view_and_not_for_oncoming_traff
     assert not shows_turned(truth_with(math.radians(4)), SMALL, min_turn_deg=5)
     assert not shows_turned(truth_with(math.pi), SMALL, min_turn_deg=5)  # oncoming
     assert not shows_turned(truth_with(math.radians(30), dx_m=200.0), SMALL, min_turn_deg=5)
+    # 60 m ahead: in the 64 m half window at zoom 1, out of the frame drawn at zoom 1.2 (53 m).
+    assert shows_turned(truth_with(math.radians(30), dx_m=60.0), SMALL, min_turn_deg=5)
+    assert not shows_turned(
+        truth_with(math.radians(30), dx_m=60.0), SMALL, min_turn_deg=5, zoom=1.2
+    )
     assert shows_turned(truth_with(0.0), SMALL, min_turn_deg=0)  # 0 keeps every stack
     with pytest.raises(ConfigError, match="min_turn_deg must lie in"):
         DatasetConfig(min_turn_deg=90)
@@ -149,7 +154,8 @@ def test_only_stacks_that_start_with_a_turned_vehicle_are_kept(tmp_path):
     kept = load_shards(generate(turned, tmp_path / "turned").out)
     assert 0 < len(kept["images"]) < len(every["images"])
     first = kept["scene"][:, 0]  # each sample's first frame: presence, x, y, heading...
-    relative = np.abs(np.degrees(first[:, 1:, 3] - first[:, :1, 3]))
+    turn = first[:, 1:, 3] - first[:, :1, 3]
+    relative = np.abs(np.degrees(np.arctan2(np.sin(turn), np.cos(turn))))
     in_view = (first[:, 1:, 0] > 0) & (np.abs(first[:, 1:, 1] - first[:, :1, 1]) <= 64)
     in_view &= np.abs(first[:, 1:, 2] - first[:, :1, 2]) <= 16
     assert ((relative >= 5) & in_view).any(axis=1).all()
