@@ -60,7 +60,7 @@ def read_zoom(pixels: Tensor, *, px_per_m: float) -> Tensor:
         mean, top = whiteness.mean(dim=(1, 2)), whiteness.amax(dim=(1, 2))
         marking = whiteness > ((mean + top) / 2)[:, None, None]
         contrasted = top - mean >= MIN_CONTRAST
-        profile = marking.double().mean(dim=1)  # (B, W): each column's share of marked rows
+        profile = marking.float().mean(dim=1).double()  # (B, W): columns' share marked
         profile = profile - profile.mean(dim=1, keepdim=True)
         zooms, cosine, sine = _basis(profile.shape[1], px_per_m, str(pixels.device))
         power = (profile @ cosine) ** 2 + (profile @ sine) ** 2  # (B, candidate zooms)
