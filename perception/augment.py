@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
+from perception.zoom import zoom_about_centre
 from sims.strict import ConfigError
 
 # The colour channels' orders drawn: as they are, or red and blue swapped. That swap mirrors the
@@ -76,10 +76,7 @@ def augment(
     batch, channels, height, width = pixels.shape
     device = pixels.device
     zoom = _uniform(batch, ranges.zoom, generator).to(device)
-    theta = torch.zeros(batch, 2, 3, device=device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
-    grid = F.affine_grid(theta, [batch, channels, height, width], align_corners=False)
-    pixels = F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)
+    pixels = zoom_about_centre(pixels, zoom)
     frames = pixels.view(batch, channels // 3, 3, height, width)
     order = PERMUTATIONS[torch.randint(len(PERMUTATIONS), (batch,), generator=generator)]
     frames = torch.gather(frames, 2, order.to(device).view(batch, 1, 3, 1, 1).expand_as(frames))

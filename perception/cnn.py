@@ -94,8 +94,13 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
         theta = self.affine(self.localisation(features)).view(-1, 2, 3)
+        return self.warp(features, theta), theta
+
+    @staticmethod
+    def warp(features: Tensor, theta: Tensor) -> Tensor:
+        """``features`` sampled through the affine warps ``theta`` ``(B, 2, 3)``, zeros outside."""
         grid = F.affine_grid(theta, list(features.shape), align_corners=False)
-        return F.grid_sample(features, grid, align_corners=False), theta
+        return F.grid_sample(features, grid, align_corners=False)
 
 
 class StnPerceptionNet(nn.Module):

@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from perception.cnn import StnPerceptionNet
 from perception.evaluate import Perturbation
 from perception.losses import batch_loss
+from perception.zoom import STRIPE_SPACING_M, zoom_about_centre
 
 PGD_STEPS = 10
 
@@ -72,12 +72,25 @@ def scale(factor: float) -> Perturbation:
     """Zoom about the frame's centre (the ego) by ``factor``, bilinearly, keeping the frame's size."""
 
     def perturb(pixels: Tensor, labels: dict[str, Tensor]) -> Tensor:
-        theta = pixels.new_tensor([[1 / factor, 0.0, 0.0], [0.0, 1 / factor, 0.0]])
-        grid = F.affine_grid(
-            theta.expand(len(pixels), 2, 3), list(pixels.shape), align_corners=False
-        )
-        # Outside the original frame there is tarmac-coloured nothing: repeat the border pixels.
-        return F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)
+        # Outside the original frame there is tarmac-coloured nothing: the border is repeated.
+        return zoom_about_centre(pixels, pixels.new_full((len(pixels),), factor))
+
+    return perturb
+
+
+def stripes(zoom: float, *, px_per_m: float, epsilon: float = 4 / 255) -> Perturbation:
+    """A square wave of +-``epsilon`` across the columns at the lane dashes' period of a frame
+    drawn at ``zoom`` (:mod:`perception.zoom`): an attack on the zoom reading, which passes no
+    gradient for FGSM or PGD to follow.
+
+    :param px_per_m: the window's pixels per metre at zoom 1.
+    """
+
+    def perturb(pixels: Tensor, labels: dict[str, Tensor]) -> Tensor:
+        period_px = STRIPE_SPACING_M * px_per_m * zoom
+        columns = torch.arange(pixels.shape[-1], dtype=pixels.dtype, device=pixels.device)
+        wave = torch.where(torch.remainder(columns, period_px) < period_px / 2, epsilon, -epsilon)
+        return (pixels + wave).clamp(0, 1)
 
     return perturb
 

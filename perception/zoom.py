@@ -92,10 +92,22 @@ def undo_zoom(pixels: Tensor, zoom: Tensor) -> Tensor:
     zoomed = (zoom - 1).abs() > ZOOM_TOLERANCE
     if not bool(zoomed.any()):
         return pixels
-    # A frame drawn at z shows a point at z times its coordinate at zoom 1, so sampling it at z
-    # times each coordinate gives the frame at zoom 1.
-    theta = torch.zeros(len(pixels), 2, 3, dtype=pixels.dtype, device=pixels.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = zoom
-    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
-    warped = F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)
+    warped = zoom_about_centre(pixels, 1 / zoom)
     return torch.where(zoomed[:, None, None, None], warped, pixels)
+
+
+def zoom_about_centre(pixels: Tensor, factor: Tensor) -> Tensor:
+    """The frames as if drawn at ``factor`` times their pixels per metre, about their centre (the
+    ego), bilinearly, the border repeated where they show less. The one resampling of a zoom:
+    the training augmentation, the robustness report and :func:`undo_zoom` call it.
+
+    :param pixels: ``(B, C, H, W)`` float pixels.
+    :param factor: ``(B,)`` each frame's zoom factor.
+    :return: ``(B, C, H, W)`` pixels.
+    """
+    # A frame drawn at z shows a point at z times its coordinate, so it samples the frame at 1/z
+    # times each of its own coordinates.
+    theta = torch.zeros(len(pixels), 2, 3, dtype=pixels.dtype, device=pixels.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor.to(pixels.dtype)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    return F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)

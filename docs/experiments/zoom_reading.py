@@ -23,16 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from drive.bench.bench_perception_roads import pooled_figures, visible
 from perception.camera import load_network
-from perception.cnn import StnPerceptionNet
+from perception.cnn import SpatialTransformer, StnPerceptionNet
 from perception.evaluate import Perturbation, predict
-from perception.robustness import scale
+from perception.robustness import scale, stripes
 from perception.train import load_frames
-from perception.zoom import STRIPE_SPACING_M, read_zoom, undo_zoom
+from perception.zoom import read_zoom, undo_zoom
 
 ZOOMS = (0.9, 1.1)
 
@@ -43,22 +42,9 @@ def exact_warp(zoom: float) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     def forward(features: Tensor) -> tuple[Tensor, Tensor]:
         theta = features.new_tensor([[zoom, 0.0, 0.0], [0.0, zoom, 0.0]])
         theta = theta.expand(len(features), 2, 3)
-        grid = F.affine_grid(theta, list(features.shape), align_corners=False)
-        return F.grid_sample(features, grid, align_corners=False), theta
+        return SpatialTransformer.warp(features, theta), theta
 
     return forward
-
-
-def stripes(zoom: float, *, epsilon: float = 4 / 255) -> Perturbation:
-    """A square wave of +-``epsilon`` across the columns at the dash period of ``zoom``."""
-
-    def perturb(pixels: Tensor, labels: dict[str, Tensor]) -> Tensor:
-        period_px = STRIPE_SPACING_M * 2.0 * zoom  # the shipped window's 2 px/m
-        columns = torch.arange(pixels.shape[-1], dtype=pixels.dtype, device=pixels.device)
-        wave = torch.where(torch.remainder(columns, period_px) < period_px / 2, epsilon, -epsilon)
-        return (pixels + wave).clamp(0, 1)
-
-    return perturb
 
 
 def pooled_f1(
@@ -94,7 +80,8 @@ def main(weights: Path, roads: Path) -> None:
     network.reads_zoom = True
     for zoom in (1.2, 0.85):
         print(
-            f"stripes of zoom {zoom}, read       ", pooled_f1(network, folders, 1.0, stripes(zoom))
+            f"stripes of zoom {zoom}, read       ",
+            pooled_f1(network, folders, 1.0, stripes(zoom, px_per_m=px_per_m)),
         )
     network.reads_zoom = False
     print("road              share of frames read within 1%, at zoom 1 / 0.9 / 1.1")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from perception.cnn import StnPerceptionNet
-from perception.robustness import blur, scale
+from perception.robustness import blur, scale, stripes
 from perception.zoom import STRIPE_SPACING_M, ZOOM_TOLERANCE, read_zoom, undo_zoom
 from sims.dataset import FrameSpec
 
@@ -50,10 +50,7 @@ def test_a_faint_pattern_of_stripes_does_not_move_the_reading():
     # Column means of raw whiteness wave by ~0.01 along a real road: a 4/255 square wave at
     # another zoom's period out-weighed the dashes until the markings were binarised first.
     def striped(frame: torch.Tensor, zoom: float) -> torch.Tensor:
-        period_px = STRIPE_SPACING_M * PX_PER_M * zoom
-        columns = torch.arange(frame.shape[-1], dtype=torch.float32)
-        wave = torch.where(torch.remainder(columns, period_px) < period_px / 2, 4 / 255, -4 / 255)
-        return (frame + wave).clamp(0, 1)
+        return stripes(zoom, px_per_m=PX_PER_M)(frame, {})
 
     # Thin lines: at zoom 1 no row of pixels shows them (the frame has no markings), at 1.1 some.
     thin = [_road(zoom, line_half_width_m=0.15) for zoom in (1.0, 1.1)]
