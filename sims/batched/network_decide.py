@@ -27,12 +27,15 @@ def own_lane(
     ego_following: EgoFollowing | None = None,
 ) -> tuple[Lanes, Tensor]:
     """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front
-    (the ego's by ``ego_following``, where given)."""
+    (the ego's by ``ego_following``, where given).
+
+    The lanes are returned whole, though only ``along`` is used after: compiled, the graph then
+    computes ``member`` once, where returning ``along`` alone made it three times slower."""
     every = every_row(state)
     own = Lanes.of(state, road, every.env, state.lane.reshape(-1))
     front, _ = own.neighbours(every.row)
     acceleration = idm(
-        state, road, own, every, front, constants=constants, ego_following=ego_following
+        state, road, own.along, every, front, constants=constants, ego_following=ego_following
     )
     return own, acceleration.view_as(state.x_m)
 
@@ -62,7 +65,8 @@ def every_row(state: NetworkState) -> Query:
 
 class Lanes:
     """Every row of a query's scene in the coordinates of the lane asked about ``(M, N)``, and
-    whether it is on that lane for the neighbour search."""
+    whether it is on that lane for the neighbour search (``member``: int32, not bool, since
+    compiled CPU code writes boolean tensors several times slower; issue 29)."""
 
     def __init__(self, along: Tensor, across: Tensor, member: Tensor) -> None:
         self.along, self.across, self.member = along, across, member
@@ -72,14 +76,14 @@ class Lanes:
         view = LaneView.of(road, lane[:, None])
         along, across = roads.local_coordinates(view, state.x_m[env], state.y_m[env])
         member = roads.on_lane(view, along, across, NEIGHBOUR_MARGIN_M) & state.present[env]
-        return cls(along, across, member)
+        return cls(along, across, member.int())
 
     def neighbours(self, asking: Tensor) -> tuple[Tensor, Tensor]:
         """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``asking[k]`` on
         query ``k``'s lane. Ties go as in highway-env's scan: the last in front, the first behind."""
         count = self.along.shape[1]
         index = torch.arange(count, device=asking.device)
-        others = self.member & (index != asking[:, None])
+        others = (self.member != 0) & (index != asking[:, None])
         mine = self.along.gather(1, asking[:, None])
         ahead, behind = others & (self.along >= mine), others & (self.along < mine)
         # Reductions to values, then the index of the tie wanted: faster compiled than an
@@ -94,7 +98,7 @@ class Lanes:
 def idm(
     state: NetworkState,
     road: RoadTensors,
-    own: Lanes,
+    own_along_m: Tensor,
     asking: Query,
     front: Tensor,
     vehicle: Tensor | None = None,
@@ -106,7 +110,7 @@ def idm(
     asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
     highway-env uses ``self.DELTA``. 0 where ``vehicle`` is no vehicle (none, or a road object).
 
-    :param own: every row's own-lane coordinates (all rows, in :func:`_every`'s order): the gap is
+    :param own_along_m: every row along each row's own lane (:func:`own_lane`): the gap is
         measured along the lane of the vehicle asked about (``lane_distance_to``).
     :param ego_following: the ego's own time gap and model, where the ego (row 0) asks about itself;
         None: the traffic's for every row.
@@ -128,7 +132,7 @@ def idm(
         physics.ego_time_gap_s(is_ego, ego_following),
         constants=constants,
     )
-    gap = own.along[me, front.clamp(min=0)] - own.along[me, vehicle.clamp(min=0)]
+    gap = own_along_m[me, front.clamp(min=0)] - own_along_m[me, vehicle.clamp(min=0)]
     # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
     limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
     target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
@@ -146,7 +150,7 @@ def idm(
 
 def abort(
     state: NetworkState,
-    own: Lanes,
+    own_along_m: Tensor,
     changing: Tensor,
     old_target: Tensor,
     constants: IdmConstants,
@@ -170,7 +174,7 @@ def abort(
         torch.sin(heading),
         constants=constants,
     )
-    along = own.along[asking.flat]
+    along = own_along_m[asking.flat]
     gap = along - along.gather(1, asking.row[:, None])
     rows = torch.arange(count, device=gap.device)
     other = (rows != asking.row[:, None]) & state.present[asking.env]
@@ -189,7 +193,7 @@ def abort(
 def mobil(
     state: NetworkState,
     road: RoadTensors,
-    own: Lanes,
+    own_along_m: Tensor,
     due: Tensor,
     own_lane_mps2: Tensor,
     constants: IdmConstants,
@@ -220,9 +224,9 @@ def mobil(
         new_front, new_rear = candidate.neighbours(asking.row)
         # The new follower's prediction, along its own lane, with the asking row's exponent.
         follower_mps2 = idm(
-            state, road, own, asking, asking.row, vehicle=new_rear, constants=constants
+            state, road, own_along_m, asking, asking.row, vehicle=new_rear, constants=constants
         )
-        self_pred_mps2 = idm(state, road, own, asking, new_front, constants=constants)
+        self_pred_mps2 = idm(state, road, own_along_m, asking, new_front, constants=constants)
         safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
         target_id = road.lane_id[target]
         right_way = torch.sign(road.lane_id[side.clamp(min=0)] - target_id) == torch.sign(

@@ -76,12 +76,13 @@ def apply_ego_action(
     state.target_lane[:, 0] = torch.where((side >= 0) & reachable, side, target)
 
 
-def follow_road(state: NetworkState, road: RoadTensors, who: Tensor) -> None:
+def follow_road(
+    state: NetworkState, road: RoadTensors, who: Tensor, *, compiled: bool = False
+) -> None:
     """``ControlledVehicle.follow_road`` for the rows ``who``: at the end of the target lane, take
     the next one, on the route where there is one (dropping the route's step just finished)."""
-    view = LaneView.of(road, state.target_lane)
-    along, _ = roads.local_coordinates(view, state.x_m, state.y_m)
-    env, row = torch.nonzero(who & roads.after_end(view, along), as_tuple=True)
+    ended = kernels(compiled).past_target_end(state, road)
+    env, row = torch.nonzero(who & (ended != 0), as_tuple=True)
     if env.numel() == 0:
         return
     target = state.target_lane[env, row]
@@ -126,9 +127,12 @@ def act(
     # The ego follows its road under meta-actions; under follow it also drives as IDM does.
     following = ego & ~state.crashed & (config.ego_control == "follow")
     old_target = state.target_lane.clone()
-    follow_road(state, road, acting | (ego & (config.ego_control != "continuous")))
+    follow_road(
+        state, road, acting | (ego & (config.ego_control != "continuous")), compiled=compiled
+    )
     ego_following = config.ego_following if config.ego_control == "follow" else None
     own, own_lane_mps2 = run.own_lane(state, road, config.idm, ego_following)
+    own_along = own.along
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -140,8 +144,8 @@ def act(
         deciding & (state.lane == state.target_lane) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
     state.timer_s = torch.where(due, 0.0, state.timer_s)
-    decide.mobil(state, road, own, due, own_lane_mps2, config.idm)
-    decide.abort(state, own, changing_in_road, old_target, config.idm)
+    decide.mobil(state, road, own_along, due, own_lane_mps2, config.idm)
+    decide.abort(state, own_along, changing_in_road, old_target, config.idm)
 
     acceleration = own_lane_mps2
     changing = decide.Query.of((acting | following) & (state.lane != state.target_lane))
@@ -151,7 +155,7 @@ def act(
         behind = decide.idm(
             state,
             road,
-            own,
+            own_along,
             changing,
             target_front,
             constants=config.idm,
@@ -170,6 +174,14 @@ def act(
     return torch.where(still, 0.0, steering), torch.where(still, 0.0, acceleration)
 
 
+def past_target_end(state: NetworkState, road: RoadTensors) -> Tensor:
+    """``(B, N)`` int32 (see :func:`near_pairs`): each row past the end of its target lane
+    (``AbstractLane.after_end``)."""
+    view = LaneView.of(road, state.target_lane)
+    along, _ = roads.local_coordinates(view, state.x_m, state.y_m)
+    return roads.after_end(view, along).int()
+
+
 def step(
     state: NetworkState,
     road: RoadTensors,
@@ -185,7 +197,7 @@ def step(
     must yield (:func:`sims.batched.regulation.regulate`).
     """
     if config.regulated:
-        regulation.regulate(state, road, config)
+        regulation.regulate(state, road, config, kernels(compiled).predicted_paths)
     dt_s = config.dt_s
     moving = state.present & ~state.static
     state.timer_s = torch.where(moving & state.idm, state.timer_s + dt_s, state.timer_s)
@@ -207,19 +219,28 @@ def step(
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
         state.ego_steering_rad, state.ego_acceleration_mps2 = steering[:, 0], acceleration[:, 0]
-    _collide(state, dt_s, kernels(compiled).near_pairs)
+    _collide(state, dt_s, kernels(compiled))
 
 
 @dataclass(frozen=True)
 class Kernels:
     """The fixed-shape parts of a simulation step, run eagerly or as compiled graphs: every
-    vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, and
-    the collision loop's pre-test of every pair."""
+    vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, the
+    collision loop's pre-test of every pair and its separating-axis test, the regulated
+    junction's predicted paths, and which rows are past their target lane's end."""
 
     own_lane: Callable[..., tuple[decide.Lanes, Tensor]]
     steering: Callable[..., Tensor]
     closest_lane: Callable[..., Tensor]
     near_pairs: Callable[..., Tensor]
+    predicted_paths: Callable[..., tuple[Tensor, ...]]
+    box_collisions: Callable[..., tuple[Tensor, ...]]
+    past_target_end: Callable[..., Tensor]
+
+
+VARYING = frozenset({"box_collisions"})
+"""The kernels whose inputs change size from call to call (the pairs that pass the pre-test):
+compiled for any size, a tenth of the eager time on 50,000 pairs."""
 
 
 @functools.cache
@@ -228,14 +249,17 @@ def kernels(compiled: bool) -> Kernels:
 
     ``torch.compile`` fuses each part's many element-wise operations into a few loops; the parts
     that gather the few vehicles concerned stay eager, as in :func:`sims.batched.engine.kernels`.
-    Shapes are static (one graph per batch size and road): inductor's dynamic-shape CPU code for
-    the neighbour search fails to build in torch 2.14.
+    Shapes are static (one graph per batch size and road; the separating-axis test aside):
+    inductor's dynamic-shape CPU code for the neighbour search fails to build in torch 2.14.
     """
     parts = Kernels(
         own_lane=decide.own_lane,
         steering=decide.steering,
         closest_lane=roads.closest_lane,
         near_pairs=near_pairs,
+        predicted_paths=regulation.predicted_paths,
+        box_collisions=physics.box_collisions,
+        past_target_end=past_target_end,
     )
     if not compiled:
         return parts
@@ -243,7 +267,7 @@ def kernels(compiled: bool) -> Kernels:
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     return Kernels(
         **{
-            item.name: torch.compile(getattr(parts, item.name), dynamic=False)
+            item.name: torch.compile(getattr(parts, item.name), dynamic=item.name in VARYING)
             for item in fields(parts)
         }
     )
@@ -251,33 +275,37 @@ def kernels(compiled: bool) -> Kernels:
 
 def near_pairs(state: NetworkState, dt_s: float) -> Tensor:
     """``Road.step``'s spherical pre-test of every pair (vehicle, later vehicle or object)
-    ``(B, P)``, pairs in ``torch.triu_indices`` order: both present, the first moving, their
-    centres within half their diagonals plus the first one's travel in ``dt_s``."""
+    ``(B, N, N)``, the first row of a pair before the second (zero elsewhere): both present, the
+    first moving, their centres within half their diagonals plus the first one's travel in
+    ``dt_s``. Int32, not bool: compiled CPU code writes boolean tensors several times slower
+    (issue 29); and over the whole square, which reads rows without gathers: twice as fast as
+    the pairs alone."""
     count = state.x_m.shape[1]
-    first, second = torch.triu_indices(count, count, offset=1, device=state.x_m.device)
-    tested = state.present[:, first] & state.present[:, second] & ~state.static[:, first]
-    dx = state.x_m[:, first] - state.x_m[:, second]
-    dy = state.y_m[:, first] - state.y_m[:, second]
+    later = torch.ones(count, count, dtype=torch.bool, device=state.x_m.device).triu(1)
+    present, moving = state.present, state.present & ~state.static
+    tested = moving[:, :, None] & present[:, None, :] & later
+    dx = state.x_m[:, :, None] - state.x_m[:, None, :]
+    dy = state.y_m[:, :, None] - state.y_m[:, None, :]
     diagonal = torch.sqrt(state.length_m**2 + state.width_m**2)
-    reach = (diagonal[:, first] + diagonal[:, second]) / 2 + state.speed_mps[:, first] * dt_s
-    return tested & (torch.sqrt(dx * dx + dy * dy) <= reach)
+    reach = (diagonal[:, :, None] + diagonal[:, None, :]) / 2 + state.speed_mps[:, :, None] * dt_s
+    return (tested & (torch.sqrt(dx * dx + dy * dy) <= reach)).int()
 
 
-def _collide(state: NetworkState, dt_s: float, near: Callable[..., Tensor]) -> None:
+def _collide(state: NetworkState, dt_s: float, run: Kernels) -> None:
     """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
-    spherical pre-test (``near``, :func:`near_pairs` or its compiled graph), then, for the few
-    pairs that pass it, the separating-axis test. Each vehicle keeps the impact of its last pair in
+    spherical pre-test (:func:`near_pairs`), then, for the few pairs that pass it, the
+    separating-axis test (``run`` holds both, eager or compiled). Each vehicle keeps the impact of its last pair in
     loop order, half of it against a vehicle and all of it against an obstacle."""
     count = state.x_m.shape[1]
-    first, second = torch.triu_indices(count, count, offset=1, device=state.x_m.device)
-    env, pair = torch.nonzero(near(state, dt_s), as_tuple=True)
+    env, first, second = torch.nonzero(run.near_pairs(state, dt_s), as_tuple=True)
     if env.numel() == 0:
         return
-    a, b = env * count + first[pair], env * count + second[pair]
+    pair = first * count + second  # increasing in the loop's order of pairs
+    a, b = env * count + first, env * count + second
     x, y = state.x_m.reshape(-1), state.y_m.reshape(-1)
     heading, speed = state.heading_rad.reshape(-1), state.speed_mps.reshape(-1)
     length, width = state.length_m.reshape(-1), state.width_m.reshape(-1)
-    intersecting, will_intersect, move_x, move_y = physics.box_collisions(
+    intersecting, will_intersect, move_x, move_y = run.box_collisions(
         x[a] - x[b],
         y[a] - y[b],
         heading[a],
@@ -304,7 +332,7 @@ def _collide(state: NetworkState, dt_s: float, near: Callable[..., Tensor]) -> N
     moves_y = torch.cat([move_y[will_intersect], move_y[will_intersect & ~obstacle]]) * share
     if ends.numel() == 0:
         return
-    order = torch.argsort(ends * (2 * first.numel() + 2) + key)
+    order = torch.argsort(ends * (2 * count * count + 2) + key)
     ends, moves_x, moves_y = ends[order], moves_x[order], moves_y[order]
     last = torch.ones_like(ends, dtype=torch.bool)
     last[:-1] = ends[1:] != ends[:-1]

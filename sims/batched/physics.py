@@ -126,7 +126,8 @@ def not_zero(value: Tensor) -> Tensor:
 
 def wrap_to_pi(angle: Tensor) -> Tensor:
     """``utils.wrap_to_pi``, with Python's floored modulo."""
-    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+    shifted = angle + math.pi
+    return shifted - (2 * math.pi) * torch.floor(shifted / (2 * math.pi)) - math.pi
 
 
 def desired_gap_m(

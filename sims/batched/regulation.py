@@ -14,6 +14,7 @@ test_regulation.py`` holds each one equal to highway-env's on live intersection 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -85,7 +86,7 @@ def predict_constant_steering(
     xs, ys, headings = [], [], []
     steering = torch.where(crashed, 0.0, steering_rad)
     x, y, heading, speed = x_m, y_m, heading_rad, speed_mps
-    for step in steps.tolist():
+    for step in steps.unbind():
         acceleration = physics.clip_acceleration_mps2(torch.zeros_like(speed), speed, crashed)
         x, y, heading, speed = physics.bicycle_step(
             x, y, heading, speed, steering, acceleration, step
@@ -143,28 +144,40 @@ def conflicts(
     """``RegulatedRoad.is_conflict_possible`` for pairs of predicted paths ``(M, T)`` each (x, y,
     heading): at some time, the centres closer than the first vehicle's length and the stretched
     boxes intersecting. The box test runs only where the centres are that close (few pairs)."""
+    (x1, y1, _), (x2, y2, _) = first, second
+    near = centres_near(x1, y1, x2, y2, first_size_m[0][:, None])
+    pair, time = torch.nonzero(near, as_tuple=True)
+    hit = torch.zeros_like(near)
+    hit[pair, time] = stretched_boxes_intersect(
+        tuple(value[pair, time] for value in first),  # type: ignore[arg-type]
+        tuple(value[pair, time] for value in second),  # type: ignore[arg-type]
+        tuple(value[pair] for value in first_size_m),  # type: ignore[arg-type]
+        tuple(value[pair] for value in second_size_m),  # type: ignore[arg-type]
+    )
+    return hit.any(1)
+
+
+def centres_near(
+    x1_m: Tensor, y1_m: Tensor, x2_m: Tensor, y2_m: Tensor, length_m: Tensor
+) -> Tensor:
+    """``is_conflict_possible``'s spherical pre-test: centres closer than the first's length [m]."""
+    return torch.sqrt((x2_m - x1_m) ** 2 + (y2_m - y1_m) ** 2) <= length_m
+
+
+def stretched_boxes_intersect(
+    first: tuple[Tensor, Tensor, Tensor],
+    second: tuple[Tensor, Tensor, Tensor],
+    first_size_m: tuple[Tensor, Tensor],
+    second_size_m: tuple[Tensor, Tensor],
+) -> Tensor:
+    """``is_conflict_possible``'s accurate test: the boxes of 1.5 lengths by 0.9 widths around
+    two poses (x [m], y [m], heading [rad]) intersect; shapes broadcast."""
+    stretch_l, stretch_w = BOX_STRETCH
     (x1, y1, h1), (x2, y2, h2) = first, second
     (l1, w1), (l2, w2) = first_size_m, second_size_m
-    near = torch.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2) <= l1[:, None]
-    pair, time = torch.nonzero(near, as_tuple=True)
-    stretch_l, stretch_w = BOX_STRETCH
-    box1 = (
-        x1[pair, time],
-        y1[pair, time],
-        stretch_l * l1[pair],
-        stretch_w * w1[pair],
-        h1[pair, time],
+    return boxes_intersect(
+        (x1, y1, stretch_l * l1, stretch_w * w1, h1), (x2, y2, stretch_l * l2, stretch_w * w2, h2)
     )
-    box2 = (
-        x2[pair, time],
-        y2[pair, time],
-        stretch_l * l2[pair],
-        stretch_w * w2[pair],
-        h2[pair, time],
-    )
-    hit = torch.zeros_like(near)
-    hit[pair, time] = boxes_intersect(box1, box2)
-    return hit.any(1)
 
 
 def first_yields(
@@ -220,42 +233,60 @@ REGULATION_HZ = 2  # RegulatedRoad.REGULATION_FREQUENCY
 YIELD_DURATION_S = 0.0  # RegulatedRoad.YIELD_DURATION
 
 
-def regulate(state: NetworkState, road: RoadTensors, config: NetworkConfig) -> None:
+def regulate(
+    state: NetworkState,
+    road: RoadTensors,
+    config: NetworkConfig,
+    paths: Callable[..., tuple[Tensor, ...]] | None = None,
+) -> None:
     """``RegulatedRoad.step``'s part before the vehicles move: count the road's steps, and every
-    ``1 / dt / REGULATION_HZ`` of them ``enforce_road_rules`` in those scenes. Updates ``state``."""
+    ``1 / dt / REGULATION_HZ`` of them ``enforce_road_rules`` in those scenes. Updates ``state``.
+
+    :param paths: :func:`predicted_paths` or its compiled graph."""
     state.road_steps = state.road_steps + 1
     period = int(1 / config.dt_s / REGULATION_HZ)
     due = state.road_steps % period == 0
     if bool(due.any()):
-        enforce_road_rules(state, road, torch.nonzero(due).flatten())
+        enforce_road_rules(state, road, torch.nonzero(due).flatten(), paths or predicted_paths)
 
 
-def enforce_road_rules(state: NetworkState, road: RoadTensors, envs: Tensor) -> None:
+def enforce_road_rules(
+    state: NetworkState,
+    road: RoadTensors,
+    envs: Tensor,
+    paths: Callable[..., tuple[Tensor, ...]] | None = None,
+) -> None:
     """``RegulatedRoad.enforce_road_rules`` in scenes ``envs``: release the vehicles stopped at the
     last check (their target speed back to their lane's limit), then stop the yielding one of every
-    conflicting pair, if it is a controlled vehicle of the traffic (never the ego)."""
+    conflicting pair, if it is a controlled vehicle of the traffic (never the ego).
+
+    :param paths: :func:`predicted_paths` or its compiled graph, which is given the scenes padded
+        to a multiple of :data:`SCENE_BUCKET` (repeating the last), so that it meets few shapes."""
     yielding, timer = state.yielding[envs], state.yield_timer[envs]
     release = yielding & (timer >= YIELD_DURATION_S * REGULATION_HZ)
     limit = road.speed_limit_mps[state.lane[envs]]
     state.target_speed_mps[envs] = torch.where(release, limit, state.target_speed_mps[envs])
     state.yield_timer[envs] = torch.where(yielding & ~release, timer + 1, timer)
     yielding = yielding & ~release
-    x, y, heading = _paths(state, road, envs)
-    count = state.x_m.shape[1]
+    count, due = state.x_m.shape[1], envs.numel()
+    padded = envs[
+        torch.arange(-(-due // SCENE_BUCKET) * SCENE_BUCKET, device=envs.device).clamp(max=due - 1)
+    ]
+    x, y, heading, near = (paths or predicted_paths)(state, road, padded)
     first, second = torch.triu_indices(count, count, offset=1, device=x.device)
-    vehicle = state.present[envs] & ~state.static[envs]
-    # Only the pairs of two vehicles are compared: the padding rows share one far position, and
-    # a scene holds far fewer vehicles than rows.
-    scene, pair = torch.nonzero(vehicle[:, first] & vehicle[:, second], as_tuple=True)
+    scene, pair, time = torch.nonzero(near[:due], as_tuple=True)
     one, other = scene * count + first[pair], scene * count + second[pair]
     length, width = state.length_m[envs].flatten(), state.width_m[envs].flatten()
-    hit = conflicts(
-        (x[one], y[one], heading[one]),
-        (x[other], y[other], heading[other]),
+    box_hit = stretched_boxes_intersect(
+        (x[one, time], y[one, time], heading[one, time]),
+        (x[other, time], y[other, time], heading[other, time]),
         (length[one], width[one]),
         (length[other], width[other]),
     )
-    one, other = one[hit], other[hit]
+    hit = torch.zeros(due, first.numel(), dtype=torch.bool, device=x.device)
+    hit[scene[box_hit], pair[box_hit]] = True
+    scene, pair = torch.nonzero(hit, as_tuple=True)
+    one, other = scene * count + first[pair], scene * count + second[pair]
     priority = road.priority[state.lane[envs]].flatten()
     x_now, y_now = state.x_m[envs].flatten(), state.y_m[envs].flatten()
     heading_now = state.heading_rad[envs].flatten()
@@ -265,9 +296,9 @@ def enforce_road_rules(state: NetworkState, road: RoadTensors, envs: Tensor) -> 
         (x_now[one], y_now[one], heading_now[one]),
         (x_now[other], y_now[other], heading_now[other]),
     )
-    stops = torch.zeros_like(vehicle).flatten()
+    stops = torch.zeros_like(state.present[envs]).flatten()
     stops[torch.where(first_yields_now, one, other)] = True
-    stops = stops.view_as(vehicle)
+    stops = stops.view(due, count)
     rows = torch.arange(count, device=x.device)
     # Only a ControlledVehicle that is not an MDPVehicle yields: the traffic, never the ego.
     stopped = stops & state.controlled[envs] & (rows != 0)
@@ -276,50 +307,51 @@ def enforce_road_rules(state: NetworkState, road: RoadTensors, envs: Tensor) -> 
     state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
 
 
-def _paths(state: NetworkState, road: RoadTensors, envs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+SCENE_BUCKET = 128  # scenes: predicted_paths meets a multiple of this many
+
+
+def predicted_paths(
+    state: NetworkState, road: RoadTensors, envs: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The predicted paths (x [m], y [m], heading [rad]) of the rows of scenes ``envs``, flattened
     to ``(E * N, T)``: along its route for a controlled vehicle, with its steering held for any
-    other (the ego under continuous control); zero on padding rows and obstacles, never compared."""
+    other (the ego under continuous control); and ``(E, P, T)`` int32 (not bool: compiled CPU
+    code writes boolean tensors several times slower), ``is_conflict_possible``'s pre-test of
+    every pair of two vehicles (``torch.triu_indices`` order) at every time: their centres closer
+    than the first one's length. Every row is predicted both ways, the padding rows and
+    obstacles too (never compared), so that the shapes are fixed and the work compiles."""
     count, dtype = state.x_m.shape[1], state.x_m.dtype
     times = prediction_times(state.x_m.device, dtype)
 
-    def rows(values: Tensor, which: Tensor) -> Tensor:
-        return values[envs].flatten(0, 1)[which]
+    def rows(values: Tensor) -> Tensor:
+        return values[envs].flatten(0, 1)
 
-    vehicle = (state.present[envs] & ~state.static[envs]).flatten()
-    controlled = state.controlled[envs].flatten()
-    routed = torch.nonzero(vehicle & controlled).flatten()
-    held = torch.nonzero(vehicle & ~controlled).flatten()
-    paths = torch.zeros(3, envs.numel() * count, times.numel(), dtype=dtype, device=times.device)
+    lane = rows(state.lane)
     lanes = route_lanes(
-        road,
-        rows(state.lane, routed),
-        rows(state.route_road, routed),
-        rows(state.route_lane, routed),
-        rows(state.route_head, routed),
+        road, lane, rows(state.route_road), rows(state.route_lane), rows(state.route_head)
     )
-    paths[:, routed] = torch.stack(
-        predict_along_route(
-            road,
-            rows(state.lane, routed),
-            lanes,
-            rows(state.x_m, routed),
-            rows(state.y_m, routed),
-            rows(state.speed_mps, routed),
-            times,
-        )
+    routed = predict_along_route(
+        road, lane, lanes, rows(state.x_m), rows(state.y_m), rows(state.speed_mps), times
     )
-    steering = torch.zeros_like(state.x_m[envs])
-    steering[:, 0] = state.ego_steering_rad[envs]
-    paths[:, held] = torch.stack(
-        predict_constant_steering(
-            rows(state.x_m, held),
-            rows(state.y_m, held),
-            rows(state.heading_rad, held),
-            rows(state.speed_mps, held),
-            steering.flatten()[held],
-            rows(state.crashed, held),
-            times,
-        )
+    ego = torch.arange(count, device=lane.device) == 0
+    steering = torch.where(ego, state.ego_steering_rad[envs][:, None], 0.0).flatten()
+    held = predict_constant_steering(
+        rows(state.x_m),
+        rows(state.y_m),
+        rows(state.heading_rad),
+        rows(state.speed_mps),
+        steering.to(dtype),
+        rows(state.crashed),
+        times,
     )
-    return paths[0], paths[1], paths[2]
+    controlled = rows(state.controlled)[:, None]
+    x, y, heading = (torch.where(controlled, a, b) for a, b in zip(routed, held, strict=True))
+    first, second = torch.triu_indices(count, count, offset=1, device=lane.device)
+    vehicle = state.present[envs] & ~state.static[envs]
+    tested = vehicle[:, first] & vehicle[:, second]
+    grid_x, grid_y = x.view(-1, count, times.numel()), y.view(-1, count, times.numel())
+    near = centres_near(
+        grid_x[:, first], grid_y[:, first], grid_x[:, second], grid_y[:, second],
+        state.length_m[envs][:, first, None],
+    )  # fmt: skip
+    return x, y, heading, (tested[..., None] & near).int()

@@ -73,6 +73,8 @@ class RoadTensors:
     kinds: frozenset[int] = field(init=False)
     # The lane of each road and lane id ``(roads, most lanes)``, NONE past a road's last lane.
     lane_of: Tensor = field(init=False, repr=False)
+    # The lanes of each kind present: (kind, their indices, their rows of ``view_table``).
+    of_kind: tuple[tuple[int, Tensor, Tensor], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         roads_count = int(self.road_origin.shape[0])
@@ -83,6 +85,11 @@ class RoadTensors:
         columns = [getattr(self, name).to(self.start_x_m.dtype) for name in _VIEW_COLUMNS]
         object.__setattr__(self, "view_table", torch.stack(columns, dim=-1))
         object.__setattr__(self, "kinds", frozenset(int(k) for k in self.kind.unique().tolist()))
+        of_kind = []
+        for kind in sorted(self.kinds):
+            lanes = torch.nonzero(self.kind == kind).flatten()
+            of_kind.append((kind, lanes, self.view_table[lanes]))
+        object.__setattr__(self, "of_kind", tuple(of_kind))
 
     @property
     def lanes(self) -> int:
@@ -270,12 +277,11 @@ class LaneView:
         )
 
     @classmethod
-    def every(cls, road: RoadTensors) -> LaneView:
-        """Every lane of the network, in lane order ``(L,)``: nothing is gathered."""
-        table = road.view_table
+    def of_table(cls, table: Tensor, kinds: frozenset[int]) -> LaneView:
+        """The lanes of rows of ``view_table`` ``(L', columns)``, of the ``kinds`` named."""
         return cls(
             **{name: table[:, column] for column, name in enumerate(_VIEW_COLUMNS)},
-            kinds=road.kinds,
+            kinds=kinds,
         )
 
 
@@ -375,12 +381,28 @@ def is_reachable_from(
 
 
 def closest_lane(road: RoadTensors, x_m: Tensor, y_m: Tensor, heading_rad: Tensor) -> Tensor:
-    """``RoadNetwork.get_closest_lane_index``: the lane nearest in position and heading (long)."""
-    view = LaneView.every(road)
+    """``RoadNetwork.get_closest_lane_index``: the lane nearest in position and heading (long).
+
+    Each kind of lane is measured with its own geometry alone (a circular lane's arctangent is
+    the costly part), and the nearest of each kind compete; ties go to the lowest lane index, as
+    in highway-env's scan. Compiled, this takes less than half the time of measuring every lane
+    with every geometry (issue 29)."""
     point = (x_m[..., None], y_m[..., None])
-    longitudinal, lateral = local_coordinates(view, *point)
-    distances = distance_with_heading(view, longitudinal, lateral, heading_rad[..., None])
-    return torch.argmin(distances, dim=-1)
+    best_m, best = None, None
+    for kind, lanes, table in road.of_kind:
+        view = LaneView.of_table(table, frozenset({kind}))
+        longitudinal, lateral = local_coordinates(view, *point)
+        distances = distance_with_heading(view, longitudinal, lateral, heading_rad[..., None])
+        nearest_m, index = distances.min(-1)
+        nearest = lanes[index]
+        if best_m is None or best is None:
+            best_m, best = nearest_m, nearest
+            continue
+        better = (nearest_m < best_m) | ((nearest_m == best_m) & (nearest < best))
+        best_m, best = torch.where(better, nearest_m, best_m), torch.where(better, nearest, best)
+    if best is None:
+        raise ValueError("closest_lane needs a network with at least one lane")
+    return best
 
 
 def next_lane(
