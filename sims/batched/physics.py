@@ -250,9 +250,10 @@ def bicycle_step(
     speed_mps: Tensor,
     steering_rad: Tensor,
     acceleration_mps2: Tensor,
-    dt_s: float,
+    dt_s: float | Tensor,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``Vehicle.step``: the kinematic bicycle, integrated with one explicit Euler step.
+    """``Vehicle.step``: the kinematic bicycle, integrated with one explicit Euler step of
+    ``dt_s`` [s] (a number, or a tensor that broadcasts).
 
     The slip angle ``beta = arctan(tan(steering) / 2)`` enters through its cosine and sine, and
     the heading plus slip through the angle-addition formulas: equal to highway-env's to rounding
