@@ -305,7 +305,9 @@ def _collide(state: NetworkState, dt_s: float, run: Kernels) -> None:
     x, y = state.x_m.reshape(-1), state.y_m.reshape(-1)
     heading, speed = state.heading_rad.reshape(-1), state.speed_mps.reshape(-1)
     length, width = state.length_m.reshape(-1), state.width_m.reshape(-1)
-    intersecting, will_intersect, move_x, move_y = run.box_collisions(
+    # Compiled for two pairs or more: dynamo specialises sizes 0 and 1, which would recompile.
+    separate = run.box_collisions if env.numel() > 1 else physics.box_collisions
+    intersecting, will_intersect, move_x, move_y = separate(
         x[a] - x[b],
         y[a] - y[b],
         heading[a],

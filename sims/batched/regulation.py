@@ -247,7 +247,19 @@ def regulate(
     period = int(1 / config.dt_s / REGULATION_HZ)
     due = state.road_steps % period == 0
     if bool(due.any()):
-        enforce_road_rules(state, road, torch.nonzero(due).flatten(), paths or predicted_paths)
+        chunk = scenes_per_prediction(state.x_m.shape[0], period)
+        enforce_road_rules(
+            state, road, torch.nonzero(due).flatten(), paths or predicted_paths, chunk=chunk
+        )
+
+
+def scenes_per_prediction(batch: int, period: int) -> int:
+    """How many scenes :func:`predicted_paths` is given at a time in a batch of ``batch`` scenes
+    checked every ``period`` steps: a quarter more than the share due at each step once restarts
+    have spread the scenes' phases, in multiples of 128, so that one compiled graph serves a
+    whole run (a graph per number of scenes would compile for ten seconds or more at each)."""
+    share = math.ceil(1.25 * batch / period)
+    return max(FEWEST_SCENES, FEWEST_SCENES * math.ceil(share / FEWEST_SCENES))
 
 
 def enforce_road_rules(
@@ -255,13 +267,16 @@ def enforce_road_rules(
     road: RoadTensors,
     envs: Tensor,
     paths: Callable[..., tuple[Tensor, ...]] | None = None,
+    *,
+    chunk: int = 0,
 ) -> None:
     """``RegulatedRoad.enforce_road_rules`` in scenes ``envs``: release the vehicles stopped at the
     last check (their target speed back to their lane's limit), then stop the yielding one of every
     conflicting pair, if it is a controlled vehicle of the traffic (never the ego).
 
-    :param paths: :func:`predicted_paths` or its compiled graph, which is given the scenes padded
-        to a multiple of :data:`SCENE_BUCKET` (repeating the last), so that it meets few shapes."""
+    :param paths: :func:`predicted_paths` or its compiled graph.
+    :param chunk: give ``paths`` this many scenes at a time, the last ones padded (repeating the
+        last scene), so that it meets one shape; 0: all at once."""
     yielding, timer = state.yielding[envs], state.yield_timer[envs]
     release = yielding & (timer >= YIELD_DURATION_S * REGULATION_HZ)
     limit = road.speed_limit_mps[state.lane[envs]]
@@ -269,10 +284,7 @@ def enforce_road_rules(
     state.yield_timer[envs] = torch.where(yielding & ~release, timer + 1, timer)
     yielding = yielding & ~release
     count, due = state.x_m.shape[1], envs.numel()
-    padded = envs[
-        torch.arange(-(-due // SCENE_BUCKET) * SCENE_BUCKET, device=envs.device).clamp(max=due - 1)
-    ]
-    x, y, heading, near = (paths or predicted_paths)(state, road, padded)
+    x, y, heading, near = _predict(state, road, envs, paths or predicted_paths, chunk or due)
     first, second = torch.triu_indices(count, count, offset=1, device=x.device)
     scene, pair, time = torch.nonzero(near[:due], as_tuple=True)
     one, other = scene * count + first[pair], scene * count + second[pair]
@@ -307,7 +319,27 @@ def enforce_road_rules(
     state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
 
 
-SCENE_BUCKET = 128  # scenes: predicted_paths meets a multiple of this many
+FEWEST_SCENES = 128  # the fewest scenes predicted_paths is given (padded)
+
+
+def _predict(
+    state: NetworkState,
+    road: RoadTensors,
+    envs: Tensor,
+    paths: Callable[..., tuple[Tensor, ...]],
+    chunk: int,
+) -> tuple[Tensor, ...]:
+    """``paths`` of scenes ``envs``, ``chunk`` at a time (the last chunk padded), put together."""
+    count, parts = state.x_m.shape[1], []
+    for start in range(0, envs.numel(), chunk):
+        scenes = envs[start : start + chunk]
+        padded = scenes[torch.arange(chunk, device=envs.device).clamp(max=scenes.numel() - 1)]
+        x, y, heading, near = paths(state, road, padded)
+        rows = scenes.numel() * count
+        parts.append((x[:rows], y[:rows], heading[:rows], near[: scenes.numel()]))
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(torch.cat(values) for values in zip(*parts, strict=True))
 
 
 def predicted_paths(
