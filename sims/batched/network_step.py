@@ -132,7 +132,7 @@ def act(
     )
     ego_following = config.ego_following if config.ego_control == "follow" else None
     own, own_lane_mps2 = run.own_lane(state, road, config.idm, ego_following)
-    own_along = own.along
+    own_along_m = own.along
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -144,8 +144,8 @@ def act(
         deciding & (state.lane == state.target_lane) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
     state.timer_s = torch.where(due, 0.0, state.timer_s)
-    decide.mobil(state, road, own_along, due, own_lane_mps2, config.idm)
-    decide.abort(state, own_along, changing_in_road, old_target, config.idm)
+    decide.mobil(state, road, own_along_m, due, own_lane_mps2, config.idm)
+    decide.abort(state, own_along_m, changing_in_road, old_target, config.idm)
 
     acceleration = own_lane_mps2
     changing = decide.Query.of((acting | following) & (state.lane != state.target_lane))
@@ -155,7 +155,7 @@ def act(
         behind = decide.idm(
             state,
             road,
-            own_along,
+            own_along_m,
             changing,
             target_front,
             constants=config.idm,
@@ -197,7 +197,8 @@ def step(
     must yield (:func:`sims.batched.regulation.regulate`).
     """
     if config.regulated:
-        regulation.regulate(state, road, config, kernels(compiled).predicted_paths)
+        compiled_paths = kernels(compiled).predicted_paths if compiled else None
+        regulation.regulate(state, road, config, compiled_paths)
     dt_s = config.dt_s
     moving = state.present & ~state.static
     state.timer_s = torch.where(moving & state.idm, state.timer_s + dt_s, state.timer_s)

@@ -136,25 +136,31 @@ def boxes_intersect(first: tuple[Tensor, ...], second: tuple[Tensor, ...]) -> Te
 
 
 def conflicts(
-    first: tuple[Tensor, Tensor, Tensor],
-    second: tuple[Tensor, Tensor, Tensor],
-    first_size_m: tuple[Tensor, Tensor],
-    second_size_m: tuple[Tensor, Tensor],
+    paths: tuple[Tensor, Tensor, Tensor], near: Tensor, length_m: Tensor, width_m: Tensor
 ) -> Tensor:
-    """``RegulatedRoad.is_conflict_possible`` for pairs of predicted paths ``(M, T)`` each (x, y,
-    heading): at some time, the centres closer than the first vehicle's length and the stretched
-    boxes intersecting. The box test runs only where the centres are that close (few pairs)."""
-    (x1, y1, _), (x2, y2, _) = first, second
-    near = centres_near(x1, y1, x2, y2, first_size_m[0][:, None])
-    pair, time = torch.nonzero(near, as_tuple=True)
-    hit = torch.zeros_like(near)
-    hit[pair, time] = stretched_boxes_intersect(
-        tuple(value[pair, time] for value in first),  # type: ignore[arg-type]
-        tuple(value[pair, time] for value in second),  # type: ignore[arg-type]
-        tuple(value[pair] for value in first_size_m),  # type: ignore[arg-type]
-        tuple(value[pair] for value in second_size_m),  # type: ignore[arg-type]
+    """``RegulatedRoad.is_conflict_possible`` for every pair of rows of ``E`` scenes ``(E, P)``
+    (``torch.triu_indices`` order): at some time, the centres close (``near``, the pre-test that
+    :func:`predicted_paths` returns with ``paths``) and the stretched boxes intersecting. The box
+    test runs only where the pre-test holds (few pairs).
+
+    :param paths: (x [m], y [m], heading [rad]) ``(E * N, T)``, from :func:`predicted_paths`.
+    :param length_m: ``(E, N)`` the rows' lengths, as ``width_m`` their widths.
+    """
+    scenes, count = length_m.shape
+    first, second = torch.triu_indices(count, count, offset=1, device=near.device)
+    scene, pair, time = torch.nonzero(near, as_tuple=True)
+    one, other = scene * count + first[pair], scene * count + second[pair]
+    x, y, heading = paths
+    length, width = length_m.flatten(), width_m.flatten()
+    box_hit = stretched_boxes_intersect(
+        (x[one, time], y[one, time], heading[one, time]),
+        (x[other, time], y[other, time], heading[other, time]),
+        (length[one], width[one]),
+        (length[other], width[other]),
     )
-    return hit.any(1)
+    hit = torch.zeros(scenes, first.numel(), dtype=torch.bool, device=near.device)
+    hit[scene[box_hit], pair[box_hit]] = True
+    return hit
 
 
 def centres_near(
@@ -233,33 +239,38 @@ REGULATION_HZ = 2  # RegulatedRoad.REGULATION_FREQUENCY
 YIELD_DURATION_S = 0.0  # RegulatedRoad.YIELD_DURATION
 
 
+FEWEST_SCENES = 128  # a compiled prediction is given a multiple of this many scenes, padded
+SHARE_MARGIN = 1.25  # and a quarter more than the share of the batch due at a step
+
+
 def regulate(
     state: NetworkState,
     road: RoadTensors,
     config: NetworkConfig,
-    paths: Callable[..., tuple[Tensor, ...]] | None = None,
+    compiled_paths: Callable[..., tuple[Tensor, ...]] | None = None,
 ) -> None:
     """``RegulatedRoad.step``'s part before the vehicles move: count the road's steps, and every
     ``1 / dt / REGULATION_HZ`` of them ``enforce_road_rules`` in those scenes. Updates ``state``.
 
-    :param paths: :func:`predicted_paths` or its compiled graph."""
+    :param compiled_paths: the compiled graph of :func:`predicted_paths`, given a fixed number of
+        scenes at a time (:func:`scenes_per_prediction`); None: :func:`predicted_paths`, given
+        the scenes due all at once."""
     state.road_steps = state.road_steps + 1
     period = int(1 / config.dt_s / REGULATION_HZ)
     due = state.road_steps % period == 0
-    if bool(due.any()):
-        chunk = scenes_per_prediction(state.x_m.shape[0], period)
-        enforce_road_rules(
-            state, road, torch.nonzero(due).flatten(), paths or predicted_paths, chunk=chunk
-        )
+    if not bool(due.any()):
+        return
+    chunk = 0 if compiled_paths is None else scenes_per_prediction(state.x_m.shape[0], period)
+    enforce_road_rules(state, road, torch.nonzero(due).flatten(), compiled_paths, chunk=chunk)
 
 
 def scenes_per_prediction(batch: int, period: int) -> int:
-    """How many scenes :func:`predicted_paths` is given at a time in a batch of ``batch`` scenes
-    checked every ``period`` steps: a quarter more than the share due at each step once restarts
-    have spread the scenes' phases, in multiples of 128, so that one compiled graph serves a
-    whole run (a graph per number of scenes would compile for ten seconds or more at each)."""
-    share = math.ceil(1.25 * batch / period)
-    return max(FEWEST_SCENES, FEWEST_SCENES * math.ceil(share / FEWEST_SCENES))
+    """How many scenes a compiled :func:`predicted_paths` is given at a time in a batch of
+    ``batch`` scenes checked every ``period`` steps: a quarter more than the share due at a step
+    once restarts have spread the scenes' phases, in multiples of 128, so that one compiled graph
+    serves a whole run (a graph per number of scenes compiles for ten seconds or more each)."""
+    share = math.ceil(SHARE_MARGIN * batch / period)
+    return FEWEST_SCENES * max(1, math.ceil(share / FEWEST_SCENES))
 
 
 def enforce_road_rules(
@@ -277,26 +288,18 @@ def enforce_road_rules(
     :param paths: :func:`predicted_paths` or its compiled graph.
     :param chunk: give ``paths`` this many scenes at a time, the last ones padded (repeating the
         last scene), so that it meets one shape; 0: all at once."""
+    if envs.numel() == 0:
+        return
     yielding, timer = state.yielding[envs], state.yield_timer[envs]
     release = yielding & (timer >= YIELD_DURATION_S * REGULATION_HZ)
     limit = road.speed_limit_mps[state.lane[envs]]
     state.target_speed_mps[envs] = torch.where(release, limit, state.target_speed_mps[envs])
     state.yield_timer[envs] = torch.where(yielding & ~release, timer + 1, timer)
     yielding = yielding & ~release
-    count, due = state.x_m.shape[1], envs.numel()
-    x, y, heading, near = _predict(state, road, envs, paths or predicted_paths, chunk or due)
+    count, scenes = state.x_m.shape[1], envs.numel()
+    x, y, heading, near = _predict(state, road, envs, paths or predicted_paths, chunk or scenes)
+    hit = conflicts((x, y, heading), near, state.length_m[envs], state.width_m[envs])
     first, second = torch.triu_indices(count, count, offset=1, device=x.device)
-    scene, pair, time = torch.nonzero(near[:due], as_tuple=True)
-    one, other = scene * count + first[pair], scene * count + second[pair]
-    length, width = state.length_m[envs].flatten(), state.width_m[envs].flatten()
-    box_hit = stretched_boxes_intersect(
-        (x[one, time], y[one, time], heading[one, time]),
-        (x[other, time], y[other, time], heading[other, time]),
-        (length[one], width[one]),
-        (length[other], width[other]),
-    )
-    hit = torch.zeros(due, first.numel(), dtype=torch.bool, device=x.device)
-    hit[scene[box_hit], pair[box_hit]] = True
     scene, pair = torch.nonzero(hit, as_tuple=True)
     one, other = scene * count + first[pair], scene * count + second[pair]
     priority = road.priority[state.lane[envs]].flatten()
@@ -310,16 +313,13 @@ def enforce_road_rules(
     )
     stops = torch.zeros_like(state.present[envs]).flatten()
     stops[torch.where(first_yields_now, one, other)] = True
-    stops = stops.view(due, count)
+    stops = stops.view(scenes, count)
     rows = torch.arange(count, device=x.device)
     # Only a ControlledVehicle that is not an MDPVehicle yields: the traffic, never the ego.
     stopped = stops & state.controlled[envs] & (rows != 0)
     state.target_speed_mps[envs] = torch.where(stopped, 0.0, state.target_speed_mps[envs])
     state.yielding[envs] = yielding | stopped
     state.yield_timer[envs] = torch.where(stopped, 0, state.yield_timer[envs])
-
-
-FEWEST_SCENES = 128  # the fewest scenes predicted_paths is given (padded)
 
 
 def _predict(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from highway_env.road.regulation import RegulatedRoad
-from highway_env.vehicle.controller import ControlledVehicle
 
 from sims.batched import regulation, roads
 from sims.batched.network import from_highway_env
+from sims.batched.network_task import BatchedRoads
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 
 # (seed, policy steps of IDLE): scenes with one, three and one conflicting pairs (found by search).
@@ -36,33 +36,14 @@ def scene(request):
     return env.unwrapped, road, from_highway_env([env], road)
 
 
-def _predictions(unwrapped, road, state):
-    count = len(unwrapped.road.vehicles)
-    times = regulation.prediction_times("cpu", torch.float64)
-    lanes = regulation.route_lanes(
-        road, state.lane[0, :count], state.route_road[0, :count], state.route_lane[0, :count],
-        state.route_head[0, :count],
-    )  # fmt: skip
-    routed = regulation.predict_along_route(
-        road, state.lane[0, :count], lanes, state.x_m[0, :count], state.y_m[0, :count],
-        state.speed_mps[0, :count], times,
-    )  # fmt: skip
-    held = regulation.predict_constant_steering(
-        state.x_m[0, :count], state.y_m[0, :count], state.heading_rad[0, :count],
-        state.speed_mps[0, :count],
-        torch.tensor([float(v.action["steering"]) for v in unwrapped.road.vehicles],
-                     dtype=torch.float64),
-        state.crashed[0, :count], times,
-    )  # fmt: skip
-    controlled = torch.tensor([isinstance(v, ControlledVehicle) for v in unwrapped.road.vehicles])[
-        :, None
-    ]
-    return tuple(torch.where(controlled, a, b) for a, b in zip(routed, held, strict=True))
+def _predictions(state, road):
+    """The engine's predicted paths of the scene's rows and their pre-test, as the engine runs."""
+    return regulation.predicted_paths(state, road, torch.tensor([0]))
 
 
 def test_predicted_paths_match_highway_env(scene):
     unwrapped, road, state = scene
-    x, y, heading = _predictions(unwrapped, road, state)
+    x, y, heading, _ = _predictions(state, road)
     times = np.arange(0.25, 3.0, 0.25)
     for row, vehicle in enumerate(unwrapped.road.vehicles):
         positions, headings = vehicle.predict_trajectory_constant_speed(times)
@@ -73,18 +54,15 @@ def test_predicted_paths_match_highway_env(scene):
 
 def test_conflicts_and_yielding_match_highway_env(scene):
     unwrapped, road, state = scene
-    x, y, heading = _predictions(unwrapped, road, state)
+    x, y, heading, near = _predictions(state, road)
     vehicles = unwrapped.road.vehicles
     pairs = list(itertools.combinations(range(len(vehicles)), 2))
     first = torch.tensor([i for i, _ in pairs])
     second = torch.tensor([j for _, j in pairs])
-    size = (state.length_m[0], state.width_m[0])
-    got = regulation.conflicts(
-        (x[first], y[first], heading[first]),
-        (x[second], y[second], heading[second]),
-        (size[0][first], size[1][first]),
-        (size[0][second], size[1][second]),
-    )
+    rows = state.x_m.shape[1]
+    every_first, every_second = torch.triu_indices(rows, rows, offset=1)
+    hit = regulation.conflicts((x, y, heading), near, state.length_m, state.width_m)
+    got = hit[0, every_second < len(vehicles)]  # the pairs of vehicles, in the same order
     expected = [
         bool(RegulatedRoad.is_conflict_possible(vehicles[i], vehicles[j])) for i, j in pairs
     ]
@@ -115,3 +93,27 @@ def test_boxes_intersect_like_highway_env():
             tuple(torch.tensor(value) for value in a), tuple(torch.tensor(value) for value in b)
         )
         assert bool(got) == expected
+
+
+def test_scenes_predicted_in_chunks_decide_as_all_at_once():
+    """The predictions take the due scenes a fixed number at a time, the last chunk padded with
+    copies of its last scene (so that one compiled graph serves a run): the decisions are those
+    of all the scenes at once."""
+    engine = BatchedRoads("intersection-v0", 300, dtype=torch.float64, seed=3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        engine.step(torch.rand(300, 2, generator=generator) * 2 - 1)
+    every = torch.arange(300)
+    decided = []
+    for chunk in (0, 128):
+        state = engine.state.scenes(every)  # a copy: indexing with a tensor copies
+        regulation.enforce_road_rules(state, engine.road, every, chunk=chunk)
+        decided.append(state)
+    assert int(decided[0].yielding.sum()) > 10  # enough conflicts for the check to bite
+    for name in ("target_speed_mps", "yielding", "yield_timer"):
+        assert torch.equal(getattr(decided[0], name), getattr(decided[1], name))
+
+
+def test_scenes_per_prediction_covers_the_share_due():
+    assert regulation.scenes_per_prediction(4096, 7) == 768  # 1.25 * 4096 / 7 = 731.4
+    assert regulation.scenes_per_prediction(64, 7) == regulation.FEWEST_SCENES
