@@ -225,7 +225,7 @@ def step(
 
 @dataclass(frozen=True)
 class Kernels:
-    """The fixed-shape parts of a simulation step, run eagerly or as compiled graphs: every
+    """The parts of a simulation step that compile, run eagerly or as compiled graphs: every
     vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, the
     collision loop's pre-test of every pair and its separating-axis test, the regulated
     junction's predicted paths, and which rows are past their target lane's end."""
@@ -249,7 +249,8 @@ def kernels(compiled: bool) -> Kernels:
     """The step's kernels; compiled ones are made once per process, on first use (a minute or so).
 
     ``torch.compile`` fuses each part's many element-wise operations into a few loops; the parts
-    that gather the few vehicles concerned stay eager, as in :func:`sims.batched.engine.kernels`.
+    that gather the few vehicles concerned stay eager, as in :func:`sims.batched.engine.kernels`,
+    but for the separating-axis test of the pairs that pass the collision pre-test.
     Shapes are static (one graph per batch size and road; the separating-axis test aside):
     inductor's dynamic-shape CPU code for the neighbour search fails to build in torch 2.14.
     """
@@ -295,8 +296,9 @@ def near_pairs(state: NetworkState, dt_s: float) -> Tensor:
 def _collide(state: NetworkState, dt_s: float, run: Kernels) -> None:
     """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
     spherical pre-test (:func:`near_pairs`), then, for the few pairs that pass it, the
-    separating-axis test (``run`` holds both, eager or compiled). Each vehicle keeps the impact of its last pair in
-    loop order, half of it against a vehicle and all of it against an obstacle."""
+    separating-axis test (``run`` holds both, eager or compiled). Each vehicle keeps the impact
+    of its last pair in loop order, half of it against a vehicle and all of it against an
+    obstacle."""
     count = state.x_m.shape[1]
     env, first, second = torch.nonzero(run.near_pairs(state, dt_s), as_tuple=True)
     if env.numel() == 0:

@@ -8,7 +8,9 @@ Predictions follow highway-env: a ``ControlledVehicle`` moves along its route at
 (``Vehicle.predict_trajectory_constant_speed``).
 
 These functions are the building blocks of intersection-v0 on the engine; ``tests/sims/
-test_regulation.py`` holds each one equal to highway-env's on live intersection scenes.
+test_regulation.py`` holds the predicted paths, the conflicts and who yields equal to highway-env's
+on live intersection scenes, as the engine computes them (:func:`predicted_paths`,
+:func:`conflicts`, :func:`first_yields`).
 """
 
 from __future__ import annotations

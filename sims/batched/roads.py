@@ -1,10 +1,11 @@
 """highway-env's road network as tensors: every lane's geometry, and the lane graph.
 
 A :class:`RoadTensors` holds the ``L`` lanes of one ``RoadNetwork`` in the order that
-``RoadNetwork.get_closest_lane_index`` visits them, so that an argmin over that axis breaks ties as
-highway-env does. Lanes are straight, sine or circular (highway-env's ``StraightLane``, ``SineLane``
-and ``CircularLane``); each geometry function evaluates all three and keeps the lane's own, so any
-mix of lanes is one fixed-shape computation over a batch of (vehicle, lane) pairs.
+``RoadNetwork.get_closest_lane_index`` visits them, so that ties can go to the first lane as in
+highway-env. Lanes are straight, sine or circular (highway-env's ``StraightLane``, ``SineLane``
+and ``CircularLane``); each geometry function evaluates the kinds a :class:`LaneView` names and
+keeps each lane's own, so any mix of lanes is one fixed-shape computation over a batch of
+(vehicle, lane) pairs.
 
 Every function mirrors one method of highway-env 1.12 (named in its docstring) and keeps its order
 of operations, so that in float64 it agrees with highway-env to rounding error
@@ -242,8 +243,9 @@ _VIEW_COLUMNS = (*_REAL_COLUMNS[:-1], "kind")  # what the geometry reads of a la
 class LaneView:
     """The parameters of the lanes at some indices, gathered once: each field has their shape.
 
-    ``kinds`` names the lane kinds of the network, so that the geometry of a kind the network does
-    not have is never computed.
+    ``kinds`` names the lane kinds among these lanes (all of the network's, or one), so that the
+    geometry of any other kind is never computed: a lane of a kind not named gets wrong
+    coordinates, so a view must name every kind it holds.
     """
 
     kind: Tensor
