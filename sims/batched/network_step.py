@@ -219,7 +219,9 @@ def step(
     state.lane = torch.where(moving, lane, state.lane)
     if config.ego_control == "continuous":
         # ``clip_actions`` rewrites the ego's held action in place, so the change persists.
-        state.ego_steering_rad, state.ego_acceleration_mps2 = steering[:, 0], acceleration[:, 0]
+        # Copies, not strided views: a compiled kernel that reads them would recompile for each.
+        state.ego_steering_rad = steering[:, 0].contiguous()
+        state.ego_acceleration_mps2 = acceleration[:, 0].contiguous()
     _collide(state, dt_s, kernels(compiled))
 
 
