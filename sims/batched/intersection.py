@@ -74,9 +74,11 @@ def spawn_vehicle(
     heading = roads.heading_at(view, longitudinal)
     distance = torch.sqrt((state.x_m - x[:, None]) ** 2 + (state.y_m - y[:, None]) ** 2)
     crowded = (state.present & (distance < SPAWN_CLEARANCE_M)).any(1)
-    row = state.present.sum(1)
-    # A row stays free for the ego while the traffic warms up without it.
-    add = (draw <= probability) & ~crowded & (row < state.x_m.shape[1] - 1)
+    # Row 0 is the ego's. While the traffic warms up without it, row 0 stays empty: a vehicle
+    # there would drive with the ego's commands instead of as traffic. A row stays free for it.
+    ego_missing = (~state.present[:, 0]).long()
+    row = state.present.sum(1) + ego_missing
+    add = (draw <= probability) & ~crowded & (row < state.x_m.shape[1] - 1 + ego_missing)
     env = torch.nonzero(add).flatten()
     if env.numel() == 0:
         return

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sims.batched import roads
+from sims.batched import intersection, roads
 from sims.batched.network import from_highway_env
 from sims.batched.network_fidelity import make_environment, reset
 from sims.batched.network_task import BatchedRoads
@@ -92,6 +92,22 @@ def test_intersection_scenes_follow_highway_env_distributions():
     drawn = torch.stack([vehicles.sum(1).double(), state.y_m[:, 0], speed], 1).numpy()
     error = np.sqrt(expected.var(0) / len(expected) + drawn.var(0) / len(drawn)) + 1e-9
     assert (np.abs(expected.mean(0) - drawn.mean(0)) <= 5 * error).all()
+
+
+def test_intersection_warm_up_keeps_the_egos_row_empty():
+    """While intersection-v0's traffic warms up without the ego, no vehicle takes row 0, where it
+    would drive with the ego's commands instead of as traffic; the ego is then placed there."""
+    engine = BatchedRoads("intersection-v0", 8, dtype=torch.float64)
+    like = torch.zeros(8, dtype=torch.float64)
+    state = intersection._empty(engine.spawner, 8, like)
+    generator = torch.Generator().manual_seed(0)
+    for longitudinal in (0.0, 40.0):
+        intersection.spawn_vehicle(
+            state, engine.spawner, generator, longitudinal_m=longitudinal, probability=1.0
+        )
+    assert not bool(state.present[:, 0].any())
+    assert bool(state.present[:, 1:3].all())
+    assert bool(engine.state.present[:, 0].all()) and not bool(engine.state.idm[:, 0].any())
 
 
 def test_finished_episodes_restart_in_the_same_step():
