@@ -60,7 +60,7 @@ def test_conflicts_and_yielding_match_highway_env(scene):
     first = torch.tensor([i for i, _ in pairs])
     second = torch.tensor([j for _, j in pairs])
     rows = state.x_m.shape[1]
-    every_first, every_second = torch.triu_indices(rows, rows, offset=1)
+    _, every_second = torch.triu_indices(rows, rows, offset=1)
     hit = regulation.conflicts((x, y, heading), near, state.length_m, state.width_m)
     got = hit[0, every_second < len(vehicles)]  # the pairs of vehicles, in the same order
     expected = [
