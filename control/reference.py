@@ -7,6 +7,8 @@ compared on the same path.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sims.groundtruth import LaneId
@@ -55,3 +57,60 @@ class LaneChangeReference:
         """Wanted offset from the plan's centreline [m] at ``times_s``."""
         progress = (np.asarray(times_s, dtype=np.float64) - self._start_s) / self.duration_s
         return self._offset_m * (1.0 - quintic_ease(progress))
+
+
+# [m/s3] the speed reference's acceleration changes no faster than this, under nuPlan's 4.13 bound
+# on the filtered longitudinal jerk, unless the plan asks for more than comfortable braking
+COMFORT_JERK_MPS3 = 3.0
+# [m/s2] a plan that asks to brake harder than this is urgent: the reference then brakes as the plan
+# asks at once (the MPC's own jerk limit still applies). nuPlan's comfort bound is 4.05 m/s2.
+URGENT_BRAKING_MPS2 = 4.0
+
+
+def speed_reference_mps(
+    speed_mps: float,
+    target_mps: float,
+    acceleration_mps2: float,
+    *,
+    step_s: float,
+    steps: int,
+    horizon_s: float,
+    max_acceleration_mps2: float,
+    max_braking_mps2: float,
+) -> np.ndarray:
+    """The speeds over the MPC's horizon that reach a plan's target speed smoothly [m/s].
+
+    A planner's target speed is the speed it wants ``horizon_s`` from now, so the gap over that
+    horizon is the acceleration it asks for (bounded by ``max_acceleration_mps2`` up and
+    ``max_braking_mps2`` down). The reference moves from the acceleration applied now towards it at
+    no more than :data:`COMFORT_JERK_MPS3`, and eases off as the speed nears the target, so that
+    the acceleration reaches zero there (a comfortable stop: no jolt at a standstill). A plan asking
+    to brake harder than :data:`URGENT_BRAKING_MPS2` is urgent and is followed at once: comfort
+    never delays braking that safety needs.
+
+    :param speed_mps: the ego's speed now [m/s].
+    :param target_mps: the plan's target speed [m/s].
+    :param acceleration_mps2: the acceleration applied at the last step [m/s2].
+    :param step_s: the MPC's step [s].
+    :param steps: the horizon's length in steps.
+    :param horizon_s: how far ahead the plan wants its target speed [s].
+    :return: ``steps`` speeds, one per step from the next on [m/s], never negative.
+    """
+    wanted = float(
+        np.clip((target_mps - speed_mps) / horizon_s, -max_braking_mps2, max_acceleration_mps2)
+    )
+    if wanted < -URGENT_BRAKING_MPS2:
+        ramp = np.clip(wanted * step_s * np.arange(1, steps + 1), -abs(target_mps - speed_mps), 0.0)
+        return np.maximum(speed_mps + ramp, 0.0)
+    speeds = np.empty(steps)
+    speed, acceleration = speed_mps, acceleration_mps2
+    jerk_step = COMFORT_JERK_MPS3 * step_s
+    for k in range(steps):
+        remaining = target_mps - speed
+        # the most acceleration from which jerk-limited easing still stops at the target speed
+        easing = math.sqrt(2.0 * COMFORT_JERK_MPS3 * abs(remaining))
+        goal = math.copysign(min(abs(wanted), easing), remaining)
+        acceleration += float(np.clip(goal - acceleration, -jerk_step, jerk_step))
+        speed = max(speed + acceleration * step_s, 0.0)
+        speeds[k] = speed
+    return speeds

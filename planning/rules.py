@@ -26,8 +26,9 @@ from planning.conflict import (
 from planning.safety import GapMargins, gap_accepted
 from sims.arrays import at_least, smaller, square_root
 from sims.frenet import to_frenet
-from sims.groundtruth import LaneGeometry
+from sims.groundtruth import LaneGeometry, VehicleState
 from sims.idm import (
+    ACC_BRAKING_MPS2,
     CAR_FOLLOWING,
     CarFollowing,
     IdmParameters,
@@ -96,12 +97,21 @@ class Neighbours:
 
 
 def neighbours_in(
-    lane: LaneGeometry, scene: SceneState, *, preview_s: float = CUT_IN_PREVIEW_S
+    lane: LaneGeometry,
+    scene: SceneState,
+    *,
+    preview_s: float = CUT_IN_PREVIEW_S,
+    turned_boxes: bool = True,
 ) -> Neighbours:
     """Find the nearest vehicle ahead of and behind the ego along ``lane``.
 
     A vehicle is in the lane when its side is within :data:`IN_LANE_MARGIN_M` of the lane's line, so a
-    vehicle halfway through a lane change counts in both lanes.
+    vehicle halfway through a lane change counts in both lanes. Its side is that of its box turned
+    to its heading (:func:`box_extents_m`): a car standing askew reaches into the lane beside it.
+
+    :param preview_s: lateral drift is extrapolated this far [s].
+    :param turned_boxes: measure boxes turned to their headings; ``False`` takes every box as
+        aligned with the lane (the metrics' time to collision, defined before boxes were turned).
     """
     ego = scene.ego
     if not scene.vehicles:
@@ -116,14 +126,22 @@ def neighbours_in(
         np.interp(ego_station, lane.centreline.station_m, lane.centreline.heading_rad)
     )
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
-    for vehicle, station, offset in zip(scene.vehicles, stations, offsets, strict=True):
+    headings = np.interp(stations, lane.centreline.station_m, lane.centreline.heading_rad)
+    for vehicle, station, offset, heading in zip(
+        scene.vehicles, stations, offsets, headings, strict=True
+    ):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
         # are seen as they start, not once they are halfway across.
         drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * preview_s
         nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
-        if nearest > limit + vehicle.width_m / 2:
+        across, along = (
+            box_extents_m(vehicle, float(heading))
+            if turned_boxes
+            else (vehicle.width_m / 2, vehicle.length_m / 2)
+        )
+        if nearest > limit + across:
             continue
-        half_lengths = (vehicle.length_m + ego.length_m) / 2
+        half_lengths = along + ego.length_m / 2
         along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
@@ -135,6 +153,17 @@ def neighbours_in(
         lead_speed_mps=lead[1] if lead else None,
         rear_gap_m=rear[0] if rear else None,
         rear_speed_mps=rear[1] if rear else None,
+    )
+
+
+def box_extents_m(vehicle: VehicleState, lane_heading_rad: float) -> tuple[float, float]:
+    """Half the extent of ``vehicle``'s box across a lane of heading ``lane_heading_rad`` and along
+    it [m]: a box of length L and width W turned by theta reaches L/2 |sin| + W/2 |cos| across."""
+    sine = abs(math.sin(vehicle.heading_rad - lane_heading_rad))
+    cosine = abs(math.cos(vehicle.heading_rad - lane_heading_rad))
+    return (
+        vehicle.length_m / 2 * sine + vehicle.width_m / 2 * cosine,
+        vehicle.length_m / 2 * cosine + vehicle.width_m / 2 * sine,
     )
 
 
@@ -188,9 +217,14 @@ class RulePlanner(Planner):
         speed = scene.ego.speed_mps + acceleration * self.config.speed_horizon_s
         # Never plan above the cruise speed, nor above the present speed where that is higher:
         # the car-following model slows down from there, gently (sims.idm.gentle_free_road). Above
-        # the speed limit, the law comes first: back under it now.
+        # the speed limit, back under it at once, but at the ACC's comfortable braking: braking
+        # harder than nuPlan's comfort bound for the law alone would fail the comfort test.
         ceiling = max(self._desired_speed(target, scene.ego.speed_mps), scene.ego.speed_mps)
-        speed = float(np.clip(speed, 0.0, min(ceiling, target.speed_limit_mps)))
+        legal = max(
+            target.speed_limit_mps,
+            scene.ego.speed_mps - ACC_BRAKING_MPS2 * self.config.speed_horizon_s,
+        )
+        speed = float(np.clip(speed, 0.0, min(ceiling, legal)))
         return Plan(
             target_lane=target.lane,
             target_speed_mps=speed,

@@ -135,7 +135,7 @@ def _truth_scene(truth: GroundTruth) -> SceneState:
 
 def _lead(truth: GroundTruth, lane: LaneGeometry) -> tuple[float, float]:
     """Bumper gap [m] and speed [m/s] of the vehicle ahead in the ego's lane (NaN if none)."""
-    near = neighbours_in(lane, _truth_scene(truth), preview_s=0.0)
+    near = neighbours_in(lane, _truth_scene(truth), preview_s=0.0, turned_boxes=False)
     if near.lead_gap_m is None or near.lead_speed_mps is None:
         return math.nan, math.nan
     return near.lead_gap_m, near.lead_speed_mps
