@@ -59,11 +59,14 @@ class LaneChangeReference:
         return self._offset_m * (1.0 - quintic_ease(progress))
 
 
-# [m/s3] the speed reference's acceleration changes no faster than this, under nuPlan's 4.13 bound
-# on the filtered longitudinal jerk, unless the plan asks for more than comfortable braking
+# [m/s3] the speed reference's acceleration changes no faster than this while the plan asks for
+# comfortable braking or less: under nuPlan's 4.13 m/s3 bound on the filtered longitudinal jerk
 COMFORT_JERK_MPS3 = 3.0
-# [m/s2] a plan that asks to brake harder than this is urgent: the reference then brakes as the plan
-# asks at once (the MPC's own jerk limit still applies). nuPlan's comfort bound is 4.05 m/s2.
+# [m/s2] from this braking on, the jerk allowed grows with the braking asked, up to the MPC's hard
+# limit at URGENT_BRAKING_MPS2, so that comfort never holds back braking that safety needs
+COMFORT_BRAKING_MPS2 = 3.0
+# [m/s2] a plan that asks to brake harder than this is urgent: the reference brakes as the plan
+# asks at once, as before comfort was considered. nuPlan's comfort bound is 4.05 m/s2.
 URGENT_BRAKING_MPS2 = 4.0
 
 
@@ -77,16 +80,17 @@ def speed_reference_mps(
     horizon_s: float,
     max_acceleration_mps2: float,
     max_braking_mps2: float,
+    max_jerk_mps3: float = 12.0,
 ) -> np.ndarray:
     """The speeds over the MPC's horizon that reach a plan's target speed smoothly [m/s].
 
     A planner's target speed is the speed it wants ``horizon_s`` from now, so the gap over that
-    horizon is the acceleration it asks for (bounded by ``max_acceleration_mps2`` up and
-    ``max_braking_mps2`` down). The reference moves from the acceleration applied now towards it at
-    no more than :data:`COMFORT_JERK_MPS3`, and eases off as the speed nears the target, so that
-    the acceleration reaches zero there (a comfortable stop: no jolt at a standstill). A plan asking
-    to brake harder than :data:`URGENT_BRAKING_MPS2` is urgent and is followed at once: comfort
-    never delays braking that safety needs.
+    horizon is the acceleration it asks for. The reference moves from the acceleration applied now
+    towards that acceleration, changing it by no more than the jerk allowed, holds it, and eases
+    off as the speed nears the target so that the acceleration reaches zero there (a stop without
+    a jolt); after an overshoot it comes back to the target. The jerk allowed is :data:`COMFORT_JERK_MPS3` up to
+    :data:`COMFORT_BRAKING_MPS2` of braking asked, and grows to ``max_jerk_mps3`` at
+    :data:`URGENT_BRAKING_MPS2`; beyond, the reference is the plan's ramp itself, at once.
 
     :param speed_mps: the ego's speed now [m/s].
     :param target_mps: the plan's target speed [m/s].
@@ -94,23 +98,40 @@ def speed_reference_mps(
     :param step_s: the MPC's step [s].
     :param steps: the horizon's length in steps.
     :param horizon_s: how far ahead the plan wants its target speed [s].
+    :param max_acceleration_mps2: the most acceleration the reference asks [m/s2].
+    :param max_braking_mps2: the most braking the reference asks [m/s2].
+    :param max_jerk_mps3: the MPC's hard jerk limit [m/s3].
     :return: ``steps`` speeds, one per step from the next on [m/s], never negative.
     """
-    wanted = float(
-        np.clip((target_mps - speed_mps) / horizon_s, -max_braking_mps2, max_acceleration_mps2)
+    change_mps = target_mps - speed_mps
+    asked_mps2 = float(np.clip(change_mps / horizon_s, -max_braking_mps2, max_acceleration_mps2))
+    if asked_mps2 < -URGENT_BRAKING_MPS2:
+        ramp_mps = np.clip(asked_mps2 * step_s * np.arange(1, steps + 1), change_mps, 0.0)
+        return np.maximum(speed_mps + ramp_mps, 0.0)
+    urgency = float(
+        np.clip(
+            (-asked_mps2 - COMFORT_BRAKING_MPS2) / (URGENT_BRAKING_MPS2 - COMFORT_BRAKING_MPS2),
+            0.0,
+            1.0,
+        )
     )
-    if wanted < -URGENT_BRAKING_MPS2:
-        ramp = np.clip(wanted * step_s * np.arange(1, steps + 1), -abs(target_mps - speed_mps), 0.0)
-        return np.maximum(speed_mps + ramp, 0.0)
+    jerk_step_mps2 = (COMFORT_JERK_MPS3 + urgency * (max_jerk_mps3 - COMFORT_JERK_MPS3)) * step_s
     speeds = np.empty(steps)
     speed, acceleration = speed_mps, acceleration_mps2
-    jerk_step = COMFORT_JERK_MPS3 * step_s
     for k in range(steps):
-        remaining = target_mps - speed
-        # the most acceleration from which jerk-limited easing still stops at the target speed
-        easing = math.sqrt(2.0 * COMFORT_JERK_MPS3 * abs(remaining))
-        goal = math.copysign(min(abs(wanted), easing), remaining)
-        acceleration += float(np.clip(goal - acceleration, -jerk_step, jerk_step))
-        speed = max(speed + acceleration * step_s, 0.0)
+        remaining_mps = target_mps - speed
+        # as much as the plan asked, held until the target is reached (as its ramp would be), or
+        # what it takes to come back to the target within the horizon after an overshoot
+        wanted_mps2 = max(abs(asked_mps2), abs(remaining_mps) / horizon_s)
+        # The largest acceleration from which steps of jerk_step_mps2 down to zero still end on
+        # the target: n steps cover (n + 1) n / 2 jerk steps of speed; solved for the first.
+        easing_mps2 = jerk_step_mps2 * (
+            math.sqrt(0.25 + 2.0 * abs(remaining_mps) / (jerk_step_mps2 * step_s)) - 0.5
+        )
+        goal_mps2 = math.copysign(min(wanted_mps2, easing_mps2), remaining_mps)
+        acceleration += float(np.clip(goal_mps2 - acceleration, -jerk_step_mps2, jerk_step_mps2))
+        speed += acceleration * step_s
+        if speed <= 0.0:  # at rest: no more braking to carry on with
+            speed, acceleration = 0.0, 0.0
         speeds[k] = speed
     return speeds

@@ -28,7 +28,6 @@ from sims.arrays import at_least, smaller, square_root
 from sims.frenet import to_frenet
 from sims.groundtruth import LaneGeometry, VehicleState
 from sims.idm import (
-    ACC_BRAKING_MPS2,
     CAR_FOLLOWING,
     CarFollowing,
     IdmParameters,
@@ -157,8 +156,13 @@ def neighbours_in(
 
 
 def box_extents_m(vehicle: VehicleState, lane_heading_rad: float) -> tuple[float, float]:
-    """Half the extent of ``vehicle``'s box across a lane of heading ``lane_heading_rad`` and along
-    it [m]: a box of length L and width W turned by theta reaches L/2 |sin| + W/2 |cos| across."""
+    """Half the extents of ``vehicle``'s box across a lane and along it: a box of length L and
+    width W turned by theta to the lane reaches L/2 |sin| + W/2 |cos| across it.
+
+    :param vehicle: the vehicle, with its heading [rad] and size [m].
+    :param lane_heading_rad: the lane's heading where the vehicle is [rad].
+    :return: the half extents across and along the lane [m].
+    """
     sine = abs(math.sin(vehicle.heading_rad - lane_heading_rad))
     cosine = abs(math.cos(vehicle.heading_rad - lane_heading_rad))
     return (
@@ -217,14 +221,9 @@ class RulePlanner(Planner):
         speed = scene.ego.speed_mps + acceleration * self.config.speed_horizon_s
         # Never plan above the cruise speed, nor above the present speed where that is higher:
         # the car-following model slows down from there, gently (sims.idm.gentle_free_road). Above
-        # the speed limit, back under it at once, but at the ACC's comfortable braking: braking
-        # harder than nuPlan's comfort bound for the law alone would fail the comfort test.
+        # the speed limit, the law comes first: back under it now.
         ceiling = max(self._desired_speed(target, scene.ego.speed_mps), scene.ego.speed_mps)
-        legal = max(
-            target.speed_limit_mps,
-            scene.ego.speed_mps - ACC_BRAKING_MPS2 * self.config.speed_horizon_s,
-        )
-        speed = float(np.clip(speed, 0.0, min(ceiling, legal)))
+        speed = float(np.clip(speed, 0.0, min(ceiling, target.speed_limit_mps)))
         return Plan(
             target_lane=target.lane,
             target_speed_mps=speed,

@@ -30,29 +30,36 @@ def accelerations(speed_mps: float, speeds: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate([[speed_mps], speeds])) / STEP_S
 
 
-def test_a_comfortable_slow_down_changes_acceleration_no_faster_than_the_comfort_jerk():
-    speeds = reference(20.0, 17.0)  # 3 m/s2 asked: comfortable, so eased in and out
-    jerk = np.diff(np.concatenate([[0.0], accelerations(20.0, speeds)])) / STEP_S
-    assert np.max(np.abs(jerk)) <= COMFORT_JERK_MPS3 + 1e-9
-    assert accelerations(20.0, speeds).min() == pytest.approx(-3.0, abs=0.05)
-    assert speeds[-1] == pytest.approx(17.0, abs=0.05)  # and it settles on the target
+def jerks(speed_mps: float, acceleration_mps2: float, speeds: np.ndarray) -> np.ndarray:
+    return np.diff(np.concatenate([[acceleration_mps2], accelerations(speed_mps, speeds)])) / STEP_S
+
+
+def test_a_comfortable_slow_down_is_eased_in_and_out_and_held_as_asked():
+    speeds = reference(20.0, 17.0)  # 3 m/s2 asked: comfortable
+    assert np.max(np.abs(jerks(20.0, 0.0, speeds))) <= COMFORT_JERK_MPS3 + 1e-9
+    assert accelerations(20.0, speeds).min() == pytest.approx(-3.0)
+    assert speeds[-1] == pytest.approx(17.0, abs=1e-3)
 
 
 def test_it_stops_without_a_jolt():
     speeds = reference(3.0, 0.0)
-    acceleration = accelerations(3.0, speeds)
-    assert speeds[-1] == pytest.approx(0.0, abs=1e-6)
-    stopped = int(np.argmax(speeds <= 1e-9))
-    # the braking has eased to a fraction of its peak before the car comes to rest
-    assert abs(acceleration[stopped]) < 0.5 * abs(acceleration.min())
+    assert speeds[-1] == 0.0
+    # the braking eases off to nothing before the car comes to rest
+    assert np.max(np.abs(jerks(3.0, 0.0, speeds))) <= COMFORT_JERK_MPS3 + 1e-9
+
+
+def test_after_an_overshoot_it_comes_back_to_the_target():
+    speeds = reference(20.0, 20.0, acceleration_mps2=-2.0)  # braking still, the target reached
+    assert accelerations(20.0, speeds)[0] == pytest.approx(-2.0 + COMFORT_JERK_MPS3 * STEP_S)
+    assert speeds[-1] == pytest.approx(20.0, abs=0.01)
+    assert reference(0.0, 0.0, acceleration_mps2=1.0)[-1] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_urgent_braking_is_not_delayed_by_comfort():
-    speeds = reference(20.0, 14.0)  # 6 m/s2 asked: more than URGENT_BRAKING_MPS2
-    assert accelerations(20.0, speeds)[0] == pytest.approx(-6.0)
-    assert 6.0 > URGENT_BRAKING_MPS2
-
-
-def test_it_starts_from_the_acceleration_applied_now():
-    speeds = reference(20.0, 20.0, acceleration_mps2=-2.0)
-    assert accelerations(20.0, speeds)[0] == pytest.approx(-2.0 + COMFORT_JERK_MPS3 * STEP_S)
+    asked_mps2 = URGENT_BRAKING_MPS2 + 2.0
+    speeds = reference(20.0, 20.0 - asked_mps2)
+    assert accelerations(20.0, speeds)[0] == pytest.approx(-asked_mps2)
+    # just under the urgent braking, the jerk allowed has grown to the MPC's limit: the speed one
+    # second on is within 0.6 m/s of the urgent ramp's, so the two do not take turns
+    just_under = reference(20.0, 20.0 - (URGENT_BRAKING_MPS2 - 0.05))
+    assert just_under[9] - (20.0 - URGENT_BRAKING_MPS2) < 0.6
