@@ -93,6 +93,7 @@ class Neighbours:
     lead_speed_mps: float | None = None
     rear_gap_m: float | None = None
     rear_speed_mps: float | None = None
+    lead_id: int | None = None  # the leader's vehicle_id
 
 
 def neighbours_in(
@@ -119,7 +120,7 @@ def neighbours_in(
     ys = np.array([v.y_m for v in scene.vehicles])
     stations, offsets = to_frenet(lane.centreline, xs, ys)
     ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
-    lead: tuple[float, float] | None = None
+    lead: tuple[float, float, int] | None = None
     rear: tuple[float, float] | None = None
     lane_heading = float(
         np.interp(ego_station, lane.centreline.station_m, lane.centreline.heading_rad)
@@ -144,11 +145,12 @@ def neighbours_in(
         along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
-            lead = (ahead_m - half_lengths, along_speed)
+            lead = (ahead_m - half_lengths, along_speed, vehicle.vehicle_id)
         elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
             rear = (-ahead_m - half_lengths, along_speed)
     return Neighbours(
         lead_gap_m=lead[0] if lead else None,
+        lead_id=lead[2] if lead else None,
         lead_speed_mps=lead[1] if lead else None,
         rear_gap_m=rear[0] if rear else None,
         rear_speed_mps=rear[1] if rear else None,
@@ -253,11 +255,14 @@ class RulePlanner(Planner):
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         """MOBIL with zero politeness over the lanes beside the ego; the best safe gain wins."""
+        ahead = neighbours_in(current, scene).lead_id
         gain_now = self._acceleration(scene, current)
         best: tuple[float, LaneGeometry] | None = None
         for lane in scene.lanes:
             if abs(lane.lane.index - current.lane.index) != 1:
                 continue
+            if ahead is not None and neighbours_in(lane, scene).lead_id == ahead:
+                continue  # the same car ahead there (one standing across both): nothing to gain
             if not self._is_safe(scene, lane, fraction=1.0) or self._bends(
                 lane, scene.ego.speed_mps
             ):

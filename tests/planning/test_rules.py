@@ -115,3 +115,17 @@ def test_above_the_cruise_speed_it_slows_gently_above_the_limit_at_once():
         time_s=0.0, ego=ego_at(1, speed_mps=34.0), vehicles=(), lanes=(straight_lane(1),)
     )
     assert RulePlanner().plan(limited).target_speed_mps == pytest.approx(30.0)
+
+
+def test_no_lane_change_that_leaves_the_same_car_ahead():
+    # a car standing askew across the ego's lane and the one to its right: keeping right would
+    # bring the ego no further, only alongside the car it already follows (dense-slow, seed 1)
+    askew = car(1, 0, 25.0, 0.0)
+    askew = type(askew)(**{**askew.__dict__, "y_m": 2.0, "heading_rad": -0.6})
+    scene = highway_scene(ego_lane=0, lanes=2, ego_speed_mps=10.0, vehicles=[askew])
+    assert (
+        neighbours_in(scene.lanes[0], scene).lead_id
+        == neighbours_in(scene.lanes[1], scene).lead_id
+        == 1
+    )
+    assert RulePlanner().plan(scene).decision != "change_right"
