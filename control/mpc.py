@@ -2,7 +2,7 @@
 
 Every control step the controller:
 1. measures the ego against the plan's centreline (lateral error, heading error, station);
-2. builds a reference over the horizon: a jerk-limited speed profile towards the planned speed, and, after the plan
+2. builds a reference over the horizon: a speed ramp towards the planned speed, and, after the plan
    switches lanes, a lateral offset that eases from where the ego is to the new centreline along a
    quintic (minimum-jerk) profile, so a lane change is a smooth transition;
 3. solves the QP of :mod:`control.mpc_qp` with acceleration, slip, jerk and slip-rate limits, and the
@@ -21,7 +21,7 @@ import numpy as np
 from control.base import Command, Controller, PredictedPath
 from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
-from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference, speed_reference_mps
+from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
 from planning.base import Plan
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState
@@ -147,19 +147,24 @@ class MpcController(Controller):
         return PredictedPath(x_m=x - offsets * np.sin(heading), y_m=y + offsets * np.cos(heading))
 
     def _speed_reference(self, speed_mps: float, target_mps: float) -> np.ndarray:
-        """Speed over the horizon: reach the planned speed smoothly (:func:`speed_reference_mps`),
-        at the rate the plan implies, bounded by comfort (up) and full braking (down)."""
-        config = self.config
-        return speed_reference_mps(
-            speed_mps,
-            target_mps,
-            float(self._previous[0]),
-            step_s=self.step_s,
-            steps=config.horizon_steps,
-            horizon_s=config.plan_horizon_s,
-            max_acceleration_mps2=config.comfort_acceleration_mps2,
-            max_braking_mps2=config.max_braking_mps2,
+        """Speed over the horizon: reach the planned speed at the rate the plan implies.
+
+        A planner's target speed is the speed it wants ``plan_horizon_s`` from now, so the gap over
+        that horizon is the acceleration it asks for; the ramp follows it, bounded by comfort (up)
+        and full braking (down), and stops at the target.
+        """
+        config, h = self.config, self.step_s
+        steps = h * np.arange(1, config.horizon_steps + 1)
+        change = target_mps - speed_mps
+        wanted = float(
+            np.clip(
+                change / config.plan_horizon_s,
+                -config.max_braking_mps2,
+                config.comfort_acceleration_mps2,
+            )
         )
+        ramp = np.clip(wanted * steps, -abs(change), abs(change))
+        return np.maximum(speed_mps + ramp, 0.0)
 
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""

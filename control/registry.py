@@ -9,6 +9,7 @@ from control.base import Controller
 from control.builtin import BuiltinController
 from control.dynamics_model import dynamics_files
 from control.mpc import MpcController
+from control.mpc_comfort import ComfortMpcController
 from control.mpc_learned import LearnedMpcController
 from control.tracker import TrackerController
 from sims.plants import DEFAULT_PLANT
@@ -20,6 +21,7 @@ LEARNED_CONTROLLERS: dict[str, type[LearnedMpcController]] = {"mpc-learned": Lea
 CONTROLLERS: dict[str, type[Controller]] = {
     "tracker": TrackerController,
     "mpc": MpcController,
+    "mpc-comfort": ComfortMpcController,
     "builtin": BuiltinController,
     **LEARNED_CONTROLLERS,
 }

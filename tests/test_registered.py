@@ -109,9 +109,17 @@ def test_registered_perceivers_and_controllers_too(installed):
         "camera-oracle",
         "truth",
     ]
-    assert controller_names() == ["tracker", "mpc", "builtin", "mpc-learned", "coast"]
+    assert controller_names() == [
+        "tracker",
+        "mpc",
+        "mpc-comfort",
+        "builtin",
+        "mpc-learned",
+        "coast",
+    ]
     with pytest.raises(
-        ConfigError, match=r"valid: tracker, mpc, builtin, mpc-learned, coast \(from c\)$"
+        ConfigError,
+        match=r"valid: tracker, mpc, mpc-comfort, builtin, mpc-learned, coast \(from c\)$",
     ):
         make_controller("nope", dt_s=0.1)
 
