@@ -20,7 +20,8 @@ from drive.episode.loop import ClosedLoop
 from drive.episode.stack import Stack, StackSpec
 from perception.base import SceneState
 from perception.ground_truth_perceiver import GroundTruthPerceiver
-from planning.rules import RulePlanner, neighbours_in
+from planning.neighbours import neighbours_in
+from planning.rules import RulePlanner
 from sims.scenario import load_scenario
 
 

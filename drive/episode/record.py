@@ -14,7 +14,7 @@ import numpy as np
 from drive.episode.trajectory import Trajectory
 from perception.base import SceneState
 from planning.base import Plan
-from planning.rules import neighbours_in
+from planning.neighbours import neighbours_in
 from sims.env import SimStep
 from sims.groundtruth import GroundTruth, LaneGeometry
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from perception.base import SceneState
 from planning.base import Plan, Planner
-from planning.rules import neighbours_in
+from planning.neighbours import neighbours_in
 from sims.idm import idm_acceleration
 
 CRUISE_SPEED_MPS = 25.0  # [m/s] the speed it keeps on a free road

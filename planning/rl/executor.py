@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.rules import Neighbours, RulePlanner, RulesConfig, neighbours_in
+from planning.neighbours import Neighbours, neighbours_in
+from planning.rules import RulePlanner, RulesConfig
 from planning.safety import (
     FarLane,
     cut_in,

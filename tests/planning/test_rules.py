@@ -7,7 +7,8 @@ import math
 import pytest
 
 from perception.base import SceneState
-from planning.rules import BoldRulePlanner, RulePlanner, box_extents_m, neighbours_in
+from planning.neighbours import box_extents_m, neighbours_in
+from planning.rules import BoldRulePlanner, RulePlanner
 from sims.idm import ACC_BRAKING_MPS2
 from tests.helpers import car, ego_at, highway_scene, straight_lane
 

@@ -1,0 +1,108 @@
+"""Which vehicles are ahead of and behind the ego in a lane: the neighbour search shared by the
+rule planner, the policies' executors and the metrics.
+
+A vehicle is in a lane when the side of its box, turned to its heading, reaches into it, so a car
+halfway through a lane change, or standing askew across two lanes, counts in both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.base import SceneState
+from sims.frenet import to_frenet
+from sims.groundtruth import LaneGeometry, VehicleState
+
+IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
+CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The nearest vehicles ahead and behind in one lane: bumper gaps [m] and speeds along it [m/s]."""
+
+    lead_gap_m: float | None = None
+    lead_speed_mps: float | None = None
+    rear_gap_m: float | None = None
+    rear_speed_mps: float | None = None
+    lead_id: int | None = None  # the leader's vehicle_id
+
+
+def neighbours_in(
+    lane: LaneGeometry,
+    scene: SceneState,
+    *,
+    preview_s: float = CUT_IN_PREVIEW_S,
+    turned_boxes: bool = True,
+) -> Neighbours:
+    """Find the nearest vehicle ahead of and behind the ego along ``lane``.
+
+    A vehicle is in the lane when its side is within :data:`IN_LANE_MARGIN_M` of the lane's line, so a
+    vehicle halfway through a lane change counts in both lanes. Its side is that of its box turned
+    to its heading (:func:`box_extents_m`): a car standing askew reaches into the lane beside it.
+
+    :param preview_s: lateral drift is extrapolated this far [s].
+    :param turned_boxes: measure boxes turned to their headings; ``False`` takes every box as
+        aligned with the lane (the metrics' time to collision, defined before boxes were turned).
+    """
+    ego = scene.ego
+    if not scene.vehicles:
+        return Neighbours()
+    xs = np.array([v.x_m for v in scene.vehicles])
+    ys = np.array([v.y_m for v in scene.vehicles])
+    stations, offsets = to_frenet(lane.centreline, xs, ys)
+    ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
+    lead: tuple[float, float, int] | None = None
+    rear: tuple[float, float] | None = None
+    lane_heading = float(
+        np.interp(ego_station, lane.centreline.station_m, lane.centreline.heading_rad)
+    )
+    limit = lane.width_m / 2 - IN_LANE_MARGIN_M
+    headings = np.interp(stations, lane.centreline.station_m, lane.centreline.heading_rad)
+    for vehicle, station, offset, heading in zip(
+        scene.vehicles, stations, offsets, headings, strict=True
+    ):
+        # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
+        # are seen as they start, not once they are halfway across.
+        drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * preview_s
+        nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
+        across, along = (
+            box_extents_m(vehicle, float(heading))
+            if turned_boxes
+            else (vehicle.width_m / 2, vehicle.length_m / 2)
+        )
+        if nearest > limit + across:
+            continue
+        half_lengths = along + ego.length_m / 2
+        along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
+        ahead_m = float(station - ego_station)
+        if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
+            lead = (ahead_m - half_lengths, along_speed, vehicle.vehicle_id)
+        elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
+            rear = (-ahead_m - half_lengths, along_speed)
+    return Neighbours(
+        lead_gap_m=lead[0] if lead else None,
+        lead_id=lead[2] if lead else None,
+        lead_speed_mps=lead[1] if lead else None,
+        rear_gap_m=rear[0] if rear else None,
+        rear_speed_mps=rear[1] if rear else None,
+    )
+
+
+def box_extents_m(vehicle: VehicleState, lane_heading_rad: float) -> tuple[float, float]:
+    """Half the extents of ``vehicle``'s box across a lane and along it: a box of length L and
+    width W turned by theta to the lane reaches L/2 |sin| + W/2 |cos| across it.
+
+    :param vehicle: the vehicle, with its heading [rad] and size [m].
+    :param lane_heading_rad: the lane's heading where the vehicle is [rad].
+    :return: the half extents across and along the lane [m].
+    """
+    sine = abs(math.sin(vehicle.heading_rad - lane_heading_rad))
+    cosine = abs(math.cos(vehicle.heading_rad - lane_heading_rad))
+    return (
+        vehicle.length_m / 2 * sine + vehicle.width_m / 2 * cosine,
+        vehicle.length_m / 2 * cosine + vehicle.width_m / 2 * sine,
+    )
