@@ -1,8 +1,10 @@
-"""The lateral reference after a lane switch: a quintic (minimum-jerk) ease onto the new centreline.
+"""The references the controllers track.
 
-The plan names a target lane; when it switches, the reference offset eases from where the ego is to
-zero over ``duration_s``. Controllers that track this reference (MPC, highway-env's builtin law) are
-compared on the same path.
+The lateral reference after a lane switch is a quintic (minimum-jerk) ease onto the new
+centreline: the plan names a target lane; when it switches, the reference offset eases from where
+the ego is to zero over ``duration_s``. Controllers that track it (MPC, highway-env's builtin law)
+are compared on the same path. The speed reference of ``mpc-comfort``
+(:func:`speed_reference_mps`) reaches the plan's target speed with a bounded jerk.
 """
 
 from __future__ import annotations
@@ -88,9 +90,10 @@ def speed_reference_mps(
     horizon is the acceleration it asks for. The reference moves from the acceleration applied now
     towards that acceleration, changing it by no more than the jerk allowed, holds it, and eases
     off as the speed nears the target so that the acceleration reaches zero there (a stop without
-    a jolt); after an overshoot it comes back to the target. The jerk allowed is :data:`COMFORT_JERK_MPS3` up to
-    :data:`COMFORT_BRAKING_MPS2` of braking asked, and grows to ``max_jerk_mps3`` at
-    :data:`URGENT_BRAKING_MPS2`; beyond, the reference is the plan's ramp itself, at once.
+    a jolt); after an overshoot it comes back to the target. The jerk allowed is
+    :data:`COMFORT_JERK_MPS3` up to :data:`COMFORT_BRAKING_MPS2` of braking asked, and grows to
+    ``max_jerk_mps3`` at :data:`URGENT_BRAKING_MPS2`; beyond, the reference is the plan's ramp
+    itself, at once.
 
     :param speed_mps: the ego's speed now [m/s].
     :param target_mps: the plan's target speed [m/s].
