@@ -165,22 +165,23 @@ class RulePlanner(Planner):
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         """MOBIL with zero politeness over the lanes beside the ego; the best safe gain wins."""
-        ahead = neighbours_in(current, scene).lead_id
-        gain_now = self._acceleration(scene, current)
+        near_now = neighbours_in(current, scene)
+        gain_now = self._following(scene, current, near_now)
         best: tuple[float, LaneGeometry] | None = None
         for lane in scene.lanes:
             if abs(lane.lane.index - current.lane.index) != 1:
                 continue
-            if ahead is not None and neighbours_in(lane, scene).lead_id == ahead:
+            near = neighbours_in(lane, scene)  # once per lane: the search is the costly part
+            if near_now.lead_id is not None and near.lead_id == near_now.lead_id:
                 continue  # the same car ahead there (one standing across both): nothing to gain
-            if not self._is_safe(scene, lane, fraction=1.0) or self._bends(
+            if not self._gaps_accepted(scene, near, fraction=1.0) or self._bends(
                 lane, scene.ego.speed_mps
             ):
                 continue
             threshold = self.config.gain_threshold_mps2
             if lane.lane.index > current.lane.index:
                 threshold -= self.config.keep_right_bias_mps2
-            gain = self._acceleration(scene, lane) - gain_now - threshold
+            gain = self._following(scene, lane, near) - gain_now - threshold
             if gain > 0 and (best is None or gain > best[0]):
                 best = (gain, lane)
         return best[1] if best else None
@@ -196,7 +197,10 @@ class RulePlanner(Planner):
     def _is_safe(self, scene: SceneState, lane: LaneGeometry, *, fraction: float) -> bool:
         """Gaps ahead and behind are large enough and the new follower need not brake too hard
         (:func:`~planning.safety.gap_accepted`)."""
-        near = neighbours_in(lane, scene)
+        return self._gaps_accepted(scene, neighbours_in(lane, scene), fraction=fraction)
+
+    def _gaps_accepted(self, scene: SceneState, near: Neighbours, *, fraction: float) -> bool:
+        """:meth:`_is_safe` for a lane whose neighbours ``near`` are already found."""
         return bool(
             gap_accepted(
                 near.lead_gap_m if near.lead_gap_m is not None else 0.0,
