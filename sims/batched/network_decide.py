@@ -215,27 +215,34 @@ def mobil(
     lane = asking.gather(state.lane)
     target = asking.gather(state.target_lane)
     self_mps2 = asking.gather(own_lane_mps2)
+    count = state.x_m.shape[1]
     for side_of in (road.left, road.right):
-        side = side_of[lane]
-        candidate = Lanes.of(state, road, asking.env, side.clamp(min=0))
-        along = candidate.along.gather(1, asking.row[:, None])[:, 0]
-        across = candidate.across.gather(1, asking.row[:, None])[:, 0]
+        # Only the rows with a lane on this side weigh it (on two-lane roads, half of them).
+        has_side = torch.nonzero(side_of[lane] >= 0)[:, 0]
+        if has_side.numel() == 0:
+            continue
+        weighing = Query(asking.env[has_side], asking.row[has_side], count)
+        side = side_of[lane[has_side]]
+        candidate = Lanes.of(state, road, weighing.env, side)
+        along = candidate.along.gather(1, weighing.row[:, None])[:, 0]
+        across = candidate.across.gather(1, weighing.row[:, None])[:, 0]
         reachable = roads.is_reachable_from(road, side, along, across)
-        new_front, new_rear = candidate.neighbours(asking.row)
+        new_front, new_rear = candidate.neighbours(weighing.row)
         # The new follower's prediction, along its own lane, with the asking row's exponent.
         follower_mps2 = idm(
-            state, road, own_along_m, asking, asking.row, vehicle=new_rear, constants=constants
+            state, road, own_along_m, weighing, weighing.row, vehicle=new_rear, constants=constants
         )
-        self_pred_mps2 = idm(state, road, own_along_m, asking, new_front, constants=constants)
+        self_pred_mps2 = idm(state, road, own_along_m, weighing, new_front, constants=constants)
         safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
-        target_id = road.lane_id[target]
-        right_way = torch.sign(road.lane_id[side.clamp(min=0)] - target_id) == torch.sign(
-            route_lane - target_id
+        now = target[has_side]
+        target_id = road.lane_id[now]
+        right_way = torch.sign(road.lane_id[side] - target_id) == torch.sign(
+            route_lane[has_side] - target_id
         )
         routed = right_way & (self_pred_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2)
-        gain = self_pred_mps2 - self_mps2 >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
-        approve = safe & torch.where(lane_specific, routed, gain)
-        target = torch.where((side >= 0) & reachable & approve, side, target)
+        gain = self_pred_mps2 - self_mps2[has_side] >= physics.LANE_CHANGE_MIN_ACC_GAIN_MPS2
+        approve = safe & torch.where(lane_specific[has_side], routed, gain)
+        target[has_side] = torch.where(reachable & approve, side, now)
     state.target_lane.view(-1)[asking.flat] = target
 
 

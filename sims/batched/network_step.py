@@ -81,8 +81,8 @@ def follow_road(
 ) -> None:
     """``ControlledVehicle.follow_road`` for the rows ``who``: at the end of the target lane, take
     the next one, on the route where there is one (dropping the route's step just finished)."""
-    ended = kernels(compiled).past_target_end(state, road)
-    env, row = torch.nonzero(who & (ended != 0), as_tuple=True)
+    due = kernels(compiled).needs_next_lane(state, road)
+    env, row = torch.nonzero(who & (due != 0), as_tuple=True)
     if env.numel() == 0:
         return
     target = state.target_lane[env, row]
@@ -174,12 +174,21 @@ def act(
     return torch.where(still, 0.0, steering), torch.where(still, 0.0, acceleration)
 
 
-def past_target_end(state: NetworkState, road: RoadTensors) -> Tensor:
+def needs_next_lane(state: NetworkState, road: RoadTensors) -> Tensor:
     """``(B, N)`` int32 (see :func:`near_pairs`): each row past the end of its target lane
-    (``AbstractLane.after_end``)."""
+    (``AbstractLane.after_end``) for which ``RoadNetwork.next_lane`` changes something: its lane
+    has a successor, or its route's first step is that lane's road, to be dropped. The others,
+    past a dead end (merge-v0's last lane: nearly half its rows), keep their lane and route, and
+    leaving them out spares :func:`follow_road` their gathers at every simulation step."""
     view = LaneView.of(road, state.target_lane)
     along, _ = roads.local_coordinates(view, state.x_m, state.y_m)
-    return roads.after_end(view, along).int()
+    target = state.target_lane.clamp(min=0)
+    has_successor = (road.successors[target] >= 0).any(-1)
+    steps = state.route_road.shape[-1]
+    head = state.route_head.clamp(max=steps - 1)[..., None]
+    first_road = state.route_road.gather(-1, head)[..., 0]
+    drops_step = (state.route_head < steps) & (first_road >= 0) & (first_road == road.road[target])
+    return (roads.after_end(view, along) & (has_successor | drops_step)).int()
 
 
 def step(
@@ -230,7 +239,7 @@ class Kernels:
     """The parts of a simulation step that compile, run eagerly or as compiled graphs: every
     vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, the
     collision loop's pre-test of every pair and its separating-axis test, the regulated
-    junction's predicted paths, and which rows are past their target lane's end."""
+    junction's predicted paths, and which rows are due a next lane."""
 
     own_lane: Callable[..., tuple[decide.Lanes, Tensor]]
     steering: Callable[..., Tensor]
@@ -238,7 +247,7 @@ class Kernels:
     near_pairs: Callable[..., Tensor]
     predicted_paths: Callable[..., tuple[Tensor, ...]]
     box_collisions: Callable[..., tuple[Tensor, ...]]
-    past_target_end: Callable[..., Tensor]
+    needs_next_lane: Callable[..., Tensor]
 
 
 VARYING = frozenset({"box_collisions"})
@@ -263,7 +272,7 @@ def kernels(compiled: bool) -> Kernels:
         near_pairs=near_pairs,
         predicted_paths=regulation.predicted_paths,
         box_collisions=physics.box_collisions,
-        past_target_end=past_target_end,
+        needs_next_lane=needs_next_lane,
     )
     if not compiled:
         return parts
