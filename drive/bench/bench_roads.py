@@ -1,11 +1,12 @@
 """``drive bench sim --env ID``: policy steps per second of highway-env and the batched engine on one
-of highway-env's road networks (merge-v0, exit-v0, roundabout-v0), and the engine's fidelity there,
-in one run on one machine.
+of highway-env's road networks (merge-v0, exit-v0, roundabout-v0, intersection-v0, racetrack-v0),
+and the engine's fidelity there, in one run on one machine.
 
 Both simulators run the road with highway-env's own settings (its simulation and policy frequencies,
 its traffic) under a random policy: uniform meta-actions for highway-env, uniform continuous actions
-for the engine (the ego's action costs nothing beside the traffic). A "step" is one policy step of
-one environment. EnvPool has no native port of these roads (it wraps highway-env's Python for them),
+for the engine (the ego's action costs nothing beside the traffic); on racetrack-v0, where
+highway-env places no meta-action ego, uniform continuous actions for both. A "step" is one policy
+step of one environment. EnvPool has no native port of these roads (it wraps highway-env's Python for them),
 so highway-env is the baseline.
 """
 
@@ -21,6 +22,7 @@ from drive.bench.bench_sim import MEASURE_S, _engine_runs, _rate, engine_rate, e
 from sims.batched import fidelity
 from sims.batched.network import NetworkEgoControl
 from sims.batched.network_fidelity import (
+    CONTINUOUS_ONLY,
     compare_network_trajectory,
     make_environment,
     reset,
@@ -32,19 +34,25 @@ from sims.parallel import IN_PROCESS, Workers, run_jobs
 from sims.provenance import provenance
 
 ROAD_BATCHES = (1, 64, 1024, 4096)
-ROADS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0")
+ROADS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0", "racetrack-v0")
 
 
 def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:
-    """highway-env's ``env_id`` with random meta-actions; episodes restart when they end."""
-    env = make_environment(env_id, "meta")
+    """highway-env's ``env_id`` with random meta-actions (continuous ones on the roads of
+    :data:`CONTINUOUS_ONLY`); episodes restart when they end."""
+    continuous = env_id in CONTINUOUS_ONLY
+    env = make_environment(env_id, "continuous" if continuous else "meta")
     reset(env, 0)
-    actions = len(env.unwrapped.action_type.actions)  # intersection-v0 has three
     rng = np.random.default_rng(0)
     episodes = [0]
 
+    def action() -> Any:
+        if continuous:
+            return rng.uniform(-1, 1, env.unwrapped.action_type.size)
+        return int(rng.integers(len(env.unwrapped.action_type.actions)))  # intersection: three
+
     def step() -> int:
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(actions)))
+        _, _, terminated, truncated, _ = env.step(action())
         if terminated or truncated:
             episodes[0] += 1
             reset(env, episodes[0])
@@ -96,7 +104,8 @@ def run_road_bench(
     )
     on_stage(f"{env_id}: fidelity, {fidelity_episodes} trajectories")
     trajectories = []
-    jobs = [(env_id, seed, _CONTROLS[seed % 2]) for seed in range(fidelity_episodes)]
+    controls = _CONTROLS[:1] if env_id in CONTINUOUS_ONLY else _CONTROLS
+    jobs = [(env_id, seed, controls[seed % len(controls)]) for seed in range(fidelity_episodes)]
     for comparison in run_jobs(_compare, jobs, workers=workers):
         trajectories.append(comparison)
         on_episode()

@@ -73,8 +73,8 @@ def bench_sim(
     env: Annotated[
         str,
         typer.Option(
-            help="The road: highway-v0, merge-v0, exit-v0, roundabout-v0, intersection-v0, or all of them "
-            "in one run."
+            help="The road: highway-v0, merge-v0, exit-v0, roundabout-v0, intersection-v0, "
+            "racetrack-v0, or all of them in one run."
         ),
     ] = "highway-v0",
     ray: RayAddress = None,

@@ -25,6 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from drive.runs.rollout import episode_seeds
 from planning.registry import planner_files
 from planning.rl.checkpoint import PolicyCard, load_policy, save_policy
+from sims.batched.network import NetworkEgoControl
 from sims.environments import ENVIRONMENTS, restore_behaviour_defaults
 from sims.fastroad import accelerate
 from sims.machine import machine_description
@@ -178,24 +179,27 @@ def meta_action_config(scenario: Scenario) -> dict[str, Any]:
 
 
 def check_batched(scenario: Scenario) -> None:
-    """Refuse, by name, what of ``scenario`` the batched engine cannot honour: a road it has no task
-    for, a scripted event it does not script, an ``env_config`` key it does not read.
+    """Refuse, by name, what of ``scenario`` the batched engine cannot honour for the baseline's
+    meta-action ego: a road it has no task for or no such ego on, a scripted event it does not
+    script, an ``env_config`` key it does not read.
 
     :raises ConfigError: naming the scenario and what is refused.
     """
     if scenario.env in HIGHWAY_ENVS:
         return
-    check_network(scenario)
+    check_network(scenario, "meta")
 
 
-def check_network(scenario: Scenario) -> None:
-    """Refuse, by name, what of ``scenario`` the road-network engine cannot honour: a road it has
-    no task for, a scripted event it does not script
+def check_network(scenario: Scenario, ego_control: NetworkEgoControl) -> None:
+    """Refuse, by name, what of ``scenario`` the road-network engine cannot honour with an ego under
+    ``ego_control``: a road it has no task for, or none for that ego
+    (:data:`sims.batched.network_fidelity.CONTINUOUS_ONLY`), a scripted event it does not script
     (:func:`sims.batched.network_events.check_events`), an ``env_config`` key it does not read.
 
     :raises ConfigError: naming the scenario and what is refused.
     """
     from sims.batched.network_events import check_events
+    from sims.batched.network_fidelity import CONTINUOUS_ONLY
     from sims.batched.network_task import DRAWS, check_honoured
 
     source = f"scenario '{scenario.id}'"
@@ -203,6 +207,11 @@ def check_network(scenario: Scenario) -> None:
         raise ConfigError(
             f"{source}: the batched engine has no task for {scenario.env}; "
             f"it has {', '.join(sorted(DRAWS))}"
+        )
+    if scenario.env in CONTINUOUS_ONLY and ego_control != "continuous":
+        raise ConfigError(
+            f"{source}: the batched engine drives {scenario.env} with a continuous ego only, "
+            f"not a {ego_control} one (highway-env 1.12 cannot place a meta-action vehicle there)"
         )
     check_events(scenario.events, scenario.env, source=source)
     check_honoured(scenario.env_config, source=source)

@@ -78,7 +78,7 @@ def road_specs(scenario: str) -> list[RoadSpec]:
     specs = []
     for name in scenario_names(scenario):
         road = load_scenario(name)
-        check_network(road)
+        check_network(road, "follow")  # the road interface's executor
         specs.append(
             RoadSpec(
                 road.env,

@@ -45,6 +45,11 @@ NETWORK_ENVIRONMENTS = (
 )
 
 
+CONTINUOUS_ONLY = frozenset({"racetrack-v0"})
+"""The roads whose ego highway-env makes under ``ContinuousAction`` only (a meta-action or a
+following ego needs ``DiscreteMetaAction``, whose vehicle racetrack-v0 cannot place)."""
+
+
 def make_environment(
     env_id: str, ego_control: NetworkEgoControl, config: dict[str, Any] | None = None
 ) -> Any:
@@ -58,6 +63,11 @@ def make_environment(
     if env_id not in NETWORK_ENVIRONMENTS:
         raise ValueError(
             f"the batched engine does not drive {env_id!r}; it drives {NETWORK_ENVIRONMENTS}"
+        )
+    if env_id in CONTINUOUS_ONLY and ego_control != "continuous":
+        raise ValueError(
+            f"{env_id} takes a continuous ego only, not {ego_control!r}: highway-env 1.12 cannot "
+            "place its meta-action vehicle on the circuit (RacetrackEnv._make_vehicles)"
         )
     environment = ENVIRONMENTS[env_id]
     action = "ContinuousAction" if ego_control == "continuous" else "DiscreteMetaAction"
@@ -201,15 +211,31 @@ def _follow_membership(
     return state, members
 
 
+RACETRACK_ACTION = {"type": "ContinuousAction", "longitudinal": False, "lateral": True}
+"""racetrack-v0's own action: steering only, at the speed the ego starts with."""
+
+
+def random_policy_ego(env_id: str) -> tuple[NetworkEgoControl, dict[str, Any] | None]:
+    """The ego of the random-policy statistics: uniform meta-actions, but on racetrack-v0 (no
+    meta-action ego there, :func:`make_environment`) uniform steering, its own action."""
+    if env_id == "racetrack-v0":
+        return "continuous", {"action": RACETRACK_ACTION}
+    return "meta", None
+
+
 def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
-    """One highway-env episode of ``env_id`` under uniform random meta-actions."""
-    env = make_environment(env_id, "meta")
+    """One highway-env episode of ``env_id`` under the random policy of :func:`random_policy_ego`."""
+    control, config = random_policy_ego(env_id)
+    env = make_environment(env_id, control, config)
     reset(env, seed)
-    actions = len(env.unwrapped.action_type.actions)
     rng = np.random.default_rng(seed)
     speeds, crashed = [], False
     while True:
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(actions)))
+        if control == "meta":
+            action: Any = int(rng.integers(len(env.unwrapped.action_type.actions)))
+        else:
+            action = rng.uniform(-1, 1, env.unwrapped.action_type.size)
+        _, _, terminated, truncated, _ = env.step(action)
         speeds.append(float(env.unwrapped.vehicle.speed))
         if terminated or truncated:
             crashed = bool(env.unwrapped.vehicle.crashed)
@@ -219,19 +245,27 @@ def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
 
 
 def batched_road_episodes(env_id: str, count: int, *, seed: int = 0) -> list[EpisodeStatistics]:
-    """The first episode of each of ``count`` engine environments of ``env_id`` under uniform
-    random meta-actions (float64)."""
+    """The first episode of each of ``count`` engine environments of ``env_id`` under the random
+    policy of :func:`random_policy_ego` (float64)."""
     from sims.batched.network_task import BatchedRoads
 
-    task = BatchedRoads(env_id, count, ego_control="meta", dtype=torch.float64, seed=seed)
+    control, config = random_policy_ego(env_id)
+    task = BatchedRoads(
+        env_id, count, ego_control=control, dtype=torch.float64, seed=seed, env_config=config
+    )
     generator = torch.Generator().manual_seed(seed + 1)
     speed_sum = torch.zeros(count, dtype=torch.float64)
     results: list[EpisodeStatistics | None] = [None] * count
     step = 0
     while any(result is None for result in results):
         step += 1
-        actions = len(task.config.meta_actions)
-        result = task.step(torch.randint(actions, (count,), generator=generator))
+        if control == "meta":
+            actions = len(task.config.meta_actions)
+            action = torch.randint(actions, (count,), generator=generator)
+        else:
+            axes = sum(task.action_axes)
+            action = torch.rand(count, axes, generator=generator, dtype=torch.float64) * 2 - 1
+        result = task.step(action)
         speed_sum += result.ego_speed_mps
         done = result.terminated | result.truncated
         for index in torch.nonzero(done).flatten().tolist():

@@ -31,6 +31,7 @@ from sims.batched.network_spawn import (
     spawn_roundabout,
 )
 from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
+from sims.batched.racetrack import OccupancyGrid, occupancy_grid, racetrack_reward, spawn_racetrack
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult, highway_reward_of
 from sims.constants import LANE_WIDTH_M
@@ -277,6 +278,7 @@ REWARDS: dict[str, Reward] = {
     "roundabout-v0": roundabout_reward,
     "exit-v0": exit_reward,
     "intersection-v0": intersection_reward,
+    "racetrack-v0": racetrack_reward,
 }
 DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
     "highway-v0": (spawn_highway, ()),
@@ -284,17 +286,20 @@ DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
     "roundabout-v0": (spawn_roundabout, ROUNDABOUT_DESTINATIONS),
     "exit-v0": (spawn_exit, ("3",)),
     "intersection-v0": (intersection.spawn_intersection, intersection.DESTINATIONS),
+    "racetrack-v0": (spawn_racetrack, ()),
 }
 """Each road's draw of initial scenes, and the destinations its routes are planned to."""
 
 
 HONOURED_CONFIG = frozenset(
     {
-        "action", "arrived_reward", "collision_reward", "destination", "duration", "ego_spacing",
-        "goal_reward", "high_speed_reward", "initial_lane_id", "initial_vehicle_count", "lanes_count",
-        "merging_speed_reward", "normalize_reward", "observation", "other_vehicles_type",
-        "policy_frequency", "reward_speed_range", "right_lane_reward", "simulation_frequency",
-        "spawn_probability", "vehicles_count", "vehicles_density",
+        "action", "action_reward", "arrived_reward", "collision_reward", "controlled_vehicles",
+        "destination", "duration", "ego_spacing", "goal_reward", "high_speed_reward",
+        "initial_lane_id", "initial_vehicle_count", "lane_centering_cost", "lane_centering_reward",
+        "lanes_count", "merging_speed_reward", "normalize_reward", "observation", "other_vehicles",
+        "other_vehicles_type", "policy_frequency", "reward_speed_range", "right_lane_reward",
+        "simulation_frequency", "spawn_probability", "speed_limit", "terminate_off_road",
+        "vehicles_count", "vehicles_density",
         # rendering only: the engine draws nothing, so these change nothing it computes
         "centering_position", "manual_control", "offscreen_rendering", "real_time_rendering",
         "render_agent", "scaling", "screen_height", "screen_width", "show_trajectories",
@@ -315,6 +320,15 @@ def check_honoured(env_config: dict[str, Any], *, source: str) -> None:
                 f"{source}: env_config key {key!r} is not honoured by the batched engine; "
                 f"it honours: {', '.join(sorted(HONOURED_CONFIG))}"
             )
+
+
+def _action_axes(env_config: dict[str, Any], ego_control: NetworkEgoControl) -> tuple[bool, bool]:
+    """Which of (acceleration, steering) a continuous ego's action holds: ``ContinuousAction``'s
+    ``longitudinal`` and ``lateral``; both for the other ego controls."""
+    action = env_config["action"]
+    if ego_control != "continuous":
+        return True, True
+    return bool(action.get("longitudinal", True)), bool(action.get("lateral", True))
 
 
 class BatchedRoads:
@@ -371,7 +385,12 @@ class BatchedRoads:
         )
         self.spawner.network_config = config
         self.spawner.compiled = compiled
-        self.observation = Observation.of(self.env_config)
+        self.observation: Observation | OccupancyGrid = (
+            OccupancyGrid.of(self.env_config)
+            if self.env_config["observation"]["type"] == "OccupancyGrid"
+            else Observation.of(self.env_config)
+        )
+        self.action_axes = _action_axes(self.env_config, ego_control)  # (acceleration, steering)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         env.close()
         self.state = self._spawn()
@@ -392,7 +411,36 @@ class BatchedRoads:
         self._drawn, self._taken = None, 0
         self.state = self._spawn()
         self.ego_road_lanes = self.road.road_lanes[self.state.lane[:, 0]]
+        return self.observe()
+
+    def observe(self) -> Tensor:
+        """The road's observation of every scene: ``(B, vehicles, features)`` kinematics, or
+        ``(B, features, cells, cells)`` for an occupancy grid (racetrack-v0)."""
+        if isinstance(self.observation, OccupancyGrid):
+            return occupancy_grid(self.state, self.road, self.observation)
         return observe(self.state, self.road, self.observation, self.ego_road_lanes)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """The shape of one scene's observation."""
+        if isinstance(self.observation, OccupancyGrid):
+            return self.observation.shape
+        return self.observation.vehicles, len(self.observation.features)
+
+    def _full_action(self, action: Tensor) -> Tensor:
+        """A continuous ego's action as (acceleration, steering): ``ContinuousAction`` with one axis
+        (racetrack-v0 steers only) takes ``(B, 1)``, and the other axis is 0 (0 m/s2 or 0 rad)."""
+        action = action.to(self.device)
+        longitudinal, lateral = self.action_axes
+        if longitudinal and lateral:
+            return action
+        column = action.reshape(-1, 1)
+        pair = (
+            [column, torch.zeros_like(column)]
+            if longitudinal
+            else [torch.zeros_like(column), column]
+        )
+        return torch.cat(pair, dim=1)
 
     def simulate(self, action: Tensor, *, ego_limit: EgoLimit | None = None) -> Tensor:
         """Run one policy step's simulation steps on the current state (no reward, no reset).
@@ -405,7 +453,7 @@ class BatchedRoads:
         commanded = []
         for frame in range(config.frames):
             if frame == 0:
-                network_step.apply_ego_action(state, road, config, action.to(self.device))
+                network_step.apply_ego_action(state, road, config, self._full_action(action))
             bound = None if ego_limit is None else ego_limit(state)
             steering, acceleration = network_step.act(state, road, config, compiled=self.compiled)
             if self.script is not None:
@@ -426,7 +474,7 @@ class BatchedRoads:
     def step(self, action: Tensor) -> StepResult:
         """One policy step of every environment, resetting those whose episode ended."""
         self.simulate(action)
-        observation = observe(self.state, self.road, self.observation, self.ego_road_lanes)
+        observation = self.observe()
         reward = REWARDS[self.env_id](self, action.to(self.device)).float()
         ego_speed = self.state.speed_mps[:, 0].clone()
         crashed = self.state.crashed[:, 0].clone()
@@ -435,8 +483,9 @@ class BatchedRoads:
         final_observation = observation
         if bool(done.any()):
             self.restart(done)
-            restarted = observe(self.state, self.road, self.observation, self.ego_road_lanes)
-            observation = torch.where(done[:, None, None], restarted, observation)
+            restarted = self.observe()
+            ended = done.view(-1, *([1] * (observation.dim() - 1)))
+            observation = torch.where(ended, restarted, observation)
         return StepResult(
             observation=observation,
             reward=reward,
@@ -456,6 +505,8 @@ class BatchedRoads:
         terminated = state.crashed[:, 0].clone()
         if self.env_id == "merge-v0":
             terminated = terminated | (state.x_m[:, 0] > MERGE_END_M)
+        if self.env_id == "racetrack-v0" and self.env_config["terminate_off_road"]:
+            terminated = terminated | (self.on_road() == 0)
         if self.env_id == "intersection-v0":
             terminated = terminated | intersection.has_arrived(state, self.road)
             state = self.state = intersection.clear_vehicles(state, self.road)

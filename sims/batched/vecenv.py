@@ -204,9 +204,8 @@ class RoadsVecEnv(TaskVecEnv):
             duration_s=duration_s,
             env_config=env_config,
         )
-        seen = self.engine.observation
         observation = spaces.Box(
-            -np.inf, np.inf, shape=(seen.vehicles, len(seen.features)), dtype=np.float32
+            -np.inf, np.inf, shape=self.engine.observation_shape, dtype=np.float32
         )
         super().__init__(
             num_envs, observation, spaces.Discrete(len(self.engine.config.meta_actions))

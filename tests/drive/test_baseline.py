@@ -55,5 +55,7 @@ def test_what_the_engine_cannot_honour_is_refused_by_name() -> None:
     check_batched(scripted)  # a highway scenario trains on the highway's engine, as before
     with pytest.raises(ConfigError, match="scripts events on highway-v0 only, not on merge-v0"):
         check_batched(replace(scripted, env="merge-v0"))
-    with pytest.raises(ConfigError, match="no task for racetrack-v0"):
+    with pytest.raises(ConfigError, match="racetrack-v0 with a continuous ego only, not a meta"):
         check_batched(load_scenario("racetrack"))
+    with pytest.raises(ConfigError, match="no task for u-turn-v0"):
+        check_batched(load_scenario("u-turn"))

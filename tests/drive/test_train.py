@@ -188,8 +188,10 @@ def test_batched_training_refuses_what_the_engine_cannot_train_by_name():
     with pytest.raises(ConfigError, match="highway interface on the highway scenario only"):
         TrainConfig(scenario="merge", sim="batched")
     road = {"sim": "batched", "interface": "road", "envs": 4}
-    with pytest.raises(ConfigError, match="no task for racetrack-v0"):
+    with pytest.raises(ConfigError, match="racetrack-v0 with a continuous ego only, not a follow"):
         TrainConfig(scenario="merge,racetrack", **road)
+    with pytest.raises(ConfigError, match="no task for u-turn-v0"):
+        TrainConfig(scenario="merge,u-turn", **road)
     with pytest.raises(ConfigError, match="no task for highway-fast-v0"):
         TrainConfig(scenario="highway-fast,merge", **road)
     with pytest.raises(ConfigError, match="does not script cut_in events"):

@@ -10,18 +10,26 @@ import torch
 
 from sims.batched import intersection, roads
 from sims.batched.network import from_highway_env
-from sims.batched.network_fidelity import make_environment, reset
+from sims.batched.network_fidelity import RACETRACK_ACTION, make_environment, reset
 from sims.batched.network_task import BatchedRoads
 
-ROADS = ["merge-v0", "roundabout-v0", "exit-v0", "intersection-v0", "highway-v0"]
+ROADS = ["merge-v0", "roundabout-v0", "exit-v0", "intersection-v0", "highway-v0", "racetrack-v0"]
+CASES = [
+    *[(env_id, control, None) for env_id in ROADS for control in ("continuous", "meta")],
+    # racetrack-v0's own action: steering only (highway-env places no meta-action ego there)
+    ("racetrack-v0", "continuous", {"action": RACETRACK_ACTION}),
+]
+CASES.remove(("racetrack-v0", "meta", None))
 
 
-@pytest.mark.parametrize("env_id", ROADS)
-@pytest.mark.parametrize("ego_control", ["continuous", "meta"])
-def test_observation_reward_and_end_match_highway_env(env_id, ego_control):
+@pytest.mark.parametrize(("env_id", "ego_control", "config"), CASES)
+def test_observation_reward_and_end_match_highway_env(env_id, ego_control, config):
+    """racetrack-v0's observation is an occupancy grid: the cells and the road layer as well."""
     for seed in (0, 1):
-        task = BatchedRoads(env_id, 1, ego_control=ego_control, dtype=torch.float64)
-        env = make_environment(env_id, ego_control)
+        task = BatchedRoads(
+            env_id, 1, ego_control=ego_control, dtype=torch.float64, env_config=config
+        )
+        env = make_environment(env_id, ego_control, config)
         reset(env, seed)
         vehicles = env.unwrapped.road.vehicles  # the ego first, as the engine keeps it
         vehicles.insert(0, vehicles.pop(vehicles.index(env.unwrapped.vehicle)))
@@ -36,7 +44,7 @@ def test_observation_reward_and_end_match_highway_env(env_id, ego_control):
         # intersection-v0's vehicles come and go at random after each step: its first step only.
         for _ in range(1 if env_id == "intersection-v0" else 3):
             if ego_control == "continuous":
-                action = rng.uniform(-1, 1, 2)
+                action = rng.uniform(-1, 1, sum(task.action_axes))
                 batch = torch.tensor(action[None])
             else:
                 action = int(rng.integers(len(task.config.meta_actions)))
@@ -51,7 +59,7 @@ def test_observation_reward_and_end_match_highway_env(env_id, ego_control):
                 break
 
 
-@pytest.mark.parametrize("env_id", [*ROADS[:3], "highway-v0"])
+@pytest.mark.parametrize("env_id", [*ROADS[:3], "highway-v0", "racetrack-v0"])
 def test_initial_scenes_follow_highway_env_distributions(env_id):
     """Each vehicle's mean position and speed over 60 highway-env resets lies within five
     standard errors of the engine's mean over 2,000 drawn scenes."""
@@ -141,8 +149,30 @@ def test_restarts_take_scenes_drawn_a_batch_ahead_in_order():
 
 
 def test_an_unknown_road_is_refused_by_name():
-    with pytest.raises(ValueError, match="racetrack-v0"):
-        BatchedRoads("racetrack-v0", 2)
+    with pytest.raises(ValueError, match="u-turn-v0"):
+        BatchedRoads("u-turn-v0", 2)
+
+
+def test_racetrack_refuses_a_meta_action_ego_by_name():
+    with pytest.raises(ValueError, match="racetrack-v0 takes a continuous ego only, not 'meta'"):
+        BatchedRoads("racetrack-v0", 2, ego_control="meta")
+
+
+def test_racetrack_places_the_other_cars_apart():
+    """With ``other_vehicles`` 4, up to three more cars on random lanes, none within 20 m of one
+    placed before it; the rest of the rows are padding."""
+    task = BatchedRoads(
+        "racetrack-v0", 500, dtype=torch.float64, seed=1, env_config={"other_vehicles": 4}
+    )
+    state = task.state
+    extra = state.present[:, 2:].sum(1)
+    assert state.present[:, :2].all() and int(extra.max()) == 3 and int(extra.min()) == 0
+    dx = state.x_m[:, :, None] - state.x_m[:, None, :]
+    dy = state.y_m[:, :, None] - state.y_m[:, None, :]
+    pair = state.present[:, :, None] & state.present[:, None, :]
+    pair[:, 0, 1] = pair[:, 1, 0] = False  # the car ahead may start close to the ego
+    pair &= ~torch.eye(state.x_m.shape[1], dtype=torch.bool)
+    assert (torch.sqrt(dx * dx + dy * dy)[pair] >= 20).all()
 
 
 @pytest.mark.slow
