@@ -69,7 +69,7 @@ def episode(job: tuple[str, StackSpec, int]) -> dict[str, Any]:
     finally:
         loop.close()
     trajectory = recorder.trajectory(controller_fallbacks=0)
-    series = scoring.comfort_series(scoring._until_crash(trajectory))
+    series = scoring.comfort_series(scoring.until_crash(trajectory))
     found = []
     for name, bad in (failures(series) if series is not None else {}).items():
         index = np.nonzero(bad)[0]

@@ -163,7 +163,7 @@ def comfort_signals(trajectory: Trajectory) -> dict[str, float]:
 
 def is_comfortable(trajectory: Trajectory) -> bool:
     """Every filtered comfort signal within nuPlan's bounds (the steps after a crash excluded)."""
-    signals = comfort_signals(_until_crash(trajectory))
+    signals = comfort_signals(until_crash(trajectory))
     return all(
         signals[key] >= bound if key.startswith("min_") else signals[key] <= bound
         for key, bound in COMFORT_BOUNDS.items()
@@ -198,7 +198,9 @@ def driving_score(trajectory: Trajectory) -> float:
     return float(multiplier * mean)
 
 
-def _until_crash(trajectory: Trajectory) -> Trajectory:
+def until_crash(trajectory: Trajectory) -> Trajectory:
+    """The steps before the first crash (all of them where there is none): comfort is judged on
+    the driving, not on the impact."""
     crashed = np.nonzero(trajectory.crashed)[0]
     if len(crashed) == 0:
         return trajectory
