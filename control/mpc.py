@@ -21,7 +21,7 @@ import numpy as np
 from control.base import Command, Controller, PredictedPath
 from control.bicycle import VEHICLE_LENGTH_M, VehicleLimits, slip_angle
 from control.mpc_qp import LtvMpcQp, QpBounds, QpWeights
-from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference
+from control.reference import LANE_CHANGE_DURATION_S, LaneChangeReference, ramp_reference_mps
 from planning.base import Plan
 from sims.frenet import to_frenet
 from sims.groundtruth import Centreline, EgoState
@@ -153,18 +153,16 @@ class MpcController(Controller):
         that horizon is the acceleration it asks for; the ramp follows it, bounded by comfort (up)
         and full braking (down), and stops at the target.
         """
-        config, h = self.config, self.step_s
-        steps = h * np.arange(1, config.horizon_steps + 1)
-        change = target_mps - speed_mps
-        wanted = float(
-            np.clip(
-                change / config.plan_horizon_s,
-                -config.max_braking_mps2,
-                config.comfort_acceleration_mps2,
-            )
+        config = self.config
+        return ramp_reference_mps(
+            speed_mps,
+            target_mps,
+            step_s=self.step_s,
+            steps=config.horizon_steps,
+            horizon_s=config.plan_horizon_s,
+            max_acceleration_mps2=config.comfort_acceleration_mps2,
+            max_braking_mps2=config.max_braking_mps2,
         )
-        ramp = np.clip(wanted * steps, -abs(change), abs(change))
-        return np.maximum(speed_mps + ramp, 0.0)
 
     def _bounds(self, speeds: np.ndarray) -> QpBounds:
         """Actuation bounds; yaw-rate and lateral-acceleration comfort become slip bounds per step."""

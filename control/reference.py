@@ -72,6 +72,32 @@ COMFORT_BRAKING_MPS2 = 3.0
 URGENT_BRAKING_MPS2 = 4.0
 
 
+def ramp_reference_mps(
+    speed_mps: float,
+    target_mps: float,
+    *,
+    step_s: float,
+    steps: int,
+    horizon_s: float,
+    max_acceleration_mps2: float,
+    max_braking_mps2: float,
+) -> np.ndarray:
+    """The plan's own speed ramp [m/s]: the acceleration it asks (the gap to its target speed over
+    ``horizon_s``, bounded) from the next step on, stopping at the target, never negative. ``mpc``
+    tracks it; :func:`speed_reference_mps` brakes by it when braking is urgent.
+
+    :param step_s: the MPC's step [s]; ``steps``: the horizon's length in steps.
+    :param max_acceleration_mps2: the most acceleration asked [m/s2].
+    :param max_braking_mps2: the most braking asked [m/s2].
+    """
+    change_mps = target_mps - speed_mps
+    wanted_mps2 = float(np.clip(change_mps / horizon_s, -max_braking_mps2, max_acceleration_mps2))
+    ramp_mps = np.clip(
+        wanted_mps2 * (step_s * np.arange(1, steps + 1)), -abs(change_mps), abs(change_mps)
+    )
+    return np.maximum(speed_mps + ramp_mps, 0.0)
+
+
 def speed_reference_mps(
     speed_mps: float,
     target_mps: float,
@@ -109,8 +135,15 @@ def speed_reference_mps(
     change_mps = target_mps - speed_mps
     asked_mps2 = float(np.clip(change_mps / horizon_s, -max_braking_mps2, max_acceleration_mps2))
     if asked_mps2 < -URGENT_BRAKING_MPS2:
-        ramp_mps = np.clip(asked_mps2 * step_s * np.arange(1, steps + 1), change_mps, 0.0)
-        return np.maximum(speed_mps + ramp_mps, 0.0)
+        return ramp_reference_mps(
+            speed_mps,
+            target_mps,
+            step_s=step_s,
+            steps=steps,
+            horizon_s=horizon_s,
+            max_acceleration_mps2=max_acceleration_mps2,
+            max_braking_mps2=max_braking_mps2,
+        )
     urgency = float(
         np.clip(
             (-asked_mps2 - COMFORT_BRAKING_MPS2) / (URGENT_BRAKING_MPS2 - COMFORT_BRAKING_MPS2),

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from control.reference import COMFORT_JERK_MPS3, URGENT_BRAKING_MPS2, speed_reference_mps
+from control.reference import (
+    COMFORT_JERK_MPS3,
+    URGENT_BRAKING_MPS2,
+    ramp_reference_mps,
+    speed_reference_mps,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +68,35 @@ def test_urgent_braking_is_not_delayed_by_comfort():
     # second on is within 0.6 m/s of the urgent ramp's, so the two do not take turns
     just_under = reference(20.0, 20.0 - (URGENT_BRAKING_MPS2 - 0.05))
     assert just_under[9] - (20.0 - URGENT_BRAKING_MPS2) < 0.6
+
+
+def test_the_plans_ramp_asks_the_gap_over_the_horizon_and_stops_at_the_target():
+    # 3 m/s2 asked (the gap of 3 m/s over 1 s): 19.7, 19.4, ... then held at 17 from the tenth step
+    ramp = ramp_reference_mps(
+        20.0, 17.0, step_s=0.1, steps=12, horizon_s=1.0, max_acceleration_mps2=1.5,
+        max_braking_mps2=6.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(ramp[:3], [19.7, 19.4, 19.1])
+    np.testing.assert_allclose(ramp[9:], [17.0, 17.0, 17.0])
+    # bounded by the acceleration allowed (1.5 m/s2 for a gap of 5 m/s), and never below rest
+    up = ramp_reference_mps(
+        10.0, 15.0, step_s=0.1, steps=2, horizon_s=1.0, max_acceleration_mps2=1.5,
+        max_braking_mps2=6.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(up, [10.15, 10.3])
+    stop = ramp_reference_mps(
+        0.3, 0.0, step_s=0.1, steps=3, horizon_s=0.01, max_acceleration_mps2=1.5,
+        max_braking_mps2=6.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(stop, [0.0, 0.0, 0.0], atol=1e-12)
+
+
+def test_urgent_braking_is_the_plans_ramp():
+    kwargs = {
+        "step_s": STEP_S, "steps": STEPS, "horizon_s": 1.0, "max_acceleration_mps2": 1.5,
+        "max_braking_mps2": 6.0,
+    }  # fmt: skip
+    target = 20.0 - (URGENT_BRAKING_MPS2 + 1.0)
+    np.testing.assert_array_equal(
+        reference(20.0, target), ramp_reference_mps(20.0, target, **kwargs)
+    )
