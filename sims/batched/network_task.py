@@ -31,7 +31,7 @@ from sims.batched.network_spawn import (
     spawn_roundabout,
 )
 from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
-from sims.batched.racetrack import OccupancyGrid, occupancy_grid, racetrack_reward, spawn_racetrack
+from sims.batched.racetrack import OccupancyGrid, grid_kernel, racetrack_reward, spawn_racetrack
 from sims.batched.roads import LaneView, RoadTensors
 from sims.batched.task import StepResult, highway_reward_of
 from sims.constants import LANE_WIDTH_M
@@ -417,7 +417,7 @@ class BatchedRoads:
         """The road's observation of every scene: ``(B, vehicles, features)`` kinematics, or
         ``(B, features, cells, cells)`` for an occupancy grid (racetrack-v0)."""
         if isinstance(self.observation, OccupancyGrid):
-            return occupancy_grid(self.state, self.road, self.observation)
+            return grid_kernel(self.compiled)(self.state, self.road, self.observation)
         return observe(self.state, self.road, self.observation, self.ego_road_lanes)
 
     @property

@@ -186,5 +186,6 @@ def test_compiled_engine_steps_like_the_eager_one(env_id):
         eager.step(action)
         compiled.step(action)
     assert torch.allclose(compiled.state.x_m, eager.state.x_m, atol=1e-9)
+    assert torch.allclose(compiled.observe(), eager.observe(), atol=1e-6)  # racetrack's compiled
     assert torch.equal(compiled.state.crashed, eager.state.crashed)
     assert torch.equal(compiled.state.target_lane, eager.state.target_lane)
