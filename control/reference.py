@@ -86,9 +86,14 @@ def ramp_reference_mps(
     ``horizon_s``, bounded) from the next step on, stopping at the target, never negative. ``mpc``
     tracks it; :func:`speed_reference_mps` brakes by it when braking is urgent.
 
-    :param step_s: the MPC's step [s]; ``steps``: the horizon's length in steps.
+    :param speed_mps: the ego's speed now [m/s].
+    :param target_mps: the plan's target speed [m/s].
+    :param step_s: the MPC's step [s].
+    :param steps: the horizon's length in steps.
+    :param horizon_s: how far ahead the plan wants its target speed [s].
     :param max_acceleration_mps2: the most acceleration asked [m/s2].
     :param max_braking_mps2: the most braking asked [m/s2].
+    :return: ``steps`` speeds, one per step from the next on [m/s].
     """
     change_mps = target_mps - speed_mps
     wanted_mps2 = float(np.clip(change_mps / horizon_s, -max_braking_mps2, max_acceleration_mps2))

@@ -194,9 +194,10 @@ class Spawner:
         )
 
 
-def _uniform(
+def uniform(
     generator: torch.Generator, low: float, high: float, shape: Sequence[int], like: Tensor
 ) -> Tensor:
+    """``rng.uniform(low, high)`` for a batch: ``shape`` draws of ``like``'s dtype and device."""
     draw = torch.rand(*shape, generator=generator, device=like.device, dtype=like.dtype)
     return low + (high - low) * draw
 
@@ -216,8 +217,8 @@ def spawn_merge(
     traffic = torch.tensor([90.0, 70.0, 5.0], device=like.device, dtype=like.dtype)
     speeds = torch.tensor([29.0, 31.0, 31.5], device=like.device, dtype=like.dtype)
     # Per vehicle, highway-env draws the lane, then the position, then the speed.
-    position = traffic + _uniform(generator, -5.0, 5.0, (batch, 3), like)
-    speed = speeds + _uniform(generator, -1.0, 1.0, (batch, 3), like)
+    position = traffic + uniform(generator, -5.0, 5.0, (batch, 3), like)
+    speed = speeds + uniform(generator, -1.0, 1.0, (batch, 3), like)
 
     def column(value: float) -> Tensor:
         return torch.full((batch, 1), value, device=like.device, dtype=like.dtype)
@@ -257,7 +258,7 @@ def spawn_roundabout(
     position = nominal + 2.0 * _normal(generator, (batch, 4), like)
     speed = 16.0 + 2.0 * _normal(generator, (batch, 4), like)
     destination = torch.randint(3, (batch, 4), generator=generator, device=device)
-    delta = _uniform(generator, *DELTA_RANGE, (batch, 4), like)
+    delta = uniform(generator, *DELTA_RANGE, (batch, 4), like)
     ego_lane = ("ser", "ses", 0)
 
     def column(value: float) -> Tensor:
@@ -335,11 +336,11 @@ def spawn_highway(
         lane_id[:, 0] = int(config["initial_lane_id"])
     lane = _lanes(road, "0", "1", lanes_count, device)[lane_id]
     limit = road.speed_limit_mps.to(device, like.dtype)[lane[:, 1:]]
-    speed = limit * _uniform(generator, 0.7, 0.8, (batch, count), like)
+    speed = limit * uniform(generator, 0.7, 0.8, (batch, count), like)
     x = _stations_m(config, speed, generator, like)
     ego = torch.full((batch, 1), EGO_INITIAL_SPEED_MPS, device=device, dtype=like.dtype)
     speeds = torch.cat([ego, speed], dim=1)
-    delta = _uniform(generator, *DELTA_RANGE, (batch, count), like)
+    delta = uniform(generator, *DELTA_RANGE, (batch, count), like)
     placement = Placement(
         lane=lane,
         longitudinal_m=x,
@@ -360,8 +361,8 @@ def _stations_m(
     batch, count = speeds_mps.shape
     return random_stations_m(
         speeds_mps,
-        _uniform(generator, 0.9, 1.1, (batch, 1), like),
-        _uniform(generator, 0.9, 1.1, (batch, count), like),
+        uniform(generator, 0.9, 1.1, (batch, 1), like),
+        uniform(generator, 0.9, 1.1, (batch, count), like),
         lanes=int(config["lanes_count"]),
         ego_spacing=float(config["ego_spacing"]),
         vehicles_density=float(config["vehicles_density"]),

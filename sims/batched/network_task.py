@@ -320,6 +320,11 @@ def check_honoured(env_config: dict[str, Any], *, source: str) -> None:
                 f"{source}: env_config key {key!r} is not honoured by the batched engine; "
                 f"it honours: {', '.join(sorted(HONOURED_CONFIG))}"
             )
+    if env_config.get("controlled_vehicles", 1) != 1:
+        raise ConfigError(
+            f"{source}: env_config controlled_vehicles = {env_config['controlled_vehicles']!r}: "
+            "the batched engine drives one controlled vehicle"
+        )
 
 
 def _action_axes(env_config: dict[str, Any], ego_control: NetworkEgoControl) -> tuple[bool, bool]:
@@ -429,18 +434,23 @@ class BatchedRoads:
 
     def _full_action(self, action: Tensor) -> Tensor:
         """A continuous ego's action as (acceleration, steering): ``ContinuousAction`` with one axis
-        (racetrack-v0 steers only) takes ``(B, 1)``, and the other axis is 0 (0 m/s2 or 0 rad)."""
+        (racetrack-v0 steers only) takes ``(B, 1)``, and the other axis is 0 (0 m/s2 or 0 rad).
+
+        :raises ValueError: for a one-axis ego given another number of columns.
+        """
         action = action.to(self.device)
         longitudinal, lateral = self.action_axes
         if longitudinal and lateral:
             return action
-        column = action.reshape(-1, 1)
-        pair = (
-            [column, torch.zeros_like(column)]
-            if longitudinal
-            else [torch.zeros_like(column), column]
-        )
-        return torch.cat(pair, dim=1)
+        column = action.reshape(self.batch, -1)
+        if column.shape[1] != 1:
+            axis = "acceleration" if longitudinal else "steering"
+            raise ValueError(
+                f"{self.env_id}'s ego takes its {axis} alone: ({self.batch}, 1) actions, not "
+                f"{tuple(action.shape)}"
+            )
+        zero = torch.zeros_like(column)
+        return torch.cat([column, zero] if longitudinal else [zero, column], dim=1)
 
     def simulate(self, action: Tensor, *, ego_limit: EgoLimit | None = None) -> Tensor:
         """Run one policy step's simulation steps on the current state (no reward, no reset).

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from sims.batched import physics, roads
 from sims.batched.network import IDM_DELTA, NetworkState, keep_rows
-from sims.batched.network_spawn import Placement, Spawner, _uniform
+from sims.batched.network_spawn import Placement, Spawner, uniform
 from sims.batched.roads import LaneView, RoadTensors
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class OccupancyGrid:
     align_to_vehicle_axes: bool
     clip: bool
     as_image: bool
-    speed_range_mps: dict[str, tuple[float, float]]  # the ranges of vx and vy, mapped to [-1, 1]
+    speed_range_mps: dict[str, tuple[float, float]]  # the ranges of vx, vy mapped to [-1, 1]
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> OccupancyGrid:
@@ -58,6 +58,7 @@ class OccupancyGrid:
         size = observation.get("grid_size", [[-27.5, 27.5], [-27.5, 27.5]])
         step = observation.get("grid_step", [5, 5])
         default_range = (-2.0 * physics.MAX_SPEED_MPS, 2.0 * physics.MAX_SPEED_MPS)
+        # highway-env maps the features its ranges name, and leaves the others as they are
         ranges = observation.get("features_range") or {"vx": default_range, "vy": default_range}
         unknown = set(ranges) - {"vx", "vy"}
         if unknown:
@@ -86,12 +87,16 @@ class OccupancyGrid:
 
 
 def occupancy_grid(state: NetworkState, road: RoadTensors, settings: OccupancyGrid) -> Tensor:
-    """``OccupancyGridObservation.observe`` for every scene ``(B, features, cells x, cells y)``:
-    each vehicle (the ego included) marks the cell of its position relative to the ego, and the
-    ``on_road`` layer marks the cells of every lane's centre sampled every grid step within
-    100 m (along the lane) of the ego (``fill_road_layer_by_lanes``)."""
+    """``OccupancyGridObservation.observe`` for every scene: each vehicle (the ego included) marks
+    the cell of its position relative to the ego, and the ``on_road`` layer marks the cells of
+    every lane's centre sampled every grid step within 100 m (along the lane) of the ego
+    (``fill_road_layer_by_lanes``). Cells nothing marks are 0, as highway-env's NaNs become.
+
+    :param state: ``B`` scenes; ``road``: their road network; ``settings``: the observation's.
+    :return: ``(B, features, cells along x, cells along y)``, float32 (uint8 with ``as_image``).
+    """
     features, rows, columns = settings.shape
-    x, y = state.x_m, state.y_m
+    x_m, y_m = state.x_m, state.y_m
     vehicle = state.present & ~state.static  # road.vehicles, not its objects
     layers = []
     for name in settings.features:
@@ -99,20 +104,23 @@ def occupancy_grid(state: NetworkState, road: RoadTensors, settings: OccupancyGr
             layers.append(_road_layer(state, road, settings))
             continue
         if name == "presence":
-            values = torch.ones_like(x)
+            values = torch.ones_like(x_m)
         else:
             cos, sin = torch.cos(state.heading_rad), torch.sin(state.heading_rad)
-            velocity = state.speed_mps * (cos if name == "vx" else sin)
-            low, high = settings.speed_range_mps[name]
-            values = -1 + (velocity - velocity[:, :1] - low) * 2 / (high - low)  # utils.lmap
-        cell = _cells(x - x[:, :1], y - y[:, :1], state, settings)
+            velocity_mps = state.speed_mps * (cos if name == "vx" else sin)
+            values = velocity_mps - velocity_mps[:, :1]  # Vehicle.to_dict(origin_vehicle)
+            if name in settings.speed_range_mps:
+                low, high = settings.speed_range_mps[name]
+                values = -1 + (values - low) * 2 / (high - low)  # utils.lmap
+        cell = _cells(x_m - x_m[:, :1], y_m - y_m[:, :1], state, settings)
         layers.append(_first_row_wins(cell, values, vehicle, rows * columns))
-    grid = torch.stack(layers, dim=1).view(-1, features, rows, columns)
+    grid = torch.stack(layers, dim=1).view(-1, features, rows, columns)  # NaN where unmarked
     if settings.clip:
         grid = grid.clamp(-1, 1)
     if settings.as_image:
-        return ((grid.clamp(-1, 1) + 1) / 2 * 255).to(torch.uint8)
-    return grid.float()
+        image = (grid.clamp(-1, 1) + 1) / 2 * 255
+        return torch.where(torch.isnan(grid), 0.0, image).to(torch.uint8)
+    return torch.nan_to_num(grid).float()
 
 
 @functools.cache
@@ -141,8 +149,10 @@ def _cells(dx_m: Tensor, dy_m: Tensor, state: NetworkState, settings: OccupancyG
 
 def _first_row_wins(cell: Tensor, values: Tensor, valid: Tensor, cells: int) -> Tensor:
     """``(B, cells)``: each cell's value from the first valid row in it (highway-env writes the rows
-    in reverse order, so the first one's value stays), 0 where none is."""
-    grid = values.new_zeros(cell.shape[0], cells + 1)  # the last column takes what falls outside
+    in reverse order, so the first one's value stays), NaN where none is."""
+    grid = values.new_full(
+        (cell.shape[0], cells + 1), math.nan
+    )  # the last takes what falls outside
     for row in reversed(range(cell.shape[1])):
         index = torch.where(valid[:, row] & (cell[:, row] >= 0), cell[:, row], cells)
         grid.scatter_(1, index[:, None], values[:, row : row + 1])
@@ -150,7 +160,8 @@ def _first_row_wins(cell: Tensor, values: Tensor, valid: Tensor, cells: int) -> 
 
 
 def _road_layer(state: NetworkState, road: RoadTensors, settings: OccupancyGrid) -> Tensor:
-    """``fill_road_layer_by_lanes`` ``(B, cells)``: 1 in the cells of every lane's waypoints."""
+    """``fill_road_layer_by_lanes`` ``(B, cells)``: 1 in the cells of every lane's waypoints, NaN
+    elsewhere."""
     _, rows, columns = settings.shape
     spacing = min(settings.grid_step_m)
     count = math.ceil(2 * LANE_PERCEPTION_DISTANCE_M / spacing)  # np.arange's length
@@ -165,7 +176,7 @@ def _road_layer(state: NetworkState, road: RoadTensors, settings: OccupancyGrid)
     wide = LaneView.of(road, lanes[..., None])
     x, y = roads.position(wide, waypoints, torch.zeros_like(waypoints))
     cell = _cells(x - ego_x[..., None], y - ego_y[..., None], state, settings).view(batch, -1)
-    grid = state.x_m.new_zeros(batch, rows * columns + 1)
+    grid = state.x_m.new_full((batch, rows * columns + 1), math.nan)
     grid.scatter_(1, torch.where(cell >= 0, cell, rows * columns), 1.0)
     return grid[:, : rows * columns]
 
@@ -174,35 +185,40 @@ def spawn_racetrack(
     spawner: Spawner, batch: int, generator: torch.Generator, like: Tensor
 ) -> NetworkState:
     """``RacetrackEnv._make_vehicles``: the ego 20-50 m along a random lane of the first straight
-    at the lane's speed limit; a car ahead on the same lane of the first bend at 6-9 m/s; then up
-    to ``other_vehicles - 1`` cars on random lanes, each dropped if within 20 m of one placed."""
+    at the lane's speed limit; if ``other_vehicles`` is positive, a car ahead on the same lane of
+    the first bend at 6-9 m/s, then up to ``other_vehicles - 1`` cars on random lanes, each
+    dropped if within 20 m of one placed.
+
+    :param spawner: the road's spawner (its configuration); ``like``: the dtype and device.
+    :return: ``batch`` scenes: the ego, the car ahead, the others, padding where one was dropped.
+    """
     road, device, dtype = spawner.road, like.device, like.dtype
     if int(spawner.config["controlled_vehicles"]) != 1:
         raise ValueError("the batched engine drives one controlled vehicle on racetrack-v0")
-    others = max(0, int(spawner.config["other_vehicles"]) - 1)
+    other_vehicles = int(spawner.config["other_vehicles"])
+    others = max(0, other_vehicles - 1)
     lane_id = torch.randint(2, (batch,), generator=generator, device=device)
     first = torch.tensor([road.index(("a", "b", i)) for i in range(2)], device=device)[lane_id]
-    ego_along = _uniform(generator, 20.0, 50.0, (batch,), like)
+    ego_along_m = uniform(generator, 20.0, 50.0, (batch,), like)
     bend = torch.tensor([road.index(("b", "c", i)) for i in range(2)], device=device)[lane_id]
-    bend_length = float(road.length_m[road.index(("b", "c", 0))])  # lane 0's, for either lane
-    front_along = _uniform(generator, 0.0, bend_length, (batch,), like)
-    front_speed = 6.0 + _uniform(generator, 0.0, 3.0, (batch,), like)
+    bend_length_m = float(road.length_m[road.index(("b", "c", 0))])  # lane 0's, for either lane
+    front_along_m = uniform(generator, 0.0, bend_length_m, (batch,), like)
+    front_speed_mps = 6.0 + uniform(generator, 0.0, 3.0, (batch,), like)
     count = torch.randint(max(1, others + 1), (batch,), generator=generator, device=device)
-    lane, along, speed = _random_lanes(road, others, batch, generator, like)
+    lane, along_m, speed_mps = _random_lanes(road, others, batch, generator, like)
+    ego_speed_mps = road.speed_limit_mps.to(device, dtype)[first]
+    speeds_mps = torch.cat([ego_speed_mps[:, None], front_speed_mps[:, None], speed_mps], dim=1)
     lanes = torch.cat([first[:, None], bend[:, None], lane], dim=1)
-    longitudinal = torch.cat([ego_along[:, None], front_along[:, None], along], dim=1)
-    ego_speed = road.speed_limit_mps.to(device, dtype)[first]
-    speeds = torch.cat([ego_speed[:, None], front_speed[:, None], speed], dim=1)
     placement = Placement(
         lane=lanes,
-        longitudinal_m=longitudinal,
-        speed_mps=speeds,
-        target_speed_mps=speeds,
-        delta=torch.full_like(speeds, IDM_DELTA),
+        longitudinal_m=torch.cat([ego_along_m[:, None], front_along_m[:, None], along_m], dim=1),
+        speed_mps=speeds_mps,
+        target_speed_mps=speeds_mps,
+        delta=torch.full_like(speeds_mps, IDM_DELTA),
         destination=torch.full_like(lanes, -1),
     )
     state = spawner.state(placement)
-    return keep_rows(state, _kept(state, count))
+    return keep_rows(state, _kept(state, count, front=other_vehicles > 0))
 
 
 def _random_lanes(
@@ -234,15 +250,16 @@ def _random_lanes(
     origin = torch.randint(len(by_origin), (batch, count), generator=generator, device=device)
     end = pick(road_count[origin])
     lane = table[origin, end, pick(lane_count[origin, end])]
-    length = road.length_m.to(device, like.dtype)[lane]
-    along = length * _uniform(generator, 0.0, 1.0, (batch, count), like)
-    return lane, along, 6.0 + _uniform(generator, 0.0, 3.0, (batch, count), like)
+    length_m = road.length_m.to(device, like.dtype)[lane]
+    along_m = length_m * uniform(generator, 0.0, 1.0, (batch, count), like)
+    return lane, along_m, 6.0 + uniform(generator, 0.0, 3.0, (batch, count), like)
 
 
-def _kept(state: NetworkState, count: Tensor) -> Tensor:
-    """Which rows are on the road: the ego, the car ahead, and the first ``count`` others that are
-    not within 20 m of a car kept before them."""
+def _kept(state: NetworkState, count: Tensor, *, front: bool) -> Tensor:
+    """Which rows are on the road: the ego, the car ahead if ``front``, and the first ``count``
+    others that are not within 20 m of a car kept before them."""
     present = state.present.clone()
+    present[:, 1] = front
     for row in range(2, present.shape[1]):
         dx = state.x_m[:, :row] - state.x_m[:, row : row + 1]
         dy = state.y_m[:, :row] - state.y_m[:, row : row + 1]
@@ -253,16 +270,22 @@ def _kept(state: NetworkState, count: Tensor) -> Tensor:
 
 def racetrack_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     """``RacetrackEnv._reward``: lane centring, the action's norm and the collision, weighted,
-    mapped from [collision reward, 1] to [0, 1], times on-road."""
+    mapped from [collision reward, 1] to [0, 1], times on-road.
+
+    :param task: the racetrack's task after its simulation steps.
+    :param action: the policy step's actions as given (their norm is penalised).
+    :return: ``(B,)`` rewards.
+    """
     state, config = task.state, task.env_config
     view = LaneView.of(task.road, state.lane[:, 0])
-    _, lateral = roads.local_coordinates(view, state.x_m[:, 0], state.y_m[:, 0])
-    centring = 1 / (1 + config["lane_centering_cost"] * lateral**2)
-    size = torch.linalg.vector_norm(action.to(lateral.dtype).reshape(lateral.shape[0], -1), dim=1)
+    _, lateral_m = roads.local_coordinates(view, state.x_m[:, 0], state.y_m[:, 0])
+    centring = 1 / (1 + config["lane_centering_cost"] * lateral_m**2)
+    batch = lateral_m.shape[0]
+    action_norm = torch.linalg.vector_norm(action.to(lateral_m.dtype).reshape(batch, -1), dim=1)
     reward = (
         config["lane_centering_reward"] * centring
-        + config["action_reward"] * size
-        + config["collision_reward"] * state.crashed[:, 0].to(lateral.dtype)
+        + config["action_reward"] * action_norm
+        + config["collision_reward"] * state.crashed[:, 0].to(lateral_m.dtype)
     )
     low = config["collision_reward"]
     return (reward - low) / (1 - low) * task.on_road()

@@ -204,8 +204,12 @@ class RoadsVecEnv(TaskVecEnv):
             duration_s=duration_s,
             env_config=env_config,
         )
-        observation = spaces.Box(
-            -np.inf, np.inf, shape=self.engine.observation_shape, dtype=np.float32
+        shape = self.engine.observation_shape
+        as_image = getattr(self.engine.observation, "as_image", False)  # an occupancy grid's
+        observation = (
+            spaces.Box(0, 255, shape=shape, dtype=np.uint8)
+            if as_image
+            else spaces.Box(-np.inf, np.inf, shape=shape, dtype=np.float32)
         )
         super().__init__(
             num_envs, observation, spaces.Discrete(len(self.engine.config.meta_actions))

@@ -11,13 +11,30 @@ import torch
 from sims.batched import intersection, roads
 from sims.batched.network import from_highway_env
 from sims.batched.network_fidelity import RACETRACK_ACTION, make_environment, reset
-from sims.batched.network_task import BatchedRoads
+from sims.batched.network_task import BatchedRoads, check_honoured
+from sims.strict import ConfigError
 
 ROADS = ["merge-v0", "roundabout-v0", "exit-v0", "intersection-v0", "highway-v0", "racetrack-v0"]
 CASES = [
     *[(env_id, control, None) for env_id in ROADS for control in ("continuous", "meta")],
     # racetrack-v0's own action: steering only (highway-env places no meta-action ego there)
     ("racetrack-v0", "continuous", {"action": RACETRACK_ACTION}),
+    # every layer of the grid, as an image, in world axes, one speed ranged and one left raw
+    (
+        "racetrack-v0",
+        "continuous",
+        {
+            "observation": {
+                "type": "OccupancyGrid",
+                "features": ["presence", "vx", "vy", "on_road"],
+                "features_range": {"vx": [-20, 20]},
+                "grid_size": [[-18, 18], [-18, 18]],
+                "grid_step": [3, 3],
+                "as_image": True,
+            },
+            "other_vehicles": 3,
+        },
+    ),
 ]
 CASES.remove(("racetrack-v0", "meta", None))
 
@@ -51,7 +68,9 @@ def test_observation_reward_and_end_match_highway_env(env_id, ego_control, confi
                 batch = torch.tensor([action])
             result = task.step(batch)
             observation, reward, terminated, truncated, _ = env.step(action)
-            np.testing.assert_allclose(result.final_observation[0].numpy(), observation, atol=1e-6)
+            got = result.final_observation[0].numpy()
+            assert got.dtype == observation.dtype
+            np.testing.assert_allclose(got, observation, atol=1e-6)
             assert float(result.reward[0]) == pytest.approx(reward, abs=1e-6)
             assert bool(result.terminated[0]) == terminated
             assert bool(result.truncated[0]) == truncated
@@ -156,6 +175,19 @@ def test_an_unknown_road_is_refused_by_name():
 def test_racetrack_refuses_a_meta_action_ego_by_name():
     with pytest.raises(ValueError, match="racetrack-v0 takes a continuous ego only, not 'meta'"):
         BatchedRoads("racetrack-v0", 2, ego_control="meta")
+
+
+def test_racetrack_without_other_vehicles_has_no_car_ahead():
+    task = BatchedRoads("racetrack-v0", 8, dtype=torch.float64, env_config={"other_vehicles": 0})
+    assert task.state.present[:, 0].all() and not task.state.present[:, 1:].any()
+
+
+def test_the_engine_refuses_what_it_cannot_drive_by_name():
+    with pytest.raises(ConfigError, match="controlled_vehicles = 2"):
+        check_honoured({"controlled_vehicles": 2}, source="scenario 'x'")
+    task = BatchedRoads("racetrack-v0", 2, env_config={"action": RACETRACK_ACTION})
+    with pytest.raises(ValueError, match=r"steering alone: \(2, 1\) actions, not \(2, 2\)"):
+        task.step(torch.zeros(2, 2))
 
 
 def test_racetrack_places_the_other_cars_apart():
