@@ -1,17 +1,18 @@
 """highway-env's tasks on road networks, on the batched engine: observation, reward, episode end,
 automatic reset.
 
-:class:`BatchedRoads` steps ``B`` environments of one road (merge-v0, roundabout-v0, exit-v0) with
-one call: ``frames`` simulation steps per policy step, then the road's ``KinematicObservation``, its
-reward and its termination, as highway-env computes them (with the suite's continuous-control reading
-of merge-v0's and roundabout-v0's rewards, :mod:`sims.environments`). An environment whose episode
-ended is reset in the same call, as :class:`sims.batched.task.BatchedHighway` does.
+:class:`BatchedRoads` steps ``B`` environments of one road (highway-v0, merge-v0, exit-v0,
+roundabout-v0, intersection-v0, racetrack-v0) with one call: ``frames`` simulation steps per policy
+step, then the road's observation (:mod:`sims.batched.network_observation`; racetrack-v0's grid,
+:mod:`sims.batched.racetrack`), its reward (:mod:`sims.batched.network_rewards`) and its
+termination, as highway-env computes them. An environment whose episode ended is reset in the same
+call, as :class:`sims.batched.task.BatchedHighway` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -21,6 +22,8 @@ from sims.batched import intersection, network_step, physics, roads
 from sims.batched.network import NetworkEgoControl, NetworkState
 from sims.batched.network_events import Script, check_events, place, scripted_acceleration_mps2
 from sims.batched.network_fidelity import config_of, make_environment, reset
+from sims.batched.network_observation import Observation, observe
+from sims.batched.network_rewards import REWARDS
 from sims.batched.network_spawn import (
     ROUNDABOUT_DESTINATIONS,
     Draw,
@@ -31,255 +34,18 @@ from sims.batched.network_spawn import (
     spawn_roundabout,
 )
 from sims.batched.physics import TRAFFIC_FOLLOWING, EgoFollowing
-from sims.batched.racetrack import OccupancyGrid, grid_kernel, racetrack_reward, spawn_racetrack
-from sims.batched.roads import LaneView, RoadTensors
-from sims.batched.task import StepResult, highway_reward_of
-from sims.constants import LANE_WIDTH_M
+from sims.batched.racetrack import OccupancyGrid, grid_kernel, spawn_racetrack
+from sims.batched.roads import LaneView
+from sims.batched.task import StepResult
 from sims.events import EventSpec
 from sims.strict import ConfigError
 
 EgoLimit = Callable[[NetworkState], Tensor]
 """Before each simulation step: may set the ego's target speed; returns a bound on its acceleration."""
 
-PERCEPTION_DISTANCE_M = 5.0 * physics.MAX_SPEED_MPS  # AbstractEnv.PERCEPTION_DISTANCE
 MERGE_END_M = 370.0  # [m] MergeEnv._is_terminated: the ramp has been passed
-DEFAULT_SPEEDS_MPS = (20.0, 25.0, 30.0)  # MDPVehicle.DEFAULT_TARGET_SPEEDS
 
 
-@dataclass(frozen=True)
-class Observation:
-    """highway-env's ``KinematicObservation`` settings, from the environment's configuration."""
-
-    features: tuple[str, ...]
-    vehicles: int
-    absolute: bool
-    normalize: bool
-    clip: bool
-    see_behind: bool
-    ranges: dict[str, tuple[float, float]] | None
-    include_obstacles: bool
-    ego_x_lane: tuple[str, str, int] | None  # ExitObservation: the ego's x along the exit lane
-
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> Observation:
-        observation = config["observation"]
-        if observation["type"] not in ("Kinematics", "ExitObservation"):
-            raise ValueError(
-                f"the batched engine computes Kinematics observations, not {observation['type']!r}"
-            )
-        ranges = observation.get("features_range")
-        return cls(
-            features=tuple(observation.get("features", ("presence", "x", "y", "vx", "vy"))),
-            vehicles=int(observation.get("vehicles_count", 5)),
-            absolute=bool(observation.get("absolute", False)),
-            normalize=bool(observation.get("normalize", True)),
-            clip=bool(observation.get("clip", True)),
-            see_behind=bool(observation.get("see_behind", False)),
-            ranges=None
-            if ranges is None
-            else {k: (float(v[0]), float(v[1])) for k, v in ranges.items()},
-            # ExitObservation reads vehicles only, and the ego's x along the last lane before the exit.
-            include_obstacles=observation["type"] == "Kinematics"
-            and bool(observation.get("include_obstacles", True)),
-            ego_x_lane=("1", "2", int(config["lanes_count"]))
-            if observation["type"] == "ExitObservation"
-            else None,
-        )
-
-
-def observe(
-    state: NetworkState, road: RoadTensors, settings: Observation, ego_road_lanes: Tensor
-) -> Tensor:
-    """``KinematicObservation.observe`` for every scene ``(B, vehicles, features)``: the ego, then
-    the nearest vehicles and obstacles by distance along the ego's lane (ahead, or close behind
-    when ``see_behind`` is off), within the perception distance.
-
-    :param ego_road_lanes: ``(B,)`` how many lanes the ego's road had when the episode started,
-        which sets highway-env's default lateral range.
-    """
-    x, y, heading, speed = state.x_m, state.y_m, state.heading_rad, state.speed_mps
-    cos, sin = torch.cos(heading), torch.sin(heading)
-    view = LaneView.of(road, state.lane[:, :1])
-    along, _ = roads.local_coordinates(view, x, y)
-    ahead = along - along[:, :1]  # lane_distance_to, along the ego's lane
-    dx, dy = x - x[:, :1], y - y[:, :1]
-    near = (torch.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE_M) & state.present
-    if not settings.include_obstacles:
-        near = near & ~state.static
-    if not settings.see_behind:
-        near = near & (ahead > -2 * physics.LENGTH_M)
-    near[:, 0] = False
-    count = min(settings.vehicles - 1, x.shape[1] - 1)
-    key = torch.where(near, ahead.abs(), torch.inf)
-    distance, nearest = torch.topk(key, count, dim=1, largest=False, sorted=True)
-    present = torch.isfinite(distance)
-    columns = {
-        "presence": torch.ones_like(x),
-        "x": x,
-        "y": y,
-        "vx": speed * cos,
-        "vy": speed * sin,
-        "heading": heading,
-        "cos_h": cos,
-        "sin_h": sin,
-    }
-    relative = {"x", "y", "vx", "vy"} if not settings.absolute else set()
-    table = []
-    for name in settings.features:
-        if name not in columns:
-            raise ValueError(
-                f"the batched engine does not observe {name!r}; it observes {sorted(columns)}"
-            )
-        values = columns[name]
-        others = values.gather(1, nearest)
-        if name in relative:
-            others = others - values[:, :1]
-        ego = values[:, :1]
-        if name == "x" and settings.ego_x_lane is not None:
-            exit_lane = torch.full_like(state.lane[:, :1], road.index(settings.ego_x_lane))
-            ego, _ = roads.local_coordinates(LaneView.of(road, exit_lane), x[:, :1], y[:, :1])
-        table.append(torch.cat([ego, others], dim=1))
-    rows = torch.stack(table, dim=-1)
-    if settings.normalize:
-        rows = _normalise(rows, settings, ego_road_lanes)
-    mask = torch.cat([torch.ones_like(present[:, :1]), present], dim=1)
-    rows = torch.where(mask[..., None], rows, 0.0)
-    missing = settings.vehicles - 1 - count
-    if missing > 0:
-        rows = torch.cat([rows, rows.new_zeros(x.shape[0], missing, rows.shape[-1])], dim=1)
-    return rows.float()
-
-
-def _normalise(rows: Tensor, settings: Observation, ego_road_lanes: Tensor) -> Tensor:
-    """``KinematicObservation.normalize_obs``: each ranged feature mapped to [-1, 1], clipped."""
-    width = LANE_WIDTH_M  # AbstractLane.DEFAULT_WIDTH
-    speed = physics.MAX_SPEED_MPS
-    ranges: dict[str, Any] = settings.ranges or {
-        "x": (-5.0 * speed, 5.0 * speed),
-        "y": (-width * ego_road_lanes[:, None], width * ego_road_lanes[:, None]),
-        "vx": (-2.0 * speed, 2.0 * speed),
-        "vy": (-2.0 * speed, 2.0 * speed),
-    }
-    columns = list(rows.unbind(-1))
-    for index, name in enumerate(settings.features):
-        if name in ranges:
-            low, high = ranges[name]
-            mapped = -1 + (columns[index] - low) * 2 / (high - low)
-            columns[index] = mapped.clamp(-1, 1) if settings.clip else mapped
-    return torch.stack(columns, dim=-1)
-
-
-def _speed_index(speed_mps: Tensor, speeds: tuple[float, ...]) -> Tensor:
-    """``MDPVehicle.speed_to_index``: the index of the target speed closest to ``speed_mps``."""
-    fraction = (speed_mps - speeds[0]) / (speeds[-1] - speeds[0])
-    return torch.round(fraction * (len(speeds) - 1)).clamp(0, len(speeds) - 1)
-
-
-def _lmap(value: Tensor, low: float, high: float) -> Tensor:
-    """``utils.lmap`` from [low, high] to [0, 1]."""
-    return (value - low) / (high - low)
-
-
-Reward = Callable[["BatchedRoads", Tensor], Tensor]
-
-
-def highway_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``HighwayEnv._reward`` on a road network (:func:`~sims.batched.task.highway_reward_of`):
-    the right-lane term is the lane's index over the road's last."""
-    state, road, config = task.state, task.road, task.env_config
-    speed = state.speed_mps[:, 0]
-    lane = task.ego_lane()
-    last_lane = (road.road_lanes[lane] - 1).clamp(min=1).to(speed.dtype)
-    return highway_reward_of(
-        state.crashed[:, 0],
-        road.lane_id[lane].to(speed.dtype) / last_lane,
-        speed * torch.cos(state.heading_rad[:, 0]),
-        task.on_road() > 0,
-        collision_reward=config["collision_reward"],
-        right_lane_reward=config["right_lane_reward"],
-        high_speed_reward=config["high_speed_reward"],
-        speed_range_mps=tuple(config["reward_speed_range"]),
-        normalize=bool(config["normalize_reward"]),
-    )
-
-
-def merge_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``MergeEnv._reward``: collision, right lane, speed and the altruistic penalty for slow
-    vehicles on the ramp's last stretch, normalised. No lane-change term: the suite's merge-v0
-    (:class:`sims.environments.MergeContinuousEnv`) never counts one."""
-    state, road, config = task.state, task.road, task.env_config
-    ego_speed = state.speed_mps[:, 0]
-    ramp = task.road.index(("b", "c", 2))
-    on_ramp = (state.lane == ramp) & state.controlled & state.present
-    target = state.target_speed_mps
-    slowness = torch.where(on_ramp, (target - state.speed_mps) / physics.not_zero(target), 0.0)
-    reward = (
-        config["collision_reward"] * state.crashed[:, 0].to(ego_speed.dtype)
-        + config["right_lane_reward"] * road.lane_id[state.lane[:, 0]].to(ego_speed.dtype)
-        + config["high_speed_reward"] * _lmap(ego_speed, *config["reward_speed_range"])
-        + config["merging_speed_reward"] * slowness.sum(1)
-    )
-    worst = config["collision_reward"] + config["merging_speed_reward"]
-    best = config["high_speed_reward"] + config["right_lane_reward"]
-    return (reward - worst) / (best - worst)
-
-
-def roundabout_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``RoundaboutEnv._reward``: collision and speed index, normalised, times on-road (no
-    lane-change term, as in the suite's roundabout-v0)."""
-    state, config = task.state, task.env_config
-    speed = state.speed_mps[:, 0]
-    if task.config.ego_control == "meta":
-        index = _speed_index(state.target_speed_mps[:, 0], task.config.meta_target_speeds_mps)
-    else:
-        index = _speed_index(speed, DEFAULT_SPEEDS_MPS)
-    reward = config["collision_reward"] * state.crashed[:, 0].to(speed.dtype) + config[
-        "high_speed_reward"
-    ] * index / (len(DEFAULT_SPEEDS_MPS) - 1)
-    if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["high_speed_reward"])
-    return reward * task.on_road()
-
-
-def exit_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``ExitEnv._reward``: collision, reaching the exit, speed and lane terms, normalised and clipped."""
-    state, config = task.state, task.env_config
-    speed = state.speed_mps[:, 0]
-    lane = task.ego_lane()
-    reward = (
-        config["collision_reward"] * state.crashed[:, 0].to(speed.dtype)
-        + config["goal_reward"] * task.exit_reached().to(speed.dtype)
-        + config["high_speed_reward"] * _lmap(speed, *config["reward_speed_range"]).clamp(0, 1)
-        + config["right_lane_reward"] * task.road.lane_id[lane].to(speed.dtype)
-    )
-    if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["goal_reward"]).clamp(0, 1)
-    return reward
-
-
-def intersection_reward(task: BatchedRoads, action: Tensor) -> Tensor:
-    """``IntersectionEnv._agent_reward`` for the ego: collision and speed terms, or the arrival
-    reward once arrived, times on-road (normalised when the configuration asks)."""
-    state, config = task.state, task.env_config
-    speed = state.speed_mps[:, 0]
-    reward = config["collision_reward"] * state.crashed[:, 0].to(speed.dtype) + config[
-        "high_speed_reward"
-    ] * _lmap(speed, *config["reward_speed_range"]).clamp(0, 1)
-    arrived = intersection.has_arrived(state, task.road)
-    reward = torch.where(arrived, float(config["arrived_reward"]), reward) * task.on_road()
-    if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["arrived_reward"])
-    return reward
-
-
-REWARDS: dict[str, Reward] = {
-    "highway-v0": highway_reward,
-    "merge-v0": merge_reward,
-    "roundabout-v0": roundabout_reward,
-    "exit-v0": exit_reward,
-    "intersection-v0": intersection_reward,
-    "racetrack-v0": racetrack_reward,
-}
 DRAWS: dict[str, tuple[Draw, tuple[str, ...]]] = {
     "highway-v0": (spawn_highway, ()),
     "merge-v0": (spawn_merge, ()),
