@@ -150,9 +150,8 @@ def _cells(dx_m: Tensor, dy_m: Tensor, state: NetworkState, settings: OccupancyG
 def _first_row_wins(cell: Tensor, values: Tensor, valid: Tensor, cells: int) -> Tensor:
     """``(B, cells)``: each cell's value from the first valid row in it (highway-env writes the rows
     in reverse order, so the first one's value stays), NaN where none is."""
-    grid = values.new_full(
-        (cell.shape[0], cells + 1), math.nan
-    )  # the last takes what falls outside
+    # one column more than the grid's cells, for the rows that fall outside it
+    grid = values.new_full((cell.shape[0], cells + 1), math.nan)
     for row in reversed(range(cell.shape[1])):
         index = torch.where(valid[:, row] & (cell[:, row] >= 0), cell[:, row], cells)
         grid.scatter_(1, index[:, None], values[:, row : row + 1])
@@ -163,19 +162,20 @@ def _road_layer(state: NetworkState, road: RoadTensors, settings: OccupancyGrid)
     """``fill_road_layer_by_lanes`` ``(B, cells)``: 1 in the cells of every lane's waypoints, NaN
     elsewhere."""
     _, rows, columns = settings.shape
-    spacing = min(settings.grid_step_m)
+    spacing = min(settings.grid_step_m)  # [m]
     count = math.ceil(2 * LANE_PERCEPTION_DISTANCE_M / spacing)  # np.arange's length
     batch = state.x_m.shape[0]
     lanes = torch.arange(road.lanes, device=state.x_m.device).expand(batch, -1)
     view = LaneView.of(road, lanes)
-    ego_x, ego_y = state.x_m[:, :1], state.y_m[:, :1]
-    origin, _ = roads.local_coordinates(view, ego_x, ego_y)  # (B, L)
-    steps = torch.arange(count, device=origin.device, dtype=origin.dtype) * spacing
-    waypoints = (origin - LANE_PERCEPTION_DISTANCE_M)[..., None] + steps  # (B, L, K)
-    waypoints = torch.minimum(waypoints.clamp(min=0), view.length_m[..., None])
+    ego_x_m, ego_y_m = state.x_m[:, :1], state.y_m[:, :1]
+    origin_m, _ = roads.local_coordinates(view, ego_x_m, ego_y_m)  # (B, L)
+    steps_m = torch.arange(count, device=origin_m.device, dtype=origin_m.dtype) * spacing
+    waypoints_m = (origin_m - LANE_PERCEPTION_DISTANCE_M)[..., None] + steps_m  # (B, L, K)
+    waypoints_m = torch.minimum(waypoints_m.clamp(min=0), view.length_m[..., None])
     wide = LaneView.of(road, lanes[..., None])
-    x, y = roads.position(wide, waypoints, torch.zeros_like(waypoints))
-    cell = _cells(x - ego_x[..., None], y - ego_y[..., None], state, settings).view(batch, -1)
+    x_m, y_m = roads.position(wide, waypoints_m, torch.zeros_like(waypoints_m))
+    dx_m, dy_m = x_m - ego_x_m[..., None], y_m - ego_y_m[..., None]
+    cell = _cells(dx_m, dy_m, state, settings).view(batch, -1)
     grid = state.x_m.new_full((batch, rows * columns + 1), math.nan)
     grid.scatter_(1, torch.where(cell >= 0, cell, rows * columns), 1.0)
     return grid[:, : rows * columns]
