@@ -27,7 +27,7 @@ from planning.neighbours import Neighbours, neighbours_in
 from planning.safety import GapMargins, gap_accepted
 from sims.arrays import at_least, smaller, square_root
 from sims.frenet import to_frenet
-from sims.groundtruth import LaneGeometry
+from sims.groundtruth import LaneGeometry, LaneId
 from sims.idm import (
     CAR_FOLLOWING,
     CarFollowing,
@@ -109,6 +109,8 @@ class RulePlanner(Planner):
         self._changing_to: int | None = None
         self._direction: Decision = "cruise"
         self._last_change_end_s = -math.inf
+        self._searched_scene: SceneState | None = None  # the scene _neighbours last searched
+        self._searched: dict[LaneId, Neighbours] = {}
 
     def _plan(self, scene: SceneState) -> Plan:
         current = scene.lane(scene.ego.lane.index)
@@ -165,23 +167,22 @@ class RulePlanner(Planner):
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         """MOBIL with zero politeness over the lanes beside the ego; the best safe gain wins."""
-        near_now = neighbours_in(current, scene)
-        gain_now = self._following(scene, current, near_now)
+        ahead = self._neighbours(scene, current).lead_id
+        gain_now = self._acceleration(scene, current)
         best: tuple[float, LaneGeometry] | None = None
         for lane in scene.lanes:
             if abs(lane.lane.index - current.lane.index) != 1:
                 continue
-            near = neighbours_in(lane, scene)  # once per lane: the search is the costly part
-            if near_now.lead_id is not None and near.lead_id == near_now.lead_id:
+            if ahead is not None and self._neighbours(scene, lane).lead_id == ahead:
                 continue  # the same car ahead there (one standing across both): nothing to gain
-            if not self._gaps_accepted(scene, near, fraction=1.0) or self._bends(
+            if not self._is_safe(scene, lane, fraction=1.0) or self._bends(
                 lane, scene.ego.speed_mps
             ):
                 continue
             threshold = self.config.gain_threshold_mps2
             if lane.lane.index > current.lane.index:
                 threshold -= self.config.keep_right_bias_mps2
-            gain = self._following(scene, lane, near) - gain_now - threshold
+            gain = self._acceleration(scene, lane) - gain_now - threshold
             if gain > 0 and (best is None or gain > best[0]):
                 best = (gain, lane)
         return best[1] if best else None
@@ -197,10 +198,7 @@ class RulePlanner(Planner):
     def _is_safe(self, scene: SceneState, lane: LaneGeometry, *, fraction: float) -> bool:
         """Gaps ahead and behind are large enough and the new follower need not brake too hard
         (:func:`~planning.safety.gap_accepted`)."""
-        return self._gaps_accepted(scene, neighbours_in(lane, scene), fraction=fraction)
-
-    def _gaps_accepted(self, scene: SceneState, near: Neighbours, *, fraction: float) -> bool:
-        """:meth:`_is_safe` for a lane whose neighbours ``near`` are already found."""
+        near = self._neighbours(scene, lane)
         return bool(
             gap_accepted(
                 near.lead_gap_m if near.lead_gap_m is not None else 0.0,
@@ -225,7 +223,17 @@ class RulePlanner(Planner):
 
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration of the ego behind its leader in ``lane``."""
-        return self._following(scene, lane, neighbours_in(lane, scene))
+        return self._following(scene, lane, self._neighbours(scene, lane))
+
+    def _neighbours(self, scene: SceneState, lane: LaneGeometry) -> Neighbours:
+        """:func:`~planning.neighbours.neighbours_in`, searched once per lane of a scene: a plan
+        asks about the same lanes several times (to choose a lane, to follow in it, to keep a
+        change safe), and the search is its costly part."""
+        if self._searched_scene is not scene:
+            self._searched_scene, self._searched = scene, {}
+        if lane.lane not in self._searched:
+            self._searched[lane.lane] = neighbours_in(lane, scene)
+        return self._searched[lane.lane]
 
     def _following(self, scene: SceneState, lane: LaneGeometry, near: Neighbours) -> float:
         """The car-following model's acceleration behind ``near``'s leader in ``lane``."""

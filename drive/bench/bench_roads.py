@@ -25,6 +25,7 @@ from sims.batched.network_fidelity import (
     CONTINUOUS_ONLY,
     compare_network_trajectory,
     make_environment,
+    random_action,
     reset,
     road_random_policy_statistics,
 )
@@ -40,19 +41,13 @@ ROADS = ("merge-v0", "exit-v0", "roundabout-v0", "intersection-v0", "racetrack-v
 def road_highway_env_rate(env_id: str, seconds: float = MEASURE_S) -> float:
     """highway-env's ``env_id`` with random meta-actions (continuous ones on the roads of
     :data:`CONTINUOUS_ONLY`); episodes restart when they end."""
-    continuous = env_id in CONTINUOUS_ONLY
-    env = make_environment(env_id, "continuous" if continuous else "meta")
+    env = make_environment(env_id, "continuous" if env_id in CONTINUOUS_ONLY else "meta")
     reset(env, 0)
     rng = np.random.default_rng(0)
     episodes = [0]
 
-    def action() -> Any:
-        if continuous:
-            return rng.uniform(-1, 1, env.unwrapped.action_type.size)
-        return int(rng.integers(len(env.unwrapped.action_type.actions)))  # intersection: three
-
     def step() -> int:
-        _, _, terminated, truncated, _ = env.step(action())
+        _, _, terminated, truncated, _ = env.step(random_action(env, rng))
         if terminated or truncated:
             episodes[0] += 1
             reset(env, episodes[0])

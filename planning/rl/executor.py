@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perception.base import SceneState
-from planning.neighbours import Neighbours, neighbours_in
+from planning.neighbours import Neighbours
 from planning.rules import RulePlanner, RulesConfig
 from planning.safety import (
     FarLane,
@@ -329,7 +329,7 @@ class PolicyExecutor(RulePlanner):
 
     def _too_fast_behind(self, scene: SceneState, lane: LaneGeometry) -> bool:
         """The ego is faster than it could still stop from behind its leader in ``lane``."""
-        return scene.ego.speed_mps > _safe_speed_mps(neighbours_in(lane, scene))
+        return scene.ego.speed_mps > _safe_speed_mps(self._neighbours(scene, lane))
 
     def _following(self, scene: SceneState, lane: LaneGeometry, near: Neighbours) -> float:
         """Car following; with the layer's stopping check, braking wherever the ego is faster than

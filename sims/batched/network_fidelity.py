@@ -223,6 +223,15 @@ def random_policy_ego(env_id: str) -> tuple[NetworkEgoControl, dict[str, Any] | 
     return "meta", None
 
 
+def random_action(env: Any, rng: np.random.Generator) -> Any:
+    """A uniform random action of a highway-env environment's action type: one of its meta-actions
+    (intersection-v0 has three), or a point of its continuous box (one or two axes)."""
+    action_type = env.unwrapped.action_type
+    if hasattr(action_type, "actions"):
+        return int(rng.integers(len(action_type.actions)))
+    return rng.uniform(-1, 1, action_type.size)
+
+
 def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
     """One highway-env episode of ``env_id`` under the random policy of :func:`random_policy_ego`."""
     control, config = random_policy_ego(env_id)
@@ -231,11 +240,7 @@ def highway_env_road_episode(env_id: str, seed: int) -> EpisodeStatistics:
     rng = np.random.default_rng(seed)
     speeds, crashed = [], False
     while True:
-        if control == "meta":
-            action: Any = int(rng.integers(len(env.unwrapped.action_type.actions)))
-        else:
-            action = rng.uniform(-1, 1, env.unwrapped.action_type.size)
-        _, _, terminated, truncated, _ = env.step(action)
+        _, _, terminated, truncated, _ = env.step(random_action(env, rng))
         speeds.append(float(env.unwrapped.vehicle.speed))
         if terminated or truncated:
             crashed = bool(env.unwrapped.vehicle.crashed)
