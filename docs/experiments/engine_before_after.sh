@@ -2,15 +2,18 @@
 # The road engine's throughput before and after a change, alternating on the same machine in one
 # run (two rounds; compiled, 4096 environments, float32): machine speed drifts by 20% or more
 # within a session here, so only figures taken side by side compare.
-#   bash docs/experiments/engine_before_after.sh BEFORE_REV [AFTER_DIR]   (AFTER_DIR: this tree)
+#   [ROADS="highway straight"] bash docs/experiments/engine_before_after.sh BEFORE_REV [AFTER_DIR]
+# (AFTER_DIR: this tree; ROADS: the roads, default the four below; "straight": highway-v0 on the
+# straight-road engine)
 set -euo pipefail
 after=$(cd "${2:-.}" && pwd)
 source "$(dirname "$0")/before_worktree.sh"
 for round in 1 2; do
-  for road in intersection exit merge roundabout; do
+  for road in ${ROADS:-intersection exit merge roundabout}; do
     for version in before after; do
       tree=$before; [ "$version" = after ] && tree=$after
-      (cd "$tree" && PYTHONPATH="$tree" "$python" "$after/docs/experiments/engine_rate.py" "$road-v0" 4096 1 2>&1 \
+      name=$road-v0; [ "$road" = straight ] && name=straight
+      (cd "$tree" && PYTHONPATH="$tree" "$python" "$after/docs/experiments/engine_rate.py" "$name" 4096 1 2>&1 \
         | grep steps/s | sed "s/^/$version round$round /")
     done
   done

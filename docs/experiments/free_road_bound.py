@@ -8,7 +8,7 @@ mostly its braking to the limit; this measures how much room the best rule varia
 the bound beside the given planners' per-seed speeds from rollout JSON files.
 
     .venv/bin/python docs/experiments/free_road_bound.py --scenario merge --planner rules-bold
-        [--seeds 3] [--compare runs/eval43/merge-rules-bold.json ...] [--json F]
+        [--seeds 3] [--first-seed 100000] [--compare runs/eval43/merge-rules-bold.json ...] [--json F]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import rules_frontier  # noqa: F401  (registers the rule variants: rules-curves, rules-bold-curves...)
 
 from drive.episode.loop import ClosedLoop
 from drive.episode.metrics import EpisodeMetrics, episode_metrics
@@ -57,10 +58,11 @@ def main() -> None:
     parser.add_argument("--scenario", default="merge")
     parser.add_argument("--planner", default="rules-bold")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=FIRST_SEED)
     parser.add_argument("--compare", type=Path, nargs="*", default=[])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    seeds = range(FIRST_SEED, FIRST_SEED + args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     alone = {seed: free_road_episode(args.scenario, args.planner, seed) for seed in seeds}
     bound = {seed: metrics.mean_speed_mps for seed, metrics in alone.items()}
     route = {seed: metrics.route_completion for seed, metrics in alone.items()}

@@ -12,12 +12,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sims.batched import physics, roads
+from sims.batched import network_stations, physics, roads
 from sims.batched.network import NetworkState
+from sims.batched.network_stations import Stations
 from sims.batched.physics import EgoFollowing, IdmConstants
 from sims.batched.roads import LaneView, RoadTensors
-
-NEIGHBOUR_MARGIN_M = 1.0  # Road.neighbour_vehicles: on_lane(..., margin=1)
+from sims.constants import ON_LANE_MARGIN_M
 
 
 def own_lane(
@@ -25,19 +25,37 @@ def own_lane(
     road: RoadTensors,
     constants: IdmConstants,
     ego_following: EgoFollowing | None = None,
-) -> tuple[Lanes, Tensor]:
+) -> tuple[Lanes | Stations, Tensor]:
     """Every row's neighbours on its own lane, and its IDM acceleration [m/s2] behind the front
     (the ego's by ``ego_following``, where given).
 
-    The lanes are returned whole, though only ``along`` is used after: compiled, the graph then
-    computes ``member`` once, where returning ``along`` alone made it three times slower."""
+    The search comes back whole, to be asked again (:func:`search`) and read for gaps: by
+    station where every lane runs straight one way (:mod:`sims.batched.network_stations`), else
+    densely. Compiled, returning the dense lanes whole computes ``member`` once, where returning
+    ``along`` alone made the graph three times slower."""
     every = every_row(state)
-    own = Lanes.of(state, road, every.env, state.lane.reshape(-1))
-    front, _ = own.neighbours(every.row)
+    lane = state.lane.reshape(-1)
+    own: Lanes | Stations
+    if network_stations.applies(road, state.x_m.shape[1]):
+        own = Stations.of(state, road)
+        front, _ = own.neighbours(every.env, every.row, lane)
+    else:
+        own = Lanes.of(state, road, every.env, lane)
+        front, _ = own.neighbours(every.row)
     acceleration = idm(
-        state, road, own.along, every, front, constants=constants, ego_following=ego_following
+        state, road, own, every, front, constants=constants, ego_following=ego_following
     )
     return own, acceleration.view_as(state.x_m)
+
+
+def search(
+    own: Lanes | Stations, state: NetworkState, road: RoadTensors, asking: Query, lane: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The front and rear rows (-1: none) of the asking rows on ``lane`` ``(M,)``: from the
+    stations where :func:`own_lane` found them so, else by a dense search of each scene."""
+    if isinstance(own, Stations):
+        return own.neighbours(asking.env, asking.row, lane)
+    return Lanes.of(state, road, asking.env, lane).neighbours(asking.row)
 
 
 class Query:
@@ -75,8 +93,17 @@ class Lanes:
     def of(cls, state: NetworkState, road: RoadTensors, env: Tensor, lane: Tensor) -> Lanes:
         view = LaneView.of(road, lane[:, None])
         along, across = roads.local_coordinates(view, state.x_m[env], state.y_m[env])
-        member = roads.on_lane(view, along, across, NEIGHBOUR_MARGIN_M) & state.present[env]
+        member = roads.on_lane(view, along, across, ON_LANE_MARGIN_M) & state.present[env]
         return cls(along, across, member.int())
+
+    def along_at(self, flat: Tensor, column: Tensor) -> Tensor:
+        """Of the lanes of :func:`own_lane` (one query per row, in row order): row ``column[k]``
+        along the own lane of row ``flat[k]`` [m]."""
+        return self.along[flat, column]
+
+    def along_rows(self, flat: Tensor) -> Tensor:
+        """Of the lanes of :func:`own_lane`: every row along the own lane of row ``flat[k]``."""
+        return self.along[flat]
 
     def neighbours(self, asking: Tensor) -> tuple[Tensor, Tensor]:
         """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``asking[k]`` on
@@ -98,7 +125,7 @@ class Lanes:
 def idm(
     state: NetworkState,
     road: RoadTensors,
-    own_along_m: Tensor,
+    own: Lanes | Stations,
     asking: Query,
     front: Tensor,
     vehicle: Tensor | None = None,
@@ -110,8 +137,8 @@ def idm(
     asking row itself) behind ``front`` (either -1: none), with the asking row's exponent, as
     highway-env uses ``self.DELTA``. 0 where ``vehicle`` is no vehicle (none, or a road object).
 
-    :param own_along_m: every row along each row's own lane (:func:`own_lane`): the gap is
-        measured along the lane of the vehicle asked about (``lane_distance_to``).
+    :param own: the search of :func:`own_lane`, read for every row along each row's own lane:
+        the gap is measured along the lane of the vehicle asked about (``lane_distance_to``).
     :param ego_following: the ego's own time gap and model, where the ego (row 0) asks about itself;
         None: the traffic's for every row.
     """
@@ -132,7 +159,7 @@ def idm(
         physics.ego_time_gap_s(is_ego, ego_following),
         constants=constants,
     )
-    gap = own_along_m[me, front.clamp(min=0)] - own_along_m[me, vehicle.clamp(min=0)]
+    gap = own.along_at(me, front.clamp(min=0)) - own.along_at(me, vehicle.clamp(min=0))
     # The target speed is clipped to the speed limit of the vehicle's lane, as np.clip does.
     limit = road.speed_limit_mps[state.lane.reshape(-1)[me]]
     target = torch.minimum(state.target_speed_mps.reshape(-1)[me].clamp(min=0), limit)
@@ -150,7 +177,7 @@ def idm(
 
 def abort(
     state: NetworkState,
-    own_along_m: Tensor,
+    own: Lanes | Stations,
     changing: Tensor,
     old_target: Tensor,
     constants: IdmConstants,
@@ -158,7 +185,7 @@ def abort(
     """``IDMVehicle.change_lane_policy``'s abort: a vehicle changing lane within its road gives the
     change up when another controlled vehicle, ahead closer than the desired gap, is changing into
     the same lane. Each vehicle sees the new targets of the vehicles before it in highway-env's
-    loop and the old ones of those after it: rows are visited in that order."""
+    loop and the old ones of those after it."""
     count = state.x_m.shape[1]
     asking = Query.of(changing)
     if asking.env.numel() == 0:
@@ -174,26 +201,34 @@ def abort(
         torch.sin(heading),
         constants=constants,
     )
-    along = own_along_m[asking.flat]
+    along = own.along_rows(asking.flat)
     gap = along - along.gather(1, asking.row[:, None])
     rows = torch.arange(count, device=gap.device)
     other = (rows != asking.row[:, None]) & state.present[asking.env]
     other = other & state.controlled[asking.env] & (gap > 0) & (gap < star)
     other = other & (state.lane[asking.env] != mine(state.target_lane)[:, None])
     before = rows < asking.row[:, None]
-    for row in torch.unique(asking.row).tolist():
-        now = asking.row == row
-        env = asking.env[now]
-        wanted = state.target_lane[env, row]
-        seen = torch.where(before[now], state.target_lane[env], old_target[env])
-        blocked = (other[now] & (seen == wanted[:, None])).any(-1)
-        state.target_lane[env, row] = torch.where(blocked, state.lane[env, row], wanted)
+    # Each row's choice depends on those of the rows before it alone, so the loop's outcome is
+    # the one fixed point of deciding every row at once from the others' last choices: reached
+    # in as many rounds as the longest chain of rows that see each other (one or two), where a
+    # round per row took fifty on highway-v0.
+    wanted, lane = mine(state.target_lane), mine(state.lane)
+    chosen = wanted
+    while True:
+        targets = state.target_lane.index_put((asking.env, asking.row), chosen)
+        seen = torch.where(before, targets[asking.env], old_target[asking.env])
+        blocked = (other & (seen == wanted[:, None])).any(-1)
+        decided = torch.where(blocked, lane, wanted)
+        if torch.equal(decided, chosen):
+            break
+        chosen = decided
+    state.target_lane[asking.env, asking.row] = chosen
 
 
 def mobil(
     state: NetworkState,
     road: RoadTensors,
-    own_along_m: Tensor,
+    own: Lanes | Stations,
     due: Tensor,
     own_lane_mps2: Tensor,
     constants: IdmConstants,
@@ -223,16 +258,15 @@ def mobil(
             continue
         weighing = Query(asking.env[has_side], asking.row[has_side], count)
         side = side_of[lane[has_side]]
-        candidate = Lanes.of(state, road, weighing.env, side)
-        along = candidate.along.gather(1, weighing.row[:, None])[:, 0]
-        across = candidate.across.gather(1, weighing.row[:, None])[:, 0]
+        x, y = weighing.gather(state.x_m), weighing.gather(state.y_m)
+        along, across = roads.local_coordinates(LaneView.of(road, side), x, y)
         reachable = roads.is_reachable_from(road, side, along, across)
-        new_front, new_rear = candidate.neighbours(weighing.row)
+        new_front, new_rear = search(own, state, road, weighing, side)
         # The new follower's prediction, along its own lane, with the asking row's exponent.
         follower_mps2 = idm(
-            state, road, own_along_m, weighing, weighing.row, vehicle=new_rear, constants=constants
+            state, road, own, weighing, weighing.row, vehicle=new_rear, constants=constants
         )
-        self_pred_mps2 = idm(state, road, own_along_m, weighing, new_front, constants=constants)
+        self_pred_mps2 = idm(state, road, own, weighing, new_front, constants=constants)
         safe = follower_mps2 >= -physics.LANE_CHANGE_MAX_BRAKING_IMPOSED_MPS2
         now = target[has_side]
         target_id = road.lane_id[now]

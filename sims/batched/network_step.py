@@ -29,6 +29,7 @@ from sims.batched import physics, regulation, roads
 from sims.batched.ego import continuous_command, meta_target_speed_mps, with_ego_commands
 from sims.batched.engine import META_ACTIONS
 from sims.batched.network import NetworkConfig, NetworkState
+from sims.batched.network_stations import Stations
 from sims.batched.roads import LaneView, RoadTensors
 
 
@@ -132,7 +133,6 @@ def act(
     )
     ego_following = config.ego_following if config.ego_control == "follow" else None
     own, own_lane_mps2 = run.own_lane(state, road, config.idm, ego_following)
-    own_along_m = own.along
 
     # change_lane_policy: a vehicle changing lane within its road may abort; one in its lane
     # decides by MOBIL once a second. MOBIL reads no other vehicle's target, so every decision is
@@ -144,18 +144,18 @@ def act(
         deciding & (state.lane == state.target_lane) & (state.timer_s > physics.LANE_CHANGE_DELAY_S)
     )
     state.timer_s = torch.where(due, 0.0, state.timer_s)
-    decide.mobil(state, road, own_along_m, due, own_lane_mps2, config.idm)
-    decide.abort(state, own_along_m, changing_in_road, old_target, config.idm)
+    decide.mobil(state, road, own, due, own_lane_mps2, config.idm)
+    decide.abort(state, own, changing_in_road, old_target, config.idm)
 
     acceleration = own_lane_mps2
     changing = decide.Query.of((acting | following) & (state.lane != state.target_lane))
     if changing.env.numel():
-        target = decide.Lanes.of(state, road, changing.env, changing.gather(state.target_lane))
-        target_front, _ = target.neighbours(changing.row)
+        target_lane = changing.gather(state.target_lane)
+        target_front, _ = decide.search(own, state, road, changing, target_lane)
         behind = decide.idm(
             state,
             road,
-            own_along_m,
+            own,
             changing,
             target_front,
             constants=config.idm,
@@ -241,7 +241,7 @@ class Kernels:
     collision loop's pre-test of every pair and its separating-axis test, the regulated
     junction's predicted paths, and which rows are due a next lane."""
 
-    own_lane: Callable[..., tuple[decide.Lanes, Tensor]]
+    own_lane: Callable[..., tuple[decide.Lanes | Stations, Tensor]]
     steering: Callable[..., Tensor]
     closest_lane: Callable[..., Tensor]
     near_pairs: Callable[..., Tensor]

@@ -1,0 +1,66 @@
+"""Neighbour search by station on a road network whose lanes all run straight, side by side, in
+one direction (highway-v0), for :mod:`sims.batched.network_decide`.
+
+On such a road a vehicle's coordinate along any lane is its coordinate along the first one, less a
+constant, so one station order serves every lane: each lane's members become a bit mask over the
+slots of that order, and a vehicle's front and rear on any lane are found with a few integer
+operations (:mod:`sims.batched.neighbours`, shared with the straight-road engine), where the dense
+search of :class:`sims.batched.network_decide.Lanes` compares every pair of a scene: 51 rows a scene
+on highway-v0. Membership is highway-env's (``on_lane`` with a 1 m margin, lane ends included) and
+gaps are read along each lane as in the dense search, from the same coordinates.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sims.batched import roads
+from sims.batched.neighbours import MAX_VEHICLES, Neighbours, lane_masks, lookup
+from sims.batched.network import NetworkState
+from sims.batched.roads import LaneView, RoadTensors
+from sims.constants import ON_LANE_MARGIN_M
+
+
+def applies(road: RoadTensors, count: int) -> bool:
+    """Whether every lane of ``road`` is straight and heads the same way, and a scene's ``count``
+    rows fit the bit masks."""
+    straight = road.kinds == frozenset({roads.STRAIGHT})
+    same_way = bool(
+        (road.direction_x == road.direction_x[0]).all()
+        & (road.direction_y == road.direction_y[0]).all()
+    )
+    return straight and same_way and count <= MAX_VEHICLES
+
+
+class Stations:
+    """Every row of every scene along every lane ``(B, L, N)``, and each lane's members as bit
+    masks over the scene's station order. Ties in station (never seen on highway-v0) go by row
+    order, where the dense search takes the last row in front and the first behind."""
+
+    def __init__(self, along_m: Tensor, lane: Tensor, table: Neighbours) -> None:
+        self.along_m, self.lane, self.table = along_m, lane, table
+
+    @classmethod
+    def of(cls, state: NetworkState, road: RoadTensors) -> Stations:
+        view = LaneView.of(road, torch.arange(road.lanes, device=state.x_m.device)[:, None])
+        along, across = roads.local_coordinates(view, state.x_m[:, None, :], state.y_m[:, None, :])
+        member = roads.on_lane(view, along, across, ON_LANE_MARGIN_M) & state.present[:, None]
+        order = torch.argsort(along[:, 0], dim=1, stable=True)
+        return cls(along, state.lane.clamp(min=0), lane_masks(order, member))
+
+    def neighbours(self, env: Tensor, row: Tensor, lane: Tensor) -> tuple[Tensor, Tensor]:
+        """``Road.neighbour_vehicles``: the front and rear rows (-1: none) of row ``row[k]`` of
+        scene ``env[k]`` on lane ``lane[k]``."""
+        return lookup(self.table, env, self.table.rank[env, row], lane.clamp(min=0))
+
+    def along_at(self, flat: Tensor, column: Tensor) -> Tensor:
+        """Row ``column[k]`` along the own lane of row ``flat[k]`` (scene times rows plus row) [m]."""
+        count = self.along_m.shape[2]
+        env = flat // count
+        return self.along_m[env, self.lane.view(-1)[flat], column]
+
+    def along_rows(self, flat: Tensor) -> Tensor:
+        """Every row along the own lane of row ``flat[k]`` ``(M, N)`` [m]."""
+        count = self.along_m.shape[2]
+        return self.along_m[flat // count, self.lane.view(-1)[flat]]
