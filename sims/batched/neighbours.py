@@ -46,23 +46,26 @@ def station_order(x_m: Tensor) -> Tensor:
 
 def neighbours(order: Tensor, y_m: Tensor, lanes: int) -> Neighbours:
     """The lane masks of every environment; ``order`` from :func:`station_order`."""
+    y_sorted = y_m.gather(1, order)
     centres_m = torch.arange(lanes, device=y_m.device, dtype=y_m.dtype) * LANE_WIDTH_M
     # ``StraightLane.on_lane`` with margin 1: within half a width plus the margin of the centre.
-    member = (y_m[:, None, :] - centres_m[:, None]).abs() <= LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M
+    member = (
+        y_sorted[:, None, :] - centres_m[:, None]
+    ).abs() <= LANE_WIDTH_M / 2 + ON_LANE_MARGIN_M
     return lane_masks(order, member)
 
 
 def lane_masks(order: Tensor, member: Tensor) -> Neighbours:
-    """The lane masks of every environment from each vehicle's membership of each lane.
+    """The lane masks of every environment from each slot's membership of each lane.
 
     :param order: ``(B, N)`` every environment's vehicles by station (:func:`station_order`).
-    :param member: ``(B, lanes, N)`` bool, whether vehicle ``n`` belongs to lane ``l``.
+    :param member: ``(B, lanes, N)`` bool, whether the vehicle at slot ``p`` of ``order``
+        belongs to lane ``l``.
     """
     count = order.shape[1]
     if count > MAX_VEHICLES:
         raise ValueError(f"at most {MAX_VEHICLES} vehicles per scene, got {count}")
     slots = torch.arange(count, device=order.device)
-    member = member.gather(2, order[:, None, :].expand_as(member))
     return Neighbours(
         order=order,
         rank=torch.empty_like(order).scatter_(1, order, slots.expand_as(order)),

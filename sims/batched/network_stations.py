@@ -34,19 +34,25 @@ def applies(road: RoadTensors, count: int) -> bool:
 
 
 class Stations:
-    """Every row of every scene along every lane ``(B, L, N)``, and each lane's members as bit
-    masks over the scene's station order. Ties in station (never seen on highway-v0) go by row
-    order, where the dense search takes the last row in front and the first behind."""
+    """Every row of every scene along every lane, by slot of the scene's station order
+    ``(B, L, N)``, and each lane's members as bit masks over those slots. Ties in station (never
+    seen on highway-v0) go by row order, where the dense search takes the last row in front and
+    the first behind."""
 
     def __init__(self, along_m: Tensor, lane: Tensor, table: Neighbours) -> None:
         self.along_m, self.lane, self.table = along_m, lane, table
 
     @classmethod
     def of(cls, state: NetworkState, road: RoadTensors) -> Stations:
-        view = LaneView.of(road, torch.arange(road.lanes, device=state.x_m.device)[:, None])
-        along, across = roads.local_coordinates(view, state.x_m[:, None, :], state.y_m[:, None, :])
-        member = roads.on_lane(view, along, across, ON_LANE_MARGIN_M) & state.present[:, None]
-        order = torch.argsort(along[:, 0], dim=1, stable=True)
+        first = LaneView.of(road, torch.zeros(1, dtype=torch.long, device=state.x_m.device))
+        station, _ = roads.local_coordinates(first, state.x_m, state.y_m)
+        order = torch.argsort(station, dim=1, stable=True)
+        # Every lane's coordinates of the rows taken in station order: the masks' slots.
+        lanes = LaneView.of(road, torch.arange(road.lanes, device=state.x_m.device)[:, None])
+        x, y = state.x_m.gather(1, order)[:, None, :], state.y_m.gather(1, order)[:, None, :]
+        along, across = roads.local_coordinates(lanes, x, y)
+        member = roads.on_lane(lanes, along, across, ON_LANE_MARGIN_M)
+        member = member & state.present.gather(1, order)[:, None, :]
         return cls(along, state.lane.clamp(min=0), lane_masks(order, member))
 
     def neighbours(self, env: Tensor, row: Tensor, lane: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,11 +62,11 @@ class Stations:
 
     def along_at(self, flat: Tensor, column: Tensor) -> Tensor:
         """Row ``column[k]`` along the own lane of row ``flat[k]`` (scene times rows plus row) [m]."""
-        count = self.along_m.shape[2]
-        env = flat // count
-        return self.along_m[env, self.lane.view(-1)[flat], column]
+        env = flat // self.along_m.shape[2]
+        slot = self.table.rank[env, column]
+        return self.along_m[env, self.lane.view(-1)[flat], slot]
 
     def along_rows(self, flat: Tensor) -> Tensor:
-        """Every row along the own lane of row ``flat[k]`` ``(M, N)`` [m]."""
-        count = self.along_m.shape[2]
-        return self.along_m[flat // count, self.lane.view(-1)[flat]]
+        """Every row along the own lane of row ``flat[k]`` ``(M, N)`` [m], in row order."""
+        env = flat // self.along_m.shape[2]
+        return self.along_m[env, self.lane.view(-1)[flat]].gather(1, self.table.rank[env])
