@@ -4,7 +4,8 @@ IDM, MOBIL, aborts and steering, asked as queries.
 A query is a (scene, row, lane) triple, so that the questions only some vehicles ask (MOBIL, once a
 second; aborts and the target lane's leader, while changing lane) are asked for those vehicles
 alone, gathered first. Each query searches every row of its scene on the lane asked about, as
-highway-env's ``Road.neighbour_vehicles`` does.
+highway-env's ``Road.neighbour_vehicles`` does; where every lane runs straight one way
+(highway-v0), by station order instead (:mod:`sims.batched.network_stations`).
 """
 
 from __future__ import annotations

@@ -23,21 +23,23 @@ from sims.constants import ON_LANE_MARGIN_M
 
 
 def applies(road: RoadTensors, count: int) -> bool:
-    """Whether every lane of ``road`` is straight and heads the same way, and a scene's ``count``
-    rows fit the bit masks."""
-    straight = road.kinds == frozenset({roads.STRAIGHT})
-    same_way = bool(
-        (road.direction_x == road.direction_x[0]).all()
-        & (road.direction_y == road.direction_y[0]).all()
-    )
-    return straight and same_way and count <= MAX_VEHICLES
+    """Whether the search by station serves ``road`` with ``count`` rows a scene.
+
+    :return: every lane is straight and heads the same way (read once, when the road was made,
+        so that a compiled graph does not branch on a tensor), and the rows fit the bit masks.
+        Along such lanes a row's order is the same on each, up to rounding, which can only swap
+        rows whose stations tie to the last bits: highway-v0's lanes all start at x = 0 and head
+        along x, where the order is exact."""
+    return road.straight_one_way and count <= MAX_VEHICLES
 
 
 class Stations:
     """Every row of every scene along every lane, by slot of the scene's station order
-    ``(B, L, N)``, and each lane's members as bit masks over those slots. Ties in station (never
-    seen on highway-v0) go by row order, where the dense search takes the last row in front and
-    the first behind."""
+    ``(B, L, N)``, and each lane's members as bit masks over those slots. A row whose station
+    ties the asking row's exactly counts ahead if it comes later in row order, behind if earlier,
+    as on the straight-road engine; highway-env counts it ahead either way, and takes the last of
+    tied rows in front where this takes the first. No tie occurred in the fidelity episodes
+    (float64); in float32, stations a kilometre out tie within 0.1 mm."""
 
     def __init__(self, along_m: Tensor, lane: Tensor, table: Neighbours) -> None:
         self.along_m, self.lane, self.table = along_m, lane, table

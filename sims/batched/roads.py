@@ -76,6 +76,8 @@ class RoadTensors:
     lane_of: Tensor = field(init=False, repr=False)
     # The lanes of each kind present: (kind, their indices, their rows of ``view_table``).
     of_kind: tuple[tuple[int, Tensor, Tensor], ...] = field(init=False, repr=False)
+    # Every lane straight and heading the same way (highway-v0): one station order serves them all.
+    straight_one_way: bool = field(init=False)
 
     def __post_init__(self) -> None:
         roads_count = int(self.road_origin.shape[0])
@@ -91,6 +93,11 @@ class RoadTensors:
             lanes = torch.nonzero(self.kind == kind).flatten()
             of_kind.append((kind, lanes, self.view_table[lanes]))
         object.__setattr__(self, "of_kind", tuple(of_kind))
+        same_way = (self.direction_x == self.direction_x[:1]) & (
+            self.direction_y == self.direction_y[:1]
+        )
+        straight = self.kinds == frozenset({STRAIGHT}) and bool(same_way.all())
+        object.__setattr__(self, "straight_one_way", straight)
 
     @property
     def lanes(self) -> int:
