@@ -136,7 +136,6 @@ def _normalise(rows: Tensor, settings: Observation, ego_road_lanes: Tensor) -> T
     columns = list(rows.unbind(-1))
     for index, name in enumerate(settings.features):
         if name in ranges:
-            low, high = ranges[name]
-            mapped = -1 + (columns[index] - low) * 2 / (high - low)
+            mapped = physics.lmap(columns[index], ranges[name], (-1.0, 1.0))
             columns[index] = mapped.clamp(-1, 1) if settings.clip else mapped
     return torch.stack(columns, dim=-1)

@@ -28,11 +28,6 @@ def _speed_index(speed_mps: Tensor, speeds: tuple[float, ...]) -> Tensor:
     return torch.round(fraction * (len(speeds) - 1)).clamp(0, len(speeds) - 1)
 
 
-def _lmap(value: Tensor, low: float, high: float) -> Tensor:
-    """``utils.lmap`` from [low, high] to [0, 1]."""
-    return (value - low) / (high - low)
-
-
 Reward = Callable[["BatchedRoads", Tensor], Tensor]
 """A road's reward of the policy step just simulated, from the task and the actions given."""
 
@@ -70,12 +65,12 @@ def merge_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     reward = (
         config["collision_reward"] * state.crashed[:, 0].to(ego_speed.dtype)
         + config["right_lane_reward"] * road.lane_id[state.lane[:, 0]].to(ego_speed.dtype)
-        + config["high_speed_reward"] * _lmap(ego_speed, *config["reward_speed_range"])
+        + config["high_speed_reward"] * physics.lmap(ego_speed, config["reward_speed_range"])
         + config["merging_speed_reward"] * slowness.sum(1)
     )
     worst = config["collision_reward"] + config["merging_speed_reward"]
     best = config["high_speed_reward"] + config["right_lane_reward"]
-    return (reward - worst) / (best - worst)
+    return physics.lmap(reward, (worst, best))
 
 
 def roundabout_reward(task: BatchedRoads, action: Tensor) -> Tensor:
@@ -91,7 +86,7 @@ def roundabout_reward(task: BatchedRoads, action: Tensor) -> Tensor:
         "high_speed_reward"
     ] * index / (len(DEFAULT_SPEEDS_MPS) - 1)
     if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["high_speed_reward"])
+        reward = physics.lmap(reward, (config["collision_reward"], config["high_speed_reward"]))
     return reward * task.on_road()
 
 
@@ -103,11 +98,14 @@ def exit_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     reward = (
         config["collision_reward"] * state.crashed[:, 0].to(speed.dtype)
         + config["goal_reward"] * task.exit_reached().to(speed.dtype)
-        + config["high_speed_reward"] * _lmap(speed, *config["reward_speed_range"]).clamp(0, 1)
+        + config["high_speed_reward"]
+        * physics.lmap(speed, config["reward_speed_range"]).clamp(0, 1)
         + config["right_lane_reward"] * task.road.lane_id[lane].to(speed.dtype)
     )
     if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["goal_reward"]).clamp(0, 1)
+        reward = physics.lmap(reward, (config["collision_reward"], config["goal_reward"])).clamp(
+            0, 1
+        )
     return reward
 
 
@@ -118,11 +116,11 @@ def intersection_reward(task: BatchedRoads, action: Tensor) -> Tensor:
     speed = state.speed_mps[:, 0]
     reward = config["collision_reward"] * state.crashed[:, 0].to(speed.dtype) + config[
         "high_speed_reward"
-    ] * _lmap(speed, *config["reward_speed_range"]).clamp(0, 1)
+    ] * physics.lmap(speed, config["reward_speed_range"]).clamp(0, 1)
     arrived = intersection.has_arrived(state, task.road)
     reward = torch.where(arrived, float(config["arrived_reward"]), reward) * task.on_road()
     if config["normalize_reward"]:
-        reward = _lmap(reward, config["collision_reward"], config["arrived_reward"])
+        reward = physics.lmap(reward, (config["collision_reward"], config["arrived_reward"]))
     return reward
 
 

@@ -9,10 +9,10 @@ obstacles stop whoever meets them.
 Neighbours are searched as highway-env searches them (``Road.neighbour_vehicles``: the nearest
 member of the lane ahead and behind, in that lane's coordinates): densely, each query against every
 row of its scene, on curved roads, whose scenes carry a few dozen rows at most; by station order
-where every lane runs straight one way (highway-v0's 51 rows). A query is a (scene, row, lane) triple, so that
-the questions only some vehicles ask (MOBIL, once a second; aborts and the target lane's leader,
-while changing lane; the next lane, at a lane's end) are asked for those vehicles alone, gathered
-first, as :mod:`sims.batched.engine` does on the straight road.
+where every lane runs straight one way (highway-v0's 51 rows). A query is a (scene, row, lane)
+triple, so that the questions only some vehicles ask (MOBIL, once a second; aborts and the target
+lane's leader, while changing lane; the next lane, at a lane's end) are asked for those vehicles
+alone, gathered first, as :mod:`sims.batched.engine` does on the straight road.
 """
 
 from __future__ import annotations

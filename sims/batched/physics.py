@@ -124,6 +124,17 @@ def not_zero(value: Tensor) -> Tensor:
     return torch.where(value.abs() > NOT_ZERO_EPS, value, small)
 
 
+def lmap(
+    value: Tensor,
+    source: tuple[float | Tensor, float | Tensor],
+    target: tuple[float, float] = (0.0, 1.0),
+) -> Tensor:
+    """``utils.lmap``: ``value`` mapped linearly from the range ``source`` (numbers or tensors that
+    broadcast with it) onto ``target``, in highway-env's order of operations."""
+    (low, high), (to_low, to_high) = source, target
+    return to_low + (value - low) * (to_high - to_low) / (high - low)
+
+
 def wrap_to_pi(angle: Tensor) -> Tensor:
     """``utils.wrap_to_pi``, with Python's floored modulo: written with ``floor``, since compiled
     CPU code runs ``torch.remainder`` about five times slower (issue 29); within rounding of it."""

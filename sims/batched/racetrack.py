@@ -110,8 +110,7 @@ def occupancy_grid(state: NetworkState, road: RoadTensors, settings: OccupancyGr
             velocity_mps = state.speed_mps * (cos if name == "vx" else sin)
             values = velocity_mps - velocity_mps[:, :1]  # Vehicle.to_dict(origin_vehicle)
             if name in settings.speed_range_mps:
-                low, high = settings.speed_range_mps[name]
-                values = -1 + (values - low) * 2 / (high - low)  # utils.lmap
+                values = physics.lmap(values, settings.speed_range_mps[name], (-1.0, 1.0))
         cell = _cells(x_m - x_m[:, :1], y_m - y_m[:, :1], state, settings)
         layers.append(_first_row_wins(cell, values, vehicle, rows * columns))
     grid = torch.stack(layers, dim=1).view(-1, features, rows, columns)  # NaN where unmarked
@@ -287,5 +286,4 @@ def racetrack_reward(task: BatchedRoads, action: Tensor) -> Tensor:
         + config["action_reward"] * action_norm
         + config["collision_reward"] * state.crashed[:, 0].to(lateral_m.dtype)
     )
-    low = config["collision_reward"]
-    return (reward - low) / (1 - low) * task.on_road()
+    return physics.lmap(reward, (config["collision_reward"], 1.0)) * task.on_road()

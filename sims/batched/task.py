@@ -184,8 +184,7 @@ def highway_reward_of(
     :param right_lane: ``(B,)`` the lane's index over the road's last index, in [0, 1].
     :param forward_speed_mps: ``(B,)`` the speed along the x axis [m/s].
     """
-    low, high = speed_range_mps
-    high_speed = ((forward_speed_mps - low) / (high - low)).clamp(0, 1)
+    high_speed = physics.lmap(forward_speed_mps, speed_range_mps).clamp(0, 1)
     reward = (
         collision_reward * crashed.to(forward_speed_mps.dtype)
         + right_lane_reward * right_lane
@@ -193,5 +192,5 @@ def highway_reward_of(
     )
     if normalize:
         worst, best = collision_reward, high_speed_reward + right_lane_reward
-        reward = (reward - worst) / (best - worst)
+        reward = physics.lmap(reward, (worst, best))
     return reward * on_road.to(reward.dtype)
