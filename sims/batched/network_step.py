@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import network_decide as decide
-from sims.batched import physics, regulation, roads
+from sims.batched import network_stations, physics, regulation, roads
 from sims.batched.ego import continuous_command, meta_target_speed_mps, with_ego_commands
 from sims.batched.engine import META_ACTIONS
 from sims.batched.network import NetworkConfig, NetworkState
@@ -231,7 +231,7 @@ def step(
         # Copies, not strided views: a compiled kernel that reads them would recompile for each.
         state.ego_steering_rad = steering[:, 0].contiguous()
         state.ego_acceleration_mps2 = acceleration[:, 0].contiguous()
-    _collide(state, dt_s, kernels(compiled))
+    _collide(state, road, dt_s, kernels(compiled))
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,7 @@ class Kernels:
     steering: Callable[..., Tensor]
     closest_lane: Callable[..., Tensor]
     near_pairs: Callable[..., Tensor]
+    window_tests: Callable[..., tuple[Tensor, Tensor]]
     predicted_paths: Callable[..., tuple[Tensor, ...]]
     box_collisions: Callable[..., tuple[Tensor, ...]]
     needs_next_lane: Callable[..., Tensor]
@@ -270,6 +271,7 @@ def kernels(compiled: bool) -> Kernels:
         steering=decide.steering,
         closest_lane=roads.closest_lane,
         near_pairs=near_pairs,
+        window_tests=network_stations.window_tests,
         predicted_paths=regulation.predicted_paths,
         box_collisions=physics.box_collisions,
         needs_next_lane=needs_next_lane,
@@ -304,14 +306,43 @@ def near_pairs(state: NetworkState, dt_s: float) -> Tensor:
     return (tested & (torch.sqrt(dx * dx + dy * dy) <= reach)).int()
 
 
-def _collide(state: NetworkState, dt_s: float, run: Kernels) -> None:
+def _near_pairs(
+    state: NetworkState, road: RoadTensors, dt_s: float, run: Kernels
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The pairs (scene, first row, second row) that pass ``Road.step``'s spherical pre-test,
+    the first row before the second: over the whole square of pairs (:func:`near_pairs`), or,
+    where the road's lanes share station orders (:mod:`sims.batched.network_stations`), between
+    each row and the next few along the road, and over the whole square in the scenes where
+    those few may not hold every close pair."""
+    if not network_stations.applies(road, state.x_m.shape[1]):
+        env, first, second = torch.nonzero(run.near_pairs(state, dt_s), as_tuple=True)
+        return env, first, second
+    near, order, short = network_stations.window_pairs(state, road, dt_s, run.window_tests)
+    env, slot, shift = torch.nonzero(near * (1 - short[:, None, None]), as_tuple=True)
+    one, other = order[env, slot], order[env, slot + shift + 1]
+    first, second = torch.minimum(one, other), torch.maximum(one, other)
+    scenes = torch.nonzero(short).flatten()
+    if scenes.numel() == 0:
+        return env, first, second
+    # Eager: the number of such scenes changes from step to step.
+    again, again_first, again_second = torch.nonzero(
+        near_pairs(state.scenes(scenes), dt_s), as_tuple=True
+    )
+    return (
+        torch.cat([env, scenes[again]]),
+        torch.cat([first, again_first]),
+        torch.cat([second, again_second]),
+    )
+
+
+def _collide(state: NetworkState, road: RoadTensors, dt_s: float, run: Kernels) -> None:
     """``Road.step``'s collision loop over every pair (vehicle, later vehicle or object): the
     spherical pre-test (:func:`near_pairs`), then, for the few pairs that pass it, the
     separating-axis test (``run`` holds both, eager or compiled). Each vehicle keeps the impact
     of its last pair in loop order, half of it against a vehicle and all of it against an
     obstacle."""
     count = state.x_m.shape[1]
-    env, first, second = torch.nonzero(run.near_pairs(state, dt_s), as_tuple=True)
+    env, first, second = _near_pairs(state, road, dt_s, run)
     if env.numel() == 0:
         return
     pair = first * count + second  # increasing in the loop's order of pairs

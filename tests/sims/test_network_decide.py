@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from sims.batched import network_decide as decide
-from sims.batched import network_stations, physics
+from sims.batched import network_stations, network_step, physics
 from sims.batched.network import NetworkState
 from sims.batched.network_task import BatchedRoads
 
@@ -106,3 +106,29 @@ def test_aborts_decided_at_once_are_highway_envs_loop(seed):
     _abort_in_loop_order(state, own, changing, old_target, physics.HIGHWAY_ENV_IDM)
     assert bool((at_once != wanted).any()), "no abort: the case tests nothing"
     assert torch.equal(at_once, state.target_lane)
+
+
+def _pair_set(env: Tensor, first: Tensor, second: Tensor) -> set[tuple[int, int, int]]:
+    return set(zip(env.tolist(), first.tolist(), second.tolist(), strict=True))
+
+
+def test_the_collision_pre_test_by_station_finds_every_pair_of_the_dense_one():
+    engine = _scenes("highway-v0")
+    state, road = engine.state, engine.road
+    # A pile-up in scene 0: twelve rows within a few metres, more than the window holds.
+    generator = torch.Generator().manual_seed(0)
+    rows = slice(1, 13)
+    state.x_m[0, rows] = state.x_m[0, 0] + 6 * torch.rand(12, generator=generator)
+    state.y_m[0, rows] = 4.0 * torch.randint(4, (12,), generator=generator)
+    # In scene 1, four rows a metre apart across lanes: close pairs two and three slots apart.
+    state.x_m[1, 1:5] = state.x_m[1, 0] + 50 + torch.arange(4.0, dtype=torch.float64)
+    state.y_m[1, 1:5] = torch.tensor([0.0, 8.0, 4.0, 0.0], dtype=torch.float64)
+    state.present[2, 7] = False  # a row that left the road
+    run = network_step.kernels(False)
+    _, _, short = network_stations.window_pairs(state, road, 1 / 15)
+    assert short[0] == 1 and short[1:].sum() == 0  # the pile-up falls back to every pair
+    by_station = network_step._near_pairs(state, road, 1 / 15, run)
+    dense = torch.nonzero(network_step.near_pairs(state, 1 / 15), as_tuple=True)
+    assert len(_pair_set(*dense)) > 12  # the pile-up's pairs
+    assert any(env != 0 for env, _, _ in _pair_set(*dense))  # and some the window finds
+    assert _pair_set(*by_station) == _pair_set(*dense)
