@@ -238,8 +238,9 @@ def step(
 class Kernels:
     """The parts of a simulation step that compile, run eagerly or as compiled graphs: every
     vehicle's own-lane neighbours and IDM, its steering, the closest lane of every vehicle, the
-    collision loop's pre-test of every pair and its separating-axis test, the regulated
-    junction's predicted paths, and which rows are due a next lane."""
+    collision loop's pre-test (of every pair, or of each row and the next few along the road:
+    ``window_tests``) and its separating-axis test, the regulated junction's predicted paths,
+    and which rows are due a next lane."""
 
     own_lane: Callable[..., tuple[decide.Lanes | Stations, Tensor]]
     steering: Callable[..., Tensor]
