@@ -348,12 +348,13 @@ def predicted_paths(
     state: NetworkState, road: RoadTensors, envs: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The predicted paths (x [m], y [m], heading [rad]) of the rows of scenes ``envs``, flattened
-    to ``(E * N, T)``: along its route for a controlled vehicle, with its steering held for any
-    other (the ego under continuous control); and ``(E, P, T)`` int32 (not bool: compiled CPU
-    code writes boolean tensors several times slower), ``is_conflict_possible``'s pre-test of
-    every pair of two vehicles (``torch.triu_indices`` order) at every time: their centres closer
-    than the first one's length. Every row is predicted both ways, the padding rows and
-    obstacles too (never compared), so that the shapes are fixed and the work compiles."""
+    to ``(E * N, T)``: along its route for a controlled vehicle, with its steering held for the
+    ego under continuous control (the one row that may be no controlled vehicle); and
+    ``(E, P, T)`` int32 (not bool: compiled CPU code writes boolean tensors several times
+    slower), ``is_conflict_possible``'s pre-test of every pair of two vehicles
+    (``torch.triu_indices`` order) at every time: their centres closer than the first one's
+    length. Every row is predicted along its route, the padding rows too (never compared), so
+    that the shapes are fixed and the work compiles."""
     count, dtype = state.x_m.shape[1], state.x_m.dtype
     times = prediction_times(state.x_m.device, dtype)
 
@@ -367,19 +368,25 @@ def predicted_paths(
     routed = predict_along_route(
         road, lane, lanes, rows(state.x_m), rows(state.y_m), rows(state.speed_mps), times
     )
-    ego = torch.arange(count, device=lane.device) == 0
-    steering = torch.where(ego, state.ego_steering_rad[envs][:, None], 0.0).flatten()
+    # Only the ego may be no ControlledVehicle (under continuous control): the junction's traffic
+    # is IDM vehicles, so the held steering is predicted for the first row alone.
     held = predict_constant_steering(
-        rows(state.x_m),
-        rows(state.y_m),
-        rows(state.heading_rad),
-        rows(state.speed_mps),
-        steering.to(dtype),
-        rows(state.crashed),
+        state.x_m[envs, 0],
+        state.y_m[envs, 0],
+        state.heading_rad[envs, 0],
+        state.speed_mps[envs, 0],
+        state.ego_steering_rad[envs].to(dtype),
+        state.crashed[envs, 0],
         times,
     )
-    controlled = rows(state.controlled)[:, None]
-    x, y, heading = (torch.where(controlled, a, b) for a, b in zip(routed, held, strict=True))
+    ego_controlled = state.controlled[envs, :1, None]
+
+    def with_ego(routed_values: Tensor, held_values: Tensor) -> Tensor:
+        grid = routed_values.view(-1, count, times.numel())
+        first_row = torch.where(ego_controlled, grid[:, :1], held_values[:, None])
+        return torch.cat([first_row, grid[:, 1:]], 1).flatten(0, 1)
+
+    x, y, heading = (with_ego(a, b) for a, b in zip(routed, held, strict=True))
     first, second = torch.triu_indices(count, count, offset=1, device=lane.device)
     vehicle = state.present[envs] & ~state.static[envs]
     tested = vehicle[:, first] & vehicle[:, second]
