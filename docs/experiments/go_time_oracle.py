@@ -11,7 +11,7 @@ the mean over the seeds of each seed's best score bounds the scenario's suite sc
 family. Knowing the future, this is a reference, not a planner.
 
     .venv/bin/python docs/experiments/go_time_oracle.py --scenario intersection
-        [--planner rules-bold-curves] [--seeds 10] [--first-seed 0] [--step 0.5] [--last 8]
+        [--planner rules-bold-curves] [--controller mpc] [--seeds 10] [--first-seed 0] [--step 0.5] [--last 8]
         [--workers 2] [--json docs/results/go-time-oracle-intersection.json]
 """
 
@@ -51,11 +51,12 @@ class GoAt:
         planner._yield_acceleration = yield_acceleration  # type: ignore[method-assign]
 
 
-def episode(job: tuple[str, str, int, float]) -> dict[str, float | int | bool | None]:
-    """One episode: ``(scenario, planner, seed, go time)`` -> its outcome."""
-    scenario_id, planner, seed, go_time_s = job
+def episode(job: tuple[str, str, str, int, float]) -> dict[str, float | int | bool | None]:
+    """One episode: ``(scenario, planner, controller, seed, go time)`` -> its outcome."""
+    scenario_id, planner, controller, seed, go_time_s = job
     scenario = load_scenario(scenario_id)
-    stack = Stack.build(StackSpec(planner=planner), dt_s=scenario.dt_s, plant=scenario.plant)
+    spec = StackSpec(planner=planner, controller=controller)
+    stack = Stack.build(spec, dt_s=scenario.dt_s, plant=scenario.plant)
     assert isinstance(stack.planner, RulePlanner), f"{planner} is not a rule planner"
     GoAt(stack.planner, go_time_s)
     loop = ClosedLoop(scenario, stack)
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="intersection")
     parser.add_argument("--planner", default="rules-bold-curves")
+    parser.add_argument("--controller", default="mpc")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--step", type=float, default=0.5, help="[s] spacing of the go times")
@@ -99,7 +101,9 @@ def main() -> None:
     args = parser.parse_args()
     go_times = [round(float(g), 3) for g in np.arange(0.0, args.last + 1e-9, args.step)]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    jobs = [(args.scenario, args.planner, seed, g) for seed in seeds for g in go_times]
+    jobs = [
+        (args.scenario, args.planner, args.controller, seed, g) for seed in seeds for g in go_times
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(episode, jobs))
     summary = {}
@@ -132,6 +136,7 @@ def main() -> None:
             {
                 "scenario": args.scenario,
                 "planner": args.planner,
+                "controller": args.controller,
                 "go_times_s": go_times,
                 "route_share": ROUTE_SHARE,
                 "seeds_with_a_go_time": feasible,
