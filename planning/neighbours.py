@@ -44,7 +44,8 @@ def neighbours_in(
     vehicle halfway through a lane change counts in both lanes. Its side is that of its box turned
     to its heading (:func:`box_extents_m`): a car standing askew reaches into the lane beside it.
 
-    :param preview_s: lateral drift is extrapolated this far [s].
+    :param preview_s: the lateral drift of a vehicle driving the lane's way is extrapolated this
+        far [s], with the lane's heading where the vehicle is.
     :param turned_boxes: measure boxes turned to their headings; ``False`` takes every box as
         aligned with the lane (the metrics' time to collision, defined before boxes were turned).
     """
@@ -57,17 +58,20 @@ def neighbours_in(
     ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
     lead: tuple[float, float, int] | None = None
     rear: tuple[float, float] | None = None
-    lane_heading = float(
-        np.interp(ego_station, lane.centreline.station_m, lane.centreline.heading_rad)
-    )
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
-    headings = np.interp(stations, lane.centreline.station_m, lane.centreline.heading_rad)
+    # unwrapped, so that a heading stored across +-pi (a ring road) interpolates through it
+    headings = np.interp(
+        stations, lane.centreline.station_m, np.unwrap(lane.centreline.heading_rad)
+    )
     for vehicle, station, offset, heading in zip(
         scene.vehicles, stations, offsets, headings, strict=True
     ):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
-        # are seen as they start, not once they are halfway across.
-        drift = vehicle.speed_mps * math.sin(vehicle.heading_rad - lane_heading) * preview_s
+        # are seen as they start, not once they are halfway across. Cut-ins come from vehicles
+        # driving the lane's way: one turned more than a right angle from it (a junction's
+        # oncoming traffic) counts where it is.
+        turn = vehicle.heading_rad - float(heading)
+        drift = vehicle.speed_mps * math.sin(turn) * preview_s if math.cos(turn) > 0 else 0.0
         nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
         across, along = (
             box_extents_m(vehicle, float(heading))

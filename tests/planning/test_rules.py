@@ -130,3 +130,15 @@ def test_no_lane_change_that_leaves_the_same_car_ahead():
         == 1
     )
     assert RulePlanner().plan(scene).decision != "change_right"
+
+
+@pytest.mark.parametrize(("heading_rad", "counts"), [(-0.3, True), (math.pi + 0.3, False)])
+def test_only_vehicles_driving_the_lanes_way_are_previewed_cutting_in(heading_rad, counts):
+    # A car in the next lane, 30 m ahead, turned 0.3 rad towards the ego's lane: driving the
+    # lane's way it will be in it within the cut-in preview; driving against it (a junction's
+    # oncoming traffic, turning across), it is not cutting in and counts only where it is
+    # (the roundabout's phantom leader at -12 m/s, issue 30)
+    turned = car(1, 1, 30.0, 10.0)
+    turned = type(turned)(**{**turned.__dict__, "heading_rad": heading_rad})
+    scene = highway_scene(ego_lane=0, lanes=2, vehicles=[turned])
+    assert (neighbours_in(scene.lanes[0], scene).lead_id == 1) is counts
