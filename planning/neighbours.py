@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.base import SceneState
-from sims.frenet import to_frenet
+from sims.frenet import heading_at, to_frenet
 from sims.groundtruth import LaneGeometry, VehicleState
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
@@ -59,10 +59,7 @@ def neighbours_in(
     lead: tuple[float, float, int] | None = None
     rear: tuple[float, float] | None = None
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
-    # unwrapped, so that a heading stored across +-pi (a ring road) interpolates through it
-    headings = np.interp(
-        stations, lane.centreline.station_m, np.unwrap(lane.centreline.heading_rad)
-    )
+    headings = heading_at(lane.centreline, stations)
     for vehicle, station, offset, heading in zip(
         scene.vehicles, stations, offsets, headings, strict=True
     ):

@@ -60,3 +60,9 @@ def point_at(centreline: Centreline, station_m: float) -> tuple[float, float, fl
         float(np.interp(station_m, stations, centreline.y_m)),
         float(np.interp(station_m, stations, centreline.heading_rad)),
     )
+
+
+def heading_at(centreline: Centreline, station_m: np.ndarray) -> np.ndarray:
+    """The centreline's heading [rad] at each station, interpolated; unwrapped first, so that a
+    heading stored across +-pi (a ring road) interpolates through it."""
+    return np.interp(station_m, centreline.station_m, np.unwrap(centreline.heading_rad))

@@ -42,7 +42,7 @@ from planning.safety import (
     safe_following_speed_mps,
     stopping_acceleration_mps2,
 )
-from sims.frenet import to_frenet
+from sims.frenet import heading_at, to_frenet
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
 from sims.strict import described
@@ -380,7 +380,7 @@ def _oncoming(scene: SceneState, target: LaneGeometry) -> bool:
     ys = np.array([v.y_m for v in scene.vehicles], dtype=np.float64)
     stations, offsets = to_frenet(line, xs, ys)
     ego_station, _ = to_frenet(line, np.array(ego.x_m), np.array(ego.y_m))
-    lane_headings = np.interp(stations, line.station_m, np.unwrap(line.heading_rad))
+    lane_headings = heading_at(line, stations)
     headings = np.array([v.heading_rad for v in scene.vehicles])
     against = np.cos(headings - lane_headings) < 0
     in_lane = np.abs(offsets) < target.width_m / 2
@@ -397,10 +397,7 @@ def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:
     stations, offsets = to_frenet(target.centreline, xs, ys)
     ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
     away = -np.sign(float(ego_offset))  # +1 where the lane beyond has higher offsets
-    # unwrapped, so that a heading stored across +-pi (a ring road) interpolates through it
-    lane_heading = np.interp(
-        stations, target.centreline.station_m, np.unwrap(target.centreline.heading_rad)
-    )
+    lane_heading = heading_at(target.centreline, stations)
     relative_heading = np.array([v.heading_rad for v in vehicles]) - lane_heading
     speeds = np.array([v.speed_mps for v in vehicles], dtype=np.float64)
     beyond = away * offsets
