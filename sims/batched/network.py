@@ -186,7 +186,6 @@ def from_highway_env(
 
 
 def _scene_rows(env: Any, road: RoadTensors) -> list[dict[str, Any]]:
-    from highway_env.vehicle.behavior import IDMVehicle
     from highway_env.vehicle.objects import Obstacle
 
     vehicles = env.road.vehicles
@@ -194,16 +193,24 @@ def _scene_rows(env: Any, road: RoadTensors) -> list[dict[str, Any]]:
         raise ValueError("expected the ego first among the road's vehicles")
     rows = []
     for vehicle in vehicles[1:]:
-        if not isinstance(vehicle, IDMVehicle) or type(vehicle).__name__ not in ("IDMVehicle",):
-            raise ValueError(
-                f"the batched engine drives highway-env's IDMVehicle, not {type(vehicle).__name__}"
-            )
+        _check_traffic(vehicle)
     for obstacle in env.road.objects:
         if not isinstance(obstacle, Obstacle):
             raise ValueError(f"the batched engine knows obstacles, not {type(obstacle).__name__}")
     for item in [*vehicles, *env.road.objects]:
         rows.append(_item_row(item, road, is_static=item in env.road.objects))
     return rows
+
+
+def _check_traffic(vehicle: Any) -> None:
+    """The engine's traffic is highway-env's IDMVehicle (a ControlledVehicle), whatever else its
+    rules assume (the junction's path predictions, :mod:`sims.batched.regulation`)."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    if not isinstance(vehicle, IDMVehicle) or type(vehicle).__name__ != "IDMVehicle":
+        raise ValueError(
+            f"the batched engine drives highway-env's IDMVehicle, not {type(vehicle).__name__}"
+        )
 
 
 def _item_row(item: Any, road: RoadTensors, *, is_static: bool) -> dict[str, Any]:
@@ -329,6 +336,7 @@ def write_idm_vehicle(
 def copy_vehicle(state: NetworkState, scene: int, row: int, item: Any, road: RoadTensors) -> None:
     """Write highway-env vehicle ``item`` into ``row`` of ``scene`` (a vehicle highway-env added
     during the episode, for the fidelity checks). Updates ``state`` in place."""
+    _check_traffic(item)
     values = _item_row(item, road, is_static=False)
     steps = values.pop("route")
     if len(steps) > state.route_road.shape[-1]:
