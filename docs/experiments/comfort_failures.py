@@ -58,16 +58,10 @@ def episode(job: tuple[str, StackSpec, int]) -> dict[str, Any]:
     loop.reset(seed=seed)
     recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)
     targets, decisions = [], []
-    try:
-        while True:
-            step = loop.step()
-            recorder.record(step.sim, step.plan)
-            targets.append(step.plan.target_speed_mps)
-            decisions.append(step.plan.decision)
-            if step.sim.terminated or step.sim.truncated:
-                break
-    finally:
-        loop.close()
+    for step in loop.steps():
+        recorder.record(step.sim, step.plan)
+        targets.append(step.plan.target_speed_mps)
+        decisions.append(step.plan.decision)
     trajectory = recorder.trajectory(controller_fallbacks=0)
     series = scoring.comfort_series(scoring.until_crash(trajectory))
     found = []

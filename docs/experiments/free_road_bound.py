@@ -41,14 +41,8 @@ def free_road_episode(scenario_id: str, planner: str, seed: int) -> EpisodeMetri
     road.vehicles[:] = [loop.sim.highway_env.vehicle]  # the ego alone; obstacles stay
     loop.frame = loop.sim._frame()  # the first frame read again, without them
     recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)
-    try:
-        while True:
-            step = loop.step()
-            recorder.record(step.sim, step.plan)
-            if step.sim.terminated or step.sim.truncated:
-                break
-    finally:
-        loop.close()
+    for step in loop.steps():
+        recorder.record(step.sim, step.plan)
     trajectory = recorder.trajectory(controller_fallbacks=0, planner_overrides=0)
     return episode_metrics(trajectory, ended_by_environment=step.sim.terminated)
 

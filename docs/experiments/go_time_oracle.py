@@ -63,14 +63,8 @@ def episode(job: tuple[str, str, str, int, float]) -> dict[str, float | int | bo
     loop = ClosedLoop(scenario, stack)
     loop.reset(seed=seed)
     recorder = Recorder(dt_s=loop.sim.dt_s, route_edges=loop.sim.route_edges)
-    try:
-        while True:
-            step = loop.step()
-            recorder.record(step.sim, step.plan)
-            if step.sim.terminated or step.sim.truncated:
-                break
-    finally:
-        loop.close()
+    for step in loop.steps():
+        recorder.record(step.sim, step.plan)
     trajectory = recorder.trajectory(controller_fallbacks=0, planner_overrides=0)
     metrics = episode_metrics(trajectory, ended_by_environment=step.sim.terminated)
     signals = scoring.comfort_signals(scoring.until_crash(trajectory))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,18 @@ class ClosedLoop:
         )
         self.frame = step.frame
         return LoopStep(sim=step, scene=scene, plan=plan, command=command)
+
+    def steps(self) -> Iterator[LoopStep]:
+        """Every control step until the simulator ends the episode, the last one included; the
+        simulator is closed when they run out, or when the caller stops early or fails."""
+        try:
+            while True:
+                step = self.step()
+                yield step
+                if step.sim.terminated or step.sim.truncated:
+                    return
+        finally:
+            self.close()
 
     def close(self) -> None:
         self.sim.close()

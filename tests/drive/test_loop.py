@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from drive.episode.loop import run_episode
-from drive.episode.stack import StackSpec
+from drive.episode.loop import ClosedLoop, run_episode
+from drive.episode.stack import Stack, StackSpec
 from sims.scenario import Scenario
 
 SHORT = Scenario(
@@ -24,6 +24,19 @@ def test_episode_runs_to_its_duration_and_is_deterministic():
     assert first.metrics.termination in ("time", "collision")
     assert first.metrics == second.metrics
     assert first.metrics.distance_m > 50
+
+
+def test_the_loops_steps_run_to_the_episodes_end_and_close_the_simulator(monkeypatch):
+    loop = ClosedLoop(SHORT, Stack.build(StackSpec(), dt_s=SHORT.dt_s))
+    loop.reset(seed=7)
+    closed = []
+    close = loop.sim.close
+    monkeypatch.setattr(loop.sim, "close", lambda: (closed.append(True), close()))
+    steps = list(loop.steps())
+    assert len(steps) == run_episode(SHORT, StackSpec(), seed=7).metrics.steps
+    assert steps[-1].sim.terminated or steps[-1].sim.truncated
+    assert not any(step.sim.terminated or step.sim.truncated for step in steps[:-1])
+    assert closed == [True]
 
 
 def test_different_seeds_differ():
