@@ -4,4 +4,5 @@ before_rev=${1:?a revision to compare against}
 before=$(mktemp -d)/before
 git worktree add -f --detach "$before" "$before_rev" >/dev/null
 trap 'git worktree remove --force "$before"' EXIT
-python=${PYTHON:-python}
+# absolute, since the experiments run it from inside each worktree
+python=$(realpath -s "$(command -v "${PYTHON:-python}")")
