@@ -35,6 +35,14 @@ def applies(road: RoadTensors, count: int) -> bool:
     return road.straight_one_way and count <= MAX_VEHICLES
 
 
+def stations_m(state: NetworkState, road: RoadTensors) -> Tensor:
+    """Every row's station ``(B, N)`` [m]: its coordinate along the road's first lane, which orders
+    the rows along every lane where :func:`applies`."""
+    first = LaneView.of(road, torch.zeros(1, dtype=torch.long, device=state.x_m.device))
+    station, _ = roads.local_coordinates(first, state.x_m, state.y_m)
+    return station
+
+
 class Stations:
     """Every row of every scene along every lane, by slot of the scene's station order
     ``(B, L, N)``, and each lane's members as bit masks over those slots. A row whose station
@@ -48,9 +56,7 @@ class Stations:
 
     @classmethod
     def of(cls, state: NetworkState, road: RoadTensors) -> Stations:
-        first = LaneView.of(road, torch.zeros(1, dtype=torch.long, device=state.x_m.device))
-        station, _ = roads.local_coordinates(first, state.x_m, state.y_m)
-        order = torch.argsort(station, dim=1, stable=True)
+        order = torch.argsort(stations_m(state, road), dim=1, stable=True)
         # Every lane's coordinates of the rows taken in station order: the masks' slots.
         lanes = LaneView.of(road, torch.arange(road.lanes, device=state.x_m.device)[:, None])
         x, y = state.x_m.gather(1, order)[:, None, :], state.y_m.gather(1, order)[:, None, :]
@@ -99,9 +105,7 @@ def window_pairs(
     """
     count = state.x_m.shape[1]
     window = min(COLLISION_WINDOW, count - 1)
-    first = LaneView.of(road, torch.zeros(1, dtype=torch.long, device=state.x_m.device))
-    station_m, _ = roads.local_coordinates(first, state.x_m, state.y_m)
-    station_m = torch.where(state.present, station_m, torch.inf)
+    station_m = torch.where(state.present, stations_m(state, road), torch.inf)
     order = torch.argsort(station_m, dim=1)
     diagonal_m = torch.sqrt(state.length_m**2 + state.width_m**2)
     moving = state.present & ~state.static
