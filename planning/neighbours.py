@@ -18,11 +18,16 @@ from sims.groundtruth import LaneGeometry, VehicleState
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
 CUT_IN_PREVIEW_S = 1.5  # [s] lateral drift is extrapolated this far to see cut-ins early
+# [rad] highway-env's lateral controller turns a lane-changing vehicle at most this far from its
+# lane (``ControlledVehicle.steering_control`` clips the heading command to pi/4): a vehicle turned
+# further is crossing the lane, not cutting into it.
+CUT_IN_MAX_TURN_RAD = math.pi / 4
 
 
 @dataclass(frozen=True)
 class Neighbours:
-    """The nearest vehicles ahead and behind in one lane: bumper gaps [m] and speeds along it [m/s]."""
+    """The nearest vehicles ahead and behind in one lane: bumper gaps along it [m], and speeds along
+    it where each vehicle is [m/s]."""
 
     lead_gap_m: float | None = None
     lead_speed_mps: float | None = None
@@ -44,8 +49,10 @@ def neighbours_in(
     vehicle halfway through a lane change counts in both lanes. Its side is that of its box turned
     to its heading (:func:`box_extents_m`): a car standing askew reaches into the lane beside it.
 
-    :param preview_s: the lateral drift of a vehicle driving the lane's way is extrapolated this
-        far [s], with the lane's heading where the vehicle is.
+    :param preview_s: the lateral drift of a vehicle driving the lane's way (turned at most
+        :data:`CUT_IN_MAX_TURN_RAD` from it) is extrapolated this far [s], with the lane's heading
+        where the vehicle is.
+    :return: the gaps [m], and the speeds along the lane where each vehicle is [m/s].
     :param turned_boxes: measure boxes turned to their headings; ``False`` takes every box as
         aligned with the lane (the metrics' time to collision, defined before boxes were turned).
     """
@@ -65,11 +72,13 @@ def neighbours_in(
     ):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
         # are seen as they start, not once they are halfway across. Cut-ins come from vehicles
-        # driving the lane's way: one turned more than a right angle from it (a junction's
-        # oncoming traffic) counts where it is.
+        # driving the lane's way, turned no further than a lane change turns them: one crossing
+        # the lane or driving against it (a junction's crossing and oncoming traffic) counts
+        # where it is, and the conflict test (planning.conflict) owns it.
         turn = vehicle.heading_rad - float(heading)
-        drift = vehicle.speed_mps * math.sin(turn) * preview_s if math.cos(turn) > 0 else 0.0
-        nearest = min(abs(offset), abs(offset + drift)) if offset * drift < 0 else abs(offset)
+        cutting_in = math.cos(turn) >= math.cos(CUT_IN_MAX_TURN_RAD)
+        drift = vehicle.speed_mps * math.sin(turn) * preview_s if cutting_in else 0.0
+        nearest = _nearest_offset_m(float(offset), drift)
         across, along = (
             box_extents_m(vehicle, float(heading))
             if turned_boxes
@@ -78,7 +87,10 @@ def neighbours_in(
         if nearest > limit + across:
             continue
         half_lengths = along + ego.length_m / 2
-        along_speed = vehicle.speed_mps * math.cos(vehicle.heading_rad - ego.heading_rad)
+        # Its speed along the lane where it is: the rate its station changes, as the gap is
+        # measured along the lane (on the roundabout's ring, a car 30 m ahead is turned 1.5 rad
+        # from the ego, and projected on the ego's heading it read at a tenth of its speed).
+        along_speed = vehicle.speed_mps * math.cos(turn)
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
             lead = (ahead_m - half_lengths, along_speed, vehicle.vehicle_id)
@@ -91,6 +103,18 @@ def neighbours_in(
         rear_gap_m=rear[0] if rear else None,
         rear_speed_mps=rear[1] if rear else None,
     )
+
+
+def _nearest_offset_m(offset_m: float, drift_m: float) -> float:
+    """How near a vehicle at ``offset_m`` from a lane's centre comes to it as it drifts by ``drift_m``
+    sideways in a straight line [m]: zero where the drift carries it across the centre.
+
+    (A lane changer's drift in the preview is often more than twice its offset: highway-env's
+    lateral controller commands 1/0.6 s times the offset, 2.5 times it over 1.5 s.)
+    """
+    if offset_m * drift_m >= 0:
+        return abs(offset_m)  # drifting away, or not at all
+    return max(0.0, abs(offset_m) - abs(drift_m))
 
 
 def box_extents_m(vehicle: VehicleState, lane_heading_rad: float) -> tuple[float, float]:

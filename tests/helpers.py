@@ -50,6 +50,20 @@ def straight_lane(
     )
 
 
+def ring_lane(radius_m: float = 20.0) -> LaneGeometry:
+    """A lane round a circle of ``radius_m`` centred on the origin, counter-clockwise from
+    (radius, 0), where its heading is pi/2; stations every 2 m for 120 m (the roundabout's ring)."""
+    station = np.arange(0.0, 120.0, 2.0)
+    angle = station / radius_m
+    centreline = Centreline(
+        x_m=radius_m * np.cos(angle),
+        y_m=radius_m * np.sin(angle),
+        heading_rad=angle + np.pi / 2,
+        station_m=station,
+    )
+    return LaneGeometry(LaneId("a", "b", 0), LANE_WIDTH_M, 10.0, centreline)
+
+
 def ego_at(
     lane: int, *, x_m: float = 0.0, speed_mps: float = 25.0, y_offset_m: float = 0.0
 ) -> EgoState:

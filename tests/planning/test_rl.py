@@ -21,7 +21,7 @@ from planning.rl.executor import (
 )
 from planning.rl.extractors import EgoAttentionExtractor
 from planning.rl.planner import POLITE_POLICY, SHIPPED_POLICY, RLPlanner
-from tests.helpers import CUT_INS, car, ego_at, highway_scene
+from tests.helpers import CUT_INS, car, ego_at, highway_scene, ring_lane
 
 LEFT_SAME = next(a for a in ACTIONS if a.lane_change == -1 and a.speed_change == 0)
 RIGHT_SAME = next(a for a in ACTIONS if a.lane_change == 1 and a.speed_change == 0)
@@ -275,22 +275,15 @@ def test_a_ring_roads_traffic_ahead_is_not_oncoming():
     drives with its lane: the oncoming check compares headings with the lane's, not the ego's."""
     from perception.base import SceneState
     from planning.rl.executor import _oncoming
-    from sims.groundtruth import Centreline, LaneGeometry, LaneId
 
-    radius, station = 20.0, np.arange(0.0, 120.0, 2.0)
-    angle = station / radius  # counter-clockwise from (20, 0), heading angle + pi/2
-    line = Centreline(
-        x_m=radius * np.cos(angle),
-        y_m=radius * np.sin(angle),
-        heading_rad=angle + math.pi / 2,
-        station_m=station,
-    )
-    ring = LaneGeometry(LaneId("a", "b", 0), 4.0, 10.0, line)
+    radius = 20.0
+    ring = ring_lane(radius)
+    line = ring.centreline
     ego = replace(ego_at(0, speed_mps=8.0), x_m=radius, y_m=0.0, heading_rad=math.pi / 2)
     across = math.pi * radius  # half-way round: at (-20, 0), the lane heading -pi/2
     ahead = replace(car(1, 0, -radius, 8.0), y_m=0.0, heading_rad=-math.pi / 2)
     against = replace(ahead, heading_rad=math.pi / 2)
-    assert np.interp(across, station, line.heading_rad) == pytest.approx(1.5 * math.pi)
+    assert np.interp(across, line.station_m, line.heading_rad) == pytest.approx(1.5 * math.pi)
 
     def scene(vehicle):
         return SceneState(time_s=0.0, ego=ego, vehicles=(vehicle,), lanes=(ring,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,7 @@ from perception.base import SceneState
 from planning.neighbours import box_extents_m, neighbours_in
 from planning.rules import BoldRulePlanner, RulePlanner
 from sims.idm import ACC_BRAKING_MPS2
-from tests.helpers import car, ego_at, highway_scene, straight_lane
+from tests.helpers import car, ego_at, highway_scene, ring_lane, straight_lane
 
 
 def test_free_road_accelerates_towards_cruise_speed():
@@ -142,3 +143,41 @@ def test_only_vehicles_driving_the_lanes_way_are_previewed_cutting_in(heading_ra
     turned = type(turned)(**{**turned.__dict__, "heading_rad": heading_rad})
     scene = highway_scene(ego_lane=0, lanes=2, vehicles=[turned])
     assert (neighbours_in(scene.lanes[0], scene).lead_id == 1) is counts
+
+
+@pytest.mark.parametrize("turn_rad", [0.6, 1.2])
+def test_a_vehicle_crossing_the_lane_is_not_previewed_cutting_in(turn_rad):
+    # 30 m ahead, 6 m to the side at 4 m/s: turned 0.6 rad towards the ego's lane it changes
+    # lane (highway-env turns a lane changer at most pi/4) and counts in the 1.5 s preview; turned
+    # 1.2 rad it crosses the lane (a junction's crossing traffic) and counts where it is
+    crossing = replace(car(1, 1, 30.0, 4.0), y_m=6.0, heading_rad=-turn_rad)
+    scene = highway_scene(ego_lane=0, lanes=2, vehicles=[crossing])
+    assert (neighbours_in(scene.lanes[0], scene).lead_id == 1) is (turn_rad < math.pi / 4)
+
+
+@pytest.mark.parametrize("ahead_m", [10.0, 30.0])
+def test_a_leader_round_a_ring_reads_at_its_speed_along_the_lane(ahead_m):
+    # on a ring of radius 20 m a car 30 m ahead is turned 1.5 rad from the ego: projected on the
+    # ego's heading its 8 m/s read 0.57 m/s and the ego braked behind it (the roundabout, issue 30)
+    ring = ring_lane(20.0)
+    ego = replace(ego_at(0, speed_mps=8.0), x_m=20.0, y_m=0.0, heading_rad=math.pi / 2)
+    angle = ahead_m / 20.0
+    leader = replace(
+        car(1, 0, 20.0 * math.cos(angle), 8.0),
+        y_m=20.0 * math.sin(angle),
+        heading_rad=angle + math.pi / 2,
+    )
+    scene = SceneState(time_s=0.0, ego=ego, vehicles=(leader,), lanes=(ring,))
+    near = neighbours_in(ring, scene)
+    assert near.lead_id == 1
+    assert near.lead_speed_mps == pytest.approx(8.0, abs=0.05)
+    assert near.lead_gap_m == pytest.approx(ahead_m - 5.0, abs=0.2)
+
+
+def test_a_cut_in_whose_drift_overshoots_the_lane_still_counts():
+    # 4 m to the side at 25 m/s, turned 0.27 rad: highway-env's lane change at its start, drifting
+    # 10 m in the 1.5 s preview, so it ends 6 m beyond the lane's centre; it crosses the lane on
+    # the way, and counts (it did not while the nearer end of the drift alone was compared)
+    cutting_in = replace(car(1, 1, 30.0, 25.0), heading_rad=-0.27)
+    scene = highway_scene(ego_lane=0, lanes=2, vehicles=[cutting_in])
+    assert neighbours_in(scene.lanes[0], scene).lead_id == 1
