@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.base import SceneState
-from sims.frenet import heading_at, to_frenet
+from sims.frenet import heading_at, to_frenet, velocity_in_lane
 from sims.groundtruth import LaneGeometry, VehicleState
 
 IN_LANE_MARGIN_M = 0.2  # [m] a vehicle counts in a lane once its side is this close to the line
@@ -52,9 +52,9 @@ def neighbours_in(
     :param preview_s: the lateral drift of a vehicle driving the lane's way (turned at most
         :data:`CUT_IN_MAX_TURN_RAD` from it) is extrapolated this far [s], with the lane's heading
         where the vehicle is.
-    :return: the gaps [m], and the speeds along the lane where each vehicle is [m/s].
     :param turned_boxes: measure boxes turned to their headings; ``False`` takes every box as
         aligned with the lane (the metrics' time to collision, defined before boxes were turned).
+    :return: the gaps [m], and the speeds along the lane where each vehicle is [m/s].
     """
     ego = scene.ego
     if not scene.vehicles:
@@ -67,17 +67,30 @@ def neighbours_in(
     rear: tuple[float, float] | None = None
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
     headings = heading_at(lane.centreline, stations)
-    for vehicle, station, offset, heading in zip(
-        scene.vehicles, stations, offsets, headings, strict=True
+    turns = np.array([v.heading_rad for v in scene.vehicles]) - headings
+    # Speeds along the lane where each vehicle is: the rate its station changes, as the gap is
+    # measured along the lane (on the roundabout's ring, a car 30 m ahead is turned 1.5 rad from
+    # the ego: projected on the ego's heading it read at a fourteenth of its speed).
+    along_speeds, rightward_speeds = velocity_in_lane(
+        np.array([v.speed_mps for v in scene.vehicles]), turns
+    )
+    for vehicle, station, offset, heading, turn, along_speed, rightward in zip(
+        scene.vehicles,
+        stations,
+        offsets,
+        headings,
+        turns,
+        along_speeds,
+        rightward_speeds,
+        strict=True,
     ):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
         # are seen as they start, not once they are halfway across. Cut-ins come from vehicles
         # driving the lane's way, turned no further than a lane change turns them: one crossing
         # the lane or driving against it (a junction's crossing and oncoming traffic) counts
         # where it is, and the conflict test (planning.conflict) owns it.
-        turn = vehicle.heading_rad - float(heading)
         cutting_in = math.cos(turn) >= math.cos(CUT_IN_MAX_TURN_RAD)
-        drift = vehicle.speed_mps * math.sin(turn) * preview_s if cutting_in else 0.0
+        drift = float(rightward) * preview_s if cutting_in else 0.0
         nearest = _nearest_offset_m(float(offset), drift)
         across, along = (
             box_extents_m(vehicle, float(heading))
@@ -87,15 +100,11 @@ def neighbours_in(
         if nearest > limit + across:
             continue
         half_lengths = along + ego.length_m / 2
-        # Its speed along the lane where it is: the rate its station changes, as the gap is
-        # measured along the lane (on the roundabout's ring, a car 30 m ahead is turned 1.5 rad
-        # from the ego, and projected on the ego's heading it read at a tenth of its speed).
-        along_speed = vehicle.speed_mps * math.cos(turn)
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
-            lead = (ahead_m - half_lengths, along_speed, vehicle.vehicle_id)
+            lead = (ahead_m - half_lengths, float(along_speed), vehicle.vehicle_id)
         elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
-            rear = (-ahead_m - half_lengths, along_speed)
+            rear = (-ahead_m - half_lengths, float(along_speed))
     return Neighbours(
         lead_gap_m=lead[0] if lead else None,
         lead_id=lead[2] if lead else None,

@@ -52,6 +52,16 @@ def project(
     return take_last(line_station_m, nearest) + along, across
 
 
+def velocity_in_lane(speed_mps: Array, turn_rad: Array) -> tuple[Array, Array]:
+    """A vehicle's velocity in a lane's frame: its speed along the lane and towards the lane's right
+    (where offsets grow) [m/s].
+
+    :param speed_mps: the vehicles' speeds [m/s].
+    :param turn_rad: their headings less the lane's heading where each is [rad].
+    """
+    return speed_mps * cosine(turn_rad), speed_mps * sine(turn_rad)
+
+
 def point_at(centreline: Centreline, station_m: float) -> tuple[float, float, float]:
     """Interpolate ``(x_m, y_m, heading_rad)`` at ``station_m`` (clamped to the sampled range)."""
     stations = centreline.station_m

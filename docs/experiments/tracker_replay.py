@@ -3,8 +3,8 @@
 The rule planner drives highway-v0 on ground truth; at every step the shipped network reads the
 rendered frames and the tracker (default settings) follows its detections. Detections and tracks
 are paired with the true vehicles within 50 m of the ego (Hungarian, within 3 m) and their errors
-in speed [m/s], heading [rad] and the lateral drift the rule planner extrapolates over
-``planning.rules.CUT_IN_PREVIEW_S`` [m] are printed as mean and 95th percentile.
+in speed [m/s], heading [rad] and the lateral drift [m] the rule planner extrapolates over
+``planning.neighbours.CUT_IN_PREVIEW_S`` (1.5 s) are printed as mean and 95th percentile.
 
 Usage: python docs/experiments/tracker_replay.py [SEED] [STEPS]
 """
@@ -22,7 +22,7 @@ from drive.episode.stack import Stack, StackSpec
 from perception.camera import PRESENCE_THRESHOLD, CnnPerceiver, detection
 from perception.cnn import unscale_slots
 from perception.tracker import MultiObjectTracker
-from planning.rules import CUT_IN_PREVIEW_S
+from planning.neighbours import CUT_IN_PREVIEW_S
 from sims.env import SimEnv
 from sims.scenario import load_scenario
 

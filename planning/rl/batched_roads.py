@@ -20,8 +20,10 @@ interface (:mod:`planning.rl.interface`) for ``B`` episodes of one highway-env r
 What executes a decision differs, as on the straight road (:mod:`planning.rl.batched`): the ego is
 an IDM vehicle of the engine (``ego_control="follow"``) with highway-env's steering and no tracking
 lag, following its leader with the executor's model and time gap
-(:class:`~sims.batched.physics.EgoFollowing`; IDM's gaps centre to centre, as the traffic's), and
-the safety layer is not available here.
+(:class:`~sims.batched.physics.EgoFollowing`; IDM's gaps centre to centre, as the traffic's, and
+its closing speed projected on the ego's heading, as highway-env's IDM does, where the executor
+takes each vehicle's speed along the lane where it is: on the roundabout's ring the engine's ego
+follows a car well ahead as if it were slower), and the safety layer is not available here.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from planning.safety import FarLane, GapMargins, cut_in, far_lane_conflict, gap_
 from sims.batched.neighbours import LANE_WIDTH_M, lookup, neighbours, station_order
 from sims.batched.physics import LENGTH_M
 from sims.batched.state import BatchConfig, BatchState
+from sims.frenet import velocity_in_lane
 
 RULES = RulesConfig()
 
@@ -79,13 +80,14 @@ def far_lane(state: BatchState, lane: Tensor) -> FarLane[Tensor]:
     away = (lane - state.lane[:, 0]).sign().to(state.y_m.dtype)[:, None]
     beyond = away * (state.y_m[:, 1:] - lane.to(state.y_m.dtype)[:, None] * LANE_WIDTH_M)
     in_far_lane = (beyond > LANE_WIDTH_M / 2) & (beyond < 1.5 * LANE_WIDTH_M)
-    heading, speed = state.heading_rad[:, 1:], state.speed_mps[:, 1:]
+    # the lane's heading is 0 on the straight road: a vehicle's turn is its heading
+    speed_along, rightward = velocity_in_lane(state.speed_mps[:, 1:], state.heading_rad[:, 1:])
     ahead_m = state.x_m[:, 1:] - state.x_m[:, :1]
     half_lengths_m = torch.full_like(ahead_m, LENGTH_M)  # half of two vehicles' lengths
     return FarLane(
         present=in_far_lane & (ahead_m > -half_lengths_m),
         ahead_m=ahead_m,
         half_lengths_m=half_lengths_m,
-        speed_along_mps=speed * torch.cos(heading),
-        speed_towards_mps=-away * speed * torch.sin(heading),
+        speed_along_mps=speed_along,
+        speed_towards_mps=-away * rightward,
     )

@@ -42,7 +42,7 @@ from planning.safety import (
     safe_following_speed_mps,
     stopping_acceleration_mps2,
 )
-from sims.frenet import heading_at, to_frenet
+from sims.frenet import heading_at, to_frenet, velocity_in_lane
 from sims.groundtruth import LaneGeometry
 from sims.idm import CarFollowing, check_car_following
 from sims.strict import described
@@ -398,8 +398,9 @@ def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:
     ego_station, ego_offset = to_frenet(target.centreline, np.array(ego.x_m), np.array(ego.y_m))
     away = -np.sign(float(ego_offset))  # +1 where the lane beyond has higher offsets
     lane_heading = heading_at(target.centreline, stations)
-    relative_heading = np.array([v.heading_rad for v in vehicles]) - lane_heading
+    turns = np.array([v.heading_rad for v in vehicles]) - lane_heading
     speeds = np.array([v.speed_mps for v in vehicles], dtype=np.float64)
+    speed_along, rightward = velocity_in_lane(speeds, turns)
     beyond = away * offsets
     half_lengths = (np.array([v.length_m for v in vehicles]) + ego.length_m) / 2
     ahead_m = stations - float(ego_station)
@@ -408,6 +409,6 @@ def _far_lane(scene: SceneState, target: LaneGeometry) -> FarLane[np.ndarray]:
         present=in_far_lane & (ahead_m > -half_lengths),
         ahead_m=ahead_m,
         half_lengths_m=half_lengths,
-        speed_along_mps=speeds * np.cos(relative_heading),
-        speed_towards_mps=-away * speeds * np.sin(relative_heading),
+        speed_along_mps=speed_along,
+        speed_towards_mps=-away * rightward,
     )
