@@ -137,6 +137,7 @@ class CnnPerceiver(Perceiver):
         :return: the scene's vehicles.
         """
         vehicles = []
+        noise = TrackerConfig()  # a single detection's errors, as the tracker models them
         for found in detections:
             self._next_id += 1  # detections are not tracked: each one is a new road user
             vehicles.append(
@@ -147,6 +148,7 @@ class CnnPerceiver(Perceiver):
                     found.vx_mps,
                     found.vy_mps,
                     heading_rad=found.heading_rad,
+                    speed_std_mps=noise.velocity_std_of(found),
                 )
             )
         return tuple(vehicles)
@@ -192,6 +194,7 @@ class TrackedCnnPerceiver(CnnPerceiver):
                 track.vx_mps,
                 track.vy_mps,
                 heading_rad=track.heading_rad,
+                speed_std_mps=track.speed_std_mps,
             )
             for track in self.tracker.update(detections, time_s=time_s)
         )
@@ -218,9 +221,17 @@ def detection(row: np.ndarray, ego: EgoState, *, velocity_read: bool = True) -> 
 
 
 def _vehicle_state(
-    vehicle_id: int, x_m: float, y_m: float, vx_mps: float, vy_mps: float, *, heading_rad: float
+    vehicle_id: int,
+    x_m: float,
+    y_m: float,
+    vx_mps: float,
+    vy_mps: float,
+    *,
+    heading_rad: float,
+    speed_std_mps: float,
 ) -> VehicleState:
-    """A road user of the scene, of the standard size (the network does not read sizes)."""
+    """A road user of the scene, of the standard size (the network does not read sizes), with how
+    far its speed may be off [m/s]."""
     return VehicleState(
         vehicle_id=vehicle_id,
         x_m=x_m,
@@ -229,6 +240,7 @@ def _vehicle_state(
         speed_mps=math.hypot(vx_mps, vy_mps),
         length_m=VEHICLE_LENGTH_M,
         width_m=VEHICLE_WIDTH_M,
+        speed_std_mps=speed_std_mps,
     )
 
 

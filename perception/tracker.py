@@ -82,6 +82,11 @@ class TrackerConfig:
         True, "Tracks born on an episode's first step are reported at once."
     )
 
+    def velocity_std_of(self, detection: Detection) -> float:
+        """A detection's velocity error, standard deviation [m/s]: larger before its frames
+        show motion."""
+        return self.velocity_std_mps if detection.velocity_read else self.unread_velocity_std_mps
+
     def __post_init__(self) -> None:
         for name in ("position_std_m", "velocity_std_mps", "unread_velocity_std_mps", "gate_m"):
             if not getattr(self, name) > 0:
@@ -130,6 +135,8 @@ class TrackedObject:
 
     :param track_id: stable while the track lives (from 1, never reused within an episode).
     :param position_std_m: the filter's standard deviation of the position (the larger axis) [m].
+    :param speed_std_mps: the filter's standard deviation of the speed: of the velocity along its
+        direction (along the heading where the track stands still) [m/s].
     """
 
     track_id: int
@@ -139,6 +146,7 @@ class TrackedObject:
     vy_mps: float
     heading_rad: float
     position_std_m: float
+    speed_std_mps: float
 
     @property
     def speed_mps(self) -> float:
@@ -219,12 +227,7 @@ class MultiObjectTracker:
     def _measurement_noise(self, detections: tuple[Detection, ...]) -> np.ndarray:
         """``(n, 4, 4)``: each detection's measurement covariance (diagonal)."""
         config = self.config
-        velocity_std = np.array(
-            [
-                config.velocity_std_mps if d.velocity_read else config.unread_velocity_std_mps
-                for d in detections
-            ]
-        ).reshape(-1)
+        velocity_std = np.array([config.velocity_std_of(d) for d in detections]).reshape(-1)
         variances = np.zeros((len(detections), STATE))
         variances[:, :2] = config.position_std_m**2
         variances[:, 2:] = velocity_std[:, None] ** 2
@@ -333,12 +336,15 @@ class MultiObjectTracker:
         x, y, vx, vy = (float(value) for value in self._means[row])
         covariance = self._covariances[row]
         moving = math.hypot(vx, vy) >= HEADING_FROM_VELOCITY_MPS
+        heading = math.atan2(vy, vx) if moving else float(self._headings[row])
+        direction = np.array([math.cos(heading), math.sin(heading)])
         return TrackedObject(
             track_id=int(self._ids[row]),
             x_m=x,
             y_m=y,
             vx_mps=vx,
             vy_mps=vy,
-            heading_rad=math.atan2(vy, vx) if moving else float(self._headings[row]),
+            heading_rad=heading,
             position_std_m=float(np.sqrt(max(covariance[0, 0], covariance[1, 1]))),
+            speed_std_mps=float(np.sqrt(direction @ covariance[2:, 2:] @ direction)),
         )

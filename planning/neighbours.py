@@ -34,6 +34,7 @@ class Neighbours:
     rear_gap_m: float | None = None
     rear_speed_mps: float | None = None
     lead_id: int | None = None  # the leader's vehicle_id
+    lead_speed_std_mps: float = 0.0  # [m/s] how far the leader's speed may be off (perception's)
 
 
 def neighbours_in(
@@ -63,7 +64,7 @@ def neighbours_in(
     ys = np.array([v.y_m for v in scene.vehicles])
     stations, offsets = to_frenet(lane.centreline, xs, ys)
     ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
-    lead: tuple[float, float, int] | None = None
+    lead: tuple[float, float, int, float] | None = None
     rear: tuple[float, float] | None = None
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
     headings = heading_at(lane.centreline, stations)
@@ -102,13 +103,19 @@ def neighbours_in(
         half_lengths = along + ego.length_m / 2
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
-            lead = (ahead_m - half_lengths, float(along_speed), vehicle.vehicle_id)
+            lead = (
+                ahead_m - half_lengths,
+                float(along_speed),
+                vehicle.vehicle_id,
+                vehicle.speed_std_mps,
+            )
         elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
             rear = (-ahead_m - half_lengths, float(along_speed))
     return Neighbours(
         lead_gap_m=lead[0] if lead else None,
         lead_id=lead[2] if lead else None,
         lead_speed_mps=lead[1] if lead else None,
+        lead_speed_std_mps=lead[3] if lead else 0.0,
         rear_gap_m=rear[0] if rear else None,
         rear_speed_mps=rear[1] if rear else None,
     )

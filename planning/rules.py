@@ -9,7 +9,7 @@ lanes' leaders bound the speed, and the change is aborted if the target lane's g
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -48,6 +48,11 @@ class RulesConfig:
     curve_preview_s: float = 3.0  # [s] curvature looked at this far ahead (at least 20 m)
     speed_horizon_s: float = 1.0  # [s] target speed = speed + IDM acceleration x this horizon
     gain_threshold_mps2: float = 0.3  # [m/s2] MOBIL's acceleration gain needed to change lane
+    # A leader's speed is taken this many of its standard deviations (VehicleState.speed_std_mps)
+    # against a lane change: slower in the lane to change into, faster in the ego's. Ground truth
+    # knows speeds exactly and is untouched; from pixels, the tracker's 0.3 m/s of speed error
+    # otherwise tipped gains that fall just short of the threshold (issue 31).
+    doubted_speed_stds: float = 1.0
     keep_right_bias_mps2: float = (
         0.4  # [m/s2] subtracted for a change right: keep right unless overtaking
     )
@@ -70,6 +75,8 @@ class RulesConfig:
 
     def __post_init__(self) -> None:
         check_car_following(self.car_following)
+        if self.doubted_speed_stds < 0:
+            raise ValueError(f"doubted_speed_stds must be >= 0, got {self.doubted_speed_stds}")
 
     @property
     def conflict_rules(self) -> ConflictRules:
@@ -168,7 +175,7 @@ class RulePlanner(Planner):
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         """MOBIL with zero politeness over the lanes beside the ego; the best safe gain wins."""
         ahead = self._neighbours(scene, current).lead_id
-        gain_now = self._acceleration(scene, current)
+        gain_now = self._doubted_acceleration(scene, current, against=-1.0)
         best: tuple[float, LaneGeometry] | None = None
         for lane in scene.lanes:
             if abs(lane.lane.index - current.lane.index) != 1:
@@ -182,7 +189,7 @@ class RulePlanner(Planner):
             threshold = self.config.gain_threshold_mps2
             if lane.lane.index > current.lane.index:
                 threshold -= self.config.keep_right_bias_mps2
-            gain = self._acceleration(scene, lane) - gain_now - threshold
+            gain = self._doubted_acceleration(scene, lane, against=1.0) - gain_now - threshold
             if gain > 0 and (best is None or gain > best[0]):
                 best = (gain, lane)
         return best[1] if best else None
@@ -224,6 +231,21 @@ class RulePlanner(Planner):
     def _acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:
         """IDM acceleration of the ego behind its leader in ``lane``."""
         return self._following(scene, lane, self._neighbours(scene, lane))
+
+    def _doubted_acceleration(
+        self, scene: SceneState, lane: LaneGeometry, *, against: float
+    ) -> float:
+        """:meth:`_acceleration` with the leader's speed taken :attr:`RulesConfig.doubted_speed_stds`
+        of its standard deviations lower (``against=1``: the lane a change would go to) or higher
+        (``against=-1``: the lane the ego is in), so that a lane change must pay off whichever way
+        the perceived speeds err; on ground truth (no doubt) it is :meth:`_acceleration`."""
+        near = self._neighbours(scene, lane)
+        if near.lead_speed_mps is None or near.lead_speed_std_mps == 0.0:
+            return self._following(scene, lane, near)
+        doubt = against * self.config.doubted_speed_stds * near.lead_speed_std_mps
+        return self._following(
+            scene, lane, replace(near, lead_speed_mps=near.lead_speed_mps - doubt)
+        )
 
     def _neighbours(self, scene: SceneState, lane: LaneGeometry) -> Neighbours:
         """:func:`~planning.neighbours.neighbours_in`, searched once per lane of a scene: a plan

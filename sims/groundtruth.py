@@ -87,6 +87,9 @@ class VehicleState:
     speed_mps: float
     length_m: float
     width_m: float
+    # [m/s] how far the perceiver's speed may be off (one standard deviation); 0 where it is known,
+    # as ground truth knows it
+    speed_std_mps: float = 0.0
 
 
 @dataclass(frozen=True)

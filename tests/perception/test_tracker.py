@@ -172,3 +172,24 @@ def test_a_velocity_read_before_the_frames_showed_motion_counts_for_little():
     assert after_a_real_reading(velocity_read=True) > 22.0
     with pytest.raises(ConfigError, match="unread_velocity_std_mps"):
         TrackerConfig(unread_velocity_std_mps=0.0)
+
+
+def test_a_tracks_speed_doubt_starts_at_the_readings_and_settles_as_readings_agree():
+    # born from one reading at 1 m/s of error, then paired every step: the filter's speed error
+    # falls towards its steady state (about 0.31 m/s at 15 Hz with 2 m/s2 of process noise); a
+    # reading from frames that showed no motion starts it at 5 m/s
+    rng = np.random.default_rng(1)
+    tracker = MultiObjectTracker()
+    doubts = []
+    for step in range(40):
+        time_s = step * DT_S
+        tracks = tracker.update(_detections(time_s, rng, noise_mps=1.0), time_s=time_s)
+        doubts.append(tracks[0].speed_std_mps)
+    assert doubts[0] == pytest.approx(1.0)
+    assert np.all(np.diff(doubts) <= 1e-12)
+    assert doubts[-1] == pytest.approx(0.31, abs=0.02)
+    unread = MultiObjectTracker()
+    (track,) = unread.update(
+        (Detection(0.0, 0.0, 25.0, 0.0, 0.0, velocity_read=False),), time_s=0.0
+    )
+    assert track.speed_std_mps == pytest.approx(5.0)

@@ -181,3 +181,29 @@ def test_a_cut_in_whose_drift_overshoots_the_lane_still_counts():
     cutting_in = replace(car(1, 1, 30.0, 25.0), heading_rad=-0.27)
     scene = highway_scene(ego_lane=0, lanes=2, vehicles=[cutting_in])
     assert neighbours_in(scene.lanes[0], scene).lead_id == 1
+
+
+def _gain_scene(doubt_mps: float) -> SceneState:
+    """The ego at 21 m/s in lane 1, 40 m behind a car at 20 m/s; in lane 0 a car at 20.5 m/s 42 m
+    ahead: changing left pays 0.44 m/s2 more than keeping lane (the threshold is 0.3)."""
+    ahead = replace(car(1, 1, 45.0, 20.0), speed_std_mps=doubt_mps)
+    left = replace(car(2, 0, 47.0, 20.5), speed_std_mps=doubt_mps)
+    return highway_scene(ego_lane=1, lanes=2, ego_speed_mps=21.0, vehicles=[ahead, left])
+
+
+def test_a_lane_change_must_pay_whichever_way_the_perceived_speeds_err():
+    # known speeds (ground truth): the gain clears the threshold; the same scene read from pixels
+    # with the tracker's 0.3 m/s of doubt on each leader's speed: the gain may be chance (0.3 m/s
+    # slower on the left and faster ahead leave 0.26 m/s2), and the ego keeps its lane
+    known = _gain_scene(0.0)
+    planner = RulePlanner()
+    gain = planner._acceleration(known, known.lanes[0]) - planner._acceleration(
+        known, known.lanes[1]
+    )
+    assert gain == pytest.approx(0.44, abs=0.01)
+    assert RulePlanner().plan(known).decision == "change_left"
+    assert RulePlanner().plan(_gain_scene(0.3)).decision != "change_left"
+    undoubting = RulePlanner(replace(RulePlanner().config, doubted_speed_stds=0.0))
+    assert undoubting.plan(_gain_scene(0.3)).decision == "change_left"
+    with pytest.raises(ValueError, match="doubted_speed_stds"):
+        replace(RulePlanner().config, doubted_speed_stds=-1.0)
