@@ -35,6 +35,8 @@ from sims.strict import ConfigError
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn"
 # The first shipped network, trained on highway-v0 frames only (issue 31 retrained it on every road).
 HIGHWAY_WEIGHTS = Path(__file__).parent / "weights" / "stn-cnn-highway"
+# A single detection's errors, as the tracker models them: the untracked perceiver reports them.
+DETECTION_NOISE = TrackerConfig()
 
 
 def card_frames(folder: Path) -> FrameSpec:
@@ -137,7 +139,6 @@ class CnnPerceiver(Perceiver):
         :return: the scene's vehicles.
         """
         vehicles = []
-        noise = TrackerConfig()  # a single detection's errors, as the tracker models them
         for found in detections:
             self._next_id += 1  # detections are not tracked: each one is a new road user
             vehicles.append(
@@ -148,7 +149,7 @@ class CnnPerceiver(Perceiver):
                     found.vx_mps,
                     found.vy_mps,
                     heading_rad=found.heading_rad,
-                    speed_std_mps=noise.velocity_std_of(found),
+                    speed_std_mps=DETECTION_NOISE.velocity_std_of(found),
                 )
             )
         return tuple(vehicles)

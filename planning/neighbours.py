@@ -64,8 +64,8 @@ def neighbours_in(
     ys = np.array([v.y_m for v in scene.vehicles])
     stations, offsets = to_frenet(lane.centreline, xs, ys)
     ego_station, _ = to_frenet(lane.centreline, np.array(ego.x_m), np.array(ego.y_m))
-    lead: tuple[float, float, int, float] | None = None
-    rear: tuple[float, float] | None = None
+    lead: tuple[float, int] | None = None  # (bumper gap [m], the vehicle's index)
+    rear: tuple[float, int] | None = None
     limit = lane.width_m / 2 - IN_LANE_MARGIN_M
     headings = heading_at(lane.centreline, stations)
     turns = np.array([v.heading_rad for v in scene.vehicles]) - headings
@@ -75,15 +75,8 @@ def neighbours_in(
     along_speeds, rightward_speeds = velocity_in_lane(
         np.array([v.speed_mps for v in scene.vehicles]), turns
     )
-    for vehicle, station, offset, heading, turn, along_speed, rightward in zip(
-        scene.vehicles,
-        stations,
-        offsets,
-        headings,
-        turns,
-        along_speeds,
-        rightward_speeds,
-        strict=True,
+    for index, (vehicle, station, offset, heading, turn, rightward) in enumerate(
+        zip(scene.vehicles, stations, offsets, headings, turns, rightward_speeds, strict=True)
     ):
         # A vehicle drifting towards the lane counts where it will be in CUT_IN_PREVIEW_S: cut-ins
         # are seen as they start, not once they are halfway across. Cut-ins come from vehicles
@@ -103,21 +96,17 @@ def neighbours_in(
         half_lengths = along + ego.length_m / 2
         ahead_m = float(station - ego_station)
         if ahead_m >= 0 and (lead is None or ahead_m - half_lengths < lead[0]):
-            lead = (
-                ahead_m - half_lengths,
-                float(along_speed),
-                vehicle.vehicle_id,
-                vehicle.speed_std_mps,
-            )
+            lead = (ahead_m - half_lengths, index)
         elif ahead_m < 0 and (rear is None or -ahead_m - half_lengths < rear[0]):
-            rear = (-ahead_m - half_lengths, float(along_speed))
+            rear = (-ahead_m - half_lengths, index)
+    leader = scene.vehicles[lead[1]] if lead else None
     return Neighbours(
         lead_gap_m=lead[0] if lead else None,
-        lead_id=lead[2] if lead else None,
-        lead_speed_mps=lead[1] if lead else None,
-        lead_speed_std_mps=lead[3] if lead else 0.0,
+        lead_id=leader.vehicle_id if leader else None,
+        lead_speed_mps=float(along_speeds[lead[1]]) if lead else None,
+        lead_speed_std_mps=leader.speed_std_mps if leader else 0.0,
         rear_gap_m=rear[0] if rear else None,
-        rear_speed_mps=rear[1] if rear else None,
+        rear_speed_mps=float(along_speeds[rear[1]]) if rear else None,
     )
 
 

@@ -240,7 +240,7 @@ class RulePlanner(Planner):
         (``against=-1``: the lane the ego is in), so that a lane change must pay off whichever way
         the perceived speeds err; on ground truth (no doubt) it is :meth:`_acceleration`."""
         near = self._neighbours(scene, lane)
-        if near.lead_speed_mps is None or near.lead_speed_std_mps == 0.0:
+        if near.lead_speed_mps is None:
             return self._following(scene, lane, near)
         doubt = against * self.config.doubted_speed_stds * near.lead_speed_std_mps
         return self._following(
