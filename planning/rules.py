@@ -3,7 +3,10 @@
 Lane changes use MOBIL's test (Kesting, Treiber & Helbing 2007) with zero politeness, as highway-env's
 traffic does: change when the acceleration gained beats a threshold (lower towards the right, to keep
 right) and the new follower would not have to brake harder than a safe bound. While changing, both
-lanes' leaders bound the speed, and the change is aborted if the target lane's gap closes.
+lanes' leaders bound the speed. A change is aborted if the target lane's gap closes or its new
+leader, a car cutting in for instance, would make the ego brake hard; an aborted change turns back
+to the lane it came from and keeps going there, even where the ego had already drifted over the
+line.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class RulesConfig:
     min_front_gap_m: float = 10.0  # [m] gap to the new leader needed to start a change
     min_rear_gap_m: float = 8.0  # [m] gap to the new follower needed to start a change
     abort_fraction: float = 0.5  # a change is aborted when gaps fall below this part of the minimum
+    # (and when following the new leader needs braking harder than max_imposed_braking_mps2 over it)
     cooldown_s: float = 3.0  # [s] no new change this soon after the last one ended
     max_change_curvature_per_m: float = 0.01  # [1/m] no lane change where the road bends more
     crossing_angle_rad: float = 0.5  # [rad] vehicles this far off our heading are crossing traffic
@@ -114,6 +118,8 @@ class RulePlanner(Planner):
 
     def reset(self) -> None:
         self._changing_to: int | None = None
+        self._changing_from: int | None = None
+        self._turned_back = False  # the present change is the return of an aborted one
         self._direction: Decision = "cruise"
         self._last_change_end_s = -math.inf
         self._searched_scene: SceneState | None = None  # the scene _neighbours last searched
@@ -129,7 +135,7 @@ class RulePlanner(Planner):
         ):
             chosen = self._choose_change(scene, current)
             if chosen is not None:
-                self._changing_to = chosen.lane.index
+                self._changing_to, self._changing_from = chosen.lane.index, current.lane.index
                 self._direction = (
                     "change_left" if chosen.lane.index < current.lane.index else "change_right"
                 )
@@ -153,7 +159,8 @@ class RulePlanner(Planner):
         )
 
     def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
-        """End a lane change on arrival, drop it if its lane is gone, abort it if its gap closed."""
+        """End a lane change on arrival, drop it if its lane is gone, turn it back if it must be
+        aborted."""
         if self._changing_to is None:
             return
         target = scene.lane(self._changing_to)
@@ -165,11 +172,29 @@ class RulePlanner(Planner):
             )
             if abs(float(offset)) < self.config.arrival_offset_m:
                 self._end_change(scene)
-        elif not self._is_safe(scene, target, fraction=self.config.abort_fraction):
-            self._end_change(scene)
+        elif not self._turned_back and self._must_abort(scene, current, target):
+            self._turn_back(scene, current)
+
+    def _must_abort(self, scene: SceneState, current: LaneGeometry, target: LaneGeometry) -> bool:
+        """The target lane's gap has closed, or following its leader needs braking harder than the
+        bound a change may impose on anyone (over the abort fraction) and staying is gentler: a car
+        two lanes over cutting into the same gap (highway-v0 seed 100044 from pixels)."""
+        if not self._is_safe(scene, target, fraction=self.config.abort_fraction):
+            return True
+        braking_bound = self.config.max_imposed_braking_mps2 / self.config.abort_fraction
+        in_target = self._acceleration(scene, target)
+        return in_target < -braking_bound and self._acceleration(scene, current) > in_target
+
+    def _turn_back(self, scene: SceneState, current: LaneGeometry) -> None:
+        """Abort the change: change back to the lane it started from, and keep that target even
+        where the ego's sideways momentum carries it over the line first; before, the ego then
+        counted as arrived in the lane it had given up (highway-v0 seed 100029 from pixels)."""
+        back = self._changing_from if self._changing_from is not None else current.lane.index
+        self._changing_to, self._turned_back = back, True
+        self._direction = "change_left" if self._direction == "change_right" else "change_right"
 
     def _end_change(self, scene: SceneState) -> None:
-        self._changing_to = None
+        self._changing_to, self._changing_from, self._turned_back = None, None, False
         self._last_change_end_s = scene.time_s
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:

@@ -10,6 +10,7 @@ import pytest
 from perception.base import SceneState
 from planning.neighbours import box_extents_m, neighbours_in
 from planning.rules import BoldRulePlanner, RulePlanner
+from sims.groundtruth import EgoState, LaneId, VehicleState
 from sims.idm import ACC_BRAKING_MPS2
 from tests.helpers import car, ego_at, highway_scene, ring_lane, straight_lane
 
@@ -207,3 +208,39 @@ def test_a_lane_change_must_pay_whichever_way_the_perceived_speeds_err():
     assert undoubting.plan(_gain_scene(0.3)).decision == "change_left"
     with pytest.raises(ValueError, match="doubted_speed_stds"):
         replace(RulePlanner().config, doubted_speed_stds=-1.0)
+
+
+def _changing_left(ego: EgoState, vehicles: list[VehicleState], time_s: float) -> SceneState:
+    """Two lanes, the ego changing from lane 1 to lane 0 behind a car at 18 m/s 40 m ahead."""
+    return SceneState(
+        time_s=time_s,
+        ego=ego,
+        vehicles=(car(1, 1, 40.0, 18.0), *vehicles),
+        lanes=(straight_lane(0), straight_lane(1)),
+    )
+
+
+def test_a_change_into_a_cut_in_turns_back_and_stays_turned_back_over_the_line():
+    planner = RulePlanner()
+    assert planner.plan(_changing_left(ego_at(1), [], 10.0)).decision == "change_left"
+    # a car two lanes over cuts into the gap 8 m ahead (bumper to bumper), 7.5 m/s slower: the gap
+    # is above half the minimum, but following it would need braking well beyond 4 m/s2
+    cutting_in = car(2, 0, 13.0, 17.5)
+    plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-1.0), [cutting_in], 10.1))
+    assert (plan.target_lane.index, plan.decision) == (1, "change_right")
+    # the ego's sideways momentum carries it over the line before it turns: still going back
+    over_the_line = replace(ego_at(1, y_offset_m=-2.2), lane=LaneId("0", "1", 0))
+    plan = planner.plan(_changing_left(over_the_line, [cutting_in], 10.2))
+    assert (plan.target_lane.index, plan.decision) == (1, "change_right")
+    # back at the centre of its lane, the return has ended
+    plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-0.1), [], 10.8))
+    assert plan.target_lane.index == 1
+    assert plan.decision in ("follow", "cruise")
+
+
+def test_a_change_behind_a_new_leader_at_the_same_speed_goes_on():
+    planner = RulePlanner()
+    planner.plan(_changing_left(ego_at(1), [], 10.0))
+    merged = car(2, 0, 20.0, 25.0)  # 15 m ahead at the ego's speed: no hard braking to follow it
+    plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-1.0), [merged], 10.1))
+    assert (plan.target_lane.index, plan.decision) == (0, "change_left")
