@@ -176,20 +176,45 @@ class RulePlanner(Planner):
             self._turn_back(scene, current)
 
     def _must_abort(self, scene: SceneState, current: LaneGeometry, target: LaneGeometry) -> bool:
-        """The target lane's gap has closed, or following its leader needs braking harder than the
-        bound a change may impose on anyone (over the abort fraction) and staying is gentler: a car
-        two lanes over cutting into the same gap (highway-v0 seed 100044 from pixels)."""
+        """The target lane's gap has closed, or following its leader needs braking harder than
+        the bound a change may impose on anyone, over the abort fraction (4 m/s2 for the rules;
+        none for bold margins, which impose any braking), and staying is gentler: a car two lanes
+        over cutting into the same gap (highway-v0 seed 100044 from pixels). Braking is judged
+        with the ACC model whatever the ego follows with: plain IDM asks for hard braking behind
+        any leader inside its desired gap, even one at the ego's speed (13 m/s2 at 20 m and 25
+        m/s), while the ACC model brakes that hard only when closing in. Where both lanes need
+        such braking, staying gentler by any margin turns back; the cooldown then holds off a
+        new change for :attr:`RulesConfig.cooldown_s`."""
         if not self._is_safe(scene, target, fraction=self.config.abort_fraction):
             return True
-        braking_bound = self.config.max_imposed_braking_mps2 / self.config.abort_fraction
-        in_target = self._acceleration(scene, target)
-        return in_target < -braking_bound and self._acceleration(scene, current) > in_target
+        bound_mps2 = self.config.max_imposed_braking_mps2 / self.config.abort_fraction
+        if not math.isfinite(bound_mps2):
+            return False
+        in_target = self._acc_braking(scene, target)
+        return in_target < -bound_mps2 and self._acc_braking(scene, current) > in_target
+
+    def _acc_braking(self, scene: SceneState, lane: LaneGeometry) -> float:
+        """The ACC model's acceleration behind ``lane``'s leader [m/s2] (:meth:`_must_abort`)."""
+        near = self._neighbours(scene, lane)
+        return float(
+            CAR_FOLLOWING["idm_acc"](
+                scene.ego.speed_mps,
+                self._desired_speed(lane, scene.ego.speed_mps),
+                gap_m=near.lead_gap_m,
+                lead_speed_mps=near.lead_speed_mps,
+                parameters=self.config.idm,
+            )
+        )
 
     def _turn_back(self, scene: SceneState, current: LaneGeometry) -> None:
         """Abort the change: change back to the lane it started from, and keep that target even
         where the ego's sideways momentum carries it over the line first; before, the ego then
-        counted as arrived in the lane it had given up (highway-v0 seed 100029 from pixels)."""
-        back = self._changing_from if self._changing_from is not None else current.lane.index
+        counted as arrived in the lane it had given up (highway-v0 seed 100029 from pixels).
+        Where the lane it came from is gone from the scene, the change just ends."""
+        back = self._changing_from
+        if back is None or scene.lane(back) is None:
+            self._end_change(scene)
+            return
         self._changing_to, self._turned_back = back, True
         self._direction = "change_left" if self._direction == "change_right" else "change_right"
 

@@ -87,7 +87,9 @@ class Recorder:
         )
         self.edges.append(f"{ego.lane.start}>{ego.lane.end}")
         self.changing.append(changing)
-        self.change_started.append(changing and plan.decision != self._last_decision)
+        # a change starts where the plan begins one; a change turned back (planning.rules) goes on
+        # as the same manoeuvre, from change_left to change_right, and is not a second change
+        self.change_started.append(changing and not self._last_decision.startswith("change"))
         self.lane_indices.append(ego.lane.index)
         self.decisions.append(plan.decision)
         self._last_decision = plan.decision

@@ -291,20 +291,19 @@ class PolicyExecutor(RulePlanner):
     def _start_change(self, target: LaneGeometry, lane_change: int) -> None:
         """Head for ``target``, ``lane_change`` lanes over (-1 left, +1 right)."""
         self._changing_to = target.lane.index
-        self._changing_from = target.lane.index - lane_change
         self._direction = "change_left" if lane_change < 0 else "change_right"
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
         return None  # lane changes come from the policy, through decide()
 
     def _update_change(self, scene: SceneState, current: LaneGeometry) -> None:
-        """End a change on arrival; with the layer, turn it back if it must be aborted (counted as
-        an override); or start the change waiting for its gap (there is none while a change is
-        under way)."""
+        """End a change on arrival; with the layer, abort it (counted as an override); or start
+        the change waiting for its gap (there is none while a change is under way)."""
         if self._changing_to is not None:
-            turned_back = self._turned_back
+            target = scene.lane(self._changing_to)
+            underway = target is not None and target.lane != current.lane
             super()._update_change(scene, current)
-            self._overrides += int(self._turned_back and not turned_back)
+            self._overrides += int(underway and self._changing_to is None)
         elif self._waiting:
             waiting_for = scene.lane(current.lane.index + self._waiting)
             if waiting_for is not None and not self._vetoes(scene, waiting_for):
@@ -312,16 +311,24 @@ class PolicyExecutor(RulePlanner):
                 self._waiting = 0
 
     def _must_abort(self, scene: SceneState, current: LaneGeometry, target: LaneGeometry) -> bool:
-        """Without the layer, never; with it, the rules' test and (with the cut-in check) the lane
-        beyond moving into the target lane."""
+        """Without the layer, never; with it, the target's gap closed or (with the cut-in check)
+        the lane beyond moves into the target lane. Not the rules' braking test: the layer is
+        what the batched engine's executor does (:mod:`planning.rl.batched`), which the shipped
+        policies were trained with."""
         if not self.safety_layer:
             return False
-        if super()._must_abort(scene, current, target):
+        if not self._is_safe(scene, target, fraction=self.config.abort_fraction):
             return True
         margins = self.executor_config.margins
         return margins.cut_in_check and bool(
             cut_in(_far_lane(scene, target), scene.ego.speed_mps, margins.far_lane_clearance_m)
         )
+
+    def _turn_back(self, scene: SceneState, current: LaneGeometry) -> None:
+        """The layer drops an aborted change and follows in the lane the ego is in, as the batched
+        engine's executor does; the rule planner's return to the lane it came from is not theirs
+        yet (the batched executor and the policies trained on it would change with it)."""
+        self._end_change(scene)
 
     def _desired_speed(self, lane: LaneGeometry, speed_mps: float) -> float:
         return min(self.cruise_mps, super()._desired_speed(lane, speed_mps))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,10 @@ from drive.episode.metrics import (
     lateral_acceleration,
     path_length,
 )
+from drive.episode.record import Recorder
+from sims.env import SimFrame, SimStep
+from sims.groundtruth import GroundTruth
+from tests.helpers import cruise_plan, highway_scene
 
 
 def make(n=41, dt=0.25, speed=None, **overrides) -> Trajectory:
@@ -173,3 +178,19 @@ def test_helpers():
 
 def test_comfort_at_a_low_simulation_rate():
     assert scoring.is_comfortable(make(n=12, dt=1.0))
+
+
+def test_a_lane_change_turned_back_counts_once_and_a_new_one_again():
+    # the rule planner turns an aborted change back (change_left, then change_right at once): one
+    # manoeuvre; a change begun after a step of following is a second one
+    scene = highway_scene(ego_lane=1, lanes=3)
+    truth = GroundTruth(time_s=scene.time_s, ego=scene.ego, vehicles=(), lanes=scene.lanes)
+    step = SimStep(frame=SimFrame(truth=truth, image=None), reward=0.0, terminated=False,
+                   truncated=False)  # fmt: skip
+    recorder = Recorder(dt_s=1 / 15)
+    decisions = ["cruise", "change_left", "change_left", "change_right", "change_right", "follow"]
+    for decision in [*decisions, "change_right", "cruise"]:
+        recorder.record(step, replace(cruise_plan(1, 25.0), decision=decision))
+    trajectory = recorder.trajectory(controller_fallbacks=0)
+    assert trajectory.lane_change_started.tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    assert episode_metrics(trajectory, ended_by_environment=False).lane_changes == 2

@@ -210,12 +210,15 @@ def test_a_lane_change_must_pay_whichever_way_the_perceived_speeds_err():
         replace(RulePlanner().config, doubted_speed_stds=-1.0)
 
 
-def _changing_left(ego: EgoState, vehicles: list[VehicleState], time_s: float) -> SceneState:
-    """Two lanes, the ego changing from lane 1 to lane 0 behind a car at 18 m/s 40 m ahead."""
+def _changing_left(
+    ego: EgoState, vehicles: list[VehicleState], time_s: float, *, ahead_x_m: float = 40.0
+) -> SceneState:
+    """Two lanes, the ego changing from lane 1 to lane 0 behind a car at 18 m/s ``ahead_x_m``
+    ahead."""
     return SceneState(
         time_s=time_s,
         ego=ego,
-        vehicles=(car(1, 1, 40.0, 18.0), *vehicles),
+        vehicles=(car(1, 1, ahead_x_m, 18.0), *vehicles),
         lanes=(straight_lane(0), straight_lane(1)),
     )
 
@@ -223,8 +226,9 @@ def _changing_left(ego: EgoState, vehicles: list[VehicleState], time_s: float) -
 def test_a_change_into_a_cut_in_turns_back_and_stays_turned_back_over_the_line():
     planner = RulePlanner()
     assert planner.plan(_changing_left(ego_at(1), [], 10.0)).decision == "change_left"
-    # a car two lanes over cuts into the gap 8 m ahead (bumper to bumper), 7.5 m/s slower: the gap
-    # is above half the minimum, but following it would need braking well beyond 4 m/s2
+    # a car from beyond lane 0 (not drawn) has cut into the gap, 8 m ahead bumper to bumper and
+    # 7.5 m/s slower: the gap is above half the minimum (5 m), but following it takes the ACC
+    # model 9 m/s2 of braking, beyond 4 (2 m/s2 over the abort fraction), and staying 4.2
     cutting_in = car(2, 0, 13.0, 17.5)
     plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-1.0), [cutting_in], 10.1))
     assert (plan.target_lane.index, plan.decision) == (1, "change_right")
@@ -238,9 +242,28 @@ def test_a_change_into_a_cut_in_turns_back_and_stays_turned_back_over_the_line()
     assert plan.decision in ("follow", "cruise")
 
 
-def test_a_change_behind_a_new_leader_at_the_same_speed_goes_on():
+@pytest.mark.parametrize(
+    ("new_leader_x_m", "new_leader_speed_mps", "goes_on"),
+    [(20.0, 25.0, True), (13.0, 17.5, False), (15.0, 21.0, False)],
+)
+def test_a_change_goes_on_unless_its_new_leader_needs_braking_beyond_4_mps2(
+    new_leader_x_m, new_leader_speed_mps, goes_on
+):
+    # the present lane's leader has drawn away (80 m): staying needs almost no braking. A new
+    # leader 15 m ahead at the ego's speed needs 3.7 m/s2 of the ACC model; 10 m ahead at 21
+    # m/s, 5.2; 8 m ahead at 17.5, 9.0
     planner = RulePlanner()
     planner.plan(_changing_left(ego_at(1), [], 10.0))
-    merged = car(2, 0, 20.0, 25.0)  # 15 m ahead at the ego's speed: no hard braking to follow it
-    plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-1.0), [merged], 10.1))
-    assert (plan.target_lane.index, plan.decision) == (0, "change_left")
+    new_leader = car(2, 0, new_leader_x_m, new_leader_speed_mps)
+    scene = _changing_left(ego_at(1, y_offset_m=-1.0), [new_leader], 10.1, ahead_x_m=80.0)
+    plan = planner.plan(scene)
+    assert plan.target_lane.index == (0 if goes_on else 1)
+
+
+def test_bold_margins_never_turn_back_for_braking():
+    # bold margins impose any braking on the new follower, and ask none of the ego either
+    planner = BoldRulePlanner()
+    planner.plan(_changing_left(ego_at(1), [], 10.0))
+    cutting_in = car(2, 0, 13.0, 17.5)
+    scene = _changing_left(ego_at(1, y_offset_m=-1.0), [cutting_in], 10.1, ahead_x_m=80.0)
+    assert planner.plan(scene).target_lane.index == 0
