@@ -178,20 +178,23 @@ class RulePlanner(Planner):
     def _must_abort(self, scene: SceneState, current: LaneGeometry, target: LaneGeometry) -> bool:
         """The target lane's gap has closed, or following its leader needs braking harder than
         the bound a change may impose on anyone, over the abort fraction (4 m/s2 for the rules;
-        none for bold margins, which impose any braking), and staying is gentler: a car two lanes
-        over cutting into the same gap (highway-v0 seed 100044 from pixels). Braking is judged
-        with the ACC model whatever the ego follows with: plain IDM asks for hard braking behind
-        any leader inside its desired gap, even one at the ego's speed (13 m/s2 at 20 m and 25
-        m/s), while the ACC model brakes that hard only when closing in. Where both lanes need
-        such braking, staying gentler by any margin turns back; the cooldown then holds off a
-        new change for :attr:`RulesConfig.cooldown_s`."""
+        none for bold margins, which impose any braking), while the lane it came from needs no
+        more: a car two lanes over cutting into the same gap (highway-v0 seed 100044 from
+        pixels). Where both lanes need more, turning back is no escape and the change goes on
+        (dense-slow seed 1 from pixels: the ego turned back, 8 cm short of the line, into a
+        queue of stopped cars). Braking is judged with the ACC model whatever the ego follows
+        with: plain IDM asks for hard braking behind any leader inside its desired gap, even one
+        at the ego's speed (12-14 m/s2 at 20 m and 25 m/s), while the ACC model brakes that hard
+        only when closing in."""
         if not self._is_safe(scene, target, fraction=self.config.abort_fraction):
             return True
         bound_mps2 = self.config.max_imposed_braking_mps2 / self.config.abort_fraction
         if not math.isfinite(bound_mps2):
             return False
-        in_target = self._acc_braking(scene, target)
-        return in_target < -bound_mps2 and self._acc_braking(scene, current) > in_target
+        return (
+            self._acc_braking(scene, target) < -bound_mps2
+            and self._acc_braking(scene, current) >= -bound_mps2
+        )
 
     def _acc_braking(self, scene: SceneState, lane: LaneGeometry) -> float:
         """The ACC model's acceleration behind ``lane``'s leader [m/s2] (:meth:`_must_abort`)."""

@@ -228,13 +228,18 @@ def test_a_change_into_a_cut_in_turns_back_and_stays_turned_back_over_the_line()
     assert planner.plan(_changing_left(ego_at(1), [], 10.0)).decision == "change_left"
     # a car from beyond lane 0 (not drawn) has cut into the gap, 8 m ahead bumper to bumper and
     # 7.5 m/s slower: the gap is above half the minimum (5 m), but following it takes the ACC
-    # model 9 m/s2 of braking, beyond 4 (2 m/s2 over the abort fraction), and staying 4.2
+    # model 9 m/s2 of braking, beyond 4 (2 m/s2 over the abort fraction); the present lane's
+    # leader has drawn away (80 m ahead): 0.7 there
     cutting_in = car(2, 0, 13.0, 17.5)
-    plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-1.0), [cutting_in], 10.1))
+
+    def scene(ego: EgoState, time_s: float) -> SceneState:
+        return _changing_left(ego, [cutting_in], time_s, ahead_x_m=80.0)
+
+    plan = planner.plan(scene(ego_at(1, y_offset_m=-1.0), 10.1))
     assert (plan.target_lane.index, plan.decision) == (1, "change_right")
     # the ego's sideways momentum carries it over the line before it turns: still going back
     over_the_line = replace(ego_at(1, y_offset_m=-2.2), lane=LaneId("0", "1", 0))
-    plan = planner.plan(_changing_left(over_the_line, [cutting_in], 10.2))
+    plan = planner.plan(scene(over_the_line, 10.2))
     assert (plan.target_lane.index, plan.decision) == (1, "change_right")
     # back at the centre of its lane, the return has ended
     plan = planner.plan(_changing_left(ego_at(1, y_offset_m=-0.1), [], 10.8))
@@ -243,19 +248,21 @@ def test_a_change_into_a_cut_in_turns_back_and_stays_turned_back_over_the_line()
 
 
 @pytest.mark.parametrize(
-    ("new_leader_x_m", "new_leader_speed_mps", "goes_on"),
-    [(20.0, 25.0, True), (13.0, 17.5, False), (15.0, 21.0, False)],
+    ("new_leader_x_m", "new_leader_speed_mps", "ahead_x_m", "goes_on"),
+    [
+        (20.0, 25.0, 80.0, True),  # 15 m ahead at the ego's speed: 3.7 m/s2 to follow it
+        (15.0, 21.0, 80.0, False),  # 10 m ahead, 4 m/s slower: 5.2 m/s2
+        (13.0, 17.5, 80.0, False),  # 8 m ahead, 7.5 m/s slower: 9.0 m/s2
+        (13.0, 17.5, 40.0, True),  # the same, but the lane it came from needs 4.2 m/s2 too
+    ],
 )
-def test_a_change_goes_on_unless_its_new_leader_needs_braking_beyond_4_mps2(
-    new_leader_x_m, new_leader_speed_mps, goes_on
+def test_a_change_turns_back_where_only_its_new_leader_needs_braking_beyond_4_mps2(
+    new_leader_x_m, new_leader_speed_mps, ahead_x_m, goes_on
 ):
-    # the present lane's leader has drawn away (80 m): staying needs almost no braking. A new
-    # leader 15 m ahead at the ego's speed needs 3.7 m/s2 of the ACC model; 10 m ahead at 21
-    # m/s, 5.2; 8 m ahead at 17.5, 9.0
     planner = RulePlanner()
     planner.plan(_changing_left(ego_at(1), [], 10.0))
     new_leader = car(2, 0, new_leader_x_m, new_leader_speed_mps)
-    scene = _changing_left(ego_at(1, y_offset_m=-1.0), [new_leader], 10.1, ahead_x_m=80.0)
+    scene = _changing_left(ego_at(1, y_offset_m=-1.0), [new_leader], 10.1, ahead_x_m=ahead_x_m)
     plan = planner.plan(scene)
     assert plan.target_lane.index == (0 if goes_on else 1)
 
