@@ -197,7 +197,9 @@ class RulePlanner(Planner):
         )
 
     def _acc_braking(self, scene: SceneState, lane: LaneGeometry) -> float:
-        """The ACC model's acceleration behind ``lane``'s leader [m/s2] (:meth:`_must_abort`)."""
+        """The ACC model's acceleration behind ``lane``'s leader [m/s2] (:meth:`_must_abort`).
+        Not through :meth:`_following`, which subclasses extend with side effects (the executor's
+        stopping check counts an override)."""
         near = self._neighbours(scene, lane)
         return float(
             CAR_FOLLOWING["idm_acc"](
