@@ -119,7 +119,6 @@ class RulePlanner(Planner):
     def reset(self) -> None:
         self._changing_to: int | None = None
         self._changing_from: int | None = None
-        self._turned_back = False  # the present change is the return of an aborted one
         self._direction: Decision = "cruise"
         self._last_change_end_s = -math.inf
         self._searched_scene: SceneState | None = None  # the scene _neighbours last searched
@@ -200,16 +199,7 @@ class RulePlanner(Planner):
         """The ACC model's acceleration behind ``lane``'s leader [m/s2] (:meth:`_must_abort`).
         Not through :meth:`_following`, which subclasses extend with side effects (the executor's
         stopping check counts an override)."""
-        near = self._neighbours(scene, lane)
-        return float(
-            CAR_FOLLOWING["idm_acc"](
-                scene.ego.speed_mps,
-                self._desired_speed(lane, scene.ego.speed_mps),
-                gap_m=near.lead_gap_m,
-                lead_speed_mps=near.lead_speed_mps,
-                parameters=self.config.idm,
-            )
-        )
+        return self._car_following(scene, lane, self._neighbours(scene, lane), "idm_acc")
 
     def _turn_back(self, scene: SceneState, current: LaneGeometry) -> None:
         """Abort the change: change back to the lane it started from, and keep that target even
@@ -220,11 +210,16 @@ class RulePlanner(Planner):
         if back is None or scene.lane(back) is None:
             self._end_change(scene)
             return
-        self._changing_to, self._turned_back = back, True
+        self._changing_to = back
         self._direction = "change_left" if self._direction == "change_right" else "change_right"
 
+    @property
+    def _turned_back(self) -> bool:
+        """The present change is the return of an aborted one (:meth:`_turn_back`)."""
+        return self._changing_to is not None and self._changing_to == self._changing_from
+
     def _end_change(self, scene: SceneState) -> None:
-        self._changing_to, self._changing_from, self._turned_back = None, None, False
+        self._changing_to, self._changing_from = None, None
         self._last_change_end_s = scene.time_s
 
     def _choose_change(self, scene: SceneState, current: LaneGeometry) -> LaneGeometry | None:
@@ -314,12 +309,20 @@ class RulePlanner(Planner):
 
     def _following(self, scene: SceneState, lane: LaneGeometry, near: Neighbours) -> float:
         """The car-following model's acceleration behind ``near``'s leader in ``lane``."""
-        return CAR_FOLLOWING[self.config.car_following](
-            scene.ego.speed_mps,
-            self._desired_speed(lane, scene.ego.speed_mps),
-            gap_m=near.lead_gap_m,
-            lead_speed_mps=near.lead_speed_mps,
-            parameters=self.config.idm,
+        return self._car_following(scene, lane, near, self.config.car_following)
+
+    def _car_following(
+        self, scene: SceneState, lane: LaneGeometry, near: Neighbours, model: CarFollowing
+    ) -> float:
+        """``model``'s acceleration behind ``near``'s leader in ``lane`` [m/s2]."""
+        return float(
+            CAR_FOLLOWING[model](
+                scene.ego.speed_mps,
+                self._desired_speed(lane, scene.ego.speed_mps),
+                gap_m=near.lead_gap_m,
+                lead_speed_mps=near.lead_speed_mps,
+                parameters=self.config.idm,
+            )
         )
 
     def _yield_acceleration(self, scene: SceneState, lane: LaneGeometry) -> float:

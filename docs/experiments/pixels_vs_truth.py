@@ -5,10 +5,10 @@ ground truth) and prints collisions (at fault), the comfortable-episode rate, la
 all, a minute over all driven time, and an episode paired by seed) and the mean speed, with the
 differences paired by seed and their t 95% intervals.
 
-Lane changes are counted from each episode's per-step decisions (its ``series``), as
-``drive/episode/record.py`` counts them since 37f0154: a change starts where the plan goes from not
-changing lane to changing; a change the rule planner turns back is the same manoeuvre. Runs made
-before then counted a turn back as a second change; counted here, every run counts alike.
+Lane changes are counted from each episode's decisions (its ``series``) with the recorder's own
+rule (:func:`drive.episode.record.lane_change_starts`, since 37f0154: a change the rule planner
+turns back is the same manoeuvre). Runs made before then counted a turn back as a second change;
+counted here, every run counts alike.
 
     .venv/bin/python docs/experiments/pixels_vs_truth.py PIXELS.json TRUTH.json
 """
@@ -20,14 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drive.episode.record import lane_change_starts
 from drive.runs.comparison import paired_difference
 
 
 def lane_changes(document: dict[str, Any], seed: int) -> int:
     """Lane changes begun in one episode, from its run-length coded decisions."""
     runs = document["series"][str(seed)]["decisions"]
-    changing = [decision.startswith("change") for _, decision in runs]
-    return sum(now and not (i > 0 and changing[i - 1]) for i, now in enumerate(changing))
+    return int(lane_change_starts([decision for _, decision in runs]).sum())
 
 
 def figures(document: dict[str, Any]) -> dict[str, Any]:

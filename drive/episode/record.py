@@ -7,6 +7,7 @@ perception error cannot hide a bad outcome.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -53,20 +54,16 @@ class Recorder:
         self.route_edges = route_edges
         self.rows: list[StepRow] = []
         self.edges: list[str] = []
-        self.changing: list[bool] = []
-        self.change_started: list[bool] = []
         self.lane_indices: list[int] = []
         self.decisions: list[str] = []
         self.return_so_far = 0.0  # time-integrated reward, as in the metrics
         self.crash_other_ahead: bool | None = None
         self.crash_while_changing: bool | None = None
-        self._last_decision = "cruise"
 
     def record(self, step: SimStep, plan: Plan) -> None:
         """Add the state after ``step``, taken under ``plan``."""
         truth = step.frame.truth
         ego = truth.ego
-        changing = plan.decision.startswith("change")
         lane = next(g for g in truth.lanes if g.lane == ego.lane)  # always reported
         lead_gap, lead_speed = _lead(truth, lane)
         self.rows.append(
@@ -86,17 +83,12 @@ class Recorder:
             )
         )
         self.edges.append(f"{ego.lane.start}>{ego.lane.end}")
-        self.changing.append(changing)
-        # a change starts where the plan begins one; a change turned back (planning.rules) goes on
-        # as the same manoeuvre, from change_left to change_right, and is not a second change
-        self.change_started.append(changing and not self._last_decision.startswith("change"))
         self.lane_indices.append(ego.lane.index)
         self.decisions.append(plan.decision)
-        self._last_decision = plan.decision
         self.return_so_far += step.reward * self.dt_s
         if ego.crashed and self.crash_other_ahead is None:
             self.crash_other_ahead = _nearest_is_ahead(truth)
-            self.crash_while_changing = changing
+            self.crash_while_changing = plan.decision.startswith("change")
 
     def banner(self, step: SimStep, plan: Plan) -> str:
         """One line for the video overlay."""
@@ -116,8 +108,8 @@ class Recorder:
             **{name: column(name) for name in FLOAT_COLUMNS},
             crashed=column("crashed").astype(bool),
             box_on_road=column("box_on_road").astype(bool),
-            changing_lane=np.array(self.changing, dtype=bool),
-            lane_change_started=np.array(self.change_started, dtype=bool),
+            changing_lane=np.array([d.startswith("change") for d in self.decisions], dtype=bool),
+            lane_change_started=lane_change_starts(self.decisions),
             edges=tuple(self.edges),
             lane_index=np.array(self.lane_indices, dtype=np.int64),
             decisions=tuple(self.decisions),
@@ -127,6 +119,20 @@ class Recorder:
             controller_fallbacks=controller_fallbacks,
             planner_overrides=planner_overrides,
         )
+
+
+def lane_change_starts(decisions: Sequence[str]) -> np.ndarray:
+    """Whether a lane change starts at each step of a run of plan decisions: where the plan begins
+    changing lane after a step that did not. A change the rule planner turns back (from
+    ``change_left`` to ``change_right`` at once, :mod:`planning.rules`) is the same manoeuvre, not
+    a second change.
+
+    :param decisions: the plan's decision label at each step (or at each run of equal labels).
+    :return: a bool array, one entry per decision.
+    """
+    changing = np.array([decision.startswith("change") for decision in decisions], dtype=bool)
+    before = np.concatenate([[False], changing[:-1]])
+    return changing & ~before
 
 
 def _truth_scene(truth: GroundTruth) -> SceneState:
